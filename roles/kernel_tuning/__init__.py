@@ -1,0 +1,1 @@
+"""Kernel tuning for SFU hosts: socket buffers, backlogs, file limits, the ephemeral port range."""

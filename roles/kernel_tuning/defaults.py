@@ -1,0 +1,32 @@
+"""Every kernel tuning knob with its default: the role's documented interface.
+
+A PoP overrides any of them in `tuning.kernel` of its spec. Values follow LiveKit's published
+SFU tuning (see the project's domain notes); units are in the names.
+"""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class KernelTuning(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rmem_max_bytes: int = Field(25_165_824, ge=212_992, description="net.core.rmem_max")
+    wmem_max_bytes: int = Field(25_165_824, ge=212_992, description="net.core.wmem_max")
+    rmem_default_bytes: int = Field(1_048_576, ge=212_992, description="net.core.rmem_default")
+    wmem_default_bytes: int = Field(1_048_576, ge=212_992, description="net.core.wmem_default")
+    optmem_max_bytes: int = Field(25_165_824, ge=20_480, description="net.core.optmem_max")
+    netdev_max_backlog_packets: int = Field(
+        65_535, ge=1_000, description="net.core.netdev_max_backlog"
+    )
+    netdev_budget_packets: int = Field(600, ge=300, description="net.core.netdev_budget")
+    somaxconn: int = Field(65_535, ge=128, le=65_535, description="net.core.somaxconn")
+    udp_rmem_min_bytes: int = Field(16_384, ge=4_096, description="net.ipv4.udp_rmem_min")
+    udp_wmem_min_bytes: int = Field(16_384, ge=4_096, description="net.ipv4.udp_wmem_min")
+    file_max: int = Field(2_097_152, ge=65_536, description="fs.file-max")
+    nofile_limit: int = Field(1_048_576, ge=65_536, description="LimitNOFILE of the SFU unit")
+    ephemeral_port_first: int = Field(
+        32_768, ge=1_024, le=65_535, description="net.ipv4.ip_local_port_range, low end"
+    )
+    ephemeral_port_last: int = Field(
+        60_999, ge=1_024, le=65_535, description="net.ipv4.ip_local_port_range, high end"
+    )

@@ -1,0 +1,32 @@
+"""Every NIC tuning knob with its default: the role's documented interface.
+
+A PoP overrides any of them in `tuning.nic` of its spec. `None` means "leave it to the NIC":
+rings go to the NIC's maximum, channels stay as the driver set them. Coalescing and offloads
+change only when configured: at voice packet rates they buy microseconds, not the
+milliseconds of jitter that matter.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class NicTuning(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rx_ring_entries: int | None = Field(None, ge=64, description="None: the NIC's maximum")
+    tx_ring_entries: int | None = Field(None, ge=64, description="None: the NIC's maximum")
+    combined_channels: int | None = Field(None, ge=1, description="None: as the driver set")
+    udp_flow_hash: bool = Field(
+        True, description="hash UDP flows over src/dst address and port (rx-flow-hash sdfn)"
+    )
+    rps: Literal["auto", "off"] = Field(
+        "auto", description="auto: RPS/XPS over the NIC's NUMA node when it has few queues"
+    )
+    irq_affinity: Literal["spread", "leave"] = Field(
+        "spread", description="spread: one queue IRQ per core of the NIC's NUMA node"
+    )
+    rx_coalesce_usecs: int | None = Field(None, ge=0, description="None: leave as is")
+    offloads: dict[str, bool] = Field(
+        default_factory=dict, description="ethtool -K features to set, e.g. {gro: false}"
+    )

@@ -1,0 +1,1 @@
+"""The Pulumi program: the PoP spec, the VoicePop component and the resources it owns."""

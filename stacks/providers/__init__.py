@@ -1,0 +1,1 @@
+"""Bare-metal providers: their catalogues and (later) their clients and Pulumi resources."""

@@ -1,0 +1,30 @@
+"""The providers' catalogues (locations, instance types, OS images), read from repo files."""
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+CATALOGUE_FILES = {"flexmetal": Path(__file__).with_name("flexmetal_catalogue.yaml")}
+
+
+@dataclass(frozen=True)
+class ProviderCatalogue:
+    instance_types_by_location: dict[str, tuple[str, ...]]
+    operating_systems: tuple[str, ...]
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        return tuple(self.instance_types_by_location)
+
+
+@cache
+def load_catalogue(provider: str) -> ProviderCatalogue:
+    raw = yaml.safe_load(CATALOGUE_FILES[provider].read_text())
+    return ProviderCatalogue(
+        instance_types_by_location={
+            location["name"]: tuple(location["instanceTypes"]) for location in raw["locations"]
+        },
+        operating_systems=tuple(raw["operatingSystems"]),
+    )

@@ -1,0 +1,372 @@
+"""Checks that relate fields of a PoP spec to each other, to the stack's config, to the
+provider's catalogue and to the other PoPs in the repo. Pure: data in, errors out."""
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from stacks.providers.catalogue import load_catalogue
+from stacks.spec.errors import SpecError
+from stacks.spec.models import NeighborSpec, PopSpec, PortRange
+from stacks.spec.reference import (
+    AWS_REGIONS,
+    MAX_ASN,
+    PRIVATE_ASN_RANGES,
+    RESERVED_ASN_RANGES,
+    ROUTE53_CONTINENTS,
+)
+
+MAX_SERVERS_PER_POP = 50
+ROOT = "voicepop:pop"
+
+
+@dataclass(frozen=True)
+class StackContext:
+    """What a spec is checked against besides itself: its stack and config keys."""
+
+    stack: str
+    # config keys of the stack's namespace (without "voicepop:"), mapped to "is secret"
+    config_keys: Mapping[str, bool]
+
+
+def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
+    return [
+        *_check_identity(spec, context),
+        *_check_provider(spec),
+        *_check_servers(spec),
+        *_check_asns(spec),
+        *_check_prefixes(spec),
+        *_check_neighbors(spec, context),
+        *_check_dns(spec),
+        *_check_ports(spec),
+    ]
+
+
+def _check_identity(spec: PopSpec, context: StackContext) -> Iterator[SpecError]:
+    if spec.environment != "sandbox" and context.stack != spec.code:
+        yield SpecError(
+            f"{ROOT}.code",
+            spec.code,
+            f"does not match the stack name {context.stack!r}",
+            f"the code of Pulumi.{spec.code}.yaml is {spec.code!r} (only a sandbox may differ)",
+        )
+
+
+def _check_provider(spec: PopSpec) -> Iterator[SpecError]:
+    catalogue = load_catalogue(spec.provider.name)
+    path = f"{ROOT}.provider"
+    location = spec.provider.location
+    if location not in catalogue.instance_types_by_location:
+        yield SpecError(
+            f"{path}.location",
+            location,
+            f"unknown {spec.provider.name} location",
+            ", ".join(repr(name) for name in catalogue.locations),
+        )
+    elif spec.provider.instance_type not in catalogue.instance_types_by_location[location]:
+        yield SpecError(
+            f"{path}.instance_type",
+            spec.provider.instance_type,
+            f"not offered in {location!r}",
+            ", ".join(catalogue.instance_types_by_location[location]),
+        )
+    if spec.provider.os not in catalogue.operating_systems:
+        yield SpecError(
+            f"{path}.os",
+            spec.provider.os,
+            f"unknown {spec.provider.name} OS image",
+            ", ".join(catalogue.operating_systems),
+        )
+
+
+def _check_servers(spec: PopSpec) -> Iterator[SpecError]:
+    path = f"{ROOT}.servers"
+    servers = spec.servers
+    if (servers.count is None) == (servers.names is None):
+        yield SpecError(
+            path,
+            servers.model_dump(exclude_none=True),
+            "give exactly one of count or names",
+            "count: N, or names: [a, b, ...]",
+        )
+        return
+    if servers.names is not None and servers.name_prefix is not None:
+        yield SpecError(
+            f"{path}.name_prefix",
+            servers.name_prefix,
+            "only applies with count",
+            "drop name_prefix, or use count instead of names",
+        )
+    how_many = len(servers.names) if servers.names is not None else servers.count or 0
+    where = f"{path}.names" if servers.names is not None else f"{path}.count"
+    shown = servers.names if servers.names is not None else servers.count
+    if how_many < 1:
+        yield SpecError(
+            where, shown, "a PoP needs at least one server", f"1 to {MAX_SERVERS_PER_POP}"
+        )
+    elif how_many > MAX_SERVERS_PER_POP:
+        yield SpecError(
+            where,
+            shown,
+            "more servers than one PoP stack manages",
+            f"1 to {MAX_SERVERS_PER_POP}; split the PoP into two stacks",
+        )
+    for name, times in Counter(servers.names or []).items():
+        if times > 1:
+            yield SpecError(f"{path}.names", name, f"server name used {times} times", "unique")
+
+
+def _asn_problem(asn: int, *, allow_private: bool) -> tuple[str, str] | None:
+    for first, last, why in RESERVED_ASN_RANGES:
+        if first <= asn <= last:
+            return why, "a public ASN, or a private one (64512-65534) in a sandbox"
+    if not allow_private and any(first <= asn <= last for first, last in PRIVATE_ASN_RANGES):
+        return (
+            "private ASN in a production or staging PoP: upstreams strip or reject it",
+            f"a public ASN assigned to you (1-{MAX_ASN}, not reserved)",
+        )
+    return None
+
+
+def _check_asns(spec: PopSpec) -> Iterator[SpecError]:
+    local = _asn_problem(spec.bgp.local_asn, allow_private=spec.environment == "sandbox")
+    if local:
+        yield SpecError(f"{ROOT}.bgp.local_asn", spec.bgp.local_asn, *local)
+    for index, neighbor in enumerate(spec.bgp.neighbors):
+        peer = _asn_problem(neighbor.peer_asn, allow_private=True)
+        if peer:
+            yield SpecError(
+                f"{ROOT}.bgp.neighbors[{index}].peer_asn",
+                neighbor.peer_asn,
+                peer[0],
+                "the peer's ASN (private ASNs allowed for peers)",
+            )
+
+
+def _unknown_servers(spec: PopSpec, path: str, names: Sequence[str] | None) -> Iterator[SpecError]:
+    known = spec.server_names
+    for index, name in enumerate(names or []):
+        if name not in known:
+            yield SpecError(
+                f"{path}[{index}]", name, "not a server of this PoP", ", ".join(known) or "none"
+            )
+
+
+def _check_prefixes(spec: PopSpec) -> Iterator[SpecError]:
+    path = f"{ROOT}.bgp.prefixes"
+    networks = [ipaddress.ip_network(prefix.prefix) for prefix in spec.bgp.prefixes]
+    for index, prefix in enumerate(spec.bgp.prefixes):
+        yield from _unknown_servers(spec, f"{path}[{index}].servers", prefix.servers)
+        if prefix.kind == "unicast" and len(prefix.servers or spec.server_names) != 1:
+            yield SpecError(
+                f"{path}[{index}].servers",
+                prefix.servers,
+                "a unicast prefix has one server",
+                "servers: [<one server>], or kind: anycast",
+            )
+        for other in range(index):
+            if _overlap(networks[index], networks[other]):
+                yield SpecError(
+                    f"{path}[{index}].prefix",
+                    prefix.prefix,
+                    f"overlaps {spec.bgp.prefixes[other].prefix} ({path}[{other}])",
+                    "disjoint prefixes within a PoP",
+                )
+
+
+def _overlap(
+    a: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    b: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
+    return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+
+
+def _check_neighbors(spec: PopSpec, context: StackContext) -> Iterator[SpecError]:
+    path = f"{ROOT}.bgp.neighbors"
+    for name, times in Counter(n.name for n in spec.bgp.neighbors).items():
+        if times > 1:
+            yield SpecError(path, name, f"neighbor name used {times} times", "unique names")
+    for index, neighbor in enumerate(spec.bgp.neighbors):
+        here = f"{path}[{index}]"
+        yield from _unknown_servers(spec, f"{here}.servers", neighbor.servers)
+        yield from _check_timers(here, neighbor)
+        yield from _check_md5_reference(here, neighbor, context)
+
+
+def _check_timers(path: str, neighbor: NeighborSpec) -> Iterator[SpecError]:
+    hold, keepalive = neighbor.hold_time_s, neighbor.keepalive_s
+    if hold != 0 and not 3 <= hold <= 65_535:
+        yield SpecError(f"{path}.hold_time_s", hold, "invalid BGP hold time", "0, or 3 to 65535")
+    elif hold != 0 and keepalive * 3 > hold:
+        yield SpecError(
+            f"{path}.keepalive_s",
+            keepalive,
+            f"more than a third of hold_time_s ({hold})",
+            f"at most {hold // 3} (RFC 4271 suggests a third of the hold time)",
+        )
+
+
+def _check_md5_reference(
+    path: str, neighbor: NeighborSpec, context: StackContext
+) -> Iterator[SpecError]:
+    key = neighbor.md5_secret
+    if key is None:
+        return
+    if key not in context.config_keys:
+        yield SpecError(
+            f"{path}.md5_secret",
+            key,
+            f"no config key voicepop:{key} in this stack",
+            f"set it with `pulumi config set --secret {key} <md5-key>`",
+        )
+    elif not context.config_keys[key]:
+        yield SpecError(
+            f"{path}.md5_secret",
+            key,
+            f"voicepop:{key} is stored in clear text",
+            f"a secret: `pulumi config set --secret {key} <md5-key>`",
+        )
+
+
+def _check_dns(spec: PopSpec) -> Iterator[SpecError]:
+    path = f"{ROOT}.dns.steering"
+    steering = spec.dns.steering
+    if steering.policy == "latency":
+        if steering.aws_region not in AWS_REGIONS:
+            yield SpecError(
+                f"{path}.aws_region",
+                steering.aws_region,
+                "latency steering needs the AWS region nearest the PoP",
+                ", ".join(sorted(AWS_REGIONS)),
+            )
+        for field in ("continent", "country"):
+            if getattr(steering, field) is not None:
+                yield SpecError(
+                    f"{path}.{field}",
+                    getattr(steering, field),
+                    "only applies to policy: geo",
+                    "drop it, or use policy: geo",
+                )
+    else:
+        if steering.continent is None and steering.country is None:
+            yield SpecError(
+                path,
+                steering.model_dump(exclude_none=True),
+                "geo steering needs a continent or a country",
+                "continent: EU, or country: NL",
+            )
+        if steering.continent is not None and steering.continent not in ROUTE53_CONTINENTS:
+            yield SpecError(
+                f"{path}.continent",
+                steering.continent,
+                "not a Route 53 continent code",
+                ", ".join(sorted(ROUTE53_CONTINENTS)),
+            )
+        if steering.aws_region is not None:
+            yield SpecError(
+                f"{path}.aws_region",
+                steering.aws_region,
+                "only applies to policy: latency",
+                "drop it, or use policy: latency",
+            )
+
+
+def _check_ports(spec: PopSpec) -> Iterator[SpecError]:
+    media = spec.sfu.media_ports
+    kernel = spec.tuning.kernel
+    media_path = f"{ROOT}.sfu.media_ports"
+    ephemeral_path = f"{ROOT}.tuning.kernel.ephemeral_port_first"
+    if media.first > media.last:
+        yield SpecError(media_path, media.model_dump(), "first is above last", "first <= last")
+        return
+    if kernel.ephemeral_port_first > kernel.ephemeral_port_last:
+        yield SpecError(
+            ephemeral_path,
+            kernel.ephemeral_port_first,
+            "above ephemeral_port_last",
+            f"at most {kernel.ephemeral_port_last}",
+        )
+        return
+    ephemeral = PortRange(first=kernel.ephemeral_port_first, last=kernel.ephemeral_port_last)
+    if media.first <= ephemeral.last and ephemeral.first <= media.last:
+        yield SpecError(
+            media_path,
+            f"{media.first}-{media.last}",
+            f"overlaps the kernel's ephemeral port range {ephemeral.first}-{ephemeral.last}: "
+            "outgoing connections would take media ports",
+            f"a range outside {ephemeral.first}-{ephemeral.last}, or move "
+            "tuning.kernel.ephemeral_port_first/last",
+        )
+    for field in ("signalling_port",):
+        port = getattr(spec.sfu, field)
+        if media.first <= port <= media.last:
+            yield SpecError(
+                f"{ROOT}.sfu.{field}",
+                port,
+                f"inside the media range {media.first}-{media.last}",
+                "a port outside the media range",
+            )
+    if media.first <= spec.sfu.health.port <= media.last:
+        yield SpecError(
+            f"{ROOT}.sfu.health.port",
+            spec.sfu.health.port,
+            f"inside the media range {media.first}-{media.last}",
+            "a port outside the media range",
+        )
+
+
+@dataclass(frozen=True)
+class AnnouncedPrefix:
+    source: str  # the stack file
+    path: str
+    prefix: str
+    kind: str
+
+
+def announced_prefixes(source: str, spec: PopSpec) -> list[AnnouncedPrefix]:
+    return [
+        AnnouncedPrefix(source, f"{ROOT}.bgp.prefixes[{index}].prefix", p.prefix, p.kind)
+        for index, p in enumerate(spec.bgp.prefixes)
+    ]
+
+
+def check_across_pops(
+    specs: Mapping[str, PopSpec],
+) -> dict[str, list[SpecError]]:
+    """Errors per stack file: PoP codes must be unique, and prefixes of different PoPs must
+    not overlap, except the same anycast prefix announced from several PoPs."""
+    errors: dict[str, list[SpecError]] = {source: [] for source in specs}
+    seen_codes: dict[str, str] = {}
+    for source, spec in specs.items():
+        if spec.code in seen_codes:
+            errors[source].append(
+                SpecError(
+                    f"{ROOT}.code",
+                    spec.code,
+                    f"also the code of {seen_codes[spec.code]}",
+                    "a code unique in the repo",
+                )
+            )
+        seen_codes.setdefault(spec.code, source)
+
+    everything = [p for source, spec in specs.items() for p in announced_prefixes(source, spec)]
+    for index, mine in enumerate(everything):
+        for theirs in everything[:index]:
+            if mine.source == theirs.source or _shared_anycast(mine, theirs):
+                continue
+            if _overlap(ipaddress.ip_network(mine.prefix), ipaddress.ip_network(theirs.prefix)):
+                errors[mine.source].append(
+                    SpecError(
+                        mine.path,
+                        mine.prefix,
+                        f"overlaps {theirs.prefix} of {theirs.source}",
+                        "prefixes disjoint from other PoPs', or the identical prefix as anycast "
+                        "in both",
+                    )
+                )
+    return errors
+
+
+def _shared_anycast(a: AnnouncedPrefix, b: AnnouncedPrefix) -> bool:
+    return a.kind == b.kind == "anycast" and a.prefix == b.prefix

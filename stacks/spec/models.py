@@ -1,0 +1,200 @@
+"""The PoP spec: typed models of `voicepop:pop` in a stack's `Pulumi.<pop>.yaml`.
+
+This module is the one place where the spec's shape and defaults are written down; tuning
+defaults live with the roles that apply them (`roles/*/defaults.py`). Checks of one field sit
+on the field; checks that relate fields sit in `checks.py`.
+"""
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from roles.kernel_tuning.defaults import KernelTuning
+from roles.nic_tuning.defaults import NicTuning
+from stacks.spec.reference import MAX_IPV4_PREFIX_LEN, MAX_IPV6_PREFIX_LEN, MAX_TTL_S, MIN_TTL_S
+
+POP_CODE_PATTERN = r"^[a-z]{3}[0-9]{1,2}$"
+# A DNS label, so a server name is also its host name and record name.
+SERVER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+DNS_NAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+CONFIG_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
+
+
+def _announceable_prefix(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(
+            f"not a valid CIDR prefix ({error}); allowed: a network address with its length "
+            "and no host bits set, e.g. 203.0.113.0/24 or 2001:db8:100::/48"
+        ) from None
+    longest = MAX_IPV4_PREFIX_LEN if network.version == 4 else MAX_IPV6_PREFIX_LEN
+    if network.prefixlen > longest:
+        raise ValueError(
+            f"IPv{network.version} prefix longer than /{longest} is dropped by transit and "
+            f"route servers; allowed: /{longest} or shorter"
+        )
+    return str(network)
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as error:
+        raise ValueError(
+            f"not a valid CIDR range ({error}); allowed: e.g. 198.51.100.0/24 or 192.0.2.10/32"
+        ) from None
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(
+            "not an IP address; allowed: an IPv4 or IPv6 address, e.g. 192.0.2.1"
+        ) from None
+
+
+AnnounceablePrefix = Annotated[str, AfterValidator(_announceable_prefix)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+IpAddress = Annotated[str, AfterValidator(_ip_address)]
+ServerName = Annotated[str, Field(pattern=SERVER_NAME_PATTERN, max_length=63)]
+Port = Annotated[int, Field(ge=1, le=65_535)]
+Asn = Annotated[int, Field(ge=0, le=4_294_967_295)]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderSpec(SpecModel):
+    name: Literal["flexmetal"] = Field("flexmetal", description="the bare-metal provider")
+    location: str = Field(description='a location of the provider\'s catalogue, "EU: Rotterdam"')
+    instance_type: str = Field(description="an instance type offered there, e.g. bm7.std.8")
+    os: str = Field("debian-12", description="OS image slug of the provider's catalogue")
+    api_endpoint: str = Field(
+        "https://api.i3d.net/v3", description="API base URL (the sandbox points it at the stand-in)"
+    )
+
+
+class ServersSpec(SpecModel):
+    """Either `count` servers named `<name_prefix><NN>`, or explicit `names`."""
+
+    count: int | None = Field(None, description="how many servers (1-50)")
+    names: list[ServerName] | None = Field(None, description="explicit server names")
+    name_prefix: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9-]*$", description='default: "<code>-sfu"'
+    )
+
+
+class PrefixSpec(SpecModel):
+    prefix: AnnounceablePrefix
+    kind: Literal["anycast", "unicast"] = Field(
+        "anycast",
+        description="anycast: announced by every server listed; unicast: by exactly one server",
+    )
+    servers: list[ServerName] | None = Field(None, description="who announces it; default: all")
+
+
+class NeighborSpec(SpecModel):
+    """A BGP session: PoP-wide, or per server when `servers` lists the servers that peer."""
+
+    name: ServerName
+    peer_address: IpAddress
+    peer_asn: Asn
+    md5_secret: str | None = Field(
+        None, pattern=CONFIG_KEY_PATTERN, description="name of a secret config key (voicepop:NAME)"
+    )
+    bfd: bool = Field(True, description="BFD: detects a dead link in ~0.9 s instead of hold time")
+    bfd_interval_ms: int = Field(300, ge=50, le=10_000)
+    bfd_multiplier: int = Field(3, ge=2, le=255)
+    hold_time_s: int = Field(90, description="0 (no keepalives) or 3-65535")
+    keepalive_s: int = Field(30, ge=1, le=21_845)
+    multihop: int | None = Field(None, ge=2, le=255, description="eBGP multihop TTL")
+    servers: list[ServerName] | None = Field(None, description="servers that peer; default: all")
+
+
+class BgpSpec(SpecModel):
+    local_asn: Asn
+    prefixes: list[PrefixSpec] = Field(default_factory=list)
+    neighbors: list[NeighborSpec] = Field(default_factory=list)
+
+
+class DnsSteeringSpec(SpecModel):
+    policy: Literal["latency", "geo"]
+    aws_region: str | None = Field(None, description="latency: the AWS region nearest the PoP")
+    continent: str | None = Field(None, description="geo: Route 53 continent code, e.g. EU")
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="geo: ISO 3166 code")
+
+
+class DnsSpec(SpecModel):
+    zone: str = Field(pattern=DNS_NAME_PATTERN, description="hosted zone, e.g. voice.example.net")
+    pop_record: str | None = Field(
+        None, pattern=SERVER_NAME_PATTERN, description="the PoP's own name; default: its code"
+    )
+    service_record: str = Field(
+        "sfu", pattern=SERVER_NAME_PATTERN, description="the steered name shared by all PoPs"
+    )
+    steering: DnsSteeringSpec
+    ttl_s: int = Field(
+        30, ge=MIN_TTL_S, le=MAX_TTL_S, description="record TTL; low so failover is quick"
+    )
+
+
+class PortRange(SpecModel):
+    first: Port
+    last: Port
+
+
+class SfuHealthSpec(SpecModel):
+    protocol: Literal["http", "https", "tcp"] = "http"
+    port: Port = 8088
+    path: str = Field("/janus/info", pattern=r"^/", description="HTTP(S) only")
+
+
+class SfuSpec(SpecModel):
+    implementation: Literal["janus"] = "janus"
+    media_ports: PortRange = Field(
+        default_factory=lambda: PortRange(first=10_000, last=20_000),
+        description="UDP media range; must not overlap the kernel's ephemeral range",
+    )
+    signalling_port: Port = 8088
+    health: SfuHealthSpec = Field(default_factory=SfuHealthSpec)
+
+
+class AccessSpec(SpecModel):
+    ssh_admin_ranges: list[Cidr] = Field(
+        min_length=1, description="where SSH is allowed from; the firewall drops the rest"
+    )
+
+
+class TuningSpec(SpecModel):
+    kernel: KernelTuning = Field(default_factory=KernelTuning)
+    nic: NicTuning = Field(default_factory=NicTuning)
+
+
+class PopSpec(SpecModel):
+    code: str = Field(pattern=POP_CODE_PATTERN, description="e.g. ams1: airport code + number")
+    name: str = Field(min_length=1, max_length=64)
+    environment: Literal["production", "staging", "sandbox"] = "production"
+    provider: ProviderSpec
+    servers: ServersSpec
+    bgp: BgpSpec
+    dns: DnsSpec
+    sfu: SfuSpec = Field(default_factory=SfuSpec)
+    access: AccessSpec
+    tuning: TuningSpec = Field(default_factory=TuningSpec)
+
+    @property
+    def server_names(self) -> list[str]:
+        if self.servers.names is not None:
+            return list(self.servers.names)
+        prefix = self.servers.name_prefix or f"{self.code}-sfu"
+        return [f"{prefix}{index:02d}" for index in range(1, (self.servers.count or 0) + 1)]
+
+    @property
+    def pop_record(self) -> str:
+        return self.dns.pop_record or self.code

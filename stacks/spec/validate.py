@@ -1,0 +1,35 @@
+"""`make validate`: checks every Pulumi.*.yaml of the project offline and lists all errors.
+
+Usage: python -m stacks.spec.validate [STACK_FILE ...]   (default: every stack file)
+Exit status: 0 when every spec is valid, 1 otherwise.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+from stacks.spec.loading import stack_files, validate_stack_files
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(arg) for arg in argv] or stack_files(Path.cwd())
+    if not paths:
+        print("validate: no Pulumi.*.yaml here", file=sys.stderr)
+        return 1
+    started = time.perf_counter()
+    result = validate_stack_files(paths)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    for source, errors in result.errors.items():
+        if not errors:
+            print(f"ok    {source}")
+            continue
+        print(f"FAIL  {source}: {len(errors)} error(s)")
+        for error in errors:
+            print(f"      {error.render()}")
+    failed = sum(1 for errors in result.errors.values() if errors)
+    print(f"{len(paths)} PoP spec(s), {failed} invalid, checked in {elapsed_ms:.0f} ms")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
