@@ -17,7 +17,7 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; the
   echo "stack-env: stack $stack needs PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE" >&2
   exit 2
 fi
-# The file backend needs its folder; other backends (s3://...) are left to Pulumi.
-mkdir -p .state
-pulumi stack select --create --non-interactive "$stack" >/dev/null
+# The embedded default backend (Pulumi.yaml) needs its folder; others are left to Pulumi.
+[ -n "${PULUMI_BACKEND_URL:-}" ] || mkdir -p .state
+pulumi stack select --create --non-interactive "$stack" >&2
 exec "$@"

@@ -17,7 +17,6 @@ from stacks.spec.reference import (
     ROUTE53_CONTINENTS,
 )
 
-MAX_SERVERS_PER_POP = 50
 ROOT = "voicepop:pop"
 
 
@@ -98,23 +97,6 @@ def _check_servers(spec: PopSpec) -> Iterator[SpecError]:
             "only applies with count",
             "drop name_prefix, or use count instead of names",
         )
-    how_many = len(servers.names) if servers.names is not None else servers.count or 0
-    where = f"{path}.names" if servers.names is not None else f"{path}.count"
-    shown = servers.names if servers.names is not None else servers.count
-    if how_many < 1:
-        yield SpecError(
-            where, shown, "a PoP needs at least one server", f"1 to {MAX_SERVERS_PER_POP}"
-        )
-    elif how_many > MAX_SERVERS_PER_POP:
-        yield SpecError(
-            where,
-            shown,
-            "more servers than one PoP stack manages",
-            f"1 to {MAX_SERVERS_PER_POP}; split the PoP into two stacks",
-        )
-    for name, times in Counter(servers.names or []).items():
-        if times > 1:
-            yield SpecError(f"{path}.names", name, f"server name used {times} times", "unique")
 
 
 def _asn_problem(asn: int, *, allow_private: bool) -> tuple[str, str] | None:
@@ -179,7 +161,7 @@ def _overlap(
     a: ipaddress.IPv4Network | ipaddress.IPv6Network,
     b: ipaddress.IPv4Network | ipaddress.IPv6Network,
 ) -> bool:
-    return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+    return a.version == b.version and a.overlaps(b)
 
 
 def _check_neighbors(spec: PopSpec, context: StackContext) -> Iterator[SpecError]:

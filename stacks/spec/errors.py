@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 Location = Sequence[str | int]
@@ -58,15 +59,42 @@ def _translate(root: str, model: type[BaseModel], detail: ErrorDetails) -> SpecE
     kind = detail["type"]
     if kind == "extra_forbidden":
         return _unknown_key(path, location, model)
-    if kind == "missing":
-        return SpecError(
-            path, _MISSING, "required key is missing", _describe_field(model, location)
-        )
-    message = detail["msg"].removeprefix("Value error, ")
-    problem, _, allowed = message.partition("; allowed: ")
-    if not allowed:
-        allowed = _describe_field(model, location)
-    return SpecError(path, detail.get("input"), problem, allowed)
+    value = detail.get("input", _MISSING) if kind != "missing" else _MISSING
+    field = _field_at(model, location)
+    context = detail.get("ctx") or {}
+    if kind == "literal_error":
+        return SpecError(path, value, "not one of the allowed values", str(context["expected"]))
+    problem = _PLAIN_PROBLEMS.get(kind)
+    if problem is None:
+        message = detail["msg"].removeprefix("Value error, ")
+        problem, _, allowed = message.partition("; allowed: ")
+        if allowed:
+            return SpecError(path, value, problem, allowed)
+    return SpecError(path, value, problem, _describe_field(field))
+
+
+_PLAIN_PROBLEMS = {
+    "missing": "required key is missing",
+    "int_parsing": "not a whole number",
+    "int_type": "not a whole number",
+    "int_from_float": "not a whole number",
+    "bool_parsing": "not true or false",
+    "bool_type": "not true or false",
+    "string_type": "not a string",
+    "list_type": "not a list",
+    "dict_type": "not a mapping",
+    "model_type": "not a mapping",
+    "model_attributes_type": "not a mapping",
+    "greater_than_equal": "below the minimum",
+    "greater_than": "below the minimum",
+    "less_than_equal": "above the maximum",
+    "less_than": "above the maximum",
+    "too_short": "too few items",
+    "too_long": "too many items",
+    "string_too_short": "too short",
+    "string_too_long": "too long",
+    "string_pattern_mismatch": "not of the expected form",
+}
 
 
 def _is_validator_tag(part: str | int) -> bool:
@@ -83,12 +111,35 @@ def _unknown_key(path: str, location: Location, model: type[BaseModel]) -> SpecE
     return SpecError(path, key, problem, ", ".join(known))
 
 
-def _describe_field(model: type[BaseModel], location: Location) -> str:
+def _field_at(model: type[BaseModel], location: Location) -> FieldInfo | None:
     parent = _model_at(model, location[:-1]) if location else None
     if parent is None or not isinstance(location[-1], str):
+        return None
+    return parent.model_fields.get(location[-1])
+
+
+def _describe_field(field: FieldInfo | None) -> str:
+    """What a field accepts: its bounds, its choices or form, and its description."""
+    if field is None:
         return ""
-    field = parent.model_fields.get(location[-1])
-    return (field.description or "") if field else ""
+    facts = []
+    bounds = {type(item).__name__: item for item in field.metadata}
+    low = getattr(bounds.get("Ge"), "ge", None)
+    high = getattr(bounds.get("Le"), "le", None)
+    if low is not None and high is not None:
+        facts.append(f"{low} to {high}")
+    elif low is not None:
+        facts.append(f"at least {low}")
+    elif high is not None:
+        facts.append(f"at most {high}")
+    if "MinLen" in bounds:
+        facts.append(f"at least {bounds['MinLen'].min_length} item(s)")
+    pattern = next((getattr(item, "pattern", None) for item in field.metadata), None)
+    if pattern:
+        facts.append(f"matching {pattern}")
+    if field.description:
+        facts.append(field.description)
+    return "; ".join(facts)
 
 
 def _model_at(model: type[BaseModel], location: Location) -> type[BaseModel] | None:

@@ -56,6 +56,30 @@ def _ip_address(value: str) -> str:
         ) from None
 
 
+MAX_SERVERS_PER_POP = 50
+
+
+def _server_count(count: int) -> int:
+    if count < 1:
+        raise ValueError(f"a PoP needs at least one server; allowed: 1 to {MAX_SERVERS_PER_POP}")
+    if count > MAX_SERVERS_PER_POP:
+        raise ValueError(
+            "more servers than one PoP stack manages; allowed: "
+            f"1 to {MAX_SERVERS_PER_POP}, or split the PoP into two stacks"
+        )
+    return count
+
+
+def _server_names(names: list[str]) -> list[str]:
+    _server_count(len(names))
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(
+            f"server names used more than once: {', '.join(duplicates)}; allowed: unique names"
+        )
+    return names
+
+
 AnnounceablePrefix = Annotated[str, AfterValidator(_announceable_prefix)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
@@ -83,8 +107,12 @@ class ProviderSpec(SpecModel):
 class ServersSpec(SpecModel):
     """Either `count` servers named `<name_prefix><NN>`, or explicit `names`."""
 
-    count: int | None = Field(None, description="how many servers (1-50)")
-    names: list[ServerName] | None = Field(None, description="explicit server names")
+    count: Annotated[int, AfterValidator(_server_count)] | None = Field(
+        None, description="how many servers (1-50)"
+    )
+    names: Annotated[list[ServerName], AfterValidator(_server_names)] | None = Field(
+        None, description="explicit server names"
+    )
     name_prefix: str | None = Field(
         None, pattern=r"^[a-z0-9][a-z0-9-]*$", description='default: "<code>-sfu"'
     )

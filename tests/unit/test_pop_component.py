@@ -1,0 +1,113 @@
+"""The VoicePop component under Pulumi's mocks: what it registers and what it exports."""
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from stacks.spec import parse_pop
+from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
+
+pytestmark = pytest.mark.spec
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Custom resources get their inputs as outputs; the PoP has none yet besides components."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], Any]:
+        return {}, None
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, project="voicepop", stack="ams1", preview=False)
+    return recording
+
+
+def _spec_with_unicast_prefix() -> Any:
+    raw = valid_pop()
+    raw["servers"] = {"count": 3}
+    raw["bgp"]["prefixes"].append(
+        {"prefix": "203.0.113.0/24", "kind": "unicast", "servers": ["ams1-sfu02"]}
+    )
+    raw["bgp"]["neighbors"][0]["servers"] = ["ams1-sfu01", "ams1-sfu02"]
+    return parse_pop(raw, VALID_CONTEXT, "x")
+
+
+@pulumi.runtime.test
+def test_one_server_component_per_server(mocks: RecordingMocks) -> Any:
+    from stacks.pop import POP_TYPE, SERVER_TYPE, VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix())
+
+    def check(urns: list[str]) -> None:
+        # urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>
+        assert [urn.rsplit("::", 1)[1] for urn in urns] == [
+            "ams1-sfu01",
+            "ams1-sfu02",
+            "ams1-sfu03",
+        ]
+        assert all(f"{POP_TYPE}${SERVER_TYPE}" in urn for urn in urns)
+
+    return pulumi.Output.all(*(server.urn for server in pop.servers.values())).apply(check)
+
+
+@pulumi.runtime.test
+def test_server_fqdns_are_in_the_pop_zone(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix())
+
+    def check(fqdns: list[str]) -> None:
+        assert fqdns == [f"ams1-sfu0{n}.voice.example.net" for n in (1, 2, 3)]
+
+    return pulumi.Output.all(*(server.fqdn for server in pop.servers.values())).apply(check)
+
+
+@pulumi.runtime.test
+def test_each_server_announces_only_its_prefixes(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix())
+    anycast = ["198.51.100.0/24", "2001:db8:100::/48"]
+
+    def check(per_server: list[list[str]]) -> None:
+        assert per_server == [anycast, [*anycast, "203.0.113.0/24"], anycast]
+
+    return pulumi.Output.all(*(server.announced_prefixes for server in pop.servers.values())).apply(
+        check
+    )
+
+
+@pulumi.runtime.test
+def test_per_server_neighbors(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix())
+
+    def check(per_server: list[list[str]]) -> None:
+        assert per_server == [["rtr1"], ["rtr1"], []]
+
+    return pulumi.Output.all(*(server.bgp_neighbors for server in pop.servers.values())).apply(
+        check
+    )
+
+
+@pulumi.runtime.test
+def test_summary_names_the_pop_and_its_dns(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix())
+
+    def check(summary: dict[str, Any]) -> None:
+        assert summary["code"] == "ams1"
+        assert summary["pop_fqdn"] == "ams1.voice.example.net"
+        assert summary["service_fqdn"] == "sfu.voice.example.net"
+        assert set(summary["servers"]) == {"ams1-sfu01", "ams1-sfu02", "ams1-sfu03"}
+        assert "md5" not in repr(summary).lower()
+
+    return pop.summary.apply(check)
