@@ -280,22 +280,15 @@ def _check_ports(spec: PopSpec) -> Iterator[SpecError]:
             f"a range outside {ephemeral.first}-{ephemeral.last}, or move "
             "tuning.kernel.ephemeral_port_first/last",
         )
-    for field in ("signalling_port",):
-        port = getattr(spec.sfu, field)
+    for field, port in (("sfu.signalling_port", spec.sfu.signalling_port),
+                        ("sfu.health.port", spec.sfu.health.port)):  # fmt: skip
         if media.first <= port <= media.last:
             yield SpecError(
-                f"{ROOT}.sfu.{field}",
+                f"{ROOT}.{field}",
                 port,
                 f"inside the media range {media.first}-{media.last}",
                 "a port outside the media range",
             )
-    if media.first <= spec.sfu.health.port <= media.last:
-        yield SpecError(
-            f"{ROOT}.sfu.health.port",
-            spec.sfu.health.port,
-            f"inside the media range {media.first}-{media.last}",
-            "a port outside the media range",
-        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Reading PoP specs: from stack files (offline, `make validate`) or from the running stack's
 config (the Pulumi program). Both end in `parse_pop`, so both report the same errors."""
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,8 +123,6 @@ def pop_from_stack_config(project_dir: Path, stack: str) -> PopSpec:
 
 def pulumi_config_object(value: Any) -> Any:
     """Structured config reaches the program as a JSON string."""
-    import json
-
     if isinstance(value, str):
         try:
             return json.loads(value)
