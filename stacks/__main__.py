@@ -4,16 +4,17 @@ from pathlib import Path
 
 import pulumi
 
-from stacks.pop import VoicePop
+from stacks.pop import StackIdentity, VoicePop
 from stacks.spec import SpecInvalid, pop_from_stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
+identity = StackIdentity(pulumi.get_project(), pulumi.get_stack(), PROJECT_DIR)
 try:
-    spec = pop_from_stack_config(PROJECT_DIR, pulumi.get_stack())
+    spec = pop_from_stack_config(PROJECT_DIR, identity.stack)
+    pop = VoicePop(spec, identity)
 except SpecInvalid as invalid:
     # RunError reports the message alone, without a Python traceback.
     raise pulumi.RunError(str(invalid)) from None
 
-pop = VoicePop(spec)
 pulumi.export("pop", pop.summary)

@@ -1,17 +1,30 @@
 """The VoicePop component: one PoP, built from its spec.
 
-Its children are one PopServer per server; each server will own its dedicated server at the
-provider, its BGP sessions and its DNS records, and the PoP its steering records and deploy.
+It owns the PoP's provider connection and admin SSH keys, and one PopServer per server; each
+PopServer owns its dedicated server at the provider (and, with later issues, its BGP sessions
+and DNS records).
 """
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 
+from stacks.providers.flexmetal.resources import FlexMetal, Server, SshKey
+from stacks.providers.flexmetal.servers import identity_tag
+from stacks.spec.errors import SpecError, SpecInvalid
 from stacks.spec.models import PopSpec
 
 POP_TYPE = "voicepop:index:Pop"
 SERVER_TYPE = "voicepop:index:Server"
+
+
+@dataclass(frozen=True)
+class StackIdentity:
+    project: str
+    stack: str
+    project_dir: Path
 
 
 def prefixes_announced_by(spec: PopSpec, server: str) -> list[str]:
@@ -22,19 +35,68 @@ def neighbors_of(spec: PopSpec, server: str) -> list[str]:
     return [n.name for n in spec.bgp.neighbors if server in (n.servers or spec.server_names)]
 
 
+def server_tags(spec: PopSpec, identity: StackIdentity) -> list[str]:
+    return [f"vp-pop:{spec.code}", f"vp-stack:{identity.stack}", "vp-role:sfu"]
+
+
+def resolve_ssh_public_keys(spec: PopSpec, project_dir: Path) -> list[str]:
+    """The admin public keys, reading `file:` entries; a missing file is a spec error."""
+    keys, errors = [], []
+    for index, entry in enumerate(spec.access.ssh_public_keys):
+        if not entry.startswith("file:"):
+            keys.append(entry)
+            continue
+        path = project_dir / entry.removeprefix("file:")
+        if path.is_file():
+            keys.append(path.read_text().strip())
+        else:
+            errors.append(
+                SpecError(
+                    f"voicepop:pop.access.ssh_public_keys[{index}]",
+                    entry,
+                    f"no such file {path}",
+                    "an existing public key file (the sandbox makes its own: make sandbox-up)",
+                )
+            )
+    if errors:
+        raise SpecInvalid(f"Pulumi.{spec.code}.yaml", errors)
+    return keys
+
+
 class PopServer(pulumi.ComponentResource):
     """One SFU server of a PoP and what is derived for it from the spec."""
 
     def __init__(
-        self, name: str, spec: PopSpec, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        spec: PopSpec,
+        identity: StackIdentity,
+        ssh_key_ids: list[pulumi.Output[str]],
+        provider: FlexMetal,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(SERVER_TYPE, name, None, opts)
+        self.machine = Server(
+            name,
+            name=name,
+            location=spec.provider.location,
+            instance_type=spec.provider.instance_type,
+            os_slug=spec.provider.os,
+            ssh_keys=ssh_key_ids,
+            identity_tag=identity_tag(identity.project, identity.stack, name),
+            tags=server_tags(spec, identity),
+            delivery_poll_interval_s=spec.provider.delivery_poll_interval_s,
+            delivery_timeout_s=spec.provider.delivery_timeout_s,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
         self.fqdn = pulumi.Output.from_input(f"{name}.{spec.dns.zone}")
+        self.address = self.machine.primary_ip
         self.announced_prefixes = pulumi.Output.from_input(prefixes_announced_by(spec, name))
         self.bgp_neighbors = pulumi.Output.from_input(neighbors_of(spec, name))
         self.register_outputs(
             {
                 "fqdn": self.fqdn,
+                "address": self.address,
                 "announced_prefixes": self.announced_prefixes,
                 "bgp_neighbors": self.bgp_neighbors,
             }
@@ -42,15 +104,30 @@ class PopServer(pulumi.ComponentResource):
 
 
 class VoicePop(pulumi.ComponentResource):
-    def __init__(self, spec: PopSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, spec: PopSpec, identity: StackIdentity, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(POP_TYPE, spec.code, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.servers = {name: PopServer(name, spec, child) for name in spec.server_names}
-        self.summary = pulumi.Output.from_input(pop_summary(spec))
+        token = pulumi.Config("flexmetal").get_secret("token")
+        provider = FlexMetal(f"{spec.code}-flexmetal", spec.provider.api_endpoint, token, child)
+        with_provider = pulumi.ResourceOptions(parent=self, provider=provider)
+        keys = [
+            SshKey(f"{spec.code}-admin-{index}", public_key, with_provider)
+            for index, public_key in enumerate(resolve_ssh_public_keys(spec, identity.project_dir))
+        ]
+        key_ids = [key.uuid for key in keys]
+        self.servers = {
+            name: PopServer(name, spec, identity, key_ids, provider, child)
+            for name in spec.server_names
+        }
+        self.summary = pulumi.Output.all(
+            {name: server.address for name, server in self.servers.items()}
+        ).apply(lambda resolved: pop_summary(spec, resolved[0]))
         self.register_outputs({"summary": self.summary})
 
 
-def pop_summary(spec: PopSpec) -> dict[str, Any]:
+def pop_summary(spec: PopSpec, addresses: dict[str, Any]) -> dict[str, Any]:
     """What the stack exports about its PoP (inventories and reports are built from it)."""
     return {
         "code": spec.code,
@@ -63,6 +140,7 @@ def pop_summary(spec: PopSpec) -> dict[str, Any]:
         },
         "servers": {
             name: {
+                "address": addresses.get(name),
                 "fqdn": f"{name}.{spec.dns.zone}",
                 "announced_prefixes": prefixes_announced_by(spec, name),
                 "bgp_neighbors": neighbors_of(spec, name),

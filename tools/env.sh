@@ -13,3 +13,6 @@ export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 # The sandbox stack's secrets are sandbox-only; production stacks need the team's passphrase
 # in PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE.
 export VOICEPOP_SANDBOX_PASSPHRASE=${VOICEPOP_SANDBOX_PASSPHRASE:-voicepop-sandbox-only}
+# The token the sandbox's provider stand-in accepts; a real PoP's token comes from the team's
+# secret store as FLEXMETAL_TOKEN or the secret config flexmetal:token.
+export VOICEPOP_SANDBOX_API_TOKEN=${VOICEPOP_SANDBOX_API_TOKEN:-sandbox-api-token}

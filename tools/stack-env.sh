@@ -10,8 +10,11 @@ if [ ! -f "Pulumi.$stack.yaml" ]; then
   echo "stack-env: no Pulumi.$stack.yaml in $PWD" >&2
   exit 2
 fi
-if [ "$stack" = sandbox ] && [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
-  export PULUMI_CONFIG_PASSPHRASE=$VOICEPOP_SANDBOX_PASSPHRASE
+if [ "$stack" = sandbox ]; then
+  if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+    export PULUMI_CONFIG_PASSPHRASE=$VOICEPOP_SANDBOX_PASSPHRASE
+  fi
+  export FLEXMETAL_TOKEN=$VOICEPOP_SANDBOX_API_TOKEN
 fi
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
   echo "stack-env: stack $stack needs PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE" >&2

@@ -13,6 +13,7 @@ CATALOGUE_FILES = {"flexmetal": Path(__file__).with_name("flexmetal_catalogue.ya
 class ProviderCatalogue:
     instance_types_by_location: dict[str, tuple[str, ...]]
     operating_systems: tuple[str, ...]
+    location_ids: dict[str, int]
 
     @property
     def locations(self) -> tuple[str, ...]:
@@ -27,4 +28,5 @@ def load_catalogue(provider: str) -> ProviderCatalogue:
             location["name"]: tuple(location["instanceTypes"]) for location in raw["locations"]
         },
         operating_systems=tuple(raw["operatingSystems"]),
+        location_ids={location["name"]: int(location["id"]) for location in raw["locations"]},
     )

@@ -100,7 +100,15 @@ class ProviderSpec(SpecModel):
     instance_type: str = Field(description="an instance type offered there, e.g. bm7.std.8")
     os: str = Field("debian-12", description="OS image slug of the provider's catalogue")
     api_endpoint: str = Field(
-        "https://api.i3d.net/v3", description="API base URL (the sandbox points it at the stand-in)"
+        "https://api.i3d.net/v3",
+        pattern=r"^https?://",
+        description="API base URL (the sandbox points it at the stand-in)",
+    )
+    delivery_poll_interval_s: float = Field(
+        15.0, gt=0, le=300, description="how often to ask whether a new server is delivered"
+    )
+    delivery_timeout_s: float = Field(
+        2700.0, gt=0, le=86_400, description="how long a delivery may take (45 min)"
     )
 
 
@@ -193,9 +201,24 @@ class SfuSpec(SpecModel):
     health: SfuHealthSpec = Field(default_factory=SfuHealthSpec)
 
 
+def _ssh_public_key(value: str) -> str:
+    if value.startswith("file:") and len(value) > len("file:"):
+        return value
+    parts = value.split()
+    if len(parts) >= 2 and parts[0].startswith(("ssh-", "ecdsa-", "sk-")):
+        return value
+    raise ValueError(
+        "not an OpenSSH public key; allowed: 'ssh-ed25519 AAAA... comment', or "
+        "'file:PATH' (relative to the project) for a key generated on this machine"
+    )
+
+
 class AccessSpec(SpecModel):
     ssh_admin_ranges: list[Cidr] = Field(
         min_length=1, description="where SSH is allowed from; the firewall drops the rest"
+    )
+    ssh_public_keys: list[Annotated[str, AfterValidator(_ssh_public_key)]] = Field(
+        min_length=1, description="admin keys installed on every server"
     )
 
 

@@ -30,7 +30,10 @@ _VALID_POP: dict[str, Any] = {
         "zone": "voice.example.net",
         "steering": {"policy": "latency", "aws_region": "eu-central-1"},
     },
-    "access": {"ssh_admin_ranges": ["203.0.113.64/27"]},
+    "access": {
+        "ssh_admin_ranges": ["203.0.113.64/27"],
+        "ssh_public_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBu6vfDlsDmDNDgwYrLztXTn0q3 ops"],
+    },
 }
 
 VALID_CONTEXT = StackContext(stack="ams1", config_keys={"bgpMd5": True})

@@ -1,21 +1,35 @@
 """The VoicePop component under Pulumi's mocks: what it registers and what it exports."""
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 
+from stacks.pop import StackIdentity
 from stacks.spec import parse_pop
 from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
 
 pytestmark = pytest.mark.spec
 
+IDENTITY = StackIdentity(project="voicepop", stack="ams1", project_dir=Path("/nonexistent"))
+
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Custom resources get their inputs as outputs; the PoP has none yet besides components."""
+    """Custom resources echo their inputs; servers get an address as the provider would."""
+
+    def __init__(self) -> None:
+        self.registered: dict[str, dict[str, Any]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
+        outputs = dict(args.inputs)
+        if args.typ == "flexmetal:index:Server":
+            index = int(args.name[-2:])
+            outputs.update(primaryIp=f"192.0.2.{10 + index}", uuid=f"uuid-{args.name}")
+        if args.typ == "flexmetal:index:SshKey":
+            outputs["uuid"] = f"key-{args.name}"
+        self.registered[args.name] = {"type": args.typ, **outputs}
+        return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], Any]:
         return {}, None
@@ -42,7 +56,7 @@ def _spec_with_unicast_prefix() -> Any:
 def test_one_server_component_per_server(mocks: RecordingMocks) -> Any:
     from stacks.pop import POP_TYPE, SERVER_TYPE, VoicePop
 
-    pop = VoicePop(_spec_with_unicast_prefix())
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
 
     def check(urns: list[str]) -> None:
         # urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>
@@ -60,7 +74,7 @@ def test_one_server_component_per_server(mocks: RecordingMocks) -> Any:
 def test_server_fqdns_are_in_the_pop_zone(mocks: RecordingMocks) -> Any:
     from stacks.pop import VoicePop
 
-    pop = VoicePop(_spec_with_unicast_prefix())
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
 
     def check(fqdns: list[str]) -> None:
         assert fqdns == [f"ams1-sfu0{n}.voice.example.net" for n in (1, 2, 3)]
@@ -72,7 +86,7 @@ def test_server_fqdns_are_in_the_pop_zone(mocks: RecordingMocks) -> Any:
 def test_each_server_announces_only_its_prefixes(mocks: RecordingMocks) -> Any:
     from stacks.pop import VoicePop
 
-    pop = VoicePop(_spec_with_unicast_prefix())
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
     anycast = ["198.51.100.0/24", "2001:db8:100::/48"]
 
     def check(per_server: list[list[str]]) -> None:
@@ -87,7 +101,7 @@ def test_each_server_announces_only_its_prefixes(mocks: RecordingMocks) -> Any:
 def test_per_server_neighbors(mocks: RecordingMocks) -> Any:
     from stacks.pop import VoicePop
 
-    pop = VoicePop(_spec_with_unicast_prefix())
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
 
     def check(per_server: list[list[str]]) -> None:
         assert per_server == [["rtr1"], ["rtr1"], []]
@@ -101,7 +115,7 @@ def test_per_server_neighbors(mocks: RecordingMocks) -> Any:
 def test_summary_names_the_pop_and_its_dns(mocks: RecordingMocks) -> Any:
     from stacks.pop import VoicePop
 
-    pop = VoicePop(_spec_with_unicast_prefix())
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
 
     def check(summary: dict[str, Any]) -> None:
         assert summary["code"] == "ams1"
@@ -111,3 +125,24 @@ def test_summary_names_the_pop_and_its_dns(mocks: RecordingMocks) -> Any:
         assert "md5" not in repr(summary).lower()
 
     return pop.summary.apply(check)
+
+
+@pulumi.runtime.test
+def test_each_server_is_rented_with_its_identity_tag_and_the_admin_keys(
+    mocks: RecordingMocks,
+) -> Any:
+    from stacks.pop import VoicePop
+    from stacks.providers.flexmetal.servers import identity_tag
+
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
+
+    def check(addresses: list[str]) -> None:
+        assert addresses == ["192.0.2.11", "192.0.2.12", "192.0.2.13"]
+        server = mocks.registered["ams1-sfu02"]
+        assert server["type"] == "flexmetal:index:Server"
+        assert server["identityTag"] == identity_tag("voicepop", "ams1", "ams1-sfu02")
+        assert server["location"] == "EU: Rotterdam"
+        assert server["sshKeys"] == ["key-ams1-admin-0"]
+        assert "vp-pop:ams1" in server["tags"]
+
+    return pulumi.Output.all(*(s.address for s in pop.servers.values())).apply(check)

@@ -1,0 +1,341 @@
+"""The FlexMetal stand-in's HTTP side: routes, the PRIVATE-TOKEN check, the RANGED-DATA paging
+header, fault injection around each request, and the admin API under /_standin/."""
+
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sandbox.flexmetal.api import ApiError, FlexMetalApi, Response, public_view
+from sandbox.flexmetal.faults import FaultRule, take_request_fault
+
+API = "/v3"
+ADMIN = "/_standin"
+
+
+class Route:
+    def __init__(self, method: str, pattern: str, handler: Callable[..., Response]) -> None:
+        self.method = method
+        self.pattern = re.compile("^" + pattern + "$")
+        self.handler = handler
+
+
+class StandIn:
+    """Routes requests to the API and applies faults; independent of the socket server."""
+
+    def __init__(self, api: FlexMetalApi, token: str) -> None:
+        self.api = api
+        self.token = token
+        self._fault_lock = threading.Lock()
+        self.routes = [
+            Route("GET", f"{API}/flexMetal/location", self.locations),
+            Route("GET", f"{API}/flexMetal/location/(\\d+)/instanceTypes", self.instance_types),
+            Route("GET", f"{API}/operatingsystem", self.operating_systems),
+            Route("GET", f"{API}/flexMetal/servers", self.list_servers),
+            Route("POST", f"{API}/flexMetal/servers", self.create_server),
+            Route("GET", f"{API}/flexMetal/servers/([^/]+)", self.get_server),
+            Route("DELETE", f"{API}/flexMetal/servers/([^/]+)", self.release_server),
+            Route("PATCH", f"{API}/flexMetal/servers/([^/]+)", self.reinstall_server),
+            Route("GET", f"{API}/flexMetal/servers/([^/]+)/commands", self.commands),
+            Route("POST", f"{API}/flexMetal/servers/([^/]+)/tag/([^/]+)", self.add_tag),
+            Route("DELETE", f"{API}/flexMetal/servers/([^/]+)/tag/([^/]+)", self.remove_tag),
+            Route("GET", f"{API}/flexMetal/tags", self.tags),
+            Route("GET", f"{API}/flexMetal/quota/usage", self.quota_usage),
+            Route("GET", f"{API}/sshKey", self.list_ssh_keys),
+            Route("POST", f"{API}/sshKey", self.create_ssh_key),
+            Route("GET", f"{API}/sshKey/([^/]+)", self.get_ssh_key),
+            Route("DELETE", f"{API}/sshKey/([^/]+)", self.delete_ssh_key),
+            Route("GET", f"{ADMIN}/health", lambda **_: Response(200, {"ok": True})),
+            Route("GET", f"{ADMIN}/faults", self.get_faults),
+            Route("POST", f"{ADMIN}/faults", self.add_fault),
+            Route("DELETE", f"{ADMIN}/faults", self.clear_faults),
+            Route("GET", f"{ADMIN}/settings", self.get_settings),
+            Route("PUT", f"{ADMIN}/settings", self.put_settings),
+        ]
+
+    # --- dispatch -------------------------------------------------------------------------
+
+    def take_fault(self, method: str, path: str) -> FaultRule | None:
+        if path.startswith(ADMIN):
+            return None
+        with self._fault_lock:
+            rules = self.api.faults()
+            rule = take_request_fault(rules, method, path)
+            if rule:
+                self.api.save_faults(rules)
+        return rule
+
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: Any
+    ) -> Response:
+        if not path.startswith(ADMIN) and headers.get("PRIVATE-TOKEN") != self.token:
+            return Response(403, ApiError(403, "invalid or missing PRIVATE-TOKEN").body)
+        allowed_methods = []
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if not match:
+                continue
+            if route.method != method:
+                allowed_methods.append(route.method)
+                continue
+            try:
+                args = [unquote(group) for group in match.groups()]
+                return route.handler(*args, query=query, headers=headers, body=body)
+            except ApiError as error:
+                return Response(error.status, error.body)
+        if allowed_methods:
+            return Response(405, ApiError(405, f"{method} not allowed on {path}").body)
+        return Response(404, ApiError(404, f"no such endpoint: {path}").body)
+
+    # --- catalogue ------------------------------------------------------------------------
+
+    def locations(self, **_: Any) -> Response:
+        return Response(200, [
+            {
+                "id": self.api.location_ids[name],
+                "name": name,
+                "shortName": name.split(": ")[-1][:3].lower(),
+                "displayName": name,
+                "countryId": 0,
+                "countryName": "",
+                "countryShortName": "",
+            }
+            for name in self.api.catalogue.locations
+        ])  # fmt: skip
+
+    def instance_types(self, location_id: str, **_: Any) -> Response:
+        by_id = {ident: name for name, ident in self.api.location_ids.items()}
+        location = by_id.get(int(location_id))
+        if location is None:
+            raise ApiError(404, f"location {location_id} not found")
+        return Response(200, [
+            {
+                "id": index, "locationId": int(location_id), "name": name,
+                "sockets": 1, "cores": int(name.rsplit(".", 1)[-1]),
+                "memory": int(name.rsplit(".", 1)[-1]) * 4096, "memoryType": "DDR5",
+                "storage": 960, "storageType": "NVMe", "generationName": name.split(".")[0],
+            }
+            for index, name in enumerate(self.api.catalogue.instance_types_by_location[location])
+        ])  # fmt: skip
+
+    def operating_systems(self, **_: Any) -> Response:
+        return Response(200, [
+            {"id": index, "name": slug, "slug": slug, "osGroup": 2, "isOdp": 0,
+             "availableForFlexMetal": 1, "active": 1}
+            for index, slug in enumerate(self.api.catalogue.operating_systems, start=1)
+        ])  # fmt: skip
+
+    # --- servers --------------------------------------------------------------------------
+
+    def list_servers(self, query: dict[str, list[str]], headers: Any, **_: Any) -> Response:
+        tags = [tag for value in query.get("tag", []) for tag in value.split(",") if tag]
+        status = (query.get("status") or [None])[0]
+        servers = [public_view(s) for s in self.api.list_servers(status, tags)]
+        return paged(servers, headers.get("RANGED-DATA"))
+
+    def create_server(self, body: Any, **_: Any) -> Response:
+        return Response(200, [public_view(self.api.create_server(body))])
+
+    def get_server(self, server_uuid: str, **_: Any) -> Response:
+        return Response(200, [public_view(self.api.get_server(server_uuid))])
+
+    def release_server(self, server_uuid: str, **_: Any) -> Response:
+        return Response(200, [public_view(self.api.release_server(server_uuid))])
+
+    def reinstall_server(self, server_uuid: str, body: Any, **_: Any) -> Response:
+        return Response(200, [self.api.reinstall_server(server_uuid, body)])
+
+    def commands(self, server_uuid: str, query: dict[str, list[str]], **_: Any) -> Response:
+        command_type = (query.get("type") or [None])[0]
+        return Response(200, self.api.list_commands(server_uuid, command_type))
+
+    def add_tag(self, server_uuid: str, tag: str, **_: Any) -> Response:
+        return Response(200, [public_view(self.api.add_tag(server_uuid, tag))])
+
+    def remove_tag(self, server_uuid: str, tag: str, **_: Any) -> Response:
+        return Response(200, [public_view(self.api.remove_tag(server_uuid, tag))])
+
+    def tags(self, **_: Any) -> Response:
+        counts: dict[str, int] = {}
+        for server in self.api.list_servers(None, []):
+            if server["status"] != "released":
+                for tag in server["tags"]:
+                    counts[tag] = counts.get(tag, 0) + 1
+        return Response(200, [
+            {"tag": tag, "resources": {"count": n, "flexMetalServers": {"count": n}}}
+            for tag, n in sorted(counts.items())
+        ])  # fmt: skip
+
+    def quota_usage(self, **_: Any) -> Response:
+        quota = int(self.api.setting("quota_per_instance_type"))
+        usage = []
+        for location, types in self.api.catalogue.instance_types_by_location.items():
+            rows = []
+            for index, instance_type in enumerate(types):
+                in_use = [
+                    s for s in self.api.list_servers(None, [])
+                    if s["location"]["name"] == location
+                    and s["instanceType"]["name"] == instance_type
+                    and s["status"] not in ("released", "failed")
+                ]  # fmt: skip
+                rows.append({
+                    "instanceType": {"id": index, "name": instance_type},
+                    "quotaType": "onDemand", "contractId": "", "quota": quota,
+                    "usage": len(in_use),
+                })  # fmt: skip
+            usage.append({
+                "location": {"id": self.api.location_ids[location], "name": location},
+                "quotaUsage": rows,
+            })  # fmt: skip
+        return Response(200, usage)
+
+    # --- SSH keys -------------------------------------------------------------------------
+
+    def list_ssh_keys(self, **_: Any) -> Response:
+        return Response(200, self.api.store.all("sshkey"))
+
+    def create_ssh_key(self, body: Any, **_: Any) -> Response:
+        return Response(200, [self.api.create_ssh_key(body)])
+
+    def get_ssh_key(self, key_uuid: str, **_: Any) -> Response:
+        return Response(200, [self.api.get_ssh_key(key_uuid)])
+
+    def delete_ssh_key(self, key_uuid: str, **_: Any) -> Response:
+        self.api.delete_ssh_key(key_uuid)
+        return Response(204, None)
+
+    # --- admin ----------------------------------------------------------------------------
+
+    def get_faults(self, **_: Any) -> Response:
+        return Response(200, [rule.to_json() for rule in self.api.faults()])
+
+    def add_fault(self, body: Any, **_: Any) -> Response:
+        try:
+            rule = FaultRule.from_json(body if isinstance(body, dict) else {})
+        except (TypeError, ValueError) as error:
+            raise ApiError(400, f"invalid fault rule: {error}") from None
+        with self._fault_lock:
+            rules = self.api.faults()
+            rules.append(rule)
+            self.api.save_faults(rules)
+        return Response(200, rule.to_json())
+
+    def clear_faults(self, **_: Any) -> Response:
+        with self._fault_lock:
+            self.api.save_faults([])
+        return Response(200, [])
+
+    def get_settings(self, **_: Any) -> Response:
+        from sandbox.flexmetal.api import DEFAULT_SETTINGS
+
+        return Response(200, {key: self.api.setting(key) for key in DEFAULT_SETTINGS})
+
+    def put_settings(self, body: Any, **_: Any) -> Response:
+        from sandbox.flexmetal.api import DEFAULT_SETTINGS
+
+        if not isinstance(body, dict) or set(body) - set(DEFAULT_SETTINGS):
+            raise ApiError(400, f"settings are: {', '.join(DEFAULT_SETTINGS)}")
+        for key, value in body.items():
+            self.api.store.set_setting(key, value)
+        return self.get_settings()
+
+
+def paged(items: list[Any], ranged: str | None) -> Response:
+    """Applies a `RANGED-DATA: start=N,results=M` request header, as the real API does."""
+    if not ranged:
+        return Response(200, items)
+    fields = dict(part.split("=", 1) for part in ranged.split(",") if "=" in part)
+    try:
+        start, results = int(fields.get("start", 0)), int(fields.get("results", 25))
+    except ValueError:
+        raise ApiError(400, f"invalid RANGED-DATA header {ranged!r}") from None
+    page = items[start : start + results]
+    header = f"start={start},results={len(page)},total={len(items)}"
+    return Response(200, page, {"RANGED-DATA": header})
+
+
+def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # the stand-in logs nothing per request; faults are in its state
+
+        def _serve(self) -> None:
+            url = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            fault = standin.take_fault(self.command, url.path)
+            if fault and fault.kind == "drop":
+                self._drop()
+                return
+            if fault and fault.kind == "slow":
+                time.sleep(fault.delay_s)
+            if fault and fault.kind == "error":
+                body = ApiError(fault.status, f"injected fault: HTTP {fault.status}").body
+                self._send(Response(fault.status, body))
+                return
+            try:
+                body = json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                self._send(Response(400, ApiError(400, "request body is not valid JSON").body))
+                return
+            response = standin.handle(
+                self.command, url.path, parse_qs(url.query), self.headers, body
+            )
+            if fault and fault.kind == "drop_after":
+                self._drop()
+                return
+            self._send(response)
+
+        def _drop(self) -> None:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def _send(self, response: Response) -> None:
+            payload = b"" if response.body is None else json.dumps(response.body).encode()
+            self.send_response(response.status, HTTPStatus(response.status).phrase)
+            if payload:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (response.headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
+
+    return Handler
+
+
+class StandInServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def serve(standin: StandIn, host: str, port: int, poll_interval_s: float = 0.1) -> None:
+    """Serves until interrupted; a provisioner thread walks the servers through their states."""
+    server = StandInServer((host, port), make_handler(standin))
+    stop = threading.Event()
+
+    def provision() -> None:
+        while not stop.wait(poll_interval_s):
+            standin.api.advance()
+
+    walker = threading.Thread(target=provision, name="provisioner", daemon=True)
+    walker.start()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        stop.set()
+        walker.join()
+        server.server_close()
+        standin.api.shutdown()

@@ -1,0 +1,1 @@
+"""Test hosts the provider stand-in delivers: containers (systemd-nspawn) on a sandbox bridge."""

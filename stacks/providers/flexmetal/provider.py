@@ -1,0 +1,338 @@
+"""The `flexmetal` Pulumi provider plugin: `flexmetal:index:Server` and `flexmetal:index:SshKey`.
+
+Written on `pulumi.provider.experimental` rather than as a dynamic provider so that
+`pulumi import` works and deletes run the current code (a dynamic provider's code is pickled
+into the state). The engine starts it through `bin/pulumi-resource-flexmetal` (Pulumi.yaml
+`plugins.providers`).
+
+Server changes: location or instance type replace the server; OS, SSH keys, post-install
+script or name reinstall it in place (PATCH); tags change in place.
+"""
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pulumi.provider.experimental.property_value import PropertyValue, PropertyValueType
+from pulumi.provider.experimental.provider import (
+    CheckFailure,
+    CheckRequest,
+    CheckResponse,
+    ConfigureRequest,
+    ConfigureResponse,
+    CreateRequest,
+    CreateResponse,
+    DeleteRequest,
+    DiffRequest,
+    DiffResponse,
+    PropertyDiff,
+    PropertyDiffKind,
+    Provider,
+    ReadRequest,
+    ReadResponse,
+    UpdateRequest,
+    UpdateResponse,
+)
+from pulumi.runtime import rpc
+
+from stacks.providers.flexmetal import servers as lifecycle
+from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError
+
+SERVER = "flexmetal:index:Server"
+SSH_KEY = "flexmetal:index:SshKey"
+VERSION = "0.1.0"
+
+REPLACE_ON = ("location", "instanceType")
+REINSTALL_ON = ("name", "osSlug", "sshKeys", "postInstallScript")
+WAIT_SETTINGS = ("deliveryPollIntervalS", "deliveryTimeoutS", "releasePollIntervalS",
+                 "releaseTimeoutS")  # fmt: skip
+IN_PLACE = ("tags", "identityTag", *WAIT_SETTINGS)
+REQUIRED = ("name", "location", "instanceType", "osSlug", "sshKeys", "identityTag")
+SERVER_OUTPUTS = ("uuid", "status", "statusMessage", "ipAddresses", "primaryIp", "createdAt",
+                  "deliveredAt")  # fmt: skip
+
+T = TypeVar("T")
+
+
+# --- PropertyValue <-> plain values -------------------------------------------------------
+
+
+def plain(value: PropertyValue) -> Any:
+    if value.type == PropertyValueType.COMPUTED:
+        return _COMPUTED
+    inner = value.value
+    if isinstance(inner, Mapping):
+        return {key: plain(item) for key, item in inner.items()}
+    if isinstance(inner, (list, tuple)):
+        return [plain(item) for item in inner]
+    return inner
+
+
+def plain_map(values: Mapping[str, PropertyValue]) -> dict[str, Any]:
+    return {key: plain(value) for key, value in values.items()}
+
+
+def wrap(value: Any, secret: bool = False) -> PropertyValue:
+    if value is _COMPUTED:
+        # The SDK's PropertyValue.computed() cannot be marshalled (it raises "Unsupported
+        # value type"); the engine's wire form of an unknown is this sentinel string.
+        return PropertyValue(rpc.UNKNOWN)
+    if isinstance(value, list):
+        return PropertyValue([wrap(item) for item in value], is_secret=secret)
+    if isinstance(value, dict):
+        return PropertyValue({k: wrap(v) for k, v in value.items()}, is_secret=secret)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)  # the wire has one number type
+    return PropertyValue(value, is_secret=secret)
+
+
+def wrap_map(values: Mapping[str, Any]) -> dict[str, PropertyValue]:
+    return {key: wrap(value) for key, value in values.items()}
+
+
+class _Computed:
+    def __repr__(self) -> str:
+        return "<computed>"
+
+
+_COMPUTED = _Computed()
+
+
+# --- the provider ---------------------------------------------------------------------------
+
+
+class FlexMetalProvider(Provider):
+    def __init__(self) -> None:
+        self._client: FlexMetalClient | None = None
+        self._endpoint = ""
+
+    async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
+        args = plain_map(request.args)
+        self._endpoint = str(args.get("endpoint") or os.environ.get("FLEXMETAL_ENDPOINT", ""))
+        token = args.get("token") or os.environ.get("FLEXMETAL_TOKEN", "")
+        self._client = (
+            FlexMetalClient(self._endpoint, str(token)) if self._endpoint and token else None
+        )
+        return ConfigureResponse(accept_secrets=True, supports_preview=True)
+
+    @property
+    def client(self) -> FlexMetalClient:
+        if self._client is None:
+            raise ValueError(
+                "the flexmetal provider needs `endpoint` and a token (provider input `token`, "
+                "or FLEXMETAL_TOKEN in the environment)"
+            )
+        return self._client
+
+    async def _io(self, work: Callable[[], T]) -> T:
+        """Runs blocking API work off the event loop, so the engine's RPCs stay responsive."""
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+
+    # --- check / diff ---------------------------------------------------------------------
+
+    async def check(self, request: CheckRequest) -> CheckResponse:
+        news = plain_map(request.new_inputs)
+        required = REQUIRED if _type_of(request.urn) == SERVER else ("name", "publicKey")
+        failures = [
+            CheckFailure(prop, f"{prop} is required")
+            for prop in required
+            if news.get(prop) in (None, "", [])
+        ]
+        return CheckResponse(inputs=request.new_inputs, failures=failures)
+
+    async def diff(self, request: DiffRequest) -> DiffResponse:
+        olds, news = plain_map(request.old_state), plain_map(request.new_inputs)
+        if _type_of(request.urn) == SSH_KEY:
+            changed = [k for k in ("name", "publicKey") if olds.get(k) != news.get(k)]
+            return _diff(changed, replace_on=changed)
+        keys = (*REPLACE_ON, *REINSTALL_ON, *IN_PLACE)
+        changed = [
+            key for key in keys
+            if key not in request.ignore_changes and _differs(olds.get(key), news.get(key), key)
+        ]  # fmt: skip
+        return _diff(changed, replace_on=[key for key in changed if key in REPLACE_ON])
+
+    # --- create / read / update / delete --------------------------------------------------
+
+    async def create(self, request: CreateRequest) -> CreateResponse:
+        inputs = plain_map(request.properties)
+        if _type_of(request.urn) == SSH_KEY:
+            if request.preview:
+                return CreateResponse(properties=wrap_map({**inputs, "uuid": None}))
+            key = await self._io(
+                lambda: self.client.create_ssh_key(inputs["name"], inputs["publicKey"])
+            )
+            return CreateResponse(key["uuid"], wrap_map({**inputs, "uuid": key["uuid"]}))
+        if request.preview:
+            unknown = {key: _COMPUTED for key in SERVER_OUTPUTS}
+            return CreateResponse(properties=_outputs(inputs, unknown))
+        spec, waiting = _server_spec(inputs), _waiting(inputs)
+        timeout = _timeout(request.timeout, waiting.delivery_timeout_s)
+
+        def create() -> dict[str, Any]:
+            server = lifecycle.ensure_server(self.client, spec, waiting)
+            return lifecycle.wait_until_delivered(self.client, server, waiting, timeout)
+
+        server = await self._io(create)
+        return CreateResponse(server["uuid"], _outputs(inputs, _observed(server)))
+
+    async def read(self, request: ReadRequest) -> ReadResponse:
+        if _type_of(request.urn) == SSH_KEY:
+            return await self._read_ssh_key(request)
+        try:
+            server = await self._io(lambda: self.client.get_server(request.resource_id))
+        except FlexMetalError as error:
+            if error.status == 404:
+                return ReadResponse()
+            raise
+        if server["status"] == "released":
+            return ReadResponse()  # released out of band: gone from the state
+        old_inputs = plain_map(request.inputs)
+        identity = next(
+            (t for t in server["tags"] if t.startswith(lifecycle.IDENTITY_TAG_PREFIX)),
+            old_inputs.get("identityTag", ""),
+        )
+        observed_inputs = {
+            **old_inputs,
+            "name": server["name"],
+            "location": server["location"]["name"],
+            "instanceType": server["instanceType"]["name"],
+            "osSlug": server["os"]["slug"],
+            "tags": [t for t in server["tags"] if t != identity],
+            "identityTag": identity,
+            "sshKeys": old_inputs.get("sshKeys", []),  # the API does not return keys
+        }
+        old_state = plain_map(request.properties)
+        state = _outputs({**old_state, **observed_inputs}, _observed(server))
+        return ReadResponse(server["uuid"], state, wrap_map(observed_inputs))
+
+    async def _read_ssh_key(self, request: ReadRequest) -> ReadResponse:
+        try:
+            key = await self._io(lambda: self.client.get_ssh_key(request.resource_id))
+        except FlexMetalError as error:
+            if error.status == 404:
+                return ReadResponse()
+            raise
+        inputs = {"name": key["name"], "publicKey": key["publicKey"]}
+        return ReadResponse(
+            key["uuid"], wrap_map({**inputs, "uuid": key["uuid"]}), wrap_map(inputs)
+        )
+
+    async def update(self, request: UpdateRequest) -> UpdateResponse:
+        olds, news = plain_map(request.olds), plain_map(request.news)
+        if request.preview:
+            return UpdateResponse(_outputs(news, {k: olds.get(k) for k in SERVER_OUTPUTS}))
+        spec, waiting = _server_spec(news), _waiting(news)
+        timeout = _timeout(request.timeout, waiting.delivery_timeout_s)
+        reinstall = any(_differs(olds.get(k), news.get(k), k) for k in REINSTALL_ON)
+
+        def update() -> dict[str, Any]:
+            server = self.client.get_server(request.resource_id)
+            if reinstall:
+                server = lifecycle.reinstall(self.client, server["uuid"], spec, waiting, timeout)
+            return lifecycle.converge_tags(self.client, server, spec.all_tags)
+
+        server = await self._io(update)
+        return UpdateResponse(_outputs(news, _observed(server)))
+
+    async def delete(self, request: DeleteRequest) -> None:
+        if _type_of(request.urn) == SSH_KEY:
+
+            def delete_key() -> None:
+                try:
+                    self.client.delete_ssh_key(request.resource_id)
+                except FlexMetalError as error:
+                    if error.status != 404:
+                        raise
+
+            await self._io(delete_key)
+            return
+        waiting = _waiting(plain_map(request.properties))
+        timeout = _timeout(request.timeout, waiting.release_timeout_s)
+        await self._io(
+            lambda: lifecycle.release(self.client, request.resource_id, waiting, timeout)
+        )
+
+
+def _type_of(urn: str) -> str:
+    """The resource's own type: a URN's type part also names its parents' types ($-joined)."""
+    return urn.split("::")[-2].rsplit("$", 1)[-1]
+
+
+def _differs(old: Any, new: Any, key: str) -> bool:
+    if new is _COMPUTED:
+        return True
+    if key in ("tags", "sshKeys"):
+        return sorted(old or []) != sorted(new or [])
+    return bool(old != new)
+
+
+def _diff(changed: list[str], replace_on: list[str]) -> DiffResponse:
+    detailed = {
+        key: PropertyDiff(
+            PropertyDiffKind.UPDATE_REPLACE if key in replace_on else PropertyDiffKind.UPDATE,
+            input_diff=True,
+        )
+        for key in changed
+    }
+    return DiffResponse(
+        changes=bool(changed), replaces=replace_on, diffs=changed, detailed_diff=detailed
+    )
+
+
+def _server_spec(inputs: Mapping[str, Any]) -> lifecycle.ServerSpec:
+    return lifecycle.ServerSpec(
+        name=inputs["name"],
+        location=inputs["location"],
+        instance_type=inputs["instanceType"],
+        os_slug=inputs["osSlug"],
+        ssh_keys=tuple(inputs["sshKeys"]),
+        identity_tag=inputs["identityTag"],
+        tags=tuple(inputs.get("tags") or ()),
+        post_install_script=inputs.get("postInstallScript") or "",
+    )
+
+
+def _waiting(inputs: Mapping[str, Any]) -> lifecycle.Waiting:
+    defaults = lifecycle.Waiting()
+    return lifecycle.Waiting(
+        delivery_poll_s=float(inputs.get("deliveryPollIntervalS") or defaults.delivery_poll_s),
+        delivery_timeout_s=float(inputs.get("deliveryTimeoutS") or defaults.delivery_timeout_s),
+        release_poll_s=float(inputs.get("releasePollIntervalS") or defaults.release_poll_s),
+        release_timeout_s=float(inputs.get("releaseTimeoutS") or defaults.release_timeout_s),
+    )
+
+
+def _timeout(engine_timeout_s: float, default_s: float) -> float:
+    """A customTimeouts option on the resource wins over the provider's default."""
+    return engine_timeout_s if engine_timeout_s and engine_timeout_s > 0 else default_s
+
+
+def _observed(server: Mapping[str, Any]) -> dict[str, Any]:
+    addresses = [entry["ipAddress"] for entry in server.get("ipAddresses") or []]
+    return {
+        "uuid": server["uuid"],
+        "status": server["status"],
+        "statusMessage": server.get("statusMessage", ""),
+        "ipAddresses": addresses,
+        "primaryIp": addresses[0] if addresses else "",
+        "createdAt": server.get("createdAt", 0),
+        "deliveredAt": server.get("deliveredAt", 0),
+    }
+
+
+def _outputs(inputs: Mapping[str, Any], observed: Mapping[str, Any]) -> dict[str, PropertyValue]:
+    return wrap_map({**inputs, **observed})
+
+
+def main() -> None:
+    import sys
+
+    from pulumi.provider.experimental.server import main as serve
+
+    serve(sys.argv[1:], VERSION, FlexMetalProvider())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The lifecycle of a FlexMetal server, apart from Pulumi: find-or-create by identity tag,
+wait for delivery, converge tags, reinstall in place, release.
+
+Every server carries an identity tag derived from project, stack and logical name. A create
+whose answer was lost (timeout, dropped connection, 5xx) is followed by a look-up of that tag
+before any new attempt, so a retried or re-run create adopts the server already rented
+instead of renting a second one.
+"""
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, FlexMetalUnavailable
+
+IDENTITY_TAG_PREFIX = "vpid-"
+# Statuses of a server that is gone or cannot be used: never adopted.
+DEAD_STATUSES = frozenset({"failed", "releasing", "released"})
+
+
+def identity_tag(project: str, stack: str, logical_name: str) -> str:
+    """Stable, short and within the API's tag pattern, whatever the names' length."""
+    digest = hashlib.sha256(f"{project}/{stack}/{logical_name}".encode()).hexdigest()
+    return f"{IDENTITY_TAG_PREFIX}{digest[:24]}"
+
+
+class ServerFailed(Exception):
+    """The provider reports the server failed, or it did not get there in time."""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What a server should be: the resource's inputs."""
+
+    name: str
+    location: str
+    instance_type: str
+    os_slug: str
+    ssh_keys: tuple[str, ...]
+    identity_tag: str
+    tags: tuple[str, ...] = ()
+    post_install_script: str = ""
+
+    @property
+    def all_tags(self) -> list[str]:
+        return list(dict.fromkeys([*self.tags, self.identity_tag]))
+
+    def create_request(self) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "name": self.name,
+            "location": self.location,
+            "instanceType": self.instance_type,
+            "os": {"slug": self.os_slug},
+            "sshKey": list(self.ssh_keys),
+            "tags": self.all_tags,
+        }
+        if self.post_install_script:
+            request["postInstallScript"] = self.post_install_script
+        return request
+
+    def reinstall_request(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "os": {"slug": self.os_slug},
+            "sshKey": list(self.ssh_keys),
+            "postInstallScript": self.post_install_script,
+        }
+
+
+@dataclass
+class Waiting:
+    """How long and how often to poll; defaults like the official Terraform provider."""
+
+    delivery_poll_s: float = 15.0
+    delivery_timeout_s: float = 45 * 60.0
+    release_poll_s: float = 1.0
+    release_timeout_s: float = 5 * 60.0
+    create_attempts: int = 6
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+
+
+def find_by_identity(client: FlexMetalClient, tag: str) -> dict[str, Any] | None:
+    """The live server carrying this identity tag; more than one is a state to stop on."""
+    live = [s for s in client.list_servers(tags=(tag,)) if s["status"] not in DEAD_STATUSES]
+    if len(live) > 1:
+        uuids = ", ".join(s["uuid"] for s in live)
+        raise ServerFailed(f"servers {uuids} all carry identity tag {tag}: release the extra one")
+    return live[0] if live else None
+
+
+def ensure_server(client: FlexMetalClient, spec: ServerSpec, waiting: Waiting) -> dict[str, Any]:
+    """The server for this spec, adopted if it exists, else created; not yet delivered."""
+    last_failure: Exception | None = None
+    for attempt in range(waiting.create_attempts):
+        existing = find_by_identity(client, spec.identity_tag)
+        if existing is not None:
+            return existing
+        if attempt:
+            waiting.sleep(random.uniform(0, min(15.0, 0.5 * 2**attempt)))
+            existing = find_by_identity(client, spec.identity_tag)
+            if existing is not None:
+                return existing
+        try:
+            return client.create_server(spec.create_request())
+        except FlexMetalUnavailable as error:
+            last_failure = error  # the server may exist now: look again before retrying
+    raise FlexMetalUnavailable(
+        f"could not create server {spec.name} after {waiting.create_attempts} attempts: "
+        f"{last_failure}"
+    )
+
+
+def wait_until_delivered(
+    client: FlexMetalClient, server: dict[str, Any], waiting: Waiting, timeout_s: float
+) -> dict[str, Any]:
+    deadline = waiting.clock() + timeout_s
+    while True:
+        if server["status"] == "delivered":
+            return server
+        if server["status"] == "failed":
+            raise ServerFailed(
+                f"server {server['name']} ({server['uuid']}) failed at the provider: "
+                f"{server.get('statusMessage') or 'no message'}"
+            )
+        if server["status"] in DEAD_STATUSES:
+            raise ServerFailed(f"server {server['name']} ({server['uuid']}) is {server['status']}")
+        if waiting.clock() >= deadline:
+            raise ServerFailed(
+                f"server {server['name']} ({server['uuid']}) not delivered after "
+                f"{timeout_s:.0f} s; still {server['status']}"
+            )
+        waiting.sleep(waiting.delivery_poll_s)
+        server = client.get_server(server["uuid"])
+
+
+def converge_tags(
+    client: FlexMetalClient, server: dict[str, Any], wanted: list[str]
+) -> dict[str, Any]:
+    for tag in wanted:
+        if tag not in server["tags"]:
+            server = client.add_tag(server["uuid"], tag)
+    for tag in list(server["tags"]):
+        if tag not in wanted:
+            try:
+                server = client.remove_tag(server["uuid"], tag)
+            except FlexMetalError as error:
+                if error.status != 404:
+                    raise
+    return client.get_server(server["uuid"])
+
+
+def reinstall(
+    client: FlexMetalClient, server_uuid: str, spec: ServerSpec, waiting: Waiting, timeout_s: float
+) -> dict[str, Any]:
+    """Reinstalls in place (PATCH) and waits for the provider's command to finish."""
+    command = client.reinstall_server(server_uuid, spec.reinstall_request())
+    deadline = waiting.clock() + timeout_s
+    while True:
+        commands = {c["uuid"]: c for c in client.commands(server_uuid, "update-server")}
+        state = commands.get(command["uuid"], command)["state"]
+        if state == "finished":
+            return client.get_server(server_uuid)
+        if state == "failed":
+            raise ServerFailed(f"reinstall of server {spec.name} ({server_uuid}) failed")
+        if waiting.clock() >= deadline:
+            raise ServerFailed(f"reinstall of {spec.name} ({server_uuid}) still {state}")
+        waiting.sleep(min(waiting.delivery_poll_s, 5.0))
+
+
+def release(client: FlexMetalClient, server_uuid: str, waiting: Waiting, timeout_s: float) -> None:
+    """Releases the server and waits until it is released; gone already is fine."""
+    try:
+        server = client.get_server(server_uuid)
+    except FlexMetalError as error:
+        if error.status == 404:
+            return
+        raise
+    if server["status"] == "failed":
+        raise ServerFailed(
+            f"server {server['name']} ({server_uuid}) is failed and the provider cannot release "
+            "it: ask the provider's support to remove it, then run `pulumi state delete` for it"
+        )
+    if server["status"] != "released":
+        server = client.release_server(server_uuid)
+    deadline = waiting.clock() + timeout_s
+    while server["status"] != "released":
+        if waiting.clock() >= deadline:
+            raise ServerFailed(f"server {server_uuid} not released after {timeout_s:.0f} s")
+        waiting.sleep(waiting.release_poll_s)
+        server = client.get_server(server_uuid)
