@@ -39,7 +39,8 @@ def pop_config(index: int, servers: int) -> dict[str, object]:
                 },
                 "dns": {"zone": "voice.example.net",
                         "steering": {"policy": "latency", "aws_region": "eu-central-1"}},
-                "access": {"ssh_admin_ranges": ["203.0.113.64/27"]},
+                "access": {"ssh_admin_ranges": ["203.0.113.64/27"],
+                           "ssh_public_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB bench"]},
             },
             "voicepop:bgpMd5": {"secure": "v1:bench"},
         }

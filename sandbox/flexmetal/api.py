@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox import settings
 from sandbox.flexmetal.faults import FaultRule, take_provisioning_fault
 from sandbox.flexmetal.store import Store
 from sandbox.hosts.backend import HostBackend, HostRequest
@@ -32,8 +33,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "step_delay_s": 0.5,  # time in each status of the walk before delivery
     "release_delay_s": 0.5,
     "quota_per_instance_type": 20,  # per location and instance type
-    "host_network": "172.30.203.0/24",
-    "first_host_index": 10,  # .1 is the bridge; hosts from .10
+    "host_network": settings.NETWORK,
+    "first_host_index": settings.FIRST_HOST_INDEX,
 }
 
 
@@ -262,8 +263,9 @@ class FlexMetalApi:
             if os_slug not in self.catalogue.operating_systems:
                 raise field_error(422, "os.slug", f"unknown OS {os_slug!r}")
             now = int(self.clock())
-            command = {
-                "uuid": str(uuidlib.uuid4()),
+            command_uuid = str(uuidlib.uuid4())
+            command: dict[str, Any] = {
+                "uuid": command_uuid,
                 "server_uuid": server_uuid,
                 "type": "update-server",
                 "payload": body,
@@ -276,7 +278,7 @@ class FlexMetalApi:
             server["_sshKeys"] = self._resolve_ssh_keys(body["sshKey"])
             server["_postInstallScript"] = body.get("postInstallScript", "")
             self.store.put("server", server_uuid, server)
-            self.store.put("command", command["uuid"], command)
+            self.store.put("command", command_uuid, command)
         return command
 
     def list_commands(self, server_uuid: str, command_type: str | None) -> list[dict[str, Any]]:

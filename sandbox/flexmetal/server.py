@@ -4,6 +4,7 @@ header, fault injection around each request, and the admin API under /_standin/.
 import contextlib
 import json
 import re
+import signal
 import socket
 import threading
 import time
@@ -136,7 +137,7 @@ class StandIn:
 
     def list_servers(self, query: dict[str, list[str]], headers: Any, **_: Any) -> Response:
         tags = [tag for value in query.get("tag", []) for tag in value.split(",") if tag]
-        status = (query.get("status") or [None])[0]
+        status = first(query, "status")
         servers = [public_view(s) for s in self.api.list_servers(status, tags)]
         return paged(servers, headers.get("RANGED-DATA"))
 
@@ -153,7 +154,7 @@ class StandIn:
         return Response(200, [self.api.reinstall_server(server_uuid, body)])
 
     def commands(self, server_uuid: str, query: dict[str, list[str]], **_: Any) -> Response:
-        command_type = (query.get("type") or [None])[0]
+        command_type = first(query, "type")
         return Response(200, self.api.list_commands(server_uuid, command_type))
 
     def add_tag(self, server_uuid: str, tag: str, **_: Any) -> Response:
@@ -247,6 +248,11 @@ class StandIn:
         return self.get_settings()
 
 
+def first(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
 def paged(items: list[Any], ranged: str | None) -> Response:
     """Applies a `RANGED-DATA: start=N,results=M` request header, as the real API does."""
     if not ranged:
@@ -279,8 +285,8 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if fault and fault.kind == "slow":
                 time.sleep(fault.delay_s)
             if fault and fault.kind == "error":
-                body = ApiError(fault.status, f"injected fault: HTTP {fault.status}").body
-                self._send(Response(fault.status, body))
+                error = ApiError(fault.status, f"injected fault: HTTP {fault.status}")
+                self._send(Response(fault.status, error.body))
                 return
             try:
                 body = json.loads(raw) if raw else None
@@ -332,6 +338,8 @@ def serve(standin: StandIn, host: str, port: int, poll_interval_s: float = 0.1) 
 
     walker = threading.Thread(target=provision, name="provisioner", daemon=True)
     walker.start()
+    # `sandbox down` stops the stand-in with SIGTERM: finish the request in flight, then stop.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

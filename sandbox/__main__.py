@@ -1,0 +1,123 @@
+"""Start and stop the sandbox: the provider stand-in, the package proxy, the host network, and
+the hosts the stand-in delivered.
+
+    python -m sandbox up        # idempotent; builds the host image the first time (~1 min)
+    python -m sandbox down      # stops everything, unmounts, removes the bridge and cgroups
+    python -m sandbox status
+    python -m sandbox restart-standin   # a stand-in restart mid-run: its state is kept
+
+`down` also forgets the stand-in's servers: their hosts are gone, as after an account reset.
+Destroy the sandbox stack first (`make down` does) or refresh it afterwards.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.request
+
+from sandbox import processes, settings
+from sandbox.hosts import aptproxy, network
+from sandbox.hosts.image import ensure_image
+from sandbox.hosts.nspawn import NspawnHosts
+from sandbox.ssh import ensure_ssh_key
+
+REQUIRED_COMMANDS = ("systemd-nspawn", "debootstrap", "/usr/sbin/apt-cacher-ng", "ssh-keygen")
+STANDIN = "flexmetal-standin"
+APT_PROXY = "apt-cacher-ng"
+
+
+def require_machine() -> None:
+    if os.geteuid() != 0:
+        sys.exit("sandbox: needs root (network bridge, mounts, containers)")
+    missing = [c for c in REQUIRED_COMMANDS if shutil.which(c) is None]
+    if missing:
+        sys.exit(f"sandbox: missing {', '.join(missing)}: run `make setup`")
+
+
+def standin_endpoint() -> str:
+    return f"http://{settings.STANDIN_LISTEN}"
+
+
+def standin_healthy() -> bool:
+    try:
+        with urllib.request.urlopen(f"{standin_endpoint()}/_standin/health", timeout=1) as answer:
+            return bool(json.loads(answer.read()).get("ok"))
+    except OSError:
+        return False
+
+
+def start_standin() -> None:
+    token = os.environ.get("VOICEPOP_SANDBOX_API_TOKEN", "sandbox-api-token")
+    processes.start(
+        STANDIN,
+        [sys.executable, "-m", "sandbox.flexmetal", "serve", "--state", str(settings.STANDIN_STATE),
+         "--listen", settings.STANDIN_LISTEN, "--hosts", "nspawn"],
+        env={"FLEXMETAL_TOKEN": token},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not standin_healthy():
+        if processes.running_pid(STANDIN) is None or time.monotonic() > deadline:
+            log = settings.LOGS_DIR / f"{STANDIN}.log"
+            sys.exit(f"sandbox: the stand-in did not come up; see {log}")
+        time.sleep(0.1)
+
+
+def up() -> None:
+    require_machine()
+    started = time.monotonic()
+    ensure_ssh_key()
+    settings.LOGS_DIR.mkdir(parents=True, exist_ok=True)
+    print("sandbox: host image ...", flush=True)
+    ensure_image(settings.LOGS_DIR / "image.log")
+    network.ensure_bridge()
+    conf = settings.STATE_DIR / "apt-cacher-ng"
+    aptproxy.write_config(conf)
+    processes.start(APT_PROXY, aptproxy.command(conf))
+    start_standin()
+    print(
+        f"sandbox: up in {time.monotonic() - started:.1f} s: provider stand-in at "
+        f"{standin_endpoint()}/v3, hosts on {settings.BRIDGE} ({settings.NETWORK}), package "
+        f"proxy at {settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}"
+    )
+
+
+def down() -> None:
+    started = time.monotonic()
+    processes.stop(STANDIN)
+    hosts = NspawnHosts(settings.HOSTS_DIR, rootfs=settings.CACHE_DIR)
+    hosts.stop_all()
+    processes.stop(APT_PROXY)
+    network.remove_bridge()
+    settings.STANDIN_STATE.unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        settings.STANDIN_STATE.with_name(settings.STANDIN_STATE.name + suffix).unlink(
+            missing_ok=True
+        )
+    print(f"sandbox: down in {time.monotonic() - started:.1f} s")
+
+
+def status() -> None:
+    hosts = NspawnHosts(settings.HOSTS_DIR, rootfs=settings.CACHE_DIR)
+    print(json.dumps({
+        "standin": {"pid": processes.running_pid(STANDIN), "healthy": standin_healthy()},
+        "apt_proxy": {"pid": processes.running_pid(APT_PROXY)},
+        "bridge": network.bridge_exists(),
+        "hosts": hosts.running(),
+    }, indent=2))  # fmt: skip
+
+
+def main(argv: list[str]) -> None:
+    commands = {"up": up, "down": down, "status": status}
+    if argv == ["restart-standin"]:
+        processes.stop(STANDIN)
+        start_standin()
+        return
+    if len(argv) != 1 or argv[0] not in commands:
+        sys.exit(__doc__)
+    commands[argv[0]]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

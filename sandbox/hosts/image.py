@@ -1,0 +1,134 @@
+"""The test hosts' root file system: a minimal Debian built with debootstrap, cached outside
+the work tree and keyed by its recipe, shared read-only by every host (overlayfs)."""
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from sandbox import settings
+
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "iproute2", "ethtool",
+    "procps", "kmod", "ca-certificates", "nftables", "sudo",
+)  # fmt: skip
+
+NET_UNIT = """\
+[Unit]
+Description=Sandbox host address on host0 (no udev in the container, so no networkd)
+Before=ssh.service network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+EnvironmentFile=/etc/voicepop/net.env
+ExecStart=/sbin/ip link set host0 up
+ExecStart=/sbin/ip addr replace ${ADDRESS}/${PREFIX_LENGTH} dev host0
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+POST_INSTALL_UNIT = """\
+[Unit]
+Description=The provider's post-install script, once
+After=voicepop-net.service
+ConditionPathExists=/root/post-install.sh
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /root/post-install.sh
+ExecStartPost=/bin/mv /root/post-install.sh /root/post-install.sh.done
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+SSHD_CONFIG = """\
+# As delivered by the provider: root by key only. The base role hardens it further.
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UseDNS no
+"""
+
+# Units that cannot work in a container or only slow its boot.
+MASKED_UNITS = (
+    "console-getty.service", "getty@tty1.service", "systemd-networkd-wait-online.service",
+    "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_reap.service",
+)  # fmt: skip
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's own apt uses (never written into the repository)."""
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.is_file():
+        for line in sources.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.is_file():
+        for line in legacy.read_text().splitlines():
+            fields = line.split()
+            if fields[:1] == ["deb"] and fields[-2:-1] != ["security"]:
+                return fields[1]
+    raise RuntimeError("no Debian mirror in this machine's apt sources")
+
+
+def recipe() -> str:
+    parts = [SUITE, *PACKAGES, NET_UNIT, POST_INSTALL_UNIT, SSHD_CONFIG, *MASKED_UNITS, "v1"]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def image_dir() -> Path:
+    return settings.CACHE_DIR / "host-image" / f"{SUITE}-{recipe()}"
+
+
+def ensure_image(log: Path) -> Path:
+    """The root file system, built once per recipe (about a minute)."""
+    final = image_dir()
+    rootfs = final / "rootfs"
+    if (final / ".complete").is_file():
+        return rootfs
+    staging = final.with_name(final.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    mirror = debian_mirror()
+    with log.open("ab") as out:
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
+             str(staging / "rootfs"), mirror],
+            stdout=out, stderr=subprocess.STDOUT, check=True,
+        )  # fmt: skip
+    _customise(staging / "rootfs", mirror)
+    (staging / ".complete").touch()
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    return rootfs
+
+
+def _customise(rootfs: Path, mirror: str) -> None:
+    systemd = rootfs / "etc/systemd/system"
+    (systemd / "voicepop-net.service").write_text(NET_UNIT)
+    (systemd / "voicepop-post-install.service").write_text(POST_INSTALL_UNIT)
+    wants = systemd / "multi-user.target.wants"
+    wants.mkdir(exist_ok=True)
+    for unit in ("voicepop-net.service", "voicepop-post-install.service"):
+        (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
+    for unit in MASKED_UNITS:
+        masked = systemd / unit
+        masked.unlink(missing_ok=True)
+        masked.symlink_to("/dev/null")
+    (rootfs / "etc/ssh/sshd_config.d/10-sandbox.conf").write_text(SSHD_CONFIG)
+    for host_key in (rootfs / "etc/ssh").glob("ssh_host_*"):
+        host_key.unlink()  # each host makes its own at start
+    (rootfs / "etc/apt/sources.list").write_text(
+        f"deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\n"
+        f"deb {mirror.replace('/debian', '/debian-security')} {SUITE}-security main\n"
+    )
+    (rootfs / "etc/apt/sources.list.d").mkdir(exist_ok=True)
+    proxy = f'Acquire::http::Proxy "http://{settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}";\n'
+    (rootfs / "etc/apt/apt.conf.d/01sandbox-proxy").write_text(proxy)
+    (rootfs / "etc/voicepop").mkdir(exist_ok=True)
+    (rootfs / "etc/machine-id").write_text("")

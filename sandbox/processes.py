@@ -1,0 +1,63 @@
+"""The sandbox's daemons (stand-in, package proxy): started detached with a PID file, stopped
+by that PID, so any later command can stop what an earlier one started."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from sandbox import settings
+
+
+def pid_file(name: str) -> Path:
+    return settings.PIDS_DIR / f"{name}.pid"
+
+
+def running_pid(name: str) -> int | None:
+    try:
+        pid = int(pid_file(name).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists() and stat.read_text().split()[2] == "Z":
+        return None
+    return pid
+
+
+def start(name: str, command: list[str], env: dict[str, str] | None = None) -> int:
+    existing = running_pid(name)
+    if existing is not None:
+        return existing
+    settings.PIDS_DIR.mkdir(parents=True, exist_ok=True)
+    settings.LOGS_DIR.mkdir(parents=True, exist_ok=True)
+    with (settings.LOGS_DIR / f"{name}.log").open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=settings.PROJECT_DIR,
+        )
+    pid_file(name).write_text(str(process.pid))
+    return process.pid
+
+
+def stop(name: str, wait_s: float = 10.0) -> None:
+    pid = running_pid(name)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait_s
+        while running_pid(name) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if running_pid(name) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            while running_pid(name) is not None:
+                time.sleep(0.05)
+    pid_file(name).unlink(missing_ok=True)
