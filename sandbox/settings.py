@@ -1,9 +1,12 @@
-"""The sandbox's fixed facts, in one place: where its state lives, its network and its ports.
+"""The sandbox's facts, in one place: where its state lives, its network and its ports.
 
-Pulumi.sandbox.yaml must agree with them (its api_endpoint, ssh_admin_ranges and key file);
-tests/unit/test_sandbox_settings.py holds the two together.
+Pulumi.sandbox.yaml must agree with the defaults (its api_endpoint, ssh_admin_ranges and key
+file); tests/unit/test_sandbox_settings.py holds the two together. The VOICEPOP_SANDBOX_*
+variables run a second sandbox beside the first (the test suite does, so that it never
+touches a developer's own).
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -14,12 +17,13 @@ CACHE_DIR = Path(
     or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voicepop"
 )
 
-BRIDGE = "vpbr0"
-NETWORK = "172.30.203.0/24"
-BRIDGE_ADDRESS = "172.30.203.1"  # the machine's side of the bridge: SSH from here, apt proxy
+BRIDGE = os.environ.get("VOICEPOP_SANDBOX_BRIDGE", "vpbr0")
+NETWORK = os.environ.get("VOICEPOP_SANDBOX_NETWORK", "172.30.203.0/24")
+# the machine's side of the bridge (the first address): SSH from here, the package proxy
+BRIDGE_ADDRESS = str(next(ipaddress.ip_network(NETWORK).hosts()))
 FIRST_HOST_INDEX = 10  # hosts get .10 onwards
 
-STANDIN_LISTEN = "127.0.0.1:8787"
+STANDIN_LISTEN = f"127.0.0.1:{os.environ.get('VOICEPOP_SANDBOX_STANDIN_PORT', '8787')}"
 APT_PROXY_PORT = 3142
 
 SSH_KEY = STATE_DIR / "ssh" / "id_ed25519"

@@ -36,7 +36,8 @@ def neighbors_of(spec: PopSpec, server: str) -> list[str]:
 
 
 def server_tags(spec: PopSpec, identity: StackIdentity) -> list[str]:
-    return [f"vp-pop:{spec.code}", f"vp-stack:{identity.stack}", "vp-role:sfu"]
+    own = [f"vp-pop:{spec.code}", f"vp-stack:{identity.stack}", "vp-role:sfu"]
+    return list(dict.fromkeys([*own, *spec.provider.server_tags]))
 
 
 def resolve_ssh_public_keys(spec: PopSpec, project_dir: Path) -> list[str]:
@@ -110,7 +111,13 @@ class VoicePop(pulumi.ComponentResource):
         super().__init__(POP_TYPE, spec.code, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         token = pulumi.Config("flexmetal").get_secret("token")
-        provider = FlexMetal(f"{spec.code}-flexmetal", spec.provider.api_endpoint, token, child)
+        provider = FlexMetal(
+            f"{spec.code}-flexmetal",
+            spec.provider.api_endpoint,
+            token,
+            spec.provider.request_timeout_s,
+            child,
+        )
         with_provider = pulumi.ResourceOptions(parent=self, provider=provider)
         keys = [
             SshKey(f"{spec.code}-admin-{index}", public_key, with_provider)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.standin_fixture import standin  # noqa: F401  (a fixture for every test folder)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -315,7 +315,8 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             for name, value in (response.headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(payload)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(payload)  # the client may have given up waiting
 
         do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
 
@@ -327,23 +328,41 @@ class StandInServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def serve(standin: StandIn, host: str, port: int, poll_interval_s: float = 0.1) -> None:
-    """Serves until interrupted; a provisioner thread walks the servers through their states."""
-    server = StandInServer((host, port), make_handler(standin))
-    stop = threading.Event()
+class RunningStandIn:
+    """The stand-in serving HTTP in a background thread, with its provisioner beside it."""
 
-    def provision() -> None:
-        while not stop.wait(poll_interval_s):
-            standin.api.advance()
+    def __init__(
+        self, standin: StandIn, host: str, port: int, poll_interval_s: float = 0.1
+    ) -> None:
+        self.standin = standin
+        self.http = StandInServer((host, port), make_handler(standin))
+        self.port = int(self.http.server_address[1])
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self.http.serve_forever, args=(0.2,), name="http", daemon=True),
+            threading.Thread(target=self._provision, args=(poll_interval_s,), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    walker = threading.Thread(target=provision, name="provisioner", daemon=True)
-    walker.start()
-    # `sandbox down` stops the stand-in with SIGTERM: finish the request in flight, then stop.
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        stop.set()
-        walker.join()
-        server.server_close()
-        standin.api.shutdown()
+    def _provision(self, poll_interval_s: float) -> None:
+        while not self._stop.wait(poll_interval_s):
+            self.standin.api.advance()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.http.shutdown()
+        for thread in self._threads:
+            thread.join()
+        self.http.server_close()
+        self.standin.api.shutdown()
+
+
+def serve(standin: StandIn, host: str, port: int) -> None:
+    """Serves until SIGTERM or SIGINT: `sandbox down` stops the stand-in with SIGTERM."""
+    running = RunningStandIn(standin, host, port)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    running.stop()

@@ -110,6 +110,12 @@ class ProviderSpec(SpecModel):
     delivery_timeout_s: float = Field(
         2700.0, gt=0, le=86_400, description="how long a delivery may take (45 min)"
     )
+    request_timeout_s: float = Field(
+        30.0, gt=0, le=300, description="how long one API request may take"
+    )
+    server_tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_:-]{1,64}$")]] = Field(
+        default_factory=list, description="extra provider tags on every server"
+    )
 
 
 class ServersSpec(SpecModel):

@@ -13,6 +13,14 @@ from tests.conftest import PROJECT_ROOT, run_in_project_env
 pytestmark = [pytest.mark.spec, pytest.mark.engine]
 
 
+@pytest.fixture(autouse=True)
+def sandbox_ssh_key() -> None:
+    """The sandbox stack names the sandbox's generated key; previews need it to exist."""
+    from sandbox.ssh import ensure_ssh_key
+
+    ensure_ssh_key()
+
+
 def engine_version() -> str:
     go_mod = (PROJECT_ROOT / "tools/pulumi-engine/go.mod").read_text()
     match = re.search(r"github.com/pulumi/pulumi/pkg/v3 (v[0-9.]+)", go_mod)
@@ -41,14 +49,16 @@ def test_sandbox_preview_plans_the_pop_and_its_servers(tmp_path: Path) -> None:
     assert code == 0, stderr
     planned = {(step["op"], step["newState"]["type"], step["urn"].rsplit("::", 1)[1])
                for step in document["steps"]}  # fmt: skip
+    servers = {f"sbx1-sfu0{n}" for n in (1, 2, 3)}
     assert planned == {
         ("create", "pulumi:pulumi:Stack", "voicepop-sandbox"),
         ("create", "voicepop:index:Pop", "sbx1"),
-        ("create", "voicepop:index:Server", "sbx1-sfu01"),
-        ("create", "voicepop:index:Server", "sbx1-sfu02"),
-        ("create", "voicepop:index:Server", "sbx1-sfu03"),
+        ("create", "pulumi:providers:flexmetal", "sbx1-flexmetal"),
+        ("create", "flexmetal:index:SshKey", "sbx1-admin-0"),
+        *(("create", "voicepop:index:Server", name) for name in servers),
+        *(("create", "flexmetal:index:Server", name) for name in servers),
     }
-    assert document["changeSummary"] == {"create": 5}
+    assert document["changeSummary"] == {"create": 10}
     servers = [s for s in document["steps"] if s["newState"]["type"] == "voicepop:index:Server"]
     pop_urn = next(
         s["urn"] for s in document["steps"] if s["newState"]["type"] == "voicepop:index:Pop"

@@ -170,11 +170,9 @@ class FlexMetalProvider(Provider):
         spec, waiting = _server_spec(inputs), _waiting(inputs)
         timeout = _timeout(request.timeout, waiting.delivery_timeout_s)
 
-        def create() -> dict[str, Any]:
-            server = lifecycle.ensure_server(self.client, spec, waiting)
-            return lifecycle.wait_until_delivered(self.client, server, waiting, timeout)
-
-        server = await self._io(create)
+        server = await self._io(
+            lambda: lifecycle.create_delivered(self.client, spec, waiting, timeout)
+        )
         return CreateResponse(server["uuid"], _outputs(inputs, _observed(server)))
 
     async def read(self, request: ReadRequest) -> ReadResponse:

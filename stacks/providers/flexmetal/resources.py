@@ -37,9 +37,10 @@ class FlexMetal(pulumi.ProviderResource):
         name: str,
         endpoint: str,
         token: pulumi.Input[str] | None = None,
+        request_timeout_s: float = 30.0,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {"endpoint": endpoint}
+        props: dict[str, Any] = {"endpoint": endpoint, "requestTimeoutS": request_timeout_s}
         if token is not None:
             props["token"] = pulumi.Output.secret(token)
         super().__init__("flexmetal", name, props, opts)

@@ -4,7 +4,9 @@ wait for delivery, converge tags, reinstall in place, release.
 Every server carries an identity tag derived from project, stack and logical name. A create
 whose answer was lost (timeout, dropped connection, 5xx) is followed by a look-up of that tag
 before any new attempt, so a retried or re-run create adopts the server already rented
-instead of renting a second one.
+instead of renting a second one. A lost request can still land after that look-up (it was
+slow, not lost); so once a create had an ambiguous attempt, it waits for such stragglers and
+then settles duplicates: the oldest server with the identity stays, the others are released.
 """
 
 import hashlib
@@ -19,6 +21,7 @@ from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, F
 IDENTITY_TAG_PREFIX = "vpid-"
 # Statuses of a server that is gone or cannot be used: never adopted.
 DEAD_STATUSES = frozenset({"failed", "releasing", "released"})
+STRAGGLER_MARGIN_S = 5.0
 
 
 def identity_tag(project: str, stack: str, logical_name: str) -> str:
@@ -83,35 +86,64 @@ class Waiting:
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
 
-def find_by_identity(client: FlexMetalClient, tag: str) -> dict[str, Any] | None:
-    """The live server carrying this identity tag; more than one is a state to stop on."""
+def live_with_identity(client: FlexMetalClient, tag: str) -> list[dict[str, Any]]:
+    """Live servers carrying this identity tag, oldest first (the one that is kept)."""
     live = [s for s in client.list_servers(tags=(tag,)) if s["status"] not in DEAD_STATUSES]
-    if len(live) > 1:
-        uuids = ", ".join(s["uuid"] for s in live)
-        raise ServerFailed(f"servers {uuids} all carry identity tag {tag}: release the extra one")
-    return live[0] if live else None
+    return sorted(live, key=lambda s: (s["createdAt"], s["uuid"]))
 
 
-def ensure_server(client: FlexMetalClient, spec: ServerSpec, waiting: Waiting) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Ensured:
+    server: dict[str, Any]
+    ambiguous: bool  # some create attempt may have taken effect without our knowing
+
+
+def ensure_server(client: FlexMetalClient, spec: ServerSpec, waiting: Waiting) -> Ensured:
     """The server for this spec, adopted if it exists, else created; not yet delivered."""
     last_failure: Exception | None = None
     for attempt in range(waiting.create_attempts):
-        existing = find_by_identity(client, spec.identity_tag)
-        if existing is not None:
-            return existing
         if attempt:
             waiting.sleep(random.uniform(0, min(15.0, 0.5 * 2**attempt)))
-            existing = find_by_identity(client, spec.identity_tag)
-            if existing is not None:
-                return existing
+        live = live_with_identity(client, spec.identity_tag)
+        if live:
+            return Ensured(live[0], ambiguous=last_failure is not None)
         try:
-            return client.create_server(spec.create_request())
+            return Ensured(client.create_server(spec.create_request()), last_failure is not None)
         except FlexMetalUnavailable as error:
             last_failure = error  # the server may exist now: look again before retrying
     raise FlexMetalUnavailable(
         f"could not create server {spec.name} after {waiting.create_attempts} attempts: "
         f"{last_failure}"
     )
+
+
+def settle_duplicates(
+    client: FlexMetalClient, spec: ServerSpec, waiting: Waiting, timeout_s: float
+) -> dict[str, Any]:
+    """Keeps the oldest live server with the identity, delivered; releases the others."""
+    live = live_with_identity(client, spec.identity_tag)
+    if not live:
+        raise ServerFailed(f"no live server with identity {spec.identity_tag} for {spec.name}")
+    keep, *extra = live
+    for duplicate in extra:
+        try:
+            wait_until_delivered(client, duplicate, waiting, timeout_s)
+        except ServerFailed:
+            continue  # a failed duplicate cannot be released, and is not billed as a server
+        release(client, duplicate["uuid"], waiting, waiting.release_timeout_s)
+    return wait_until_delivered(client, keep, waiting, timeout_s)
+
+
+def create_delivered(
+    client: FlexMetalClient, spec: ServerSpec, waiting: Waiting, timeout_s: float
+) -> dict[str, Any]:
+    """Exactly one delivered server for this spec, whatever the network did meanwhile."""
+    ensured = ensure_server(client, spec, waiting)
+    wait_until_delivered(client, ensured.server, waiting, timeout_s)
+    if ensured.ambiguous:
+        # a request whose answer was lost lands within the client's timeout, or never
+        waiting.sleep(client.retry.request_timeout_s + STRAGGLER_MARGIN_S)
+    return settle_duplicates(client, spec, waiting, timeout_s)
 
 
 def wait_until_delivered(

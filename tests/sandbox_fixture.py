@@ -1,0 +1,152 @@
+"""A sandbox of the tests' own: its own bridge, network, stand-in port and state folder, so it
+runs beside (and never touches) a developer's sandbox; and the sandbox stack pointed at it
+through a config file of the test's, on a backend of the test's."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import pytest
+import yaml
+
+from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
+from tests.conftest import PROJECT_ROOT, run_in_project_env
+
+TEST_SANDBOX = {
+    "VOICEPOP_SANDBOX_BRIDGE": "vptest0",
+    "VOICEPOP_SANDBOX_NETWORK": "172.30.204.0/24",
+    "VOICEPOP_SANDBOX_STANDIN_PORT": "18787",
+}
+API_TOKEN = "sandbox-api-token"
+
+
+@dataclass
+class SandboxUnderTest:
+    root: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**TEST_SANDBOX, "VOICEPOP_SANDBOX_DIR": str(self.root / "sandbox"),
+                "VOICEPOP_SANDBOX_API_TOKEN": API_TOKEN}  # fmt: skip
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{TEST_SANDBOX['VOICEPOP_SANDBOX_STANDIN_PORT']}/v3"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.root / "sandbox" / "ssh" / "id_ed25519"
+
+    @property
+    def backend(self) -> str:
+        return (self.root / "backend").as_uri()
+
+    def sandbox(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sandbox", *command],
+            cwd=PROJECT_ROOT, env={**os.environ, **self.env},
+            capture_output=True, text=True, check=False, timeout=600,
+        )  # fmt: skip
+
+    def standin(self, *command: str) -> Any:
+        result = subprocess.run(
+            [sys.executable, "-m", "sandbox.flexmetal", "--endpoint",
+             self.endpoint.removesuffix("/v3"), *command],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return json.loads(result.stdout)
+
+    def client(self) -> FlexMetalClient:
+        return FlexMetalClient(self.endpoint, API_TOKEN, RetryPolicy(attempts=2))
+
+    def live_servers(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [
+            s for s in self.client().list_servers()
+            if s["status"] not in ("released", "failed") and name in (None, s["name"])
+        ]  # fmt: skip
+
+    # --- the stack under test -------------------------------------------------------------
+
+    def config(self, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
+        """The sandbox stack's config aimed at this sandbox, optionally changed."""
+        document = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text())
+        pop = document["config"]["voicepop:pop"]
+        pop["provider"]["api_endpoint"] = self.endpoint
+        pop["access"]["ssh_admin_ranges"] = [TEST_SANDBOX["VOICEPOP_SANDBOX_NETWORK"]]
+        pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
+        if change:
+            change(pop)
+        path = self.root / "Pulumi.sandbox.yaml"
+        path.write_text(yaml.safe_dump(document))
+        return path
+
+    def pulumi(
+        self, command: str, config: Path | None = None, *, with_config: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """A pulumi command on the test's backend; with this sandbox's config unless told not
+        to (stack output and export take no config)."""
+        config_flag = f" --config-file {config or self.config()}" if with_config else ""
+        return run_in_project_env(
+            f"tools/stack-env.sh sandbox pulumi {command} --non-interactive{config_flag}",
+            env={"PULUMI_BACKEND_URL": self.backend, **self.env},
+        )
+
+    def up(self, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up --yes --skip-preview", config)
+
+    def outputs(self) -> dict[str, Any]:
+        result = self.pulumi("stack output --json --show-secrets", with_config=False)
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    def state_resources(self) -> list[dict[str, Any]]:
+        result = self.pulumi("stack export", with_config=False)
+        assert result.returncode == 0, result.stderr
+        return list(json.loads(result.stdout)["deployment"].get("resources", []))
+
+    def ssh(self, address: str, command: str) -> str:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        client.connect(address, username="root", key_filename=str(self.ssh_key), timeout=10,
+                       allow_agent=False, look_for_keys=False)  # fmt: skip
+        try:
+            _, stdout, _ = client.exec_command(command, timeout=30)
+            return str(stdout.read().decode().strip())
+        finally:
+            client.close()
+
+
+def changed_pop(**paths: Any) -> Callable[[dict[str, Any]], None]:
+    """A config change: keys like provider__server_tags=[...] set nested fields."""
+
+    def change(pop: dict[str, Any]) -> None:
+        for dotted, value in paths.items():
+            *parents, leaf = dotted.split("__")
+            node = pop
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = copy.deepcopy(value)
+
+    return change
+
+
+@pytest.fixture(scope="module")
+def test_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUnderTest]:
+    sandbox = SandboxUnderTest(tmp_path_factory.mktemp("test-sandbox"))
+    (sandbox.root / "backend").mkdir()
+    started = sandbox.sandbox("up")
+    assert started.returncode == 0, started.stdout + started.stderr
+    sandbox.standin("settings", "step_delay_s=0.05", "release_delay_s=0.05")
+    try:
+        yield sandbox
+    finally:
+        sandbox.pulumi("destroy --yes --skip-preview")
+        stopped = sandbox.sandbox("down")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -1,0 +1,75 @@
+"""The FlexMetal stand-in run in-process on an ephemeral loopback port, for tests that need
+its API but no hosts (wire format, client, lifecycle, faults)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from sandbox.flexmetal.api import FlexMetalApi
+from sandbox.flexmetal.server import RunningStandIn, StandIn
+from sandbox.flexmetal.store import Store
+from sandbox.hosts.backend import ApiOnlyHosts
+from stacks.providers.catalogue import load_catalogue
+from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
+
+TOKEN = "test-token-do-not-log"
+
+
+@dataclass
+class StandInUnderTest:
+    running: RunningStandIn
+    state_file: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.running.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.base}/v3"
+
+    @property
+    def api(self) -> FlexMetalApi:
+        return self.running.standin.api
+
+    def fault(self, kind: str, **rule: Any) -> None:
+        answer = requests.post(
+            f"{self.base}/_standin/faults", json={"kind": kind, **rule}, timeout=5
+        )
+        answer.raise_for_status()
+
+    def settings(self, **values: Any) -> None:
+        requests.put(f"{self.base}/_standin/settings", json=values, timeout=5).raise_for_status()
+
+    def client(self, attempts: int = 4) -> FlexMetalClient:
+        retry = RetryPolicy(attempts=attempts, base_delay_s=0.01, max_delay_s=0.05,
+                            request_timeout_s=2.0)  # fmt: skip
+        return FlexMetalClient(self.endpoint, TOKEN, retry)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"PRIVATE-TOKEN": TOKEN, **kwargs.pop("headers", {})}
+        return requests.request(method, self.endpoint + path, headers=headers, timeout=5, **kwargs)
+
+    def servers(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in s.items() if not k.startswith("_")}
+                for s in self.api.store.all("server")]  # fmt: skip
+
+
+def start_standin(state_file: Path) -> StandInUnderTest:
+    store = Store(state_file)
+    store.set_setting("step_delay_s", 0)
+    store.set_setting("release_delay_s", 0)
+    api = FlexMetalApi(store, load_catalogue("flexmetal"), ApiOnlyHosts())
+    running = RunningStandIn(StandIn(api, TOKEN), "127.0.0.1", 0, poll_interval_s=0.02)
+    return StandInUnderTest(running, state_file)
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[StandInUnderTest]:
+    under_test = start_standin(tmp_path / "standin.db")
+    yield under_test
+    under_test.running.stop()
