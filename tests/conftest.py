@@ -1,29 +1,12 @@
-"""Shared fixtures: the project root, and commands run in the project's environment."""
+"""Fixtures shared by every test folder."""
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.standin_fixture import standin  # noqa: F401  (a fixture for every test folder)
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_in_project_env(
-    command: str, *, env: dict[str, str] | None = None, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Runs a shell command from the project root with tools/env.sh sourced."""
-    return subprocess.run(
-        ["bash", "-c", f". tools/env.sh && {command}"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=600,
-    )
+from tests.project import PROJECT_ROOT
+from tests.sandbox_fixture import test_sandbox  # noqa: F401
+from tests.standin_fixture import standin  # noqa: F401
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
-from tests.conftest import PROJECT_ROOT, run_in_project_env
+from tests.project import PROJECT_ROOT, run_in_project_env
 
 TEST_SANDBOX = {
     "VOICEPOP_SANDBOX_BRIDGE": "vptest0",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT, run_in_project_env
+from tests.project import PROJECT_ROOT, run_in_project_env
 
 pytestmark = [pytest.mark.spec, pytest.mark.engine]
 
@@ -49,14 +49,14 @@ def test_sandbox_preview_plans_the_pop_and_its_servers(tmp_path: Path) -> None:
     assert code == 0, stderr
     planned = {(step["op"], step["newState"]["type"], step["urn"].rsplit("::", 1)[1])
                for step in document["steps"]}  # fmt: skip
-    servers = {f"sbx1-sfu0{n}" for n in (1, 2, 3)}
+    server_names = {f"sbx1-sfu0{n}" for n in (1, 2, 3)}
     assert planned == {
         ("create", "pulumi:pulumi:Stack", "voicepop-sandbox"),
         ("create", "voicepop:index:Pop", "sbx1"),
         ("create", "pulumi:providers:flexmetal", "sbx1-flexmetal"),
         ("create", "flexmetal:index:SshKey", "sbx1-admin-0"),
-        *(("create", "voicepop:index:Server", name) for name in servers),
-        *(("create", "flexmetal:index:Server", name) for name in servers),
+        *(("create", "voicepop:index:Server", name) for name in server_names),
+        *(("create", "flexmetal:index:Server", name) for name in server_names),
     }
     assert document["changeSummary"] == {"create": 10}
     servers = [s for s in document["steps"] if s["newState"]["type"] == "voicepop:index:Server"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.sandbox_fixture import SandboxUnderTest, changed_pop, test_sandbox  # noqa: F401
+from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 
 pytestmark = [pytest.mark.servers, pytest.mark.engine]
 

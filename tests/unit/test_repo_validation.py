@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from stacks.spec import validate_stack_files
-from tests.conftest import PROJECT_ROOT
+from tests.project import PROJECT_ROOT
 from tests.unit.pop_specs import valid_pop
 
 pytestmark = pytest.mark.spec

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from sandbox import settings
-from tests.conftest import PROJECT_ROOT
+from tests.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.servers
 
