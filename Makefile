@@ -11,7 +11,7 @@ VENV_STAMP := .venv/.installed
 ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.sh) \
                   $(shell find tools/pulumi-engine/cmd -name '*.go')
 
-.PHONY: help setup system-packages engine venv validate preview up test test-offline lint lock \
+.PHONY: help setup system-packages engine venv validate preview up down test test-offline lint lock \
         clean sandbox-up sandbox-down
 
 help: ## List every entry point
@@ -40,8 +40,14 @@ validate: venv ## Check every Pulumi.*.yaml offline; lists all errors
 preview: setup ## Real `pulumi preview` of STACK (default: sandbox) on the configured backend
 	$(ENV) tools/stack-env.sh $(STACK) pulumi preview --diff --non-interactive
 
-up: setup validate ## The main job on the embedded default (for now: a real preview of the sandbox)
-	$(ENV) tools/stack-env.sh sandbox pulumi preview --non-interactive
+up: setup validate ## The main job on the embedded default: the sandbox PoP, servers delivered as hosts
+	$(ENV) python -m sandbox up
+	$(ENV) tools/stack-env.sh sandbox pulumi up --yes --non-interactive
+
+down: setup ## Destroy the sandbox PoP and stop the sandbox, leaving nothing running
+	$(ENV) python -m sandbox up
+	$(ENV) tools/stack-env.sh sandbox pulumi destroy --yes --non-interactive
+	$(ENV) python -m sandbox down
 
 test: setup lint ## The whole test suite, as CI runs it
 	$(ENV) python -m pytest $(PYTEST_ARGS)

@@ -14,3 +14,7 @@ def ensure_ssh_key() -> None:
          "-f", str(settings.SSH_KEY)],
         check=True,
     )  # fmt: skip
+
+
+if __name__ == "__main__":
+    ensure_ssh_key()

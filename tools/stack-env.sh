@@ -15,6 +15,7 @@ if [ "$stack" = sandbox ]; then
     export PULUMI_CONFIG_PASSPHRASE=$VOICEPOP_SANDBOX_PASSPHRASE
   fi
   export FLEXMETAL_TOKEN=$VOICEPOP_SANDBOX_API_TOKEN
+  python -m sandbox.ssh  # the stack names the sandbox's generated key
 fi
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
   echo "stack-env: stack $stack needs PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE" >&2

@@ -37,7 +37,7 @@ from pulumi.provider.experimental.provider import (
 from pulumi.runtime import rpc
 
 from stacks.providers.flexmetal import servers as lifecycle
-from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError
+from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, RetryPolicy
 
 SERVER = "flexmetal:index:Server"
 SSH_KEY = "flexmetal:index:SshKey"
@@ -108,11 +108,12 @@ class FlexMetalProvider(Provider):
         self._endpoint = ""
 
     async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
-        args = plain_map(request.args)
-        self._endpoint = str(args.get("endpoint") or os.environ.get("FLEXMETAL_ENDPOINT", ""))
-        token = args.get("token") or os.environ.get("FLEXMETAL_TOKEN", "")
+        setting = _provider_settings(request)
+        self._endpoint = setting("endpoint") or os.environ.get("FLEXMETAL_ENDPOINT", "")
+        token = setting("token") or os.environ.get("FLEXMETAL_TOKEN", "")
+        retry = RetryPolicy(request_timeout_s=float(setting("requestTimeoutS") or 30.0))
         self._client = (
-            FlexMetalClient(self._endpoint, str(token)) if self._endpoint and token else None
+            FlexMetalClient(self._endpoint, token, retry) if self._endpoint and token else None
         )
         return ConfigureResponse(accept_secrets=True, supports_preview=True)
 
@@ -251,6 +252,20 @@ class FlexMetalProvider(Provider):
         await self._io(
             lambda: lifecycle.release(self.client, request.resource_id, waiting, timeout)
         )
+
+
+def _provider_settings(request: ConfigureRequest) -> Callable[[str], str]:
+    """A provider setting by name: from the typed args when the engine sends them, else from
+    the `flexmetal:config:NAME` variables it always sends (as strings)."""
+    args = plain_map(request.args)
+
+    def setting(name: str) -> str:
+        value = args.get(name)
+        if value is None or value is _COMPUTED:
+            value = request.variables.get(f"flexmetal:config:{name}")
+        return "" if value is None else str(value)
+
+    return setting
 
 
 def _type_of(urn: str) -> str:
