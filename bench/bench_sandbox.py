@@ -72,9 +72,15 @@ def hosts_through_the_api(count: int, key: str) -> dict[str, Any]:
     client = FlexMetalClient(ENDPOINT, ENV["VOICEPOP_SANDBOX_API_TOKEN"])
     started = time.perf_counter()
     servers = [
-        client.create_server({"name": f"bench{i}", "location": "EU: Rotterdam",
-                              "instanceType": "bm7.std.8", "os": {"slug": "debian-12"},
-                              "sshKey": [key]})  # fmt: skip
+        client.create_server(
+            {
+                "name": f"bench{i}",
+                "location": "EU: Rotterdam",
+                "instanceType": "bm7.std.8",
+                "os": {"slug": "debian-12"},
+                "sshKey": [key],
+            }
+        )
         for i in range(count)
     ]
     while any(client.get_server(s["uuid"])["status"] != "delivered" for s in servers):

@@ -20,7 +20,7 @@ import urllib.request
 from sandbox import processes, settings
 from sandbox.hosts import aptproxy, network
 from sandbox.hosts.image import ensure_image
-from sandbox.hosts.nspawn import NspawnHosts
+from sandbox.hosts.tiers import sandbox_hosts
 from sandbox.ssh import ensure_ssh_key
 
 REQUIRED_COMMANDS = ("systemd-nspawn", "debootstrap", "/usr/sbin/apt-cacher-ng", "ssh-keygen")
@@ -53,7 +53,7 @@ def start_standin() -> None:
     processes.start(
         STANDIN,
         [sys.executable, "-m", "sandbox.flexmetal", "serve", "--state", str(settings.STANDIN_STATE),
-         "--listen", settings.STANDIN_LISTEN, "--hosts", "nspawn"],
+         "--listen", settings.STANDIN_LISTEN, "--hosts", "sandbox"],
         env={"FLEXMETAL_TOKEN": token},
     )  # fmt: skip
     deadline = time.monotonic() + 30
@@ -86,8 +86,7 @@ def up() -> None:
 def down() -> None:
     started = time.monotonic()
     processes.stop(STANDIN)
-    hosts = NspawnHosts(settings.HOSTS_DIR, rootfs=settings.CACHE_DIR)
-    hosts.stop_all()
+    sandbox_hosts().stop_all()
     processes.stop(APT_PROXY)
     network.remove_bridge()
     settings.STANDIN_STATE.unlink(missing_ok=True)
@@ -99,7 +98,7 @@ def down() -> None:
 
 
 def status() -> None:
-    hosts = NspawnHosts(settings.HOSTS_DIR, rootfs=settings.CACHE_DIR)
+    hosts = sandbox_hosts()
     print(json.dumps({
         "standin": {"pid": processes.running_pid(STANDIN), "healthy": standin_healthy()},
         "apt_proxy": {"pid": processes.running_pid(APT_PROXY)},

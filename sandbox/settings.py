@@ -23,6 +23,12 @@ NETWORK = os.environ.get("VOICEPOP_SANDBOX_NETWORK", "172.30.203.0/24")
 BRIDGE_ADDRESS = str(next(ipaddress.ip_network(NETWORK).hosts()))
 FIRST_HOST_INDEX = 10  # hosts get .10 onwards
 
+# Instance types delivered as QEMU virtual machines instead of containers: the tier that can
+# prove global sysctls and NIC rings, queues and IRQs (slower to boot, ~0.5 GB each).
+VM_INSTANCE_TYPES = frozenset(
+    os.environ.get("VOICEPOP_SANDBOX_VM_TYPES", "bm9.std.16").replace(",", " ").split()
+)
+
 STANDIN_LISTEN = f"127.0.0.1:{os.environ.get('VOICEPOP_SANDBOX_STANDIN_PORT', '8787')}"
 APT_PROXY_PORT = 3142
 

@@ -1,6 +1,6 @@
 """The FlexMetal stand-in's command line.
 
-    python -m sandbox.flexmetal serve --state FILE [--listen 127.0.0.1:8787] [--hosts nspawn]
+    python -m sandbox.flexmetal serve --state FILE [--listen 127.0.0.1:8787] [--hosts sandbox]
     python -m sandbox.flexmetal fault KIND [--method M] [--path P] [--count N] [--status S]
                                            [--delay-s D] [--message TEXT]
     python -m sandbox.flexmetal faults [--clear]
@@ -47,10 +47,10 @@ def serve(args: argparse.Namespace) -> None:
     if not token:
         sys.exit("serve: set FLEXMETAL_TOKEN to the token the stand-in accepts")
     hosts: HostBackend
-    if args.hosts == "nspawn":
-        from sandbox.hosts.nspawn import NspawnHosts
+    if args.hosts == "sandbox":
+        from sandbox.hosts.tiers import sandbox_hosts
 
-        hosts = NspawnHosts.from_environment()
+        hosts = sandbox_hosts()
     else:
         hosts = ApiOnlyHosts()
     api = FlexMetalApi(Store(Path(args.state)), load_catalogue("flexmetal"), hosts)
@@ -67,7 +67,10 @@ def main(argv: list[str]) -> None:
     run = commands.add_parser("serve", help="run the stand-in")
     run.add_argument("--state", required=True, help="SQLite file; kept across restarts")
     run.add_argument("--listen", default=DEFAULT_LISTEN)
-    run.add_argument("--hosts", choices=("nspawn", "api-only"), default="nspawn")
+    run.add_argument(
+        "--hosts", choices=("sandbox", "api-only"), default="sandbox",
+        help="sandbox: containers, and VMs for settings.VM_INSTANCE_TYPES",
+    )  # fmt: skip
 
     fault = commands.add_parser("fault", help="add a fault rule")
     fault.add_argument("kind", choices=KINDS)

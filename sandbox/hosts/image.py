@@ -16,7 +16,7 @@ PACKAGES = (
 
 NET_UNIT = """\
 [Unit]
-Description=Sandbox host address on host0 (no udev in the container, so no networkd)
+Description=Sandbox host address (containers have no udev, so no networkd)
 Before=ssh.service network-online.target
 Wants=network-online.target
 
@@ -24,8 +24,8 @@ Wants=network-online.target
 Type=oneshot
 RemainAfterExit=yes
 EnvironmentFile=/etc/voicepop/net.env
-ExecStart=/sbin/ip link set host0 up
-ExecStart=/sbin/ip addr replace ${ADDRESS}/${PREFIX_LENGTH} dev host0
+ExecStart=/sbin/ip link set ${IFACE} up
+ExecStart=/sbin/ip addr replace ${ADDRESS}/${PREFIX_LENGTH} dev ${IFACE}
 
 [Install]
 WantedBy=multi-user.target

@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from sandbox import settings
 from sandbox.hosts.backend import HostRequest
 from sandbox.hosts.image import ensure_image
+from sandbox.hosts.probes import log_tail, process_alive, ssh_answers
 
 CGROUP_HIERARCHIES = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 SSH_WAIT_S = 60.0
@@ -54,6 +54,10 @@ class HostPaths:
         return self.root / "machine"
 
 
+def net_env(host: HostRequest, interface: str) -> str:
+    return f"IFACE={interface}\nADDRESS={host.address}\nPREFIX_LENGTH={host.prefix_length}\n"
+
+
 def machine_name(server_uuid: str) -> str:
     return f"vp-{server_uuid[:8]}"
 
@@ -76,38 +80,17 @@ class NspawnHosts:
 
     def start(self, host: HostRequest) -> None:
         paths = self.paths(host.server_uuid)
-        if self._running_pid(paths) is None:
+        if _running_pid(paths) is None:
             self._prepare(paths, host)
             self._spawn(paths, host)
         self._wait_for_ssh(paths, host.address)
 
     def stop(self, server_uuid: str) -> None:
-        paths = self.paths(server_uuid)
-        if not paths.root.exists():
-            return
-        pid = self._running_pid(paths)
-        if pid is not None:
-            _terminate(pid)
-        machine = paths.machine_file.read_text() if paths.machine_file.exists() else ""
-        _unmount(paths.merged)
-        if machine:
-            _remove_cgroups(machine)
-        shutil.rmtree(paths.root, ignore_errors=True)
+        stop_container(self.paths(server_uuid).root)
 
     def reinstall(self, host: HostRequest) -> None:
         self.stop(host.server_uuid)
         self.start(host)
-
-    def running(self) -> list[str]:
-        """The server uuids whose host is up."""
-        if not self.hosts_dir.exists():
-            return []
-        return [p.name for p in self.hosts_dir.iterdir() if self._running_pid(HostPaths(p))]
-
-    def stop_all(self) -> None:
-        if self.hosts_dir.exists():
-            for root in self.hosts_dir.iterdir():
-                self.stop(root.name)
 
     # --- starting -------------------------------------------------------------------------
 
@@ -130,9 +113,7 @@ class NspawnHosts:
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text("".join(f"{k}\n" for k in host.ssh_public_keys))
         (ssh_dir / "authorized_keys").chmod(0o600)
-        (root / "etc/voicepop/net.env").write_text(
-            f"ADDRESS={host.address}\nPREFIX_LENGTH={host.prefix_length}\n"
-        )
+        (root / "etc/voicepop/net.env").write_text(net_env(host, interface="host0"))
         if host.post_install_script:
             (root / "root/post-install.sh").write_text(host.post_install_script)
         subprocess.run(["ssh-keygen", "-A", "-f", str(root)], check=True, capture_output=True)
@@ -161,34 +142,39 @@ class NspawnHosts:
     def _wait_for_ssh(self, paths: HostPaths, address: str) -> None:
         deadline = time.monotonic() + SSH_WAIT_S
         while time.monotonic() < deadline:
-            if self._running_pid(paths) is None:
-                raise RuntimeError(f"host exited during boot: {_tail(paths.log)}")
-            if _ssh_banner(address):
+            if _running_pid(paths) is None:
+                raise RuntimeError(f"host exited during boot: {log_tail(paths.log)}")
+            if ssh_answers(address):
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"no SSH at {address} after {SSH_WAIT_S:.0f} s: {_tail(paths.log)}")
-
-    @staticmethod
-    def _running_pid(paths: HostPaths) -> int | None:
-        try:
-            pid = int(paths.pid_file.read_text())
-        except (OSError, ValueError):
-            return None
-        return pid if _alive(pid) else None
+        raise RuntimeError(f"no SSH at {address} after {SSH_WAIT_S:.0f} s: {log_tail(paths.log)}")
 
 
-def _alive(pid: int) -> bool:
+def _running_pid(paths: HostPaths) -> int | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (exited, not yet reaped by its parent) is not alive
-    with contextlib.suppress(OSError):
-        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            return False
-    return True
+        pid = int(paths.pid_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if process_alive(pid) else None
+
+
+def container_running(root: Path) -> bool:
+    return _running_pid(HostPaths(root)) is not None
+
+
+def stop_container(root: Path) -> None:
+    """Stops the container whose files are in `root` and removes all it used. Idempotent."""
+    paths = HostPaths(root)
+    if not root.exists():
+        return
+    pid = _running_pid(paths)
+    if pid is not None:
+        _terminate(pid)
+    machine = paths.machine_file.read_text() if paths.machine_file.exists() else ""
+    _unmount(paths.merged)
+    if machine:
+        _remove_cgroups(machine)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _terminate(pid: int) -> None:
@@ -196,12 +182,12 @@ def _terminate(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_WAIT_S
-    while _alive(pid) and time.monotonic() < deadline:
+    while process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):
+    if process_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        while _alive(pid):
+        while process_alive(pid):
             time.sleep(0.05)
 
 
@@ -223,19 +209,3 @@ def _remove_cgroups(machine: str) -> None:
                     folder.rmdir()
         with contextlib.suppress(OSError):
             top.rmdir()
-
-
-def _ssh_banner(address: str) -> bool:
-    try:
-        with socket.create_connection((address, 22), timeout=0.5) as connection:
-            connection.settimeout(1.0)
-            return connection.recv(4).startswith(b"SSH-")
-    except OSError:
-        return False
-
-
-def _tail(log: Path, lines: int = 15) -> str:
-    try:
-        return " | ".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no console log)"

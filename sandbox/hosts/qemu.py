@@ -1,0 +1,194 @@
+"""Test hosts as QEMU virtual machines (TCG: this machine's KVM device boots no stock kernel),
+for the instance types whose tests need what a container cannot change: global sysctls
+(net.core.rmem_max, netdev_max_backlog, ...), NIC rings, channels and IRQ affinity.
+
+Each VM: a qcow2 overlay over the shared base disk, a config drive with its keys and address,
+and a multi-queue tap on the sandbox bridge. Its files live in HOSTS_DIR/<server uuid>/.
+"""
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox import settings
+from sandbox.hosts.backend import HostRequest
+from sandbox.hosts.nspawn import net_env
+from sandbox.hosts.probes import log_tail, process_alive, ssh_answers
+from sandbox.hosts.vm_image import VmImage, ensure_vm_image
+
+MEMORY_MB = 512
+CPUS = 2
+QUEUES = 2
+SSH_WAIT_S = 240.0  # boot under TCG: ~15-20 s alone, a minute with several at once
+
+
+@dataclass(frozen=True)
+class VmPaths:
+    root: Path
+
+    @property
+    def disk(self) -> Path:
+        return self.root / "disk.qcow2"
+
+    @property
+    def config_drive(self) -> Path:
+        return self.root / "config.img"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "qemu.pid"
+
+    @property
+    def console(self) -> Path:
+        return self.root / "console.log"
+
+    @property
+    def tap_file(self) -> Path:
+        return self.root / "tap"
+
+
+def mac_address(server_uuid: str) -> str:
+    """Unique per VM on the bridge (QEMU's default MAC is the same for every VM)."""
+    digest = hashlib.sha256(server_uuid.encode()).digest()
+    return "52:54:00:" + ":".join(f"{byte:02x}" for byte in digest[:3])
+
+
+def tap_name(server_uuid: str) -> str:
+    return f"vpt{server_uuid[:8]}"  # at most 15 characters
+
+
+class QemuHosts:
+    def __init__(self, hosts_dir: Path, image: VmImage) -> None:
+        self.hosts_dir = hosts_dir
+        self.image = image
+
+    @classmethod
+    def from_environment(cls) -> "QemuHosts":
+        settings.LOGS_DIR.mkdir(parents=True, exist_ok=True)
+        return cls(settings.HOSTS_DIR, ensure_vm_image(settings.LOGS_DIR / "vm-image.log"))
+
+    def paths(self, server_uuid: str) -> VmPaths:
+        return VmPaths(self.hosts_dir / server_uuid)
+
+    def start(self, host: HostRequest) -> None:
+        paths = self.paths(host.server_uuid)
+        if _running_pid(paths) is None:
+            paths.root.mkdir(parents=True, exist_ok=True)
+            if not paths.disk.exists():
+                subprocess.run(
+                    ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                     "-b", str(self.image.disk), str(paths.disk)],
+                    check=True,
+                )  # fmt: skip
+            self._write_config_drive(paths, host)
+            self._spawn(paths, host)
+        deadline = time.monotonic() + SSH_WAIT_S
+        while time.monotonic() < deadline:
+            if _running_pid(paths) is None:
+                raise RuntimeError(f"VM exited during boot: {log_tail(paths.console)}")
+            if ssh_answers(host.address):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"no SSH at {host.address} after {SSH_WAIT_S:.0f} s")
+
+    def stop(self, server_uuid: str) -> None:
+        stop_vm(self.paths(server_uuid).root)
+
+    def reinstall(self, host: HostRequest) -> None:
+        self.stop(host.server_uuid)
+        self.start(host)
+
+    def _write_config_drive(self, paths: VmPaths, host: HostRequest) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            root = Path(scratch) / "root"
+            (root / "root/.ssh").mkdir(parents=True)
+            (root / "root/.ssh/authorized_keys").write_text(
+                "".join(f"{key}\n" for key in host.ssh_public_keys)
+            )
+            (root / "etc/voicepop").mkdir(parents=True)
+            (root / "etc/voicepop/net.env").write_text(net_env(host, interface="eth0"))
+            (root / "etc/hostname").write_text(f"{host.name}\n")
+            (root / "etc/hosts").write_text(
+                f"127.0.0.1 localhost\n{host.address} {host.name}\n::1 localhost ip6-localhost\n"
+            )
+            if host.post_install_script:
+                (root / "root/post-install.sh").write_text(host.post_install_script)
+            paths.config_drive.unlink(missing_ok=True)
+            subprocess.run(
+                ["mkfs.ext4", "-q", "-L", "vpconfig", "-d", scratch, str(paths.config_drive), "8M"],
+                check=True,
+            )
+
+    def _spawn(self, paths: VmPaths, host: HostRequest) -> None:
+        tap = tap_name(host.server_uuid)
+        subprocess.run(["ip", "link", "del", tap], check=False, capture_output=True)
+        subprocess.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap", "multi_queue"],
+                       check=True)  # fmt: skip
+        subprocess.run(["ip", "link", "set", tap, "master", settings.BRIDGE, "up"], check=True)
+        paths.tap_file.write_text(tap)
+        command = [
+            "qemu-system-x86_64", "-name", host.name,
+            "-accel", "tcg,tb-size=128", "-cpu", "max", "-machine", "q35",
+            "-smp", str(CPUS), "-m", str(MEMORY_MB),
+            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
+            "-append", "root=LABEL=vproot rw console=ttyS0 net.ifnames=0 quiet",
+            "-drive", f"file={paths.disk},if=virtio,format=qcow2",
+            "-drive", f"file={paths.config_drive},if=virtio,format=raw,readonly=on",
+            "-netdev",
+            f"tap,id=data,ifname={tap},script=no,downscript=no,queues={QUEUES},vhost=off",
+            "-device", f"virtio-net-pci,netdev=data,mac={mac_address(host.server_uuid)},"
+                       f"mq=on,vectors={2 * QUEUES + 2},"
+                       "rx_queue_size=1024,tx_queue_size=256",
+            "-display", "none", "-monitor", "none", "-serial", f"file:{paths.console}",
+            "-pidfile", str(paths.pid_file),
+        ]  # fmt: skip
+        with (paths.root / "qemu.log").open("ab") as log:
+            subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not paths.pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _running_pid(paths: VmPaths) -> int | None:
+    try:
+        pid = int(paths.pid_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if process_alive(pid) else None
+
+
+def is_vm(root: Path) -> bool:
+    return VmPaths(root).disk.exists()
+
+
+def vm_running(root: Path) -> bool:
+    return _running_pid(VmPaths(root)) is not None
+
+
+def stop_vm(root: Path) -> None:
+    """Stops the VM whose files are in `root`, removes its tap and files. Idempotent."""
+    paths = VmPaths(root)
+    if not root.exists():
+        return
+    pid = _running_pid(paths)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if process_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    if paths.tap_file.exists():
+        subprocess.run(["ip", "link", "del", paths.tap_file.read_text()], check=False,
+                       capture_output=True)  # fmt: skip
+    shutil.rmtree(root, ignore_errors=True)

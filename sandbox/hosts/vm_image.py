@@ -1,0 +1,142 @@
+"""The virtual-machine tier's disk image: the container hosts' root plus a Debian kernel and a
+small initramfs, as a qcow2 base every VM overlays. Built once per recipe, cached outside the
+work tree.
+
+A VM gets what a container gets written into its overlay (keys, hostname, address) from a
+small ext4 "config drive" instead, read at boot by voicepop-config.service: this machine's
+kernel has no loadable modules, so no nbd to write into a qcow2 before boot.
+"""
+
+import hashlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sandbox import settings
+from sandbox.hosts.image import ensure_image
+from sandbox.hosts.image import recipe as container_recipe
+
+DISK_SIZE = "3G"
+KERNEL_PACKAGES = ("linux-image-amd64", "initramfs-tools")
+INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "ext4")
+
+CONFIG_UNIT = """\
+[Unit]
+Description=Sandbox VM: apply the config drive (keys, hostname, address, host keys)
+DefaultDependencies=no
+After=local-fs.target
+Before=voicepop-net.service ssh.service voicepop-post-install.service
+ConditionPathExists=/dev/vdb
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/voicepop-apply-config
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+APPLY_CONFIG = """\
+#!/bin/sh
+# Copies the config drive's files into place; runs once per boot, before the network and SSH.
+set -eu
+mkdir -p /run/voicepop-config
+mount -o ro /dev/vdb /run/voicepop-config
+cp -a /run/voicepop-config/root/. /
+umount /run/voicepop-config
+hostname "$(cat /etc/hostname)"
+chmod 700 /root/.ssh && chmod 600 /root/.ssh/authorized_keys
+ssh-keygen -A
+"""
+
+
+@dataclass(frozen=True)
+class VmImage:
+    disk: Path  # qcow2 base, read-only
+    kernel: Path
+    initrd: Path
+
+
+def recipe() -> str:
+    parts = [container_recipe(), *KERNEL_PACKAGES, *INITRAMFS_MODULES, CONFIG_UNIT, APPLY_CONFIG,
+             DISK_SIZE, "v1"]  # fmt: skip
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def image_dir() -> Path:
+    return settings.CACHE_DIR / "vm-image" / recipe()
+
+
+def ensure_vm_image(log: Path) -> VmImage:
+    final = image_dir()
+    image = VmImage(final / "base.qcow2", final / "vmlinuz", final / "initrd.img")
+    if (final / ".complete").is_file():
+        return image
+    staging = final.with_name(final.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    root = staging / "rootfs"
+    with log.open("ab") as out:
+        subprocess.run(["cp", "-a", str(ensure_image(log)), str(root)], check=True)
+        _install_kernel(root, out)
+        _customise(root)
+        kernel = sorted((root / "boot").glob("vmlinuz-*"))[-1]
+        initrd = sorted((root / "boot").glob("initrd.img-*"))[-1]
+        shutil.copy(kernel, staging / "vmlinuz")
+        shutil.copy(initrd, staging / "initrd.img")
+        raw = staging / "base.raw"
+        subprocess.run(["mkfs.ext4", "-q", "-L", "vproot", "-d", str(root), str(raw), DISK_SIZE],
+                       stdout=out, stderr=subprocess.STDOUT, check=True)  # fmt: skip
+        base = staging / "base.qcow2"
+        subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(base)],
+                       stdout=out, stderr=subprocess.STDOUT, check=True)  # fmt: skip
+    raw.unlink()
+    shutil.rmtree(root)
+    (staging / ".complete").touch()
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    return image
+
+
+def _install_kernel(root: Path, out: BinaryIO) -> None:
+    initramfs = root / "etc/initramfs-tools"
+    initramfs.mkdir(parents=True, exist_ok=True)
+    (initramfs / "conf.d").mkdir(exist_ok=True)
+    (initramfs / "conf.d/voicepop").write_text("MODULES=list\n")
+    (initramfs / "modules").write_text("".join(f"{m}\n" for m in INITRAMFS_MODULES))
+    mounts = [("proc", root / "proc"), ("sysfs", root / "sys"), ("/dev", root / "dev")]
+    try:
+        for source, target in mounts:
+            kind = ["--bind"] if source.startswith("/") else ["-t", source]
+            subprocess.run(["mount", *kind, source, str(target)], check=True)
+        subprocess.run(
+            ["chroot", str(root), "apt-get", "-o", "Acquire::http::Proxy=false", "update", "-qq"],
+            stdout=out, stderr=subprocess.STDOUT, check=True,
+        )  # fmt: skip
+        subprocess.run(
+            ["chroot", str(root), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
+             "-y", "-qq", "--no-install-recommends", "-o", "Acquire::http::Proxy=false",
+             *KERNEL_PACKAGES],
+            stdout=out, stderr=subprocess.STDOUT, check=True,
+        )  # fmt: skip
+        subprocess.run(["chroot", str(root), "apt-get", "clean"], check=True)
+    finally:
+        for _, target in reversed(mounts):
+            subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def _customise(root: Path) -> None:
+    (root / "etc/fstab").write_text("LABEL=vproot / ext4 defaults,noatime 0 1\n")
+    systemd = root / "etc/systemd/system"
+    (systemd / "voicepop-config.service").write_text(CONFIG_UNIT)
+    (systemd / "multi-user.target.wants/voicepop-config.service").symlink_to(
+        "/etc/systemd/system/voicepop-config.service"
+    )
+    script = root / "usr/local/sbin/voicepop-apply-config"
+    script.write_text(APPLY_CONFIG)
+    script.chmod(0o755)
+    # containers mask the serial console; a VM logs its boot there
+    (systemd / "console-getty.service").unlink(missing_ok=True)
