@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the sandbox needs (containers, VMs, image builds, package
-# proxy, BGP)
-# when any is missing. Idempotent: a machine that has them all only runs dpkg-query.
+# Installs the Debian packages the sandbox needs (containers, VMs, image builds, package proxy,
+# BGP) when any is missing. Idempotent: a machine that has them all only runs dpkg-query.
 set -euo pipefail
 packages=(systemd-container debootstrap apt-cacher-ng bird2 iproute2 openssh-client
           qemu-system-x86 qemu-utils e2fsprogs)
