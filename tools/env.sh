@@ -1,9 +1,10 @@
-# Environment for every command of this project: `. tools/env.sh` from the project root.
+# Environment for every command of this project: `. tools/env.sh` (bash) from the project root.
 # The Makefile sources it for each recipe; source it yourself to run `pulumi` by hand.
 # It keeps the Pulumi engine offline and quiet: no update check, no plugin downloads, and the
 # engine's home (plugins, workspace settings) inside the project. The backend is not set
 # here: Pulumi.yaml names the embedded default and PULUMI_BACKEND_URL overrides it.
-VOICEPOP_ROOT=${VOICEPOP_ROOT:-$PWD}
+# The checkout this file belongs to, never one inherited from another checkout's environment.
+VOICEPOP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)
 export VOICEPOP_ROOT
 export PATH="$VOICEPOP_ROOT/.tools/bin:$VOICEPOP_ROOT/.venv/bin:$PATH"
 export PULUMI_HOME="$VOICEPOP_ROOT/.tools/pulumi-home"

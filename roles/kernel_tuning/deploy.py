@@ -1,0 +1,41 @@
+"""The kernel_tuning role: every declared sysctl in force now, and a sysctl.d drop-in that puts
+them in force at every boot.
+
+Host data: `kernel_tuning` (overrides of roles/kernel_tuning/defaults.py, from the PoP spec) and
+`kernel_scope` (`full`, or `network-namespace` for a container host). Knobs the host cannot
+take are skipped and logged with the reason, never silently, and never fail the deploy.
+Each key is compared with the kernel's live value (one `sysctl -a` per host), so a value
+changed by hand is put back even when the drop-in itself is unchanged.
+"""
+
+from io import StringIO
+
+from pyinfra import logger
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host
+from pyinfra.operations import files, server
+
+from roles.kernel_tuning.defaults import KernelTuning
+from roles.kernel_tuning.sysctls import DROPIN_PATH, plan_for, render_dropin
+
+
+def _as_sysctl_value(value: str) -> int | list[str | int]:
+    """ "32768\t60999" (as the kernel prints a multi-value key) -> [32768, 60999]."""
+    parts: list[str | int] = [int(part) for part in value.split("\t")]
+    return parts if len(parts) > 1 else int(value)
+
+
+@deploy("Kernel tuning")
+def kernel_tuning() -> None:
+    tuning = KernelTuning.model_validate(host.data.get("kernel_tuning") or {})
+    plan = plan_for(tuning, host.data.get("kernel_scope", "full"))
+    for key, why in sorted(plan.skipped.items()):
+        logger.info(f"{host.name}: kernel_tuning skips {key}: {why}")
+    files.put(
+        name=f"Write {DROPIN_PATH}",
+        src=StringIO(render_dropin(plan)),
+        dest=DROPIN_PATH,
+        mode="644",
+    )
+    for key, value in sorted(plan.applied.items()):
+        server.sysctl(name=f"Set {key}", key=key, value=_as_sysctl_value(value))

@@ -1,0 +1,7 @@
+"""The site deploy: the roles every SFU host gets, in order. Run with an inventory:
+pyinfra inventories/<stack>.py roles/site.py
+"""
+
+from roles.kernel_tuning.deploy import kernel_tuning
+
+kernel_tuning()
