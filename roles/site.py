@@ -2,6 +2,8 @@
 pyinfra inventories/<stack>.py roles/site.py
 """
 
+from roles.firewall.deploy import firewall
 from roles.kernel_tuning.deploy import kernel_tuning
 
 kernel_tuning()
+firewall()

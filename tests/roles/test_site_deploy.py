@@ -1,10 +1,12 @@
-"""The kernel_tuning role deployed for real to a container host and a VM host, then proven by
-the verification suite; a second run changes nothing; a host broken by hand is caught by the
-suite and mended by the next run."""
+"""The site deploy (kernel tuning, firewall) run for real on a container host and a VM host of
+the sandbox spec, then proven by the verification suites; a second run changes nothing; a host
+broken by hand is caught by the suites and mended by the next run; the firewall is tested from
+outside too."""
 
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -12,13 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from stacks.host_data import host_data
+from stacks.spec import PopSpec, parse_pop
+from stacks.spec.checks import StackContext
 from tests.project import PROJECT_ROOT
-from tests.sandbox_fixture import SandboxUnderTest
+from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 
 pytestmark = [pytest.mark.roles, pytest.mark.verify]
 
 TUNING = {"rmem_max_bytes": 26_214_400, "somaxconn": 8192}
+HOSTS = (("sbx1-sfu01", "bm7.std.8", "network-namespace"), ("sbx1-sfu02", "bm9.std.16", "full"))
 
 
 def deliver(sandbox: SandboxUnderTest, name: str, instance_type: str) -> dict[str, Any]:
@@ -35,28 +42,36 @@ def deliver(sandbox: SandboxUnderTest, name: str, instance_type: str) -> dict[st
     return server
 
 
+def sandbox_spec(sandbox: SandboxUnderTest) -> PopSpec:
+    raw = yaml.safe_load(sandbox.config(changed_pop(tuning={"kernel": TUNING})).read_text())
+    context = StackContext(stack="sandbox", config_keys={"bgpMd5Upstream": True})
+    return parse_pop(raw["config"]["voicepop:pop"], context, "Pulumi.sandbox.yaml")
+
+
 @pytest.fixture(scope="module")
 def inventory(test_sandbox: SandboxUnderTest) -> dict[str, Path]:
-    hosts = [
-        (deliver(test_sandbox, "roles-ct", "bm7.std.8"), "network-namespace"),
-        (deliver(test_sandbox, "roles-vm", "bm9.std.16"), "full"),
-    ]
-    declared = [
-        {"name": server["name"], "address": server["ipAddresses"][0]["ipAddress"],
-         "ssh_key": str(test_sandbox.ssh_key), "kernel_scope": scope, "kernel_tuning": TUNING}
-        for server, scope in hosts
-    ]  # fmt: skip
+    spec = sandbox_spec(test_sandbox)
+    declared = []
+    for name, instance_type, scope in HOSTS:
+        server = deliver(test_sandbox, name, instance_type)
+        declared.append({
+            "name": name, "address": server["ipAddresses"][0]["ipAddress"],
+            "ssh_key": str(test_sandbox.ssh_key), **host_data(spec, name, scope),
+        })  # fmt: skip
     folder = test_sandbox.root
     (folder / "declared.json").write_text(json.dumps(declared))
     ssh = {"ssh_user": "root", "ssh_strict_host_key_checking": "off",
            "ssh_known_hosts_file": "/dev/null"}  # fmt: skip
     pyinfra_hosts = [
-        (host["address"], {**ssh, "ssh_key": host["ssh_key"], "kernel_scope": host["kernel_scope"],
-                           "kernel_tuning": TUNING})
+        (host["address"], {**ssh, **{k: v for k, v in host.items() if k != "address"}})
         for host in declared
-    ]  # fmt: skip
+    ]
     (folder / "inventory.py").write_text(f"sfu = {pyinfra_hosts!r}\n")
     return {"declared": folder / "declared.json", "pyinfra": folder / "inventory.py"}
+
+
+def declared_host(inventory: dict[str, Path], name: str) -> dict[str, Any]:
+    return next(h for h in json.loads(inventory["declared"].read_text()) if h["name"] == name)
 
 
 def deploy(inventory: dict[str, Path]) -> subprocess.CompletedProcess[str]:
@@ -94,7 +109,7 @@ def test_deploy_then_verify_on_a_container_and_a_vm(inventory: dict[str, Path]) 
     assert changed_operations(deployed.stdout) > 0
     verified = verify(inventory)
     assert verified.returncode == 0, verified.stdout[-3000:]
-    assert "4 passed" in verified.stdout
+    assert "14 passed" in verified.stdout  # 7 checks on each of the 2 hosts
 
 
 def test_a_second_run_changes_nothing(inventory: dict[str, Path]) -> None:
@@ -106,14 +121,50 @@ def test_a_second_run_changes_nothing(inventory: dict[str, Path]) -> None:
 def test_a_host_broken_by_hand_is_caught_and_mended(
     inventory: dict[str, Path], test_sandbox: SandboxUnderTest
 ) -> None:
-    vm = next(h for h in json.loads(inventory["declared"].read_text()) if h["name"] == "roles-vm")
+    vm = declared_host(inventory, "sbx1-sfu02")
     test_sandbox.ssh(vm["address"], "sysctl -w net.core.rmem_max=212992")
     caught = verify(inventory)
     assert caught.returncode != 0
-    assert "roles-vm" in caught.stdout
+    assert "sbx1-sfu02" in caught.stdout
     assert "net.core.rmem_max" in caught.stdout
     # the drop-in is unchanged, so a plain re-run would not reload it: the role must notice
     mended = deploy(inventory)
     assert mended.returncode == 0, mended.stdout[-3000:]
     assert changed_operations(mended.stdout) == 1  # only the flipped key was set back
     assert verify(inventory).returncode == 0
+
+
+def tcp_answers(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_the_firewall_lets_in_only_what_the_spec_opens(
+    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+) -> None:
+    for name in ("sbx1-sfu01", "sbx1-sfu02"):
+        host = declared_host(inventory, name)
+        address = host["address"]
+        # listeners on BGP's port and an unlisted one; this machine is an admin, not a peer
+        test_sandbox.ssh(address, "for p in 179 9999; do (python3 -m http.server $p "
+                                  ">/dev/null 2>&1 &) ; done; sleep 1")  # fmt: skip
+        assert test_sandbox.ssh(address, "hostname") == name  # SSH from the admin range
+        assert not tcp_answers(address, 179), f"{name}: BGP open to a non-peer"
+        assert not tcp_answers(address, 9999), f"{name}: an unlisted port is open"
+
+
+def test_a_firewall_flushed_by_hand_is_caught_and_reloaded(
+    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+) -> None:
+    container = declared_host(inventory, "sbx1-sfu01")
+    test_sandbox.ssh(container["address"], "nft flush ruleset")
+    caught = verify(inventory)
+    assert caught.returncode != 0
+    assert "sbx1-sfu01" in caught.stdout
+    mended = deploy(inventory)
+    assert mended.returncode == 0, mended.stdout[-3000:]
+    assert verify(inventory).returncode == 0
+    assert not tcp_answers(container["address"], 9999)

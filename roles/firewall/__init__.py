@@ -1,0 +1,1 @@
+"""The host firewall (nftables): default drop inbound, only what the PoP spec opens."""

@@ -1,0 +1,37 @@
+"""What each host's roles get from the PoP spec: the host data of the inventories. Pure.
+
+The one place where spec fields become role inputs, so the inventories (pyinfra, Ansible), the
+deploy and the verification suites all derive from the same spec and agree.
+"""
+
+from typing import Any
+
+from stacks.spec.models import PopSpec
+
+
+def bgp_peers_of(spec: PopSpec, server: str) -> list[str]:
+    return [
+        n.peer_address for n in spec.bgp.neighbors if server in (n.servers or spec.server_names)
+    ]
+
+
+def firewall_data(spec: PopSpec, server: str) -> dict[str, Any]:
+    service_ports = {spec.sfu.signalling_port}
+    if spec.sfu.health.protocol in ("http", "https", "tcp"):
+        service_ports.add(spec.sfu.health.port)
+    return {
+        "admin_ranges": list(spec.access.ssh_admin_ranges),
+        "media_ports": [spec.sfu.media_ports.first, spec.sfu.media_ports.last],
+        "tcp_service_ports": sorted(service_ports),
+        "bgp_peers": bgp_peers_of(spec, server),
+    }
+
+
+def host_data(spec: PopSpec, server: str, kernel_scope: str) -> dict[str, Any]:
+    """Everything the site deploy needs for one server of the PoP."""
+    return {
+        "pop": spec.code,
+        "kernel_scope": kernel_scope,
+        "kernel_tuning": spec.tuning.kernel.model_dump(),
+        "firewall": firewall_data(spec, server),
+    }
