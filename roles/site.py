@@ -2,8 +2,10 @@
 pyinfra inventories/<stack>.py roles/site.py
 """
 
+from roles.base.deploy import base
 from roles.firewall.deploy import firewall
 from roles.kernel_tuning.deploy import kernel_tuning
 
+base()
 kernel_tuning()
 firewall()

@@ -76,8 +76,17 @@ def debian_mirror() -> str:
     raise RuntimeError("no Debian mirror in this machine's apt sources")
 
 
+APT_PROXY_CONF = "etc/apt/apt.conf.d/01sandbox-proxy"
+
+
+def apt_proxy_conf() -> str:
+    """The package proxy of the sandbox a host runs in: written per host at its start, never
+    into the shared image (sandboxes beside each other have different bridges)."""
+    return f'Acquire::http::Proxy "http://{settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}";\n'
+
+
 def recipe() -> str:
-    parts = [SUITE, *PACKAGES, NET_UNIT, POST_INSTALL_UNIT, SSHD_CONFIG, *MASKED_UNITS, "v1"]
+    parts = [SUITE, *PACKAGES, NET_UNIT, POST_INSTALL_UNIT, SSHD_CONFIG, *MASKED_UNITS, "v2"]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
@@ -105,7 +114,15 @@ def ensure_image(log: Path) -> Path:
     (staging / ".complete").touch()
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
+    prune_other_builds(final)
     return rootfs
+
+
+def prune_other_builds(kept: Path) -> None:
+    """Removes builds of older recipes beside `kept`, so the cache stays one image large."""
+    for other in kept.parent.iterdir():
+        if other != kept and not other.name.endswith(".partial"):
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _customise(rootfs: Path, mirror: str) -> None:
@@ -128,7 +145,5 @@ def _customise(rootfs: Path, mirror: str) -> None:
         f"deb {mirror.replace('/debian', '/debian-security')} {SUITE}-security main\n"
     )
     (rootfs / "etc/apt/sources.list.d").mkdir(exist_ok=True)
-    proxy = f'Acquire::http::Proxy "http://{settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}";\n'
-    (rootfs / "etc/apt/apt.conf.d/01sandbox-proxy").write_text(proxy)
     (rootfs / "etc/voicepop").mkdir(exist_ok=True)
     (rootfs / "etc/machine-id").write_text("")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sandbox import settings
 from sandbox.hosts.backend import HostRequest
-from sandbox.hosts.image import ensure_image
+from sandbox.hosts.image import APT_PROXY_CONF, apt_proxy_conf, ensure_image
 from sandbox.hosts.probes import log_tail, process_alive, ssh_answers
 
 CGROUP_HIERARCHIES = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
@@ -114,6 +114,7 @@ class NspawnHosts:
         (ssh_dir / "authorized_keys").write_text("".join(f"{k}\n" for k in host.ssh_public_keys))
         (ssh_dir / "authorized_keys").chmod(0o600)
         (root / "etc/voicepop/net.env").write_text(net_env(host, interface="host0"))
+        (root / APT_PROXY_CONF).write_text(apt_proxy_conf())
         if host.post_install_script:
             (root / "root/post-install.sh").write_text(host.post_install_script)
         subprocess.run(["ssh-keygen", "-A", "-f", str(root)], check=True, capture_output=True)

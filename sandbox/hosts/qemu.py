@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sandbox import settings
 from sandbox.hosts.backend import HostRequest
+from sandbox.hosts.image import APT_PROXY_CONF, apt_proxy_conf
 from sandbox.hosts.nspawn import net_env
 from sandbox.hosts.probes import log_tail, process_alive, ssh_answers
 from sandbox.hosts.vm_image import VmImage, ensure_vm_image
@@ -115,6 +116,8 @@ class QemuHosts:
             (root / "etc/voicepop").mkdir(parents=True)
             (root / "etc/voicepop/net.env").write_text(net_env(host, interface="eth0"))
             (root / "etc/hostname").write_text(f"{host.name}\n")
+            (root / APT_PROXY_CONF).parent.mkdir(parents=True)
+            (root / APT_PROXY_CONF).write_text(apt_proxy_conf())
             (root / "etc/hosts").write_text(
                 f"127.0.0.1 localhost\n{host.address} {host.name}\n::1 localhost ip6-localhost\n"
             )

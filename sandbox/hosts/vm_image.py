@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sandbox import settings
-from sandbox.hosts.image import ensure_image
+from sandbox.hosts.image import ensure_image, prune_other_builds
 from sandbox.hosts.image import recipe as container_recipe
 
 DISK_SIZE = "3G"
@@ -98,6 +98,7 @@ def ensure_vm_image(log: Path) -> VmImage:
     (staging / ".complete").touch()
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
+    prune_other_builds(final)
     return image
 
 

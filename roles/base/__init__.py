@@ -1,0 +1,1 @@
+"""The base of every host: time sync, a hardened sshd, journald limits, security updates."""
