@@ -27,6 +27,16 @@ def firewall_data(spec: PopSpec, server: str) -> dict[str, Any]:
     }
 
 
+def sfu_data(spec: PopSpec) -> dict[str, Any]:
+    return {
+        "implementation": spec.sfu.implementation,
+        "media_port_first": spec.sfu.media_ports.first,
+        "media_port_last": spec.sfu.media_ports.last,
+        "http_port": spec.sfu.signalling_port,
+        "nofile_limit": spec.tuning.kernel.nofile_limit,
+    }
+
+
 def host_data(spec: PopSpec, server: str, kernel_scope: str) -> dict[str, Any]:
     """Everything the site deploy needs for one server of the PoP."""
     return {
@@ -34,4 +44,5 @@ def host_data(spec: PopSpec, server: str, kernel_scope: str) -> dict[str, Any]:
         "kernel_scope": kernel_scope,
         "kernel_tuning": spec.tuning.kernel.model_dump(),
         "firewall": firewall_data(spec, server),
+        "sfu": sfu_data(spec),
     }

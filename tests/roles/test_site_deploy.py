@@ -1,7 +1,7 @@
-"""The site deploy (base, kernel tuning, firewall) run for real on a container host and a VM host of
-the sandbox spec, then proven by the verification suites; a second run changes nothing; a host
-broken by hand is caught by the suites and mended by the next run; the firewall is tested from
-outside too."""
+"""The site deploy (base, kernel tuning, firewall, SFU) run for real on a container host and a
+VM host of the sandbox spec, then proven by the verification suites; a second run changes
+nothing; a host broken by hand is caught by the suites and mended by the next run; the firewall
+is tested from outside too."""
 
 import json
 import os
@@ -109,7 +109,7 @@ def test_deploy_then_verify_on_a_container_and_a_vm(inventory: dict[str, Path]) 
     assert changed_operations(deployed.stdout) > 0
     verified = verify(inventory)
     assert verified.returncode == 0, verified.stdout[-3000:]
-    assert "22 passed" in verified.stdout  # 11 checks on each of the 2 hosts
+    assert "32 passed" in verified.stdout  # 16 checks on each of the 2 hosts
 
 
 def test_a_second_run_changes_nothing(inventory: dict[str, Path]) -> None:

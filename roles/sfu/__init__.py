@@ -1,0 +1,1 @@
+"""The SFU: the media server itself, installed, configured from the PoP spec and supervised."""

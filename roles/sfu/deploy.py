@@ -1,0 +1,50 @@
+"""The sfu role: the SFU's package, its configuration from the PoP spec, a systemd override
+(file limits, restart policy), running and enabled; restarted only when its configuration
+really changed.
+
+Host data: `sfu` (overrides of roles/sfu/defaults.py; the spec gives the ports).
+"""
+
+import secrets
+from io import StringIO
+
+from pyinfra.api.deploy import deploy
+from pyinfra.api.facts import FactBase
+from pyinfra.context import host
+from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
+
+from roles.sfu.defaults import SfuSettings
+from roles.sfu.janus import ADAPTERS
+
+
+class StoredSecret(FactBase[str]):
+    """The host's admin secret, if it has one already (kept across deploys)."""
+
+    def command(self, path: str) -> str:
+        return f"cat {path} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> str:
+        return output[0].strip() if output else ""
+
+
+@deploy("SFU")
+def sfu() -> None:
+    settings = SfuSettings.model_validate(host.data.get("sfu") or {})
+    adapter = ADAPTERS[settings.implementation]
+    apt.packages(name=f"Install {adapter.package}", packages=[adapter.package],
+                 update=True, cache_time=86_400, no_recommends=True)  # fmt: skip
+    admin_secret = host.get_fact(StoredSecret, path=adapter.secret_path) or secrets.token_hex(24)
+    stored = files.put(name="Admin secret (made on the host once)", mode="600",
+                       src=StringIO(admin_secret + "\n"), dest=adapter.secret_path)  # fmt: skip
+    changed = [stored]
+    for path, content in adapter.config_files(settings, admin_secret).items():
+        folder = path.rsplit("/", 1)[0]
+        files.directory(name=f"Folder {folder}", path=folder, mode="755")
+        changed.append(files.put(name=f"Write {path}", src=StringIO(content), dest=path,
+                                 mode="640" if path.endswith(".jcfg") else "644"))  # fmt: skip
+    systemd.service(name=f"Restart {adapter.service} for its new configuration",
+                    service=adapter.service, restarted=True, daemon_reload=True,
+                    _if=any_changed(*changed))  # fmt: skip
+    systemd.service(name=f"{adapter.service} running and enabled", service=adapter.service,
+                    running=True, enabled=True)  # fmt: skip
