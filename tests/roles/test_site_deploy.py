@@ -3,6 +3,7 @@ VM host of the sandbox spec, then proven by the verification suites; a second ru
 nothing; a host broken by hand is caught by the suites and mended by the next run; the firewall
 is tested from outside too."""
 
+import ast
 import json
 import os
 import re
@@ -168,3 +169,54 @@ def test_a_firewall_flushed_by_hand_is_caught_and_reloaded(
     assert mended.returncode == 0, mended.stdout[-3000:]
     assert verify(inventory).returncode == 0
     assert not tcp_answers(container["address"], 9999)
+
+
+def rewrite_inventory(inventory: dict[str, Path], change: Any) -> None:
+    """Applies `change(host_data)` to every host, in both the declared and the pyinfra file."""
+    declared = json.loads(inventory["declared"].read_text())
+    for host in declared:
+        change(host)
+    inventory["declared"].write_text(json.dumps(declared))
+    text = inventory["pyinfra"].read_text()
+    hosts = ast.literal_eval(text.removeprefix("sfu = "))
+    for _, data in hosts:
+        change(data)
+    inventory["pyinfra"].write_text(f"sfu = {hosts!r}\n")
+
+
+def janus_pid(sandbox: SandboxUnderTest, address: str) -> str:
+    return sandbox.ssh(address, "systemctl show -p MainPID --value janus")
+
+
+def test_a_stopped_sfu_is_caught_and_started_again(
+    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+) -> None:
+    container = declared_host(inventory, "sbx1-sfu01")
+    test_sandbox.ssh(container["address"], "systemctl stop janus")
+    caught = verify(inventory)
+    assert caught.returncode != 0
+    assert "test_the_sfu_runs_and_starts_at_boot[sbx1-sfu01]" in caught.stdout
+    mended = deploy(inventory)
+    assert changed_operations(mended.stdout) == 1, mended.stdout[-3000:]
+    assert verify(inventory).returncode == 0
+
+
+def test_one_knob_changes_only_that_and_the_sfu_restarts_only_for_its_own_config(
+    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+) -> None:
+    addresses = [declared_host(inventory, name)["address"] for name, _, _ in HOSTS]
+    before = [janus_pid(test_sandbox, address) for address in addresses]
+
+    rewrite_inventory(inventory, lambda host: host["kernel_tuning"].update(somaxconn=16384))
+    kernel_change = deploy(inventory)
+    assert kernel_change.returncode == 0, kernel_change.stdout[-3000:]
+    assert changed_operations(kernel_change.stdout) == 4  # drop-in and the key, on each host
+    assert [janus_pid(test_sandbox, address) for address in addresses] == before
+
+    rewrite_inventory(inventory, lambda host: host["sfu"].update(log_level=5))
+    sfu_change = deploy(inventory)
+    assert sfu_change.returncode == 0, sfu_change.stdout[-3000:]
+    assert changed_operations(sfu_change.stdout) == 4  # janus.jcfg and the restart, on each
+    after = [janus_pid(test_sandbox, address) for address in addresses]
+    assert all(new != old for new, old in zip(after, before, strict=True))
+    assert verify(inventory).returncode == 0
