@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,21 @@ class SandboxUnderTest:
 
     def client(self) -> FlexMetalClient:
         return FlexMetalClient(self.endpoint, API_TOKEN, RetryPolicy(attempts=2))
+
+    def deliver(self, name: str, instance_type: str) -> dict[str, Any]:
+        """A server ordered straight from the stand-in, once it is delivered (SSH answers)."""
+        client = self.client()
+        key = self.ssh_key.with_suffix(".pub").read_text().strip()
+        server = client.create_server({
+            "name": name, "location": "EU: Rotterdam", "instanceType": instance_type,
+            "os": {"slug": "debian-12"}, "sshKey": [key],
+        })  # fmt: skip
+        deadline = time.monotonic() + 300
+        while (server := client.get_server(server["uuid"]))["status"] != "delivered":
+            assert server["status"] != "failed", f"{name}: {server['statusMessage']}"
+            assert time.monotonic() < deadline, f"{name} not delivered: {server['status']}"
+            time.sleep(0.5)
+        return server
 
     def live_servers(self, name: str | None = None) -> list[dict[str, Any]]:
         return [

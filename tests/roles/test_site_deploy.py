@@ -10,7 +10,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +28,6 @@ TUNING = {"rmem_max_bytes": 26_214_400, "somaxconn": 8192}
 HOSTS = (("sbx1-sfu01", "bm7.std.8", "network-namespace"), ("sbx1-sfu02", "bm9.std.16", "full"))
 
 
-def deliver(sandbox: SandboxUnderTest, name: str, instance_type: str) -> dict[str, Any]:
-    client = sandbox.client()
-    key = sandbox.ssh_key.with_suffix(".pub").read_text().strip()
-    server = client.create_server({
-        "name": name, "location": "EU: Rotterdam", "instanceType": instance_type,
-        "os": {"slug": "debian-12"}, "sshKey": [key],
-    })  # fmt: skip
-    deadline = time.monotonic() + 300
-    while (server := client.get_server(server["uuid"]))["status"] != "delivered":
-        assert server["status"] != "failed" and time.monotonic() < deadline, server
-        time.sleep(0.5)
-    return server
-
-
 def sandbox_spec(sandbox: SandboxUnderTest) -> PopSpec:
     raw = yaml.safe_load(sandbox.config(changed_pop(tuning={"kernel": TUNING})).read_text())
     context = StackContext(stack="sandbox", config_keys={"bgpMd5Upstream": True})
@@ -54,7 +39,7 @@ def inventory(test_sandbox: SandboxUnderTest) -> dict[str, Path]:
     spec = sandbox_spec(test_sandbox)
     declared = []
     for name, instance_type, scope in HOSTS:
-        server = deliver(test_sandbox, name, instance_type)
+        server = test_sandbox.deliver(name, instance_type)
         declared.append({
             "name": name, "address": server["ipAddresses"][0]["ipAddress"],
             "ssh_key": str(test_sandbox.ssh_key), **host_data(spec, name, scope),

@@ -2,7 +2,6 @@
 machines for those whose tests need global kernel and NIC knobs. Each is proven by what it
 lets the host change, which is why both exist."""
 
-import time
 from typing import Any
 
 import pytest
@@ -16,21 +15,6 @@ VM_TYPE = "bm9.std.16"
 CONTAINER_TYPE = "bm7.std.8"
 
 
-def deliver(sandbox: SandboxUnderTest, name: str, instance_type: str) -> dict[str, Any]:
-    client = sandbox.client()
-    key = sandbox.ssh_key.with_suffix(".pub").read_text().strip()
-    server = client.create_server({
-        "name": name, "location": "EU: Rotterdam", "instanceType": instance_type,
-        "os": {"slug": "debian-12"}, "sshKey": [key],
-    })  # fmt: skip
-    deadline = time.monotonic() + 300
-    while (server := client.get_server(server["uuid"]))["status"] not in ("delivered", "failed"):
-        assert time.monotonic() < deadline, f"{name} not delivered: {server['status']}"
-        time.sleep(0.5)
-    assert server["status"] == "delivered", server["statusMessage"]
-    return server
-
-
 def address(server: dict[str, Any]) -> str:
     return str(server["ipAddresses"][0]["ipAddress"])
 
@@ -41,8 +25,8 @@ def test_the_vm_instance_type_is_configured() -> None:
 
 
 def test_a_vm_host_takes_global_kernel_and_nic_knobs(test_sandbox: SandboxUnderTest) -> None:
-    vm = deliver(test_sandbox, "tier-vm", VM_TYPE)
-    container = deliver(test_sandbox, "tier-ct", CONTAINER_TYPE)
+    vm = test_sandbox.deliver("tier-vm", VM_TYPE)
+    container = test_sandbox.deliver("tier-ct", CONTAINER_TYPE)
     try:
         on_vm = test_sandbox.ssh(
             address(vm),
