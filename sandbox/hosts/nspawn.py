@@ -128,9 +128,16 @@ class NspawnHosts:
             if hierarchy.is_dir():
                 (hierarchy / machine).mkdir(exist_ok=True)
                 join_cgroups += f"echo $$ > {hierarchy / machine}/cgroup.procs; "
+        nspawn = (
+            f"systemd-nspawn --quiet -D {paths.merged} -M {machine} --boot --register=no "
+            f"--keep-unit --network-bridge={settings.BRIDGE} --console=read-only"
+        )
+        # A container's reboot ends nspawn with 133: boot it again, as systemd-nspawn@.service
+        # does. SIGTERM (stop) is passed on to nspawn, which shuts the container down cleanly.
         command = (
-            f"{join_cgroups}exec systemd-nspawn --quiet -D {paths.merged} -M {machine} --boot "
-            f"--register=no --keep-unit --network-bridge={settings.BRIDGE} --console=read-only"
+            f"{join_cgroups}trap 'kill -TERM $child 2>/dev/null; wait $child; exit 0' TERM; "
+            f"while true; do {nspawn} & child=$!; wait $child; rc=$?; "
+            '[ "$rc" -eq 133 ] || exit "$rc"; done'
         )
         with paths.log.open("ab") as log:
             process = subprocess.Popen(

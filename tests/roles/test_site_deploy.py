@@ -10,9 +10,11 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pytest
 import yaml
 
@@ -205,3 +207,30 @@ def test_one_knob_changes_only_that_and_the_sfu_restarts_only_for_its_own_config
     after = [janus_pid(test_sandbox, address) for address in addresses]
     assert all(new != old for new, old in zip(after, before, strict=True))
     assert verify(inventory).returncode == 0
+
+
+def pid1_started(sandbox: SandboxUnderTest, address: str) -> str:
+    """When the host's init started: changes with every boot, container or VM."""
+    return sandbox.ssh(address, "ps -o lstart= -p 1")
+
+
+def test_everything_declared_survives_a_reboot(
+    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+) -> None:
+    addresses = [declared_host(inventory, name)["address"] for name, _, _ in HOSTS]
+    booted = {address: pid1_started(test_sandbox, address) for address in addresses}
+    for address in addresses:
+        test_sandbox.ssh(address, "(sleep 1; systemctl reboot) >/dev/null 2>&1 &")
+    deadline = time.monotonic() + 300
+    for address in addresses:
+        while True:
+            assert time.monotonic() < deadline, f"{address} did not come back after reboot"
+            time.sleep(2)
+            try:
+                if pid1_started(test_sandbox, address) != booted[address]:
+                    break
+            except (OSError, EOFError, paramiko.SSHException):  # down while it reboots
+                continue
+    # sysctls from the drop-in, the firewall from nftables.service, the SFU and chrony enabled
+    verified = verify(inventory)
+    assert verified.returncode == 0, verified.stdout[-3000:]
