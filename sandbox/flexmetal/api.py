@@ -192,21 +192,24 @@ class FlexMetalApi:
                 )
         return resolved
 
-    def _check_quota(self, location: str, instance_type: str) -> None:
-        quota = int(self.setting("quota_per_instance_type"))
-        in_use = [
-            s
+    def servers_in_use(self, location: str, instance_type: str) -> int:
+        """What counts against the quota: servers neither released nor failed."""
+        return sum(
+            1
             for s in self.store.all("server")
             if s["location"]["name"] == location
             and s["instanceType"]["name"] == instance_type
             and s["status"] not in ("released", "failed")
-        ]
-        if len(in_use) >= quota:
+        )
+
+    def _check_quota(self, location: str, instance_type: str) -> None:
+        quota = int(self.setting("quota_per_instance_type"))
+        in_use = self.servers_in_use(location, instance_type)
+        if in_use >= quota:
             raise field_error(
                 422,
                 "instanceType",
-                f"quota exceeded: {len(in_use)} of {quota} {instance_type} servers in use in "
-                f"{location}",
+                f"quota exceeded: {in_use} of {quota} {instance_type} servers in use in {location}",
             )
 
     def release_server(self, server_uuid: str) -> dict[str, Any]:

@@ -180,16 +180,10 @@ class StandIn:
         for location, types in self.api.catalogue.instance_types_by_location.items():
             rows = []
             for index, instance_type in enumerate(types):
-                in_use = [
-                    s for s in self.api.list_servers(None, [])
-                    if s["location"]["name"] == location
-                    and s["instanceType"]["name"] == instance_type
-                    and s["status"] not in ("released", "failed")
-                ]  # fmt: skip
                 rows.append({
                     "instanceType": {"id": index, "name": instance_type},
                     "quotaType": "onDemand", "contractId": "", "quota": quota,
-                    "usage": len(in_use),
+                    "usage": self.api.servers_in_use(location, instance_type),
                 })  # fmt: skip
             usage.append({
                 "location": {"id": self.api.location_ids[location], "name": location},
