@@ -1,14 +1,12 @@
 """The sandbox's daemons (stand-in, package proxy): started detached with a PID file, stopped
 by that PID, so any later command can stop what an earlier one started."""
 
-import contextlib
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 from sandbox import settings
+from sandbox.hosts import probes
 
 
 def pid_file(name: str) -> Path:
@@ -16,15 +14,7 @@ def pid_file(name: str) -> Path:
 
 
 def running_pid(name: str) -> int | None:
-    try:
-        pid = int(pid_file(name).read_text())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists() and stat.read_text().split()[2] == "Z":
-        return None
-    return pid
+    return probes.running_pid(pid_file(name))
 
 
 def start(name: str, command: list[str], env: dict[str, str] | None = None) -> int:
@@ -50,14 +40,5 @@ def start(name: str, command: list[str], env: dict[str, str] | None = None) -> i
 def stop(name: str, wait_s: float = 10.0) -> None:
     pid = running_pid(name)
     if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + wait_s
-        while running_pid(name) is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if running_pid(name) is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            while running_pid(name) is not None:
-                time.sleep(0.05)
+        probes.terminate(pid, wait_s, group=True)
     pid_file(name).unlink(missing_ok=True)

@@ -7,18 +7,16 @@ any process (the stand-in, `sandbox down`) can stop it.
 """
 
 import contextlib
-import os
 import shutil
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox import settings
 from sandbox.hosts.backend import HostRequest
-from sandbox.hosts.image import APT_PROXY_CONF, apt_proxy_conf, ensure_image
-from sandbox.hosts.probes import log_tail, process_alive, ssh_answers
+from sandbox.hosts.delivery import write_delivered_files
+from sandbox.hosts.image import ensure_image
+from sandbox.hosts.probes import running_pid, terminate, wait_for_ssh
 
 CGROUP_HIERARCHIES = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 SSH_WAIT_S = 60.0
@@ -54,10 +52,6 @@ class HostPaths:
         return self.root / "machine"
 
 
-def net_env(host: HostRequest, interface: str) -> str:
-    return f"IFACE={interface}\nADDRESS={host.address}\nPREFIX_LENGTH={host.prefix_length}\n"
-
-
 def machine_name(server_uuid: str) -> str:
     return f"vp-{server_uuid[:8]}"
 
@@ -80,10 +74,11 @@ class NspawnHosts:
 
     def start(self, host: HostRequest) -> None:
         paths = self.paths(host.server_uuid)
-        if _running_pid(paths) is None:
+        if running_pid(paths.pid_file) is None:
             self._prepare(paths, host)
             self._spawn(paths, host)
-        self._wait_for_ssh(paths, host.address)
+        wait_for_ssh(host.address, lambda: running_pid(paths.pid_file) is not None, paths.log,
+                     SSH_WAIT_S, poll_s=0.2)  # fmt: skip
 
     def stop(self, server_uuid: str) -> None:
         stop_container(self.paths(server_uuid).root)
@@ -104,20 +99,10 @@ class NspawnHosts:
              str(paths.merged)],
             check=True, capture_output=True,
         )  # fmt: skip
-        root = paths.merged
-        (root / "etc/hostname").write_text(f"{host.name}\n")
-        (root / "etc/hosts").write_text(
-            f"127.0.0.1 localhost\n{host.address} {host.name}\n::1 localhost ip6-localhost\n"
+        write_delivered_files(paths.merged, host, interface="host0")
+        subprocess.run(
+            ["ssh-keygen", "-A", "-f", str(paths.merged)], check=True, capture_output=True
         )
-        ssh_dir = root / "root/.ssh"
-        ssh_dir.mkdir(mode=0o700, exist_ok=True)
-        (ssh_dir / "authorized_keys").write_text("".join(f"{k}\n" for k in host.ssh_public_keys))
-        (ssh_dir / "authorized_keys").chmod(0o600)
-        (root / "etc/voicepop/net.env").write_text(net_env(host, interface="host0"))
-        (root / APT_PROXY_CONF).write_text(apt_proxy_conf())
-        if host.post_install_script:
-            (root / "root/post-install.sh").write_text(host.post_install_script)
-        subprocess.run(["ssh-keygen", "-A", "-f", str(root)], check=True, capture_output=True)
 
     def _spawn(self, paths: HostPaths, host: HostRequest) -> None:
         machine = machine_name(host.server_uuid)
@@ -147,27 +132,9 @@ class NspawnHosts:
             )  # fmt: skip
         paths.pid_file.write_text(str(process.pid))
 
-    def _wait_for_ssh(self, paths: HostPaths, address: str) -> None:
-        deadline = time.monotonic() + SSH_WAIT_S
-        while time.monotonic() < deadline:
-            if _running_pid(paths) is None:
-                raise RuntimeError(f"host exited during boot: {log_tail(paths.log)}")
-            if ssh_answers(address):
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"no SSH at {address} after {SSH_WAIT_S:.0f} s: {log_tail(paths.log)}")
-
-
-def _running_pid(paths: HostPaths) -> int | None:
-    try:
-        pid = int(paths.pid_file.read_text())
-    except (OSError, ValueError):
-        return None
-    return pid if process_alive(pid) else None
-
 
 def container_running(root: Path) -> bool:
-    return _running_pid(HostPaths(root)) is not None
+    return running_pid(HostPaths(root).pid_file) is not None
 
 
 def stop_container(root: Path) -> None:
@@ -175,28 +142,14 @@ def stop_container(root: Path) -> None:
     paths = HostPaths(root)
     if not root.exists():
         return
-    pid = _running_pid(paths)
-    if pid is not None:
-        _terminate(pid)
+    pid = running_pid(paths.pid_file)
+    if pid is not None:  # nspawn shuts the container down cleanly on SIGTERM
+        terminate(pid, STOP_WAIT_S)
     machine = paths.machine_file.read_text() if paths.machine_file.exists() else ""
     _unmount(paths.merged)
     if machine:
         _remove_cgroups(machine)
     shutil.rmtree(root, ignore_errors=True)
-
-
-def _terminate(pid: int) -> None:
-    """Asks nspawn to shut the container down cleanly, then insists."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_WAIT_S
-    while process_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if process_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        while process_alive(pid):
-            time.sleep(0.05)
 
 
 def _unmount(path: Path) -> None:

@@ -1,8 +1,12 @@
-"""Small probes shared by the host tiers: is a process alive, does SSH answer, a log's end."""
+"""Small helpers shared by the host tiers and the sandbox's daemons: is a process alive (from
+its pid file), stop it, does SSH answer, a log's end."""
 
 import contextlib
 import os
+import signal
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -34,3 +38,43 @@ def log_tail(log: Path, lines: int = 15) -> str:
         return " | ".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The process id in `pid_file`, if that process is alive."""
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if process_alive(pid) else None
+
+
+def terminate(pid: int, wait_s: float, *, group: bool = False) -> None:
+    """SIGTERM (to the process, or its whole group), a grace period, then SIGKILL to the
+    group; returns once the process is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        if group:
+            os.killpg(pid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if process_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        while process_alive(pid):
+            time.sleep(0.05)
+
+
+def wait_for_ssh(address: str, alive: Callable[[], bool], log: Path, timeout_s: float,
+                 poll_s: float) -> None:  # fmt: skip
+    """Returns once SSH answers at `address`; fails at once if the host's process died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"host exited during boot: {log_tail(log)}")
+        if ssh_answers(address):
+            return
+        time.sleep(poll_s)
+    raise RuntimeError(f"no SSH at {address} after {timeout_s:.0f} s: {log_tail(log)}")

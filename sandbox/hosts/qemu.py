@@ -6,11 +6,8 @@ Each VM: a qcow2 overlay over the shared base disk, a config drive with its keys
 and a multi-queue tap on the sandbox bridge. Its files live in HOSTS_DIR/<server uuid>/.
 """
 
-import contextlib
 import hashlib
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -19,14 +16,14 @@ from pathlib import Path
 
 from sandbox import settings
 from sandbox.hosts.backend import HostRequest
-from sandbox.hosts.image import APT_PROXY_CONF, apt_proxy_conf
-from sandbox.hosts.nspawn import net_env
-from sandbox.hosts.probes import log_tail, process_alive, ssh_answers
+from sandbox.hosts.delivery import write_delivered_files
+from sandbox.hosts.probes import running_pid, terminate, wait_for_ssh
 from sandbox.hosts.vm_image import VmImage, ensure_vm_image
 
 MEMORY_MB = 512
 CPUS = 2
 QUEUES = 2
+STOP_WAIT_S = 10.0
 SSH_WAIT_S = 240.0  # boot under TCG: ~15-20 s alone, a minute with several at once
 
 
@@ -80,7 +77,7 @@ class QemuHosts:
 
     def start(self, host: HostRequest) -> None:
         paths = self.paths(host.server_uuid)
-        if _running_pid(paths) is None:
+        if running_pid(paths.pid_file) is None:
             paths.root.mkdir(parents=True, exist_ok=True)
             if not paths.disk.exists():
                 subprocess.run(
@@ -90,14 +87,8 @@ class QemuHosts:
                 )  # fmt: skip
             self._write_config_drive(paths, host)
             self._spawn(paths, host)
-        deadline = time.monotonic() + SSH_WAIT_S
-        while time.monotonic() < deadline:
-            if _running_pid(paths) is None:
-                raise RuntimeError(f"VM exited during boot: {log_tail(paths.console)}")
-            if ssh_answers(host.address):
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"no SSH at {host.address} after {SSH_WAIT_S:.0f} s")
+        wait_for_ssh(host.address, lambda: running_pid(paths.pid_file) is not None, paths.console,
+                     SSH_WAIT_S, poll_s=0.5)  # fmt: skip
 
     def stop(self, server_uuid: str) -> None:
         stop_vm(self.paths(server_uuid).root)
@@ -108,21 +99,7 @@ class QemuHosts:
 
     def _write_config_drive(self, paths: VmPaths, host: HostRequest) -> None:
         with tempfile.TemporaryDirectory() as scratch:
-            root = Path(scratch) / "root"
-            (root / "root/.ssh").mkdir(parents=True)
-            (root / "root/.ssh/authorized_keys").write_text(
-                "".join(f"{key}\n" for key in host.ssh_public_keys)
-            )
-            (root / "etc/voicepop").mkdir(parents=True)
-            (root / "etc/voicepop/net.env").write_text(net_env(host, interface="eth0"))
-            (root / "etc/hostname").write_text(f"{host.name}\n")
-            (root / APT_PROXY_CONF).parent.mkdir(parents=True)
-            (root / APT_PROXY_CONF).write_text(apt_proxy_conf())
-            (root / "etc/hosts").write_text(
-                f"127.0.0.1 localhost\n{host.address} {host.name}\n::1 localhost ip6-localhost\n"
-            )
-            if host.post_install_script:
-                (root / "root/post-install.sh").write_text(host.post_install_script)
+            write_delivered_files(Path(scratch) / "root", host, interface="eth0")
             paths.config_drive.unlink(missing_ok=True)
             subprocess.run(
                 ["mkfs.ext4", "-q", "-L", "vpconfig", "-d", scratch, str(paths.config_drive), "8M"],
@@ -160,20 +137,12 @@ class QemuHosts:
             time.sleep(0.05)
 
 
-def _running_pid(paths: VmPaths) -> int | None:
-    try:
-        pid = int(paths.pid_file.read_text())
-    except (OSError, ValueError):
-        return None
-    return pid if process_alive(pid) else None
-
-
 def is_vm(root: Path) -> bool:
     return VmPaths(root).disk.exists()
 
 
 def vm_running(root: Path) -> bool:
-    return _running_pid(VmPaths(root)) is not None
+    return running_pid(VmPaths(root).pid_file) is not None
 
 
 def stop_vm(root: Path) -> None:
@@ -181,16 +150,9 @@ def stop_vm(root: Path) -> None:
     paths = VmPaths(root)
     if not root.exists():
         return
-    pid = _running_pid(paths)
+    pid = running_pid(paths.pid_file)
     if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while process_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if process_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        terminate(pid, STOP_WAIT_S)
     if paths.tap_file.exists():
         subprocess.run(["ip", "link", "del", paths.tap_file.read_text()], check=False,
                        capture_output=True)  # fmt: skip
