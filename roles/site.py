@@ -5,9 +5,11 @@ pyinfra inventories/<stack>.py roles/site.py
 from roles.base.deploy import base
 from roles.firewall.deploy import firewall
 from roles.kernel_tuning.deploy import kernel_tuning
+from roles.nic_tuning.deploy import nic_tuning
 from roles.sfu.deploy import sfu
 
 base()
 kernel_tuning()
+nic_tuning()
 firewall()
 sfu()

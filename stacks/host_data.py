@@ -43,6 +43,7 @@ def host_data(spec: PopSpec, server: str, kernel_scope: str) -> dict[str, Any]:
         "pop": spec.code,
         "kernel_scope": kernel_scope,
         "kernel_tuning": spec.tuning.kernel.model_dump(),
+        "nic_tuning": spec.tuning.nic.model_dump(mode="json"),
         "firewall": firewall_data(spec, server),
         "sfu": sfu_data(spec),
     }

@@ -125,7 +125,7 @@ class QemuHosts:
             f"tap,id=data,ifname={tap},script=no,downscript=no,queues={QUEUES},vhost=off",
             "-device", f"virtio-net-pci,netdev=data,mac={mac_address(host.server_uuid)},"
                        f"mq=on,vectors={2 * QUEUES + 2},"
-                       "rx_queue_size=1024,tx_queue_size=256",
+                       "rx_queue_size=1024,tx_queue_size=256,rss=on,hash=on",
             "-display", "none", "-monitor", "none", "-serial", f"file:{paths.console}",
             "-pidfile", str(paths.pid_file),
         ]  # fmt: skip

@@ -73,8 +73,10 @@ def deploy(inventory: dict[str, Path]) -> subprocess.CompletedProcess[str]:
 
 
 def verify(inventory: dict[str, Path]) -> subprocess.CompletedProcess[str]:
+    """The suites over every host at once (one xdist worker per host)."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/verify"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(len(HOSTS)),
+         "tests/verify"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=600,
         env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(inventory["declared"])},
     )  # fmt: skip
@@ -90,14 +92,28 @@ def changed_operations(output: str) -> int:
     return 0 if changed == "-" else int(changed)
 
 
+# the VM tier proves these NIC knobs; a container's veth has neither rings nor flow hashing
+# nor IRQs, and its sysfs is read-only (no RPS/XPS)
+NIC_KNOBS_PROVED_ON_THE_VM = ("rx_ring_entries", "tx_ring_entries", "udp_flow_hash.udp4",
+                              "udp_flow_hash.udp6", "xps", "irq_affinity")  # fmt: skip
+NIC_KNOBS_SKIPPED_ON_A_CONTAINER = ("rx_ring_entries", "udp_flow_hash.udp4", "rps.rx-0", "xps",
+                                    "irq_affinity")  # fmt: skip
+
+
 def test_deploy_then_verify_on_a_container_and_a_vm(inventory: dict[str, Path]) -> None:
     deployed = deploy(inventory)
     assert deployed.returncode == 0, deployed.stdout[-3000:]
     assert "kernel_tuning skips net.core.rmem_max" in deployed.stdout
+    container = declared_host(inventory, "sbx1-sfu01")["address"]
+    vm = declared_host(inventory, "sbx1-sfu02")["address"]
+    for knob in NIC_KNOBS_SKIPPED_ON_A_CONTAINER:
+        assert f"{container}: nic_tuning skips host0 {knob}:" in deployed.stdout
+    for knob in NIC_KNOBS_PROVED_ON_THE_VM:
+        assert f"{vm}: nic_tuning skips eth0 {knob}:" not in deployed.stdout
     assert changed_operations(deployed.stdout) > 0
     verified = verify(inventory)
     assert verified.returncode == 0, verified.stdout[-3000:]
-    assert "32 passed" in verified.stdout  # 16 checks on each of the 2 hosts
+    assert "46 passed" in verified.stdout  # 23 checks on each of the 2 hosts
 
 
 def test_a_second_run_changes_nothing(inventory: dict[str, Path]) -> None:
@@ -119,6 +135,28 @@ def test_a_host_broken_by_hand_is_caught_and_mended(
     mended = deploy(inventory)
     assert mended.returncode == 0, mended.stdout[-3000:]
     assert changed_operations(mended.stdout) == 1  # only the flipped key was set back
+    assert verify(inventory).returncode == 0
+
+
+def test_a_nic_retuned_by_hand_is_caught_and_mended(
+    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+) -> None:
+    vm = declared_host(inventory, "sbx1-sfu02")
+    irq = test_sandbox.ssh(vm["address"], "awk '/virtio0-input.0/ {print $1}' /proc/interrupts")
+    test_sandbox.ssh(
+        vm["address"],
+        f"ethtool -G eth0 rx 256; ethtool -N eth0 rx-flow-hash udp4 "
+        f"sd; echo 1 > /proc/irq/{irq.rstrip(':')}/smp_affinity_list",
+    )
+    caught = verify(inventory)
+    assert caught.returncode != 0
+    for control in ("eth0 rx_ring_entries: actual 256, declared 1024",
+                    "eth0 udp_flow_hash.udp4: actual sd, declared sdfn",
+                    "(virtio0-input.0): actual 1, declared 0"):  # fmt: skip
+        assert control in caught.stdout, caught.stdout[-3000:]
+    mended = deploy(inventory)
+    assert mended.returncode == 0, mended.stdout[-3000:]
+    assert changed_operations(mended.stdout) == 1  # the unit re-applied the tuning
     assert verify(inventory).returncode == 0
 
 
@@ -200,6 +238,18 @@ def test_one_knob_changes_only_that_and_the_sfu_restarts_only_for_its_own_config
     assert changed_operations(kernel_change.stdout) == 4  # drop-in and the key, on each host
     assert [janus_pid(test_sandbox, address) for address in addresses] == before
 
+    # channels: the VM's NIC takes it (and RPS then spreads its one queue); a veth cannot
+    rewrite_inventory(inventory, lambda host: host["nic_tuning"].update(combined_channels=1))
+    nic_change = deploy(inventory)
+    assert nic_change.returncode == 0, nic_change.stdout[-3000:]
+    assert changed_operations(nic_change.stdout) == 3  # the config on each, the unit on the VM
+    vm, container = addresses[1], addresses[0]
+    assert f"{vm}: nic_tuning changes eth0 combined_channels: 2 -> 1" in nic_change.stdout
+    assert f"{container}: nic_tuning skips host0 combined_channels: veth has no combined " \
+           "channels" in nic_change.stdout  # fmt: skip
+    assert test_sandbox.ssh(vm, "cat /sys/class/net/eth0/queues/rx-0/rps_cpus") == "3"
+    assert [janus_pid(test_sandbox, address) for address in addresses] == before
+
     rewrite_inventory(inventory, lambda host: host["sfu"].update(log_level=5))
     sfu_change = deploy(inventory)
     assert sfu_change.returncode == 0, sfu_change.stdout[-3000:]
@@ -231,6 +281,7 @@ def test_everything_declared_survives_a_reboot(
                     break
             except (OSError, EOFError, paramiko.SSHException):  # down while it reboots
                 continue
-    # sysctls from the drop-in, the firewall from nftables.service, the SFU and chrony enabled
+    # sysctls from the drop-in, the firewall from nftables.service, the SFU and chrony enabled,
+    # the NIC from its unit (the VM's virtio NIC boots with 2 channels; 1 is declared by now)
     verified = verify(inventory)
     assert verified.returncode == 0, verified.stdout[-3000:]

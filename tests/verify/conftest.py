@@ -1,7 +1,10 @@
 """The verification suites run against any inventory: the sandbox's, or production hosts in an
 audit. VOICEPOP_VERIFY_INVENTORY names a JSON file listing the hosts and what was declared for
 them: [{"name", "address", "ssh_key", "kernel_scope", "kernel_tuning"}, ...]. Without it the
-suites have nothing to check and are not collected (the roles tests point them at hosts)."""
+suites have nothing to check and are not collected (the roles tests point them at hosts).
+
+In parallel over hosts: `pytest -n <hosts> tests/verify` runs each host's checks on one xdist
+worker (one SSH connection per host, reused by all its checks)."""
 
 import json
 import os
@@ -11,6 +14,7 @@ from typing import Any
 
 import pytest
 import testinfra
+from xdist.scheduler import LoadScopeScheduling
 
 INVENTORY = os.environ.get("VOICEPOP_VERIFY_INVENTORY", "")
 
@@ -21,6 +25,17 @@ def declared_hosts() -> list[dict[str, Any]]:
 
 def pytest_ignore_collect(collection_path: Path) -> bool:
     return not INVENTORY and collection_path.name.startswith("test_")
+
+
+class OneWorkerPerHost(LoadScopeScheduling):  # type: ignore[misc]
+    """xdist units of work by host (the test id's last bracket), not by module."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return nodeid.rsplit("[", 1)[-1] if nodeid.endswith("]") else nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> OneWorkerPerHost:
+    return OneWorkerPerHost(config, log)
 
 
 @pytest.fixture(params=declared_hosts(), ids=lambda declared: declared["name"], scope="module")

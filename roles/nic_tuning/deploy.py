@@ -1,0 +1,71 @@
+"""The NIC tuning role: the media interfaces' rings, channels, UDP flow hashing, RPS/XPS and
+IRQ affinity as declared, now and at every boot.
+
+Host data: `nic_tuning` (overrides of roles/nic_tuning/defaults.py, from the PoP spec). The
+work is done on the host by one program (roles/nic_tuning/tune.py) run by a oneshot unit at
+boot; the role installs both, asks the program what drifted, and restarts the unit only then.
+Knobs the NIC or host cannot take are skipped and logged with the reason, and never fail the
+deploy.
+"""
+
+from io import StringIO
+
+from pyinfra import logger
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host
+from pyinfra.facts.systemd import SystemdEnabled
+from pyinfra.operations import apt, files, systemd
+
+from roles.nic_tuning import files as rendered
+from roles.nic_tuning.defaults import NicTuning
+from roles.nic_tuning.facts import InterfaceHolding, NicTuningDrift
+
+
+def media_interfaces(tuning: NicTuning) -> list[str]:
+    if tuning.interfaces:
+        return list(tuning.interfaces)
+    address = host.data.get("ssh_hostname") or host.name
+    found = host.get_fact(InterfaceHolding, address=address)
+    return [found] if found else []
+
+
+def stop_irqbalance() -> None:
+    """irqbalance would move the queue IRQs the unit placed."""
+    if "irqbalance.service" in host.get_fact(SystemdEnabled):
+        systemd.service(name="irqbalance stopped: the role places the queue IRQs",
+                        service="irqbalance", running=False, enabled=False)  # fmt: skip
+
+
+@deploy("NIC tuning")
+def nic_tuning() -> None:
+    tuning = NicTuning.model_validate(host.data.get("nic_tuning") or {})
+    interfaces = media_interfaces(tuning)
+    if not interfaces:
+        logger.warning(f"{host.name}: nic_tuning skips every knob: no interface holds the "
+                       "host's address and there is no default route; name them in "
+                       "tuning.nic.interfaces")  # fmt: skip
+        return
+    config = rendered.render_config(tuning, interfaces)
+    drift = host.get_fact(NicTuningDrift, config=config)
+
+    apt.packages(name="NIC tuning tools", packages=["ethtool", "python3"], no_recommends=True)
+    files.directory(name="voicepop programs", path="/usr/local/lib/voicepop")
+    files.put(name="NIC tuning program", src=str(rendered.PROGRAM_SOURCE),
+              dest=rendered.PROGRAM_PATH, mode="755")  # fmt: skip
+    files.put(name="NIC tuning config", src=StringIO(config), dest=rendered.CONFIG_PATH,
+              mode="644")  # fmt: skip
+    unit = files.put(name="NIC tuning unit", src=StringIO(rendered.UNIT),
+                     dest=rendered.UNIT_PATH, mode="644")  # fmt: skip
+    systemd.daemon_reload(name="systemd reads the NIC tuning unit", _if=unit.did_change)
+    if tuning.irq_affinity == "spread":
+        stop_irqbalance()
+
+    for skip in (drift or {}).get("skipped", []):
+        logger.info(f"{host.name}: nic_tuning skips {skip['interface']} {skip['knob']}: "
+                    f"{skip['reason']}")  # fmt: skip
+    changes = (drift or {}).get("changes", [])
+    for change in changes:
+        logger.info(f"{host.name}: nic_tuning changes {change['interface']} {change['knob']}: "
+                    f"{change['current']} -> {change['wanted']}")  # fmt: skip
+    systemd.service(name="NIC tuned now and at boot", service=rendered.UNIT_NAME, enabled=True,
+                    running=True, restarted=drift is None or bool(changes))  # fmt: skip
