@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +31,16 @@ API_TOKEN = "sandbox-api-token"
 @dataclass
 class SandboxUnderTest:
     root: Path
+    settings: dict[str, str] = field(default_factory=lambda: dict(TEST_SANDBOX))
 
     @property
     def env(self) -> dict[str, str]:
-        return {**TEST_SANDBOX, "VOICEPOP_SANDBOX_DIR": str(self.root / "sandbox"),
+        return {**self.settings, "VOICEPOP_SANDBOX_DIR": str(self.root / "sandbox"),
                 "VOICEPOP_SANDBOX_API_TOKEN": API_TOKEN}  # fmt: skip
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{TEST_SANDBOX['VOICEPOP_SANDBOX_STANDIN_PORT']}/v3"
+        return f"http://127.0.0.1:{self.settings['VOICEPOP_SANDBOX_STANDIN_PORT']}/v3"
 
     @property
     def ssh_key(self) -> Path:
@@ -95,7 +96,7 @@ class SandboxUnderTest:
         document = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text())
         pop = document["config"]["voicepop:pop"]
         pop["provider"]["api_endpoint"] = self.endpoint
-        pop["access"]["ssh_admin_ranges"] = [TEST_SANDBOX["VOICEPOP_SANDBOX_NETWORK"]]
+        pop["access"]["ssh_admin_ranges"] = [self.settings["VOICEPOP_SANDBOX_NETWORK"]]
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
         if change:
             change(pop)
