@@ -1,4 +1,5 @@
-"""The base of a host as it really runs: sshd's effective config, chrony, journald, updates."""
+"""The base of a host as it really runs: sshd's effective config, chrony, journald, updates.
+The suite's reads are one round trip per host."""
 
 from typing import Any
 
@@ -6,6 +7,7 @@ import pytest
 
 from roles.base import files as rendered
 from roles.base.defaults import BaseSettings
+from tests.verify.batch import Read, read_all
 
 pytestmark = pytest.mark.verify
 
@@ -14,33 +16,43 @@ def settings_of(declared: dict[str, Any]) -> BaseSettings:
     return BaseSettings.model_validate(declared.get("base") or {})
 
 
-def test_sshd_runs_with_keys_only(remote: Any, declared: dict[str, Any]) -> None:
-    effective = dict(
-        line.split(" ", 1) for line in remote.check_output("sshd -T").splitlines() if " " in line
-    )
+@pytest.fixture(scope="module")
+def base(remote: Any) -> dict[str, Read]:
+    return read_all(remote, {
+        "sshd": "sshd -T",
+        "chrony_active": "systemctl is-active chrony",
+        "chrony_enabled": "systemctl is-enabled chrony",
+        "chrony_sources": f"cat {rendered.CHRONY_SOURCES}",
+        "journald": f"cat {rendered.JOURNALD_DROPIN}",
+        "unattended_installed": "dpkg-query -W -f '${Status}' unattended-upgrades",
+        "unattended": f"cat {rendered.UNATTENDED_CONF}",
+        "auto_upgrades": f"cat {rendered.AUTO_UPGRADES_CONF}",
+    })  # fmt: skip
+
+
+def test_sshd_runs_with_keys_only(base: dict[str, Read], declared: dict[str, Any]) -> None:
+    effective = dict(line.split(" ", 1) for line in base["sshd"].output.splitlines() if " " in line)
     expected = rendered.sshd_effective(settings_of(declared))
     wrong = {k: (effective.get(k), v) for k, v in expected.items() if effective.get(k) != v}
     assert wrong == {}, f"{declared['name']}: sshd -T (actual, declared): {wrong}"
 
 
-def test_time_sync_runs_with_the_declared_sources(remote: Any, declared: dict[str, Any]) -> None:
-    assert remote.service("chrony").is_running, f"{declared['name']}: chronyd not running"
-    assert remote.service("chrony").is_enabled
-    sources = remote.file(rendered.CHRONY_SOURCES).content_string
-    assert sources == rendered.chrony_sources(settings_of(declared))
+def test_time_sync_runs_with_the_declared_sources(
+    base: dict[str, Read], declared: dict[str, Any]
+) -> None:
+    assert base["chrony_active"].output == "active", f"{declared['name']}: chronyd not running"
+    assert base["chrony_enabled"].output == "enabled"
+    assert base["chrony_sources"].output + "\n" == rendered.chrony_sources(settings_of(declared))
 
 
-def test_journald_is_bounded(remote: Any, declared: dict[str, Any]) -> None:
-    limits = remote.file(rendered.JOURNALD_DROPIN).content_string
-    assert limits == rendered.journald_dropin(settings_of(declared))
+def test_journald_is_bounded(base: dict[str, Read], declared: dict[str, Any]) -> None:
+    assert base["journald"].output + "\n" == rendered.journald_dropin(settings_of(declared))
 
 
-def test_security_updates_policy(remote: Any, declared: dict[str, Any]) -> None:
+def test_security_updates_policy(base: dict[str, Read], declared: dict[str, Any]) -> None:
     settings = settings_of(declared)
-    assert remote.package("unattended-upgrades").is_installed
-    policy = remote.file(rendered.UNATTENDED_CONF).content_string
+    assert base["unattended_installed"].output == "install ok installed"
+    policy = base["unattended"].output + "\n"
     assert policy == rendered.unattended_upgrades(settings)
     assert f'Automatic-Reboot "{str(settings.automatic_reboot).lower()}"' in policy
-    assert remote.file(rendered.AUTO_UPGRADES_CONF).content_string == rendered.auto_upgrades(
-        settings
-    )
+    assert base["auto_upgrades"].output + "\n" == rendered.auto_upgrades(settings)
