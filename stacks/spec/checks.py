@@ -37,6 +37,7 @@ def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
         *_check_asns(spec),
         *_check_prefixes(spec),
         *_check_neighbors(spec, context),
+        *_check_health(spec),
         *_check_dns(spec),
         *_check_ports(spec),
     ]
@@ -174,6 +175,17 @@ def _check_neighbors(spec: PopSpec, context: StackContext) -> Iterator[SpecError
         yield from _unknown_servers(spec, f"{here}.servers", neighbor.servers)
         yield from _check_timers(here, neighbor)
         yield from _check_md5_reference(here, neighbor, context)
+
+
+def _check_health(spec: PopSpec) -> Iterator[SpecError]:
+    health = spec.bgp.health
+    if health.timeout_s >= health.interval_s:
+        yield SpecError(
+            f"{ROOT}.bgp.health.timeout_s",
+            health.timeout_s,
+            f"not shorter than interval_s ({health.interval_s})",
+            "a timeout shorter than the interval, so checks never overlap",
+        )
 
 
 def _check_timers(path: str, neighbor: NeighborSpec) -> Iterator[SpecError]:

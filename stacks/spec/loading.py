@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from stacks.spec.checks import ROOT, StackContext, check_across_pops, check_pop
 from stacks.spec.errors import SpecError, SpecInvalid, errors_from_validation, sorted_errors
 from stacks.spec.models import PopSpec
+from stacks.spec.routing import check_routing, load_registry
 
 NAMESPACE = "voicepop"
 POP_KEY = "pop"
@@ -72,14 +73,17 @@ class RepoValidation:
 
 
 def validate_stack_files(paths: Iterable[Path]) -> RepoValidation:
-    """Every error of every stack file, including overlaps between PoPs."""
+    """Every error of every stack file, including overlaps between PoPs and prefixes the
+    routing registry does not cover."""
     result = RepoValidation()
     for path in paths:
         source = path.name
         try:
             stack_file = read_stack_file(path)
             result.specs[source] = parse_pop(stack_file.raw_pop, stack_file.context, source)
-            result.errors[source] = []
+            result.errors[source] = list(
+                check_routing(result.specs[source], load_registry(path.parent))
+            )
         except SpecInvalid as invalid:
             result.errors[source] = invalid.errors
         except yaml.YAMLError as error:
@@ -116,8 +120,9 @@ def pop_from_stack_config(project_dir: Path, stack: str) -> PopSpec:
         except (SpecInvalid, yaml.YAMLError):
             continue  # `make validate` reports those; they must not block this stack
     across = check_across_pops({source: spec, **others})[source]
-    if across:
-        raise SpecInvalid(source, across)
+    unregistered = list(check_routing(spec, load_registry(project_dir)))
+    if across or unregistered:
+        raise SpecInvalid(source, sorted_errors([*across, *unregistered]))
     return spec
 
 

@@ -159,10 +159,27 @@ class NeighborSpec(SpecModel):
     servers: list[ServerName] | None = Field(None, description="servers that peer; default: all")
 
 
+class AnnounceHealthSpec(SpecModel):
+    """The SFU health check that gates each server's announcements (anycast-healthchecker)."""
+
+    interval_s: float = Field(2, gt=0, le=60, description="seconds between checks")
+    timeout_s: float = Field(1, gt=0, le=30, description="a check slower than this fails")
+    fall: int = Field(2, ge=1, le=10, description="failed checks in a row before withdrawing")
+    rise: int = Field(3, ge=1, le=10, description="passed checks in a row before announcing")
+
+
 class BgpSpec(SpecModel):
     local_asn: Asn
     prefixes: list[PrefixSpec] = Field(default_factory=list)
     neighbors: list[NeighborSpec] = Field(default_factory=list)
+    health: AnnounceHealthSpec = Field(default_factory=AnnounceHealthSpec)
+    drain_wait_s: int = Field(
+        30, ge=0, le=3600,
+        description="drain: seconds routes carry GRACEFUL_SHUTDOWN (65535:0) before withdrawal",
+    )  # fmt: skip
+    import_routes: Literal["none", "default"] = Field(
+        "none", description="none: learn nothing; default: only a default route"
+    )
 
 
 class DnsSteeringSpec(SpecModel):

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from stacks.spec import validate_stack_files
+from stacks.spec.routing import REGISTRY_FILE, Roa, rpki_state
 from tests.project import PROJECT_ROOT
 from tests.unit.pop_specs import valid_pop
 
@@ -16,11 +17,26 @@ pytestmark = pytest.mark.spec
 
 
 def write_stack(directory: Path, stack: str, pop: dict[str, Any]) -> Path:
+    """A stack file in `directory`, beside a copy of the repo's routing registry."""
+    registry = directory / REGISTRY_FILE
+    if not registry.exists():
+        registry.parent.mkdir(exist_ok=True)
+        registry.write_text((PROJECT_ROOT / REGISTRY_FILE).read_text())
     pop["code"] = stack
     path = directory / f"Pulumi.{stack}.yaml"
     config = {"voicepop:pop": pop, "voicepop:bgpMd5": {"secure": "v1:not-decrypted-here"}}
     path.write_text(yaml.safe_dump({"config": config}))
     return path
+
+
+def register(directory: Path, prefix: str, origin_asn: int = 396507) -> None:
+    """Publishes a ROA and a route object for `prefix` in the directory's registry."""
+    path = directory / REGISTRY_FILE
+    registry = yaml.safe_load(path.read_text())
+    length = int(prefix.split("/")[1])
+    registry["roas"].append({"prefix": prefix, "origin_asn": origin_asn, "max_length": length})
+    registry["route_objects"].append({"prefix": prefix, "origin_asn": origin_asn})
+    path.write_text(yaml.safe_dump(registry))
 
 
 def pop_announcing(code: str, *prefixes: tuple[str, str]) -> dict[str, Any]:
@@ -66,12 +82,12 @@ def test_the_same_anycast_prefix_in_two_pops_is_allowed(tmp_path: Path) -> None:
 def test_prefixes_overlapping_another_pop(
     tmp_path: Path, ours: tuple[str, str], theirs: tuple[str, str]
 ) -> None:
-    result = validate_stack_files(
-        [
-            write_stack(tmp_path, "ams1", pop_announcing("ams1", ours)),
-            write_stack(tmp_path, "lon1", pop_announcing("lon1", theirs)),
-        ]
-    )
+    paths = [
+        write_stack(tmp_path, "ams1", pop_announcing("ams1", ours)),
+        write_stack(tmp_path, "lon1", pop_announcing("lon1", theirs)),
+    ]
+    register(tmp_path, theirs[0])
+    result = validate_stack_files(paths)
     errors = result.errors["Pulumi.lon1.yaml"]
     assert len(errors) == 1, [e.render() for e in errors]
     assert errors[0].path == "voicepop:pop.bgp.prefixes[0].prefix"
@@ -83,6 +99,7 @@ def test_pop_codes_are_unique_in_the_repo(tmp_path: Path) -> None:
     first = write_stack(tmp_path, "ams1", pop_announcing("ams1", ("198.51.100.0/24", "anycast")))
     sandbox = pop_announcing("sandbox", ("198.18.10.0/24", "anycast"))
     sandbox["environment"] = "sandbox"
+    sandbox["bgp"]["local_asn"] = 64512
     second = write_stack(tmp_path, "sandbox", sandbox)
     text = second.read_text().replace("code: sandbox", "code: ams1")
     second.write_text(text)
@@ -126,3 +143,42 @@ def test_validate_command_lists_every_error_and_fails(tmp_path: Path) -> None:
     assert "FAIL  Pulumi.lon1.yaml: 3 error(s)" in result.stdout
     for path in ("bgp.prefixes[0].prefix", "dns.ttl_s", "servers.count"):
         assert f"voicepop:pop.{path}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("prefix", "origin", "problem"),
+    [
+        ("192.0.2.0/24", 396507, "RPKI-not-found for origin AS396507"),
+        ("198.51.100.0/24", 2914, "RPKI-invalid for origin AS2914"),  # another origin's ROA
+        ("198.51.100.0/24", 396507, None),
+    ],
+)
+def test_announced_prefixes_must_be_rpki_valid_and_registered(
+    tmp_path: Path, prefix: str, origin: int, problem: str | None
+) -> None:
+    pop = pop_announcing("ams1", (prefix, "anycast"))
+    pop["bgp"]["local_asn"] = origin
+    result = validate_stack_files([write_stack(tmp_path, "ams1", pop)])
+    problems = [e.problem for e in result.errors["Pulumi.ams1.yaml"]]
+    if problem is None:
+        assert problems == []
+    else:
+        assert problems == [
+            f"{problem}: transit would drop it",
+            f"no IRR route object with origin AS{origin}",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "origin", "state"),
+    [
+        ("198.51.100.0/24", 396507, "valid"),
+        ("198.51.100.0/25", 396507, "invalid"),  # longer than the ROA's max length
+        ("198.51.100.0/24", 2914, "invalid"),  # covered, another origin
+        ("192.0.2.0/24", 396507, "not-found"),
+        ("2001:db8:100::/48", 396507, "not-found"),  # another family is never covering
+    ],
+)
+def test_origin_validation_follows_rfc_6811(prefix: str, origin: int, state: str) -> None:
+    roas = [Roa(prefix="198.51.100.0/24", origin_asn=396507, max_length=24)]
+    assert rpki_state(prefix, origin, roas) == state
