@@ -2,6 +2,7 @@
 pyinfra inventories/<stack>.py roles/site.py
 """
 
+from roles.anycast.deploy import anycast
 from roles.base.deploy import base
 from roles.firewall.deploy import firewall
 from roles.kernel_tuning.deploy import kernel_tuning
@@ -13,3 +14,4 @@ kernel_tuning()
 nic_tuning()
 firewall()
 sfu()
+anycast()

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 
-from sandbox import processes, settings
+from sandbox import processes, settings, upstream
 from sandbox.hosts import aptproxy, network
 from sandbox.hosts.image import ensure_image
 from sandbox.hosts.tiers import sandbox_hosts
@@ -75,11 +75,13 @@ def up() -> None:
     conf = settings.STATE_DIR / "apt-cacher-ng"
     aptproxy.write_config(conf)
     processes.start(APT_PROXY, aptproxy.command(conf))
+    upstream.start()
     start_standin()
     print(
         f"sandbox: up in {time.monotonic() - started:.1f} s: provider stand-in at "
         f"{standin_endpoint()}/v3, hosts on {settings.BRIDGE} ({settings.NETWORK}), package "
-        f"proxy at {settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}"
+        f"proxy at {settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}, upstream router "
+        f"AS{settings.UPSTREAM_ASN} at {settings.UPSTREAM_ADDRESS}"
     )
 
 
@@ -88,6 +90,7 @@ def down() -> None:
     processes.stop(STANDIN)
     sandbox_hosts().stop_all()
     processes.stop(APT_PROXY)
+    upstream.stop()
     network.remove_bridge()
     settings.STANDIN_STATE.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
@@ -103,6 +106,8 @@ def status() -> None:
         "standin": {"pid": processes.running_pid(STANDIN), "healthy": standin_healthy()},
         "apt_proxy": {"pid": processes.running_pid(APT_PROXY)},
         "bridge": network.bridge_exists(),
+        "upstream_router": {"pid": processes.running_pid(upstream.PROCESS),
+                            "established": upstream.established_peers()},
         "hosts": hosts.running(),
     }, indent=2))  # fmt: skip
 

@@ -23,6 +23,13 @@ NETWORK = os.environ.get("VOICEPOP_SANDBOX_NETWORK", "172.30.203.0/24")
 BRIDGE_ADDRESS = str(next(ipaddress.ip_network(NETWORK).hosts()))
 FIRST_HOST_INDEX = 10  # hosts get .10 onwards
 
+# The upstream router (BIRD in a network namespace on the bridge): the neighbour the sandbox
+# PoP's servers peer with. Its MD5 key is the sandbox-only value of Pulumi.sandbox.yaml's
+# voicepop:bgpMd5Upstream.
+UPSTREAM_ADDRESS = str(list(ipaddress.ip_network(NETWORK).hosts())[1])
+UPSTREAM_ASN = int(os.environ.get("VOICEPOP_SANDBOX_UPSTREAM_ASN", "65000"))
+UPSTREAM_MD5 = os.environ.get("VOICEPOP_SANDBOX_BGP_MD5", "sandbox-md5-kyVfLF2+")
+
 # Instance types delivered as QEMU virtual machines instead of containers: the tier that can
 # prove global sysctls and NIC rings, queues and IRQs (slower to boot, ~0.5 GB each).
 VM_INSTANCE_TYPES = frozenset(

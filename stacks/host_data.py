@@ -27,6 +27,25 @@ def firewall_data(spec: PopSpec, server: str) -> dict[str, Any]:
     }
 
 
+def anycast_data(spec: PopSpec, server: str) -> dict[str, Any]:
+    """The server's share of `bgp`: what it announces, to whom, gated how. MD5 keys stay
+    names of secret config keys; the deploy gets their values from the environment."""
+    return {
+        "local_asn": spec.bgp.local_asn,
+        "prefixes": [
+            p.prefix for p in spec.bgp.prefixes if server in (p.servers or spec.server_names)
+        ],
+        "neighbors": [
+            n.model_dump(exclude={"servers"})
+            for n in spec.bgp.neighbors
+            if server in (n.servers or spec.server_names)
+        ],
+        "health": spec.bgp.health.model_dump(),
+        "drain_wait_s": spec.bgp.drain_wait_s,
+        "import_routes": spec.bgp.import_routes,
+    }
+
+
 def sfu_data(spec: PopSpec) -> dict[str, Any]:
     return {
         "implementation": spec.sfu.implementation,
@@ -46,4 +65,5 @@ def host_data(spec: PopSpec, server: str, kernel_scope: str) -> dict[str, Any]:
         "nic_tuning": spec.tuning.nic.model_dump(mode="json"),
         "firewall": firewall_data(spec, server),
         "sfu": sfu_data(spec),
+        "anycast": anycast_data(spec, server),
     }

@@ -3,6 +3,7 @@ runs beside (and never touches) a developer's sandbox; and the sandbox stack poi
 through a config file of the test's, on a backend of the test's."""
 
 import copy
+import ipaddress
 import json
 import os
 import subprocess
@@ -41,6 +42,12 @@ class SandboxUnderTest:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.settings['VOICEPOP_SANDBOX_STANDIN_PORT']}/v3"
+
+    @property
+    def upstream_address(self) -> str:
+        """The sandbox's upstream router (sandbox/settings.py: the network's second host)."""
+        network = ipaddress.ip_network(self.settings["VOICEPOP_SANDBOX_NETWORK"])
+        return str(list(network.hosts())[1])
 
     @property
     def ssh_key(self) -> Path:
@@ -97,6 +104,8 @@ class SandboxUnderTest:
         pop = document["config"]["voicepop:pop"]
         pop["provider"]["api_endpoint"] = self.endpoint
         pop["access"]["ssh_admin_ranges"] = [self.settings["VOICEPOP_SANDBOX_NETWORK"]]
+        for neighbor in pop["bgp"]["neighbors"]:
+            neighbor["peer_address"] = self.upstream_address
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
         if change:
             change(pop)

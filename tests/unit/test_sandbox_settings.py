@@ -19,3 +19,11 @@ def test_sandbox_stack_points_at_the_sandbox() -> None:
     key_file = settings.SSH_KEY.with_suffix(".pub").relative_to(settings.PROJECT_DIR)
     assert pop["access"]["ssh_public_keys"] == [f"file:{key_file}"]
     assert str(next(ipaddress.ip_network(settings.NETWORK).hosts())) == settings.BRIDGE_ADDRESS
+
+
+def test_sandbox_stack_peers_with_the_sandbox_upstream_router() -> None:
+    document = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text())
+    [neighbor] = document["config"]["voicepop:pop"]["bgp"]["neighbors"]
+    assert neighbor["peer_address"] == settings.UPSTREAM_ADDRESS
+    assert neighbor["peer_asn"] == settings.UPSTREAM_ASN
+    assert ipaddress.ip_address(settings.UPSTREAM_ADDRESS) in ipaddress.ip_network(settings.NETWORK)

@@ -1,0 +1,127 @@
+"""The anycast role: BIRD 2 announcing this server's prefixes from the PoP spec to its BGP
+neighbours, gated by the SFU's health (anycast-healthchecker) and by `voicepop-drain`.
+
+Host data: `anycast` (this server's share of the spec's `bgp`: stacks/host_data.py), `sfu` (for
+the health endpoint), `kernel_scope` (a container host binds the service addresses on lo),
+`anycast_settings` (overrides of roles/anycast/defaults.py). MD5 keys come from the deploy's
+environment (roles/secrets.py), never from host data. A new BIRD config is parsed (`bird -p`)
+before it replaces the running one, so a bad file never takes effect.
+"""
+
+import hashlib
+from io import StringIO
+
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host
+from pyinfra.facts.files import File, Sha1File
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from roles.anycast import config as rendered
+from roles.anycast.defaults import AnycastSettings
+from roles.anycast.facts import HealthcheckerVersion
+from roles.anycast.wheels import pinned_version, wheelhouse
+from roles.secrets import secret
+from roles.sfu.defaults import SfuSettings
+from roles.sfu.janus import ADAPTERS
+
+PACKAGES = ["bird2", "curl", "python3-venv"]
+WHEELS_DIR = "/opt/voicepop/wheels"
+
+
+def _put(path: str, content: str, name: str, mode: str = "644"):  # type: ignore[no-untyped-def]
+    return files.put(name=name, src=StringIO(content), dest=path, mode=mode)
+
+
+def install_healthchecker() -> None:
+    version = pinned_version("anycast-healthchecker")
+    if host.get_fact(HealthcheckerVersion) == version:
+        return
+    files.directory(name="Wheels folder", path=WHEELS_DIR)
+    for wheel in sorted(wheelhouse().glob("*.whl")):
+        files.put(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{WHEELS_DIR}/{wheel.name}")
+    server.shell(
+        name=f"anycast-healthchecker {version} in its own venv",
+        commands=[
+            f"python3 -m venv {rendered.HEALTHCHECKER_VENV}",
+            f"{rendered.HEALTHCHECKER_VENV}/bin/pip install --quiet --no-index --find-links "
+            f"{WHEELS_DIR} anycast-healthchecker=={version}",
+        ],
+    )
+
+
+def bind_service_addresses(spec: rendered.AnycastHost, settings: AnycastSettings) -> str:
+    """Binds them now and at boot; returns the interface holding them."""
+    dummy = host.data.get("kernel_scope", "full") == "full"
+    interface = settings.dummy_interface if dummy else "lo"
+    unit = _put(rendered.ADDRESSES_UNIT, rendered.render_addresses_unit(spec, interface, dummy),
+                "Service addresses unit")  # fmt: skip
+    systemd.service(name="Service addresses bound anew", service=rendered.ADDRESSES_UNIT_NAME,
+                    restarted=True, daemon_reload=True, _if=unit.did_change)  # fmt: skip
+    systemd.service(name="Service addresses bound at boot", service=rendered.ADDRESSES_UNIT_NAME,
+                    running=True, enabled=True)  # fmt: skip
+    return interface
+
+
+def run_healthchecker(
+    spec: rendered.AnycastHost, settings: AnycastSettings, interface: str
+) -> None:
+    sfu = SfuSettings.model_validate(host.data.get("sfu") or {})
+    check = rendered.health_check_command(ADAPTERS[sfu.implementation].health_url(sfu),
+                                          spec.health.timeout_s)  # fmt: skip
+    changed = [
+        _put(rendered.HEALTHCHECKER_CONF, rendered.render_healthchecker_conf(spec, settings),
+             "Healthchecker config"),
+        _put(rendered.HEALTHCHECKER_SERVICES,
+             rendered.render_healthchecker_services(spec, check, interface), "Health checks"),
+        _put(rendered.HEALTHCHECKER_UNIT, rendered.HEALTHCHECKER_UNIT_TEXT, "Healthchecker unit"),
+    ]  # fmt: skip
+    systemd.service(name="Healthchecker takes its config", service="anycast-healthchecker",
+                    restarted=True, daemon_reload=True, _if=any_changed(*changed))  # fmt: skip
+    systemd.service(name="Healthchecker running", service="anycast-healthchecker",
+                    running=True, enabled=True)  # fmt: skip
+
+
+def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings) -> None:
+    passwords = {n.md5_secret: secret(n.md5_secret) for n in spec.neighbors if n.md5_secret}
+    router_id = host.data.get("router_id") or host.data.get("ssh_hostname") or host.name
+    config = rendered.render_bird_conf(spec, settings, router_id, passwords)
+    staged = files.put(name="BIRD config (staged)", mode="640", group="bird",
+                       dest=rendered.BIRD_CONF_STAGED, src=StringIO(config))  # fmt: skip
+    live = host.get_fact(Sha1File, path=rendered.BIRD_CONF)
+    edited_by_hand = live != hashlib.sha1(config.encode()).hexdigest()
+    server.shell(
+        name="BIRD parses the new config, then runs it",
+        commands=[
+            f"bird -p -c {rendered.BIRD_CONF_STAGED}",
+            f"install -m 640 -g bird {rendered.BIRD_CONF_STAGED} {rendered.BIRD_CONF}",
+            "systemctl is-active -q bird && birdc configure | grep -q Reconfigur "
+            "|| systemctl restart bird",
+        ],
+        _if=lambda: staged.did_change() or edited_by_hand,
+    )
+    systemd.service(name="BIRD running", service="bird", running=True, enabled=True)
+
+
+@deploy("Anycast")
+def anycast() -> None:
+    data = host.data.get("anycast")
+    if not data or not data.get("prefixes"):
+        return  # this server announces nothing
+    spec = rendered.AnycastHost.model_validate(data)
+    settings = AnycastSettings.model_validate(host.data.get("anycast_settings") or {})
+    apt.packages(name="BIRD, curl, venv", packages=PACKAGES, no_recommends=True)
+    install_healthchecker()
+    interface = bind_service_addresses(spec, settings)
+    files.directory(name="BIRD's prefix lists", path=f"{rendered.HEALTHCHECKER_DIR}/6")
+    # created once, then owned by the healthchecker and by voicepop-drain: a re-deploy must
+    # neither announce an unhealthy server nor undrain a drained one
+    for family in (4, 6):
+        if host.get_fact(File, path=rendered.PREFIX_LISTS[family]) is None:
+            _put(rendered.PREFIX_LISTS[family], rendered.withdrawn_list(family, settings),
+                 f"IPv{family} prefix list, withdrawn until the first passed checks")  # fmt: skip
+    if host.get_fact(File, path=rendered.DRAIN_STATE) is None:
+        _put(rendered.DRAIN_STATE, rendered.drain_state(0), "Drain state: in service")
+    _put(rendered.DRAIN_COMMAND, rendered.render_drain_command(spec), "Drain command", "755")
+    configure_bird(spec, settings)
+    run_healthchecker(spec, settings, interface)

@@ -1,0 +1,64 @@
+"""anycast-healthchecker's wheels, built once on the control machine and cached outside the
+work tree by the requirements' content (hosts have no route to a package index)."""
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REQUIREMENTS = Path(__file__).with_name("healthchecker-requirements.txt")
+
+
+def cache_root() -> Path:
+    base = os.environ.get("VOICEPOP_CACHE_DIR") or Path(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voicepop"  # fmt: skip
+    return Path(base) / "wheels"
+
+
+def wheelhouse() -> Path:
+    """The folder of wheels for REQUIREMENTS, built with this Python's pip if not cached."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
+    folder = cache_root() / digest
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / ".lock").open("w") as lock:
+        wait_for_lock(lock.fileno())  # one build, however many hosts and runs ask at once
+        if not folder.is_dir():
+            build(folder)
+    return folder
+
+
+def wait_for_lock(fd: int) -> None:
+    """pyinfra prepares its hosts in gevent greenlets: a blocking wait would stop the greenlet
+    holding the lock too, so poll and yield."""
+    pause = sys.modules["gevent"].sleep if "gevent" in sys.modules else time.sleep
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pause(0.1)
+
+
+def build(folder: Path) -> None:
+    scratch = tempfile.mkdtemp(dir=folder.parent)
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-r", str(REQUIREMENTS),
+             "-w", scratch],
+            check=True,
+        )  # fmt: skip
+        os.rename(scratch, folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def pinned_version(package: str) -> str:
+    for line in REQUIREMENTS.read_text().splitlines():
+        if line.startswith(f"{package}=="):
+            return line.split("==", 1)[1].strip()
+    raise KeyError(package)

@@ -1,0 +1,132 @@
+"""The sandbox's upstream router: BIRD 2 in a network namespace on the sandbox bridge, as the
+provider's router would be. It peers with any sandbox host that opens a session from the
+bridge's subnet (dynamic BGP, MD5, BFD) and learns, never exports. Tests and `make up` read
+what it learned with `learned_routes()`."""
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from sandbox import processes, settings
+
+PROCESS = "upstream-bird"
+NAMESPACE = f"vp-upstream-{settings.BRIDGE}"
+OUTSIDE = f"vu-{settings.BRIDGE}"[:15]  # the bridge's end of the veth (names: 15 characters)
+INSIDE = "upstream0"
+FOLDER = settings.STATE_DIR / "upstream"
+CONFIG = FOLDER / "bird.conf"
+SOCKET = FOLDER / "bird.ctl"
+
+
+def render_config() -> str:
+    return f"""\
+# The sandbox upstream router: learns what the PoP's servers announce, exports nothing.
+log stderr all;
+router id {settings.UPSTREAM_ADDRESS};
+protocol device {{ }}
+protocol bfd {{
+\tinterface "*" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }};
+}}
+protocol bgp pops {{
+\tlocal {settings.UPSTREAM_ADDRESS} as {settings.UPSTREAM_ASN};
+\tneighbor range {settings.NETWORK} external;
+\tdynamic name "pop";
+\tpassword "{settings.UPSTREAM_MD5}";
+\thold time 9;
+\tkeepalive time 3;
+\tconnect delay time 1;
+\tbfd on;
+\tipv4 {{ import all; export none; }};
+\tipv6 {{ import all; export none; }};
+}}
+"""
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+
+def ensure_namespace() -> None:
+    if NAMESPACE not in _ip("netns", "list").stdout.split():
+        _ip("netns", "add", NAMESPACE)
+    if _ip("link", "show", OUTSIDE, check=False).returncode != 0:
+        _ip("link", "add", OUTSIDE, "type", "veth", "peer", "name", INSIDE, "netns", NAMESPACE)
+    _ip("link", "set", OUTSIDE, "master", settings.BRIDGE, "up")
+    prefix_length = settings.NETWORK.split("/")[1]
+    inside = ("-n", NAMESPACE)
+    _ip(*inside, "addr", "replace", f"{settings.UPSTREAM_ADDRESS}/{prefix_length}", "dev", INSIDE)
+    _ip(*inside, "link", "set", INSIDE, "up")
+    _ip(*inside, "link", "set", "lo", "up")
+
+
+def start() -> None:
+    ensure_namespace()
+    FOLDER.mkdir(parents=True, exist_ok=True)
+    CONFIG.write_text(render_config())
+    processes.start(PROCESS, ["ip", "netns", "exec", NAMESPACE, "bird", "-f", "-c", str(CONFIG),
+                              "-s", str(SOCKET)])  # fmt: skip
+    deadline = time.monotonic() + 10
+    while birdc("show status").returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"upstream BIRD did not start; see {settings.LOGS_DIR}")
+        time.sleep(0.1)
+
+
+def stop() -> None:
+    processes.stop(PROCESS)
+    _ip("link", "del", OUTSIDE, check=False)
+    _ip("netns", "del", NAMESPACE, check=False)
+    SOCKET.unlink(missing_ok=True)
+
+
+def birdc(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["birdc", "-s", str(SOCKET), *command.split()], capture_output=True,
+                          text=True, check=False, timeout=10)  # fmt: skip
+
+
+@dataclass
+class LearnedPath:
+    prefix: str
+    next_hop: str
+    communities: list[tuple[int, int]] = field(default_factory=list)
+    as_path: str = ""
+
+
+PATH_START = re.compile(r"^(\S+)?\s+unicast \[")
+
+
+def parse_routes(output: str) -> list[LearnedPath]:
+    """`show route all` -> one entry per path (a prefix learned from two peers: two)."""
+    paths: list[LearnedPath] = []
+    prefix = ""
+    for line in output.splitlines():
+        if match := PATH_START.match(line):
+            prefix = match.group(1) or prefix
+            paths.append(LearnedPath(prefix, ""))
+        elif paths and (via := re.match(r"\s+via (\S+)", line)):
+            paths[-1].next_hop = via.group(1)
+        elif paths and "BGP.community:" in line:
+            paths[-1].communities = [
+                (int(a), int(b)) for a, b in re.findall(r"\((\d+),(\d+)\)", line)
+            ]
+        elif paths and "BGP.as_path:" in line:
+            paths[-1].as_path = line.split(":", 1)[1].strip()
+    return paths
+
+
+def learned_routes() -> list[LearnedPath]:
+    result = birdc("show route all")
+    return parse_routes(result.stdout) if result.returncode == 0 else []
+
+
+def established_peers() -> list[str]:
+    """Addresses of the hosts whose session is up."""
+    result = birdc("show protocols all")
+    peers, current_up = [], False
+    for line in result.stdout.splitlines():
+        if re.match(r"^pop\d+\s+BGP", line):
+            current_up = "Established" in line
+        elif current_up and (match := re.match(r"\s+Neighbor address:\s+(\S+)", line)):
+            peers.append(match.group(1))
+    return peers
