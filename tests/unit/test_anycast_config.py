@@ -94,8 +94,9 @@ def test_health_checks_follow_the_spec() -> None:
     first = services.split("[sfu-")[1]
     assert "check_cmd = /bin/sh -c '/sbin/ip -o addr show dev lo to 198.51.100.1/32 | grep -q" \
         " . && curl -f http://x/'" in first  # fmt: skip
-    for line in ("check_interval = 1.0", "check_timeout = 0.5", "check_fail = 3",
-                 "check_rise = 5", "ip_prefix = 198.51.100.0/24", "on_disabled = withdraw"):  # fmt: skip
+    expected = ("check_interval = 1.0", "check_timeout = 0.5", "check_fail = 3", "check_rise = 5",
+                "ip_prefix = 198.51.100.0/24", "on_disabled = withdraw")  # fmt: skip
+    for line in expected:
         assert f"\n{line}\n" in first
     daemon = rendered.render_healthchecker_conf(host, SETTINGS)
     assert "ipv6 = true" in daemon and "purge_ip_prefixes = true" in daemon
