@@ -7,6 +7,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sandbox import processes, settings
 
@@ -117,6 +118,15 @@ def parse_routes(output: str) -> list[LearnedPath]:
 
 def learned_routes() -> list[LearnedPath]:
     result = birdc("show route all")
+    return parse_routes(result.stdout) if result.returncode == 0 else []
+
+
+def learned_routes_of(state_dir: Path) -> list[LearnedPath]:
+    """What the upstream router of the sandbox kept in `state_dir` learned (another sandbox's
+    than this process's settings, e.g. the tests')."""
+    control = str(state_dir / "upstream" / "bird.ctl")
+    result = subprocess.run(["birdc", "-s", control, "show", "route", "all"],
+                            capture_output=True, text=True, check=False)  # fmt: skip
     return parse_routes(result.stdout) if result.returncode == 0 else []
 
 

@@ -1,28 +1,23 @@
-"""The site deploy (base, kernel tuning, firewall, SFU) run for real on a container host and a
-VM host of the sandbox spec, then proven by the verification suites; a second run changes
-nothing; a host broken by hand is caught by the suites and mended by the next run; the firewall
-is tested from outside too."""
+"""The site deploy (base, kernel and NIC tuning, firewall, SFU, anycast) run for real on a
+container host and a VM host of the sandbox spec, then proven by the verification suites; a
+second run changes nothing; a host broken by hand is caught by the suites and mended by the
+next run; the firewall is tested from outside too."""
 
-import ast
-import json
-import os
-import re
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import paramiko
 import pytest
-import yaml
 
-from stacks.host_data import host_data
-from stacks.spec import PopSpec, parse_pop
-from stacks.spec.checks import StackContext
-from tests.project import PROJECT_ROOT
-from tests.sandbox_fixture import SandboxUnderTest, changed_pop
+from tests.sandbox_fixture import SandboxUnderTest
+from tests.site_fixture import (
+    Inventory,
+    changed_operations,
+    deliver_and_declare,
+    deploy,
+    sandbox_spec,
+    verify,
+)
 
 pytestmark = [pytest.mark.roles, pytest.mark.verify]
 
@@ -30,66 +25,10 @@ TUNING = {"rmem_max_bytes": 26_214_400, "somaxconn": 8192}
 HOSTS = (("sbx1-sfu01", "bm7.std.8", "network-namespace"), ("sbx1-sfu02", "bm9.std.16", "full"))
 
 
-def sandbox_spec(sandbox: SandboxUnderTest) -> PopSpec:
-    raw = yaml.safe_load(sandbox.config(changed_pop(tuning={"kernel": TUNING})).read_text())
-    context = StackContext(stack="sandbox", config_keys={"bgpMd5Upstream": True})
-    return parse_pop(raw["config"]["voicepop:pop"], context, "Pulumi.sandbox.yaml")
-
-
 @pytest.fixture(scope="module")
-def inventory(test_sandbox: SandboxUnderTest) -> dict[str, Path]:
-    spec = sandbox_spec(test_sandbox)
-    declared = []
-    for name, instance_type, scope in HOSTS:
-        server = test_sandbox.deliver(name, instance_type)
-        declared.append({
-            "name": name, "address": server["ipAddresses"][0]["ipAddress"],
-            "ssh_key": str(test_sandbox.ssh_key), **host_data(spec, name, scope),
-        })  # fmt: skip
-    folder = test_sandbox.root
-    (folder / "declared.json").write_text(json.dumps(declared))
-    ssh = {"ssh_user": "root", "ssh_strict_host_key_checking": "off",
-           "ssh_known_hosts_file": "/dev/null"}  # fmt: skip
-    pyinfra_hosts = [
-        (host["address"], {**ssh, **{k: v for k, v in host.items() if k != "address"}})
-        for host in declared
-    ]
-    (folder / "inventory.py").write_text(f"sfu = {pyinfra_hosts!r}\n")
-    return {"declared": folder / "declared.json", "pyinfra": folder / "inventory.py"}
-
-
-def declared_host(inventory: dict[str, Path], name: str) -> dict[str, Any]:
-    return next(h for h in json.loads(inventory["declared"].read_text()) if h["name"] == name)
-
-
-def deploy(inventory: dict[str, Path]) -> subprocess.CompletedProcess[str]:
-    """pyinfra's log (the results table too) goes to stderr: both land in stdout here."""
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("pyinfra")), "-y", "--no-wait",
-         str(inventory["pyinfra"]), "roles/site.py"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        check=False, timeout=600,
-    )  # fmt: skip
-
-
-def verify(inventory: dict[str, Path]) -> subprocess.CompletedProcess[str]:
-    """The suites over every host at once (one xdist worker per host)."""
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(len(HOSTS)),
-         "tests/verify"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=600,
-        env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(inventory["declared"])},
-    )  # fmt: skip
-
-
-def changed_operations(output: str) -> int:
-    """pyinfra's results table ends with `Grand total  <ops> <success> <error> <no change>`;
-    "success" counts the operations that changed something ("-" for none)."""
-    match = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
-    assert match, f"no pyinfra results table in: {output[-1500:]}"
-    _, changed, errors, _ = match.groups()
-    assert errors == "-", f"pyinfra reports errors: {output[-1500:]}"
-    return 0 if changed == "-" else int(changed)
+def inventory(test_sandbox: SandboxUnderTest) -> Inventory:
+    return deliver_and_declare(test_sandbox, sandbox_spec(test_sandbox, tuning={"kernel": TUNING}),
+                               HOSTS)  # fmt: skip
 
 
 # the VM tier proves these NIC knobs; a container's veth has neither rings nor flow hashing
@@ -100,32 +39,32 @@ NIC_KNOBS_SKIPPED_ON_A_CONTAINER = ("rx_ring_entries", "udp_flow_hash.udp4", "rp
                                     "irq_affinity")  # fmt: skip
 
 
-def test_deploy_then_verify_on_a_container_and_a_vm(inventory: dict[str, Path]) -> None:
+def test_deploy_then_verify_on_a_container_and_a_vm(inventory: Inventory) -> None:
     deployed = deploy(inventory)
     assert deployed.returncode == 0, deployed.stdout[-3000:]
     assert "kernel_tuning skips net.core.rmem_max" in deployed.stdout
-    container = declared_host(inventory, "sbx1-sfu01")["address"]
-    vm = declared_host(inventory, "sbx1-sfu02")["address"]
+    container = inventory.host("sbx1-sfu01")["address"]
+    vm = inventory.host("sbx1-sfu02")["address"]
     for knob in NIC_KNOBS_SKIPPED_ON_A_CONTAINER:
         assert f"{container}: nic_tuning skips host0 {knob}:" in deployed.stdout
     for knob in NIC_KNOBS_PROVED_ON_THE_VM:
         assert f"{vm}: nic_tuning skips eth0 {knob}:" not in deployed.stdout
     assert changed_operations(deployed.stdout) > 0
-    verified = verify(inventory)
+    verified = verify(inventory, settle_s=30)
     assert verified.returncode == 0, verified.stdout[-3000:]
-    assert "46 passed" in verified.stdout  # 23 checks on each of the 2 hosts
+    assert "56 passed" in verified.stdout  # 28 checks on each of the 2 hosts
 
 
-def test_a_second_run_changes_nothing(inventory: dict[str, Path]) -> None:
+def test_a_second_run_changes_nothing(inventory: Inventory) -> None:
     again = deploy(inventory)
     assert again.returncode == 0, again.stdout[-3000:]
     assert changed_operations(again.stdout) == 0, again.stdout[-3000:]
 
 
 def test_a_host_broken_by_hand_is_caught_and_mended(
-    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+    inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
-    vm = declared_host(inventory, "sbx1-sfu02")
+    vm = inventory.host("sbx1-sfu02")
     test_sandbox.ssh(vm["address"], "sysctl -w net.core.rmem_max=212992")
     caught = verify(inventory)
     assert caught.returncode != 0
@@ -135,13 +74,13 @@ def test_a_host_broken_by_hand_is_caught_and_mended(
     mended = deploy(inventory)
     assert mended.returncode == 0, mended.stdout[-3000:]
     assert changed_operations(mended.stdout) == 1  # only the flipped key was set back
-    assert verify(inventory).returncode == 0
+    assert verify(inventory, settle_s=30).returncode == 0
 
 
 def test_a_nic_retuned_by_hand_is_caught_and_mended(
-    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+    inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
-    vm = declared_host(inventory, "sbx1-sfu02")
+    vm = inventory.host("sbx1-sfu02")
     irq = test_sandbox.ssh(vm["address"], "awk '/virtio0-input.0/ {print $1}' /proc/interrupts")
     test_sandbox.ssh(
         vm["address"],
@@ -157,7 +96,7 @@ def test_a_nic_retuned_by_hand_is_caught_and_mended(
     mended = deploy(inventory)
     assert mended.returncode == 0, mended.stdout[-3000:]
     assert changed_operations(mended.stdout) == 1  # the unit re-applied the tuning
-    assert verify(inventory).returncode == 0
+    assert verify(inventory, settle_s=30).returncode == 0
 
 
 def tcp_answers(address: str, port: int) -> bool:
@@ -169,10 +108,10 @@ def tcp_answers(address: str, port: int) -> bool:
 
 
 def test_the_firewall_lets_in_only_what_the_spec_opens(
-    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+    inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
     for name in ("sbx1-sfu01", "sbx1-sfu02"):
-        host = declared_host(inventory, name)
+        host = inventory.host(name)
         address = host["address"]
         # listeners on BGP's port and an unlisted one; this machine is an admin, not a peer
         test_sandbox.ssh(address, "for p in 179 9999; do (python3 -m http.server $p "
@@ -183,30 +122,17 @@ def test_the_firewall_lets_in_only_what_the_spec_opens(
 
 
 def test_a_firewall_flushed_by_hand_is_caught_and_reloaded(
-    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+    inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
-    container = declared_host(inventory, "sbx1-sfu01")
+    container = inventory.host("sbx1-sfu01")
     test_sandbox.ssh(container["address"], "nft flush ruleset")
     caught = verify(inventory)
     assert caught.returncode != 0
     assert "sbx1-sfu01" in caught.stdout
     mended = deploy(inventory)
     assert mended.returncode == 0, mended.stdout[-3000:]
-    assert verify(inventory).returncode == 0
+    assert verify(inventory, settle_s=30).returncode == 0
     assert not tcp_answers(container["address"], 9999)
-
-
-def rewrite_inventory(inventory: dict[str, Path], change: Any) -> None:
-    """Applies `change(host_data)` to every host, in both the declared and the pyinfra file."""
-    declared = json.loads(inventory["declared"].read_text())
-    for host in declared:
-        change(host)
-    inventory["declared"].write_text(json.dumps(declared))
-    text = inventory["pyinfra"].read_text()
-    hosts = ast.literal_eval(text.removeprefix("sfu = "))
-    for _, data in hosts:
-        change(data)
-    inventory["pyinfra"].write_text(f"sfu = {hosts!r}\n")
 
 
 def janus_pid(sandbox: SandboxUnderTest, address: str) -> str:
@@ -214,32 +140,32 @@ def janus_pid(sandbox: SandboxUnderTest, address: str) -> str:
 
 
 def test_a_stopped_sfu_is_caught_and_started_again(
-    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+    inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
-    container = declared_host(inventory, "sbx1-sfu01")
+    container = inventory.host("sbx1-sfu01")
     test_sandbox.ssh(container["address"], "systemctl stop janus")
     caught = verify(inventory)
     assert caught.returncode != 0
     assert "test_the_sfu_runs_and_starts_at_boot[sbx1-sfu01]" in caught.stdout
     mended = deploy(inventory)
     assert changed_operations(mended.stdout) == 1, mended.stdout[-3000:]
-    assert verify(inventory).returncode == 0
+    assert verify(inventory, settle_s=30).returncode == 0
 
 
 def test_one_knob_changes_only_that_and_the_sfu_restarts_only_for_its_own_config(
-    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+    inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
-    addresses = [declared_host(inventory, name)["address"] for name, _, _ in HOSTS]
+    addresses = [inventory.host(name)["address"] for name, _, _ in HOSTS]
     before = [janus_pid(test_sandbox, address) for address in addresses]
 
-    rewrite_inventory(inventory, lambda host: host["kernel_tuning"].update(somaxconn=16384))
+    inventory.change(lambda host: host["kernel_tuning"].update(somaxconn=16384))
     kernel_change = deploy(inventory)
     assert kernel_change.returncode == 0, kernel_change.stdout[-3000:]
     assert changed_operations(kernel_change.stdout) == 4  # drop-in and the key, on each host
     assert [janus_pid(test_sandbox, address) for address in addresses] == before
 
     # channels: the VM's NIC takes it (and RPS then spreads its one queue); a veth cannot
-    rewrite_inventory(inventory, lambda host: host["nic_tuning"].update(combined_channels=1))
+    inventory.change(lambda host: host["nic_tuning"].update(combined_channels=1))
     nic_change = deploy(inventory)
     assert nic_change.returncode == 0, nic_change.stdout[-3000:]
     assert changed_operations(nic_change.stdout) == 3  # the config on each, the unit on the VM
@@ -250,13 +176,13 @@ def test_one_knob_changes_only_that_and_the_sfu_restarts_only_for_its_own_config
     assert test_sandbox.ssh(vm, "cat /sys/class/net/eth0/queues/rx-0/rps_cpus") == "3"
     assert [janus_pid(test_sandbox, address) for address in addresses] == before
 
-    rewrite_inventory(inventory, lambda host: host["sfu"].update(log_level=5))
+    inventory.change(lambda host: host["sfu"].update(log_level=5))
     sfu_change = deploy(inventory)
     assert sfu_change.returncode == 0, sfu_change.stdout[-3000:]
     assert changed_operations(sfu_change.stdout) == 4  # janus.jcfg and the restart, on each
     after = [janus_pid(test_sandbox, address) for address in addresses]
     assert all(new != old for new, old in zip(after, before, strict=True))
-    assert verify(inventory).returncode == 0
+    assert verify(inventory, settle_s=30).returncode == 0
 
 
 def pid1_started(sandbox: SandboxUnderTest, address: str) -> str:
@@ -265,9 +191,9 @@ def pid1_started(sandbox: SandboxUnderTest, address: str) -> str:
 
 
 def test_everything_declared_survives_a_reboot(
-    inventory: dict[str, Path], test_sandbox: SandboxUnderTest
+    inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
-    addresses = [declared_host(inventory, name)["address"] for name, _, _ in HOSTS]
+    addresses = [inventory.host(name)["address"] for name, _, _ in HOSTS]
     booted = {address: pid1_started(test_sandbox, address) for address in addresses}
     for address in addresses:
         test_sandbox.ssh(address, "(sleep 1; systemctl reboot) >/dev/null 2>&1 &")
@@ -283,5 +209,5 @@ def test_everything_declared_survives_a_reboot(
                 continue
     # sysctls from the drop-in, the firewall from nftables.service, the SFU and chrony enabled,
     # the NIC from its unit (the VM's virtio NIC boots with 2 channels; 1 is declared by now)
-    verified = verify(inventory)
+    verified = verify(inventory, settle_s=60)
     assert verified.returncode == 0, verified.stdout[-3000:]

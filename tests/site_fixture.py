@@ -1,0 +1,112 @@
+"""The site deploy run for real from tests: sandbox hosts delivered, inventories written from
+the sandbox spec (pyinfra's, and the verification suites' JSON), pyinfra and the suites run
+as users run them."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox import settings as sandbox_settings
+from stacks.host_data import host_data
+from stacks.spec import PopSpec, parse_pop
+from stacks.spec.checks import StackContext
+from tests.project import PROJECT_ROOT
+from tests.sandbox_fixture import SandboxUnderTest, changed_pop
+
+SSH = {"ssh_user": "root", "ssh_strict_host_key_checking": "off",
+       "ssh_known_hosts_file": "/dev/null"}  # fmt: skip
+# the deploy's secrets, as the stack's deploy step exports them (roles/secrets.py)
+SECRETS = {"VOICEPOP_SECRET_bgpMd5Upstream": sandbox_settings.UPSTREAM_MD5}
+
+
+def sandbox_spec(sandbox: SandboxUnderTest, **changes: Any) -> PopSpec:
+    raw = yaml.safe_load(sandbox.config(changed_pop(**changes)).read_text())
+    context = StackContext(stack="sandbox", config_keys={"bgpMd5Upstream": True})
+    return parse_pop(raw["config"]["voicepop:pop"], context, "Pulumi.sandbox.yaml")
+
+
+@dataclass
+class Inventory:
+    declared: Path  # the verification suites' hosts
+    pyinfra: Path
+
+    def hosts(self) -> list[dict[str, Any]]:
+        return list(json.loads(self.declared.read_text()))
+
+    def host(self, name: str) -> dict[str, Any]:
+        return next(h for h in self.hosts() if h["name"] == name)
+
+    def write(self, hosts: list[dict[str, Any]]) -> None:
+        self.declared.write_text(json.dumps(hosts))
+        pyinfra = [(h["address"], {**SSH, **{k: v for k, v in h.items() if k != "address"}})
+                   for h in hosts]  # fmt: skip
+        self.pyinfra.write_text(f"sfu = {pyinfra!r}\n")
+
+    def change(self, change: Any) -> None:
+        """Applies `change(host_data)` to every host."""
+        hosts = self.hosts()
+        for host in hosts:
+            change(host)
+        self.write(hosts)
+
+
+def deliver_and_declare(
+    sandbox: SandboxUnderTest, spec: PopSpec, hosts: tuple[tuple[str, str, str], ...]
+) -> Inventory:
+    """`hosts`: (name, instance type, kernel scope) of each server to deliver."""
+    declared = []
+    for name, instance_type, scope in hosts:
+        server = sandbox.deliver(name, instance_type)
+        declared.append({
+            "name": name, "address": server["ipAddresses"][0]["ipAddress"],
+            "ssh_key": str(sandbox.ssh_key), **host_data(spec, name, scope),
+        })  # fmt: skip
+    inventory = Inventory(sandbox.root / "declared.json", sandbox.root / "inventory.py")
+    inventory.write(declared)
+    return inventory
+
+
+def deploy(
+    inventory: Inventory, secrets: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """pyinfra's log (the results table too) goes to stderr: both land in stdout here."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("pyinfra")), "-y", "--no-wait",
+         str(inventory.pyinfra), "roles/site.py"],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        check=False, timeout=600, env={**os.environ, **(SECRETS if secrets is None else secrets)},
+    )  # fmt: skip
+
+
+def verify(inventory: Inventory, settle_s: float = 0) -> subprocess.CompletedProcess[str]:
+    """The suites over every host at once (one xdist worker per host); with `settle_s`, again
+    until they pass or that time is up (announcements follow a restarted SFU in seconds)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n",
+             str(len(inventory.hosts())), "tests/verify"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=600,
+            env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(inventory.declared)},
+        )  # fmt: skip
+        if result.returncode == 0 or time.monotonic() > deadline:
+            return result
+        time.sleep(2)
+
+
+def changed_operations(output: str) -> int:
+    """pyinfra's results table ends with `Grand total  <ops> <success> <error> <no change>`;
+    "success" counts the operations that changed something ("-" for none)."""
+    match = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
+    assert match, f"no pyinfra results table in: {output[-1500:]}"
+    _, changed, errors, _ = match.groups()
+    assert errors == "-", f"pyinfra reports errors: {output[-1500:]}"
+    return 0 if changed == "-" else int(changed)
