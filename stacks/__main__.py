@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pulumi
 
+from stacks.noc import noc_document
 from stacks.pop import StackIdentity, VoicePop
 from stacks.spec import SpecInvalid, pop_from_stack_config
+from stacks.spec.routing import load_registry
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,3 +20,13 @@ except SpecInvalid as invalid:
     raise pulumi.RunError(str(invalid)) from None
 
 pulumi.export("pop", pop.summary)
+# FlexMetal has no BGP API: what its NOC must configure is an output of the stack
+registry = load_registry(PROJECT_DIR)
+pulumi.export(
+    "noc",
+    pop.summary.apply(
+        lambda summary: noc_document(
+            spec, registry, {name: server["address"] for name, server in summary["servers"].items()}
+        )
+    ),
+)

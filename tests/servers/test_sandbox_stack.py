@@ -38,11 +38,17 @@ def test_up_delivers_every_server_as_a_host_reachable_over_ssh(
 ) -> None:
     result = test_sandbox.up()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    servers = test_sandbox.outputs()["pop"]["servers"]
+    outputs = test_sandbox.outputs()
+    servers = outputs["pop"]["servers"]
     assert sorted(servers) == SERVERS
     for name, server in servers.items():
         assert test_sandbox.ssh(server["address"], "hostname") == name
     assert sorted(uuids_by_name(test_sandbox)) == SERVERS
+    # the NOC request (FlexMetal has no BGP API) names the delivered addresses
+    sessions = outputs["noc"]["sessions"]
+    assert {(s["server"], s["server_address"]) for s in sessions} == {
+        (name, server["address"]) for name, server in servers.items()
+    }
 
 
 def test_a_second_up_changes_nothing(test_sandbox: SandboxUnderTest) -> None:
