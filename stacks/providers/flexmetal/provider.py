@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pulumi.provider.experimental.property_value import PropertyValue, PropertyValueType
+from pulumi.provider.experimental.property_value import PropertyValue
 from pulumi.provider.experimental.provider import (
     CheckFailure,
     CheckRequest,
@@ -26,18 +26,23 @@ from pulumi.provider.experimental.provider import (
     DeleteRequest,
     DiffRequest,
     DiffResponse,
-    PropertyDiff,
-    PropertyDiffKind,
     Provider,
     ReadRequest,
     ReadResponse,
     UpdateRequest,
     UpdateResponse,
 )
-from pulumi.runtime import rpc
 
 from stacks.providers.flexmetal import servers as lifecycle
 from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, RetryPolicy
+from stacks.providers.properties import (
+    COMPUTED,
+    plain_map,
+    property_diff,
+    provider_settings,
+    type_of,
+    wrap_map,
+)
 
 SERVER = "flexmetal:index:Server"
 SSH_KEY = "flexmetal:index:SshKey"
@@ -55,50 +60,6 @@ SERVER_OUTPUTS = ("uuid", "status", "statusMessage", "ipAddresses", "primaryIp",
 T = TypeVar("T")
 
 
-# --- PropertyValue <-> plain values -------------------------------------------------------
-
-
-def plain(value: PropertyValue) -> Any:
-    if value.type == PropertyValueType.COMPUTED:
-        return _COMPUTED
-    inner = value.value
-    if isinstance(inner, Mapping):
-        return {key: plain(item) for key, item in inner.items()}
-    if isinstance(inner, (list, tuple)):
-        return [plain(item) for item in inner]
-    return inner
-
-
-def plain_map(values: Mapping[str, PropertyValue]) -> dict[str, Any]:
-    return {key: plain(value) for key, value in values.items()}
-
-
-def wrap(value: Any, secret: bool = False) -> PropertyValue:
-    if value is _COMPUTED:
-        # The SDK's PropertyValue.computed() cannot be marshalled (it raises "Unsupported
-        # value type"); the engine's wire form of an unknown is this sentinel string.
-        return PropertyValue(rpc.UNKNOWN)
-    if isinstance(value, list):
-        return PropertyValue([wrap(item) for item in value], is_secret=secret)
-    if isinstance(value, dict):
-        return PropertyValue({k: wrap(v) for k, v in value.items()}, is_secret=secret)
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)  # the wire has one number type
-    return PropertyValue(value, is_secret=secret)
-
-
-def wrap_map(values: Mapping[str, Any]) -> dict[str, PropertyValue]:
-    return {key: wrap(value) for key, value in values.items()}
-
-
-class _Computed:
-    def __repr__(self) -> str:
-        return "<computed>"
-
-
-_COMPUTED = _Computed()
-
-
 # --- the provider ---------------------------------------------------------------------------
 
 
@@ -108,7 +69,7 @@ class FlexMetalProvider(Provider):
         self._endpoint = ""
 
     async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
-        setting = _provider_settings(request)
+        setting = provider_settings(request, "flexmetal")
         self._endpoint = setting("endpoint") or os.environ.get("FLEXMETAL_ENDPOINT", "")
         token = setting("token") or os.environ.get("FLEXMETAL_TOKEN", "")
         retry = RetryPolicy(request_timeout_s=float(setting("requestTimeoutS") or 30.0))
@@ -134,7 +95,7 @@ class FlexMetalProvider(Provider):
 
     async def check(self, request: CheckRequest) -> CheckResponse:
         news = plain_map(request.new_inputs)
-        required = REQUIRED if _type_of(request.urn) == SERVER else ("name", "publicKey")
+        required = REQUIRED if type_of(request.urn) == SERVER else ("name", "publicKey")
         failures = [
             CheckFailure(prop, f"{prop} is required")
             for prop in required
@@ -144,21 +105,21 @@ class FlexMetalProvider(Provider):
 
     async def diff(self, request: DiffRequest) -> DiffResponse:
         olds, news = plain_map(request.old_state), plain_map(request.new_inputs)
-        if _type_of(request.urn) == SSH_KEY:
+        if type_of(request.urn) == SSH_KEY:
             changed = [k for k in ("name", "publicKey") if olds.get(k) != news.get(k)]
-            return _diff(changed, replace_on=changed)
+            return property_diff(changed, replace_on=changed)
         keys = (*REPLACE_ON, *REINSTALL_ON, *IN_PLACE)
         changed = [
             key for key in keys
             if key not in request.ignore_changes and _differs(olds.get(key), news.get(key), key)
         ]  # fmt: skip
-        return _diff(changed, replace_on=[key for key in changed if key in REPLACE_ON])
+        return property_diff(changed, replace_on=[key for key in changed if key in REPLACE_ON])
 
     # --- create / read / update / delete --------------------------------------------------
 
     async def create(self, request: CreateRequest) -> CreateResponse:
         inputs = plain_map(request.properties)
-        if _type_of(request.urn) == SSH_KEY:
+        if type_of(request.urn) == SSH_KEY:
             if request.preview:
                 return CreateResponse(properties=wrap_map({**inputs, "uuid": None}))
             key = await self._io(
@@ -166,7 +127,7 @@ class FlexMetalProvider(Provider):
             )
             return CreateResponse(key["uuid"], wrap_map({**inputs, "uuid": key["uuid"]}))
         if request.preview:
-            unknown = {key: _COMPUTED for key in SERVER_OUTPUTS}
+            unknown = {key: COMPUTED for key in SERVER_OUTPUTS}
             return CreateResponse(properties=_outputs(inputs, unknown))
         spec, waiting = _server_spec(inputs), _waiting(inputs)
         timeout = _timeout(request.timeout, waiting.delivery_timeout_s)
@@ -177,7 +138,7 @@ class FlexMetalProvider(Provider):
         return CreateResponse(server["uuid"], _outputs(inputs, _observed(server)))
 
     async def read(self, request: ReadRequest) -> ReadResponse:
-        if _type_of(request.urn) == SSH_KEY:
+        if type_of(request.urn) == SSH_KEY:
             return await self._read_ssh_key(request)
         try:
             server = await self._io(lambda: self.client.get_server(request.resource_id))
@@ -236,7 +197,7 @@ class FlexMetalProvider(Provider):
         return UpdateResponse(_outputs(news, _observed(server)))
 
     async def delete(self, request: DeleteRequest) -> None:
-        if _type_of(request.urn) == SSH_KEY:
+        if type_of(request.urn) == SSH_KEY:
 
             def delete_key() -> None:
                 try:
@@ -254,44 +215,12 @@ class FlexMetalProvider(Provider):
         )
 
 
-def _provider_settings(request: ConfigureRequest) -> Callable[[str], str]:
-    """A provider setting by name: from the typed args when the engine sends them, else from
-    the `flexmetal:config:NAME` variables it always sends (as strings)."""
-    args = plain_map(request.args)
-
-    def setting(name: str) -> str:
-        value = args.get(name)
-        if value is None or value is _COMPUTED:
-            value = request.variables.get(f"flexmetal:config:{name}")
-        return "" if value is None else str(value)
-
-    return setting
-
-
-def _type_of(urn: str) -> str:
-    """The resource's own type: a URN's type part also names its parents' types ($-joined)."""
-    return urn.split("::")[-2].rsplit("$", 1)[-1]
-
-
 def _differs(old: Any, new: Any, key: str) -> bool:
-    if new is _COMPUTED:
+    if new is COMPUTED:
         return True
     if key in ("tags", "sshKeys"):
         return sorted(old or []) != sorted(new or [])
     return bool(old != new)
-
-
-def _diff(changed: list[str], replace_on: list[str]) -> DiffResponse:
-    detailed = {
-        key: PropertyDiff(
-            PropertyDiffKind.UPDATE_REPLACE if key in replace_on else PropertyDiffKind.UPDATE,
-            input_diff=True,
-        )
-        for key in changed
-    }
-    return DiffResponse(
-        changes=bool(changed), replaces=replace_on, diffs=changed, detailed_diff=detailed
-    )
 
 
 def _server_spec(inputs: Mapping[str, Any]) -> lifecycle.ServerSpec:

@@ -1,0 +1,87 @@
+"""What the project's provider plugins share: Pulumi's property values to plain Python values
+and back, resource types from URNs, diffs, and provider settings."""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pulumi.provider.experimental.property_value import PropertyValue, PropertyValueType
+from pulumi.provider.experimental.provider import (
+    ConfigureRequest,
+    DiffResponse,
+    PropertyDiff,
+    PropertyDiffKind,
+)
+from pulumi.runtime import rpc
+
+
+class _Computed:
+    def __repr__(self) -> str:
+        return "<computed>"
+
+
+COMPUTED = _Computed()  # an input or output not known until the update
+
+
+def plain(value: PropertyValue) -> Any:
+    if value.type == PropertyValueType.COMPUTED:
+        return COMPUTED
+    inner = value.value
+    if isinstance(inner, Mapping):
+        return {key: plain(item) for key, item in inner.items()}
+    if isinstance(inner, (list, tuple)):
+        return [plain(item) for item in inner]
+    return inner
+
+
+def plain_map(values: Mapping[str, PropertyValue]) -> dict[str, Any]:
+    return {key: plain(value) for key, value in values.items()}
+
+
+def wrap(value: Any, secret: bool = False) -> PropertyValue:
+    if value is COMPUTED:
+        # The SDK's PropertyValue.computed() cannot be marshalled (it raises "Unsupported
+        # value type"); the engine's wire form of an unknown is this sentinel string.
+        return PropertyValue(rpc.UNKNOWN)
+    if isinstance(value, list):
+        return PropertyValue([wrap(item) for item in value], is_secret=secret)
+    if isinstance(value, dict):
+        return PropertyValue({k: wrap(v) for k, v in value.items()}, is_secret=secret)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)  # the wire has one number type
+    return PropertyValue(value, is_secret=secret)
+
+
+def wrap_map(values: Mapping[str, Any]) -> dict[str, PropertyValue]:
+    return {key: wrap(value) for key, value in values.items()}
+
+
+def type_of(urn: str) -> str:
+    """The resource's own type: a URN's type part also names its parents' types ($-joined)."""
+    return urn.split("::")[-2].rsplit("$", 1)[-1]
+
+
+def property_diff(changed: list[str], replace_on: list[str]) -> DiffResponse:
+    detailed = {
+        key: PropertyDiff(
+            PropertyDiffKind.UPDATE_REPLACE if key in replace_on else PropertyDiffKind.UPDATE,
+            input_diff=True,
+        )
+        for key in changed
+    }
+    return DiffResponse(
+        changes=bool(changed), replaces=replace_on, diffs=changed, detailed_diff=detailed
+    )
+
+
+def provider_settings(request: ConfigureRequest, package: str) -> Callable[[str], str]:
+    """A provider setting by name: from the typed args when the engine sends them, else from
+    the `<package>:config:NAME` variables it always sends (as strings)."""
+    args = plain_map(request.args)
+
+    def setting(name: str) -> str:
+        value = args.get(name)
+        if value is None or value is COMPUTED:
+            value = request.variables.get(f"{package}:config:{name}")
+        return "" if value is None else str(value)
+
+    return setting
