@@ -29,6 +29,7 @@ SETTINGS = {
     "VOICEPOP_SANDBOX_BRIDGE": "vpbench0",
     "VOICEPOP_SANDBOX_NETWORK": "172.30.205.0/24",
     "VOICEPOP_SANDBOX_STANDIN_PORT": "28787",
+    "VOICEPOP_SANDBOX_ROUTE53_PORT": "28788",
 }
 CONTAINERS = [("sbx1-sfu01", "network-namespace"), ("sbx1-sfu02", "network-namespace"),
               ("sbx1-sfu03", "network-namespace")]  # fmt: skip

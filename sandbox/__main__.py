@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from sandbox import processes, settings, upstream
 from sandbox.hosts import aptproxy, network
@@ -25,6 +26,7 @@ from sandbox.ssh import ensure_ssh_key
 
 REQUIRED_COMMANDS = ("systemd-nspawn", "debootstrap", "/usr/sbin/apt-cacher-ng", "ssh-keygen")
 STANDIN = "flexmetal-standin"
+ROUTE53 = "route53-moto"
 APT_PROXY = "apt-cacher-ng"
 
 
@@ -64,6 +66,25 @@ def start_standin() -> None:
         time.sleep(0.1)
 
 
+def route53_healthy() -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{settings.ROUTE53_LISTEN}/moto-api/", timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start_route53() -> None:
+    host, port = settings.ROUTE53_LISTEN.rsplit(":", 1)
+    moto = str(Path(sys.executable).with_name("moto_server"))
+    processes.start(ROUTE53, [moto, "-H", host, "-p", port])
+    deadline = time.monotonic() + 30
+    while not route53_healthy():
+        if processes.running_pid(ROUTE53) is None or time.monotonic() > deadline:
+            sys.exit(f"sandbox: Route 53 (moto) did not come up; see {settings.LOGS_DIR}")
+        time.sleep(0.1)
+
+
 def up() -> None:
     require_machine()
     started = time.monotonic()
@@ -76,12 +97,15 @@ def up() -> None:
     aptproxy.write_config(conf)
     processes.start(APT_PROXY, aptproxy.command(conf))
     upstream.start()
+    start_route53()
     start_standin()
     print(
-        f"sandbox: up in {time.monotonic() - started:.1f} s: provider stand-in at "
-        f"{standin_endpoint()}/v3, hosts on {settings.BRIDGE} ({settings.NETWORK}), package "
-        f"proxy at {settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}, upstream router "
-        f"AS{settings.UPSTREAM_ASN} at {settings.UPSTREAM_ADDRESS}"
+        f"sandbox: up in {time.monotonic() - started:.1f} s\n"
+        f"  provider stand-in  {standin_endpoint()}/v3\n"
+        f"  Route 53 (moto)    http://{settings.ROUTE53_LISTEN}\n"
+        f"  hosts              on {settings.BRIDGE} ({settings.NETWORK})\n"
+        f"  package proxy      {settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}\n"
+        f"  upstream router    AS{settings.UPSTREAM_ASN} at {settings.UPSTREAM_ADDRESS}"
     )
 
 
@@ -90,6 +114,7 @@ def down() -> None:
     processes.stop(STANDIN)
     sandbox_hosts().stop_all()
     processes.stop(APT_PROXY)
+    processes.stop(ROUTE53)
     upstream.stop()
     network.remove_bridge()
     settings.STANDIN_STATE.unlink(missing_ok=True)
@@ -105,6 +130,7 @@ def status() -> None:
     print(json.dumps({
         "standin": {"pid": processes.running_pid(STANDIN), "healthy": standin_healthy()},
         "apt_proxy": {"pid": processes.running_pid(APT_PROXY)},
+        "route53": {"pid": processes.running_pid(ROUTE53), "healthy": route53_healthy()},
         "bridge": network.bridge_exists(),
         "upstream_router": {"pid": processes.running_pid(upstream.PROCESS),
                             "established": upstream.established_peers()},

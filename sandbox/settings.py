@@ -38,6 +38,8 @@ VM_INSTANCE_TYPES = frozenset(
 
 STANDIN_LISTEN = f"127.0.0.1:{os.environ.get('VOICEPOP_SANDBOX_STANDIN_PORT', '8787')}"
 APT_PROXY_PORT = 3142
+# Route 53, as moto's server speaks it (in memory: `down` forgets its zones)
+ROUTE53_LISTEN = f"127.0.0.1:{os.environ.get('VOICEPOP_SANDBOX_ROUTE53_PORT', '8788')}"
 
 SSH_KEY = STATE_DIR / "ssh" / "id_ed25519"
 STANDIN_STATE = STATE_DIR / "flexmetal.db"

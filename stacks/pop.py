@@ -11,6 +11,7 @@ from typing import Any
 
 import pulumi
 
+from stacks.dns.component import PopDns
 from stacks.providers.flexmetal.resources import FlexMetal, Server, SshKey
 from stacks.providers.flexmetal.servers import identity_tag
 from stacks.spec.errors import SpecError, SpecInvalid
@@ -128,6 +129,9 @@ class VoicePop(pulumi.ComponentResource):
             name: PopServer(name, spec, identity, key_ids, provider, child)
             for name in spec.server_names
         }
+        self.dns = PopDns(
+            spec, {name: server.address for name, server in self.servers.items()}, child
+        )
         self.summary = pulumi.Output.all(
             {name: server.address for name, server in self.servers.items()}
         ).apply(lambda resolved: pop_summary(spec, resolved[0]))

@@ -25,6 +25,7 @@ TEST_SANDBOX = {
     "VOICEPOP_SANDBOX_BRIDGE": "vptest0",
     "VOICEPOP_SANDBOX_NETWORK": "172.30.204.0/24",
     "VOICEPOP_SANDBOX_STANDIN_PORT": "18787",
+    "VOICEPOP_SANDBOX_ROUTE53_PORT": "18788",
 }
 API_TOKEN = "sandbox-api-token"
 
@@ -42,6 +43,10 @@ class SandboxUnderTest:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.settings['VOICEPOP_SANDBOX_STANDIN_PORT']}/v3"
+
+    @property
+    def route53_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.settings['VOICEPOP_SANDBOX_ROUTE53_PORT']}"
 
     @property
     def upstream_address(self) -> str:
@@ -106,6 +111,7 @@ class SandboxUnderTest:
         pop["access"]["ssh_admin_ranges"] = [self.settings["VOICEPOP_SANDBOX_NETWORK"]]
         for neighbor in pop["bgp"]["neighbors"]:
             neighbor["peer_address"] = self.upstream_address
+        pop["dns"]["api_endpoint"] = self.route53_endpoint
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
         if change:
             change(pop)

@@ -15,6 +15,8 @@ if [ "$stack" = sandbox ]; then
     export PULUMI_CONFIG_PASSPHRASE=$VOICEPOP_SANDBOX_PASSPHRASE
   fi
   export FLEXMETAL_TOKEN=$VOICEPOP_SANDBOX_API_TOKEN
+  # the sandbox's Route 53 (moto) takes any credentials; never real ones
+  export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=us-east-1
   python -m sandbox.ssh  # the stack names the sandbox's generated key
 fi
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then

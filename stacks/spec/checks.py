@@ -224,6 +224,13 @@ def _check_md5_reference(
 
 
 def _check_dns(spec: PopSpec) -> Iterator[SpecError]:
+    if spec.dns.create_zone and spec.environment != "sandbox":
+        yield SpecError(
+            f"{ROOT}.dns.create_zone",
+            True,
+            "only a sandbox creates its zone (and deletes it on destroy)",
+            "false: a real zone is delegated from the registrar and looked up by name",
+        )
     path = f"{ROOT}.dns.steering"
     steering = spec.dns.steering
     if steering.policy == "latency":

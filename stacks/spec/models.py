@@ -189,8 +189,22 @@ class DnsSteeringSpec(SpecModel):
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="geo: ISO 3166 code")
 
 
+class DnsHealthCheckSpec(SpecModel):
+    """Route 53's health check of each server's SFU health endpoint (sfu.health)."""
+
+    interval_s: Literal[10, 30] = Field(10, description="Route 53 checks every 10 or 30 s")
+    failure_threshold: int = Field(3, ge=1, le=10, description="failed checks before unhealthy")
+
+
 class DnsSpec(SpecModel):
     zone: str = Field(pattern=DNS_NAME_PATTERN, description="hosted zone, e.g. voice.example.net")
+    api_endpoint: str | None = Field(
+        None, pattern=r"^https?://", description="None: AWS; the sandbox: its Route 53 stand-in"
+    )
+    create_zone: bool = Field(
+        False, description="create the zone (and delete it on destroy); else it must exist"
+    )
+    health_check: DnsHealthCheckSpec = Field(default_factory=DnsHealthCheckSpec)
     pop_record: str | None = Field(
         None, pattern=SERVER_NAME_PATTERN, description="the PoP's own name; default: its code"
     )

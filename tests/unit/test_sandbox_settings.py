@@ -15,6 +15,7 @@ def test_sandbox_stack_points_at_the_sandbox() -> None:
     document = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text())
     pop = document["config"]["voicepop:pop"]
     assert pop["provider"]["api_endpoint"] == f"http://{settings.STANDIN_LISTEN}/v3"
+    assert pop["dns"]["api_endpoint"] == f"http://{settings.ROUTE53_LISTEN}"
     assert pop["access"]["ssh_admin_ranges"] == [settings.NETWORK]
     key_file = settings.SSH_KEY.with_suffix(".pub").relative_to(settings.PROJECT_DIR)
     assert pop["access"]["ssh_public_keys"] == [f"file:{key_file}"]
