@@ -7,9 +7,12 @@ connect delay 1 s, BFD 300 ms x 3), and prints, each measured 5 times from this 
 - session up: a host's session restarted (`birdc restart`) until the upstream has its route;
 - withdrawal: `systemctl stop janus` returned until the upstream has no route from the host;
 - re-announcement: `systemctl start janus` returned until the route is back;
-- drain: `voicepop-drain drain 5` until 65535:0 is seen, and until the route is withdrawn.
+- drain: `voicepop-drain drain 5` until 65535:0 is seen, and until the route is withdrawn;
+- silent failure: the host's BIRD frozen (SIGSTOP: no notification, no more packets) until
+  the upstream withdraws the host's route: BFD's detection, not the 9 s hold time.
 """
 
+import os
 import statistics
 import sys
 import tempfile
@@ -38,7 +41,7 @@ def seconds_until(condition: Callable[[], bool], limit_s: float = 60) -> float:
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > limit_s:
-            sys.exit(f"not within {limit_s} s")
+            sys.exit(f"not within {limit_s} s: {condition.__code__.co_firstlineno}")
         time.sleep(0.02)
     return time.monotonic() - started
 
@@ -64,7 +67,7 @@ def main() -> None:
             return {p.next_hop: p.communities for p in learned_routes_of(state)}
 
         seconds_until(lambda: host in hops())
-        up, withdrawn, announced, tagged, drained = [], [], [], [], []
+        up, withdrawn, announced, tagged, drained, lost = [], [], [], [], [], []
         for _ in range(ROUNDS):
             start = time.monotonic()
             sandbox.ssh(host, "birdc restart vp_upstream")
@@ -83,13 +86,21 @@ def main() -> None:
             drained.append(time.monotonic() - start)
             sandbox.ssh(host, "voicepop-drain undrain")
             seconds_until(lambda: host in hops())
+            start = time.monotonic()
+            sandbox.ssh(host, "pkill -STOP -x bird")
+            seconds_until(lambda: host not in hops())
+            lost.append(time.monotonic() - start)
+            sandbox.ssh(host, "pkill -CONT -x bird")
+            seconds_until(lambda: host in hops())
         summary("session restart to route learned", up)
         summary("SFU stopped to route withdrawn", withdrawn)
         summary("SFU started to route announced again", announced)
         summary("drain started to 65535:0 seen", tagged)
         summary("drain started to route withdrawn (drain wait 5 s)", drained)
+        summary("host's BIRD frozen to route withdrawn (BFD 300 ms x 3)", lost)
     finally:
-        sandbox.sandbox("down")
+        if not os.environ.get("BENCH_KEEP"):
+            sandbox.sandbox("down")
 
 
 if __name__ == "__main__":

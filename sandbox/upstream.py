@@ -37,6 +37,7 @@ protocol bgp pops {{
 \thold time 9;
 \tkeepalive time 3;
 \tconnect delay time 1;
+\terror wait time 1, 10;
 \tbfd on;
 \tipv4 {{ import all; export none; }};
 \tipv6 {{ import all; export none; }};

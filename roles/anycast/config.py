@@ -184,6 +184,7 @@ def render_session(
         f"\thold time {neighbor.hold_time_s};",
         f"\tkeepalive time {neighbor.keepalive_s};",
         f"\tconnect delay time {settings.connect_delay_s};",
+        f"\terror wait time {settings.error_wait_min_s}, {settings.error_wait_max_s};",
     ]
     if neighbor.md5_secret:
         lines.append(f'\tpassword "{passwords[neighbor.md5_secret]}";')
