@@ -62,9 +62,12 @@ def test_only_the_spec_prefixes_pass_gated_by_health_and_drain() -> None:
 def test_a_session_has_its_key_timers_bfd_and_imports_nothing() -> None:
     config = rendered.render_bird_conf(host_of(), SETTINGS, "192.0.2.10", PASSWORDS)
     session = config[config.index("protocol bgp vp_rtr1") :]
-    for line in ("neighbor 169.254.255.1 as 49544;", "local 192.0.2.10 as 396507;", "hold time 90;",
-                 "keepalive time 30;", "error wait time 5, 60;", 'password "md5-of-the-test";', "multihop 2;", "bfd on;",
-                 "ipv4 { import none; export filter voicepop_export4; };"):  # fmt: skip
+    expected = (
+        "neighbor 169.254.255.1 as 49544;", "local 192.0.2.10 as 396507;", "hold time 90;",
+        "keepalive time 30;", "error wait time 5, 60;", 'password "md5-of-the-test";',
+        "multihop 2;", "bfd on;", "ipv4 { import none; export filter voicepop_export4; };",
+    )  # fmt: skip
+    for line in expected:
         assert f"\t{line}" in session
     assert "multiplier 3;" in config and "min rx interval 300 ms;" in config
     assert "protocol kernel" not in config  # nothing learnt reaches the kernel
