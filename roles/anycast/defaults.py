@@ -19,7 +19,9 @@ class AnycastSettings(BaseModel):
         1, ge=1, le=60, description="BIRD's connect delay: a restarted session is back in ~1 s"
     )
     error_wait_min_s: int = Field(
-        5, ge=1, description="after a session error BIRD retries this soon, doubling each time "
+        5,
+        ge=1,
+        description="after a session error BIRD retries this soon, doubling each time "
         "(its default 60 s would keep a recovered server dark for a minute)",
     )
     error_wait_max_s: int = Field(60, ge=1, description="the longest wait between retries")
