@@ -44,7 +44,7 @@ def test_engine_reports_its_stamped_version() -> None:
     assert language_host.stdout.strip() == str(PROJECT_ROOT / ".tools/bin/pulumi-language-python")
 
 
-def test_sandbox_preview_plans_the_pop_and_its_servers(tmp_path: Path) -> None:
+def test_sandbox_preview_plans_the_pop_its_servers_and_its_dns(tmp_path: Path) -> None:
     code, document, stderr = preview_json("sandbox", tmp_path)
     assert code == 0, stderr
     planned = {(step["op"], step["newState"]["type"], step["urn"].rsplit("::", 1)[1])
@@ -57,8 +57,14 @@ def test_sandbox_preview_plans_the_pop_and_its_servers(tmp_path: Path) -> None:
         ("create", "flexmetal:index:SshKey", "sbx1-admin-0"),
         *(("create", "voicepop:index:Server", name) for name in server_names),
         *(("create", "flexmetal:index:Server", name) for name in server_names),
+        ("create", "voicepop:dns:PopDns", "sbx1-dns"),
+        ("create", "pulumi:providers:vproute53", "sbx1-route53"),
+        ("create", "vproute53:index:Zone", "sbx1-zone"),
+        *(("create", "vproute53:index:HealthCheck", f"{name}-health") for name in server_names),
+        ("create", "vproute53:index:HealthCheck", "sbx1-pop-health"),
+        ("create", "vproute53:index:RecordSets", "sbx1-records"),
     }
-    assert document["changeSummary"] == {"create": 10}
+    assert document["changeSummary"] == {"create": 18}
     servers = [s for s in document["steps"] if s["newState"]["type"] == "voicepop:index:Server"]
     pop_urn = next(
         s["urn"] for s in document["steps"] if s["newState"]["type"] == "voicepop:index:Pop"
