@@ -32,6 +32,16 @@ def header(stack: str, comment: str) -> str:
             f"outputs and Pulumi.{stack}.yaml; do not edit by hand.\n")  # fmt: skip
 
 
+def kernel_scope(spec: PopSpec) -> str:
+    """A dedicated server owns its kernel; a sandbox host does only when it is a VM: the
+    others are containers, which must never be pointed at machine-wide keys."""
+    if spec.environment != "sandbox":
+        return "full"
+    from sandbox.settings import VM_INSTANCE_TYPES
+
+    return "full" if spec.provider.instance_type in VM_INSTANCE_TYPES else "network-namespace"
+
+
 def inventory_hosts(
     spec: PopSpec, outputs: dict[str, Any], project_dir: Path
 ) -> list[dict[str, Any]]:
@@ -43,8 +53,7 @@ def inventory_hosts(
         entry: dict[str, Any] = {"name": name, "address": server["address"], "ssh_user": "root"}
         if spec.environment == "sandbox":
             entry["ssh_key"] = str(project_dir / SANDBOX_SSH_KEY)
-        scope = server.get("kernel_scope", "full")
-        hosts.append({**entry, **host_data(spec, name, scope)})
+        hosts.append({**entry, **host_data(spec, name, kernel_scope(spec))})
     return hosts
 
 

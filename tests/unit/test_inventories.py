@@ -37,7 +37,9 @@ def test_only_delivered_servers_with_their_role_data() -> None:
     assert (host["name"], host["address"], host["ssh_user"]) == ("ams1-sfu01", "192.0.2.10", "root")
     assert host["kernel_scope"] == "full" and host["anycast"]["local_asn"] == 396507
     assert "ssh_key" not in host  # production: the operator's agent
-    assert hosts("sandbox")[0]["ssh_key"] == "/repo/.sandbox/ssh/id_ed25519"
+    [container] = hosts("sandbox")
+    assert container["ssh_key"] == "/repo/.sandbox/ssh/id_ed25519"
+    assert container["kernel_scope"] == "network-namespace"  # bm7.std.8: a container here
 
 
 def test_no_secret_reaches_an_inventory() -> None:
