@@ -5,12 +5,15 @@ reinstall, refresh, import, faults, destroy. The tests run in order and share on
 import json
 import shlex
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stacks.inventories import write_inventories
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 
 pytestmark = [pytest.mark.servers, pytest.mark.engine]
@@ -49,6 +52,23 @@ def test_up_delivers_every_server_as_a_host_reachable_over_ssh(
     assert {(s["server"], s["server_address"]) for s in sessions} == {
         (name, server["address"]) for name, server in servers.items()
     }
+
+
+def test_the_inventories_come_from_the_delivered_servers(test_sandbox: SandboxUnderTest) -> None:
+    outputs = test_sandbox.outputs()
+    folder = test_sandbox.root / "inventories"
+    folder.mkdir(exist_ok=True)
+    write_inventories("sandbox", outputs, folder)
+    delivered = {name: server["address"] for name, server in outputs["pop"]["servers"].items()}
+    verify_hosts = json.loads((folder / "sandbox.json").read_text())
+    assert {h["name"]: h["address"] for h in verify_hosts} == delivered
+    assert {h["kernel_scope"] for h in verify_hosts} == {"network-namespace"}  # containers
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-inventory")), "-i",
+         str(folder / "sandbox.yml"), "--list"], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    hostvars = json.loads(listed.stdout)["_meta"]["hostvars"]
+    assert {name: v["ansible_host"] for name, v in hostvars.items()} == delivered
 
 
 def test_a_second_up_changes_nothing(test_sandbox: SandboxUnderTest) -> None:

@@ -1,6 +1,7 @@
 """The verification suites run against any inventory: the sandbox's, or production hosts in an
 audit. VOICEPOP_VERIFY_INVENTORY names a JSON file listing the hosts and what was declared for
-them: [{"name", "address", "ssh_key", "kernel_scope", "kernel_tuning"}, ...]. Without it the
+them: [{"name", "address", "ssh_key", "kernel_scope", "kernel_tuning"}, ...], as
+`python -m stacks.inventories STACK` writes it (inventories/STACK.json). Without it the
 suites have nothing to check and are not collected (the roles tests point them at hosts).
 
 In parallel over hosts: `pytest -n <hosts> tests/verify` runs each host's checks on one xdist
@@ -47,7 +48,7 @@ def declared(request: pytest.FixtureRequest) -> dict[str, Any]:
 def remote(declared: dict[str, Any]) -> Iterator[Any]:
     """The host over SSH (paramiko: several times faster than the ssh backend here)."""
     yield testinfra.get_host(
-        f"paramiko://root@{declared['address']}",
-        ssh_identity_file=declared["ssh_key"],
+        f"paramiko://{declared.get('ssh_user', 'root')}@{declared['address']}",
+        ssh_identity_file=declared.get("ssh_key"),  # none: the operator's SSH agent
         ssh_extra_args="-o StrictHostKeyChecking=no",
     )
