@@ -10,9 +10,7 @@ from stacks.spec.models import PopSpec
 
 
 def bgp_peers_of(spec: PopSpec, server: str) -> list[str]:
-    return [
-        n.peer_address for n in spec.bgp.neighbors if server in (n.servers or spec.server_names)
-    ]
+    return [n.peer_address for n in spec.neighbors_of(server)]
 
 
 def firewall_data(spec: PopSpec, server: str) -> dict[str, Any]:
@@ -32,14 +30,8 @@ def anycast_data(spec: PopSpec, server: str) -> dict[str, Any]:
     names of secret config keys; the deploy gets their values from the environment."""
     return {
         "local_asn": spec.bgp.local_asn,
-        "prefixes": [
-            p.prefix for p in spec.bgp.prefixes if server in (p.servers or spec.server_names)
-        ],
-        "neighbors": [
-            n.model_dump(exclude={"servers"})
-            for n in spec.bgp.neighbors
-            if server in (n.servers or spec.server_names)
-        ],
+        "prefixes": [p.prefix for p in spec.prefixes_of(server)],
+        "neighbors": [n.model_dump(exclude={"servers"}) for n in spec.neighbors_of(server)],
         "health": spec.bgp.health.model_dump(),
         "drain_wait_s": spec.bgp.drain_wait_s,
         "import_routes": spec.bgp.import_routes,

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stacks.host_data import bgp_peers_of
 from stacks.spec import PopSpec, parse_pop
 from stacks.spec.loading import read_stack_file
 from stacks.spec.models import NeighborSpec
@@ -29,20 +28,13 @@ COMMUNITIES_SENT = {
 NO_SESSION = "NONE: no neighbour of its address family"
 
 
-def servers_announcing(spec: PopSpec, prefix: str) -> list[str]:
-    listed = next(p.servers for p in spec.bgp.prefixes if p.prefix == prefix)
-    return list(listed or spec.server_names)
-
-
 def noc_document(
     spec: PopSpec, registry: RoutingRegistry, addresses: dict[str, str | None]
 ) -> dict[str, Any]:
     sessions: list[dict[str, Any]] = []
     families: list[int] = []  # of each session
     for server in spec.server_names:
-        for neighbor in spec.bgp.neighbors:
-            if neighbor.peer_address not in bgp_peers_of(spec, server):
-                continue
+        for neighbor in spec.neighbors_of(server):
             families.append(neighbor_family(neighbor))
             sessions.append({
                 "server": server,
@@ -67,7 +59,7 @@ def noc_document(
             "prefix": announced.prefix,
             "kind": announced.kind,
             "origin_asn": spec.bgp.local_asn,
-            "announced_by": servers_announcing(spec, announced.prefix),
+            "announced_by": list(announced.servers or spec.server_names),
             "rpki": "valid" if roas else "NOT VALID",
             "roa": {"prefix": roas[0].prefix, "max_length": roas[0].max_length} if roas else None,
             "sessions_of_its_family": families.count(
@@ -96,9 +88,8 @@ def neighbor_family(neighbor: NeighborSpec) -> int:
 def prefixes_of(spec: PopSpec, server: str, family: int) -> list[str]:
     return [
         p.prefix
-        for p in spec.bgp.prefixes
-        if server in (p.servers or spec.server_names)
-        and ipaddress.ip_network(p.prefix).version == family
+        for p in spec.prefixes_of(server)
+        if ipaddress.ip_network(p.prefix).version == family
     ]
 
 

@@ -29,11 +29,11 @@ class StackIdentity:
 
 
 def prefixes_announced_by(spec: PopSpec, server: str) -> list[str]:
-    return [p.prefix for p in spec.bgp.prefixes if server in (p.servers or spec.server_names)]
+    return [p.prefix for p in spec.prefixes_of(server)]
 
 
 def neighbors_of(spec: PopSpec, server: str) -> list[str]:
-    return [n.name for n in spec.bgp.neighbors if server in (n.servers or spec.server_names)]
+    return [n.name for n in spec.neighbors_of(server)]
 
 
 def server_tags(spec: PopSpec, identity: StackIdentity) -> list[str]:

@@ -283,6 +283,14 @@ class PopSpec(SpecModel):
         prefix = self.servers.name_prefix or f"{self.code}-sfu"
         return [f"{prefix}{index:02d}" for index in range(1, (self.servers.count or 0) + 1)]
 
+    def prefixes_of(self, server: str) -> list[PrefixSpec]:
+        """The prefixes `server` announces (a prefix without `servers`: every server)."""
+        return [p for p in self.bgp.prefixes if server in (p.servers or self.server_names)]
+
+    def neighbors_of(self, server: str) -> list[NeighborSpec]:
+        """The BGP sessions `server` has (a neighbour without `servers`: every server)."""
+        return [n for n in self.bgp.neighbors if server in (n.servers or self.server_names)]
+
     @property
     def pop_record(self) -> str:
         return self.dns.pop_record or self.code
