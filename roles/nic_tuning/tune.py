@@ -296,6 +296,12 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
 
+    def add(self, decision: "Change | Skip") -> None:
+        if isinstance(decision, Change):
+            self.changes.append(decision)
+        else:
+            self.skipped.append(decision)
+
     def extend(self, other: "Plan") -> None:
         self.changes += other.changes
         self.skipped += other.skipped
@@ -312,11 +318,9 @@ def plan_queues(config: dict[str, Any], state: NicState) -> Plan:
         *plan_offloads(config, state),
     ):
         if knob in state.unsupported and isinstance(change_or_skip, Change):
-            plan.skipped.append(Skip(state.interface, knob, state.unsupported[knob]))
-        elif isinstance(change_or_skip, Change):
-            plan.changes.append(change_or_skip)
-        elif isinstance(change_or_skip, Skip):
-            plan.skipped.append(change_or_skip)
+            plan.add(Skip(state.interface, knob, state.unsupported[knob]))
+        elif change_or_skip is not None:
+            plan.add(change_or_skip)
     return plan
 
 
@@ -471,17 +475,19 @@ def sysfs_queue_change(state: NicState, queue: str, knob: str, wanted: int) -> C
                   write=(path, render_mask(wanted)))  # fmt: skip
 
 
-def plan_rps(config: dict[str, Any], state: NicState) -> Plan:
+def plan_queue_masks(state: NicState, kind: str, wanted: dict[str, int]) -> Plan:
+    """RPS or XPS (`kind`): each queue's CPU mask as `wanted` says, where it differs."""
     plan = Plan()
+    for queue, mask in wanted.items():
+        if state.queues[queue][0] != mask:
+            plan.add(sysfs_queue_change(state, queue, f"{kind}.{queue}", mask))
+    return plan
+
+
+def plan_rps(config: dict[str, Any], state: NicState) -> Plan:
     spread = config.get("rps", "auto") == "auto" and len(state.rx_queues) < len(state.cpus)
     wanted = cpus_mask(state.cpus) if spread else 0
-    for queue in state.rx_queues:
-        knob = f"rps.{queue}"
-        if state.queues[queue][0] == wanted:
-            continue
-        decision = sysfs_queue_change(state, queue, knob, wanted)
-        (plan.changes if isinstance(decision, Change) else plan.skipped).append(decision)  # type: ignore[arg-type]
-    return plan
+    return plan_queue_masks(state, "rps", dict.fromkeys(state.rx_queues, wanted))
 
 
 def xps_masks(queues: int, cpus: list[int]) -> list[int]:
@@ -500,13 +506,8 @@ def plan_xps(config: dict[str, Any], state: NicState) -> Plan:
     if len(queues) < 2:
         plan.skipped.append(Skip(state.interface, "xps", "one transmit queue: nothing to steer"))
         return plan
-    for queue, wanted in zip(queues, xps_masks(len(queues), state.cpus), strict=True):
-        knob = f"xps.{queue}"
-        if state.queues[queue][0] == wanted:
-            continue
-        decision = sysfs_queue_change(state, queue, knob, wanted)
-        (plan.changes if isinstance(decision, Change) else plan.skipped).append(decision)  # type: ignore[arg-type]
-    return plan
+    masks = xps_masks(len(queues), state.cpus)
+    return plan_queue_masks(state, "xps", dict(zip(queues, masks, strict=True)))
 
 
 def plan_irq_affinity(config: dict[str, Any], state: NicState) -> Plan:
