@@ -85,6 +85,12 @@ def service_address(prefix: str) -> str:
     return f"{first}/{network.max_prefixlen}"
 
 
+def service_interface(kernel_scope: str, settings: AnycastSettings) -> str:
+    """Where the service addresses are bound: a dummy interface on a host that owns its kernel,
+    lo in a container (its kernel has no dummy interfaces here)."""
+    return settings.dummy_interface if kernel_scope == "full" else "lo"
+
+
 def families(host: AnycastHost) -> list[int]:
     return [family for family in (4, 6) if host.prefixes_of(family)]
 

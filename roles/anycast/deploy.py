@@ -52,8 +52,8 @@ def install_healthchecker() -> None:
 
 def bind_service_addresses(spec: rendered.AnycastHost, settings: AnycastSettings) -> str:
     """Binds them now and at boot; returns the interface holding them."""
-    dummy = host.data.get("kernel_scope", "full") == "full"
-    interface = settings.dummy_interface if dummy else "lo"
+    interface = rendered.service_interface(host.data.get("kernel_scope", "full"), settings)
+    dummy = interface != "lo"
     unit = _put(rendered.ADDRESSES_UNIT, rendered.render_addresses_unit(spec, interface, dummy),
                 "Service addresses unit")  # fmt: skip
     systemd.service(name="Service addresses bound anew", service=rendered.ADDRESSES_UNIT_NAME,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from roles.anycast import config as rendered
+from roles.anycast.defaults import AnycastSettings
 from tests.verify.batch import Read, read_all
 
 pytestmark = pytest.mark.verify
@@ -23,7 +24,8 @@ def announcing(declared: dict[str, Any]) -> rendered.AnycastHost:
 @pytest.fixture(scope="module")
 def bird(remote: Any, declared: dict[str, Any]) -> dict[str, Read]:
     spec = announcing(declared)
-    interface = "lo" if declared.get("kernel_scope") == "network-namespace" else "vpanycast0"
+    settings = AnycastSettings.model_validate(declared.get("anycast_settings") or {})
+    interface = rendered.service_interface(declared.get("kernel_scope", "full"), settings)
     return read_all(remote, {
         "protocols": "birdc -r show protocols",
         "bfd": "birdc -r show bfd sessions",
