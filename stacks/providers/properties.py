@@ -1,8 +1,9 @@
 """What the project's provider plugins share: Pulumi's property values to plain Python values
-and back, resource types from URNs, diffs, and provider settings."""
+and back, resource types from URNs, diffs, provider settings, blocking work off the loop."""
 
+import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi.provider.experimental.property_value import PropertyValue, PropertyValueType
 from pulumi.provider.experimental.provider import (
@@ -12,6 +13,8 @@ from pulumi.provider.experimental.provider import (
     PropertyDiffKind,
 )
 from pulumi.runtime import rpc
+
+T = TypeVar("T")
 
 
 class _Computed:
@@ -53,6 +56,11 @@ def wrap(value: Any, secret: bool = False) -> PropertyValue:
 
 def wrap_map(values: Mapping[str, Any]) -> dict[str, PropertyValue]:
     return {key: wrap(value) for key, value in values.items()}
+
+
+async def off_the_loop(work: Callable[[], T]) -> T:
+    """Runs blocking API work off the event loop, so the engine's RPCs stay responsive."""
+    return await asyncio.get_running_loop().run_in_executor(None, work)
 
 
 def type_of(urn: str) -> str:

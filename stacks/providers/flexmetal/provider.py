@@ -9,7 +9,6 @@ Server changes: location or instance type replace the server; OS, SSH keys, post
 script or name reinstall it in place (PATCH); tags change in place.
 """
 
-import asyncio
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -37,6 +36,7 @@ from stacks.providers.flexmetal import servers as lifecycle
 from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, RetryPolicy
 from stacks.providers.properties import (
     COMPUTED,
+    off_the_loop,
     plain_map,
     property_diff,
     provider_settings,
@@ -88,8 +88,7 @@ class FlexMetalProvider(Provider):
         return self._client
 
     async def _io(self, work: Callable[[], T]) -> T:
-        """Runs blocking API work off the event loop, so the engine's RPCs stay responsive."""
-        return await asyncio.get_running_loop().run_in_executor(None, work)
+        return await off_the_loop(work)
 
     # --- check / diff ---------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ Refresh lists the zone and sees records edited or deleted out of band; deleting 
 records deletes exactly the ones in the state (never by wildcard).
 """
 
-import asyncio
 import hashlib
 import os
 import time
@@ -39,6 +38,7 @@ from pulumi.provider.experimental.provider import (
 from stacks.dns.records import RecordSet, change_batch, from_route53
 from stacks.providers.properties import (
     COMPUTED,
+    off_the_loop,
     plain_map,
     property_diff,
     provider_settings,
@@ -73,7 +73,7 @@ class Route53Provider(Provider):
         )
 
     async def _io(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(None, work)
+        return await off_the_loop(work)
 
     # --- check / diff ---------------------------------------------------------------------
 
@@ -178,20 +178,11 @@ class Route53Provider(Provider):
                          "registrar) or, in a sandbox, set dns.create_zone: true")  # fmt: skip
 
     def _zone_exists(self, zone_id: str) -> bool:
-        try:
-            self.client().get_hosted_zone(Id=zone_id)
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "NoSuchHostedZone":
-                return False
-            raise
+        found = _unless_gone("NoSuchHostedZone", lambda: self.client().get_hosted_zone(Id=zone_id))
+        return found is not None
 
     def _delete_zone(self, zone_id: str) -> None:
-        try:
-            self.client().delete_hosted_zone(Id=zone_id)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "NoSuchHostedZone":
-                raise
+        _unless_gone("NoSuchHostedZone", lambda: self.client().delete_hosted_zone(Id=zone_id))
 
     # --- health checks ------------------------------------------------------------------
 
@@ -203,14 +194,12 @@ class Route53Provider(Provider):
         return str(created["HealthCheck"]["Id"])
 
     def _read_health_check(self, check_id: str) -> dict[str, Any] | None:
-        try:
-            config = self.client().get_health_check(HealthCheckId=check_id)["HealthCheck"][
-                "HealthCheckConfig"
-            ]
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "NoSuchHealthCheck":
-                return None
-            raise
+        answer = _unless_gone(
+            "NoSuchHealthCheck", lambda: self.client().get_health_check(HealthCheckId=check_id)
+        )
+        if answer is None:
+            return None
+        config = answer["HealthCheck"]["HealthCheckConfig"]
         if config["Type"] == "CALCULATED":
             return {"childIds": sorted(config.get("ChildHealthChecks", []))}
         observed: dict[str, Any] = {"address": config.get("IPAddress"), "port": config.get("Port")}
@@ -224,11 +213,9 @@ class Route53Provider(Provider):
         self.client().update_health_check(HealthCheckId=check_id, **config)
 
     def _delete_health_check(self, check_id: str) -> None:
-        try:
-            self.client().delete_health_check(HealthCheckId=check_id)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "NoSuchHealthCheck":
-                raise
+        _unless_gone(
+            "NoSuchHealthCheck", lambda: self.client().delete_health_check(HealthCheckId=check_id)
+        )
 
     # --- record sets --------------------------------------------------------------------
 
@@ -279,6 +266,16 @@ class Route53Provider(Provider):
                 raise TimeoutError(f"Route 53 change {change_id} not INSYNC after "
                                    f"{INSYNC_TIMEOUT_S:.0f} s")  # fmt: skip
             time.sleep(2)
+
+
+def _unless_gone(code: str, call: Callable[[], Any]) -> Any:
+    """`call()`'s answer, or None when Route 53 answers `code`: the thing is gone already."""
+    try:
+        return call()
+    except ClientError as error:
+        if error.response["Error"]["Code"] == code:
+            return None
+        raise
 
 
 def _health_check_config(inputs: Mapping[str, Any]) -> dict[str, Any]:
