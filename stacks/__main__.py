@@ -20,6 +20,8 @@ except SpecInvalid as invalid:
     raise pulumi.RunError(str(invalid)) from None
 
 pulumi.export("pop", pop.summary)
+# each server's last deploy and verification (empty when the spec turns the deploy off)
+pulumi.export("deploys", pop.deploys)
 # FlexMetal has no BGP API: what its NOC must configure is an output of the stack
 registry = load_registry(PROJECT_DIR)
 pulumi.export(

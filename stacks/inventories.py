@@ -24,7 +24,6 @@ from stacks.spec.loading import read_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 GROUP = "sfu"
-SANDBOX_SSH_KEY = ".sandbox/ssh/id_ed25519"
 
 
 def header(stack: str, comment: str) -> str:
@@ -42,19 +41,24 @@ def kernel_scope(spec: PopSpec) -> str:
     return "full" if spec.provider.instance_type in VM_INSTANCE_TYPES else "network-namespace"
 
 
+def host_entry(spec: PopSpec, name: str, address: str, project_dir: Path) -> dict[str, Any]:
+    """One host as the deploy, the suites and the inventories take it: name, address, how to
+    reach it, its role data."""
+    entry: dict[str, Any] = {"name": name, "address": address, "ssh_user": "root"}
+    if spec.deploy.ssh_private_key:
+        entry["ssh_key"] = str(project_dir / spec.deploy.ssh_private_key)
+    return {**entry, **host_data(spec, name, kernel_scope(spec))}
+
+
 def inventory_hosts(
     spec: PopSpec, outputs: dict[str, Any], project_dir: Path
 ) -> list[dict[str, Any]]:
-    """One entry per delivered server: name, address, how to reach it, its role data."""
-    hosts = []
-    for name, server in sorted(outputs["pop"]["servers"].items()):
-        if not server.get("address"):
-            continue  # not delivered (yet): nothing to reach
-        entry: dict[str, Any] = {"name": name, "address": server["address"], "ssh_user": "root"}
-        if spec.environment == "sandbox":
-            entry["ssh_key"] = str(project_dir / SANDBOX_SSH_KEY)
-        hosts.append({**entry, **host_data(spec, name, kernel_scope(spec))})
-    return hosts
+    """One entry per delivered server."""
+    return [
+        host_entry(spec, name, server["address"], project_dir)
+        for name, server in sorted(outputs["pop"]["servers"].items())
+        if server.get("address")  # not delivered (yet): nothing to reach
+    ]
 
 
 def render_pyinfra(stack: str, hosts: list[dict[str, Any]]) -> str:

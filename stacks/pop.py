@@ -5,13 +5,17 @@ PopServer owns its dedicated server at the provider (and, with later issues, its
 and DNS records).
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
+from stacks.deploy.resources import Deployer, HostDeploy
+from stacks.deploy.trigger import deploy_trigger, roles_digest
 from stacks.dns.component import PopDns
+from stacks.inventories import host_entry
 from stacks.providers.flexmetal.resources import FlexMetal, Server, SshKey
 from stacks.providers.flexmetal.servers import identity_tag
 from stacks.spec.errors import SpecError, SpecInvalid
@@ -75,6 +79,7 @@ class PopServer(pulumi.ComponentResource):
         identity: StackIdentity,
         ssh_key_ids: list[pulumi.Output[str]],
         provider: FlexMetal,
+        deployer: Deployer | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(SERVER_TYPE, name, None, opts)
@@ -95,6 +100,9 @@ class PopServer(pulumi.ComponentResource):
         self.address = self.machine.primary_ip
         self.announced_prefixes = pulumi.Output.from_input(prefixes_announced_by(spec, name))
         self.bgp_neighbors = pulumi.Output.from_input(neighbors_of(spec, name))
+        self.deploy = (
+            host_deploy(name, spec, identity, self.address, deployer, self) if deployer else None
+        )
         self.register_outputs(
             {
                 "fqdn": self.fqdn,
@@ -103,6 +111,38 @@ class PopServer(pulumi.ComponentResource):
                 "bgp_neighbors": self.bgp_neighbors,
             }
         )
+
+
+def deploy_secrets(spec: PopSpec, server: str) -> dict[str, pulumi.Output[str]]:
+    """The stack's secret config values the server's roles need (its BGP sessions' MD5 keys)."""
+    config = pulumi.Config()
+    keys = sorted({n.md5_secret for n in spec.neighbors_of(server) if n.md5_secret})
+    return {key: config.require_secret(key) for key in keys}
+
+
+def host_deploy(
+    name: str,
+    spec: PopSpec,
+    identity: StackIdentity,
+    address: pulumi.Output[str],
+    deployer: Deployer,
+    parent: pulumi.Resource,
+) -> HostDeploy:
+    """The server's site deploy and verification, run again when its trigger changes."""
+    roles = roles_digest(identity.project_dir)
+    host = address.apply(lambda at: host_entry(spec, name, at, identity.project_dir))
+    shaping = host.apply(lambda entry: {k: v for k, v in entry.items() if k != "ssh_key"})
+    return HostDeploy(
+        f"{name}-deploy",
+        {
+            "host": host.apply(lambda entry: json.dumps(entry, sort_keys=True)),
+            "trigger": shaping.apply(lambda entry: deploy_trigger(entry, roles)),
+            "secrets": deploy_secrets(spec, name),
+            "settleS": spec.deploy.settle_s,
+            "timeoutS": spec.deploy.timeout_s,
+        },
+        pulumi.ResourceOptions(parent=parent, provider=deployer),
+    )
 
 
 class VoicePop(pulumi.ComponentResource):
@@ -125,8 +165,9 @@ class VoicePop(pulumi.ComponentResource):
             for index, public_key in enumerate(resolve_ssh_public_keys(spec, identity.project_dir))
         ]
         key_ids = [key.uuid for key in keys]
+        deployer = Deployer(f"{spec.code}-deployer", child) if spec.deploy.enabled else None
         self.servers = {
-            name: PopServer(name, spec, identity, key_ids, provider, child)
+            name: PopServer(name, spec, identity, key_ids, provider, deployer, child)
             for name in spec.server_names
         }
         self.dns = PopDns(
@@ -135,7 +176,17 @@ class VoicePop(pulumi.ComponentResource):
         self.summary = pulumi.Output.all(
             {name: server.address for name, server in self.servers.items()}
         ).apply(lambda resolved: pop_summary(spec, resolved[0]))
-        self.register_outputs({"summary": self.summary})
+        self.deploys = pulumi.Output.all(
+            {name: deploy_outcome(server.deploy) for name, server in self.servers.items()
+             if server.deploy}
+        ).apply(lambda resolved: resolved[0])  # fmt: skip
+        self.register_outputs({"summary": self.summary, "deploys": self.deploys})
+
+
+def deploy_outcome(deploy: HostDeploy) -> pulumi.Output[dict[str, Any]]:
+    return pulumi.Output.all(
+        deploy.changedOperations, deploy.checksPassed, deploy.deployedAt
+    ).apply(lambda v: {"changed_operations": v[0], "checks_passed": v[1], "deployed_at": v[2]})
 
 
 def pop_summary(spec: PopSpec, addresses: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 and back, resource types from URNs, diffs, provider settings, blocking work off the loop."""
 
 import asyncio
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -93,3 +94,34 @@ def provider_settings(request: ConfigureRequest, package: str) -> Callable[[str]
         return "" if value is None else str(value)
 
     return setting
+
+
+def serve(provider: Any, version: str, plain_errors: tuple[type[Exception], ...]) -> None:
+    """Runs a provider plugin like the SDK's server.main, except that an error of
+    `plain_errors` reaches `pulumi up` as its message alone: the SDK appends the plugin's
+    Python traceback to every error, which buries a deploy's "host X failed at step Y"."""
+    import grpc
+    from pulumi.provider.experimental import server
+
+    class Servicer(server.ProviderServicer):
+        async def Create(self, request: Any, context: Any) -> Any:
+            return await _plainly(super().Create, request, context)
+
+        async def Update(self, request: Any, context: Any) -> Any:
+            return await _plainly(super().Update, request, context)
+
+        async def Delete(self, request: Any, context: Any) -> Any:
+            return await _plainly(super().Delete, request, context)
+
+    async def _plainly(call: Callable[..., Any], request: Any, context: Any) -> Any:
+        try:
+            return await call(request, context)
+        except Exception as wrapped:
+            # the SDK's wrapper raised `wrapped` while handling the provider's own error
+            if isinstance(wrapped.__context__, plain_errors):
+                await context.abort(grpc.StatusCode.UNKNOWN, str(wrapped.__context__))
+            raise
+
+    # server.main builds its servicer from this name
+    server.ProviderServicer = Servicer  # type: ignore[misc]
+    server.main(sys.argv[1:], version, provider)

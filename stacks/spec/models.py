@@ -259,6 +259,37 @@ class AccessSpec(SpecModel):
     )
 
 
+def _relative_path(value: str) -> str:
+    if not value or value.startswith(("/", "~")) or ".." in value.split("/"):
+        raise ValueError(
+            "not a path inside the project; allowed: a relative path such as "
+            ".sandbox/ssh/id_ed25519 (production deploys use the operator's SSH agent instead)"
+        )
+    return value
+
+
+class DeploySpec(SpecModel):
+    """The host deploy that `pulumi up` runs once a server is delivered: the pyinfra site
+    deploy, then the verification suites as a gate."""
+
+    enabled: bool = Field(
+        True,
+        description="run the site deploy and verification in `pulumi up`; off only for "
+        "tests of the provider alone",
+    )
+    ssh_private_key: Annotated[str, AfterValidator(_relative_path)] | None = Field(
+        None, description="the deploy's SSH key (relative to the project); default: the agent"
+    )
+    settle_s: float = Field(
+        60,
+        ge=0,
+        le=600,
+        description="how long verification may retry after a deploy "
+        "(announcements follow the SFU's health checks by seconds)",
+    )
+    timeout_s: float = Field(1800, ge=60, le=7200, description="a host's deploy gives up after")
+
+
 class TuningSpec(SpecModel):
     kernel: KernelTuning = Field(default_factory=KernelTuning)
     nic: NicTuning = Field(default_factory=NicTuning)
@@ -275,6 +306,7 @@ class PopSpec(SpecModel):
     sfu: SfuSpec = Field(default_factory=SfuSpec)
     access: AccessSpec
     tuning: TuningSpec = Field(default_factory=TuningSpec)
+    deploy: DeploySpec = Field(default_factory=DeploySpec)
 
     @property
     def server_names(self) -> list[str]:

@@ -1,0 +1,168 @@
+"""Runs one host's deploy from the control machine, as an operator would: the pyinfra site
+deploy (roles/site.py) against the host, then the verification suites (tests/verify) against
+it until they pass or the settle time is up; and drains a host before it is released.
+
+Each run's full output is kept in the deploy log folder (one file per host); what goes to
+Pulumi's log is the progress and the outcome. Secret values never reach either: they go to
+pyinfra through its environment only, and any text that leaves here is scrubbed of them.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roles.secrets import PREFIX as SECRET_PREFIX
+from stacks.deploy.outcome import (
+    STARTING,
+    deploy_failure,
+    failed_controls,
+    grand_total,
+    plain_lines,
+)
+from stacks.inventories import render_pyinfra, render_verify
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
+PASSED = re.compile(r"(\d+) passed")
+
+Progress = Callable[[str], None]
+
+
+class HostDeployFailed(Exception):
+    """The deploy or its verification failed; the message names the host and the step or
+    the failed controls."""
+
+
+@dataclass(frozen=True)
+class HostRun:
+    changed_operations: int
+    deploy_s: float
+    checks_passed: int
+    verify_s: float
+
+
+def log_folder() -> Path:
+    folder = Path(os.environ.get("VOICEPOP_DEPLOY_LOG_DIR") or PROJECT_DIR / ".deploy-logs")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    for value in secrets:
+        if value:
+            text = text.replace(value, "[secret]")
+    return text
+
+
+def deploy_host(
+    host: dict[str, Any], secrets: dict[str, str], settle_s: float, timeout_s: float,
+    progress: Progress,
+) -> HostRun:  # fmt: skip
+    """Site deploy then verification of `host` (an inventory entry: name, address, ssh_user,
+    ssh_key, role data); raises HostDeployFailed naming the host and what failed."""
+    log = log_folder() / f"{host['name']}.log"
+    with tempfile.TemporaryDirectory(prefix="voicepop-deploy-") as workdir:
+        inventory = Path(workdir) / "inventory.py"
+        declared = Path(workdir) / "hosts.json"
+        inventory.write_text(render_pyinfra(host["pop"], [host]))
+        declared.write_text(render_verify([host]))
+        with log.open("w") as sink:
+            started = time.monotonic()
+            changed = _site_deploy(host, inventory, secrets, timeout_s, progress, sink)
+            deployed = time.monotonic()
+            progress("verifying")
+            passed = _verification(host, declared, settle_s, sink, secrets.values(), log)
+    return HostRun(changed, deployed - started, passed, time.monotonic() - deployed)
+
+
+def _site_deploy(
+    host: dict[str, Any], inventory: Path, secrets: dict[str, str], timeout_s: float,
+    progress: Progress, sink: Any,
+) -> int:  # fmt: skip
+    env = {**os.environ, **{SECRET_PREFIX + key: value for key, value in secrets.items()}}
+    command = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--no-wait",
+               str(inventory), "roles/site.py"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=PROJECT_DIR, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    timer = threading.Timer(timeout_s, process.kill)
+    timer.start()
+    lines = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            sink.write(scrub(line, secrets.values()))
+            starting = STARTING.search(plain_lines(line)[0]) if line.strip() else None
+            if starting:
+                progress(f"deploying: {starting.group('name')}")
+        status = process.wait()
+    finally:
+        timer.cancel()
+    output = scrub("".join(lines), secrets.values())
+    totals = grand_total(output)
+    if status == 0 and totals is not None and totals.errors == 0:
+        return totals.changed
+    failure = deploy_failure(output)
+    why = "timed out" if status < 0 else "failed"
+    raise HostDeployFailed(
+        f"{host['name']}: site deploy {why} at step {failure.step!r}:\n  "
+        + "\n  ".join(failure.detail)
+        + f"\n(full log: {sink.name})"
+    )
+
+
+def _verification(
+    host: dict[str, Any], declared: Path, settle_s: float, sink: Any, secrets: Iterable[str],
+    log: Path,
+) -> int:  # fmt: skip
+    deadline = time.monotonic() + settle_s
+    command = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider",
+               "tests/verify"]  # fmt: skip
+    while True:
+        result = subprocess.run(
+            command, cwd=PROJECT_DIR, capture_output=True, text=True, check=False,
+            env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)}, timeout=600,
+        )  # fmt: skip
+        output = scrub(result.stdout + result.stderr, secrets)
+        sink.write(output)
+        sink.flush()
+        if result.returncode == 0:
+            passed = PASSED.search(output)
+            return int(passed.group(1)) if passed else 0
+        if time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    controls = failed_controls(output) or plain_lines(output)[-8:]
+    raise HostDeployFailed(
+        f"{host['name']}: verification failed, {len(failed_controls(output))} control(s):\n  "
+        + "\n  ".join(controls)
+        + f"\n(full log: {log})"
+    )
+
+
+def drain_host(host: dict[str, Any], progress: Progress) -> str:
+    """Withdraws the host's announcements gracefully (roles/anycast's voicepop-drain, after
+    bgp.drain_wait_s) so that traffic has moved before the server is released. A host that
+    cannot be reached or has no drain command announces nothing to drain: that is reported,
+    not raised, so that a dead server can still be released."""
+    from roles.anycast.config import DRAIN_COMMAND
+    from roles.anycast.drain import run_on
+
+    wait_s = int(host.get("anycast", {}).get("drain_wait_s", 0))
+    progress(f"draining (withdrawing announcements after {wait_s} s)")
+    try:
+        status, output = run_on(host, f"{DRAIN_COMMAND} drain {wait_s}")
+    except Exception as error:  # SSH: unreachable, refused, auth: the server is gone
+        return f"{host['name']}: not drained, unreachable ({error}); releasing it anyway"
+    if status != 0:
+        return f"{host['name']}: not drained ({output or f'exit {status}'}); releasing it anyway"
+    return f"{host['name']}: drained: {output}"
