@@ -40,14 +40,17 @@ validate: venv ## Check every Pulumi.*.yaml offline; lists all errors
 preview: setup ## Real `pulumi preview` of STACK (default: sandbox) on the configured backend
 	$(ENV) tools/stack-env.sh $(STACK) pulumi preview --diff --non-interactive
 
-up: setup validate ## The main job on the embedded default: the sandbox PoP, servers delivered as hosts
-	$(ENV) python -m sandbox up
-	$(ENV) tools/stack-env.sh sandbox pulumi up --yes --non-interactive
+up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
+	started=$$(date +%s); $(ENV) python -m sandbox up \
+	  && tools/stack-env.sh sandbox pulumi up --yes --non-interactive \
+	  && tools/stack-env.sh sandbox python -m stacks.inventories sandbox \
+	  && tools/stack-env.sh sandbox python -m sandbox.summary --started $$started
 
 down: setup ## Destroy the sandbox PoP and stop the sandbox, leaving nothing running
 	$(ENV) python -m sandbox up
 	$(ENV) tools/stack-env.sh sandbox pulumi destroy --yes --non-interactive
 	$(ENV) python -m sandbox down
+	rm -f inventories/sandbox.py inventories/sandbox.yml inventories/sandbox.json
 
 test: setup lint ## The whole test suite, as CI runs it
 	$(ENV) python -m pytest $(PYTEST_ARGS)

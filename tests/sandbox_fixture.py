@@ -113,6 +113,8 @@ class SandboxUnderTest:
             neighbor["peer_address"] = self.upstream_address
         pop["dns"]["api_endpoint"] = self.route53_endpoint
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
+        # the provider's and DNS tests run many ups: the host deploy only where a test asks
+        pop["deploy"] = {"enabled": False, "ssh_private_key": str(self.ssh_key)}
         if change:
             change(pop)
         path = self.root / "Pulumi.sandbox.yaml"

@@ -116,7 +116,9 @@ class DeployProvider(Provider):
 
     async def delete(self, request: DeleteRequest) -> None:
         state = plain_map(request.properties)
-        outcome = await off_the_loop(lambda: drain_host(state["host"], self._progress(request.urn)))
+        outcome = await off_the_loop(
+            lambda: drain_host(host_of(state), self._progress(request.urn))
+        )
         severity: Any = engine_pb2.INFO if ": drained" in outcome else engine_pb2.WARNING
         self._log(request.urn, outcome, severity=severity)
 

@@ -259,11 +259,11 @@ class AccessSpec(SpecModel):
     )
 
 
-def _relative_path(value: str) -> str:
-    if not value or value.startswith(("/", "~")) or ".." in value.split("/"):
+def _key_path(value: str) -> str:
+    if not value.strip() or value.startswith("~"):
         raise ValueError(
-            "not a path inside the project; allowed: a relative path such as "
-            ".sandbox/ssh/id_ed25519 (production deploys use the operator's SSH agent instead)"
+            "not a key file path; allowed: a path relative to the project such as "
+            ".sandbox/ssh/id_ed25519, or an absolute one (no ~)"
         )
     return value
 
@@ -277,7 +277,7 @@ class DeploySpec(SpecModel):
         description="run the site deploy and verification in `pulumi up`; off only for "
         "tests of the provider alone",
     )
-    ssh_private_key: Annotated[str, AfterValidator(_relative_path)] | None = Field(
+    ssh_private_key: Annotated[str, AfterValidator(_key_path)] | None = Field(
         None, description="the deploy's SSH key (relative to the project); default: the agent"
     )
     settle_s: float = Field(
