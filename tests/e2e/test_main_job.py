@@ -9,6 +9,7 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ ZONE = "sandbox.voice.test"
 DEFAULT_UDP_RMEM_MIN = 16_384
 HOST_DEPLOY = "vpdeploy:index:HostDeploy"
 SERVER = "flexmetal:index:Server"
+SANDBOX_AWS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
+               "AWS_REGION": "us-east-1"}  # fmt: skip
 NO_JANUS = "/etc/apt/preferences.d/99-test-no-janus"
 
 
@@ -78,9 +81,13 @@ def wait_until(condition: Any, limit_s: float = 30) -> None:
 
 
 @pytest.fixture(scope="module")
-def pop(test_sandbox: SandboxUnderTest) -> SandboxUnderTest:
-    """The test sandbox, its stack run in the order of this module's tests."""
-    return test_sandbox
+def pop(test_sandbox: SandboxUnderTest) -> Iterator[SandboxUnderTest]:
+    """The test sandbox, its stack run in the order of this module's tests; this process
+    reads the Route 53 stand-in with the sandbox's credentials, as tools/stack-env.sh sets."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in SANDBOX_AWS.items():
+            patch.setenv(name, value)
+        yield test_sandbox
 
 
 def test_up_delivers_deploys_verifies_announces_and_publishes(
