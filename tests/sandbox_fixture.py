@@ -38,7 +38,8 @@ class SandboxUnderTest:
     @property
     def env(self) -> dict[str, str]:
         return {**self.settings, "VOICEPOP_SANDBOX_DIR": str(self.root / "sandbox"),
-                "VOICEPOP_SANDBOX_API_TOKEN": API_TOKEN}  # fmt: skip
+                "VOICEPOP_SANDBOX_API_TOKEN": API_TOKEN,
+                "VOICEPOP_DEPLOY_LOG_DIR": str(self.root / "deploy-logs")}  # fmt: skip
 
     @property
     def endpoint(self) -> str:

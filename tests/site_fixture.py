@@ -4,7 +4,6 @@ as users run them."""
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import Any
 import yaml
 
 from sandbox import settings as sandbox_settings
+from stacks.deploy.outcome import grand_total
 from stacks.host_data import host_data
 from stacks.spec import PopSpec, parse_pop
 from stacks.spec.checks import StackContext
@@ -103,10 +103,8 @@ def verify(inventory: Inventory, settle_s: float = 0) -> subprocess.CompletedPro
 
 
 def changed_operations(output: str) -> int:
-    """pyinfra's results table ends with `Grand total  <ops> <success> <error> <no change>`;
-    "success" counts the operations that changed something ("-" for none)."""
-    match = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
-    assert match, f"no pyinfra results table in: {output[-1500:]}"
-    _, changed, errors, _ = match.groups()
-    assert errors == "-", f"pyinfra reports errors: {output[-1500:]}"
-    return 0 if changed == "-" else int(changed)
+    """How many operations changed something, from pyinfra's results table; none may fail."""
+    totals = grand_total(output)
+    assert totals, f"no pyinfra results table in: {output[-1500:]}"
+    assert totals.errors == 0, f"pyinfra reports errors: {output[-1500:]}"
+    return totals.changed

@@ -8,6 +8,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:[\w ]+ )?operation: (?P<name>.+?)(?: \(.*\))?$")
 GRAND_TOTAL = re.compile(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)")
 FAILED_CONTROL = re.compile(r"^(?:FAILED|ERROR) (?P<test>tests/verify/\S+?)(?: - (?P<why>.*))?$")
+HOST_LINE = re.compile(r"^\[[^\]]+\] ")  # `[host] what the host answered`
 DETAIL_LINES = 12
 
 
@@ -39,17 +40,20 @@ class DeployFailure:
 
 
 def deploy_failure(output: str) -> DeployFailure:
-    """Where a failed pyinfra run stopped: the last operation it started and the error lines
-    that followed it (or, failing before any operation, the error lines themselves)."""
+    """Where a failed pyinfra run stopped: the last operation it started and what the host
+    answered to it (or, failing before any operation, pyinfra's error lines)."""
     lines = plain_lines(output)
     step, start = "preparing the deploy (facts, inventory, role code)", 0
     for index, line in enumerate(lines):
         match = STARTING.search(line)
         if match:
             step, start = match.group("name"), index + 1
-    after = [line.strip() for line in lines[start:] if line.strip()]
-    errors = [line for line in after if "rror" in line or "failed" in line.lower()]
-    return DeployFailure(step, (errors or after)[-DETAIL_LINES:])
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("--> Results")),
+               len(lines))  # fmt: skip
+    after = [line.strip() for line in lines[start:end] if line.strip()]
+    answered = [line for line in after if HOST_LINE.match(line)]
+    errors = [line for line in after if "rror" in line]
+    return DeployFailure(step, (answered or errors or after)[-DETAIL_LINES:])
 
 
 def failed_controls(output: str) -> list[str]:

@@ -28,6 +28,7 @@ def hosts(environment: str = "production") -> list[dict[str, Any]]:
     raw["environment"] = environment
     if environment == "sandbox":
         raw["bgp"]["local_asn"] = 64512
+        raw["deploy"] = {"ssh_private_key": ".sandbox/ssh/id_ed25519"}
     spec = parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
     return inventory_hosts(spec, OUTPUTS, Path("/repo"))
 
@@ -36,7 +37,7 @@ def test_only_delivered_servers_with_their_role_data() -> None:
     [host] = hosts()
     assert (host["name"], host["address"], host["ssh_user"]) == ("ams1-sfu01", "192.0.2.10", "root")
     assert host["kernel_scope"] == "full" and host["anycast"]["local_asn"] == 396507
-    assert "ssh_key" not in host  # production: the operator's agent
+    assert "ssh_key" not in host  # no deploy key in the spec: the operator's agent
     [container] = hosts("sandbox")
     assert container["ssh_key"] == "/repo/.sandbox/ssh/id_ed25519"
     assert container["kernel_scope"] == "network-namespace"  # bm7.std.8: a container here

@@ -1,5 +1,6 @@
 """The VoicePop component under Pulumi's mocks: what it registers and what it exports."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
 pytestmark = pytest.mark.spec
 
 IDENTITY = StackIdentity(project="voicepop", stack="ams1", project_dir=Path("/nonexistent"))
+MD5 = "mock-md5-value"
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -39,6 +41,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 def mocks() -> RecordingMocks:
     recording = RecordingMocks()
     pulumi.runtime.set_mocks(recording, project="voicepop", stack="ams1", preview=False)
+    pulumi.runtime.set_config("voicepop:bgpMd5", MD5)
     return recording
 
 
@@ -144,5 +147,46 @@ def test_each_server_is_rented_with_its_identity_tag_and_the_admin_keys(
         assert server["location"] == "EU: Rotterdam"
         assert server["sshKeys"] == ["key-ams1-admin-0"]
         assert "vp-pop:ams1" in server["tags"]
+
+    return pulumi.Output.all(*(s.address for s in pop.servers.values())).apply(check)
+
+
+@pulumi.runtime.test
+def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
+    mocks: RecordingMocks,
+) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
+
+    def check(_: Any) -> None:
+        deploys = {n: r for n, r in mocks.registered.items()
+                   if r["type"] == "vpdeploy:index:HostDeploy"}  # fmt: skip
+        assert sorted(deploys) == ["ams1-sfu01-deploy", "ams1-sfu02-deploy", "ams1-sfu03-deploy"]
+        second = deploys["ams1-sfu02-deploy"]
+        host = json.loads(second["host"])  # JSON: the role data keeps its integers
+        assert (host["name"], host["address"]) == ("ams1-sfu02", "192.0.2.12")
+        assert host["firewall"]["tcp_service_ports"] == [8088]
+        assert "203.0.113.0/24" in host["anycast"]["prefixes"]
+        assert MD5 not in second["host"]  # the key's name only; its value is a secret input
+        assert second["secrets"]["value"] == {"bgpMd5": MD5}  # under the mocks' secret marker
+        assert deploys["ams1-sfu03-deploy"]["secrets"] == {}  # no BGP session, no key
+        triggers = {d["trigger"] for d in deploys.values()}
+        assert len(triggers) == 3, "each host's trigger is its own"
+
+    return pulumi.Output.all(*(s.deploy.id for s in pop.servers.values() if s.deploy)).apply(check)
+
+
+@pulumi.runtime.test
+def test_no_deploy_when_the_spec_turns_it_off(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    raw = valid_pop()
+    raw["deploy"] = {"enabled": False}
+    pop = VoicePop(parse_pop(raw, VALID_CONTEXT, "x"), IDENTITY)
+
+    def check(_: Any) -> None:
+        kinds = {r["type"] for r in mocks.registered.values()}
+        assert not {k for k in kinds if k.startswith(("vpdeploy", "pulumi:providers:vpdeploy"))}
 
     return pulumi.Output.all(*(s.address for s in pop.servers.values())).apply(check)

@@ -1,0 +1,44 @@
+"""What `make up` prints at its end, rendered from real-shaped state: offline."""
+
+import pytest
+
+from sandbox.summary import render
+from sandbox.upstream import LearnedPath
+
+pytestmark = pytest.mark.spec
+
+OUTPUTS = {
+    "pop": {"code": "sbx1", "name": "Sandbox", "local_asn": 64512, "servers": {
+        "sbx1-sfu01": {"address": "172.30.203.10", "announced_prefixes": ["198.18.10.0/24"]},
+        "sbx1-sfu02": {"address": "172.30.203.11", "announced_prefixes": ["198.18.10.0/24"]},
+    }},
+    "deploys": {"sbx1-sfu01": {"checks_passed": 28}, "sbx1-sfu02": {"checks_passed": 28}},
+}  # fmt: skip
+RECORDS = [{"Name": "sbx1-sfu01.sandbox.voice.test.", "Type": "A",
+            "ResourceRecords": [{"Value": "172.30.203.10"}]},
+           {"Name": "sfu.sandbox.voice.test.", "Type": "A", "SetIdentifier": "sbx1",
+            "ResourceRecords": [{"Value": "198.18.10.1"}]}]  # fmt: skip
+
+
+def test_each_server_with_what_the_upstream_learned_from_it() -> None:
+    learned = [LearnedPath("198.18.10.0/24", "172.30.203.10"),
+               LearnedPath("198.18.10.0/24", "172.30.203.11", [(65535, 0)])]  # fmt: skip
+    text = render(OUTPUTS, RECORDS, learned, 61.4)
+    lines = text.splitlines()
+    first = lines.index(next(line for line in lines if line.strip().startswith("sbx1-sfu01")))
+    assert "172.30.203.10" in lines[first] and "28 checks passed" in lines[first]
+    assert lines[first + 1].endswith("the upstream learned 198.18.10.0/24")
+    assert "the upstream learned 198.18.10.0/24 (draining)" in text
+    assert "sfu.sandbox.voice.test" in text and "[sbx1]" in text
+    assert "verification: passed on every server" in text
+    assert text.endswith("time taken: 61 s")
+
+
+def test_a_server_the_upstream_does_not_see_and_no_deploy_are_said_plainly() -> None:
+    outputs = {**OUTPUTS, "deploys": {}}
+    text = render(outputs, [], [], None)
+    assert text.count("the upstream learned nothing") == 2
+    assert "not deployed by pulumi up" in text
+    assert "verification: not run" in text
+    assert "  no records" in text
+    assert "time taken" not in text
