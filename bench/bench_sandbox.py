@@ -53,14 +53,29 @@ def host_memory_mb() -> list[float]:
     return sizes
 
 
-def config_file(folder: Path) -> Path:
+def config_file(folder: Path, deploy: bool = False, **changes: Any) -> Path:
+    """The sandbox stack aimed at this benchmark's sandbox; the host deploy off unless asked
+    (this benchmark times the servers alone; bench_main_job.py times the deploy too)."""
+    import ipaddress
+
     import yaml
 
     document = yaml.safe_load((PROJECT / "Pulumi.sandbox.yaml").read_text())
     pop = document["config"]["voicepop:pop"]
+    network = ipaddress.ip_network(ENV["VOICEPOP_SANDBOX_NETWORK"])
     pop["provider"]["api_endpoint"] = ENDPOINT
-    pop["access"]["ssh_admin_ranges"] = [ENV["VOICEPOP_SANDBOX_NETWORK"]]
+    pop["access"]["ssh_admin_ranges"] = [str(network)]
     pop["access"]["ssh_public_keys"] = [f"file:{folder}/sandbox/ssh/id_ed25519.pub"]
+    pop["dns"]["api_endpoint"] = f"http://127.0.0.1:{ENV['VOICEPOP_SANDBOX_ROUTE53_PORT']}"
+    for neighbor in pop["bgp"]["neighbors"]:
+        neighbor["peer_address"] = str(list(network.hosts())[1])  # the upstream router
+    pop["deploy"] = {"enabled": deploy, "ssh_private_key": f"{folder}/sandbox/ssh/id_ed25519"}
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = pop
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
     path = folder / "Pulumi.sandbox.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
