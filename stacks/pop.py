@@ -101,7 +101,7 @@ class PopServer(pulumi.ComponentResource):
         self.announced_prefixes = pulumi.Output.from_input(prefixes_announced_by(spec, name))
         self.bgp_neighbors = pulumi.Output.from_input(neighbors_of(spec, name))
         self.deploy = (
-            host_deploy(name, spec, identity, self.address, deployer, self) if deployer else None
+            host_deploy(name, spec, identity, self.machine, deployer, self) if deployer else None
         )
         self.register_outputs(
             {
@@ -124,19 +124,24 @@ def host_deploy(
     name: str,
     spec: PopSpec,
     identity: StackIdentity,
-    address: pulumi.Output[str],
+    machine: Server,
     deployer: Deployer,
     parent: pulumi.Resource,
 ) -> HostDeploy:
-    """The server's site deploy and verification, run again when its trigger changes."""
+    """The server's site deploy and verification, run again when its trigger changes: the
+    roles, the host's entry, or the delivery itself (a reinstall wipes the host)."""
     roles = roles_digest(identity.project_dir)
-    host = address.apply(lambda at: host_entry(spec, name, at, identity.project_dir))
-    shaping = host.apply(lambda entry: {k: v for k, v in entry.items() if k != "ssh_key"})
+    host = machine.primary_ip.apply(lambda at: host_entry(spec, name, at, identity.project_dir))
+    trigger = pulumi.Output.all(host, machine.uuid, machine.delivered_at).apply(
+        lambda v: deploy_trigger(
+            {k: x for k, x in v[0].items() if k != "ssh_key"}, roles, delivery=f"{v[1]}@{v[2]}"
+        )
+    )
     return HostDeploy(
         f"{name}-deploy",
         {
             "host": host.apply(lambda entry: json.dumps(entry, sort_keys=True)),
-            "trigger": shaping.apply(lambda entry: deploy_trigger(entry, roles)),
+            "trigger": trigger,
             "secrets": deploy_secrets(spec, name),
             "settleS": spec.deploy.settle_s,
             "timeoutS": spec.deploy.timeout_s,

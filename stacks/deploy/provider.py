@@ -53,7 +53,7 @@ HOST_DEPLOY = f"{PACKAGE}:index:HostDeploy"
 VERSION = "0.1.0"
 REQUIRED = ("host", "trigger")
 RERUN_ON = ("trigger", "secrets")
-COMPARED = (*RERUN_ON, "settleS", "timeoutS")
+COMPARED = (*RERUN_ON, "host", "settleS", "timeoutS")
 OUTPUTS = ("changedOperations", "checksPassed", "deploySeconds", "verifySeconds", "deployedAt")
 DEFAULT_SETTLE_S = 60.0
 DEFAULT_TIMEOUT_S = 1800.0
@@ -90,8 +90,7 @@ class DeployProvider(Provider):
 
     async def diff(self, request: DiffRequest) -> DiffResponse:
         olds, news = plain_map(request.old_state), plain_map(request.new_inputs)
-        changed = [k for k in COMPARED if news.get(k) is COMPUTED or olds.get(k) != news.get(k)]
-        return property_diff(changed, replace_on=[])
+        return deploy_diff(olds, news)
 
     async def create(self, request: CreateRequest) -> CreateResponse:
         inputs = plain_map(request.properties)
@@ -138,6 +137,18 @@ class DeployProvider(Provider):
                        f"operations changed, {run.deploy_s:.1f} s), verified ({run.checks_passed} "
                        f"checks passed, {run.verify_s:.1f} s)")  # fmt: skip
         return run
+
+
+def deploy_diff(olds: dict[str, Any], news: dict[str, Any]) -> DiffResponse:
+    """Changes re-run the deploy in place; a new address is another server (the old one was
+    replaced): the deploy is replaced too, so that the old server is drained before release."""
+    changed = [k for k in COMPARED if news.get(k) is COMPUTED or olds.get(k) != news.get(k)]
+    moved = (
+        news.get("host") is not COMPUTED
+        and "host" in olds
+        and (host_of(olds)["address"] != host_of(news)["address"])
+    )
+    return property_diff(changed, replace_on=["host"] if moved else [])
 
 
 def host_of(values: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,8 @@ def roles_digest(project_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def deploy_trigger(host: dict[str, Any], roles: str) -> str:
-    """The hash a HostDeploy compares: `host` is the host's entry, `roles` roles_digest()."""
-    document = json.dumps({"host": host, "roles": roles}, sort_keys=True)
+def deploy_trigger(host: dict[str, Any], roles: str, delivery: str = "") -> str:
+    """The hash a HostDeploy compares: `host` is the host's entry, `roles` roles_digest(),
+    `delivery` what changes when the provider delivers the server anew (a reinstall)."""
+    document = json.dumps({"host": host, "roles": roles, "delivery": delivery}, sort_keys=True)
     return hashlib.sha256(document.encode()).hexdigest()[:32]

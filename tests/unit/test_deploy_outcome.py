@@ -1,12 +1,15 @@
 """What the deploy step reads from pyinfra's and pytest's output, and when it runs again:
 offline, on output captured from real runs."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from stacks.deploy.outcome import deploy_failure, failed_controls, grand_total
+from stacks.deploy.provider import deploy_diff
 from stacks.deploy.trigger import deploy_trigger, roles_digest
+from stacks.providers.properties import COMPUTED
 
 pytestmark = pytest.mark.spec
 
@@ -56,6 +59,7 @@ def test_the_trigger_follows_the_host_and_the_roles_only() -> None:
     assert deploy_trigger({**HOST, "kernel_tuning": {"somaxconn": 8192}}, "roles-a") != same
     assert deploy_trigger({**HOST, "address": "192.0.2.11"}, "roles-a") != same
     assert deploy_trigger(HOST, "roles-b") != same
+    assert deploy_trigger(HOST, "roles-a", delivery="uuid@1700000000") != same  # a reinstall
 
 
 def test_the_roles_digest_changes_with_any_role_file(tmp_path: Path) -> None:
@@ -70,3 +74,18 @@ def test_the_roles_digest_changes_with_any_role_file(tmp_path: Path) -> None:
     assert second != first
     (role / "deploy.py").write_text("print('v2')\n")
     assert roles_digest(tmp_path) != second
+
+
+def _inputs(address: str = "192.0.2.10", trigger: str = "t1") -> dict[str, object]:
+    host = json.dumps({**HOST, "address": address})
+    return {"host": host, "trigger": trigger, "secrets": {"bgpMd5": "x"}, "settleS": 60.0}
+
+
+def test_the_deploy_reruns_in_place_and_is_replaced_only_for_another_server() -> None:
+    assert deploy_diff(_inputs(), _inputs()).changes is False
+    rerun = deploy_diff(_inputs(), _inputs(trigger="t2"))
+    assert (rerun.changes, rerun.replaces) == (True, [])
+    moved = deploy_diff(_inputs(), _inputs(address="192.0.2.99", trigger="t2"))
+    assert moved.changes and moved.replaces == ["host"]  # the old server drained, then released
+    unknown = deploy_diff(_inputs(), {**_inputs(), "host": COMPUTED, "trigger": COMPUTED})
+    assert unknown.changes and unknown.replaces == []  # decided again once the address is known

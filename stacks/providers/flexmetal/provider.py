@@ -180,11 +180,14 @@ class FlexMetalProvider(Provider):
 
     async def update(self, request: UpdateRequest) -> UpdateResponse:
         olds, news = plain_map(request.olds), plain_map(request.news)
+        reinstall = any(_differs(olds.get(k), news.get(k), k) for k in REINSTALL_ON)
         if request.preview:
-            return UpdateResponse(_outputs(news, {k: olds.get(k) for k in SERVER_OUTPUTS}))
+            observed = {k: olds.get(k) for k in SERVER_OUTPUTS}
+            if reinstall:  # delivered anew: what depends on the delivery shows as changing
+                observed.update(status=COMPUTED, deliveredAt=COMPUTED)
+            return UpdateResponse(_outputs(news, observed))
         spec, waiting = _server_spec(news), _waiting(news)
         timeout = _timeout(request.timeout, waiting.delivery_timeout_s)
-        reinstall = any(_differs(olds.get(k), news.get(k), k) for k in REINSTALL_ON)
 
         def update() -> dict[str, Any]:
             server = self.client.get_server(request.resource_id)

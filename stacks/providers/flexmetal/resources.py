@@ -61,6 +61,7 @@ class Server(_CamelCaseOnTheWire):
     uuid: pulumi.Output[str]
     status: pulumi.Output[str]
     primary_ip: pulumi.Output[str]
+    delivered_at: pulumi.Output[int]
     ip_addresses: pulumi.Output[list[str]]
 
     def __init__(
