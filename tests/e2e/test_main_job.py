@@ -219,8 +219,29 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
     assert sorted(resources(pop, HOST_DEPLOY)) == [f"sbx1-sfu0{n}-deploy" for n in (1, 2, 3)]
 
 
+def test_a_reinstall_wipes_the_hosts_and_their_deploy_runs_again(pop: SandboxUnderTest) -> None:
+    servers = addresses(pop)
+    before = deployed_at(pop)
+    pop.ssh(servers["sbx1-sfu01"], "touch /root/from-before-the-reinstall")
+    reinstall = config(pop, provider__os="debian-13")
+    preview = pop.pulumi("preview --json", reinstall)
+    assert preview.returncode == 0, preview.stderr[-3000:]
+    planned = {step["urn"].rsplit("::", 1)[1]: step["op"]
+               for step in json.loads(preview.stdout)["steps"]}  # fmt: skip
+    assert {planned[f"{name}-deploy"] for name in servers} == {"update"}
+    result = pop.up(reinstall)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    after = deployed_at(pop)
+    assert all(after[name] != before[name] for name in before)
+    marker = pop.ssh(servers["sbx1-sfu01"], "ls /root/from-before-the-reinstall || echo wiped")
+    assert marker == "wiped"
+    for address in servers.values():
+        assert pop.ssh(address, "systemctl is-active janus bird") == "active\nactive"
+    assert addresses(pop) == servers
+
+
 def test_destroy_leaves_nothing(pop: SandboxUnderTest) -> None:
-    result = pop.pulumi("destroy --yes --skip-preview", config(pop))
+    result = pop.pulumi("destroy --yes --skip-preview", config(pop, provider__os="debian-13"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert pop.live_servers() == []
     assert pop.state_resources() == []
