@@ -129,12 +129,12 @@ def host_deploy(
     parent: pulumi.Resource,
 ) -> HostDeploy:
     """The server's site deploy and verification, run again when its trigger changes: the
-    roles, the host's entry, or the delivery itself (a reinstall wipes the host)."""
+    roles, the host's entry, or the server's installation (a reinstall wipes the host)."""
     roles = roles_digest(identity.project_dir)
     host = machine.primary_ip.apply(lambda at: host_entry(spec, name, at, identity.project_dir))
-    trigger = pulumi.Output.all(host, machine.uuid, machine.delivered_at).apply(
+    trigger = pulumi.Output.all(host, machine.uuid, machine.installation).apply(
         lambda v: deploy_trigger(
-            {k: x for k, x in v[0].items() if k != "ssh_key"}, roles, delivery=f"{v[1]}@{v[2]}"
+            {k: x for k, x in v[0].items() if k != "ssh_key"}, roles, installation=f"{v[1]}/{v[2]}"
         )
     )
     return HostDeploy(

@@ -29,8 +29,9 @@ def roles_digest(project_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def deploy_trigger(host: dict[str, Any], roles: str, delivery: str = "") -> str:
+def deploy_trigger(host: dict[str, Any], roles: str, installation: str = "") -> str:
     """The hash a HostDeploy compares: `host` is the host's entry, `roles` roles_digest(),
-    `delivery` what changes when the provider delivers the server anew (a reinstall)."""
-    document = json.dumps({"host": host, "roles": roles, "delivery": delivery}, sort_keys=True)
+    `installation` the server's and its OS installation's identity (a reinstall wipes it)."""
+    document = json.dumps({"host": host, "roles": roles, "installation": installation},
+                          sort_keys=True)  # fmt: skip
     return hashlib.sha256(document.encode()).hexdigest()[:32]

@@ -59,7 +59,8 @@ def test_the_trigger_follows_the_host_and_the_roles_only() -> None:
     assert deploy_trigger({**HOST, "kernel_tuning": {"somaxconn": 8192}}, "roles-a") != same
     assert deploy_trigger({**HOST, "address": "192.0.2.11"}, "roles-a") != same
     assert deploy_trigger(HOST, "roles-b") != same
-    assert deploy_trigger(HOST, "roles-a", delivery="uuid@1700000000") != same  # a reinstall
+    reinstalled = "uuid/reinstalled@2026-11-30T15:00:00Z"
+    assert deploy_trigger(HOST, "roles-a", installation=reinstalled) != same
 
 
 def test_the_roles_digest_changes_with_any_role_file(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ script or name reinstall it in place (PATCH); tags change in place.
 """
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -55,7 +56,7 @@ WAIT_SETTINGS = ("deliveryPollIntervalS", "deliveryTimeoutS", "releasePollInterv
 IN_PLACE = ("tags", "identityTag", *WAIT_SETTINGS)
 REQUIRED = ("name", "location", "instanceType", "osSlug", "sshKeys", "identityTag")
 SERVER_OUTPUTS = ("uuid", "status", "statusMessage", "ipAddresses", "primaryIp", "createdAt",
-                  "deliveredAt")  # fmt: skip
+                  "deliveredAt", "installation")  # fmt: skip
 
 T = TypeVar("T")
 
@@ -134,7 +135,8 @@ class FlexMetalProvider(Provider):
         server = await self._io(
             lambda: lifecycle.create_delivered(self.client, spec, waiting, timeout)
         )
-        return CreateResponse(server["uuid"], _outputs(inputs, _observed(server)))
+        observed = {**_observed(server), "installation": _installation("delivered")}
+        return CreateResponse(server["uuid"], _outputs(inputs, observed))
 
     async def read(self, request: ReadRequest) -> ReadResponse:
         if type_of(request.urn) == SSH_KEY:
@@ -183,8 +185,8 @@ class FlexMetalProvider(Provider):
         reinstall = any(_differs(olds.get(k), news.get(k), k) for k in REINSTALL_ON)
         if request.preview:
             observed = {k: olds.get(k) for k in SERVER_OUTPUTS}
-            if reinstall:  # delivered anew: what depends on the delivery shows as changing
-                observed.update(status=COMPUTED, deliveredAt=COMPUTED)
+            if reinstall:  # a new installation: what depends on it shows as changing
+                observed.update(status=COMPUTED, installation=COMPUTED)
             return UpdateResponse(_outputs(news, observed))
         spec, waiting = _server_spec(news), _waiting(news)
         timeout = _timeout(request.timeout, waiting.delivery_timeout_s)
@@ -196,7 +198,8 @@ class FlexMetalProvider(Provider):
             return lifecycle.converge_tags(self.client, server, spec.all_tags)
 
         server = await self._io(update)
-        return UpdateResponse(_outputs(news, _observed(server)))
+        installation = _installation("reinstalled") if reinstall else olds.get("installation")
+        return UpdateResponse(_outputs(news, {**_observed(server), "installation": installation}))
 
     async def delete(self, request: DeleteRequest) -> None:
         if type_of(request.urn) == SSH_KEY:
@@ -264,6 +267,12 @@ def _observed(server: Mapping[str, Any]) -> dict[str, Any]:
         "createdAt": server.get("createdAt", 0),
         "deliveredAt": server.get("deliveredAt", 0),
     }
+
+
+def _installation(how: str) -> str:
+    """Names the OS installation on the server: changes with each reinstall (which keeps the
+    server, its address and its delivery time), so a deploy can follow it."""
+    return f"{how}@{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
 
 
 def _outputs(inputs: Mapping[str, Any], observed: Mapping[str, Any]) -> dict[str, PropertyValue]:

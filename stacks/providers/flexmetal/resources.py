@@ -61,7 +61,7 @@ class Server(_CamelCaseOnTheWire):
     uuid: pulumi.Output[str]
     status: pulumi.Output[str]
     primary_ip: pulumi.Output[str]
-    delivered_at: pulumi.Output[int]
+    installation: pulumi.Output[str]
     ip_addresses: pulumi.Output[list[str]]
 
     def __init__(
@@ -93,5 +93,5 @@ class Server(_CamelCaseOnTheWire):
             "delivery_timeout_s": delivery_timeout_s,
         }
         outputs = ("uuid", "status", "status_message", "ip_addresses", "primary_ip",
-                   "created_at", "delivered_at")  # fmt: skip
+                   "created_at", "delivered_at", "installation")  # fmt: skip
         super().__init__(SERVER, resource_name, {**props, **dict.fromkeys(outputs)}, opts)
