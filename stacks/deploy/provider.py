@@ -40,6 +40,7 @@ from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 from stacks.deploy.runner import HostDeployFailed, HostRun, deploy_host, drain_host
 from stacks.providers.properties import (
     COMPUTED,
+    PartialState,
     off_the_loop,
     plain_map,
     property_diff,
@@ -57,6 +58,7 @@ COMPARED = (*RERUN_ON, "host", "settleS", "timeoutS")
 OUTPUTS = ("changedOperations", "checksPassed", "deploySeconds", "verifySeconds", "deployedAt")
 DEFAULT_SETTLE_S = 60.0
 DEFAULT_TIMEOUT_S = 1800.0
+FAILED = "failed: runs again on the next pulumi up"  # the trigger of a failed deploy
 
 
 class EngineLog:
@@ -96,8 +98,9 @@ class DeployProvider(Provider):
         inputs = plain_map(request.properties)
         if request.preview:
             return CreateResponse(properties=_state(inputs, None))
-        run = await self._run(request.urn, inputs)
-        return CreateResponse(f"{host_of(inputs)['name']}-deploy", _state(inputs, run))
+        resource_id = f"{host_of(inputs)['name']}-deploy"
+        run = await self._run(request.urn, inputs, resource_id, {})
+        return CreateResponse(resource_id, _state(inputs, run))
 
     async def update(self, request: UpdateRequest) -> UpdateResponse:
         olds, news = plain_map(request.olds), plain_map(request.news)
@@ -106,7 +109,7 @@ class DeployProvider(Provider):
             return UpdateResponse(_state(news, None if rerun else olds))
         if not rerun:
             return UpdateResponse(_state(news, olds))
-        run = await self._run(request.urn, news)
+        run = await self._run(request.urn, news, request.resource_id, olds)
         return UpdateResponse(_state(news, run))
 
     async def read(self, request: ReadRequest) -> ReadResponse:
@@ -124,18 +127,33 @@ class DeployProvider(Provider):
     def _progress(self, urn: str) -> Callable[[str], None]:
         return lambda message: self._log(urn, message, ephemeral=True)
 
-    async def _run(self, urn: str, inputs: dict[str, Any]) -> HostRun:
+    async def _run(
+        self, urn: str, inputs: dict[str, Any], resource_id: str, olds: dict[str, Any]
+    ) -> HostRun:
+        """The deploy; when it fails, the resource stays in the state marked failed (the
+        engine's init errors), so the next `pulumi up` runs it again whatever changed."""
         secrets = {k: str(v) for k, v in (inputs.get("secrets") or {}).items()}
         host = host_of(inputs)
+        try:
+            return await self._deploy(urn, inputs, host, secrets)
+        except HostDeployFailed as failed:
+            failed.partial = PartialState(
+                resource_id, _state({**inputs, "trigger": FAILED}, olds), wrap_map(inputs)
+            )
+            raise
+
+    async def _deploy(
+        self, urn: str, inputs: dict[str, Any], host: dict[str, Any], secrets: dict[str, str]
+    ) -> HostRun:
         run = await off_the_loop(lambda: deploy_host(
             host, secrets,
             float(inputs.get("settleS") or DEFAULT_SETTLE_S),
             float(inputs.get("timeoutS") or DEFAULT_TIMEOUT_S),
             self._progress(urn),
         ))  # fmt: skip
-        self._log(urn, f"{host['name']}: deployed ({run.changed_operations} "
-                       f"operations changed, {run.deploy_s:.1f} s), verified ({run.checks_passed} "
-                       f"checks passed, {run.verify_s:.1f} s)")  # fmt: skip
+        self._log(urn, f"{host['name']}: site deploy {run.deploy_s:.1f} s, operations changed: "
+                       f"{run.changed_operations}; verification {run.verify_s:.1f} s, checks "
+                       f"passed: {run.checks_passed}")  # fmt: skip
         return run
 
 
@@ -179,7 +197,7 @@ def _state(inputs: dict[str, Any], outcome: HostRun | dict[str, Any] | None) -> 
 
 def main() -> None:
     engine_address = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
-    serve(DeployProvider(EngineLog(engine_address)), VERSION, (HostDeployFailed,))
+    serve(DeployProvider(EngineLog(engine_address)), VERSION)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from stacks.deploy.outcome import (
     plain_lines,
 )
 from stacks.inventories import render_pyinfra, render_verify
+from stacks.providers.properties import PlainError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 PASSED = re.compile(r"(\d+) passed")
@@ -35,7 +36,7 @@ PASSED = re.compile(r"(\d+) passed")
 Progress = Callable[[str], None]
 
 
-class HostDeployFailed(Exception):
+class HostDeployFailed(PlainError):
     """The deploy or its verification failed; the message names the host and the step or
     the failed controls."""
 

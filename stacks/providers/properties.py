@@ -4,6 +4,7 @@ and back, resource types from URNs, diffs, provider settings, blocking work off 
 import asyncio
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pulumi.provider.experimental.property_value import PropertyValue, PropertyValueType
@@ -96,10 +97,46 @@ def provider_settings(request: ConfigureRequest, package: str) -> Callable[[str]
     return setting
 
 
-def serve(provider: Any, version: str, plain_errors: tuple[type[Exception], ...]) -> None:
-    """Runs a provider plugin like the SDK's server.main, except that an error of
-    `plain_errors` reaches `pulumi up` as its message alone: the SDK appends the plugin's
-    Python traceback to every error, which buries a deploy's "host X failed at step Y"."""
+@dataclass(frozen=True)
+class PartialState:
+    """What a resource that was created (or changed) but failed to initialise leaves in the
+    state: the engine records it and updates the resource on the next run."""
+
+    resource_id: str
+    properties: dict[str, PropertyValue]
+    inputs: dict[str, PropertyValue]
+
+
+class PlainError(Exception):
+    """An error `pulumi up` shows as its message alone; with `partial`, the resource is
+    recorded as failed to initialise instead of not at all."""
+
+    partial: PartialState | None = None
+
+
+def _status_details(error: PlainError) -> tuple[tuple[str, bytes], ...]:
+    """gRPC trailing metadata carrying ErrorResourceInitFailed, as the engine reads it."""
+    if error.partial is None:
+        return ()
+    from google.protobuf import any_pb2
+    from pulumi.runtime.proto import provider_pb2, status_pb2  # the SDK's google.rpc.Status
+
+    init_failed = provider_pb2.ErrorResourceInitFailed(
+        id=error.partial.resource_id,
+        properties=PropertyValue.marshal_map(error.partial.properties),
+        inputs=PropertyValue.marshal_map(error.partial.inputs),
+        reasons=[str(error)],
+    )
+    detail = any_pb2.Any()
+    detail.Pack(init_failed)
+    status = status_pb2.Status(code=2, message=str(error), details=[detail])  # 2: UNKNOWN
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+def serve(provider: Any, version: str) -> None:
+    """Runs a provider plugin like the SDK's server.main, except that a PlainError reaches
+    `pulumi up` as its message alone (the SDK appends the plugin's Python traceback to every
+    error, which buries a deploy's "host X failed at step Y"), with its partial state."""
     import grpc
     from pulumi.provider.experimental import server
 
@@ -118,8 +155,9 @@ def serve(provider: Any, version: str, plain_errors: tuple[type[Exception], ...]
             return await call(request, context)
         except Exception as wrapped:
             # the SDK's wrapper raised `wrapped` while handling the provider's own error
-            if isinstance(wrapped.__context__, plain_errors):
-                await context.abort(grpc.StatusCode.UNKNOWN, str(wrapped.__context__))
+            error = wrapped.__context__
+            if isinstance(error, PlainError):
+                await context.abort(grpc.StatusCode.UNKNOWN, str(error), _status_details(error))
             raise
 
     # server.main builds its servicer from this name

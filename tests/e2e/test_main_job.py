@@ -205,6 +205,12 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
     assert "sbx1-sfu01: site deploy failed" not in report
     assert sysctl(pop, addresses(pop)["sbx1-sfu01"], "net.ipv4.udp_rmem_min") == 16_384
     before = deployed_at(pop)
+    # the failed host stays marked in the state: even with the change reverted (which the
+    # others undo), it is deployed again, not left half-done with its old trigger
+    reverted = pop.pulumi("preview --json", config(pop, tuning__kernel__udp_rmem_min_bytes=32_768))
+    planned = {step["urn"].rsplit("::", 1)[1]: step["op"]
+               for step in json.loads(reverted.stdout)["steps"]}  # fmt: skip
+    assert planned["sbx1-sfu02-deploy"] == "update", planned
 
     pop.ssh(broken, f"rm -f {NO_JANUS}; echo done")
     fixed = pop.up(config(pop))
