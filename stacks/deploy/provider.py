@@ -38,9 +38,9 @@ from pulumi.provider.experimental.provider import (
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
 from stacks.deploy.runner import HostDeployFailed, HostRun, deploy_host, drain_host
+from stacks.providers.errors import PartialState
 from stacks.providers.properties import (
     COMPUTED,
-    PartialState,
     off_the_loop,
     plain_map,
     property_diff,

@@ -28,7 +28,7 @@ from stacks.deploy.outcome import (
     plain_lines,
 )
 from stacks.inventories import render_pyinfra, render_verify
-from stacks.providers.properties import PlainError
+from stacks.providers.errors import PlainError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 PASSED = re.compile(r"(\d+) passed")

@@ -4,7 +4,6 @@ and back, resource types from URNs, diffs, provider settings, blocking work off 
 import asyncio
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pulumi.provider.experimental.property_value import PropertyValue, PropertyValueType
@@ -15,6 +14,8 @@ from pulumi.provider.experimental.provider import (
     PropertyDiffKind,
 )
 from pulumi.runtime import rpc
+
+from stacks.providers.errors import PlainError
 
 T = TypeVar("T")
 
@@ -95,23 +96,6 @@ def provider_settings(request: ConfigureRequest, package: str) -> Callable[[str]
         return "" if value is None else str(value)
 
     return setting
-
-
-@dataclass(frozen=True)
-class PartialState:
-    """What a resource that was created (or changed) but failed to initialise leaves in the
-    state: the engine records it and updates the resource on the next run."""
-
-    resource_id: str
-    properties: dict[str, PropertyValue]
-    inputs: dict[str, PropertyValue]
-
-
-class PlainError(Exception):
-    """An error `pulumi up` shows as its message alone; with `partial`, the resource is
-    recorded as failed to initialise instead of not at all."""
-
-    partial: PartialState | None = None
 
 
 def _status_details(error: PlainError) -> tuple[tuple[str, bytes], ...]:

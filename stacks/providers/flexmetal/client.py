@@ -19,11 +19,13 @@ from urllib.parse import quote
 
 import requests
 
+from stacks.providers.errors import PlainError
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 PAGE_SIZE = 50
 
 
-class FlexMetalError(Exception):
+class FlexMetalError(PlainError):
     """The API answered with an error; `status` and the provider's messages are kept."""
 
     def __init__(self, method: str, path: str, status: int, body: Any) -> None:
@@ -42,7 +44,7 @@ class FlexMetalError(Exception):
         )
 
 
-class FlexMetalUnavailable(Exception):
+class FlexMetalUnavailable(PlainError):
     """The API could not be reached or kept failing; the request may or may not have taken
     effect."""
 

@@ -41,6 +41,7 @@ from stacks.providers.properties import (
     plain_map,
     property_diff,
     provider_settings,
+    serve,
     type_of,
     wrap_map,
 )
@@ -280,11 +281,7 @@ def _outputs(inputs: Mapping[str, Any], observed: Mapping[str, Any]) -> dict[str
 
 
 def main() -> None:
-    import sys
-
-    from pulumi.provider.experimental.server import main as serve
-
-    serve(sys.argv[1:], VERSION, FlexMetalProvider())
+    serve(FlexMetalProvider(), VERSION)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from stacks.providers.errors import PlainError
 from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, FlexMetalUnavailable
 
 IDENTITY_TAG_PREFIX = "vpid-"
@@ -30,7 +31,7 @@ def identity_tag(project: str, stack: str, logical_name: str) -> str:
     return f"{IDENTITY_TAG_PREFIX}{digest[:24]}"
 
 
-class ServerFailed(Exception):
+class ServerFailed(PlainError):
     """The provider reports the server failed, or it did not get there in time."""
 
 

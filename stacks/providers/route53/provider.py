@@ -36,12 +36,14 @@ from pulumi.provider.experimental.provider import (
 )
 
 from stacks.dns.records import RecordSet, change_batch, from_route53
+from stacks.providers.errors import PlainError
 from stacks.providers.properties import (
     COMPUTED,
     off_the_loop,
     plain_map,
     property_diff,
     provider_settings,
+    serve,
     type_of,
     wrap_map,
 )
@@ -55,6 +57,10 @@ INSYNC_TIMEOUT_S = 300.0
 
 HEALTH_CHECK_REPLACE_ON = ("kind", "intervalS")
 T = TypeVar("T")
+
+
+class ZoneNotFound(PlainError):
+    """The PoP's hosted zone does not exist (and the spec does not ask to create it)."""
 
 
 class Route53Provider(Provider):
@@ -174,8 +180,8 @@ class Route53Provider(Provider):
         for zone in route53.list_hosted_zones_by_name(DNSName=name)["HostedZones"]:
             if zone["Name"] == name:
                 return str(zone["Id"]).rsplit("/", 1)[-1]
-        raise ValueError(f"hosted zone {name} not found: create it (delegated from the "
-                         "registrar) or, in a sandbox, set dns.create_zone: true")  # fmt: skip
+        raise ZoneNotFound(f"hosted zone {name} not found: create it (delegated from the "
+                           "registrar) or, in a sandbox, set dns.create_zone: true")  # fmt: skip
 
     def _zone_exists(self, zone_id: str) -> bool:
         found = _unless_gone("NoSuchHostedZone", lambda: self.client().get_hosted_zone(Id=zone_id))
@@ -307,11 +313,7 @@ def _records_key(values: Mapping[str, Any], key: str) -> Any:
 
 
 def main() -> None:
-    import sys
-
-    from pulumi.provider.experimental.server import main as serve
-
-    serve(sys.argv[1:], VERSION, Route53Provider())
+    serve(Route53Provider(), VERSION)
 
 
 if __name__ == "__main__":
