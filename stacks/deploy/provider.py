@@ -138,7 +138,7 @@ class DeployProvider(Provider):
             return await self._deploy(urn, inputs, host, secrets)
         except HostDeployFailed as failed:
             failed.partial = PartialState(
-                resource_id, _state({**inputs, "trigger": FAILED}, olds), wrap_map(inputs)
+                resource_id, _state({**inputs, "trigger": FAILED}, olds), engine_values(inputs)
             )
             raise
 
@@ -176,7 +176,7 @@ def host_of(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _state(inputs: dict[str, Any], outcome: HostRun | dict[str, Any] | None) -> dict[str, Any]:
-    """The resource's state: its inputs (secrets kept secret) and the last run's figures."""
+    """The resource's state: its inputs and the last run's figures."""
     if isinstance(outcome, HostRun):
         figures: dict[str, Any] = {
             "changedOperations": outcome.changed_operations,
@@ -189,10 +189,15 @@ def _state(inputs: dict[str, Any], outcome: HostRun | dict[str, Any] | None) -> 
         figures = dict.fromkeys(OUTPUTS, COMPUTED)
     else:
         figures = {k: outcome.get(k) for k in OUTPUTS}
-    state = wrap_map({k: v for k, v in {**inputs, **figures}.items() if k != "secrets"})
-    if "secrets" in inputs:
-        state["secrets"] = wrap(inputs["secrets"], secret=True)
-    return state
+    return engine_values({**inputs, **figures})
+
+
+def engine_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Values for the engine, the secrets marked secret (the state encrypts them)."""
+    wrapped = wrap_map({k: v for k, v in values.items() if k != "secrets"})
+    if "secrets" in values:
+        wrapped["secrets"] = wrap(values["secrets"], secret=True)
+    return wrapped
 
 
 def main() -> None:

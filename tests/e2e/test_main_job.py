@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from sandbox import settings as sandbox_settings
 from sandbox.summary import GRACEFUL_SHUTDOWN, zone_records
 from sandbox.upstream import LearnedPath, learned_routes_of
 from stacks.inventories import write_inventories
@@ -211,6 +212,8 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
     planned = {step["urn"].rsplit("::", 1)[1]: step["op"]
                for step in json.loads(reverted.stdout)["steps"]}  # fmt: skip
     assert planned["sbx1-sfu02-deploy"] == "update", planned
+    exported = pop.pulumi("stack export", with_config=False)
+    assert sandbox_settings.UPSTREAM_MD5 not in exported.stdout, "a secret in clear in the state"
 
     pop.ssh(broken, f"rm -f {NO_JANUS}; echo done")
     fixed = pop.up(config(pop))

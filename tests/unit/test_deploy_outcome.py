@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stacks.deploy.outcome import deploy_failure, failed_controls, grand_total
-from stacks.deploy.provider import deploy_diff
+from stacks.deploy.provider import deploy_diff, engine_values
 from stacks.deploy.trigger import deploy_trigger, roles_digest
 from stacks.providers.properties import COMPUTED
 
@@ -90,3 +90,9 @@ def test_the_deploy_reruns_in_place_and_is_replaced_only_for_another_server() ->
     assert moved.changes and moved.replaces == ["host"]  # the old server drained, then released
     unknown = deploy_diff(_inputs(), {**_inputs(), "host": COMPUTED, "trigger": COMPUTED})
     assert unknown.changes and unknown.replaces == []  # decided again once the address is known
+
+
+def test_the_secrets_reach_the_engine_marked_secret() -> None:
+    values = engine_values(_inputs())
+    assert values["secrets"].is_secret
+    assert not values["host"].is_secret  # readable in the state: names of keys, never values
