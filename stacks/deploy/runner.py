@@ -79,7 +79,7 @@ def deploy_host(
             changed = _site_deploy(host, inventory, secrets, timeout_s, progress, sink)
             deployed = time.monotonic()
             progress("verifying")
-            passed = _verification(host, declared, settle_s, sink, secrets.values(), log)
+            passed = _verification(host, declared, settle_s, sink, secrets.values())
     return HostRun(changed, deployed - started, passed, time.monotonic() - deployed)
 
 
@@ -122,8 +122,7 @@ def _site_deploy(
 
 
 def _verification(
-    host: dict[str, Any], declared: Path, settle_s: float, sink: Any, secrets: Iterable[str],
-    log: Path,
+    host: dict[str, Any], declared: Path, settle_s: float, sink: Any, secrets: Iterable[str]
 ) -> int:  # fmt: skip
     deadline = time.monotonic() + settle_s
     command = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider",
@@ -142,11 +141,11 @@ def _verification(
         if time.monotonic() > deadline:
             break
         time.sleep(2)
-    controls = failed_controls(output) or plain_lines(output)[-8:]
+    failed = failed_controls(output)
     raise HostDeployFailed(
-        f"{host['name']}: verification failed, {len(failed_controls(output))} control(s):\n  "
-        + "\n  ".join(controls)
-        + f"\n(full log: {log})"
+        f"{host['name']}: verification failed, {len(failed)} control(s):\n  "
+        + "\n  ".join(failed or plain_lines(output)[-8:])
+        + f"\n(full log: {sink.name})"
     )
 
 
