@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from roles.anycast.config import GRACEFUL_SHUTDOWN
 from sandbox import settings
 from sandbox.upstream import LearnedPath, learned_routes_of
 from stacks.inventories import stack_outputs
-
-GRACEFUL_SHUTDOWN = (65535, 0)
 
 
 def zone_records(endpoint: str | None, zone: str) -> list[dict[str, Any]]:

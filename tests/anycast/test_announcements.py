@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from roles.anycast.config import GRACEFUL_SHUTDOWN
 from sandbox.upstream import LearnedPath, learned_routes_of
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
@@ -32,7 +33,6 @@ HOSTS = (("sbx1-sfu01", "bm7.std.8", "network-namespace"),
          ("sbx1-sfu02", "bm7.std.8", "network-namespace"))  # fmt: skip
 ANYCAST = "198.18.10.0/24"
 HEALTH = {"interval_s": 1, "timeout_s": 0.5, "fall": 2, "rise": 2}
-GRACEFUL_SHUTDOWN = (65535, 0)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from roles.anycast.config import GRACEFUL_SHUTDOWN
 from sandbox import settings as sandbox_settings
-from sandbox.summary import GRACEFUL_SHUTDOWN, zone_records
+from sandbox.summary import zone_records
 from sandbox.upstream import LearnedPath, learned_routes_of
 from stacks.inventories import write_inventories
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
