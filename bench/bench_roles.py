@@ -7,19 +7,20 @@ the 3 containers and on the VM, the verification suites on each host alone, and 
 once (one xdist worker per host).
 """
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
 from stacks.host_data import host_data
+from stacks.inventories import render_pyinfra, render_verify
 from stacks.spec import parse_pop
 from stacks.spec.checks import StackContext
 from tests.project import PROJECT_ROOT
@@ -34,8 +35,6 @@ SETTINGS = {
 CONTAINERS = [("sbx1-sfu01", "network-namespace"), ("sbx1-sfu02", "network-namespace"),
               ("sbx1-sfu03", "network-namespace")]  # fmt: skip
 VM = ("sbx1-sfu04", "full")
-SSH = {"ssh_user": "root", "ssh_strict_host_key_checking": "off",
-       "ssh_known_hosts_file": "/dev/null"}  # fmt: skip
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
@@ -47,11 +46,10 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - started
 
 
-def write_inventories(folder: Path, name: str, hosts: list[dict[str, object]]) -> Path:
-    pyinfra = [(h["address"], {**SSH, **{k: v for k, v in h.items() if k != "address"}})
-               for h in hosts]  # fmt: skip
-    (folder / f"{name}.py").write_text(f"sfu = {pyinfra!r}\n")
-    (folder / f"{name}.json").write_text(json.dumps(hosts))
+def write_inventories(folder: Path, name: str, hosts: list[dict[str, Any]]) -> Path:
+    """Both inventories as `python -m stacks.inventories` renders them."""
+    (folder / f"{name}.py").write_text(render_pyinfra("sandbox", hosts))
+    (folder / f"{name}.json").write_text(render_verify(hosts))
     return folder / name
 
 
@@ -80,7 +78,7 @@ def main() -> None:
         for name, scope in [*CONTAINERS, VM]:
             server = sandbox.deliver(name, "bm9.std.16" if scope == "full" else "bm7.std.8")
             declared[name] = {"name": name, "address": server["ipAddresses"][0]["ipAddress"],
-                              "ssh_key": str(sandbox.ssh_key),
+                              "ssh_user": "root", "ssh_key": str(sandbox.ssh_key),
                               **host_data(spec, name, scope)}  # fmt: skip
         containers = write_inventories(folder, "containers",
                                        [declared[n] for n, _ in CONTAINERS])  # fmt: skip

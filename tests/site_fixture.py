@@ -16,13 +16,12 @@ import yaml
 from sandbox import settings as sandbox_settings
 from stacks.deploy.outcome import grand_total
 from stacks.host_data import host_data
+from stacks.inventories import render_pyinfra, render_verify
 from stacks.spec import PopSpec, parse_pop
 from stacks.spec.checks import StackContext
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 
-SSH = {"ssh_user": "root", "ssh_strict_host_key_checking": "off",
-       "ssh_known_hosts_file": "/dev/null"}  # fmt: skip
 # the deploy's secrets, as the stack's deploy step exports them (roles/secrets.py)
 SECRETS = {"VOICEPOP_SECRET_bgpMd5Upstream": sandbox_settings.UPSTREAM_MD5}
 
@@ -45,10 +44,9 @@ class Inventory:
         return next(h for h in self.hosts() if h["name"] == name)
 
     def write(self, hosts: list[dict[str, Any]]) -> None:
-        self.declared.write_text(json.dumps(hosts))
-        pyinfra = [(h["address"], {**SSH, **{k: v for k, v in h.items() if k != "address"}})
-                   for h in hosts]  # fmt: skip
-        self.pyinfra.write_text(f"sfu = {pyinfra!r}\n")
+        """Both inventories as `python -m stacks.inventories` renders them."""
+        self.declared.write_text(render_verify(hosts))
+        self.pyinfra.write_text(render_pyinfra("sandbox", hosts))
 
     def change(self, change: Any) -> None:
         """Applies `change(host_data)` to every host."""
@@ -66,7 +64,7 @@ def deliver_and_declare(
     for name, instance_type, scope in hosts:
         server = sandbox.deliver(name, instance_type)
         declared.append({
-            "name": name, "address": server["ipAddresses"][0]["ipAddress"],
+            "name": name, "address": server["ipAddresses"][0]["ipAddress"], "ssh_user": "root",
             "ssh_key": str(sandbox.ssh_key), **host_data(spec, name, scope),
         })  # fmt: skip
     inventory = Inventory(sandbox.root / "declared.json", sandbox.root / "inventory.py")

@@ -43,8 +43,7 @@ def test_deploy_then_verify_on_a_container_and_a_vm(inventory: Inventory) -> Non
     deployed = deploy(inventory)
     assert deployed.returncode == 0, deployed.stdout[-3000:]
     assert "kernel_tuning skips net.core.rmem_max" in deployed.stdout
-    container = inventory.host("sbx1-sfu01")["address"]
-    vm = inventory.host("sbx1-sfu02")["address"]
+    container, vm = "sbx1-sfu01", "sbx1-sfu02"  # pyinfra's host names: the server names
     for knob in NIC_KNOBS_SKIPPED_ON_A_CONTAINER:
         assert f"{container}: nic_tuning skips host0 {knob}:" in deployed.stdout
     for knob in NIC_KNOBS_PROVED_ON_THE_VM:
@@ -169,11 +168,12 @@ def test_one_knob_changes_only_that_and_the_sfu_restarts_only_for_its_own_config
     nic_change = deploy(inventory)
     assert nic_change.returncode == 0, nic_change.stdout[-3000:]
     assert changed_operations(nic_change.stdout) == 3  # the config on each, the unit on the VM
-    vm, container = addresses[1], addresses[0]
+    (container, _, _), (vm, _, _) = HOSTS
     assert f"{vm}: nic_tuning changes eth0 combined_channels: 2 -> 1" in nic_change.stdout
     assert f"{container}: nic_tuning skips host0 combined_channels: veth has no combined " \
            "channels" in nic_change.stdout  # fmt: skip
-    assert test_sandbox.ssh(vm, "cat /sys/class/net/eth0/queues/rx-0/rps_cpus") == "3"
+    vm_address = addresses[1]
+    assert test_sandbox.ssh(vm_address, "cat /sys/class/net/eth0/queues/rx-0/rps_cpus") == "3"
     assert [janus_pid(test_sandbox, address) for address in addresses] == before
 
     inventory.change(lambda host: host["sfu"].update(log_level=5))
