@@ -12,6 +12,8 @@ from stacks.spec.models import NeighborSpec, PopSpec, PortRange
 from stacks.spec.reference import (
     AWS_REGIONS,
     MAX_ASN,
+    MIN_SSH_ADMIN_IPV4_PREFIX_LEN,
+    MIN_SSH_ADMIN_IPV6_PREFIX_LEN,
     PRIVATE_ASN_RANGES,
     RESERVED_ASN_RANGES,
     ROUTE53_CONTINENTS,
@@ -40,6 +42,7 @@ def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
         *_check_health(spec),
         *_check_dns(spec),
         *_check_ports(spec),
+        *_check_access(spec),
     ]
 
 
@@ -329,20 +332,20 @@ def check_across_pops(
     specs: Mapping[str, PopSpec],
 ) -> dict[str, list[SpecError]]:
     """Errors per stack file: PoP codes must be unique, and prefixes of different PoPs must
-    not overlap, except the same anycast prefix announced from several PoPs."""
+    not overlap, except the same anycast prefix announced from several PoPs. Each stack file
+    of a clash gets the error, naming the other, so checking one file alone finds it too."""
     errors: dict[str, list[SpecError]] = {source: [] for source in specs}
-    seen_codes: dict[str, str] = {}
+    sources_by_code: dict[str, list[str]] = {}
     for source, spec in specs.items():
-        if spec.code in seen_codes:
+        sources_by_code.setdefault(spec.code, []).append(source)
+    for code, sources in sources_by_code.items():
+        for source in sources if len(sources) > 1 else []:
+            others = ", ".join(other for other in sources if other != source)
             errors[source].append(
                 SpecError(
-                    f"{ROOT}.code",
-                    spec.code,
-                    f"also the code of {seen_codes[spec.code]}",
-                    "a code unique in the repo",
+                    f"{ROOT}.code", code, f"also the code of {others}", "a code unique in the repo"
                 )
             )
-        seen_codes.setdefault(spec.code, source)
 
     everything = [p for source, spec in specs.items() for p in announced_prefixes(source, spec)]
     for index, mine in enumerate(everything):
@@ -350,17 +353,36 @@ def check_across_pops(
             if mine.source == theirs.source or _shared_anycast(mine, theirs):
                 continue
             if _overlap(ipaddress.ip_network(mine.prefix), ipaddress.ip_network(theirs.prefix)):
-                errors[mine.source].append(
-                    SpecError(
-                        mine.path,
-                        mine.prefix,
-                        f"overlaps {theirs.prefix} of {theirs.source}",
-                        "prefixes disjoint from other PoPs', or the identical prefix as anycast "
-                        "in both",
-                    )
-                )
+                errors[mine.source].append(_prefix_clash(mine, theirs))
+                errors[theirs.source].append(_prefix_clash(theirs, mine))
     return errors
+
+
+def _prefix_clash(mine: AnnouncedPrefix, theirs: AnnouncedPrefix) -> SpecError:
+    return SpecError(
+        mine.path,
+        mine.prefix,
+        f"overlaps {theirs.prefix} of {theirs.source}",
+        "prefixes disjoint from other PoPs', or the identical prefix as anycast in both",
+    )
 
 
 def _shared_anycast(a: AnnouncedPrefix, b: AnnouncedPrefix) -> bool:
     return a.kind == b.kind == "anycast" and a.prefix == b.prefix
+
+
+def _check_access(spec: PopSpec) -> Iterator[SpecError]:
+    """Outside a sandbox, SSH is opened to admin networks only, never to the internet."""
+    if spec.environment == "sandbox":
+        return
+    shortest = {4: MIN_SSH_ADMIN_IPV4_PREFIX_LEN, 6: MIN_SSH_ADMIN_IPV6_PREFIX_LEN}
+    for index, cidr in enumerate(spec.access.ssh_admin_ranges):
+        network = ipaddress.ip_network(cidr)
+        if network.prefixlen < shortest[network.version]:
+            yield SpecError(
+                f"{ROOT}.access.ssh_admin_ranges[{index}]",
+                cidr,
+                f"opens SSH to {network.num_addresses:,} addresses in a {spec.environment} PoP",
+                f"an admin network of /{MIN_SSH_ADMIN_IPV4_PREFIX_LEN} or narrower (IPv6: "
+                f"/{MIN_SSH_ADMIN_IPV6_PREFIX_LEN} or narrower), e.g. the VPN's or bastion's",
+            )

@@ -1,5 +1,6 @@
 """Spec errors that name the field, the bad value and what is allowed."""
 
+import copy
 import difflib
 import types
 import typing
@@ -95,6 +96,42 @@ _PLAIN_PROBLEMS = {
     "string_too_long": "too long",
     "string_pattern_mismatch": "not of the expected form",
 }
+
+
+def locations_of(error: ValidationError) -> list[list[str | int]]:
+    """Where each error of `error` is, in the raw document (validator tags left out)."""
+    return [
+        [part for part in detail["loc"] if not _is_validator_tag(part)] for detail in error.errors()
+    ]
+
+
+def without_locations(raw: Any, locations: Iterable[Location]) -> Any:
+    """A deep copy of `raw` with the mapping key at each location removed. A location that ends
+    in a list index removes the whole list (removing one item would renumber the others)."""
+    pruned = copy.deepcopy(raw)
+    for location in locations:
+        keyed = list(location)
+        while keyed and isinstance(keyed[-1], int):
+            keyed.pop()
+        parent = _walk(pruned, keyed[:-1]) if keyed else None
+        if isinstance(parent, dict):
+            parent.pop(keyed[-1], None)
+    return pruned
+
+
+def _walk(document: Any, location: Location) -> Any:
+    for part in location:
+        try:
+            document = document[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return document
+
+
+def paths_overlap(a: str, b: str) -> bool:
+    """Whether one error path is the other or lies inside it (`x.y` and `x.y[0].z`)."""
+    shorter, longer = sorted((a, b), key=len)
+    return longer == shorter or longer.startswith((f"{shorter}.", f"{shorter}["))
 
 
 def _is_validator_tag(part: str | int) -> bool:

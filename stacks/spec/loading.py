@@ -11,7 +11,15 @@ import yaml
 from pydantic import ValidationError
 
 from stacks.spec.checks import ROOT, StackContext, check_across_pops, check_pop
-from stacks.spec.errors import SpecError, SpecInvalid, errors_from_validation, sorted_errors
+from stacks.spec.errors import (
+    SpecError,
+    SpecInvalid,
+    errors_from_validation,
+    locations_of,
+    paths_overlap,
+    sorted_errors,
+    without_locations,
+)
 from stacks.spec.models import PopSpec
 from stacks.spec.routing import check_routing, load_registry
 
@@ -27,11 +35,34 @@ def parse_pop(raw: Any, context: StackContext, source: str) -> PopSpec:
     try:
         spec = PopSpec.model_validate(raw)
     except ValidationError as error:
-        raise SpecInvalid(source, errors_from_validation(ROOT, PopSpec, error)) from None
+        field_errors = errors_from_validation(ROOT, PopSpec, error)
+        related = _checks_of_what_parsed(raw, error, context, field_errors)
+        raise SpecInvalid(source, sorted_errors([*field_errors, *related])) from None
     errors = check_pop(spec, context)
     if errors:
         raise SpecInvalid(source, errors)
     return spec
+
+
+def _checks_of_what_parsed(
+    raw: Mapping[str, Any],
+    error: ValidationError,
+    context: StackContext,
+    reported: list[SpecError],
+) -> list[SpecError]:
+    """The relational checks of a spec with field errors: run on the spec without the bad
+    fields (their defaults take their place), keeping only errors about other fields. A bad
+    required field leaves nothing to check against, and then only the field errors stand."""
+    try:
+        rest = PopSpec.model_validate(without_locations(raw, locations_of(error)))
+    except ValidationError:
+        return []
+    reported_paths = [found.path for found in reported]
+    return [
+        found
+        for found in check_pop(rest, context)
+        if not any(paths_overlap(found.path, path) for path in reported_paths)
+    ]
 
 
 @dataclass(frozen=True)
@@ -72,9 +103,10 @@ class RepoValidation:
         return not any(self.errors.values())
 
 
-def validate_stack_files(paths: Iterable[Path]) -> RepoValidation:
-    """Every error of every stack file, including overlaps between PoPs and prefixes the
-    routing registry does not cover."""
+def validate_stack_files(paths: Iterable[Path], beside: Iterable[Path] = ()) -> RepoValidation:
+    """Every error of every stack file in `paths`, including overlaps between PoPs and
+    prefixes the routing registry does not cover. The stack files `beside` them count for
+    the overlaps only: their own errors are not reported."""
     result = RepoValidation()
     for path in paths:
         source = path.name
@@ -88,9 +120,24 @@ def validate_stack_files(paths: Iterable[Path]) -> RepoValidation:
             result.errors[source] = invalid.errors
         except yaml.YAMLError as error:
             result.errors[source] = [SpecError(source, "", f"not valid YAML: {error}")]
-    for source, errors in check_across_pops(result.specs).items():
-        result.errors[source] = sorted_errors([*result.errors[source], *errors])
+    others = valid_specs(other for other in beside if other.name not in result.errors)
+    for source, errors in check_across_pops({**result.specs, **others}).items():
+        if source in result.errors:
+            result.errors[source] = sorted_errors([*result.errors[source], *errors])
     return result
+
+
+def valid_specs(paths: Iterable[Path]) -> dict[str, PopSpec]:
+    """The specs of the stack files that parse, by file name; the others are left out (their
+    own validation reports them)."""
+    specs = {}
+    for path in paths:
+        try:
+            stack_file = read_stack_file(path)
+            specs[path.name] = parse_pop(stack_file.raw_pop, stack_file.context, path.name)
+        except (SpecInvalid, yaml.YAMLError):
+            continue
+    return specs
 
 
 def pop_from_stack_config(project_dir: Path, stack: str) -> PopSpec:
@@ -110,15 +157,7 @@ def pop_from_stack_config(project_dir: Path, stack: str) -> PopSpec:
     source = f"Pulumi.{stack}.yaml"
     spec = parse_pop(raw, StackContext(stack=stack, config_keys=keys), source)
 
-    others = {}
-    for path in stack_files(project_dir):
-        if path.name == source:
-            continue
-        try:
-            other = read_stack_file(path)
-            others[path.name] = parse_pop(other.raw_pop, other.context, path.name)
-        except (SpecInvalid, yaml.YAMLError):
-            continue  # `make validate` reports those; they must not block this stack
+    others = valid_specs(path for path in stack_files(project_dir) if path.name != source)
     across = check_across_pops({source: spec, **others})[source]
     unregistered = list(check_routing(spec, load_registry(project_dir)))
     if across or unregistered:

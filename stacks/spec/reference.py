@@ -18,6 +18,11 @@ MAX_ASN = 4_294_967_295
 MAX_IPV4_PREFIX_LEN = 24
 MAX_IPV6_PREFIX_LEN = 48
 
+# The widest SSH admin range a production or staging PoP may open SSH to: an office, VPN or
+# bastion network, never the internet. A /16 is 65,536 IPv4 addresses; a /48 one IPv6 site.
+MIN_SSH_ADMIN_IPV4_PREFIX_LEN = 16
+MIN_SSH_ADMIN_IPV6_PREFIX_LEN = 48
+
 # Route 53 latency records measure latency to AWS regions only.
 AWS_REGIONS: frozenset[str] = frozenset(
     {

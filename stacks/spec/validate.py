@@ -1,6 +1,7 @@
 """`make validate`: checks every Pulumi.*.yaml of the project offline and lists all errors.
 
 Usage: python -m stacks.spec.validate [STACK_FILE ...]   (default: every stack file)
+Named stack files are still checked for overlaps with the stack files beside them.
 Exit status: 0 when every spec is valid, 1 otherwise.
 """
 
@@ -17,7 +18,8 @@ def main(argv: list[str]) -> int:
         print("validate: no Pulumi.*.yaml here", file=sys.stderr)
         return 1
     started = time.perf_counter()
-    result = validate_stack_files(paths)
+    beside = {other for path in paths for other in stack_files(path.resolve().parent)}
+    result = validate_stack_files(paths, beside=sorted(beside))
     elapsed_ms = (time.perf_counter() - started) * 1000
     for source, errors in result.errors.items():
         if not errors:

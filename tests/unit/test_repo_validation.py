@@ -92,7 +92,19 @@ def test_prefixes_overlapping_another_pop(
     assert len(errors) == 1, [e.render() for e in errors]
     assert errors[0].path == "voicepop:pop.bgp.prefixes[0].prefix"
     assert f"overlaps {ours[0]} of Pulumi.ams1.yaml" in errors[0].problem
-    assert result.errors["Pulumi.ams1.yaml"] == []
+    [mirrored] = result.errors["Pulumi.ams1.yaml"]
+    assert f"overlaps {theirs[0]} of Pulumi.lon1.yaml" in mirrored.problem
+
+
+def test_one_stack_file_is_checked_against_the_stack_files_beside_it(tmp_path: Path) -> None:
+    write_stack(tmp_path, "ams1", pop_announcing("ams1", ("198.51.100.0/24", "anycast")))
+    lon1 = write_stack(tmp_path, "lon1", pop_announcing("lon1", ("198.51.0.0/16", "anycast")))
+    register(tmp_path, "198.51.0.0/16")
+    for path in ("Pulumi.lon1.yaml", str(lon1)):
+        checked = run_validate(path, cwd=tmp_path)
+        assert checked.returncode == 1, checked.stdout
+        assert "overlaps 198.51.100.0/24 of Pulumi.ams1.yaml" in checked.stdout
+        assert "Pulumi.ams1.yaml" not in checked.stdout.replace("of Pulumi.ams1.yaml", "")
 
 
 def test_pop_codes_are_unique_in_the_repo(tmp_path: Path) -> None:
@@ -103,8 +115,13 @@ def test_pop_codes_are_unique_in_the_repo(tmp_path: Path) -> None:
     second = write_stack(tmp_path, "sandbox", sandbox)
     text = second.read_text().replace("code: sandbox", "code: ams1")
     second.write_text(text)
-    errors = validate_stack_files([first, second]).errors["Pulumi.sandbox.yaml"]
-    assert [error.problem for error in errors] == ["also the code of Pulumi.ams1.yaml"]
+    errors = validate_stack_files([first, second]).errors
+    assert [error.problem for error in errors["Pulumi.sandbox.yaml"]] == [
+        "also the code of Pulumi.ams1.yaml"
+    ]
+    assert [error.problem for error in errors["Pulumi.ams1.yaml"]] == [
+        "also the code of Pulumi.sandbox.yaml"
+    ]
 
 
 def test_invalid_yaml_is_reported_not_raised(tmp_path: Path) -> None:

@@ -360,3 +360,49 @@ def test_spec_is_immutable() -> None:
     with pytest.raises(ValueError):
         spec.code = "lon1"  # type: ignore[misc]
     assert isinstance(spec, PopSpec)
+
+
+def test_field_and_relational_errors_are_reported_together() -> None:
+    raw = valid_pop()
+    raw["servers"]["count"] = 0
+    raw["bgp"]["neighbors"][0]["peer_asn"] = 0
+    paths = [error.path for error in errors_of(raw)]
+    assert paths == ["voicepop:pop.bgp.neighbors[0].peer_asn", "voicepop:pop.servers.count"]
+
+
+def test_a_relational_error_about_a_bad_field_is_not_reported_twice() -> None:
+    raw = valid_pop()
+    raw["servers"] = {"count": 0}  # without count, servers would also lack "count or names"
+    assert [error.path for error in errors_of(raw)] == ["voicepop:pop.servers.count"]
+
+
+@pytest.mark.parametrize(
+    "cidr", ["0.0.0.0/0", "::/0", "10.0.0.0/8", "198.50.0.0/15", "2001:db8::/32"]
+)
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_ssh_admin_range_wider_than_an_admin_network_is_rejected(
+    cidr: str, environment: str
+) -> None:
+    raw = valid_pop()
+    raw["environment"] = environment
+    raw["access"]["ssh_admin_ranges"] = ["203.0.113.64/27", cidr]
+    error = only_error(raw)
+    assert error.path == "voicepop:pop.access.ssh_admin_ranges[1]"
+    assert error.value == cidr
+    assert f"in a {environment} PoP" in error.problem
+    assert "/16 or narrower" in error.allowed and "/48 or narrower" in error.allowed
+
+
+@pytest.mark.parametrize("cidr", ["198.51.0.0/16", "2001:db8:1::/48", "192.0.2.10/32"])
+def test_ssh_admin_range_of_an_admin_network_is_accepted(cidr: str) -> None:
+    raw = valid_pop()
+    raw["access"]["ssh_admin_ranges"] = [cidr]
+    assert parse_pop(raw, VALID_CONTEXT, "x").access.ssh_admin_ranges == [cidr]
+
+
+def test_a_sandbox_may_open_ssh_widely() -> None:
+    raw = valid_pop()
+    raw["environment"] = "sandbox"
+    raw["bgp"]["local_asn"] = 64_512
+    raw["access"]["ssh_admin_ranges"] = ["0.0.0.0/0"]
+    assert parse_pop(raw, VALID_CONTEXT, "x").access.ssh_admin_ranges == ["0.0.0.0/0"]
