@@ -32,8 +32,10 @@ SETTINGS = {
     "VOICEPOP_SANDBOX_STANDIN_PORT": "28787",
     "VOICEPOP_SANDBOX_ROUTE53_PORT": "28788",
 }
-HOSTS = (("sbx1-sfu01", "bm7.std.8", "network-namespace"),
-         ("sbx1-sfu02", "bm7.std.8", "network-namespace"))  # fmt: skip
+HOSTS = (
+    ("sbx1-sfu01", "bm7.std.8", "network-namespace"),
+    ("sbx1-sfu02", "bm7.std.8", "network-namespace"),
+)
 ROUNDS = 5
 
 
@@ -47,8 +49,10 @@ def seconds_until(condition: Callable[[], bool], limit_s: float = 60) -> float:
 
 
 def summary(name: str, figures: list[float]) -> None:
-    print(f"{name}: median {statistics.median(figures):.2f} s, "
-          f"min {min(figures):.2f} s, max {max(figures):.2f} s ({len(figures)} runs)")  # fmt: skip
+    print(
+        f"{name}: median {statistics.median(figures):.2f} s, "
+        f"min {min(figures):.2f} s, max {max(figures):.2f} s ({len(figures)} runs)"
+    )
 
 
 def main() -> None:

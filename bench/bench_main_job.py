@@ -31,16 +31,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         (folder / "backend").mkdir()
-        env = {**ENV, "VOICEPOP_SANDBOX_DIR": str(folder / "sandbox"),
-               "VOICEPOP_DEPLOY_LOG_DIR": str(folder / "deploy-logs"),
-               "PULUMI_BACKEND_URL": (folder / "backend").as_uri()}  # fmt: skip
+        env = {
+            **ENV,
+            "VOICEPOP_SANDBOX_DIR": str(folder / "sandbox"),
+            "VOICEPOP_DEPLOY_LOG_DIR": str(folder / "deploy-logs"),
+            "PULUMI_BACKEND_URL": (folder / "backend").as_uri(),
+        }
         free_before = available_mb()
         results: dict[str, Any] = {"sandbox_up_s": timed("python -m sandbox up", env)}
 
         def up(**changes: Any) -> float:
             config = config_file(folder, deploy=True, **changes)
-            return timed(f"tools/stack-env.sh sandbox pulumi --non-interactive --config-file "
-                         f"{config} up --yes --skip-preview", env)  # fmt: skip
+            return timed(
+                f"tools/stack-env.sh sandbox pulumi --non-interactive --config-file "
+                f"{config} up --yes --skip-preview",
+                env,
+            )
 
         results["up_3_servers_deployed_verified_s"] = up()
         results["up_no_op_s"] = up()
@@ -55,11 +61,15 @@ def main() -> None:
         )
         results["destroy_s"] = timed(
             f"tools/stack-env.sh sandbox pulumi --non-interactive --config-file "
-            f"{config_file(folder, deploy=True)} destroy --yes --skip-preview", env
-        )  # fmt: skip
+            f"{config_file(folder, deploy=True)} destroy --yes --skip-preview",
+            env,
+        )
         results["sandbox_down_s"] = timed("python -m sandbox down", env)
-    print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in results.items()},
-                     indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {k: round(v, 1) if isinstance(v, float) else v for k, v in results.items()}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -32,15 +32,24 @@ SETTINGS = {
     "VOICEPOP_SANDBOX_STANDIN_PORT": "28787",
     "VOICEPOP_SANDBOX_ROUTE53_PORT": "28788",
 }
-CONTAINERS = [("sbx1-sfu01", "network-namespace"), ("sbx1-sfu02", "network-namespace"),
-              ("sbx1-sfu03", "network-namespace")]  # fmt: skip
+CONTAINERS = [
+    ("sbx1-sfu01", "network-namespace"),
+    ("sbx1-sfu02", "network-namespace"),
+    ("sbx1-sfu03", "network-namespace"),
+]
 VM = ("sbx1-sfu04", "full")
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         sys.exit(f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return time.perf_counter() - started
@@ -59,9 +68,20 @@ def deploy(inventory: Path) -> float:
 
 
 def verify(inventory: Path, workers: int) -> float:
-    return timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n",
-                  str(workers), "tests/verify"],
-                 {"VOICEPOP_VERIFY_INVENTORY": f"{inventory}.json"})  # fmt: skip
+    return timed(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            str(workers),
+            "tests/verify",
+        ],
+        {"VOICEPOP_VERIFY_INVENTORY": f"{inventory}.json"},
+    )
 
 
 def main() -> None:
@@ -77,11 +97,14 @@ def main() -> None:
         declared = {}
         for name, scope in [*CONTAINERS, VM]:
             server = sandbox.deliver(name, "bm9.std.16" if scope == "full" else "bm7.std.8")
-            declared[name] = {"name": name, "address": server["ipAddresses"][0]["ipAddress"],
-                              "ssh_user": "root", "ssh_key": str(sandbox.ssh_key),
-                              **host_data(spec, name, scope)}  # fmt: skip
-        containers = write_inventories(folder, "containers",
-                                       [declared[n] for n, _ in CONTAINERS])  # fmt: skip
+            declared[name] = {
+                "name": name,
+                "address": server["ipAddresses"][0]["ipAddress"],
+                "ssh_user": "root",
+                "ssh_key": str(sandbox.ssh_key),
+                **host_data(spec, name, scope),
+            }
+        containers = write_inventories(folder, "containers", [declared[n] for n, _ in CONTAINERS])
         vm = write_inventories(folder, "vm", [declared[VM[0]]])
         print(
             f"site deploy, 3 containers: first {deploy(containers):.1f} s, "

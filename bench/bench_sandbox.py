@@ -31,8 +31,12 @@ def timed(command: str, env: dict[str, str]) -> float:
     started = time.perf_counter()
     result = subprocess.run(
         ["bash", "-c", f". tools/env.sh && {command}"],
-        cwd=PROJECT, env={**os.environ, **env}, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=PROJECT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         sys.exit(f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return time.perf_counter() - started
@@ -116,8 +120,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         (folder / "backend").mkdir()
-        env = {**ENV, "VOICEPOP_SANDBOX_DIR": str(folder / "sandbox"),
-               "PULUMI_BACKEND_URL": (folder / "backend").as_uri()}  # fmt: skip
+        env = {
+            **ENV,
+            "VOICEPOP_SANDBOX_DIR": str(folder / "sandbox"),
+            "PULUMI_BACKEND_URL": (folder / "backend").as_uri(),
+        }
         results: dict[str, Any] = {"sandbox_up_s": timed("python -m sandbox up", env)}
         admin = f"python -m sandbox.flexmetal --endpoint {ENDPOINT.removesuffix('/v3')}"
         timed(f"{admin} settings step_delay_s=0 release_delay_s=0", env)
@@ -132,8 +139,11 @@ def main() -> None:
         results[f"{hosts}_hosts_start_to_ssh_s"] = round(through_api["start_s"], 2)
         results[f"{hosts}_hosts_stop_s"] = round(through_api["stop_s"], 2)
         results["sandbox_down_s"] = timed("python -m sandbox down", env)
-    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in results.items()},
-                     indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {k: round(v, 2) if isinstance(v, float) else v for k, v in results.items()}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

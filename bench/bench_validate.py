@@ -32,19 +32,28 @@ def pop_config(index: int, servers: int) -> dict[str, object]:
                         {"prefix": f"2001:db8:{index:x}::/48", "kind": "anycast"},
                     ],
                     "neighbors": [
-                        {"name": f"rtr{n}", "peer_address": f"169.254.255.{n}", "peer_asn": 49544,
-                         "md5_secret": "bgpMd5", "multihop": 2}
+                        {
+                            "name": f"rtr{n}",
+                            "peer_address": f"169.254.255.{n}",
+                            "peer_asn": 49544,
+                            "md5_secret": "bgpMd5",
+                            "multihop": 2,
+                        }
                         for n in (1, 2)
                     ],
                 },
-                "dns": {"zone": "voice.example.net",
-                        "steering": {"policy": "latency", "aws_region": "eu-central-1"}},
-                "access": {"ssh_admin_ranges": ["203.0.113.64/27"],
-                           "ssh_public_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB bench"]},
+                "dns": {
+                    "zone": "voice.example.net",
+                    "steering": {"policy": "latency", "aws_region": "eu-central-1"},
+                },
+                "access": {
+                    "ssh_admin_ranges": ["203.0.113.64/27"],
+                    "ssh_public_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB bench"],
+                },
             },
             "voicepop:bgpMd5": {"secure": "v1:bench"},
         }
-    }  # fmt: skip
+    }
 
 
 def main() -> None:

@@ -54,10 +54,20 @@ def start_standin() -> None:
     token = os.environ.get("VOICEPOP_SANDBOX_API_TOKEN", "sandbox-api-token")
     processes.start(
         STANDIN,
-        [sys.executable, "-m", "sandbox.flexmetal", "serve", "--state", str(settings.STANDIN_STATE),
-         "--listen", settings.STANDIN_LISTEN, "--hosts", "sandbox"],
+        [
+            sys.executable,
+            "-m",
+            "sandbox.flexmetal",
+            "serve",
+            "--state",
+            str(settings.STANDIN_STATE),
+            "--listen",
+            settings.STANDIN_LISTEN,
+            "--hosts",
+            "sandbox",
+        ],
         env={"FLEXMETAL_TOKEN": token},
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 30
     while not standin_healthy():
         if processes.running_pid(STANDIN) is None or time.monotonic() > deadline:
@@ -127,15 +137,22 @@ def down() -> None:
 
 def status() -> None:
     hosts = sandbox_hosts()
-    print(json.dumps({
-        "standin": {"pid": processes.running_pid(STANDIN), "healthy": standin_healthy()},
-        "apt_proxy": {"pid": processes.running_pid(APT_PROXY)},
-        "route53": {"pid": processes.running_pid(ROUTE53), "healthy": route53_healthy()},
-        "bridge": network.bridge_exists(),
-        "upstream_router": {"pid": processes.running_pid(upstream.PROCESS),
-                            "established": upstream.established_peers()},
-        "hosts": hosts.running(),
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "standin": {"pid": processes.running_pid(STANDIN), "healthy": standin_healthy()},
+                "apt_proxy": {"pid": processes.running_pid(APT_PROXY)},
+                "route53": {"pid": processes.running_pid(ROUTE53), "healthy": route53_healthy()},
+                "bridge": network.bridge_exists(),
+                "upstream_router": {
+                    "pid": processes.running_pid(upstream.PROCESS),
+                    "established": upstream.established_peers(),
+                },
+                "hosts": hosts.running(),
+            },
+            indent=2,
+        )
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -10,10 +10,20 @@ def ensure_ssh_key() -> None:
         return
     settings.SSH_KEY.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "voicepop-sandbox",
-         "-f", str(settings.SSH_KEY)],
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "voicepop-sandbox",
+            "-f",
+            str(settings.SSH_KEY),
+        ],
         check=True,
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

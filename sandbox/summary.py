@@ -29,8 +29,12 @@ def zone_records(endpoint: str | None, zone: str) -> list[dict[str, Any]]:
     for found in route53.list_hosted_zones_by_name(DNSName=name)["HostedZones"]:
         if found["Name"] == name:
             pages = route53.get_paginator("list_resource_record_sets")
-            return [r for page in pages.paginate(HostedZoneId=found["Id"])
-                    for r in page["ResourceRecordSets"] if r["Type"] in ("A", "AAAA")]  # fmt: skip
+            return [
+                r
+                for page in pages.paginate(HostedZoneId=found["Id"])
+                for r in page["ResourceRecordSets"]
+                if r["Type"] in ("A", "AAAA")
+            ]
     return []
 
 
@@ -49,8 +53,11 @@ def render(
     lines = [f"PoP {pop['code']} ({pop['name']}), AS{pop['local_asn']}", "", "servers:"]
     for name, server in sorted(pop["servers"].items()):
         deploy = deploys.get(name)
-        verified = (f"verified, {deploy['checks_passed']} checks passed" if deploy
-                    else "not deployed by pulumi up (deploy.enabled: false)")  # fmt: skip
+        verified = (
+            f"verified, {deploy['checks_passed']} checks passed"
+            if deploy
+            else "not deployed by pulumi up (deploy.enabled: false)"
+        )
         lines.append(f"  {name:<14} {server['address'] or '-':<16} {verified}")
         announced = ", ".join(server["announced_prefixes"]) or "-"
         seen = ", ".join(sorted(by_hop.get(server["address"] or "", []))) or "nothing"

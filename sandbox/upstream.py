@@ -66,8 +66,10 @@ def start() -> None:
     ensure_namespace()
     FOLDER.mkdir(parents=True, exist_ok=True)
     CONFIG.write_text(render_config())
-    processes.start(PROCESS, ["ip", "netns", "exec", NAMESPACE, "bird", "-f", "-c", str(CONFIG),
-                              "-s", str(SOCKET)])  # fmt: skip
+    processes.start(
+        PROCESS,
+        ["ip", "netns", "exec", NAMESPACE, "bird", "-f", "-c", str(CONFIG), "-s", str(SOCKET)],
+    )
     deadline = time.monotonic() + 10
     while birdc("show status").returncode != 0:
         if time.monotonic() > deadline:
@@ -83,8 +85,13 @@ def stop() -> None:
 
 
 def birdc(command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["birdc", "-s", str(SOCKET), *command.split()], capture_output=True,
-                          text=True, check=False, timeout=10)  # fmt: skip
+    return subprocess.run(
+        ["birdc", "-s", str(SOCKET), *command.split()],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
 
 
 @dataclass
@@ -126,8 +133,12 @@ def learned_routes_of(state_dir: Path) -> list[LearnedPath]:
     """What the upstream router of the sandbox kept in `state_dir` learned (another sandbox's
     than this process's settings, e.g. the tests')."""
     control = str(state_dir / "upstream" / "bird.ctl")
-    result = subprocess.run(["birdc", "-s", control, "show", "route", "all"],
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        ["birdc", "-s", control, "show", "route", "all"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return parse_routes(result.stdout) if result.returncode == 0 else []
 
 

@@ -36,39 +36,52 @@ def noc_document(
     for server in spec.server_names:
         for neighbor in spec.neighbors_of(server):
             families.append(neighbor_family(neighbor))
-            sessions.append({
-                "server": server,
-                "server_address": addresses.get(server) or "(assigned at delivery)",
-                "server_asn": spec.bgp.local_asn,
-                "your_router": neighbor.name,
-                "your_address": neighbor.peer_address,
-                "your_asn": neighbor.peer_asn,
-                "md5": f"shared out of band; kept as secret config voicepop:{neighbor.md5_secret}"
-                if neighbor.md5_secret else "none",
-                "multihop_ttl": neighbor.multihop,
-                "hold_time_s": neighbor.hold_time_s,
-                "bfd": {"interval_ms": neighbor.bfd_interval_ms,
-                        "multiplier": neighbor.bfd_multiplier} if neighbor.bfd else None,
-                "max_prefixes": len(prefixes_of(spec, server, neighbor_family(neighbor))),
-            })  # fmt: skip
+            sessions.append(
+                {
+                    "server": server,
+                    "server_address": addresses.get(server) or "(assigned at delivery)",
+                    "server_asn": spec.bgp.local_asn,
+                    "your_router": neighbor.name,
+                    "your_address": neighbor.peer_address,
+                    "your_asn": neighbor.peer_asn,
+                    "md5": md5_note(neighbor),
+                    "multihop_ttl": neighbor.multihop,
+                    "hold_time_s": neighbor.hold_time_s,
+                    "bfd": {
+                        "interval_ms": neighbor.bfd_interval_ms,
+                        "multiplier": neighbor.bfd_multiplier,
+                    }
+                    if neighbor.bfd
+                    else None,
+                    "max_prefixes": len(prefixes_of(spec, server, neighbor_family(neighbor))),
+                }
+            )
     prefixes = []
     for announced in spec.bgp.prefixes:
-        roas = [r for r in registry.roas
-                if rpki_state(announced.prefix, spec.bgp.local_asn, [r]) == "valid"]  # fmt: skip
-        prefixes.append({
-            "prefix": announced.prefix,
-            "kind": announced.kind,
-            "origin_asn": spec.bgp.local_asn,
-            "announced_by": list(announced.servers or spec.server_names),
-            "rpki": "valid" if roas else "NOT VALID",
-            "roa": {"prefix": roas[0].prefix, "max_length": roas[0].max_length} if roas else None,
-            "sessions_of_its_family": families.count(
-                ipaddress.ip_network(announced.prefix).version
-            ),
-            "irr_route_object": any(o.prefix == announced.prefix
-                                    and o.origin_asn == spec.bgp.local_asn
-                                    for o in registry.route_objects),
-        })  # fmt: skip
+        roas = [
+            r
+            for r in registry.roas
+            if rpki_state(announced.prefix, spec.bgp.local_asn, [r]) == "valid"
+        ]
+        prefixes.append(
+            {
+                "prefix": announced.prefix,
+                "kind": announced.kind,
+                "origin_asn": spec.bgp.local_asn,
+                "announced_by": list(announced.servers or spec.server_names),
+                "rpki": "valid" if roas else "NOT VALID",
+                "roa": {"prefix": roas[0].prefix, "max_length": roas[0].max_length}
+                if roas
+                else None,
+                "sessions_of_its_family": families.count(
+                    ipaddress.ip_network(announced.prefix).version
+                ),
+                "irr_route_object": any(
+                    o.prefix == announced.prefix and o.origin_asn == spec.bgp.local_asn
+                    for o in registry.route_objects
+                ),
+            }
+        )
     return {
         "pop": spec.code,
         "provider": spec.provider.name,
@@ -106,21 +119,37 @@ def render_markdown(document: dict[str, Any]) -> str:
     ]
     for s in document["sessions"]:
         bfd = f"{s['bfd']['interval_ms']} ms x {s['bfd']['multiplier']}" if s["bfd"] else "no"
-        lines.append(f"| {s['server']} | {s['server_address']} | {s['your_router']} | "
-                     f"{s['your_address']} | AS{s['your_asn']} | {s['md5']} | {bfd} | "
-                     f"{s['max_prefixes']} |")  # fmt: skip
-    lines += ["", "## Prefixes",
-              "| prefix | kind | from | RPKI (ROA) | IRR route object | sessions carrying it |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+        lines.append(
+            f"| {s['server']} | {s['server_address']} | {s['your_router']} | "
+            f"{s['your_address']} | AS{s['your_asn']} | {s['md5']} | {bfd} | "
+            f"{s['max_prefixes']} |"
+        )
+    lines += [
+        "",
+        "## Prefixes",
+        "| prefix | kind | from | RPKI (ROA) | IRR route object | sessions carrying it |",
+        "|---|---|---|---|---|---|",
+    ]
     for p in document["prefixes"]:
-        roa = f"{p['rpki']} ({p['roa']['prefix']} max /{p['roa']['max_length']})" if p["roa"] \
-            else p["rpki"]  # fmt: skip
-        lines.append(f"| {p['prefix']} | {p['kind']} | {', '.join(p['announced_by'])} | {roa} "
-                     f"| {'yes' if p['irr_route_object'] else 'MISSING'} "
-                     f"| {p['sessions_of_its_family'] or NO_SESSION} |")  # fmt: skip
+        roa = (
+            f"{p['rpki']} ({p['roa']['prefix']} max /{p['roa']['max_length']})"
+            if p["roa"]
+            else p["rpki"]
+        )
+        lines.append(
+            f"| {p['prefix']} | {p['kind']} | {', '.join(p['announced_by'])} | {roa} "
+            f"| {'yes' if p['irr_route_object'] else 'MISSING'} "
+            f"| {p['sessions_of_its_family'] or NO_SESSION} |"
+        )
     lines += ["", "## Communities we send"]
     lines += [f"- `{c}`: {why}" for c, why in document["communities_sent"].items()]
     return "\n".join(lines) + "\n"
+
+
+def md5_note(neighbor: NeighborSpec) -> str:
+    if not neighbor.md5_secret:
+        return "none"
+    return f"shared out of band; kept as secret config voicepop:{neighbor.md5_secret}"
 
 
 def main(argv: list[str]) -> int:

@@ -182,9 +182,12 @@ class VoicePop(pulumi.ComponentResource):
             {name: server.address for name, server in self.servers.items()}
         ).apply(lambda resolved: pop_summary(spec, resolved[0]))
         self.deploys = pulumi.Output.all(
-            {name: deploy_outcome(server.deploy) for name, server in self.servers.items()
-             if server.deploy}
-        ).apply(lambda resolved: resolved[0])  # fmt: skip
+            {
+                name: deploy_outcome(server.deploy)
+                for name, server in self.servers.items()
+                if server.deploy
+            }
+        ).apply(lambda resolved: resolved[0])
         self.register_outputs({"summary": self.summary, "deploys": self.deploys})
 
 

@@ -37,9 +37,12 @@ class SandboxUnderTest:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**self.settings, "VOICEPOP_SANDBOX_DIR": str(self.root / "sandbox"),
-                "VOICEPOP_SANDBOX_API_TOKEN": API_TOKEN,
-                "VOICEPOP_DEPLOY_LOG_DIR": str(self.root / "deploy-logs")}  # fmt: skip
+        return {
+            **self.settings,
+            "VOICEPOP_SANDBOX_DIR": str(self.root / "sandbox"),
+            "VOICEPOP_SANDBOX_API_TOKEN": API_TOKEN,
+            "VOICEPOP_DEPLOY_LOG_DIR": str(self.root / "deploy-logs"),
+        }
 
     @property
     def endpoint(self) -> str:
@@ -66,16 +69,30 @@ class SandboxUnderTest:
     def sandbox(self, *command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "sandbox", *command],
-            cwd=PROJECT_ROOT, env={**os.environ, **self.env},
-            capture_output=True, text=True, check=False, timeout=600,
-        )  # fmt: skip
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
 
     def standin(self, *command: str) -> Any:
         result = subprocess.run(
-            [sys.executable, "-m", "sandbox.flexmetal", "--endpoint",
-             self.endpoint.removesuffix("/v3"), *command],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=60,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "sandbox.flexmetal",
+                "--endpoint",
+                self.endpoint.removesuffix("/v3"),
+                *command,
+            ],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
         return json.loads(result.stdout)
 
     def client(self) -> FlexMetalClient:
@@ -85,10 +102,15 @@ class SandboxUnderTest:
         """A server ordered straight from the stand-in, once it is delivered (SSH answers)."""
         client = self.client()
         key = self.ssh_key.with_suffix(".pub").read_text().strip()
-        server = client.create_server({
-            "name": name, "location": "EU: Rotterdam", "instanceType": instance_type,
-            "os": {"slug": "debian-12"}, "sshKey": [key],
-        })  # fmt: skip
+        server = client.create_server(
+            {
+                "name": name,
+                "location": "EU: Rotterdam",
+                "instanceType": instance_type,
+                "os": {"slug": "debian-12"},
+                "sshKey": [key],
+            }
+        )
         deadline = time.monotonic() + 300
         while (server := client.get_server(server["uuid"]))["status"] != "delivered":
             assert server["status"] != "failed", f"{name}: {server['statusMessage']}"
@@ -98,9 +120,10 @@ class SandboxUnderTest:
 
     def live_servers(self, name: str | None = None) -> list[dict[str, Any]]:
         return [
-            s for s in self.client().list_servers()
+            s
+            for s in self.client().list_servers()
             if s["status"] not in ("released", "failed") and name in (None, s["name"])
-        ]  # fmt: skip
+        ]
 
     # --- the stack under test -------------------------------------------------------------
 
@@ -149,8 +172,14 @@ class SandboxUnderTest:
     def ssh(self, address: str, command: str) -> str:
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        client.connect(address, username="root", key_filename=str(self.ssh_key), timeout=10,
-                       allow_agent=False, look_for_keys=False)  # fmt: skip
+        client.connect(
+            address,
+            username="root",
+            key_filename=str(self.ssh_key),
+            timeout=10,
+            allow_agent=False,
+            look_for_keys=False,
+        )
         try:
             _, stdout, _ = client.exec_command(command, timeout=30)
             return str(stdout.read().decode().strip())

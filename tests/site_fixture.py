@@ -63,10 +63,15 @@ def deliver_and_declare(
     declared = []
     for name, instance_type, scope in hosts:
         server = sandbox.deliver(name, instance_type)
-        declared.append({
-            "name": name, "address": server["ipAddresses"][0]["ipAddress"], "ssh_user": "root",
-            "ssh_key": str(sandbox.ssh_key), **host_data(spec, name, scope),
-        })  # fmt: skip
+        declared.append(
+            {
+                "name": name,
+                "address": server["ipAddresses"][0]["ipAddress"],
+                "ssh_user": "root",
+                "ssh_key": str(sandbox.ssh_key),
+                **host_data(spec, name, scope),
+            }
+        )
     inventory = Inventory(sandbox.root / "declared.json", sandbox.root / "inventory.py")
     inventory.write(declared)
     return inventory
@@ -77,11 +82,21 @@ def deploy(
 ) -> subprocess.CompletedProcess[str]:
     """pyinfra's log (the results table too) goes to stderr: both land in stdout here."""
     return subprocess.run(
-        [str(Path(sys.executable).with_name("pyinfra")), "-y", "--no-wait",
-         str(inventory.pyinfra), "roles/site.py"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        check=False, timeout=600, env={**os.environ, **(SECRETS if secrets is None else secrets)},
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).with_name("pyinfra")),
+            "-y",
+            "--no-wait",
+            str(inventory.pyinfra),
+            "roles/site.py",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, **(SECRETS if secrets is None else secrets)},
+    )
 
 
 def verify(inventory: Inventory, settle_s: float = 0) -> subprocess.CompletedProcess[str]:
@@ -90,11 +105,24 @@ def verify(inventory: Inventory, settle_s: float = 0) -> subprocess.CompletedPro
     deadline = time.monotonic() + settle_s
     while True:
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n",
-             str(len(inventory.hosts())), "tests/verify"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=600,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-n",
+                str(len(inventory.hosts())),
+                "tests/verify",
+            ],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
             env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(inventory.declared)},
-        )  # fmt: skip
+        )
         if result.returncode == 0 or time.monotonic() > deadline:
             return result
         time.sleep(2)

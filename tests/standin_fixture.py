@@ -46,8 +46,9 @@ class StandInUnderTest:
         requests.put(f"{self.base}/_standin/settings", json=values, timeout=5).raise_for_status()
 
     def client(self, attempts: int = 4) -> FlexMetalClient:
-        retry = RetryPolicy(attempts=attempts, base_delay_s=0.01, max_delay_s=0.05,
-                            request_timeout_s=2.0)  # fmt: skip
+        retry = RetryPolicy(
+            attempts=attempts, base_delay_s=0.01, max_delay_s=0.05, request_timeout_s=2.0
+        )
         return FlexMetalClient(self.endpoint, TOKEN, retry)
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -55,8 +56,10 @@ class StandInUnderTest:
         return requests.request(method, self.endpoint + path, headers=headers, timeout=5, **kwargs)
 
     def servers(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in s.items() if not k.startswith("_")}
-                for s in self.api.store.all("server")]  # fmt: skip
+        return [
+            {k: v for k, v in s.items() if not k.startswith("_")}
+            for s in self.api.store.all("server")
+        ]
 
 
 def start_standin(state_file: Path) -> StandInUnderTest:

@@ -54,12 +54,24 @@ def bind_service_addresses(spec: rendered.AnycastHost, settings: AnycastSettings
     """Binds them now and at boot; returns the interface holding them."""
     interface = rendered.service_interface(host.data.get("kernel_scope", "full"), settings)
     dummy = interface != "lo"
-    unit = _put(rendered.ADDRESSES_UNIT, rendered.render_addresses_unit(spec, interface, dummy),
-                "Service addresses unit")  # fmt: skip
-    systemd.service(name="Service addresses bound anew", service=rendered.ADDRESSES_UNIT_NAME,
-                    restarted=True, daemon_reload=True, _if=unit.did_change)  # fmt: skip
-    systemd.service(name="Service addresses bound at boot", service=rendered.ADDRESSES_UNIT_NAME,
-                    running=True, enabled=True)  # fmt: skip
+    unit = _put(
+        rendered.ADDRESSES_UNIT,
+        rendered.render_addresses_unit(spec, interface, dummy),
+        "Service addresses unit",
+    )
+    systemd.service(
+        name="Service addresses bound anew",
+        service=rendered.ADDRESSES_UNIT_NAME,
+        restarted=True,
+        daemon_reload=True,
+        _if=unit.did_change,
+    )
+    systemd.service(
+        name="Service addresses bound at boot",
+        service=rendered.ADDRESSES_UNIT_NAME,
+        running=True,
+        enabled=True,
+    )
     return interface
 
 
@@ -67,27 +79,45 @@ def run_healthchecker(
     spec: rendered.AnycastHost, settings: AnycastSettings, interface: str
 ) -> None:
     sfu = SfuSettings.model_validate(host.data.get("sfu") or {})
-    check = rendered.health_check_command(ADAPTERS[sfu.implementation].health_url(sfu),
-                                          spec.health.timeout_s)  # fmt: skip
+    check = rendered.health_check_command(
+        ADAPTERS[sfu.implementation].health_url(sfu), spec.health.timeout_s
+    )
     changed = [
-        _put(rendered.HEALTHCHECKER_CONF, rendered.render_healthchecker_conf(spec, settings),
-             "Healthchecker config"),
-        _put(rendered.HEALTHCHECKER_SERVICES,
-             rendered.render_healthchecker_services(spec, check, interface), "Health checks"),
+        _put(
+            rendered.HEALTHCHECKER_CONF,
+            rendered.render_healthchecker_conf(spec, settings),
+            "Healthchecker config",
+        ),
+        _put(
+            rendered.HEALTHCHECKER_SERVICES,
+            rendered.render_healthchecker_services(spec, check, interface),
+            "Health checks",
+        ),
         _put(rendered.HEALTHCHECKER_UNIT, rendered.HEALTHCHECKER_UNIT_TEXT, "Healthchecker unit"),
-    ]  # fmt: skip
-    systemd.service(name="Healthchecker takes its config", service="anycast-healthchecker",
-                    restarted=True, daemon_reload=True, _if=any_changed(*changed))  # fmt: skip
-    systemd.service(name="Healthchecker running", service="anycast-healthchecker",
-                    running=True, enabled=True)  # fmt: skip
+    ]
+    systemd.service(
+        name="Healthchecker takes its config",
+        service="anycast-healthchecker",
+        restarted=True,
+        daemon_reload=True,
+        _if=any_changed(*changed),
+    )
+    systemd.service(
+        name="Healthchecker running", service="anycast-healthchecker", running=True, enabled=True
+    )
 
 
 def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings) -> None:
     passwords = {n.md5_secret: secret(n.md5_secret) for n in spec.neighbors if n.md5_secret}
     router_id = host.data.get("router_id") or host.data.get("ssh_hostname") or host.name
     config = rendered.render_bird_conf(spec, settings, router_id, passwords)
-    staged = files.put(name="BIRD config (staged)", mode="640", group="bird",
-                       dest=rendered.BIRD_CONF_STAGED, src=StringIO(config))  # fmt: skip
+    staged = files.put(
+        name="BIRD config (staged)",
+        mode="640",
+        group="bird",
+        dest=rendered.BIRD_CONF_STAGED,
+        src=StringIO(config),
+    )
     live = host.get_fact(Sha1File, path=rendered.BIRD_CONF)
     edited_by_hand = live != hashlib.sha1(config.encode()).hexdigest()
     server.shell(
@@ -118,8 +148,11 @@ def anycast() -> None:
     # neither announce an unhealthy server nor undrain a drained one
     for family in (4, 6):
         if host.get_fact(File, path=rendered.PREFIX_LISTS[family]) is None:
-            _put(rendered.PREFIX_LISTS[family], rendered.withdrawn_list(family, settings),
-                 f"IPv{family} prefix list, withdrawn until the first passed checks")  # fmt: skip
+            _put(
+                rendered.PREFIX_LISTS[family],
+                rendered.withdrawn_list(family, settings),
+                f"IPv{family} prefix list, withdrawn until the first passed checks",
+            )
     if host.get_fact(File, path=rendered.DRAIN_STATE) is None:
         _put(rendered.DRAIN_STATE, rendered.drain_state(0), "Drain state: in service")
     _put(rendered.DRAIN_COMMAND, rendered.render_drain_command(spec), "Drain command", "755")

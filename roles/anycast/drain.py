@@ -25,9 +25,14 @@ from roles.anycast.config import DRAIN_COMMAND
 def run_on(host: dict[str, Any], command: str) -> tuple[int, str]:
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(host["address"], username=host.get("ssh_user", "root"),
-                   key_filename=host.get("ssh_key"), timeout=10, allow_agent=False,
-                   look_for_keys=host.get("ssh_key") is None)  # fmt: skip
+    client.connect(
+        host["address"],
+        username=host.get("ssh_user", "root"),
+        key_filename=host.get("ssh_key"),
+        timeout=10,
+        allow_agent=False,
+        look_for_keys=host.get("ssh_key") is None,
+    )
     try:
         _, stdout, stderr = client.exec_command(command)
         status = stdout.channel.recv_exit_status()

@@ -15,8 +15,10 @@ REQUIREMENTS = Path(__file__).with_name("healthchecker-requirements.txt")
 
 
 def cache_root() -> Path:
-    base = os.environ.get("VOICEPOP_CACHE_DIR") or Path(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voicepop"  # fmt: skip
+    base = (
+        os.environ.get("VOICEPOP_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voicepop"
+    )
     return Path(base) / "wheels"
 
 
@@ -48,10 +50,20 @@ def build(folder: Path) -> None:
     scratch = tempfile.mkdtemp(dir=folder.parent)
     try:
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-r", str(REQUIREMENTS),
-             "-w", scratch],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "-r",
+                str(REQUIREMENTS),
+                "-w",
+                scratch,
+            ],
             check=True,
-        )  # fmt: skip
+        )
         os.rename(scratch, folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

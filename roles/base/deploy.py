@@ -24,24 +24,43 @@ def _put(path: str, content: str, name: str):  # type: ignore[no-untyped-def]
 @deploy("Base")
 def base() -> None:
     settings = BaseSettings.model_validate(host.data.get("base") or {})
-    apt.packages(name="Base packages", packages=PACKAGES, update=True, cache_time=86_400,
-                 no_recommends=True)  # fmt: skip
+    apt.packages(
+        name="Base packages", packages=PACKAGES, update=True, cache_time=86_400, no_recommends=True
+    )
 
     sshd = _put(rendered.SSHD_DROPIN, rendered.sshd_dropin(settings), "sshd hardening")
-    server.shell(name="Check sshd's config, then reload it", _if=sshd.did_change,
-                 commands=["sshd -t", "systemctl reload ssh"])  # fmt: skip
+    server.shell(
+        name="Check sshd's config, then reload it",
+        _if=sshd.did_change,
+        commands=["sshd -t", "systemctl reload ssh"],
+    )
 
     journald = _put(rendered.JOURNALD_DROPIN, rendered.journald_dropin(settings), "journald limits")
-    systemd.service(name="journald takes its limits", service="systemd-journald",
-                    restarted=True, _if=journald.did_change)  # fmt: skip
+    systemd.service(
+        name="journald takes its limits",
+        service="systemd-journald",
+        restarted=True,
+        _if=journald.did_change,
+    )
 
-    chrony_changes = [_put(rendered.CHRONY_SOURCES, rendered.chrony_sources(settings),
-                           "chrony sources")]  # fmt: skip
+    chrony_changes = [
+        _put(rendered.CHRONY_SOURCES, rendered.chrony_sources(settings), "chrony sources")
+    ]
     if host.data.get("kernel_scope", "full") == "network-namespace":
-        chrony_changes.append(_put(rendered.CHRONY_CONTAINER_DROPIN, rendered.CHRONY_CONTAINER,
-                                   "chrony without clock control in a container"))  # fmt: skip
-    systemd.service(name="chrony takes its config", service="chrony", restarted=True,
-                    daemon_reload=True, _if=any_changed(*chrony_changes))  # fmt: skip
+        chrony_changes.append(
+            _put(
+                rendered.CHRONY_CONTAINER_DROPIN,
+                rendered.CHRONY_CONTAINER,
+                "chrony without clock control in a container",
+            )
+        )
+    systemd.service(
+        name="chrony takes its config",
+        service="chrony",
+        restarted=True,
+        daemon_reload=True,
+        _if=any_changed(*chrony_changes),
+    )
     systemd.service(name="chrony running", service="chrony", running=True, enabled=True)
 
     _put(rendered.UNATTENDED_CONF, rendered.unattended_upgrades(settings), "security updates")

@@ -40,10 +40,15 @@ def firewall() -> None:
     ruleset = render_ruleset(policy_from(host.data.get("firewall")))
     apt.packages(name="Install nftables", packages=["nftables"])
     files.directory(name="Rules folder", path="/etc/nftables.d", mode="755")
-    files.put(name="nftables.conf includes the rules folder", src=StringIO(NFTABLES_CONF),
-              dest="/etc/nftables.conf", mode="755")  # fmt: skip
-    staged = files.put(name="Stage the ruleset", src=StringIO(ruleset),
-                       dest=f"{RULESET_PATH}.next", mode="644")  # fmt: skip
+    files.put(
+        name="nftables.conf includes the rules folder",
+        src=StringIO(NFTABLES_CONF),
+        dest="/etc/nftables.conf",
+        mode="755",
+    )
+    staged = files.put(
+        name="Stage the ruleset", src=StringIO(ruleset), dest=f"{RULESET_PATH}.next", mode="644"
+    )
     intact = host.get_fact(FirewallTableIntact)
     if staged.will_change or not intact:
         server.shell(
@@ -56,5 +61,6 @@ def firewall() -> None:
                 f"{LISTING_HASH} > {LOADED_HASH_PATH}",
             ],
         )
-    systemd.service(name="nftables loads the rules at boot", service="nftables.service",
-                    enabled=True)  # fmt: skip
+    systemd.service(
+        name="nftables loads the rules at boot", service="nftables.service", enabled=True
+    )

@@ -11,8 +11,10 @@ LISTING_HASH = f"nft list table inet {TABLE} 2>/dev/null | sha256sum | cut -c1-6
 
 class FirewallTableIntact(FactBase[bool]):
     def command(self) -> str:
-        return f"[ \"$({LISTING_HASH})\" = \"$(cat {LOADED_HASH_PATH} 2>/dev/null)\" ] " \
-               "&& echo intact || echo drifted"  # fmt: skip
+        return (
+            f'[ "$({LISTING_HASH})" = "$(cat {LOADED_HASH_PATH} 2>/dev/null)" ] '
+            "&& echo intact || echo drifted"
+        )
 
     def process(self, output: list[str]) -> bool:
         return output == ["intact"]

@@ -32,8 +32,12 @@ def media_interfaces(tuning: NicTuning) -> list[str]:
 def stop_irqbalance() -> None:
     """irqbalance would move the queue IRQs the unit placed."""
     if "irqbalance.service" in host.get_fact(SystemdEnabled):
-        systemd.service(name="irqbalance stopped: the role places the queue IRQs",
-                        service="irqbalance", running=False, enabled=False)  # fmt: skip
+        systemd.service(
+            name="irqbalance stopped: the role places the queue IRQs",
+            service="irqbalance",
+            running=False,
+            enabled=False,
+        )
 
 
 @deploy("NIC tuning")
@@ -41,31 +45,45 @@ def nic_tuning() -> None:
     tuning = NicTuning.model_validate(host.data.get("nic_tuning") or {})
     interfaces = media_interfaces(tuning)
     if not interfaces:
-        logger.warning(f"{host.name}: nic_tuning skips every knob: no interface holds the "
-                       "host's address and there is no default route; name them in "
-                       "tuning.nic.interfaces")  # fmt: skip
+        logger.warning(
+            f"{host.name}: nic_tuning skips every knob: no interface holds the "
+            "host's address and there is no default route; name them in "
+            "tuning.nic.interfaces"
+        )
         return
     config = rendered.render_config(tuning, interfaces)
     drift = host.get_fact(NicTuningDrift, config=config)
 
     apt.packages(name="NIC tuning tools", packages=["ethtool", "python3"], no_recommends=True)
     files.directory(name="voicepop programs", path="/usr/local/lib/voicepop")
-    files.put(name="NIC tuning program", src=str(rendered.PROGRAM_SOURCE),
-              dest=rendered.PROGRAM_PATH, mode="755")  # fmt: skip
-    files.put(name="NIC tuning config", src=StringIO(config), dest=rendered.CONFIG_PATH,
-              mode="644")  # fmt: skip
-    unit = files.put(name="NIC tuning unit", src=StringIO(rendered.UNIT),
-                     dest=rendered.UNIT_PATH, mode="644")  # fmt: skip
+    files.put(
+        name="NIC tuning program",
+        src=str(rendered.PROGRAM_SOURCE),
+        dest=rendered.PROGRAM_PATH,
+        mode="755",
+    )
+    files.put(name="NIC tuning config", src=StringIO(config), dest=rendered.CONFIG_PATH, mode="644")
+    unit = files.put(
+        name="NIC tuning unit", src=StringIO(rendered.UNIT), dest=rendered.UNIT_PATH, mode="644"
+    )
     systemd.daemon_reload(name="systemd reads the NIC tuning unit", _if=unit.did_change)
     if tuning.irq_affinity == "spread":
         stop_irqbalance()
 
     for skip in (drift or {}).get("skipped", []):
-        logger.info(f"{host.name}: nic_tuning skips {skip['interface']} {skip['knob']}: "
-                    f"{skip['reason']}")  # fmt: skip
+        logger.info(
+            f"{host.name}: nic_tuning skips {skip['interface']} {skip['knob']}: {skip['reason']}"
+        )
     changes = (drift or {}).get("changes", [])
     for change in changes:
-        logger.info(f"{host.name}: nic_tuning changes {change['interface']} {change['knob']}: "
-                    f"{change['current']} -> {change['wanted']}")  # fmt: skip
-    systemd.service(name="NIC tuned now and at boot", service=rendered.UNIT_NAME, enabled=True,
-                    running=True, restarted=drift is None or bool(changes))  # fmt: skip
+        logger.info(
+            f"{host.name}: nic_tuning changes {change['interface']} {change['knob']}: "
+            f"{change['current']} -> {change['wanted']}"
+        )
+    systemd.service(
+        name="NIC tuned now and at boot",
+        service=rendered.UNIT_NAME,
+        enabled=True,
+        running=True,
+        restarted=drift is None or bool(changes),
+    )

@@ -15,8 +15,10 @@ class InterfaceHolding(FactBase[str | None]):
     """The interface that holds an address; else the default route's."""
 
     def command(self, address: str) -> str:
-        return (f"ip -o addr show to {address} | awk '{{print $2}}' | head -n1 | grep . || "
-                "ip route show default | awk '{print $5}' | head -n1")  # fmt: skip
+        return (
+            f"ip -o addr show to {address} | awk '{{print $2}}' | head -n1 | grep . || "
+            "ip route show default | awk '{print $5}' | head -n1"
+        )
 
     def process(self, output: list[str]) -> str | None:
         return output[0].split("@")[0] if output else None

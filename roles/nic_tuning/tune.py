@@ -160,8 +160,11 @@ def as_number(value: str | None) -> int | None:
 
 
 def parse_flow_hash(text: str) -> str:
-    return "".join(FLOW_HASH_LINES[line.strip()] for line in text.splitlines()
-                   if line.strip() in FLOW_HASH_LINES)  # fmt: skip
+    return "".join(
+        FLOW_HASH_LINES[line.strip()]
+        for line in text.splitlines()
+        if line.strip() in FLOW_HASH_LINES
+    )
 
 
 def parse_features(text: str) -> dict[str, tuple[bool, bool]]:
@@ -175,8 +178,11 @@ def parse_features(text: str) -> dict[str, tuple[bool, bool]]:
 
 
 def parse_coalesce(text: str) -> dict[str, str]:
-    return {key.strip(): value.strip() for key, _, value in
-            (line.partition(":") for line in text.splitlines()) if value}  # fmt: skip
+    return {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition(":") for line in text.splitlines())
+        if value
+    }
 
 
 @dataclass(frozen=True)
@@ -233,12 +239,17 @@ def parse_state(interface: str, output: str) -> NicState:
             "driver", "unknown"
         )
     maxima = parse_ethtool_pairs(s["rings"].text, "Pre-set maximums:") if s["rings"].ok else {}
-    current = (parse_ethtool_pairs(s["rings"].text, "Current hardware settings:")
-               if s["rings"].ok else {})  # fmt: skip
-    channel_max = (parse_ethtool_pairs(s["channels"].text, "Pre-set maximums:")
-                   if s["channels"].ok else {})  # fmt: skip
-    channels = (parse_ethtool_pairs(s["channels"].text, "Current hardware settings:")
-                if s["channels"].ok else {})  # fmt: skip
+    current = (
+        parse_ethtool_pairs(s["rings"].text, "Current hardware settings:") if s["rings"].ok else {}
+    )
+    channel_max = (
+        parse_ethtool_pairs(s["channels"].text, "Pre-set maximums:") if s["channels"].ok else {}
+    )
+    channels = (
+        parse_ethtool_pairs(s["channels"].text, "Current hardware settings:")
+        if s["channels"].ok
+        else {}
+    )
     queues: dict[str, tuple[int | None, bool]] = {}
     for line in filter(None, s["queues"].text.splitlines()):
         name, mask, writable = line.split()
@@ -246,21 +257,26 @@ def parse_state(interface: str, output: str) -> NicState:
     irqs = []
     for line in filter(None, s["irqs"].text.splitlines()):
         number, affinity, *words = line.split()
-        irqs.append(Irq(int(number), " ".join(words),
-                        [] if affinity == "-" else parse_cpu_list(affinity)))  # fmt: skip
+        irqs.append(
+            Irq(int(number), " ".join(words), [] if affinity == "-" else parse_cpu_list(affinity))
+        )
     node_cpus = parse_cpu_list(s["node_cpus"].text) if s["node_cpus"].ok else []
     unsupported = json.loads(s["unsupported"].text or "{}").get(interface, {})
     return NicState(
         interface=interface,
         driver=driver,
         sections=s,
-        rings={"rx_max": as_number(maxima.get("RX")), "tx_max": as_number(maxima.get("TX")),
-               "rx": as_number(current.get("RX")), "tx": as_number(current.get("TX"))},
+        rings={
+            "rx_max": as_number(maxima.get("RX")),
+            "tx_max": as_number(maxima.get("TX")),
+            "rx": as_number(current.get("RX")),
+            "tx": as_number(current.get("TX")),
+        },
         combined_max=as_number(channel_max.get("Combined")),
         combined=as_number(channels.get("Combined")),
         flow_hash={
-            family: parse_flow_hash(s[f"{family}_hash"].text) if s[f"{family}_hash"].ok
-            else None for family in ("udp4", "udp6")
+            family: parse_flow_hash(s[f"{family}_hash"].text) if s[f"{family}_hash"].ok else None
+            for family in ("udp4", "udp6")
         },
         coalesce=parse_coalesce(s["coalesce"].text) if s["coalesce"].ok else {},
         features=parse_features(s["features"].text) if s["features"].ok else {},
@@ -268,7 +284,7 @@ def parse_state(interface: str, output: str) -> NicState:
         queues=queues,
         irqs=irqs,
         unsupported=unsupported,
-    )  # fmt: skip
+    )
 
 
 # --- the plan: what differs from the config, and what is skipped and why. Pure. -------------
@@ -339,13 +355,22 @@ def plan_rings(config: dict[str, Any], state: NicState) -> list[tuple[str, Decis
                 if not state.sections["rings"].ok
                 else ("the NIC reports no size for this ring")
             )
-            decisions.append((knob, Skip(i, knob, f"ring sizes not readable ({state.driver}): "
-                                                  f"{reason}")))  # fmt: skip
+            decisions.append(
+                (knob, Skip(i, knob, f"ring sizes not readable ({state.driver}): {reason}"))
+            )
             continue
         wanted = config.get(knob) or maximum
         if wanted > maximum:
-            decisions.append((knob, Skip(i, knob, f"{wanted} asked, the NIC's maximum is "
-                                                  f"{maximum}: left at {current}")))  # fmt: skip
+            decisions.append(
+                (
+                    knob,
+                    Skip(
+                        i,
+                        knob,
+                        f"{wanted} asked, the NIC's maximum is {maximum}: left at {current}",
+                    ),
+                )
+            )
         elif wanted != current:
             decisions.append(
                 (
@@ -370,12 +395,18 @@ def plan_channels(config: dict[str, Any], state: NicState) -> Decision:
     if state.combined_max is None or state.combined is None:
         return Skip(i, "combined_channels", f"{state.driver} has no combined channels")
     if wanted > state.combined_max:
-        return Skip(i, "combined_channels", f"{wanted} asked, the NIC's maximum is "
-                                            f"{state.combined_max}")  # fmt: skip
+        return Skip(
+            i, "combined_channels", f"{wanted} asked, the NIC's maximum is {state.combined_max}"
+        )
     if wanted == state.combined:
         return None
-    return Change(i, "combined_channels", str(state.combined), str(wanted),
-                  ["ethtool", "-L", i, "combined", str(wanted)])  # fmt: skip
+    return Change(
+        i,
+        "combined_channels",
+        str(state.combined),
+        str(wanted),
+        ["ethtool", "-L", i, "combined", str(wanted)],
+    )
 
 
 def plan_flow_hash(config: dict[str, Any], state: NicState) -> list[tuple[str, Decision]]:
@@ -387,8 +418,7 @@ def plan_flow_hash(config: dict[str, Any], state: NicState) -> list[tuple[str, D
         current = state.flow_hash[family]
         if current is None:
             reason = state.sections[f"{family}_hash"].error()
-            decisions.append((knob, Skip(state.interface, knob,
-                                         f"{state.driver}: {reason}")))  # fmt: skip
+            decisions.append((knob, Skip(state.interface, knob, f"{state.driver}: {reason}")))
         elif current != FLOW_HASH_FIELDS:
             decisions.append(
                 (
@@ -418,12 +448,18 @@ def plan_coalescing(config: dict[str, Any], state: NicState) -> Decision:
         return None
     current = state.coalesce.get("rx-usecs")
     if current is None or current == "n/a":
-        return Skip(state.interface, "rx_coalesce_usecs",
-                    f"{state.driver} has no rx-usecs coalescing")  # fmt: skip
+        return Skip(
+            state.interface, "rx_coalesce_usecs", f"{state.driver} has no rx-usecs coalescing"
+        )
     if current == str(wanted):
         return None
-    return Change(state.interface, "rx_coalesce_usecs", current, str(wanted),
-                  ["ethtool", "-C", state.interface, "rx-usecs", str(wanted)])  # fmt: skip
+    return Change(
+        state.interface,
+        "rx_coalesce_usecs",
+        current,
+        str(wanted),
+        ["ethtool", "-C", state.interface, "rx-usecs", str(wanted)],
+    )
 
 
 def plan_offloads(config: dict[str, Any], state: NicState) -> list[tuple[str, Decision]]:
@@ -440,14 +476,29 @@ def plan_offloads(config: dict[str, Any], state: NicState) -> list[tuple[str, De
         if on == wanted:
             continue
         if fixed:
-            decisions.append((knob, Skip(state.interface, knob,
-                                         f"{feature} is fixed {'on' if on else 'off'} by "
-                                         f"{state.driver}")))  # fmt: skip
+            decisions.append(
+                (
+                    knob,
+                    Skip(
+                        state.interface,
+                        knob,
+                        f"{feature} is fixed {'on' if on else 'off'} by {state.driver}",
+                    ),
+                )
+            )
             continue
-        decisions.append((knob, Change(state.interface, knob, "on" if on else "off",
-                                       "on" if wanted else "off",
-                                       ["ethtool", "-K", state.interface, feature,
-                                        "on" if wanted else "off"])))  # fmt: skip
+        decisions.append(
+            (
+                knob,
+                Change(
+                    state.interface,
+                    knob,
+                    "on" if on else "off",
+                    "on" if wanted else "off",
+                    ["ethtool", "-K", state.interface, feature, "on" if wanted else "off"],
+                ),
+            )
+        )
     return decisions
 
 
@@ -471,8 +522,13 @@ def sysfs_queue_change(state: NicState, queue: str, knob: str, wanted: int) -> C
             f"{path} is read-only on this host (a container's "
             "sysfs): the machine's kernel steers its packets",
         )
-    return Change(state.interface, knob, format(current or 0, "x"), format(wanted, "x"),
-                  write=(path, render_mask(wanted)))  # fmt: skip
+    return Change(
+        state.interface,
+        knob,
+        format(current or 0, "x"),
+        format(wanted, "x"),
+        write=(path, render_mask(wanted)),
+    )
 
 
 def plan_queue_masks(state: NicState, kind: str, wanted: dict[str, int]) -> Plan:
@@ -516,9 +572,13 @@ def plan_irq_affinity(config: dict[str, Any], state: NicState) -> Plan:
         return plan
     queue_irqs = [irq for irq in state.irqs if irq.queue is not None]
     if not queue_irqs:
-        plan.skipped.append(Skip(state.interface, "irq_affinity",
-                                 f"no queue IRQs of its own ({state.driver}: a virtual "
-                                 "interface, or no MSI-X)"))  # fmt: skip
+        plan.skipped.append(
+            Skip(
+                state.interface,
+                "irq_affinity",
+                f"no queue IRQs of its own ({state.driver}: a virtual interface, or no MSI-X)",
+            )
+        )
         return plan
     for irq in queue_irqs:
         wanted = state.cpus[(irq.queue or 0) % len(state.cpus)]
@@ -549,8 +609,9 @@ def read_state(interface: str) -> NicState:
     deadline = time.monotonic() + INTERFACE_WAIT_S
     while not Path(f"/sys/class/net/{interface}").exists() and time.monotonic() < deadline:
         time.sleep(0.5)  # at boot, the unit may start before the driver made the interface
-    result = subprocess.run(["sh", "-c", state_script(interface)], capture_output=True,
-                            text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        ["sh", "-c", state_script(interface)], capture_output=True, text=True, check=False
+    )
     return parse_state(interface, result.stdout)
 
 
@@ -616,8 +677,10 @@ def check(config: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             plan.skipped.append(Skip(interface, "*", "no such interface"))
             continue
         plan.extend(plan_all(config, state))
-    return {"changes": [asdict(c) for c in plan.changes],
-            "skipped": [asdict(s) for s in plan.skipped]}  # fmt: skip
+    return {
+        "changes": [asdict(c) for c in plan.changes],
+        "skipped": [asdict(s) for s in plan.skipped],
+    }
 
 
 def main(argv: list[str]) -> int:

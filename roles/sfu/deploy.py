@@ -32,19 +32,42 @@ class StoredSecret(FactBase[str]):
 def sfu() -> None:
     settings = SfuSettings.model_validate(host.data.get("sfu") or {})
     adapter = ADAPTERS[settings.implementation]
-    apt.packages(name=f"Install {adapter.package}", packages=[adapter.package],
-                 update=True, cache_time=86_400, no_recommends=True)  # fmt: skip
+    apt.packages(
+        name=f"Install {adapter.package}",
+        packages=[adapter.package],
+        update=True,
+        cache_time=86_400,
+        no_recommends=True,
+    )
     admin_secret = host.get_fact(StoredSecret, path=adapter.secret_path) or secrets.token_hex(24)
-    stored = files.put(name="Admin secret (made on the host once)", mode="600",
-                       src=StringIO(admin_secret + "\n"), dest=adapter.secret_path)  # fmt: skip
+    stored = files.put(
+        name="Admin secret (made on the host once)",
+        mode="600",
+        src=StringIO(admin_secret + "\n"),
+        dest=adapter.secret_path,
+    )
     changed = [stored]
     for path, content in adapter.config_files(settings, admin_secret).items():
         folder = path.rsplit("/", 1)[0]
         files.directory(name=f"Folder {folder}", path=folder, mode="755")
-        changed.append(files.put(name=f"Write {path}", src=StringIO(content), dest=path,
-                                 mode="640" if path.endswith(".jcfg") else "644"))  # fmt: skip
-    systemd.service(name=f"Restart {adapter.service} for its new configuration",
-                    service=adapter.service, restarted=True, daemon_reload=True,
-                    _if=any_changed(*changed))  # fmt: skip
-    systemd.service(name=f"{adapter.service} running and enabled", service=adapter.service,
-                    running=True, enabled=True)  # fmt: skip
+        changed.append(
+            files.put(
+                name=f"Write {path}",
+                src=StringIO(content),
+                dest=path,
+                mode="640" if path.endswith(".jcfg") else "644",
+            )
+        )
+    systemd.service(
+        name=f"Restart {adapter.service} for its new configuration",
+        service=adapter.service,
+        restarted=True,
+        daemon_reload=True,
+        _if=any_changed(*changed),
+    )
+    systemd.service(
+        name=f"{adapter.service} running and enabled",
+        service=adapter.service,
+        running=True,
+        enabled=True,
+    )

@@ -68,9 +68,11 @@ def main(argv: list[str]) -> None:
     run.add_argument("--state", required=True, help="SQLite file; kept across restarts")
     run.add_argument("--listen", default=DEFAULT_LISTEN)
     run.add_argument(
-        "--hosts", choices=("sandbox", "api-only"), default="sandbox",
+        "--hosts",
+        choices=("sandbox", "api-only"),
+        default="sandbox",
         help="sandbox: containers, and VMs for settings.VM_INSTANCE_TYPES",
-    )  # fmt: skip
+    )
 
     fault = commands.add_parser("fault", help="add a fault rule")
     fault.add_argument("kind", choices=KINDS)
@@ -91,8 +93,14 @@ def main(argv: list[str]) -> None:
     if args.command == "serve":
         serve(args)
     elif args.command == "fault":
-        rule = {"kind": args.kind, "method": args.method, "path": args.path, "count": args.count,
-                "status": args.status, "delay_s": args.delay_s}  # fmt: skip
+        rule = {
+            "kind": args.kind,
+            "method": args.method,
+            "path": args.path,
+            "count": args.count,
+            "status": args.status,
+            "delay_s": args.delay_s,
+        }
         if args.message:
             rule["message"] = args.message
         print(json.dumps(admin(args.endpoint, "POST", "faults", rule)))

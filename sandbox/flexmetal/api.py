@@ -22,9 +22,17 @@ from sandbox.hosts.backend import HostBackend, HostRequest
 from stacks.providers.catalogue import ProviderCatalogue
 
 STATUS_WALK = (
-    "created", "discovering", "discovered", "allocating", "allocated", "configuring_network",
-    "network_configured", "provisioning", "provisioned", "delivered",
-)  # fmt: skip
+    "created",
+    "discovering",
+    "discovered",
+    "allocating",
+    "allocated",
+    "configuring_network",
+    "network_configured",
+    "provisioning",
+    "provisioned",
+    "delivered",
+)
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_:-]{1,64}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$")
 MAX_TAGS = 60

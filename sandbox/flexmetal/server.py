@@ -98,40 +98,64 @@ class StandIn:
     # --- catalogue ------------------------------------------------------------------------
 
     def locations(self, **_: Any) -> Response:
-        return Response(200, [
-            {
-                "id": self.api.location_ids[name],
-                "name": name,
-                "shortName": name.split(": ")[-1][:3].lower(),
-                "displayName": name,
-                "countryId": 0,
-                "countryName": "",
-                "countryShortName": "",
-            }
-            for name in self.api.catalogue.locations
-        ])  # fmt: skip
+        return Response(
+            200,
+            [
+                {
+                    "id": self.api.location_ids[name],
+                    "name": name,
+                    "shortName": name.split(": ")[-1][:3].lower(),
+                    "displayName": name,
+                    "countryId": 0,
+                    "countryName": "",
+                    "countryShortName": "",
+                }
+                for name in self.api.catalogue.locations
+            ],
+        )
 
     def instance_types(self, location_id: str, **_: Any) -> Response:
         by_id = {ident: name for name, ident in self.api.location_ids.items()}
         location = by_id.get(int(location_id))
         if location is None:
             raise ApiError(404, f"location {location_id} not found")
-        return Response(200, [
-            {
-                "id": index, "locationId": int(location_id), "name": name,
-                "sockets": 1, "cores": int(name.rsplit(".", 1)[-1]),
-                "memory": int(name.rsplit(".", 1)[-1]) * 4096, "memoryType": "DDR5",
-                "storage": 960, "storageType": "NVMe", "generationName": name.split(".")[0],
-            }
-            for index, name in enumerate(self.api.catalogue.instance_types_by_location[location])
-        ])  # fmt: skip
+        return Response(
+            200,
+            [
+                {
+                    "id": index,
+                    "locationId": int(location_id),
+                    "name": name,
+                    "sockets": 1,
+                    "cores": int(name.rsplit(".", 1)[-1]),
+                    "memory": int(name.rsplit(".", 1)[-1]) * 4096,
+                    "memoryType": "DDR5",
+                    "storage": 960,
+                    "storageType": "NVMe",
+                    "generationName": name.split(".")[0],
+                }
+                for index, name in enumerate(
+                    self.api.catalogue.instance_types_by_location[location]
+                )
+            ],
+        )
 
     def operating_systems(self, **_: Any) -> Response:
-        return Response(200, [
-            {"id": index, "name": slug, "slug": slug, "osGroup": 2, "isOdp": 0,
-             "availableForFlexMetal": 1, "active": 1}
-            for index, slug in enumerate(self.api.catalogue.operating_systems, start=1)
-        ])  # fmt: skip
+        return Response(
+            200,
+            [
+                {
+                    "id": index,
+                    "name": slug,
+                    "slug": slug,
+                    "osGroup": 2,
+                    "isOdp": 0,
+                    "availableForFlexMetal": 1,
+                    "active": 1,
+                }
+                for index, slug in enumerate(self.api.catalogue.operating_systems, start=1)
+            ],
+        )
 
     # --- servers --------------------------------------------------------------------------
 
@@ -169,10 +193,13 @@ class StandIn:
             if server["status"] != "released":
                 for tag in server["tags"]:
                     counts[tag] = counts.get(tag, 0) + 1
-        return Response(200, [
-            {"tag": tag, "resources": {"count": n, "flexMetalServers": {"count": n}}}
-            for tag, n in sorted(counts.items())
-        ])  # fmt: skip
+        return Response(
+            200,
+            [
+                {"tag": tag, "resources": {"count": n, "flexMetalServers": {"count": n}}}
+                for tag, n in sorted(counts.items())
+            ],
+        )
 
     def quota_usage(self, **_: Any) -> Response:
         quota = int(self.api.setting("quota_per_instance_type"))
@@ -180,15 +207,21 @@ class StandIn:
         for location, types in self.api.catalogue.instance_types_by_location.items():
             rows = []
             for index, instance_type in enumerate(types):
-                rows.append({
-                    "instanceType": {"id": index, "name": instance_type},
-                    "quotaType": "onDemand", "contractId": "", "quota": quota,
-                    "usage": self.api.servers_in_use(location, instance_type),
-                })  # fmt: skip
-            usage.append({
-                "location": {"id": self.api.location_ids[location], "name": location},
-                "quotaUsage": rows,
-            })  # fmt: skip
+                rows.append(
+                    {
+                        "instanceType": {"id": index, "name": instance_type},
+                        "quotaType": "onDemand",
+                        "contractId": "",
+                        "quota": quota,
+                        "usage": self.api.servers_in_use(location, instance_type),
+                    }
+                )
+            usage.append(
+                {
+                    "location": {"id": self.api.location_ids[location], "name": location},
+                    "quotaUsage": rows,
+                }
+            )
         return Response(200, usage)
 
     # --- SSH keys -------------------------------------------------------------------------

@@ -10,9 +10,19 @@ from sandbox import settings
 
 SUITE = "bookworm"
 PACKAGES = (
-    "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "iproute2", "ethtool",
-    "procps", "kmod", "ca-certificates", "nftables", "sudo",
-)  # fmt: skip
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "python3-venv",
+    "iproute2",
+    "ethtool",
+    "procps",
+    "kmod",
+    "ca-certificates",
+    "nftables",
+    "sudo",
+)
 
 NET_UNIT = """\
 [Unit]
@@ -55,9 +65,13 @@ UseDNS no
 
 # Units that cannot work in a container or only slow its boot.
 MASKED_UNITS = (
-    "console-getty.service", "getty@tty1.service", "systemd-networkd-wait-online.service",
-    "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_reap.service",
-)  # fmt: skip
+    "console-getty.service",
+    "getty@tty1.service",
+    "systemd-networkd-wait-online.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_reap.service",
+)
 
 
 def debian_mirror() -> str:
@@ -106,10 +120,18 @@ def ensure_image(log: Path) -> Path:
     mirror = debian_mirror()
     with log.open("ab") as out:
         subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
-             str(staging / "rootfs"), mirror],
-            stdout=out, stderr=subprocess.STDOUT, check=True,
-        )  # fmt: skip
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(PACKAGES)}",
+                SUITE,
+                str(staging / "rootfs"),
+                mirror,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
     _customise(staging / "rootfs", mirror)
     (staging / ".complete").touch()
     shutil.rmtree(final, ignore_errors=True)

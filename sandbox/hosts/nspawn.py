@@ -77,8 +77,13 @@ class NspawnHosts:
         if running_pid(paths.pid_file) is None:
             self._prepare(paths, host)
             self._spawn(paths, host)
-        wait_for_ssh(host.address, lambda: running_pid(paths.pid_file) is not None, paths.log,
-                     SSH_WAIT_S, poll_s=0.2)  # fmt: skip
+        wait_for_ssh(
+            host.address,
+            lambda: running_pid(paths.pid_file) is not None,
+            paths.log,
+            SSH_WAIT_S,
+            poll_s=0.2,
+        )
 
     def stop(self, server_uuid: str) -> None:
         stop_container(self.paths(server_uuid).root)
@@ -94,11 +99,18 @@ class NspawnHosts:
         for folder in (paths.upper, paths.work, paths.merged):
             folder.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={self.rootfs},upperdir={paths.upper},workdir={paths.work}",
-             str(paths.merged)],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={self.rootfs},upperdir={paths.upper},workdir={paths.work}",
+                str(paths.merged),
+            ],
+            check=True,
+            capture_output=True,
+        )
         write_delivered_files(paths.merged, host, interface="host0")
         subprocess.run(
             ["ssh-keygen", "-A", "-f", str(paths.merged)], check=True, capture_output=True
@@ -127,9 +139,11 @@ class NspawnHosts:
         with paths.log.open("ab") as log:
             process = subprocess.Popen(
                 ["bash", "-c", command],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         paths.pid_file.write_text(str(process.pid))
 
 

@@ -67,8 +67,9 @@ def terminate(pid: int, wait_s: float, *, group: bool = False) -> None:
             time.sleep(0.05)
 
 
-def wait_for_ssh(address: str, alive: Callable[[], bool], log: Path, timeout_s: float,
-                 poll_s: float) -> None:  # fmt: skip
+def wait_for_ssh(
+    address: str, alive: Callable[[], bool], log: Path, timeout_s: float, poll_s: float
+) -> None:
     """Returns once SSH answers at `address`; fails at once if the host's process died."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

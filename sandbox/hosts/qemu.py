@@ -81,14 +81,29 @@ class QemuHosts:
             paths.root.mkdir(parents=True, exist_ok=True)
             if not paths.disk.exists():
                 subprocess.run(
-                    ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-                     "-b", str(self.image.disk), str(paths.disk)],
+                    [
+                        "qemu-img",
+                        "create",
+                        "-q",
+                        "-f",
+                        "qcow2",
+                        "-F",
+                        "qcow2",
+                        "-b",
+                        str(self.image.disk),
+                        str(paths.disk),
+                    ],
                     check=True,
-                )  # fmt: skip
+                )
             self._write_config_drive(paths, host)
             self._spawn(paths, host)
-        wait_for_ssh(host.address, lambda: running_pid(paths.pid_file) is not None, paths.console,
-                     SSH_WAIT_S, poll_s=0.5)  # fmt: skip
+        wait_for_ssh(
+            host.address,
+            lambda: running_pid(paths.pid_file) is not None,
+            paths.console,
+            SSH_WAIT_S,
+            poll_s=0.5,
+        )
 
     def stop(self, server_uuid: str) -> None:
         stop_vm(self.paths(server_uuid).root)
@@ -109,29 +124,58 @@ class QemuHosts:
     def _spawn(self, paths: VmPaths, host: HostRequest) -> None:
         tap = tap_name(host.server_uuid)
         subprocess.run(["ip", "link", "del", tap], check=False, capture_output=True)
-        subprocess.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap", "multi_queue"],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            ["ip", "tuntap", "add", "dev", tap, "mode", "tap", "multi_queue"], check=True
+        )
         subprocess.run(["ip", "link", "set", tap, "master", settings.BRIDGE, "up"], check=True)
         paths.tap_file.write_text(tap)
         command = [
-            "qemu-system-x86_64", "-name", host.name,
-            "-accel", "tcg,tb-size=128", "-cpu", "max", "-machine", "q35",
-            "-smp", str(CPUS), "-m", str(MEMORY_MB),
-            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
-            "-append", "root=LABEL=vproot rw console=ttyS0 net.ifnames=0 quiet",
-            "-drive", f"file={paths.disk},if=virtio,format=qcow2",
-            "-drive", f"file={paths.config_drive},if=virtio,format=raw,readonly=on",
+            "qemu-system-x86_64",
+            "-name",
+            host.name,
+            "-accel",
+            "tcg,tb-size=128",
+            "-cpu",
+            "max",
+            "-machine",
+            "q35",
+            "-smp",
+            str(CPUS),
+            "-m",
+            str(MEMORY_MB),
+            "-kernel",
+            str(self.image.kernel),
+            "-initrd",
+            str(self.image.initrd),
+            "-append",
+            "root=LABEL=vproot rw console=ttyS0 net.ifnames=0 quiet",
+            "-drive",
+            f"file={paths.disk},if=virtio,format=qcow2",
+            "-drive",
+            f"file={paths.config_drive},if=virtio,format=raw,readonly=on",
             "-netdev",
             f"tap,id=data,ifname={tap},script=no,downscript=no,queues={QUEUES},vhost=off",
-            "-device", f"virtio-net-pci,netdev=data,mac={mac_address(host.server_uuid)},"
-                       f"mq=on,vectors={2 * QUEUES + 2},"
-                       "rx_queue_size=1024,tx_queue_size=256,rss=on,hash=on",
-            "-display", "none", "-monitor", "none", "-serial", f"file:{paths.console}",
-            "-pidfile", str(paths.pid_file),
-        ]  # fmt: skip
+            "-device",
+            f"virtio-net-pci,netdev=data,mac={mac_address(host.server_uuid)},"
+            f"mq=on,vectors={2 * QUEUES + 2},"
+            "rx_queue_size=1024,tx_queue_size=256,rss=on,hash=on",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            f"file:{paths.console}",
+            "-pidfile",
+            str(paths.pid_file),
+        ]
         with (paths.root / "qemu.log").open("ab") as log:
-            subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 10
         while not paths.pid_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -154,6 +198,7 @@ def stop_vm(root: Path) -> None:
     if pid is not None:
         terminate(pid, STOP_WAIT_S)
     if paths.tap_file.exists():
-        subprocess.run(["ip", "link", "del", paths.tap_file.read_text()], check=False,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["ip", "link", "del", paths.tap_file.read_text()], check=False, capture_output=True
+        )
     shutil.rmtree(root, ignore_errors=True)

@@ -61,8 +61,15 @@ class VmImage:
 
 
 def recipe() -> str:
-    parts = [container_recipe(), *KERNEL_PACKAGES, *INITRAMFS_MODULES, CONFIG_UNIT, APPLY_CONFIG,
-             DISK_SIZE, "v1"]  # fmt: skip
+    parts = [
+        container_recipe(),
+        *KERNEL_PACKAGES,
+        *INITRAMFS_MODULES,
+        CONFIG_UNIT,
+        APPLY_CONFIG,
+        DISK_SIZE,
+        "v1",
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
@@ -88,11 +95,19 @@ def ensure_vm_image(log: Path) -> VmImage:
         shutil.copy(kernel, staging / "vmlinuz")
         shutil.copy(initrd, staging / "initrd.img")
         raw = staging / "base.raw"
-        subprocess.run(["mkfs.ext4", "-q", "-L", "vproot", "-d", str(root), str(raw), DISK_SIZE],
-                       stdout=out, stderr=subprocess.STDOUT, check=True)  # fmt: skip
+        subprocess.run(
+            ["mkfs.ext4", "-q", "-L", "vproot", "-d", str(root), str(raw), DISK_SIZE],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
         base = staging / "base.qcow2"
-        subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(base)],
-                       stdout=out, stderr=subprocess.STDOUT, check=True)  # fmt: skip
+        subprocess.run(
+            ["qemu-img", "convert", "-O", "qcow2", str(raw), str(base)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
     raw.unlink()
     shutil.rmtree(root)
     (staging / ".complete").touch()
@@ -115,14 +130,29 @@ def _install_kernel(root: Path, out: BinaryIO) -> None:
             subprocess.run(["mount", *kind, source, str(target)], check=True)
         subprocess.run(
             ["chroot", str(root), "apt-get", "-o", "Acquire::http::Proxy=false", "update", "-qq"],
-            stdout=out, stderr=subprocess.STDOUT, check=True,
-        )  # fmt: skip
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
         subprocess.run(
-            ["chroot", str(root), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
-             "-y", "-qq", "--no-install-recommends", "-o", "Acquire::http::Proxy=false",
-             *KERNEL_PACKAGES],
-            stdout=out, stderr=subprocess.STDOUT, check=True,
-        )  # fmt: skip
+            [
+                "chroot",
+                str(root),
+                "env",
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "-o",
+                "Acquire::http::Proxy=false",
+                *KERNEL_PACKAGES,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
         subprocess.run(["chroot", str(root), "apt-get", "clean"], check=True)
     finally:
         for _, target in reversed(mounts):

@@ -48,8 +48,9 @@ def deploy_failure(output: str) -> DeployFailure:
         match = STARTING.search(line)
         if match:
             step, start = match.group("name"), index + 1
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("--> Results")),
-               len(lines))  # fmt: skip
+    end = next(
+        (i for i in range(start, len(lines)) if lines[i].startswith("--> Results")), len(lines)
+    )
     after = [line.strip() for line in lines[start:end] if line.strip()]
     answered = [line for line in after if HOST_LINE.match(line)]
     errors = [line for line in after if "rror" in line]

@@ -65,17 +65,24 @@ class EngineLog:
     """Messages to the engine's log, tied to a resource (shown beside it by `pulumi up`)."""
 
     def __init__(self, engine_address: str) -> None:
-        self._stub = engine_pb2_grpc.EngineStub(grpc.insecure_channel(engine_address)) \
-            if engine_address else None  # fmt: skip
+        self._stub = (
+            engine_pb2_grpc.EngineStub(grpc.insecure_channel(engine_address))
+            if engine_address
+            else None
+        )
 
-    def __call__(self, urn: str, message: str, *, ephemeral: bool = False,
-                 severity: Any = engine_pb2.INFO) -> None:  # fmt: skip
+    def __call__(
+        self, urn: str, message: str, *, ephemeral: bool = False, severity: Any = engine_pb2.INFO
+    ) -> None:
         if self._stub is None:
             return
         # the log is a courtesy: the deploy's outcome does not depend on it
         with contextlib.suppress(grpc.RpcError):
-            self._stub.Log(engine_pb2.LogRequest(
-                severity=severity, message=message, urn=urn, ephemeral=ephemeral))  # fmt: skip
+            self._stub.Log(
+                engine_pb2.LogRequest(
+                    severity=severity, message=message, urn=urn, ephemeral=ephemeral
+                )
+            )
 
 
 class DeployProvider(Provider):
@@ -145,15 +152,21 @@ class DeployProvider(Provider):
     async def _deploy(
         self, urn: str, inputs: dict[str, Any], host: dict[str, Any], secrets: dict[str, str]
     ) -> HostRun:
-        run = await off_the_loop(lambda: deploy_host(
-            host, secrets,
-            float(inputs.get("settleS") or DEFAULT_SETTLE_S),
-            float(inputs.get("timeoutS") or DEFAULT_TIMEOUT_S),
-            self._progress(urn),
-        ))  # fmt: skip
-        self._log(urn, f"{host['name']}: site deploy {run.deploy_s:.1f} s, operations changed: "
-                       f"{run.changed_operations}; verification {run.verify_s:.1f} s, checks "
-                       f"passed: {run.checks_passed}")  # fmt: skip
+        run = await off_the_loop(
+            lambda: deploy_host(
+                host,
+                secrets,
+                float(inputs.get("settleS") or DEFAULT_SETTLE_S),
+                float(inputs.get("timeoutS") or DEFAULT_TIMEOUT_S),
+                self._progress(urn),
+            )
+        )
+        self._log(
+            urn,
+            f"{host['name']}: site deploy {run.deploy_s:.1f} s, operations changed: "
+            f"{run.changed_operations}; verification {run.verify_s:.1f} s, checks "
+            f"passed: {run.checks_passed}",
+        )
         return run
 
 

@@ -19,6 +19,7 @@ class HostDeploy(pulumi.CustomResource):
     checksPassed: pulumi.Output[int]
     deployedAt: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(HOST_DEPLOY, name, {**props, **dict.fromkeys(OUTPUTS)}, opts)

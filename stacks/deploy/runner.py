@@ -63,9 +63,12 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 def deploy_host(
-    host: dict[str, Any], secrets: dict[str, str], settle_s: float, timeout_s: float,
+    host: dict[str, Any],
+    secrets: dict[str, str],
+    settle_s: float,
+    timeout_s: float,
     progress: Progress,
-) -> HostRun:  # fmt: skip
+) -> HostRun:
     """Site deploy then verification of `host` (an inventory entry: name, address, ssh_user,
     ssh_key, role data); raises HostDeployFailed naming the host and what failed."""
     log = log_folder() / f"{host['name']}.log"
@@ -84,16 +87,29 @@ def deploy_host(
 
 
 def _site_deploy(
-    host: dict[str, Any], inventory: Path, secrets: dict[str, str], timeout_s: float,
-    progress: Progress, sink: Any,
-) -> int:  # fmt: skip
+    host: dict[str, Any],
+    inventory: Path,
+    secrets: dict[str, str],
+    timeout_s: float,
+    progress: Progress,
+    sink: Any,
+) -> int:
     env = {**os.environ, **{SECRET_PREFIX + key: value for key, value in secrets.items()}}
-    command = [str(Path(sys.executable).with_name("pyinfra")), "-y", "--no-wait",
-               str(inventory), "roles/site.py"]  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("pyinfra")),
+        "-y",
+        "--no-wait",
+        str(inventory),
+        "roles/site.py",
+    ]
     process = subprocess.Popen(
-        command, cwd=PROJECT_DIR, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        command,
+        cwd=PROJECT_DIR,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     timer = threading.Timer(timeout_s, process.kill)
     timer.start()
     lines = []
@@ -123,15 +139,28 @@ def _site_deploy(
 
 def _verification(
     host: dict[str, Any], declared: Path, settle_s: float, sink: Any, secrets: Iterable[str]
-) -> int:  # fmt: skip
+) -> int:
     deadline = time.monotonic() + settle_s
-    command = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider",
-               "tests/verify"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rfE",
+        "-p",
+        "no:cacheprovider",
+        "tests/verify",
+    ]
     while True:
         result = subprocess.run(
-            command, cwd=PROJECT_DIR, capture_output=True, text=True, check=False,
-            env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)}, timeout=600,
-        )  # fmt: skip
+            command,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)},
+            timeout=600,
+        )
         output = scrub(result.stdout + result.stderr, secrets)
         sink.write(output)
         sink.flush()

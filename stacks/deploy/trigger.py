@@ -14,10 +14,12 @@ SKIPPED_PARTS = frozenset({"__pycache__"})
 def role_files(project_dir: Path) -> list[Path]:
     root = project_dir / ROLE_FOLDER
     return sorted(
-        path for path in root.rglob("*")
-        if path.is_file() and not SKIPPED_PARTS & set(path.relative_to(root).parts)
+        path
+        for path in root.rglob("*")
+        if path.is_file()
+        and not SKIPPED_PARTS & set(path.relative_to(root).parts)
         and path.suffix != ".pyc"
-    )  # fmt: skip
+    )
 
 
 def roles_digest(project_dir: Path) -> str:
@@ -32,6 +34,7 @@ def roles_digest(project_dir: Path) -> str:
 def deploy_trigger(host: dict[str, Any], roles: str, installation: str = "") -> str:
     """The hash a HostDeploy compares: `host` is the host's entry, `roles` roles_digest(),
     `installation` the server's and its OS installation's identity (a reinstall wipes it)."""
-    document = json.dumps({"host": host, "roles": roles, "installation": installation},
-                          sort_keys=True)  # fmt: skip
+    document = json.dumps(
+        {"host": host, "roles": roles, "installation": installation}, sort_keys=True
+    )
     return hashlib.sha256(document.encode()).hexdigest()[:32]

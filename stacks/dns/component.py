@@ -16,10 +16,15 @@ def health_check_props(
     check: HealthCheckSpec, address: Any, child_ids: Any = None
 ) -> dict[str, Any]:
     return {
-        "key": check.key, "kind": check.kind, "address": address, "port": check.port,
-        "path": check.path, "intervalS": check.interval_s,
-        "failureThreshold": check.failure_threshold, "childIds": child_ids,
-    }  # fmt: skip
+        "key": check.key,
+        "kind": check.kind,
+        "address": address,
+        "port": check.port,
+        "path": check.path,
+        "intervalS": check.interval_s,
+        "failureThreshold": check.failure_threshold,
+        "childIds": child_ids,
+    }
 
 
 class PopDns(pulumi.ComponentResource):
@@ -30,24 +35,29 @@ class PopDns(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(DNS_TYPE, f"{spec.code}-dns", None, opts)
-        provider = Route53(f"{spec.code}-route53", spec.dns.api_endpoint,
-                           pulumi.ResourceOptions(parent=self))  # fmt: skip
+        provider = Route53(
+            f"{spec.code}-route53", spec.dns.api_endpoint, pulumi.ResourceOptions(parent=self)
+        )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         zone = Zone(f"{spec.code}-zone", spec.dns.zone, spec.dns.create_zone, child)
 
         # the checks' shape from the spec; each server's address comes from its delivery
         planned = {c.key: c for c in health_checks(spec, dict.fromkeys(spec.server_names, ""))}
         per_server = {
-            name: HealthCheck(f"{name}-health",
-                              health_check_props(planned[f"{spec.code}-{name}"], address), child)
+            name: HealthCheck(
+                f"{name}-health", health_check_props(planned[f"{spec.code}-{name}"], address), child
+            )
             for name, address in addresses.items()
-        }  # fmt: skip
+        }
         pop_check = HealthCheck(
             f"{spec.code}-pop-health",
-            health_check_props(planned[f"{spec.code}-pop"], None,
-                               pulumi.Output.all(*[c.healthCheckId for c in per_server.values()])),
+            health_check_props(
+                planned[f"{spec.code}-pop"],
+                None,
+                pulumi.Output.all(*[c.healthCheckId for c in per_server.values()]),
+            ),
             child,
-        )  # fmt: skip
+        )
         ids = {f"{spec.code}-{name}": check.healthCheckId for name, check in per_server.items()}
         ids[f"{spec.code}-pop"] = pop_check.healthCheckId
 

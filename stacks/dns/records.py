@@ -81,8 +81,9 @@ def health_checks(spec: PopSpec, addresses: dict[str, str]) -> list[HealthCheckS
         )
         for server, address in sorted(addresses.items())
     ]
-    pop = HealthCheckSpec(key=f"{spec.code}-pop", kind="CALCULATED",
-                          children=tuple(check.key for check in checks))  # fmt: skip
+    pop = HealthCheckSpec(
+        key=f"{spec.code}-pop", kind="CALCULATED", children=tuple(check.key for check in checks)
+    )
     return [*checks, pop]
 
 
@@ -100,13 +101,19 @@ def record_sets(spec: PopSpec, addresses: dict[str, str]) -> list[RecordSet]:
     steering = spec.dns.steering
     routed = anycast_service_addresses(spec) or list(addresses.values())
     for kind, values in by_family(routed).items():
-        records.append(RecordSet(
-            fqdn(spec.dns.service_record, zone), kind, ttl, values, set_identifier=spec.code,
-            region=steering.aws_region if steering.policy == "latency" else None,
-            continent=steering.continent if steering.policy == "geo" else None,
-            country=steering.country if steering.policy == "geo" else None,
-            health_check=f"{spec.code}-pop",
-        ))  # fmt: skip
+        records.append(
+            RecordSet(
+                fqdn(spec.dns.service_record, zone),
+                kind,
+                ttl,
+                values,
+                set_identifier=spec.code,
+                region=steering.aws_region if steering.policy == "latency" else None,
+                continent=steering.continent if steering.policy == "geo" else None,
+                country=steering.country if steering.policy == "geo" else None,
+                health_check=f"{spec.code}-pop",
+            )
+        )
     return records
 
 
@@ -143,9 +150,10 @@ def to_route53(record: RecordSet, health_check_ids: dict[str, str]) -> dict[str,
         rrset["Region"] = record.region
     if record.continent or record.country:
         rrset["GeoLocation"] = (
-            {"ContinentCode": record.continent} if record.continent
+            {"ContinentCode": record.continent}
+            if record.continent
             else {"CountryCode": record.country}
-        )  # fmt: skip
+        )
     if record.health_check:
         rrset["HealthCheckId"] = health_check_ids[record.health_check]
     return rrset
@@ -155,10 +163,15 @@ def from_route53(rrset: dict[str, Any], health_check_keys: dict[str, str]) -> Re
     """A record set as Route 53 lists it; `health_check_keys` maps ids back to keys."""
     geo = rrset.get("GeoLocation") or {}
     return RecordSet(
-        name=rrset["Name"], type=rrset["Type"], ttl=int(rrset.get("TTL", 0)),
+        name=rrset["Name"],
+        type=rrset["Type"],
+        ttl=int(rrset.get("TTL", 0)),
         values=tuple(sorted(r["Value"] for r in rrset.get("ResourceRecords", []))),
-        set_identifier=rrset.get("SetIdentifier"), region=rrset.get("Region"),
-        continent=geo.get("ContinentCode"), country=geo.get("CountryCode"),
-        health_check=health_check_keys.get(rrset.get("HealthCheckId", ""), rrset.get(
-            "HealthCheckId")),
-    )  # fmt: skip
+        set_identifier=rrset.get("SetIdentifier"),
+        region=rrset.get("Region"),
+        continent=geo.get("ContinentCode"),
+        country=geo.get("CountryCode"),
+        health_check=health_check_keys.get(
+            rrset.get("HealthCheckId", ""), rrset.get("HealthCheckId")
+        ),
+    )

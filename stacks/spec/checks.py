@@ -302,8 +302,10 @@ def _check_ports(spec: PopSpec) -> Iterator[SpecError]:
             f"a range outside {ephemeral.first}-{ephemeral.last}, or move "
             "tuning.kernel.ephemeral_port_first/last",
         )
-    for field, port in (("sfu.signalling_port", spec.sfu.signalling_port),
-                        ("sfu.health.port", spec.sfu.health.port)):  # fmt: skip
+    for field, port in (
+        ("sfu.signalling_port", spec.sfu.signalling_port),
+        ("sfu.health.port", spec.sfu.health.port),
+    ):
         if media.first <= port <= media.last:
             yield SpecError(
                 f"{ROOT}.{field}",

@@ -174,9 +174,11 @@ class BgpSpec(SpecModel):
     neighbors: list[NeighborSpec] = Field(default_factory=list)
     health: AnnounceHealthSpec = Field(default_factory=AnnounceHealthSpec)
     drain_wait_s: int = Field(
-        30, ge=0, le=3600,
+        30,
+        ge=0,
+        le=3600,
         description="drain: seconds routes carry GRACEFUL_SHUTDOWN (65535:0) before withdrawal",
-    )  # fmt: skip
+    )
     import_routes: Literal["none", "default"] = Field(
         "none", description="none: learn nothing; default: only a default route"
     )

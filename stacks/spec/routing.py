@@ -44,10 +44,11 @@ def rpki_state(prefix: str, origin: int, roas: list[Roa]) -> str:
     """RFC 6811 origin validation: valid, invalid (covered, but no ROA matches) or not-found."""
     network = ipaddress.ip_network(prefix)
     covering = [
-        roa for roa in roas
+        roa
+        for roa in roas
         if ipaddress.ip_network(roa.prefix).version == network.version
         and network.subnet_of(ipaddress.ip_network(roa.prefix))  # type: ignore[arg-type]
-    ]  # fmt: skip
+    ]
     if not covering:
         return "not-found"
     matches = [r for r in covering if r.origin_asn == origin and network.prefixlen <= r.max_length]
@@ -61,11 +62,12 @@ def check_routing(spec: PopSpec, registry: RoutingRegistry) -> Iterator[SpecErro
         state = rpki_state(announced.prefix, origin, registry.roas)
         if state != "valid":
             yield SpecError(
-                path, announced.prefix,
+                path,
+                announced.prefix,
                 f"RPKI-{state} for origin AS{origin}: transit would drop it",
                 f"a ROA in {REGISTRY_FILE} (and at the RIR) for AS{origin} covering it with a "
                 "max_length at least its length",
-            )  # fmt: skip
+            )
         registered = any(
             obj.origin_asn == origin
             and ipaddress.ip_network(obj.prefix) == ipaddress.ip_network(announced.prefix)
@@ -73,6 +75,8 @@ def check_routing(spec: PopSpec, registry: RoutingRegistry) -> Iterator[SpecErro
         )
         if not registered:
             yield SpecError(
-                path, announced.prefix, f"no IRR route object with origin AS{origin}",
+                path,
+                announced.prefix,
+                f"no IRR route object with origin AS{origin}",
                 f"a route object in {REGISTRY_FILE} (and in the IRR) for this exact prefix",
-            )  # fmt: skip
+            )

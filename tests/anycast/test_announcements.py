@@ -29,8 +29,10 @@ from tests.site_fixture import (
 
 pytestmark = [pytest.mark.anycast, pytest.mark.verify]
 
-HOSTS = (("sbx1-sfu01", "bm7.std.8", "network-namespace"),
-         ("sbx1-sfu02", "bm7.std.8", "network-namespace"))  # fmt: skip
+HOSTS = (
+    ("sbx1-sfu01", "bm7.std.8", "network-namespace"),
+    ("sbx1-sfu02", "bm7.std.8", "network-namespace"),
+)
 ANYCAST = "198.18.10.0/24"
 HEALTH = {"interval_s": 1, "timeout_s": 0.5, "fall": 2, "rise": 2}
 
@@ -73,8 +75,13 @@ def test_the_upstream_learns_exactly_the_allowed_prefixes_from_each_server(
 ) -> None:
     first, second = addresses(inventory)
     # the IPv6 prefix has no IPv6 session to travel on: the sandbox's upstream is IPv4 only
-    wait_for(lambda: {(p.prefix, p.next_hop) for p in routes(test_sandbox)}
-             == {(ANYCAST, first), (ANYCAST, second)}, 30)  # fmt: skip
+    wait_for(
+        lambda: (
+            {(p.prefix, p.next_hop) for p in routes(test_sandbox)}
+            == {(ANYCAST, first), (ANYCAST, second)}
+        ),
+        30,
+    )
     assert all(p.as_path == "64512" and not p.communities for p in routes(test_sandbox))
     verified = verify(inventory, settle_s=20)
     assert verified.returncode == 0, verified.stdout[-3000:]
@@ -86,8 +93,11 @@ def test_a_prefix_outside_the_spec_never_leaves_the_host(
     first, _ = addresses(inventory)
     rogue = "198.18.99.0/24"
     static = f"protocol static rogue {{ ipv4; route {rogue} blackhole; }}"
-    test_sandbox.ssh(first, f"ip addr add 198.18.99.1/32 dev lo; echo '{static}' >> "
-                            "/etc/bird/bird.conf; birdc configure")  # fmt: skip
+    test_sandbox.ssh(
+        first,
+        f"ip addr add 198.18.99.1/32 dev lo; echo '{static}' >> "
+        "/etc/bird/bird.conf; birdc configure",
+    )
     assert "rogue" in test_sandbox.ssh(first, "birdc show protocols")
     time.sleep(3)  # several keepalive rounds: an exported route would have arrived
     assert rogue not in {p.prefix for p in routes(test_sandbox)}
@@ -112,10 +122,22 @@ def test_a_failed_sfu_is_withdrawn_and_announced_again_once_healthy(
 
 def drain(inventory: Inventory, action: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "roles.anycast.drain", "--hosts", str(inventory.declared),
-         action, *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
-        timeout=60, env=os.environ,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "roles.anycast.drain",
+            "--hosts",
+            str(inventory.declared),
+            action,
+            *args,
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=os.environ,
+    )
 
 
 @pytest.fixture
@@ -135,8 +157,12 @@ def test_drain_tags_then_withdraws_while_the_other_server_keeps_the_path(
     def watch() -> None:
         while not stop.is_set():
             learned = paths_by_server(test_sandbox)
-            seen.append({hop: [tuple(c) for p in paths for c in p.communities]
-                         for hop, paths in learned.items()})  # fmt: skip
+            seen.append(
+                {
+                    hop: [tuple(c) for p in paths for c in p.communities]
+                    for hop, paths in learned.items()
+                }
+            )
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch)

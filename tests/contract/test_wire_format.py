@@ -148,10 +148,15 @@ def test_validation_errors_name_the_property(standin: StandInUnderTest) -> None:
 
 def test_the_clients_create_request_matches_the_document() -> None:
     spec = ServerSpec(
-        name="ams1-sfu01", location="EU: Rotterdam", instance_type="bm7.std.8",
-        os_slug="debian-12", ssh_keys=(SSH_KEY,), identity_tag="vpid-0123456789abcdef01234567",
-        tags=("vp-pop:ams1",), post_install_script="#!/bin/sh\ntrue\n",
-    )  # fmt: skip
+        name="ams1-sfu01",
+        location="EU: Rotterdam",
+        instance_type="bm7.std.8",
+        os_slug="debian-12",
+        ssh_keys=(SSH_KEY,),
+        identity_tag="vpid-0123456789abcdef01234567",
+        tags=("vp-pop:ams1",),
+        post_install_script="#!/bin/sh\ntrue\n",
+    )
     request = spec.create_request()
     validate(request, schema("FlexMetalServerRequest"))
     assert request["tags"][-1] == spec.identity_tag

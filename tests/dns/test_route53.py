@@ -16,8 +16,13 @@ ZONE = "sandbox.voice.test."
 
 
 def route53(sandbox: SandboxUnderTest) -> Any:
-    return boto3.client("route53", endpoint_url=sandbox.route53_endpoint, region_name="us-east-1",
-                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # fmt: skip
+    return boto3.client(
+        "route53",
+        endpoint_url=sandbox.route53_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+    )
 
 
 def zone_id(sandbox: SandboxUnderTest) -> str | None:
@@ -27,8 +32,7 @@ def zone_id(sandbox: SandboxUnderTest) -> str | None:
 
 def records(sandbox: SandboxUnderTest) -> dict[tuple[str, str, str | None], dict[str, Any]]:
     found = route53(sandbox).list_resource_record_sets(HostedZoneId=zone_id(sandbox))
-    return {(r["Name"], r["Type"], r.get("SetIdentifier")): r
-            for r in found["ResourceRecordSets"]}  # fmt: skip
+    return {(r["Name"], r["Type"], r.get("SetIdentifier")): r for r in found["ResourceRecordSets"]}
 
 
 def servers(sandbox: SandboxUnderTest) -> dict[str, Any]:
@@ -56,8 +60,10 @@ def test_records_and_health_checks_are_created_as_the_spec_says(
     steered = found[(f"sfu.{ZONE}", "A", "sbx1")]
     assert steered["Region"] == "eu-west-1" and steered["TTL"] == 30
     assert [v["Value"] for v in steered["ResourceRecords"]] == ["198.18.10.1"]
-    checks = {c["Id"]: c["HealthCheckConfig"]
-              for c in route53(deployed).list_health_checks()["HealthChecks"]}  # fmt: skip
+    checks = {
+        c["Id"]: c["HealthCheckConfig"]
+        for c in route53(deployed).list_health_checks()["HealthChecks"]
+    }
     assert checks[steered["HealthCheckId"]]["Type"] == "CALCULATED"
     per_server = [c for c in checks.values() if c["Type"] == "HTTP"]
     assert sorted(c["IPAddress"] for c in per_server) == sorted(addresses.values())
@@ -80,10 +86,22 @@ def test_a_ttl_change_is_an_in_place_update_of_one_change_batch(
 
 def test_an_edit_made_out_of_band_is_seen_by_refresh(deployed: SandboxUnderTest) -> None:
     config = deployed.config(changed_pop(dns__ttl_s=60))
-    route53(deployed).change_resource_record_sets(HostedZoneId=zone_id(deployed), ChangeBatch={
-        "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
-            "Name": f"sbx1-sfu01.{ZONE}", "Type": "A", "TTL": 3600,
-            "ResourceRecords": [{"Value": "192.0.2.99"}]}}]})  # fmt: skip
+    route53(deployed).change_resource_record_sets(
+        HostedZoneId=zone_id(deployed),
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": f"sbx1-sfu01.{ZONE}",
+                        "Type": "A",
+                        "TTL": 3600,
+                        "ResourceRecords": [{"Value": "192.0.2.99"}],
+                    },
+                }
+            ]
+        },
+    )
     refresh = deployed.pulumi("refresh --preview-only --diff", config)
     assert refresh.returncode == 0, refresh.stderr
     assert "60 => 3600" in refresh.stdout and '=> "192.0.2.99"' in refresh.stdout
@@ -122,7 +140,7 @@ def test_a_zone_that_exists_is_used_and_left_with_only_its_own_records(
             ]
         },
     )
-    before = records(deployed)  # fmt: skip
+    before = records(deployed)
     config = deployed.config(changed_pop(dns__create_zone=False))
     assert deployed.up(config).returncode == 0
     assert (f"sfu.{ZONE}", "A", "sbx1") in records(deployed)

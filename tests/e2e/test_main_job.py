@@ -29,8 +29,11 @@ ZONE = "sandbox.voice.test"
 DEFAULT_UDP_RMEM_MIN = 16_384
 HOST_DEPLOY = "vpdeploy:index:HostDeploy"
 SERVER = "flexmetal:index:Server"
-SANDBOX_AWS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
-               "AWS_REGION": "us-east-1"}  # fmt: skip
+SANDBOX_AWS = {
+    "AWS_ACCESS_KEY_ID": "sandbox",
+    "AWS_SECRET_ACCESS_KEY": "sandbox",
+    "AWS_REGION": "us-east-1",
+}
 NO_JANUS = "/etc/apt/preferences.d/99-test-no-janus"
 
 
@@ -40,8 +43,11 @@ def config(sandbox: SandboxUnderTest, count: int = 3, **changes: Any) -> Path:
 
 def resources(sandbox: SandboxUnderTest, kind: str) -> dict[str, dict[str, Any]]:
     """The state's resources of `kind`, by name (their outputs)."""
-    return {r["urn"].rsplit("::", 1)[1]: r.get("outputs", {})
-            for r in sandbox.state_resources() if r["type"] == kind}  # fmt: skip
+    return {
+        r["urn"].rsplit("::", 1)[1]: r.get("outputs", {})
+        for r in sandbox.state_resources()
+        if r["type"] == kind
+    }
 
 
 def deployed_at(sandbox: SandboxUnderTest) -> dict[str, str]:
@@ -70,9 +76,11 @@ def sfu_pid(sandbox: SandboxUnderTest, address: str) -> str:
 
 
 def a_records(sandbox: SandboxUnderTest) -> dict[str, list[str]]:
-    return {r["Name"].rstrip("."): sorted(v["Value"] for v in r["ResourceRecords"])
-            for r in zone_records(sandbox.route53_endpoint, ZONE)
-            if r["Type"] == "A" and "SetIdentifier" not in r}  # fmt: skip
+    return {
+        r["Name"].rstrip("."): sorted(v["Value"] for v in r["ResourceRecords"])
+        for r in zone_records(sandbox.route53_endpoint, ZONE)
+        if r["Type"] == "A" and "SetIdentifier" not in r
+    }
 
 
 def wait_until(condition: Any, limit_s: float = 30) -> None:
@@ -116,8 +124,12 @@ def test_up_delivers_deploys_verifies_announces_and_publishes(
     folder.mkdir()
     (folder / "outputs.json").write_text(json.dumps(outputs))
     written = write_inventories("sandbox", outputs, folder)
-    listed = subprocess.run(["ansible-inventory", "-i", str(folder / "sandbox.yml"), "--list"],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    listed = subprocess.run(
+        ["ansible-inventory", "-i", str(folder / "sandbox.yml"), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     hostvars = json.loads(listed.stdout)["_meta"]["hostvars"]
     assert {n: v["ansible_host"] for n, v in hostvars.items()} == servers
     assert [p.name for p in written] == ["sandbox.py", "sandbox.yml", "sandbox.json"]
@@ -198,8 +210,11 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
 ) -> None:
     broken = addresses(pop)["sbx1-sfu02"]
     # the SFU's package unavailable on one host: removed, and pinned away from apt
-    pop.ssh(broken, f"printf 'Package: janus\\nPin: release *\\nPin-Priority: -1\\n' > {NO_JANUS}"
-                    " && apt-get remove -y -q janus >/dev/null 2>&1; echo done")  # fmt: skip
+    pop.ssh(
+        broken,
+        f"printf 'Package: janus\\nPin: release *\\nPin-Priority: -1\\n' > {NO_JANUS}"
+        " && apt-get remove -y -q janus >/dev/null 2>&1; echo done",
+    )
     result = pop.up(config(pop))  # the knob back to its default: every host re-deploys
     assert result.returncode != 0
     report = result.stdout + result.stderr
@@ -210,8 +225,9 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
     # the failed host stays marked in the state: even with the change reverted (which the
     # others undo), it is deployed again, not left half-done with its old trigger
     reverted = pop.pulumi("preview --json", config(pop, tuning__kernel__udp_rmem_min_bytes=32_768))
-    planned = {step["urn"].rsplit("::", 1)[1]: step["op"]
-               for step in json.loads(reverted.stdout)["steps"]}  # fmt: skip
+    planned = {
+        step["urn"].rsplit("::", 1)[1]: step["op"] for step in json.loads(reverted.stdout)["steps"]
+    }
     assert planned["sbx1-sfu02-deploy"] == "update", planned
     exported = pop.pulumi("stack export", with_config=False)
     assert sandbox_settings.UPSTREAM_MD5 not in exported.stdout, "a secret in clear in the state"
@@ -236,8 +252,9 @@ def test_a_reinstall_wipes_the_hosts_and_their_deploy_runs_again(pop: SandboxUnd
     reinstall = config(pop, provider__os="debian-13")
     preview = pop.pulumi("preview --json", reinstall)
     assert preview.returncode == 0, preview.stderr[-3000:]
-    planned = {step["urn"].rsplit("::", 1)[1]: step["op"]
-               for step in json.loads(preview.stdout)["steps"]}  # fmt: skip
+    planned = {
+        step["urn"].rsplit("::", 1)[1]: step["op"] for step in json.loads(preview.stdout)["steps"]
+    }
     assert {planned[f"{name}-deploy"] for name in servers} == {"update"}
     result = pop.up(reinstall)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

@@ -47,8 +47,10 @@ def test_engine_reports_its_stamped_version() -> None:
 def test_sandbox_preview_plans_the_pop_its_servers_and_its_dns(tmp_path: Path) -> None:
     code, document, stderr = preview_json("sandbox", tmp_path)
     assert code == 0, stderr
-    planned = {(step["op"], step["newState"]["type"], step["urn"].rsplit("::", 1)[1])
-               for step in document["steps"]}  # fmt: skip
+    planned = {
+        (step["op"], step["newState"]["type"], step["urn"].rsplit("::", 1)[1])
+        for step in document["steps"]
+    }
     server_names = {f"sbx1-sfu0{n}" for n in (1, 2, 3)}
     assert planned == {
         ("create", "pulumi:pulumi:Stack", "voicepop-sandbox"),

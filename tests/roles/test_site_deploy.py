@@ -27,16 +27,28 @@ HOSTS = (("sbx1-sfu01", "bm7.std.8", "network-namespace"), ("sbx1-sfu02", "bm9.s
 
 @pytest.fixture(scope="module")
 def inventory(test_sandbox: SandboxUnderTest) -> Inventory:
-    return deliver_and_declare(test_sandbox, sandbox_spec(test_sandbox, tuning={"kernel": TUNING}),
-                               HOSTS)  # fmt: skip
+    return deliver_and_declare(
+        test_sandbox, sandbox_spec(test_sandbox, tuning={"kernel": TUNING}), HOSTS
+    )
 
 
 # the VM tier proves these NIC knobs; a container's veth has neither rings nor flow hashing
 # nor IRQs, and its sysfs is read-only (no RPS/XPS)
-NIC_KNOBS_PROVED_ON_THE_VM = ("rx_ring_entries", "tx_ring_entries", "udp_flow_hash.udp4",
-                              "udp_flow_hash.udp6", "xps", "irq_affinity")  # fmt: skip
-NIC_KNOBS_SKIPPED_ON_A_CONTAINER = ("rx_ring_entries", "udp_flow_hash.udp4", "rps.rx-0", "xps",
-                                    "irq_affinity")  # fmt: skip
+NIC_KNOBS_PROVED_ON_THE_VM = (
+    "rx_ring_entries",
+    "tx_ring_entries",
+    "udp_flow_hash.udp4",
+    "udp_flow_hash.udp6",
+    "xps",
+    "irq_affinity",
+)
+NIC_KNOBS_SKIPPED_ON_A_CONTAINER = (
+    "rx_ring_entries",
+    "udp_flow_hash.udp4",
+    "rps.rx-0",
+    "xps",
+    "irq_affinity",
+)
 
 
 def test_deploy_then_verify_on_a_container_and_a_vm(inventory: Inventory) -> None:
@@ -88,9 +100,11 @@ def test_a_nic_retuned_by_hand_is_caught_and_mended(
     )
     caught = verify(inventory)
     assert caught.returncode != 0
-    for control in ("eth0 rx_ring_entries: actual 256, declared 1024",
-                    "eth0 udp_flow_hash.udp4: actual sd, declared sdfn",
-                    "(virtio0-input.0): actual 1, declared 0"):  # fmt: skip
+    for control in (
+        "eth0 rx_ring_entries: actual 256, declared 1024",
+        "eth0 udp_flow_hash.udp4: actual sd, declared sdfn",
+        "(virtio0-input.0): actual 1, declared 0",
+    ):
         assert control in caught.stdout, caught.stdout[-3000:]
     mended = deploy(inventory)
     assert mended.returncode == 0, mended.stdout[-3000:]
@@ -113,8 +127,10 @@ def test_the_firewall_lets_in_only_what_the_spec_opens(
         host = inventory.host(name)
         address = host["address"]
         # listeners on BGP's port and an unlisted one; this machine is an admin, not a peer
-        test_sandbox.ssh(address, "for p in 179 9999; do (python3 -m http.server $p "
-                                  ">/dev/null 2>&1 &) ; done; sleep 1")  # fmt: skip
+        test_sandbox.ssh(
+            address,
+            "for p in 179 9999; do (python3 -m http.server $p >/dev/null 2>&1 &) ; done; sleep 1",
+        )
         assert test_sandbox.ssh(address, "hostname") == name  # SSH from the admin range
         assert not tcp_answers(address, 179), f"{name}: BGP open to a non-peer"
         assert not tcp_answers(address, 9999), f"{name}: an unlisted port is open"
@@ -170,8 +186,10 @@ def test_one_knob_changes_only_that_and_the_sfu_restarts_only_for_its_own_config
     assert changed_operations(nic_change.stdout) == 3  # the config on each, the unit on the VM
     (container, _, _), (vm, _, _) = HOSTS
     assert f"{vm}: nic_tuning changes eth0 combined_channels: 2 -> 1" in nic_change.stdout
-    assert f"{container}: nic_tuning skips host0 combined_channels: veth has no combined " \
-           "channels" in nic_change.stdout  # fmt: skip
+    assert (
+        f"{container}: nic_tuning skips host0 combined_channels: veth has no combined "
+        "channels" in nic_change.stdout
+    )
     vm_address = addresses[1]
     assert test_sandbox.ssh(vm_address, "cat /sys/class/net/eth0/queues/rx-0/rps_cpus") == "3"
     assert [janus_pid(test_sandbox, address) for address in addresses] == before

@@ -13,8 +13,13 @@ from tests.standin_fixture import TOKEN, StandInUnderTest
 pytestmark = pytest.mark.servers
 
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBu6vfDlsDmDNDgwYrLztXTn0q3 test"
-BODY = {"name": "ams1-sfu01", "location": "EU: Rotterdam", "instanceType": "bm7.std.8",
-        "os": {"slug": "debian-12"}, "sshKey": [SSH_KEY]}  # fmt: skip
+BODY = {
+    "name": "ams1-sfu01",
+    "location": "EU: Rotterdam",
+    "instanceType": "bm7.std.8",
+    "os": {"slug": "debian-12"},
+    "sshKey": [SSH_KEY],
+}
 
 
 def fault_hits(standin: StandInUnderTest) -> list[int]:

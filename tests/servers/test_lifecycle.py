@@ -13,16 +13,25 @@ from tests.standin_fixture import StandInUnderTest, start_standin
 pytestmark = pytest.mark.servers
 
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBu6vfDlsDmDNDgwYrLztXTn0q3 test"
-FAST = lifecycle.Waiting(delivery_poll_s=0.01, delivery_timeout_s=10, release_poll_s=0.01,
-                         release_timeout_s=10, sleep=lambda _: time.sleep(0.01))  # fmt: skip
+FAST = lifecycle.Waiting(
+    delivery_poll_s=0.01,
+    delivery_timeout_s=10,
+    release_poll_s=0.01,
+    release_timeout_s=10,
+    sleep=lambda _: time.sleep(0.01),
+)
 
 
 def spec(name: str = "ams1-sfu01", **overrides: object) -> lifecycle.ServerSpec:
     values: dict[str, object] = {
-        "name": name, "location": "EU: Rotterdam", "instance_type": "bm7.std.8",
-        "os_slug": "debian-12", "ssh_keys": (SSH_KEY,),
-        "identity_tag": lifecycle.identity_tag("voicepop", "ams1", name), "tags": ("vp-pop:ams1",),
-    }  # fmt: skip
+        "name": name,
+        "location": "EU: Rotterdam",
+        "instance_type": "bm7.std.8",
+        "os_slug": "debian-12",
+        "ssh_keys": (SSH_KEY,),
+        "identity_tag": lifecycle.identity_tag("voicepop", "ams1", name),
+        "tags": ("vp-pop:ams1",),
+    }
     values.update(overrides)
     return lifecycle.ServerSpec(**values)  # type: ignore[arg-type]
 

@@ -64,9 +64,16 @@ def test_the_inventories_come_from_the_delivered_servers(test_sandbox: SandboxUn
     assert {h["name"]: h["address"] for h in verify_hosts} == delivered
     assert {h["kernel_scope"] for h in verify_hosts} == {"network-namespace"}  # containers
     listed = subprocess.run(
-        [str(Path(sys.executable).with_name("ansible-inventory")), "-i",
-         str(folder / "sandbox.yml"), "--list"], capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).with_name("ansible-inventory")),
+            "-i",
+            str(folder / "sandbox.yml"),
+            "--list",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     hostvars = json.loads(listed.stdout)["_meta"]["hostvars"]
     assert {name: v["ansible_host"] for name, v in hostvars.items()} == delivered
 
@@ -136,16 +143,25 @@ def test_import_of_a_server_created_directly_through_the_api(
 ) -> None:
     client = test_sandbox.client()
     public_key = test_sandbox.ssh_key.with_suffix(".pub").read_text().strip()
-    server = client.create_server({
-        "name": "legacy-sfu", "location": "EU: Rotterdam", "instanceType": "bm7.std.8",
-        "os": {"slug": "debian-12"}, "sshKey": [public_key], "tags": ["owner:ops"],
-    })  # fmt: skip
+    server = client.create_server(
+        {
+            "name": "legacy-sfu",
+            "location": "EU: Rotterdam",
+            "instanceType": "bm7.std.8",
+            "os": {"slug": "debian-12"},
+            "sshKey": [public_key],
+            "tags": ["owner:ops"],
+        }
+    )
     for _ in range(200):
         if client.get_server(server["uuid"])["status"] == "delivered":
             break
         time.sleep(0.1)
-    provider_urn = next(r["urn"] for r in test_sandbox.state_resources()
-                        if r["type"] == "pulumi:providers:flexmetal")  # fmt: skip
+    provider_urn = next(
+        r["urn"]
+        for r in test_sandbox.state_resources()
+        if r["type"] == "pulumi:providers:flexmetal"
+    )
     result = test_sandbox.pulumi(
         f"import flexmetal:index:Server legacy-sfu {server['uuid']} --yes "
         f"--generate-code=false --provider {shlex.quote(f'sbx1-flexmetal={provider_urn}')}",
@@ -175,8 +191,18 @@ def add_server(count: int) -> Any:
 
 
 def test_a_5xx_burst_during_create_leaves_one_server(test_sandbox: SandboxUnderTest) -> None:
-    test_sandbox.standin("fault", "error", "--status", "503", "--count", "3",
-                         "--method", "POST", "--path", "/v3/flexMetal/servers")  # fmt: skip
+    test_sandbox.standin(
+        "fault",
+        "error",
+        "--status",
+        "503",
+        "--count",
+        "3",
+        "--method",
+        "POST",
+        "--path",
+        "/v3/flexMetal/servers",
+    )
     result = test_sandbox.up(test_sandbox.config(add_server(4)))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert len(test_sandbox.live_servers("sbx1-sfu04")) == 1
@@ -184,8 +210,9 @@ def test_a_5xx_burst_during_create_leaves_one_server(test_sandbox: SandboxUnderT
 
 def test_client_timeouts_during_create_leave_one_server(test_sandbox: SandboxUnderTest) -> None:
     # longer than the sandbox's 5 s request timeout: the client gives up, the server appears
-    test_sandbox.standin("fault", "slow", "--delay-s", "6", "--method", "POST",
-                         "--path", "/v3/flexMetal/servers")  # fmt: skip
+    test_sandbox.standin(
+        "fault", "slow", "--delay-s", "6", "--method", "POST", "--path", "/v3/flexMetal/servers"
+    )
     result = test_sandbox.up(test_sandbox.config(add_server(5)))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert len(test_sandbox.live_servers("sbx1-sfu05")) == 1
@@ -195,8 +222,9 @@ def test_client_timeouts_during_create_leave_one_server(test_sandbox: SandboxUnd
 def test_failed_provisioning_is_a_clear_error_and_a_rerun_converges(
     test_sandbox: SandboxUnderTest,
 ) -> None:
-    test_sandbox.standin("fault", "fail_provisioning", "--message",
-                         "provisioning failed: RAID controller not found")  # fmt: skip
+    test_sandbox.standin(
+        "fault", "fail_provisioning", "--message", "provisioning failed: RAID controller not found"
+    )
     config = test_sandbox.config(add_server(6))
     failed = test_sandbox.up(config)
     assert failed.returncode != 0

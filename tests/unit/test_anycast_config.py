@@ -35,8 +35,12 @@ def bird_parses(config: str, tmp_path: Path) -> subprocess.CompletedProcess[str]
     drain.write_text(rendered.drain_state(0))
     config = config.replace(rendered.DRAIN_STATE, str(drain))
     (tmp_path / "bird.conf").write_text(config)
-    return subprocess.run(["bird", "-p", "-c", str(tmp_path / "bird.conf")],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    return subprocess.run(
+        ["bird", "-p", "-c", str(tmp_path / "bird.conf")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_the_bird_config_parses(tmp_path: Path) -> None:
@@ -63,10 +67,16 @@ def test_a_session_has_its_key_timers_bfd_and_imports_nothing() -> None:
     config = rendered.render_bird_conf(host_of(), SETTINGS, "192.0.2.10", PASSWORDS)
     session = config[config.index("protocol bgp vp_rtr1") :]
     expected = (
-        "neighbor 169.254.255.1 as 49544;", "local 192.0.2.10 as 396507;", "hold time 90;",
-        "keepalive time 30;", "error wait time 5, 60;", 'password "md5-of-the-test";',
-        "multihop 2;", "bfd on;", "ipv4 { import none; export filter voicepop_export4; };",
-    )  # fmt: skip
+        "neighbor 169.254.255.1 as 49544;",
+        "local 192.0.2.10 as 396507;",
+        "hold time 90;",
+        "keepalive time 30;",
+        "error wait time 5, 60;",
+        'password "md5-of-the-test";',
+        "multihop 2;",
+        "bfd on;",
+        "ipv4 { import none; export filter voicepop_export4; };",
+    )
     for line in expected:
         assert f"\t{line}" in session
     assert "multiplier 3;" in config and "min rx interval 300 ms;" in config
@@ -74,8 +84,9 @@ def test_a_session_has_its_key_timers_bfd_and_imports_nothing() -> None:
 
 
 def test_a_default_route_is_imported_only_when_the_spec_asks(tmp_path: Path) -> None:
-    config = rendered.render_bird_conf(host_of(import_routes="default"), SETTINGS, "192.0.2.10",
-                                       PASSWORDS)  # fmt: skip
+    config = rendered.render_bird_conf(
+        host_of(import_routes="default"), SETTINGS, "192.0.2.10", PASSWORDS
+    )
     assert "ipv4 { import filter voicepop_import; export filter voicepop_export4; };" in config
     assert "protocol kernel voicepop_kernel4" in config
     assert bird_parses(config, tmp_path).returncode == 0
@@ -95,20 +106,32 @@ def test_health_checks_follow_the_spec() -> None:
     host = host_of(health={"interval_s": 1, "timeout_s": 0.5, "fall": 3, "rise": 5})
     services = rendered.render_healthchecker_services(host, "curl -f http://x/", "lo")
     first = services.split("[sfu-")[1]
-    assert "check_cmd = /bin/sh -c '/sbin/ip -o addr show dev lo to 198.51.100.1/32 | grep -q" \
-        " . && curl -f http://x/'" in first  # fmt: skip
-    expected = ("check_interval = 1.0", "check_timeout = 0.5", "check_fail = 3", "check_rise = 5",
-                "ip_prefix = 198.51.100.0/24", "on_disabled = withdraw")  # fmt: skip
+    assert (
+        "check_cmd = /bin/sh -c '/sbin/ip -o addr show dev lo to 198.51.100.1/32 | grep -q"
+        " . && curl -f http://x/'" in first
+    )
+    expected = (
+        "check_interval = 1.0",
+        "check_timeout = 0.5",
+        "check_fail = 3",
+        "check_rise = 5",
+        "ip_prefix = 198.51.100.0/24",
+        "on_disabled = withdraw",
+    )
     for line in expected:
         assert f"\n{line}\n" in first
     daemon = rendered.render_healthchecker_conf(host, SETTINGS)
     assert "ipv6 = true" in daemon and "purge_ip_prefixes = true" in daemon
 
 
-@pytest.mark.parametrize(("prefix", "address"), [
-    ("198.51.100.0/24", "198.51.100.1/32"), ("2001:db8:100::/48", "2001:db8:100::1/128"),
-    ("192.0.2.7/32", "192.0.2.7/32"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("prefix", "address"),
+    [
+        ("198.51.100.0/24", "198.51.100.1/32"),
+        ("2001:db8:100::/48", "2001:db8:100::1/128"),
+        ("192.0.2.7/32", "192.0.2.7/32"),
+    ],
+)
 def test_each_prefix_has_a_service_address(prefix: str, address: str) -> None:
     assert rendered.service_address(prefix) == address
 

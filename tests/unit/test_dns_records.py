@@ -60,7 +60,11 @@ def test_a_health_check_per_server_and_one_for_the_pop() -> None:
     checks = {check.key: check for check in health_checks(spec, ADDRESSES)}
     server = checks["ams1-ams1-sfu01"]
     assert (server.kind, server.address, server.port, server.path) == (
-        "HTTP", "192.0.2.10", 8088, "/janus/info")  # fmt: skip
+        "HTTP",
+        "192.0.2.10",
+        8088,
+        "/janus/info",
+    )
     assert (server.interval_s, server.failure_threshold) == (30, 2)
     assert checks["ams1-pop"].kind == "CALCULATED"
     assert checks["ams1-pop"].children == ("ams1-ams1-sfu01", "ams1-ams1-sfu02")
@@ -71,8 +75,11 @@ def test_a_change_batch_deletes_what_went_and_upserts_only_what_changed() -> Non
     new = record_sets(spec_with(ttl_s=60), {"ams1-sfu01": "192.0.2.10"})
     ids = {"ams1-pop": "hc-pop"}
     changes = change_batch(old, new, ids)
-    deleted = {(c["ResourceRecordSet"]["Name"], c["ResourceRecordSet"]["Type"])
-               for c in changes if c["Action"] == "DELETE"}  # fmt: skip
+    deleted = {
+        (c["ResourceRecordSet"]["Name"], c["ResourceRecordSet"]["Type"])
+        for c in changes
+        if c["Action"] == "DELETE"
+    }
     assert ("ams1-sfu02.voice.example.net.", "AAAA") in deleted
     assert all(c["ResourceRecordSet"]["TTL"] == 60 for c in changes if c["Action"] == "UPSERT")
     assert change_batch(new, new, ids) == []

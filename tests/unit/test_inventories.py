@@ -17,10 +17,14 @@ from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
 
 pytestmark = pytest.mark.spec
 
-OUTPUTS: dict[str, Any] = {"pop": {"servers": {
-    "ams1-sfu01": {"address": "192.0.2.10"},
-    "ams1-sfu02": {"address": None},  # not delivered yet
-}}}  # fmt: skip
+OUTPUTS: dict[str, Any] = {
+    "pop": {
+        "servers": {
+            "ams1-sfu01": {"address": "192.0.2.10"},
+            "ams1-sfu02": {"address": None},  # not delivered yet
+        }
+    }
+}
 
 
 def hosts(environment: str = "production") -> list[dict[str, Any]]:
@@ -61,8 +65,10 @@ def test_ansible_reads_the_ansible_inventory(tmp_path: Path) -> None:
     path.write_text(render_ansible("ams1", hosts("sandbox")))
     listed = subprocess.run(
         [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(path), "--list"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     inventory = json.loads(listed.stdout)
     assert inventory["sfu"]["hosts"] == ["ams1-sfu01"]
     variables = inventory["_meta"]["hostvars"]["ams1-sfu01"]

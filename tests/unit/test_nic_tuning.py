@@ -47,9 +47,12 @@ def test_a_virtio_nic_is_read_as_it_reports() -> None:
     assert nic.cpus == [0, 1]
     assert nic.rx_queues == ["rx-0", "rx-1"] and nic.tx_queues == ["tx-0", "tx-1"]
     assert {irq.name: irq.queue for irq in nic.irqs} == {
-        "virtio0-config": None, "virtio0-input.0": 0, "virtio0-output.0": 0,
-        "virtio0-input.1": 1, "virtio0-output.1": 1,
-    }  # fmt: skip
+        "virtio0-config": None,
+        "virtio0-input.0": 0,
+        "virtio0-output.0": 0,
+        "virtio0-input.1": 1,
+        "virtio0-output.1": 1,
+    }
 
 
 def test_a_virtio_nic_as_the_driver_left_it_needs_nothing(virtio: tune.NicState) -> None:
@@ -124,10 +127,17 @@ def test_queue_irqs_are_spread_and_other_irqs_left_alone(virtio: tune.NicState) 
     assert tune.plan_all(config(irq_affinity="leave"), moved).changes == []
 
 
-@pytest.mark.parametrize(("name", "queue"), [
-    ("eth0-TxRx-3", 3), ("mlx5_comp7@pci:0000:3b:00.0", 7), ("i40e-eth0-TxRx-0", 0),
-    ("mlx5_async0@pci:0000:3b:00.0", None), ("eth0", None), ("virtio0-config", None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "queue"),
+    [
+        ("eth0-TxRx-3", 3),
+        ("mlx5_comp7@pci:0000:3b:00.0", 7),
+        ("i40e-eth0-TxRx-0", 0),
+        ("mlx5_async0@pci:0000:3b:00.0", None),
+        ("eth0", None),
+        ("virtio0-config", None),
+    ],
+)
 def test_an_irq_serves_the_queue_its_name_ends_with(name: str, queue: int | None) -> None:
     assert tune.Irq(1, name, [0]).queue == queue
 
@@ -158,17 +168,30 @@ def test_a_containers_veth_skips_every_knob_with_a_reason(veth: tune.NicState) -
     assert plan.changes == []
     reasons = {s.knob: s.reason for s in plan.skipped}
     assert set(reasons) == {
-        "rx_ring_entries", "tx_ring_entries", "combined_channels", "udp_flow_hash.udp4",
-        "udp_flow_hash.udp6", "rx_coalesce_usecs", "rps.rx-0", "xps", "irq_affinity",
-    }  # fmt: skip
+        "rx_ring_entries",
+        "tx_ring_entries",
+        "combined_channels",
+        "udp_flow_hash.udp4",
+        "udp_flow_hash.udp6",
+        "rx_coalesce_usecs",
+        "rps.rx-0",
+        "xps",
+        "irq_affinity",
+    }
     assert "read-only" in reasons["rps.rx-0"]
     assert reasons["combined_channels"] == "veth has no combined channels"
     assert all(reasons.values())
 
 
-@pytest.mark.parametrize(("cpus", "mask"), [
-    ([0, 1], "3"), ([], "0"), ([0, 33], "2,00000001"), ([40], "100,00000000"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("cpus", "mask"),
+    [
+        ([0, 1], "3"),
+        ([], "0"),
+        ([0, 33], "2,00000001"),
+        ([40], "100,00000000"),
+    ],
+)
 def test_cpu_masks_are_written_as_sysfs_takes_them(cpus: list[int], mask: str) -> None:
     assert tune.render_mask(tune.cpus_mask(cpus)) == mask
     assert tune.parse_mask(mask) == tune.cpus_mask(cpus)

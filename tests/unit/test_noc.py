@@ -47,6 +47,8 @@ def test_each_prefix_with_its_rpki_state_route_object_and_sessions() -> None:
 def test_the_markdown_request_names_what_is_missing() -> None:
     markdown = render_markdown(document())
     assert "| ams1-sfu01 | 192.0.2.10 | rtr1 | 169.254.255.1 | AS49544 |" in markdown
-    assert "| 2001:db8:100::/48 | anycast | ams1-sfu01, ams1-sfu02 | NOT VALID | MISSING | " \
-        f"{NO_SESSION} |" in markdown  # fmt: skip
+    assert (
+        "| 2001:db8:100::/48 | anycast | ams1-sfu01, ams1-sfu02 | NOT VALID | MISSING | "
+        f"{NO_SESSION} |" in markdown
+    )
     assert "`65535:0`" in markdown

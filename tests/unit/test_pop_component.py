@@ -160,8 +160,9 @@ def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
     pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
 
     def check(_: Any) -> None:
-        deploys = {n: r for n, r in mocks.registered.items()
-                   if r["type"] == "vpdeploy:index:HostDeploy"}  # fmt: skip
+        deploys = {
+            n: r for n, r in mocks.registered.items() if r["type"] == "vpdeploy:index:HostDeploy"
+        }
         assert sorted(deploys) == ["ams1-sfu01-deploy", "ams1-sfu02-deploy", "ams1-sfu03-deploy"]
         second = deploys["ams1-sfu02-deploy"]
         host = json.loads(second["host"])  # JSON: the role data keeps its integers

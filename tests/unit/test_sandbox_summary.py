@@ -8,21 +8,37 @@ from sandbox.upstream import LearnedPath
 pytestmark = pytest.mark.spec
 
 OUTPUTS = {
-    "pop": {"code": "sbx1", "name": "Sandbox", "local_asn": 64512, "servers": {
-        "sbx1-sfu01": {"address": "172.30.203.10", "announced_prefixes": ["198.18.10.0/24"]},
-        "sbx1-sfu02": {"address": "172.30.203.11", "announced_prefixes": ["198.18.10.0/24"]},
-    }},
+    "pop": {
+        "code": "sbx1",
+        "name": "Sandbox",
+        "local_asn": 64512,
+        "servers": {
+            "sbx1-sfu01": {"address": "172.30.203.10", "announced_prefixes": ["198.18.10.0/24"]},
+            "sbx1-sfu02": {"address": "172.30.203.11", "announced_prefixes": ["198.18.10.0/24"]},
+        },
+    },
     "deploys": {"sbx1-sfu01": {"checks_passed": 28}, "sbx1-sfu02": {"checks_passed": 28}},
-}  # fmt: skip
-RECORDS = [{"Name": "sbx1-sfu01.sandbox.voice.test.", "Type": "A",
-            "ResourceRecords": [{"Value": "172.30.203.10"}]},
-           {"Name": "sfu.sandbox.voice.test.", "Type": "A", "SetIdentifier": "sbx1",
-            "ResourceRecords": [{"Value": "198.18.10.1"}]}]  # fmt: skip
+}
+RECORDS = [
+    {
+        "Name": "sbx1-sfu01.sandbox.voice.test.",
+        "Type": "A",
+        "ResourceRecords": [{"Value": "172.30.203.10"}],
+    },
+    {
+        "Name": "sfu.sandbox.voice.test.",
+        "Type": "A",
+        "SetIdentifier": "sbx1",
+        "ResourceRecords": [{"Value": "198.18.10.1"}],
+    },
+]
 
 
 def test_each_server_with_what_the_upstream_learned_from_it() -> None:
-    learned = [LearnedPath("198.18.10.0/24", "172.30.203.10"),
-               LearnedPath("198.18.10.0/24", "172.30.203.11", [(65535, 0)])]  # fmt: skip
+    learned = [
+        LearnedPath("198.18.10.0/24", "172.30.203.10"),
+        LearnedPath("198.18.10.0/24", "172.30.203.11", [(65535, 0)]),
+    ]
     text = render(OUTPUTS, RECORDS, learned, 61.4)
     lines = text.splitlines()
     first = lines.index(next(line for line in lines if line.strip().startswith("sbx1-sfu01")))

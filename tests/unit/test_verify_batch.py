@@ -10,10 +10,14 @@ pytestmark = pytest.mark.verify
 
 
 def test_each_command_keeps_its_output_and_exit_status() -> None:
-    script = batch_script({
-        "lines": "printf 'a\\nb\\n'", "fails": "echo oops >&2; false",
-        "unterminated": "printf 'x'", "with spaces in output": "echo '#vp-read'",
-    })  # fmt: skip
+    script = batch_script(
+        {
+            "lines": "printf 'a\\nb\\n'",
+            "fails": "echo oops >&2; false",
+            "unterminated": "printf 'x'",
+            "with spaces in output": "echo '#vp-read'",
+        }
+    )
     output = subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout
     assert parse_batch(output) == {
         "lines": Read(0, "a\nb"),

@@ -26,17 +26,22 @@ def bird(remote: Any, declared: dict[str, Any]) -> dict[str, Read]:
     spec = announcing(declared)
     settings = AnycastSettings.model_validate(declared.get("anycast_settings") or {})
     interface = rendered.service_interface(declared.get("kernel_scope", "full"), settings)
-    return read_all(remote, {
-        "protocols": "birdc -r show protocols",
-        "bfd": "birdc -r show bfd sessions",
-        **{f"export {n.protocol}": f"birdc -r show route export {n.protocol}"
-           for n in spec.neighbors},
-        "addresses": f"ip -o addr show dev {interface}",
-        "drain": f"{rendered.DRAIN_COMMAND} status",
-        "enabled": "systemctl is-enabled bird anycast-healthchecker "
-                   f"{rendered.ADDRESSES_UNIT_NAME}",
-        "active": "systemctl is-active bird anycast-healthchecker",
-    })  # fmt: skip
+    return read_all(
+        remote,
+        {
+            "protocols": "birdc -r show protocols",
+            "bfd": "birdc -r show bfd sessions",
+            **{
+                f"export {n.protocol}": f"birdc -r show route export {n.protocol}"
+                for n in spec.neighbors
+            },
+            "addresses": f"ip -o addr show dev {interface}",
+            "drain": f"{rendered.DRAIN_COMMAND} status",
+            "enabled": "systemctl is-enabled bird anycast-healthchecker "
+            f"{rendered.ADDRESSES_UNIT_NAME}",
+            "active": "systemctl is-active bird anycast-healthchecker",
+        },
+    )
 
 
 def test_every_session_is_established(bird: dict[str, Read], declared: dict[str, Any]) -> None:
@@ -50,8 +55,11 @@ def test_every_session_is_established(bird: dict[str, Read], declared: dict[str,
 
 
 def exported(read: Read) -> set[str]:
-    return {line.split()[0] for line in read.output.splitlines()
-            if line and not line[0].isspace() and "/" in line.split()[0]}  # fmt: skip
+    return {
+        line.split()[0]
+        for line in read.output.splitlines()
+        if line and not line[0].isspace() and "/" in line.split()[0]
+    }
 
 
 def test_the_exported_set_is_exactly_the_spec(
@@ -69,19 +77,26 @@ def test_the_exported_set_is_exactly_the_spec(
 
 
 def test_bfd_is_up_where_asked(bird: dict[str, Read], declared: dict[str, Any]) -> None:
-    sessions = {line.split()[0]: line for line in bird["bfd"].output.splitlines()
-                if line[:1].isdigit() or ":" in line.split()[0]}  # fmt: skip
+    sessions = {
+        line.split()[0]: line
+        for line in bird["bfd"].output.splitlines()
+        if line[:1].isdigit() or ":" in line.split()[0]
+    }
     down = [
-        n.peer_address for n in announcing(declared).neighbors
+        n.peer_address
+        for n in announcing(declared).neighbors
         if n.bfd and " Up " not in sessions.get(n.peer_address, "")
-    ]  # fmt: skip
+    ]
     assert down == [], f"{declared['name']}: BFD not Up with {down}"
 
 
 def test_the_service_addresses_are_bound(bird: dict[str, Read], declared: dict[str, Any]) -> None:
     bound = bird["addresses"].output
-    missing = [rendered.service_address(p) for p in announcing(declared).prefixes
-               if f" {rendered.service_address(p)} " not in bound]  # fmt: skip
+    missing = [
+        rendered.service_address(p)
+        for p in announcing(declared).prefixes
+        if f" {rendered.service_address(p)} " not in bound
+    ]
     assert missing == [], f"{declared['name']}: service addresses not bound: {missing}"
 
 

@@ -18,16 +18,19 @@ def settings_of(declared: dict[str, Any]) -> BaseSettings:
 
 @pytest.fixture(scope="module")
 def base(remote: Any) -> dict[str, Read]:
-    return read_all(remote, {
-        "sshd": "sshd -T",
-        "chrony_active": "systemctl is-active chrony",
-        "chrony_enabled": "systemctl is-enabled chrony",
-        "chrony_sources": f"cat {rendered.CHRONY_SOURCES}",
-        "journald": f"cat {rendered.JOURNALD_DROPIN}",
-        "unattended_installed": "dpkg-query -W -f '${Status}' unattended-upgrades",
-        "unattended": f"cat {rendered.UNATTENDED_CONF}",
-        "auto_upgrades": f"cat {rendered.AUTO_UPGRADES_CONF}",
-    })  # fmt: skip
+    return read_all(
+        remote,
+        {
+            "sshd": "sshd -T",
+            "chrony_active": "systemctl is-active chrony",
+            "chrony_enabled": "systemctl is-enabled chrony",
+            "chrony_sources": f"cat {rendered.CHRONY_SOURCES}",
+            "journald": f"cat {rendered.JOURNALD_DROPIN}",
+            "unattended_installed": "dpkg-query -W -f '${Status}' unattended-upgrades",
+            "unattended": f"cat {rendered.UNATTENDED_CONF}",
+            "auto_upgrades": f"cat {rendered.AUTO_UPGRADES_CONF}",
+        },
+    )
 
 
 def test_sshd_runs_with_keys_only(base: dict[str, Read], declared: dict[str, Any]) -> None:

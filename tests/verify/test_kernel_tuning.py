@@ -17,8 +17,9 @@ def read_sysctls(remote: Any, keys: list[str]) -> dict[str, str]:
 
 
 def test_every_declared_sysctl_is_in_force(remote: Any, declared: dict[str, Any]) -> None:
-    plan = plan_for(KernelTuning.model_validate(declared.get("kernel_tuning") or {}),
-                    declared["kernel_scope"])  # fmt: skip
+    plan = plan_for(
+        KernelTuning.model_validate(declared.get("kernel_tuning") or {}), declared["kernel_scope"]
+    )
     actual = read_sysctls(remote, sorted(plan.applied))
     wrong = {key: (actual[key], want) for key, want in plan.applied.items() if actual[key] != want}
     assert wrong == {}, f"{declared['name']}: sysctl (actual, declared): {wrong}"
@@ -27,8 +28,9 @@ def test_every_declared_sysctl_is_in_force(remote: Any, declared: dict[str, Any]
 def test_the_dropin_persists_the_tuning_across_reboots(
     remote: Any, declared: dict[str, Any]
 ) -> None:
-    plan = plan_for(KernelTuning.model_validate(declared.get("kernel_tuning") or {}),
-                    declared["kernel_scope"])  # fmt: skip
+    plan = plan_for(
+        KernelTuning.model_validate(declared.get("kernel_tuning") or {}), declared["kernel_scope"]
+    )
     dropin = remote.file(DROPIN_PATH)
     assert dropin.exists, f"{declared['name']}: no {DROPIN_PATH}"
     assert dropin.content_string == render_dropin(plan)

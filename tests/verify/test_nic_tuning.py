@@ -28,16 +28,21 @@ def interfaces_command(tuning: NicTuning, address: str) -> str:
 def nic(remote: Any, declared: dict[str, Any]) -> dict[str, Any]:
     """The host's NIC state and the role's files, read in one round trip."""
     tuning = NicTuning.model_validate(declared.get("nic_tuning") or {})
-    state_of_each = (f"for IF in $({interfaces_command(tuning, declared['address'])}); do "
-                     f"echo \"@@interface $IF\"; {tune.state_script('$IF')} done")  # fmt: skip
-    reads = read_all(remote, {
-        "state": state_of_each,
-        "unit": f"cat {rendered.UNIT_PATH}",
-        "program": file_digest(rendered.PROGRAM_PATH),
-        "config": f"cat {rendered.CONFIG_PATH}",
-        "enabled": f"systemctl is-enabled {rendered.UNIT_NAME}",
-        "failed": f"systemctl is-failed {rendered.UNIT_NAME}",
-    })  # fmt: skip
+    state_of_each = (
+        f"for IF in $({interfaces_command(tuning, declared['address'])}); do "
+        f'echo "@@interface $IF"; {tune.state_script("$IF")} done'
+    )
+    reads = read_all(
+        remote,
+        {
+            "state": state_of_each,
+            "unit": f"cat {rendered.UNIT_PATH}",
+            "program": file_digest(rendered.PROGRAM_PATH),
+            "config": f"cat {rendered.CONFIG_PATH}",
+            "enabled": f"systemctl is-enabled {rendered.UNIT_NAME}",
+            "failed": f"systemctl is-failed {rendered.UNIT_NAME}",
+        },
+    )
     states = [
         tune.parse_state(*chunk.split("\n", 1))
         for chunk in reads["state"].output.split("@@interface ")[1:]

@@ -52,12 +52,24 @@ VERSION = "0.1.0"
 
 REPLACE_ON = ("location", "instanceType")
 REINSTALL_ON = ("name", "osSlug", "sshKeys", "postInstallScript")
-WAIT_SETTINGS = ("deliveryPollIntervalS", "deliveryTimeoutS", "releasePollIntervalS",
-                 "releaseTimeoutS")  # fmt: skip
+WAIT_SETTINGS = (
+    "deliveryPollIntervalS",
+    "deliveryTimeoutS",
+    "releasePollIntervalS",
+    "releaseTimeoutS",
+)
 IN_PLACE = ("tags", "identityTag", *WAIT_SETTINGS)
 REQUIRED = ("name", "location", "instanceType", "osSlug", "sshKeys", "identityTag")
-SERVER_OUTPUTS = ("uuid", "status", "statusMessage", "ipAddresses", "primaryIp", "createdAt",
-                  "deliveredAt", "installation")  # fmt: skip
+SERVER_OUTPUTS = (
+    "uuid",
+    "status",
+    "statusMessage",
+    "ipAddresses",
+    "primaryIp",
+    "createdAt",
+    "deliveredAt",
+    "installation",
+)
 
 T = TypeVar("T")
 
@@ -111,9 +123,10 @@ class FlexMetalProvider(Provider):
             return property_diff(changed, replace_on=changed)
         keys = (*REPLACE_ON, *REINSTALL_ON, *IN_PLACE)
         changed = [
-            key for key in keys
+            key
+            for key in keys
             if key not in request.ignore_changes and _differs(olds.get(key), news.get(key), key)
-        ]  # fmt: skip
+        ]
         return property_diff(changed, replace_on=[key for key in changed if key in REPLACE_ON])
 
     # --- create / read / update / delete --------------------------------------------------

@@ -92,6 +92,14 @@ class Server(_CamelCaseOnTheWire):
             "delivery_poll_interval_s": delivery_poll_interval_s,
             "delivery_timeout_s": delivery_timeout_s,
         }
-        outputs = ("uuid", "status", "status_message", "ip_addresses", "primary_ip",
-                   "created_at", "delivered_at", "installation")  # fmt: skip
+        outputs = (
+            "uuid",
+            "status",
+            "status_message",
+            "ip_addresses",
+            "primary_ip",
+            "created_at",
+            "delivered_at",
+            "installation",
+        )
         super().__init__(SERVER, resource_name, {**props, **dict.fromkeys(outputs)}, opts)

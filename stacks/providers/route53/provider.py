@@ -85,8 +85,11 @@ class Route53Provider(Provider):
 
     async def check(self, request: CheckRequest) -> CheckResponse:
         news = plain_map(request.new_inputs)
-        required = {ZONE: ("name",), HEALTH_CHECK: ("key", "kind"),
-                    RECORD_SETS: ("zoneId", "records")}[type_of(request.urn)]  # fmt: skip
+        required = {
+            ZONE: ("name",),
+            HEALTH_CHECK: ("key", "kind"),
+            RECORD_SETS: ("zoneId", "records"),
+        }[type_of(request.urn)]
         failures = [CheckFailure(p, f"{p} is required") for p in required if news.get(p) is None]
         return CheckResponse(inputs=request.new_inputs, failures=failures)
 
@@ -97,12 +100,23 @@ class Route53Provider(Provider):
             changed = [k for k in ("name", "create") if olds.get(k) != news.get(k)]
             return property_diff(changed, replace_on=changed)
         if kind == HEALTH_CHECK:
-            keys = ("key", "kind", "address", "port", "path", "intervalS", "failureThreshold",
-                    "childIds")  # fmt: skip
+            keys = (
+                "key",
+                "kind",
+                "address",
+                "port",
+                "path",
+                "intervalS",
+                "failureThreshold",
+                "childIds",
+            )
             changed = [k for k in keys if _differs(olds.get(k), news.get(k))]
             return property_diff(changed, [k for k in changed if k in HEALTH_CHECK_REPLACE_ON])
-        changed = [k for k in ("zoneId", "records", "healthCheckIds")
-                   if _differs(_records_key(olds, k), _records_key(news, k))]  # fmt: skip
+        changed = [
+            k
+            for k in ("zoneId", "records", "healthCheckIds")
+            if _differs(_records_key(olds, k), _records_key(news, k))
+        ]
         return property_diff(changed, replace_on=[k for k in changed if k == "zoneId"])
 
     # --- create / read / update / delete --------------------------------------------------
@@ -111,8 +125,11 @@ class Route53Provider(Provider):
         inputs = plain_map(request.properties)
         kind = type_of(request.urn)
         if request.preview:
-            outputs = {ZONE: {"zoneId": COMPUTED}, HEALTH_CHECK: {"healthCheckId": COMPUTED},
-                       RECORD_SETS: {}}[kind]  # fmt: skip
+            outputs = {
+                ZONE: {"zoneId": COMPUTED},
+                HEALTH_CHECK: {"healthCheckId": COMPUTED},
+                RECORD_SETS: {},
+            }[kind]
             return CreateResponse(properties=wrap_map({**inputs, **outputs}))
         if kind == ZONE:
             zone_id = await self._io(lambda: self._zone(inputs))
@@ -120,8 +137,11 @@ class Route53Provider(Provider):
         if kind == HEALTH_CHECK:
             check_id = await self._io(lambda: self._create_health_check(inputs, request.urn))
             return CreateResponse(check_id, wrap_map({**inputs, "healthCheckId": check_id}))
-        await self._io(lambda: self._apply_records(inputs["zoneId"], [], inputs["records"],
-                                                   inputs.get("healthCheckIds") or {}))  # fmt: skip
+        await self._io(
+            lambda: self._apply_records(
+                inputs["zoneId"], [], inputs["records"], inputs.get("healthCheckIds") or {}
+            )
+        )
         record_id = f"{inputs['zoneId']}/{hashlib.sha256(request.urn.encode()).hexdigest()[:12]}"
         return CreateResponse(record_id, wrap_map(inputs))
 
@@ -131,14 +151,20 @@ class Route53Provider(Provider):
         inputs = plain_map(request.inputs)
         if kind == ZONE:
             exists = await self._io(lambda: self._zone_exists(request.resource_id))
-            return ReadResponse(request.resource_id, wrap_map(state), wrap_map(inputs)) \
-                if exists else ReadResponse()  # fmt: skip
+            return (
+                ReadResponse(request.resource_id, wrap_map(state), wrap_map(inputs))
+                if exists
+                else ReadResponse()
+            )
         if kind == HEALTH_CHECK:
             observed = await self._io(lambda: self._read_health_check(request.resource_id))
             if observed is None:
                 return ReadResponse()
-            return ReadResponse(request.resource_id, wrap_map({**state, **observed}),
-                                wrap_map({**inputs, **observed}))  # fmt: skip
+            return ReadResponse(
+                request.resource_id,
+                wrap_map({**state, **observed}),
+                wrap_map({**inputs, **observed}),
+            )
         records = await self._io(lambda: self._observed_records(state))
         observed = {**state, "records": [r.as_dict() for r in records]}
         observed_inputs = {**inputs, "records": observed["records"]}
@@ -152,8 +178,11 @@ class Route53Provider(Provider):
         if kind == HEALTH_CHECK:
             await self._io(lambda: self._update_health_check(request.resource_id, news))
             return UpdateResponse(wrap_map({**news, "healthCheckId": request.resource_id}))
-        await self._io(lambda: self._apply_records(news["zoneId"], olds["records"], news["records"],
-                                                   news.get("healthCheckIds") or {}))  # fmt: skip
+        await self._io(
+            lambda: self._apply_records(
+                news["zoneId"], olds["records"], news["records"], news.get("healthCheckIds") or {}
+            )
+        )
         return UpdateResponse(wrap_map(news))
 
     async def delete(self, request: DeleteRequest) -> None:
@@ -166,8 +195,11 @@ class Route53Provider(Provider):
         if kind == HEALTH_CHECK:
             await self._io(lambda: self._delete_health_check(request.resource_id))
             return
-        await self._io(lambda: self._apply_records(state["zoneId"], state["records"], [],
-                                                   state.get("healthCheckIds") or {}))  # fmt: skip
+        await self._io(
+            lambda: self._apply_records(
+                state["zoneId"], state["records"], [], state.get("healthCheckIds") or {}
+            )
+        )
 
     # --- zones --------------------------------------------------------------------------
 
@@ -180,8 +212,10 @@ class Route53Provider(Provider):
         for zone in route53.list_hosted_zones_by_name(DNSName=name)["HostedZones"]:
             if zone["Name"] == name:
                 return str(zone["Id"]).rsplit("/", 1)[-1]
-        raise ZoneNotFound(f"hosted zone {name} not found: create it (delegated from the "
-                           "registrar) or, in a sandbox, set dns.create_zone: true")  # fmt: skip
+        raise ZoneNotFound(
+            f"hosted zone {name} not found: create it (delegated from the "
+            "registrar) or, in a sandbox, set dns.create_zone: true"
+        )
 
     def _zone_exists(self, zone_id: str) -> bool:
         found = _unless_gone("NoSuchHostedZone", lambda: self.client().get_hosted_zone(Id=zone_id))
@@ -227,8 +261,11 @@ class Route53Provider(Provider):
 
     def _zone_records(self, zone_id: str) -> list[dict[str, Any]]:
         pages = self.client().get_paginator("list_resource_record_sets")
-        return [rrset for page in pages.paginate(HostedZoneId=zone_id)
-                for rrset in page["ResourceRecordSets"]]  # fmt: skip
+        return [
+            rrset
+            for page in pages.paginate(HostedZoneId=zone_id)
+            for rrset in page["ResourceRecordSets"]
+        ]
 
     def _current(self, zone_id: str, keys_by_id: dict[str, str]) -> dict[Any, RecordSet]:
         records = (from_route53(rrset, keys_by_id) for rrset in self._zone_records(zone_id))
@@ -269,8 +306,9 @@ class Route53Provider(Provider):
         deadline = time.monotonic() + INSYNC_TIMEOUT_S
         while route53.get_change(Id=change_id)["ChangeInfo"]["Status"] != "INSYNC":
             if time.monotonic() > deadline:
-                raise TimeoutError(f"Route 53 change {change_id} not INSYNC after "
-                                   f"{INSYNC_TIMEOUT_S:.0f} s")  # fmt: skip
+                raise TimeoutError(
+                    f"Route 53 change {change_id} not INSYNC after {INSYNC_TIMEOUT_S:.0f} s"
+                )
             time.sleep(2)
 
 
@@ -286,8 +324,11 @@ def _unless_gone(code: str, call: Callable[[], Any]) -> Any:
 
 def _health_check_config(inputs: Mapping[str, Any]) -> dict[str, Any]:
     if inputs["kind"] == "CALCULATED":
-        return {"Type": "CALCULATED", "HealthThreshold": 1,
-                "ChildHealthChecks": list(inputs.get("childIds") or [])}  # fmt: skip
+        return {
+            "Type": "CALCULATED",
+            "HealthThreshold": 1,
+            "ChildHealthChecks": list(inputs.get("childIds") or []),
+        }
     config: dict[str, Any] = {
         "Type": inputs["kind"],
         "IPAddress": inputs["address"],

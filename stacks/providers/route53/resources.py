@@ -10,30 +10,34 @@ from stacks.providers.route53.provider import HEALTH_CHECK, PACKAGE, RECORD_SETS
 class Route53(pulumi.ProviderResource):
     """An explicit provider: AWS when `endpoint` is empty, else that Route 53 endpoint."""
 
-    def __init__(self, name: str, endpoint: str | None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, endpoint: str | None, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(PACKAGE, name, {"endpoint": endpoint or ""}, opts)
 
 
 class Zone(pulumi.CustomResource):
     zoneId: pulumi.Output[str]
 
-    def __init__(self, name: str, zone: str, create: bool,
-                 opts: pulumi.ResourceOptions | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, zone: str, create: bool, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(ZONE, name, {"name": zone, "create": create, "zoneId": None}, opts)
 
 
 class HealthCheck(pulumi.CustomResource):
     healthCheckId: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(HEALTH_CHECK, name, {**props, "healthCheckId": None}, opts)
 
 
 class RecordSets(pulumi.CustomResource):
     """All of a PoP's record sets: one change batch per apply."""
 
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(RECORD_SETS, name, props, opts)
