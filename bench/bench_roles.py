@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
+from stacks.deploy.verification import verification_command
 from stacks.host_data import host_data
 from stacks.inventories import render_pyinfra, render_verify
 from stacks.spec import parse_pop
@@ -69,17 +70,7 @@ def deploy(inventory: Path) -> float:
 
 def verify(inventory: Path, workers: int) -> float:
     return timed(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-n",
-            str(workers),
-            "tests/verify",
-        ],
+        verification_command("-n", str(workers)),
         {"VOICEPOP_VERIFY_INVENTORY": f"{inventory}.json"},
     )
 

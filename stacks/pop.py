@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 
 from stacks.deploy.resources import Deployer, HostDeploy
-from stacks.deploy.trigger import deploy_trigger, roles_digest
+from stacks.deploy.trigger import deploy_trigger, deployed_code_digest
 from stacks.dns.component import PopDns
 from stacks.inventories import host_entry
 from stacks.providers.flexmetal.resources import FlexMetal, Server, SshKey
@@ -129,12 +129,13 @@ def host_deploy(
     parent: pulumi.Resource,
 ) -> HostDeploy:
     """The server's site deploy and verification, run again when its trigger changes: the
-    roles, the host's entry, or the server's installation (a reinstall wipes the host)."""
-    roles = roles_digest(identity.project_dir)
+    roles or the verification suites, the host's entry, or the server's installation (a
+    reinstall wipes the host)."""
+    code = deployed_code_digest(identity.project_dir)
     host = machine.primary_ip.apply(lambda at: host_entry(spec, name, at, identity.project_dir))
     trigger = pulumi.Output.all(host, machine.uuid, machine.installation).apply(
         lambda v: deploy_trigger(
-            {k: x for k, x in v[0].items() if k != "ssh_key"}, roles, installation=f"{v[1]}/{v[2]}"
+            {k: x for k, x in v[0].items() if k != "ssh_key"}, code, installation=f"{v[1]}/{v[2]}"
         )
     )
     return HostDeploy(

@@ -15,6 +15,7 @@ import yaml
 
 from sandbox import settings as sandbox_settings
 from stacks.deploy.outcome import grand_total
+from stacks.deploy.verification import verification_command
 from stacks.host_data import host_data
 from stacks.inventories import render_pyinfra, render_verify
 from stacks.spec import PopSpec, parse_pop
@@ -105,17 +106,7 @@ def verify(inventory: Inventory, settle_s: float = 0) -> subprocess.CompletedPro
     deadline = time.monotonic() + settle_s
     while True:
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-n",
-                str(len(inventory.hosts())),
-                "tests/verify",
-            ],
+            verification_command("-n", str(len(inventory.hosts()))),
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,

@@ -27,6 +27,7 @@ from stacks.deploy.outcome import (
     grand_total,
     plain_lines,
 )
+from stacks.deploy.verification import verification_command
 from stacks.inventories import render_pyinfra, render_verify
 from stacks.providers.errors import PlainError
 
@@ -141,16 +142,7 @@ def _verification(
     host: dict[str, Any], declared: Path, settle_s: float, sink: Any, secrets: Iterable[str]
 ) -> int:
     deadline = time.monotonic() + settle_s
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-rfE",
-        "-p",
-        "no:cacheprovider",
-        "tests/verify",
-    ]
+    command = verification_command("-rfE")
     while True:
         result = subprocess.run(
             command,

@@ -8,8 +8,9 @@ import pytest
 
 from stacks.deploy.outcome import deploy_failure, failed_controls, grand_total
 from stacks.deploy.provider import deploy_diff, engine_values
-from stacks.deploy.trigger import deploy_trigger, roles_digest
+from stacks.deploy.trigger import deploy_trigger, deployed_code_digest, deployed_files
 from stacks.providers.properties import COMPUTED
+from tests.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.spec
 
@@ -63,18 +64,39 @@ def test_the_trigger_follows_the_host_and_the_roles_only() -> None:
     assert deploy_trigger(HOST, "roles-a", installation=reinstalled) != same
 
 
-def test_the_roles_digest_changes_with_any_role_file(tmp_path: Path) -> None:
+def test_the_code_digest_changes_with_any_role_file(tmp_path: Path) -> None:
     role = tmp_path / "roles" / "sfu"
     (role / "__pycache__").mkdir(parents=True)
     (role / "deploy.py").write_text("print('v1')\n")
-    first = roles_digest(tmp_path)
+    first = deployed_code_digest(tmp_path)
     (role / "__pycache__" / "deploy.cpython-311.pyc").write_bytes(b"\0")
-    assert roles_digest(tmp_path) == first, "compiled files do not count"
+    assert deployed_code_digest(tmp_path) == first, "compiled files do not count"
     (role / "template.conf").write_text("x = 1\n")
-    second = roles_digest(tmp_path)
+    second = deployed_code_digest(tmp_path)
     assert second != first
     (role / "deploy.py").write_text("print('v2')\n")
-    assert roles_digest(tmp_path) != second
+    assert deployed_code_digest(tmp_path) != second
+
+
+def test_a_change_to_a_verification_suite_alone_changes_the_trigger(tmp_path: Path) -> None:
+    (tmp_path / "roles").mkdir()
+    (tmp_path / "roles" / "site.py").write_text("deploy()\n")
+    suites = tmp_path / "tests" / "verify"
+    suites.mkdir(parents=True)
+    (suites / "test_sfu.py").write_text("def test_a(): ...\n")
+    before = deploy_trigger(HOST, deployed_code_digest(tmp_path))
+    (suites / "test_sfu.py").write_text("def test_a(): ...\ndef test_b(): ...\n")
+    assert deploy_trigger(HOST, deployed_code_digest(tmp_path)) != before
+    (tmp_path / "tests" / "unit.py").write_text("other tests do not count\n")
+    after = deploy_trigger(HOST, deployed_code_digest(tmp_path))
+    (tmp_path / "tests" / "unit.py").write_text("changed\n")
+    assert deploy_trigger(HOST, deployed_code_digest(tmp_path)) == after
+
+
+def test_the_real_suites_are_part_of_the_deployed_code() -> None:
+    files = {str(path.relative_to(PROJECT_ROOT)) for path in deployed_files(PROJECT_ROOT)}
+    assert "tests/verify/test_sfu.py" in files and "roles/site.py" in files
+    assert not any(name.startswith("tests/unit") for name in files)
 
 
 def _inputs(address: str = "192.0.2.10", trigger: str = "t1") -> dict[str, object]:
