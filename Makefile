@@ -11,7 +11,7 @@ VENV_STAMP := .venv/.installed
 ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.sh) \
                   $(shell find tools/pulumi-engine/cmd -name '*.go')
 
-.PHONY: help setup system-packages engine venv validate preview up down test test-offline lint lock \
+.PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
         clean sandbox-up sandbox-down
 
 help: ## List every entry point
@@ -52,8 +52,12 @@ down: setup ## Destroy the sandbox PoP and stop the sandbox, leaving nothing run
 	$(ENV) python -m sandbox down
 	rm -f inventories/sandbox.py inventories/sandbox.yml inventories/sandbox.json
 
-test: setup lint ## The whole test suite, as CI runs it
+test: setup lint test-go ## The whole test suite, as CI runs it
 	$(ENV) python -m pytest $(PYTEST_ARGS)
+
+test-go: ## go test of the project's Go code (the engine's Python language host)
+	cd tools/pulumi-engine && GOFLAGS=-mod=mod CGO_ENABLED=0 \
+	  GOPROXY=$$(go env GOPROXY | sed -e 's/,direct//g' -e 's/|direct//g') go test ./cmd/...
 
 test-offline: venv ## Only the offline tests (no engine, no hosts)
 	$(ENV) python -m pytest -m 'not engine' $(PYTEST_ARGS)

@@ -2,6 +2,7 @@
 and back, resource types from URNs, diffs, provider settings, blocking work off the loop."""
 
 import asyncio
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -117,6 +118,10 @@ def _status_details(error: PlainError) -> tuple[tuple[str, bytes], ...]:
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
+def _exit_quietly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def serve(provider: Any, version: str) -> None:
     """Runs a provider plugin like the SDK's server.main, except that a PlainError reaches
     `pulumi up` as its message alone (the SDK appends the plugin's Python traceback to every
@@ -144,6 +149,10 @@ def serve(provider: Any, version: str) -> None:
                 await context.abort(grpc.StatusCode.UNKNOWN, str(error), _status_details(error))
             raise
 
+    # The engine closes a plugin with SIGINT. Started in the background by a non-interactive
+    # shell (as CI jobs start commands), Python inherits SIGINT as ignored and keeps it so:
+    # the engine would then wait 5 s and kill the plugin, on every run.
+    signal.signal(signal.SIGINT, _exit_quietly)
     # server.main builds its servicer from this name
     server.ProviderServicer = Servicer  # type: ignore[misc]
     server.main(sys.argv[1:], version, provider)

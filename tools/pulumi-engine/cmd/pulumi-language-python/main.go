@@ -17,8 +17,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/version"
@@ -47,8 +49,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "pulumi-language-python: %v\n", err)
 		os.Exit(1)
 	}
+	var server *grpc.Server
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
 		Init: func(srv *grpc.Server) error {
+			server = srv
 			pulumirpc.RegisterLanguageRuntimeServer(srv, host)
 			return nil
 		},
@@ -57,12 +61,28 @@ func main() {
 		fmt.Fprintf(os.Stderr, "pulumi-language-python: could not serve: %v\n", err)
 		os.Exit(1)
 	}
+	stopWhenAsked(server, os.Interrupt, syscall.SIGTERM)
 	// The engine reads the port from the first line of stdout.
 	fmt.Printf("%d\n", handle.Port)
 	if err := <-handle.Done; err != nil {
 		fmt.Fprintf(os.Stderr, "pulumi-language-python: stopped serving: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// stopWhenAsked stops serving on the given signals: the engine closes a plugin with SIGINT.
+// Asking for SIGINT matters even though Go handles it by default: a process started in the
+// background by a non-interactive shell (as CI jobs start commands) inherits SIGINT as
+// ignored, Go keeps an inherited ignore unless the signal is asked for, and the engine then
+// waits its 5 s grace period before killing this host, on every preview. Stopping the server
+// cancels the running RPCs, and with them the Python processes they started.
+func stopWhenAsked(server *grpc.Server, signals ...os.Signal) {
+	asked := make(chan os.Signal, 1)
+	signal.Notify(asked, signals...)
+	go func() {
+		<-asked
+		server.Stop()
+	}()
 }
 
 // newLanguageHostFromArgs reads the engine's command line: `-flag=value` options (unknown ones
