@@ -59,8 +59,8 @@ test-go: ## go test of the project's Go code (the engine's Python language host)
 	cd tools/pulumi-engine && GOFLAGS=-mod=mod CGO_ENABLED=0 \
 	  GOPROXY=$$(go env GOPROXY | sed -e 's/,direct//g' -e 's/|direct//g') go test ./cmd/...
 
-test-offline: venv ## Only the offline tests (no engine, no hosts)
-	$(ENV) python -m pytest -m 'not engine' $(PYTEST_ARGS)
+test-offline: venv ## Only the tests that need nothing: no root, no bridge, no engine
+	$(ENV) python -m pytest -m offline $(PYTEST_ARGS)
 
 lint: venv ## ruff and mypy
 	$(ENV) ruff check . && ruff format --check . && mypy

@@ -201,6 +201,14 @@ def changed_pop(**paths: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+@pytest.fixture(scope="session")
+def vm_instance_type() -> str:
+    """An instance type the stand-in delivers as a QEMU VM; asking for it marks a test `vm`."""
+    from sandbox.settings import VM_INSTANCE_TYPES
+
+    return sorted(VM_INSTANCE_TYPES)[0]
+
+
 @pytest.fixture(scope="module")
 def test_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUnderTest]:
     sandbox = SandboxUnderTest(tmp_path_factory.mktemp("test-sandbox"))

@@ -26,7 +26,8 @@ HOSTS = (("sbx1-sfu01", "bm7.std.8", "network-namespace"), ("sbx1-sfu02", "bm9.s
 
 
 @pytest.fixture(scope="module")
-def inventory(test_sandbox: SandboxUnderTest) -> Inventory:
+def inventory(test_sandbox: SandboxUnderTest, vm_instance_type: str) -> Inventory:
+    assert vm_instance_type == HOSTS[1][1], "sbx1-sfu02 is the VM host"
     return deliver_and_declare(
         test_sandbox, sandbox_spec(test_sandbox, tuning={"kernel": TUNING}), HOSTS
     )

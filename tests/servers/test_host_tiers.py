@@ -19,13 +19,15 @@ def address(server: dict[str, Any]) -> str:
     return str(server["ipAddresses"][0]["ipAddress"])
 
 
-def test_the_vm_instance_type_is_configured() -> None:
-    assert VM_TYPE in settings.VM_INSTANCE_TYPES
+def test_the_vm_instance_type_is_configured(vm_instance_type: str) -> None:
+    assert vm_instance_type == VM_TYPE in settings.VM_INSTANCE_TYPES
     assert CONTAINER_TYPE not in settings.VM_INSTANCE_TYPES
 
 
-def test_a_vm_host_takes_global_kernel_and_nic_knobs(test_sandbox: SandboxUnderTest) -> None:
-    vm = test_sandbox.deliver("tier-vm", VM_TYPE)
+def test_a_vm_host_takes_global_kernel_and_nic_knobs(
+    test_sandbox: SandboxUnderTest, vm_instance_type: str
+) -> None:
+    vm = test_sandbox.deliver("tier-vm", vm_instance_type)
     container = test_sandbox.deliver("tier-ct", CONTAINER_TYPE)
     try:
         on_vm = test_sandbox.ssh(

@@ -1,6 +1,7 @@
 """The anycast role's rendered files, offline: BIRD's config (parsed by the real `bird -p`),
 the health checks, the address unit and the drain command."""
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,10 @@ pytestmark = pytest.mark.anycast
 
 SETTINGS = AnycastSettings()
 PASSWORDS = {"bgpMd5": "md5-of-the-test"}
+
+
+# Debian installs BIRD in /usr/sbin, which is on root's PATH but not on other users'.
+BIRD = shutil.which("bird") or shutil.which("bird", path="/usr/sbin") or "bird"
 
 
 def host_of(server: str = "ams1-sfu01", **bgp: object) -> rendered.AnycastHost:
@@ -36,7 +41,7 @@ def bird_parses(config: str, tmp_path: Path) -> subprocess.CompletedProcess[str]
     config = config.replace(rendered.DRAIN_STATE, str(drain))
     (tmp_path / "bird.conf").write_text(config)
     return subprocess.run(
-        ["bird", "-p", "-c", str(tmp_path / "bird.conf")],
+        [BIRD, "-p", "-c", str(tmp_path / "bird.conf")],
         capture_output=True,
         text=True,
         check=False,
