@@ -9,8 +9,7 @@ from tests.project import PROJECT_ROOT
 
 def collected(marker: str) -> set[str]:
     listing = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
-        + ["-m", marker],
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", marker],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
