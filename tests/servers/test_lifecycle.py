@@ -5,9 +5,10 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from stacks.providers.flexmetal import servers as lifecycle
-from stacks.providers.flexmetal.client import FlexMetalError
+from stacks.providers.flexmetal.client import FlexMetalError, FlexMetalUnavailable
 from tests.standin_fixture import StandInUnderTest, start_standin
 
 pytestmark = pytest.mark.servers
@@ -186,3 +187,38 @@ def test_a_standin_restart_mid_delivery_loses_nothing(tmp_path: Path) -> None:
         assert len(second.servers()) == 1
     finally:
         second.running.stop()
+
+
+def test_the_delivery_wait_outlasts_an_api_outage_longer_than_the_clients_retries(
+    standin: StandInUnderTest,
+) -> None:
+    standin.settings(step_delay_s=0.3)  # delivery takes a few polls
+    created = lifecycle.ensure_server(standin.client(), spec(), FAST).server
+    # 12 answers of 503 to every look at the server: three whole calls of the client (4
+    # attempts each) give up before the API answers again
+    standin.fault("error", status=503, count=12, method="GET", path="/v3/flexMetal/servers/")
+    delivered = lifecycle.wait_until_delivered(standin.client(), created, FAST, timeout_s=10)
+    assert delivered["status"] == "delivered"
+    faults = requests.get(f"{standin.base}/_standin/faults", timeout=5).json()
+    assert [rule["hits"] for rule in faults] == [12]
+
+
+def test_the_release_wait_outlasts_an_api_outage(standin: StandInUnderTest) -> None:
+    server = deliver(standin, spec())
+    standin.settings(release_delay_s=0.3)
+    client = standin.client()
+    client.release_server(str(server["uuid"]))
+    standin.fault("error", status=503, count=12, method="GET", path="/v3/flexMetal/servers/")
+    lifecycle.release(client, str(server["uuid"]), FAST, timeout_s=10)
+    assert live_servers_named(standin, "ams1-sfu01") == []
+
+
+def test_a_wait_still_ends_at_its_deadline_when_the_api_stays_away(
+    standin: StandInUnderTest,
+) -> None:
+    created = lifecycle.ensure_server(standin.client(), spec(), FAST).server
+    standin.fault("error", status=503, count=-1, method="GET", path="/v3/flexMetal/servers/")
+    started = time.monotonic()
+    with pytest.raises(FlexMetalUnavailable):
+        lifecycle.wait_until_delivered(standin.client(), created, FAST, timeout_s=1)
+    assert time.monotonic() - started < 8

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from stacks.providers.errors import PlainError
 from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, FlexMetalUnavailable
@@ -72,6 +72,9 @@ class ServerSpec:
             "sshKey": list(self.ssh_keys),
             "postInstallScript": self.post_install_script,
         }
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -147,10 +150,23 @@ def create_delivered(
     return settle_duplicates(client, spec, waiting, timeout_s)
 
 
+def poll(fetch: Callable[[], T], waiting: Waiting, deadline: float, interval_s: float) -> T:
+    """One look of a wait: an API unreachable for a while (the client gave up on its own
+    retries) does not end the wait; only the wait's deadline does."""
+    while True:
+        try:
+            return fetch()
+        except FlexMetalUnavailable:
+            if waiting.clock() >= deadline:
+                raise
+            waiting.sleep(interval_s)
+
+
 def wait_until_delivered(
     client: FlexMetalClient, server: dict[str, Any], waiting: Waiting, timeout_s: float
 ) -> dict[str, Any]:
     deadline = waiting.clock() + timeout_s
+    server_uuid = server["uuid"]
     while True:
         if server["status"] == "delivered":
             return server
@@ -167,7 +183,9 @@ def wait_until_delivered(
                 f"{timeout_s:.0f} s; still {server['status']}"
             )
         waiting.sleep(waiting.delivery_poll_s)
-        server = client.get_server(server["uuid"])
+        server = poll(
+            lambda: client.get_server(server_uuid), waiting, deadline, waiting.delivery_poll_s
+        )
 
 
 def converge_tags(
@@ -192,22 +210,28 @@ def reinstall(
     """Reinstalls in place (PATCH) and waits for the provider's command to finish."""
     command = client.reinstall_server(server_uuid, spec.reinstall_request())
     deadline = waiting.clock() + timeout_s
+    interval_s = min(waiting.delivery_poll_s, 5.0)
     while True:
-        commands = {c["uuid"]: c for c in client.commands(server_uuid, "update-server")}
-        state = commands.get(command["uuid"], command)["state"]
+        listed = poll(
+            lambda: client.commands(server_uuid, "update-server"), waiting, deadline, interval_s
+        )
+        state = {c["uuid"]: c for c in listed}.get(command["uuid"], command)["state"]
         if state == "finished":
-            return client.get_server(server_uuid)
+            return poll(lambda: client.get_server(server_uuid), waiting, deadline, interval_s)
         if state == "failed":
             raise ServerFailed(f"reinstall of server {spec.name} ({server_uuid}) failed")
         if waiting.clock() >= deadline:
             raise ServerFailed(f"reinstall of {spec.name} ({server_uuid}) still {state}")
-        waiting.sleep(min(waiting.delivery_poll_s, 5.0))
+        waiting.sleep(interval_s)
 
 
 def release(client: FlexMetalClient, server_uuid: str, waiting: Waiting, timeout_s: float) -> None:
     """Releases the server and waits until it is released; gone already is fine."""
+    deadline = waiting.clock() + timeout_s
     try:
-        server = client.get_server(server_uuid)
+        server = poll(
+            lambda: client.get_server(server_uuid), waiting, deadline, waiting.release_poll_s
+        )
     except FlexMetalError as error:
         if error.status == 404:
             return
@@ -219,9 +243,10 @@ def release(client: FlexMetalClient, server_uuid: str, waiting: Waiting, timeout
         )
     if server["status"] != "released":
         server = client.release_server(server_uuid)
-    deadline = waiting.clock() + timeout_s
     while server["status"] != "released":
         if waiting.clock() >= deadline:
             raise ServerFailed(f"server {server_uuid} not released after {timeout_s:.0f} s")
         waiting.sleep(waiting.release_poll_s)
-        server = client.get_server(server_uuid)
+        server = poll(
+            lambda: client.get_server(server_uuid), waiting, deadline, waiting.release_poll_s
+        )
