@@ -32,10 +32,7 @@ SETTINGS = {
     "VOICEPOP_SANDBOX_STANDIN_PORT": "28787",
     "VOICEPOP_SANDBOX_ROUTE53_PORT": "28788",
 }
-HOSTS = (
-    ("sbx1-sfu01", "bm7.std.8", "network-namespace"),
-    ("sbx1-sfu02", "bm7.std.8", "network-namespace"),
-)
+HOSTS = (("sbx1-sfu01", "bm7.std.8"), ("sbx1-sfu02", "bm7.std.8"))  # containers
 ROUNDS = 5
 
 

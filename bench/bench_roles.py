@@ -33,12 +33,8 @@ SETTINGS = {
     "VOICEPOP_SANDBOX_STANDIN_PORT": "28787",
     "VOICEPOP_SANDBOX_ROUTE53_PORT": "28788",
 }
-CONTAINERS = [
-    ("sbx1-sfu01", "network-namespace"),
-    ("sbx1-sfu02", "network-namespace"),
-    ("sbx1-sfu03", "network-namespace"),
-]
-VM = ("sbx1-sfu04", "full")
+CONTAINERS = [("sbx1-sfu01", "bm7.std.8"), ("sbx1-sfu02", "bm7.std.8"), ("sbx1-sfu03", "bm7.std.8")]
+VM = ("sbx1-sfu04", "bm9.std.16")
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
@@ -86,14 +82,14 @@ def main() -> None:
         context = StackContext(stack="sandbox", config_keys={"bgpMd5Upstream": True})
         spec = parse_pop(raw, context, "Pulumi.sandbox.yaml")
         declared = {}
-        for name, scope in [*CONTAINERS, VM]:
-            server = sandbox.deliver(name, "bm9.std.16" if scope == "full" else "bm7.std.8")
+        for name, instance_type in [*CONTAINERS, VM]:
+            server = sandbox.deliver(name, instance_type)
             declared[name] = {
                 "name": name,
                 "address": server["ipAddresses"][0]["ipAddress"],
                 "ssh_user": "root",
                 "ssh_key": str(sandbox.ssh_key),
-                **host_data(spec, name, scope),
+                **host_data(spec, name),
             }
         containers = write_inventories(folder, "containers", [declared[n] for n, _ in CONTAINERS])
         vm = write_inventories(folder, "vm", [declared[VM[0]]])

@@ -48,11 +48,11 @@ def sfu_data(spec: PopSpec) -> dict[str, Any]:
     }
 
 
-def host_data(spec: PopSpec, server: str, kernel_scope: str) -> dict[str, Any]:
-    """Everything the site deploy needs for one server of the PoP."""
+def host_data(spec: PopSpec, server: str) -> dict[str, Any]:
+    """Everything the site deploy needs for one server of the PoP. What the host is (a
+    dedicated server, a VM, a container) is not declared here: the roles read it on the host."""
     return {
         "pop": spec.code,
-        "kernel_scope": kernel_scope,
         "kernel_tuning": spec.tuning.kernel.model_dump(),
         "nic_tuning": spec.tuning.nic.model_dump(mode="json"),
         "firewall": firewall_data(spec, server),

@@ -33,23 +33,13 @@ def header(stack: str, comment: str) -> str:
     )
 
 
-def kernel_scope(spec: PopSpec) -> str:
-    """A dedicated server owns its kernel; a sandbox host does only when it is a VM: the
-    others are containers, which must never be pointed at machine-wide keys."""
-    if spec.environment != "sandbox":
-        return "full"
-    from sandbox.settings import VM_INSTANCE_TYPES
-
-    return "full" if spec.provider.instance_type in VM_INSTANCE_TYPES else "network-namespace"
-
-
 def host_entry(spec: PopSpec, name: str, address: str, project_dir: Path) -> dict[str, Any]:
     """One host as the deploy, the suites and the inventories take it: name, address, how to
     reach it, its role data."""
     entry: dict[str, Any] = {"name": name, "address": address, "ssh_user": "root"}
     if spec.deploy.ssh_private_key:
         entry["ssh_key"] = str(project_dir / spec.deploy.ssh_private_key)
-    return {**entry, **host_data(spec, name, kernel_scope(spec))}
+    return {**entry, **host_data(spec, name)}
 
 
 def inventory_hosts(

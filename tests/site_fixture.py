@@ -58,11 +58,11 @@ class Inventory:
 
 
 def deliver_and_declare(
-    sandbox: SandboxUnderTest, spec: PopSpec, hosts: tuple[tuple[str, str, str], ...]
+    sandbox: SandboxUnderTest, spec: PopSpec, hosts: tuple[tuple[str, str], ...]
 ) -> Inventory:
-    """`hosts`: (name, instance type, kernel scope) of each server to deliver."""
+    """`hosts`: (name, instance type) of each server to deliver."""
     declared = []
-    for name, instance_type, scope in hosts:
+    for name, instance_type in hosts:
         server = sandbox.deliver(name, instance_type)
         declared.append(
             {
@@ -70,7 +70,7 @@ def deliver_and_declare(
                 "address": server["ipAddresses"][0]["ipAddress"],
                 "ssh_user": "root",
                 "ssh_key": str(sandbox.ssh_key),
-                **host_data(spec, name, scope),
+                **host_data(spec, name),
             }
         )
     inventory = Inventory(sandbox.root / "declared.json", sandbox.root / "inventory.py")

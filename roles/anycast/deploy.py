@@ -21,6 +21,7 @@ from roles.anycast import config as rendered
 from roles.anycast.defaults import AnycastSettings
 from roles.anycast.facts import HealthcheckerVersion
 from roles.anycast.wheels import pinned_version, wheelhouse
+from roles.host_kind import HostKernelScope
 from roles.secrets import secret
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS
@@ -52,7 +53,7 @@ def install_healthchecker() -> None:
 
 def bind_service_addresses(spec: rendered.AnycastHost, settings: AnycastSettings) -> str:
     """Binds them now and at boot; returns the interface holding them."""
-    interface = rendered.service_interface(host.data.get("kernel_scope", "full"), settings)
+    interface = rendered.service_interface(host.get_fact(HostKernelScope), settings)
     dummy = interface != "lo"
     unit = _put(
         rendered.ADDRESSES_UNIT,

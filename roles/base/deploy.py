@@ -1,7 +1,8 @@
 """The base role: chrony, a hardened sshd (checked with `sshd -t` before any reload, so a bad
 file never locks the host out), journald limits, and unattended security updates.
 
-Host data: `base` (overrides of roles/base/defaults.py) and `kernel_scope`.
+Host data: `base` (overrides of roles/base/defaults.py). A container host (read on it,
+roles/host_kind.py) runs chrony without clock control.
 """
 
 from io import StringIO
@@ -13,6 +14,7 @@ from pyinfra.operations.util import any_changed
 
 from roles.base import files as rendered
 from roles.base.defaults import BaseSettings
+from roles.host_kind import HostKernelScope
 
 PACKAGES = ["chrony", "unattended-upgrades", "openssh-server"]
 
@@ -46,7 +48,7 @@ def base() -> None:
     chrony_changes = [
         _put(rendered.CHRONY_SOURCES, rendered.chrony_sources(settings), "chrony sources")
     ]
-    if host.data.get("kernel_scope", "full") == "network-namespace":
+    if host.get_fact(HostKernelScope) == "network-namespace":
         chrony_changes.append(
             _put(
                 rendered.CHRONY_CONTAINER_DROPIN,

@@ -1,9 +1,9 @@
 """The kernel_tuning role: every declared sysctl in force now, and a sysctl.d drop-in that puts
 them in force at every boot.
 
-Host data: `kernel_tuning` (overrides of roles/kernel_tuning/defaults.py, from the PoP spec) and
-`kernel_scope` (`full`, or `network-namespace` for a container host). Knobs the host cannot
-take are skipped and logged with the reason, never silently, and never fail the deploy.
+Host data: `kernel_tuning` (overrides of roles/kernel_tuning/defaults.py, from the PoP spec).
+The host's kernel scope is read on it (roles/host_kind.py). Knobs the host cannot take are
+skipped and logged with the reason, never silently, and never fail the deploy.
 Each key is compared with the kernel's live value (one `sysctl -a` per host), so a value
 changed by hand is put back even when the drop-in itself is unchanged.
 """
@@ -15,6 +15,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.operations import files, server
 
+from roles.host_kind import HostKernelScope
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.kernel_tuning.sysctls import DROPIN_PATH, plan_for, render_dropin
 
@@ -28,7 +29,7 @@ def _as_sysctl_value(value: str) -> int | list[str | int]:
 @deploy("Kernel tuning")
 def kernel_tuning() -> None:
     tuning = KernelTuning.model_validate(host.data.get("kernel_tuning") or {})
-    plan = plan_for(tuning, host.data.get("kernel_scope", "full"))
+    plan = plan_for(tuning, host.get_fact(HostKernelScope))
     for key, why in sorted(plan.skipped.items()):
         logger.info(f"{host.name}: kernel_tuning skips {key}: {why}")
     files.put(

@@ -29,10 +29,7 @@ from tests.site_fixture import (
 
 pytestmark = [pytest.mark.anycast, pytest.mark.verify]
 
-HOSTS = (
-    ("sbx1-sfu01", "bm7.std.8", "network-namespace"),
-    ("sbx1-sfu02", "bm7.std.8", "network-namespace"),
-)
+HOSTS = (("sbx1-sfu01", "bm7.std.8"), ("sbx1-sfu02", "bm7.std.8"))  # containers
 ANYCAST = "198.18.10.0/24"
 HEALTH = {"interval_s": 1, "timeout_s": 0.5, "fall": 2, "rise": 2}
 
@@ -67,7 +64,7 @@ def wait_for(condition: Callable[[], bool], limit_s: float) -> float:
 
 
 def addresses(inventory: Inventory) -> list[str]:
-    return [inventory.host(name)["address"] for name, _, _ in HOSTS]
+    return [inventory.host(name)["address"] for name, _ in HOSTS]
 
 
 def test_the_upstream_learns_exactly_the_allowed_prefixes_from_each_server(

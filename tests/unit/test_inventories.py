@@ -40,11 +40,11 @@ def hosts(environment: str = "production") -> list[dict[str, Any]]:
 def test_only_delivered_servers_with_their_role_data() -> None:
     [host] = hosts()
     assert (host["name"], host["address"], host["ssh_user"]) == ("ams1-sfu01", "192.0.2.10", "root")
-    assert host["kernel_scope"] == "full" and host["anycast"]["local_asn"] == 396507
+    assert host["anycast"]["local_asn"] == 396507
+    assert "kernel_scope" not in host  # read on the host by the roles and the suites
     assert "ssh_key" not in host  # no deploy key in the spec: the operator's agent
     [container] = hosts("sandbox")
     assert container["ssh_key"] == "/repo/.sandbox/ssh/id_ed25519"
-    assert container["kernel_scope"] == "network-namespace"  # bm7.std.8: a container here
 
 
 def test_no_secret_reaches_an_inventory() -> None:
@@ -80,6 +80,4 @@ def test_ansible_reads_the_ansible_inventory(tmp_path: Path) -> None:
 
 def test_the_verification_inventory_lists_what_the_suites_read() -> None:
     [host] = json.loads(render_verify(hosts()))
-    assert {"name", "address", "kernel_scope", "kernel_tuning", "nic_tuning", "anycast"} <= set(
-        host
-    )
+    assert {"name", "address", "kernel_tuning", "nic_tuning", "anycast"} <= set(host)

@@ -1,7 +1,12 @@
 """The kernel_tuning role's plan: which keys a host takes, and the drop-in it writes."""
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
+from roles.host_kind import DETECT_CONTAINER, kernel_scope_of
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.kernel_tuning.sysctls import NAMESPACED_KEYS, plan_for, render_dropin, sysctl_values
 
@@ -37,3 +42,45 @@ def test_the_dropin_is_marked_generated_and_lists_skipped_knobs() -> None:
     assert "net.core.somaxconn = 4096\n" in text
     assert "net.ipv4.ip_local_port_range = 32768 60999\n" in text
     assert "#   net.core.rmem_max: machine-wide key" in text
+
+
+@pytest.mark.parametrize(
+    ("detected", "scope"),
+    [
+        ("systemd-nspawn", "network-namespace"),
+        ("docker", "network-namespace"),
+        ("lxc\n", "network-namespace"),
+        ("none", "full"),
+        ("", "full"),
+    ],
+)
+def test_the_kernel_scope_is_what_the_host_says_it_is(detected: str, scope: str) -> None:
+    assert kernel_scope_of(detected) == scope
+
+
+@pytest.mark.parametrize(
+    ("setup", "scope"),
+    [
+        ("", "full"),  # no systemd-detect-virt, no container file
+        ("echo systemd-nspawn > $root/run/systemd/container", "network-namespace"),
+        ("printf '#!/bin/sh\\necho none; exit 1\\n' > $root/bin/systemd-detect-virt", "full"),
+        ("printf '#!/bin/sh\\necho lxc\\n' > $root/bin/systemd-detect-virt", "network-namespace"),
+    ],
+)
+def test_the_detection_command_reads_the_host(tmp_path: Path, setup: str, scope: str) -> None:
+    root = tmp_path
+    (root / "run/systemd").mkdir(parents=True)
+    (root / "bin").mkdir()
+    subprocess.run(["/bin/sh", "-c", setup], env={"root": str(root)}, check=True)
+    for tool in (root / "bin").iterdir():
+        tool.chmod(0o755)
+    (root / "bin" / "cat").symlink_to(str(shutil.which("cat")))
+    command = DETECT_CONTAINER.replace("/run/systemd/container", f"{root}/run/systemd/container")
+    detected = subprocess.run(
+        ["/bin/sh", "-c", command],
+        env={"PATH": f"{root}/bin"},  # only the tools the case sets up
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert kernel_scope_of(detected) == scope

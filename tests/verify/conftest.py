@@ -1,6 +1,6 @@
 """The verification suites run against any inventory: the sandbox's, or production hosts in an
 audit. VOICEPOP_VERIFY_INVENTORY names a JSON file listing the hosts and what was declared for
-them: [{"name", "address", "ssh_key", "kernel_scope", "kernel_tuning"}, ...], as
+them: [{"name", "address", "ssh_key", "kernel_tuning", ...}, ...], as
 `python -m stacks.inventories STACK` writes it (inventories/STACK.json). Without it the
 suites have nothing to check and are not collected (the roles tests point them at hosts).
 
@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 import testinfra
 from xdist.scheduler import LoadScopeScheduling
+
+from roles.host_kind import DETECT_CONTAINER, kernel_scope_of
+from roles.kernel_tuning.sysctls import KernelScope
 
 INVENTORY = os.environ.get("VOICEPOP_VERIFY_INVENTORY", "")
 
@@ -52,3 +55,9 @@ def remote(declared: dict[str, Any]) -> Iterator[Any]:
         ssh_identity_file=declared.get("ssh_key"),  # none: the operator's SSH agent
         ssh_extra_args="-o StrictHostKeyChecking=no",
     )
+
+
+@pytest.fixture(scope="module")
+def kernel_scope(remote: Any) -> KernelScope:
+    """What the host owns of the kernel, read on it as the roles read it."""
+    return kernel_scope_of(remote.check_output(DETECT_CONTAINER))

@@ -9,6 +9,7 @@ import pytest
 
 from roles.anycast import config as rendered
 from roles.anycast.defaults import AnycastSettings
+from roles.kernel_tuning.sysctls import KernelScope
 from tests.verify.batch import Read, read_all
 
 pytestmark = pytest.mark.verify
@@ -22,10 +23,10 @@ def announcing(declared: dict[str, Any]) -> rendered.AnycastHost:
 
 
 @pytest.fixture(scope="module")
-def bird(remote: Any, declared: dict[str, Any]) -> dict[str, Read]:
+def bird(remote: Any, declared: dict[str, Any], kernel_scope: KernelScope) -> dict[str, Read]:
     spec = announcing(declared)
     settings = AnycastSettings.model_validate(declared.get("anycast_settings") or {})
-    interface = rendered.service_interface(declared.get("kernel_scope", "full"), settings)
+    interface = rendered.service_interface(kernel_scope, settings)
     return read_all(
         remote,
         {

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from roles.kernel_tuning.defaults import KernelTuning
-from roles.kernel_tuning.sysctls import DROPIN_PATH, plan_for, render_dropin
+from roles.kernel_tuning.sysctls import DROPIN_PATH, KernelScope, plan_for, render_dropin
 
 pytestmark = pytest.mark.verify
 
@@ -16,21 +16,19 @@ def read_sysctls(remote: Any, keys: list[str]) -> dict[str, str]:
     return dict(zip(keys, output.split("\n"), strict=True))
 
 
-def test_every_declared_sysctl_is_in_force(remote: Any, declared: dict[str, Any]) -> None:
-    plan = plan_for(
-        KernelTuning.model_validate(declared.get("kernel_tuning") or {}), declared["kernel_scope"]
-    )
+def test_every_declared_sysctl_is_in_force(
+    remote: Any, declared: dict[str, Any], kernel_scope: KernelScope
+) -> None:
+    plan = plan_for(KernelTuning.model_validate(declared.get("kernel_tuning") or {}), kernel_scope)
     actual = read_sysctls(remote, sorted(plan.applied))
     wrong = {key: (actual[key], want) for key, want in plan.applied.items() if actual[key] != want}
     assert wrong == {}, f"{declared['name']}: sysctl (actual, declared): {wrong}"
 
 
 def test_the_dropin_persists_the_tuning_across_reboots(
-    remote: Any, declared: dict[str, Any]
+    remote: Any, declared: dict[str, Any], kernel_scope: KernelScope
 ) -> None:
-    plan = plan_for(
-        KernelTuning.model_validate(declared.get("kernel_tuning") or {}), declared["kernel_scope"]
-    )
+    plan = plan_for(KernelTuning.model_validate(declared.get("kernel_tuning") or {}), kernel_scope)
     dropin = remote.file(DROPIN_PATH)
     assert dropin.exists, f"{declared['name']}: no {DROPIN_PATH}"
     assert dropin.content_string == render_dropin(plan)

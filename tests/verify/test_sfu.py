@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from roles.kernel_tuning.sysctls import KernelScope
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS, KEPT_PLUGINS
 
@@ -72,7 +73,7 @@ def test_the_admin_secret_is_the_hosts_own(remote: Any, declared: dict[str, Any]
 
 
 def test_open_files_limit_is_what_the_host_can_honour(
-    remote: Any, declared: dict[str, Any]
+    remote: Any, declared: dict[str, Any], kernel_scope: KernelScope
 ) -> None:
     settings = settings_of(declared)
     main_pid = remote.check_output(
@@ -84,6 +85,6 @@ def test_open_files_limit_is_what_the_host_can_honour(
         return int(line.split()[4])
 
     # a container host cannot raise limits above its own (no CAP_SYS_RESOURCE there)
-    ceiling = hard_limit("1") if declared["kernel_scope"] == "network-namespace" else None
+    ceiling = hard_limit("1") if kernel_scope == "network-namespace" else None
     expected = min(settings.nofile_limit, ceiling) if ceiling else settings.nofile_limit
     assert hard_limit(main_pid) == expected, declared["name"]
