@@ -51,7 +51,6 @@ def standin_healthy() -> bool:
 
 
 def start_standin() -> None:
-    token = os.environ.get("VOICEPOP_SANDBOX_API_TOKEN", "sandbox-api-token")
     processes.start(
         STANDIN,
         [
@@ -66,7 +65,7 @@ def start_standin() -> None:
             "--hosts",
             "sandbox",
         ],
-        env={"FLEXMETAL_TOKEN": token},
+        env={"FLEXMETAL_TOKEN": settings.API_TOKEN},
     )
     deadline = time.monotonic() + 30
     while not standin_healthy():

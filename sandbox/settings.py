@@ -36,6 +36,8 @@ VM_INSTANCE_TYPES = frozenset(
     os.environ.get("VOICEPOP_SANDBOX_VM_TYPES", "bm9.std.16").replace(",", " ").split()
 )
 
+# The token the sandbox's stand-in accepts, on its API and its admin API alike.
+API_TOKEN = os.environ.get("VOICEPOP_SANDBOX_API_TOKEN", "sandbox-api-token")
 STANDIN_LISTEN = f"127.0.0.1:{os.environ.get('VOICEPOP_SANDBOX_STANDIN_PORT', '8787')}"
 APT_PROXY_PORT = 3142
 # Route 53, as moto's server speaks it (in memory: `down` forgets its zones)

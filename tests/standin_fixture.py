@@ -37,13 +37,16 @@ class StandInUnderTest:
         return self.running.standin.api
 
     def fault(self, kind: str, **rule: Any) -> None:
-        answer = requests.post(
-            f"{self.base}/_standin/faults", json={"kind": kind, **rule}, timeout=5
-        )
-        answer.raise_for_status()
+        self.admin("POST", "faults", json={"kind": kind, **rule}).raise_for_status()
 
     def settings(self, **values: Any) -> None:
-        requests.put(f"{self.base}/_standin/settings", json=values, timeout=5).raise_for_status()
+        self.admin("PUT", "settings", json=values).raise_for_status()
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The stand-in's admin API (faults, settings), with the API token it asks for."""
+        headers = {"PRIVATE-TOKEN": TOKEN, **kwargs.pop("headers", {})}
+        url = f"{self.base}/_standin/{path}"
+        return requests.request(method, url, headers=headers, timeout=5, **kwargs)
 
     def client(self, attempts: int = 4) -> FlexMetalClient:
         retry = RetryPolicy(
@@ -62,12 +65,13 @@ class StandInUnderTest:
         ]
 
 
-def start_standin(state_file: Path) -> StandInUnderTest:
+def start_standin(state_file: Path, read_timeout_s: float = 10.0) -> StandInUnderTest:
     store = Store(state_file)
     store.set_setting("step_delay_s", 0)
     store.set_setting("release_delay_s", 0)
     api = FlexMetalApi(store, load_catalogue("flexmetal"), ApiOnlyHosts())
-    running = RunningStandIn(StandIn(api, TOKEN), "127.0.0.1", 0, poll_interval_s=0.02)
+    standin = StandIn(api, TOKEN, read_timeout_s)
+    running = RunningStandIn(standin, "127.0.0.1", 0, poll_interval_s=0.02)
     return StandInUnderTest(running, state_file)
 
 

@@ -1,7 +1,7 @@
 """Writes the part of i3D.net's published OpenAPI v3 document that this project speaks (the
 FlexMetal paths, SSH keys, operating systems, and every schema they reference) to
-tests/contract/flexmetal-openapi-v3.json, which the contract tests pin the stand-in and the
-client to.
+sandbox/flexmetal/openapi-v3.json: the stand-in validates every request and answer against it
+(sandbox/flexmetal/contract.py), and the contract tests pin the client to it.
 
 Usage: python tools/extract_flexmetal_openapi.py PATH_TO_FULL_DOCUMENT
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 PATHS = ("/v3/flexMetal/", "/v3/sshKey", "/v3/operatingsystem")
-OUTPUT = Path(__file__).resolve().parent.parent / "tests/contract/flexmetal-openapi-v3.json"
+OUTPUT = Path(__file__).resolve().parent.parent / "sandbox/flexmetal/openapi-v3.json"
 
 
 def referenced_schemas(node: Any, schemas: dict[str, Any], found: set[str]) -> None:

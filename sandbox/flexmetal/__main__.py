@@ -7,7 +7,8 @@
     python -m sandbox.flexmetal settings [KEY=VALUE ...]
 
 The token the stand-in accepts comes from $FLEXMETAL_TOKEN. `fault`, `faults` and `settings`
-talk to a running stand-in at --endpoint (default http://127.0.0.1:8787).
+talk to a running stand-in at --endpoint (default http://127.0.0.1:8787) with that token, or
+the sandbox's.
 """
 
 import argparse
@@ -23,13 +24,19 @@ from sandbox.flexmetal.faults import KINDS
 DEFAULT_LISTEN = "127.0.0.1:8787"
 
 
+def admin_token() -> str:
+    from sandbox.settings import API_TOKEN
+
+    return os.environ.get("FLEXMETAL_TOKEN") or API_TOKEN
+
+
 def admin(endpoint: str, method: str, path: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         f"{endpoint}/_standin/{path}",
         data=data,
         method=method,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "PRIVATE-TOKEN": admin_token()},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")

@@ -6,19 +6,29 @@ import json
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import astuple
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sandbox.flexmetal.api import ApiError, FlexMetalApi, Response, public_view
+from sandbox.flexmetal.contract import (
+    ContractRequest,
+    ContractResponse,
+    request_violation,
+    response_problems,
+)
 from sandbox.flexmetal.faults import FaultRule, take_request_fault
 
 API = "/v3"
 ADMIN = "/_standin"
+MAX_BODY_BYTES = 1 << 20  # far above any request of the API (a post-install script at most)
+READ_TIMEOUT_S = 10.0
 
 
 class Route:
@@ -31,9 +41,12 @@ class Route:
 class StandIn:
     """Routes requests to the API and applies faults; independent of the socket server."""
 
-    def __init__(self, api: FlexMetalApi, token: str) -> None:
+    def __init__(
+        self, api: FlexMetalApi, token: str, read_timeout_s: float = READ_TIMEOUT_S
+    ) -> None:
         self.api = api
         self.token = token
+        self.read_timeout_s = read_timeout_s
         self._fault_lock = threading.Lock()
         self.routes = [
             Route("GET", f"{API}/flexMetal/location", self.locations),
@@ -73,27 +86,46 @@ class StandIn:
                 self.api.save_faults(rules)
         return rule
 
+    def authorized(self, path: str, headers: Any) -> bool:
+        """Every endpoint needs the API token, the stand-in's admin API too (its health
+        check aside: it tells nothing)."""
+        return path == f"{ADMIN}/health" or headers.get("PRIVATE-TOKEN") == self.token
+
     def handle(
-        self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: Any
+        self, method: str, path: str, query: dict[str, list[str]], headers: Any, raw: bytes
     ) -> Response:
-        if not path.startswith(ADMIN) and headers.get("PRIVATE-TOKEN") != self.token:
-            return Response(403, ApiError(403, "invalid or missing PRIVATE-TOKEN").body)
-        allowed_methods = []
+        """One request, as the provider answers it: the token, the route, the body checked
+        against the API's contract, then the answer, itself checked against the contract."""
+        if not self.authorized(path, headers):
+            return error_response(403, "invalid or missing PRIVATE-TOKEN")
+        route, args = self.route(method, path)
+        if route is None:
+            return error_response(args[0] if args else 404, f"{method} {path}: no such endpoint")
+        body = decoded_json(raw)  # raises BadBody: not UTF-8, not JSON, NaN or Infinity
+        request = ContractRequest(method, path, query, dict(headers.items()), raw or None)
+        if path.startswith(API) and (violation := request_violation(request)):
+            return Response(violation.status, ApiError(*astuple(violation)).body)
+        try:
+            response = route.handler(*args, query=query, headers=headers, body=body)
+        except ApiError as error:
+            response = Response(error.status, error.body)
+        if path.startswith(API):
+            answer = ContractResponse(response.status, encoded(response), response.headers or {})
+            if problems := response_problems(request, answer):
+                message = f"the stand-in's answer breaks the API contract: {'; '.join(problems)}"
+                print(f"{method} {path}: {message}", file=sys.stderr, flush=True)
+                return error_response(500, message)
+        return response
+
+    def route(self, method: str, path: str) -> tuple[Route | None, list[Any]]:
+        """The route and its path arguments; (None, [405]) when only the method is wrong."""
+        wrong_method = False
         for route in self.routes:
             match = route.pattern.match(path)
-            if not match:
-                continue
-            if route.method != method:
-                allowed_methods.append(route.method)
-                continue
-            try:
-                args = [unquote(group) for group in match.groups()]
-                return route.handler(*args, query=query, headers=headers, body=body)
-            except ApiError as error:
-                return Response(error.status, error.body)
-        if allowed_methods:
-            return Response(405, ApiError(405, f"{method} not allowed on {path}").body)
-        return Response(404, ApiError(404, f"no such endpoint: {path}").body)
+            if match and route.method == method:
+                return route, [unquote(group) for group in match.groups()]
+            wrong_method = wrong_method or bool(match)
+        return None, [405] if wrong_method else []
 
     # --- catalogue ------------------------------------------------------------------------
 
@@ -275,6 +307,34 @@ class StandIn:
         return self.get_settings()
 
 
+class BadBody(ValueError):
+    """A request body that is not a JSON document."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise BadBody(f"request body is not valid JSON: {name} is not a JSON number")
+
+
+def decoded_json(raw: bytes) -> Any:
+    """The request body as JSON: UTF-8, standard JSON only (no NaN or Infinity)."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise BadBody("request body is not UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise BadBody(f"request body is not valid JSON: {error}") from None
+
+
+def encoded(response: Response) -> bytes:
+    return b"" if response.body is None else json.dumps(response.body, allow_nan=False).encode()
+
+
+def error_response(status: int, message: str) -> Response:
+    return Response(status, ApiError(status, message).body)
+
+
 def first(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[0] if values else None
@@ -297,13 +357,31 @@ def paged(items: list[Any], ranged: str | None) -> Response:
 def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = standin.read_timeout_s  # a client that stops sending is answered 408
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # the stand-in logs nothing per request; faults are in its state
 
         def _serve(self) -> None:
+            """Every request gets an answer in the API's error form, whatever went wrong:
+            the connection is never closed on a client without one (faults aside)."""
+            try:
+                self._serve_one()
+            except TimeoutError:
+                self.close_connection = True
+                self._send(error_response(408, f"request body not sent within {self.timeout} s"))
+            except Exception as error:  # a stand-in bug: still an answer, and said where
+                print(f"{self.command} {self.path}: {error!r}", file=sys.stderr, flush=True)
+                self.close_connection = True
+                self._send(error_response(500, f"the stand-in failed: {error!r}"))
+
+        def _serve_one(self) -> None:
             url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True  # the body is left unread
+                self._send(error_response(413, f"request body over {MAX_BODY_BYTES} bytes"))
+                return
             raw = self.rfile.read(length) if length else b""
             fault = standin.take_fault(self.command, url.path)
             if fault and fault.kind == "drop":
@@ -312,17 +390,14 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if fault and fault.kind == "slow":
                 time.sleep(fault.delay_s)
             if fault and fault.kind == "error":
-                error = ApiError(fault.status, f"injected fault: HTTP {fault.status}")
-                self._send(Response(fault.status, error.body))
+                self._send(error_response(fault.status, f"injected fault: HTTP {fault.status}"))
                 return
             try:
-                body = json.loads(raw) if raw else None
-            except json.JSONDecodeError:
-                self._send(Response(400, ApiError(400, "request body is not valid JSON").body))
-                return
-            response = standin.handle(
-                self.command, url.path, parse_qs(url.query), self.headers, body
-            )
+                response = standin.handle(
+                    self.command, url.path, parse_qs(url.query), self.headers, raw
+                )
+            except BadBody as error:
+                response = error_response(400, str(error))
             if fault and fault.kind == "drop_after":
                 self._drop()
                 return
@@ -334,7 +409,7 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(socket.SHUT_RDWR)
 
         def _send(self, response: Response) -> None:
-            payload = b"" if response.body is None else json.dumps(response.body).encode()
+            payload = encoded(response)
             self.send_response(response.status, HTTPStatus(response.status).phrase)
             if payload:
                 self.send_header("Content-Type", "application/json")
@@ -342,10 +417,25 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             for name, value in (response.headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
+            if self.command == "HEAD":
+                return
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(payload)  # the client may have given up waiting
 
-        do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
+        def __getattr__(self, name: str) -> Any:
+            """Every method reaches the routes (do_GET, ..., do_TRACE, do_QUERY): those the API
+            does not take on a path are answered 405 there, as the provider does."""
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """http.server's own refusals (an unknown method, a malformed request line) in the
+            API's error form too, not as an HTML page."""
+            self.close_connection = True
+            self._send(error_response(code, message or HTTPStatus(code).phrase))
 
     return Handler
 

@@ -7,18 +7,18 @@ answer does."""
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from sandbox.flexmetal.contract import PUBLISHED_DOCUMENT
 from stacks.providers.flexmetal.servers import ServerSpec
 from tests.standin_fixture import StandInUnderTest
 
 pytestmark = pytest.mark.servers
 
-DOCUMENT = Path(__file__).with_name("flexmetal-openapi-v3.json")
+DOCUMENT = PUBLISHED_DOCUMENT
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBu6vfDlsDmDNDgwYrLztXTn0q3 test"
 
 

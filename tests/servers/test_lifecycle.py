@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from stacks.providers.flexmetal import servers as lifecycle
 from stacks.providers.flexmetal.client import FlexMetalError, FlexMetalUnavailable
@@ -199,7 +198,7 @@ def test_the_delivery_wait_outlasts_an_api_outage_longer_than_the_clients_retrie
     standin.fault("error", status=503, count=12, method="GET", path="/v3/flexMetal/servers/")
     delivered = lifecycle.wait_until_delivered(standin.client(), created, FAST, timeout_s=10)
     assert delivered["status"] == "delivered"
-    faults = requests.get(f"{standin.base}/_standin/faults", timeout=5).json()
+    faults = standin.admin("GET", "faults").json()
     assert [rule["hits"] for rule in faults] == [12]
 
 
