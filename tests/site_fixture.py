@@ -33,10 +33,18 @@ def sandbox_spec(sandbox: SandboxUnderTest, **changes: Any) -> PopSpec:
     return parse_pop(raw["config"]["voicepop:pop"], context, "Pulumi.sandbox.yaml")
 
 
+# How long a VM of the sandbox takes from delivery request to SSH on a machine of this kind
+# at its usual speed (test-hosts notes: 15-17 s boot, plus delivery).
+VM_DELIVERY_REFERENCE_S = 20.0
+
+
 @dataclass
 class Inventory:
     declared: Path  # the verification suites' hosts
     pyinfra: Path
+    # How much slower than usual this machine runs the hosts, measured on the slowest tier
+    # delivered (a VM's boot under emulation); every wait on the hosts is scaled by it.
+    slowness: float = 1.0
 
     def hosts(self) -> list[dict[str, Any]]:
         return list(json.loads(self.declared.read_text()))
@@ -62,8 +70,13 @@ def deliver_and_declare(
 ) -> Inventory:
     """`hosts`: (name, instance type) of each server to deliver."""
     declared = []
+    slowness = 1.0
     for name, instance_type in hosts:
+        started = time.monotonic()
         server = sandbox.deliver(name, instance_type)
+        if instance_type in sandbox_settings.VM_INSTANCE_TYPES:
+            boot_s = time.monotonic() - started
+            slowness = max(slowness, boot_s / VM_DELIVERY_REFERENCE_S)
         declared.append(
             {
                 "name": name,
@@ -73,7 +86,9 @@ def deliver_and_declare(
                 **host_data(spec, name),
             }
         )
-    inventory = Inventory(sandbox.root / "declared.json", sandbox.root / "inventory.py")
+    inventory = Inventory(
+        sandbox.root / "declared.json", sandbox.root / "inventory.py", slowness=slowness
+    )
     inventory.write(declared)
     return inventory
 
@@ -95,15 +110,16 @@ def deploy(
         stderr=subprocess.STDOUT,
         text=True,
         check=False,
-        timeout=600,
+        timeout=600 * inventory.slowness,
         env={**os.environ, **(SECRETS if secrets is None else secrets)},
     )
 
 
 def verify(inventory: Inventory, settle_s: float = 0) -> subprocess.CompletedProcess[str]:
     """The suites over every host at once (one xdist worker per host); with `settle_s`, again
-    until they pass or that time is up (announcements follow a restarted SFU in seconds)."""
-    deadline = time.monotonic() + settle_s
+    until they pass or that time is up (announcements follow a restarted SFU in seconds), the
+    time scaled by the machine's measured slowness."""
+    deadline = time.monotonic() + settle_s * inventory.slowness
     while True:
         result = subprocess.run(
             verification_command("-n", str(len(inventory.hosts()))),
@@ -111,7 +127,7 @@ def verify(inventory: Inventory, settle_s: float = 0) -> subprocess.CompletedPro
             capture_output=True,
             text=True,
             check=False,
-            timeout=600,
+            timeout=600 * inventory.slowness,
             env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(inventory.declared)},
         )
         if result.returncode == 0 or time.monotonic() > deadline:

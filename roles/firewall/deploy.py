@@ -35,10 +35,13 @@ def policy_from(data: Mapping[str, Any]) -> FirewallPolicy:
     )
 
 
+PACKAGES = ["nftables"]
+
+
 @deploy("Firewall")
 def firewall() -> None:
     ruleset = render_ruleset(policy_from(host.data.get("firewall")))
-    apt.packages(name="Install nftables", packages=["nftables"])
+    apt.packages(name="Install nftables", packages=PACKAGES)
     files.directory(name="Rules folder", path="/etc/nftables.d", mode="755")
     files.put(
         name="nftables.conf includes the rules folder",

@@ -40,6 +40,8 @@ def stop_irqbalance() -> None:
         )
 
 
+PACKAGES = ["ethtool", "python3"]
+
 @deploy("NIC tuning")
 def nic_tuning() -> None:
     tuning = NicTuning.model_validate(host.data.get("nic_tuning") or {})
@@ -54,7 +56,7 @@ def nic_tuning() -> None:
     config = rendered.render_config(tuning, interfaces)
     drift = host.get_fact(NicTuningDrift, config=config)
 
-    apt.packages(name="NIC tuning tools", packages=["ethtool", "python3"], no_recommends=True)
+    apt.packages(name="NIC tuning tools", packages=PACKAGES, no_recommends=True)
     files.directory(name="voicepop programs", path="/usr/local/lib/voicepop")
     files.put(
         name="NIC tuning program",

@@ -7,7 +7,7 @@ from roles.sfu.defaults import SfuSettings
 
 
 class SfuAdapter(Protocol):
-    package: str
+    packages: list[str]  # what the role installs: an image can bake them in
     service: str
     secret_path: str  # where the host keeps its admin secret, generated once, never exported
 

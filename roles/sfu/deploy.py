@@ -33,8 +33,8 @@ def sfu() -> None:
     settings = SfuSettings.model_validate(host.data.get("sfu") or {})
     adapter = ADAPTERS[settings.implementation]
     apt.packages(
-        name=f"Install {adapter.package}",
-        packages=[adapter.package],
+        name=f"Install {', '.join(adapter.packages)}",
+        packages=adapter.packages,
         update=True,
         cache_time=86_400,
         no_recommends=True,

@@ -30,7 +30,7 @@ def _disabled(kind: str, everything: tuple[str, ...], kept: tuple[str, ...]) -> 
 
 
 class Janus:
-    package = "janus"
+    packages = ["janus"]  # noqa: RUF012 (the Protocol declares it; never mutated)
     service = "janus"
     secret_path = "/etc/janus/voicepop-admin-secret"
 

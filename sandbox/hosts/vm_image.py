@@ -1,6 +1,8 @@
-"""The virtual-machine tier's disk image: the container hosts' root plus a Debian kernel and a
-small initramfs, as a qcow2 base every VM overlays. Built once per recipe, cached outside the
-work tree.
+"""The virtual-machine tier's disk image: the container hosts' root plus a Debian kernel, a
+small initramfs and the packages the site deploy installs (roles/packages.py), as a qcow2 base
+every VM overlays. Built once per recipe, cached outside the work tree. With the packages baked
+in, a deploy on a VM only configures: package installs under emulation took minutes, and how
+many depended on the machine (the container hosts still prove the installs).
 
 A VM gets what a container gets written into its overlay (keys, hostname, address) from a
 small ext4 "config drive" instead, read at boot by voicepop-config.service: this machine's
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from roles.packages import site_packages
 from sandbox import settings
 from sandbox.hosts.image import ensure_image, prune_other_builds
 from sandbox.hosts.image import recipe as container_recipe
@@ -64,6 +67,7 @@ def recipe() -> str:
     parts = [
         container_recipe(),
         *KERNEL_PACKAGES,
+        *site_packages(),
         *INITRAMFS_MODULES,
         CONFIG_UNIT,
         APPLY_CONFIG,
@@ -88,7 +92,7 @@ def ensure_vm_image(log: Path) -> VmImage:
     root = staging / "rootfs"
     with log.open("ab") as out:
         subprocess.run(["cp", "-a", str(ensure_image(log)), str(root)], check=True)
-        _install_kernel(root, out)
+        _install_packages(root, out)
         _customise(root)
         kernel = sorted((root / "boot").glob("vmlinuz-*"))[-1]
         initrd = sorted((root / "boot").glob("initrd.img-*"))[-1]
@@ -117,13 +121,16 @@ def ensure_vm_image(log: Path) -> VmImage:
     return image
 
 
-def _install_kernel(root: Path, out: BinaryIO) -> None:
+def _install_packages(root: Path, out: BinaryIO) -> None:
     initramfs = root / "etc/initramfs-tools"
     initramfs.mkdir(parents=True, exist_ok=True)
     (initramfs / "conf.d").mkdir(exist_ok=True)
     (initramfs / "conf.d/voicepop").write_text("MODULES=list\n")
     (initramfs / "modules").write_text("".join(f"{m}\n" for m in INITRAMFS_MODULES))
     mounts = [("proc", root / "proc"), ("sysfs", root / "sys"), ("/dev", root / "dev")]
+    no_services = root / "usr/sbin/policy-rc.d"  # nothing the packages ship starts in the chroot
+    no_services.write_text("#!/bin/sh\nexit 101\n")
+    no_services.chmod(0o755)
     try:
         for source, target in mounts:
             kind = ["--bind"] if source.startswith("/") else ["-t", source]
@@ -148,6 +155,7 @@ def _install_kernel(root: Path, out: BinaryIO) -> None:
                 "-o",
                 "Acquire::http::Proxy=false",
                 *KERNEL_PACKAGES,
+                *site_packages(),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -155,6 +163,7 @@ def _install_kernel(root: Path, out: BinaryIO) -> None:
         )
         subprocess.run(["chroot", str(root), "apt-get", "clean"], check=True)
     finally:
+        no_services.unlink()
         for _, target in reversed(mounts):
             subprocess.run(["umount", "-l", str(target)], check=False)
 

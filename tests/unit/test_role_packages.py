@@ -1,0 +1,44 @@
+"""The install half of the roles is listed in one place (roles/packages.py), so an image that
+bakes it in (the sandbox's VM image) leaves a deploy nothing to install."""
+
+import ast
+from pathlib import Path
+
+from roles.packages import site_packages
+from tests.project import PROJECT_ROOT
+
+
+def apt_package_arguments(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "packages"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "apt"
+        ):
+            found += [ast.unparse(k.value) for k in node.keywords if k.arg == "packages"]
+    return found
+
+
+def test_every_apt_install_of_the_roles_is_a_listed_constant() -> None:
+    arguments = {
+        str(path.relative_to(PROJECT_ROOT)): apt_package_arguments(path)
+        for path in sorted((PROJECT_ROOT / "roles").rglob("*.py"))
+        if apt_package_arguments(path)
+    }
+    assert arguments == {
+        "roles/anycast/deploy.py": ["PACKAGES"],
+        "roles/base/deploy.py": ["PACKAGES"],
+        "roles/firewall/deploy.py": ["PACKAGES"],
+        "roles/nic_tuning/deploy.py": ["PACKAGES"],
+        "roles/sfu/deploy.py": ["adapter.packages"],
+    }
+
+
+def test_the_site_packages_are_every_roles_packages() -> None:
+    packages = site_packages()
+    for package in ("chrony", "nftables", "ethtool", "janus", "bird2", "python3-venv"):
+        assert package in packages
+    assert packages == sorted(set(packages))
