@@ -11,7 +11,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from roles.anycast.config import GRACEFUL_SHUTDOWN
@@ -85,10 +84,8 @@ def main(argv: list[str]) -> int:
     if "pop" not in outputs:
         print(f"stack {args.stack} has no PoP (not up)")
         return 1
-    from stacks.spec.loading import read_stack_file
-
-    raw_dns = read_stack_file(Path(f"Pulumi.{args.stack}.yaml")).raw_pop["dns"]
-    records = zone_records(raw_dns.get("api_endpoint"), raw_dns["zone"])
+    dns = outputs["pop"]["dns"]  # the validated settings the stack ran with
+    records = zone_records(dns["api_endpoint"], dns["zone"])
     learned = learned_routes_of(settings.STATE_DIR)
     seconds = time.time() - args.started if args.started else None
     print(render(outputs, records, learned, seconds))

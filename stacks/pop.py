@@ -181,7 +181,7 @@ class VoicePop(pulumi.ComponentResource):
         )
         self.summary = pulumi.Output.all(
             {name: server.address for name, server in self.servers.items()}
-        ).apply(lambda resolved: pop_summary(spec, resolved[0]))
+        ).apply(lambda resolved: pop_summary(spec, resolved[0], identity.project_dir))
         self.deploys = pulumi.Output.all(
             {
                 name: deploy_outcome(server.deploy)
@@ -198,8 +198,10 @@ def deploy_outcome(deploy: HostDeploy) -> pulumi.Output[dict[str, Any]]:
     ).apply(lambda v: {"changed_operations": v[0], "checks_passed": v[1], "deployed_at": v[2]})
 
 
-def pop_summary(spec: PopSpec, addresses: dict[str, Any]) -> dict[str, Any]:
-    """What the stack exports about its PoP (inventories and reports are built from it)."""
+def pop_summary(spec: PopSpec, addresses: dict[str, Any], project_dir: Path) -> dict[str, Any]:
+    """What the stack exports about its PoP. Each delivered server's `host` is its entry as the
+    deploy got it (name, address, SSH user and key file, role data; never a secret): the
+    inventories, the summary after `make up` and the tests read these, never the stack file."""
     return {
         "code": spec.code,
         "name": spec.name,
@@ -215,9 +217,15 @@ def pop_summary(spec: PopSpec, addresses: dict[str, Any]) -> dict[str, Any]:
                 "fqdn": f"{name}.{spec.dns.zone}",
                 "announced_prefixes": prefixes_announced_by(spec, name),
                 "bgp_neighbors": neighbors_of(spec, name),
+                "host": (
+                    host_entry(spec, name, addresses[name], project_dir)
+                    if addresses.get(name)
+                    else None
+                ),
             }
             for name in spec.server_names
         },
+        "dns": {"zone": spec.dns.zone, "api_endpoint": spec.dns.api_endpoint},
         "local_asn": spec.bgp.local_asn,
         "pop_fqdn": f"{spec.pop_record}.{spec.dns.zone}",
         "service_fqdn": f"{spec.dns.service_record}.{spec.dns.zone}",

@@ -42,6 +42,7 @@ def stop_irqbalance() -> None:
 
 PACKAGES = ["ethtool", "python3"]
 
+
 @deploy("NIC tuning")
 def nic_tuning() -> None:
     tuning = NicTuning.model_validate(host.data.get("nic_tuning") or {})

@@ -12,29 +12,34 @@ import pytest
 import yaml
 
 from stacks.inventories import inventory_hosts, render_ansible, render_pyinfra, render_verify
+from stacks.pop import pop_summary
 from stacks.spec import parse_pop
 from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
 
 pytestmark = pytest.mark.spec
 
-OUTPUTS: dict[str, Any] = {
-    "pop": {
-        "servers": {
-            "ams1-sfu01": {"address": "192.0.2.10"},
-            "ams1-sfu02": {"address": None},  # not delivered yet
-        }
-    }
-}
+ADDRESSES = {"ams1-sfu01": "192.0.2.10", "ams1-sfu02": None}  # sfu02: not delivered yet
 
 
-def hosts(environment: str = "production") -> list[dict[str, Any]]:
+def outputs(environment: str = "production") -> dict[str, Any]:
+    """The stack's `pop` output as the program exports it."""
     raw = valid_pop()
     raw["environment"] = environment
     if environment == "sandbox":
         raw["bgp"]["local_asn"] = 64512
         raw["deploy"] = {"ssh_private_key": ".sandbox/ssh/id_ed25519"}
     spec = parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
-    return inventory_hosts(spec, OUTPUTS, Path("/repo"))
+    return {"pop": pop_summary(spec, ADDRESSES, Path("/repo"))}
+
+
+def hosts(environment: str = "production") -> list[dict[str, Any]]:
+    return inventory_hosts(outputs(environment))
+
+
+def test_the_inventories_are_the_host_entries_the_stack_exported() -> None:
+    exported = outputs()["pop"]["servers"]
+    assert exported["ams1-sfu02"]["host"] is None
+    assert hosts() == [exported["ams1-sfu01"]["host"]]
 
 
 def test_only_delivered_servers_with_their_role_data() -> None:

@@ -125,7 +125,10 @@ def test_summary_names_the_pop_and_its_dns(mocks: RecordingMocks) -> Any:
         assert summary["pop_fqdn"] == "ams1.voice.example.net"
         assert summary["service_fqdn"] == "sfu.voice.example.net"
         assert set(summary["servers"]) == {"ams1-sfu01", "ams1-sfu02", "ams1-sfu03"}
-        assert "md5" not in repr(summary).lower()
+        assert MD5 not in repr(summary)  # the key's config name only, never its value
+        hosts = [server["host"] for server in summary["servers"].values()]
+        assert [host["address"] for host in hosts] == ["192.0.2.11", "192.0.2.12", "192.0.2.13"]
+        assert summary["dns"] == {"zone": "voice.example.net", "api_endpoint": None}
 
     return pop.summary.apply(check)
 
