@@ -5,6 +5,10 @@ the hosts the stand-in delivered.
     python -m sandbox down      # stops everything, unmounts, removes the bridge and cgroups
     python -m sandbox status
     python -m sandbox restart-standin   # a stand-in restart mid-run: its state is kept
+    python -m sandbox sweep     # stops a sandbox left on this bridge by a test run that died
+
+`up` refuses to start beside another sandbox on the same bridge, or beside any process on its
+ports, and says which and how to stop it (sandbox/claims.py).
 
 `down` also forgets the stand-in's servers: their hosts are gone, as after an account reset.
 Destroy the sandbox stack first (`make down` does) or refresh it afterwards.
@@ -18,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from sandbox import processes, settings, upstream
+from sandbox import claims, processes, settings, upstream
 from sandbox.hosts import aptproxy, network
 from sandbox.hosts.image import ensure_image
 from sandbox.hosts.tiers import sandbox_hosts
@@ -94,9 +98,18 @@ def start_route53() -> None:
         time.sleep(0.1)
 
 
+def claim_the_bridge() -> None:
+    claim = claims.current_claim()
+    problems = claims.conflicts(claim, ours_running=processes.running_pid(STANDIN) is not None)
+    if problems:
+        sys.exit("sandbox: cannot start:\n  " + "\n  ".join(problems))
+    claims.write_claim(claim)
+
+
 def up() -> None:
     require_machine()
     started = time.monotonic()
+    claim_the_bridge()
     ensure_ssh_key()
     settings.LOGS_DIR.mkdir(parents=True, exist_ok=True)
     print("sandbox: host image ...", flush=True)
@@ -131,6 +144,7 @@ def down() -> None:
         settings.STANDIN_STATE.with_name(settings.STANDIN_STATE.name + suffix).unlink(
             missing_ok=True
         )
+    claims.release_claim(settings.BRIDGE)
     print(f"sandbox: down in {time.monotonic() - started:.1f} s")
 
 
@@ -154,8 +168,13 @@ def status() -> None:
     )
 
 
+def sweep() -> None:
+    for swept in claims.sweep():
+        print(f"sandbox: stopped the orphaned sandbox in {swept.state_dir}")
+
+
 def main(argv: list[str]) -> None:
-    commands = {"up": up, "down": down, "status": status}
+    commands = {"up": up, "down": down, "status": status, "sweep": sweep}
     if argv == ["restart-standin"]:
         processes.stop(STANDIN)
         start_standin()

@@ -8,10 +8,11 @@ without a sandbox):
 
 import pytest
 
-from tests.sandbox_fixture import test_sandbox, vm_instance_type  # noqa: F401
+from tests.sandbox_fixture import sandbox_machine, test_sandbox, vm_instance_type  # noqa: F401
 from tests.standin_fixture import standin  # noqa: F401
 
 TIERS_OF_FIXTURE = {
+    "sandbox_machine": ("hosts",),
     "test_sandbox": ("hosts", "engine"),  # its teardown destroys the stack with the engine
     "vm_instance_type": ("hosts", "engine", "vm"),
 }

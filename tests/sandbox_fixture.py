@@ -34,6 +34,7 @@ API_TOKEN = "sandbox-api-token"
 class SandboxUnderTest:
     root: Path
     settings: dict[str, str] = field(default_factory=lambda: dict(TEST_SANDBOX))
+    owner_pid: int = field(default_factory=os.getpid)
 
     @property
     def env(self) -> dict[str, str]:
@@ -42,6 +43,8 @@ class SandboxUnderTest:
             "VOICEPOP_SANDBOX_DIR": str(self.root / "sandbox"),
             "VOICEPOP_SANDBOX_API_TOKEN": API_TOKEN,
             "VOICEPOP_DEPLOY_LOG_DIR": str(self.root / "deploy-logs"),
+            # this test run owns it: a later run stops it (`sandbox sweep`) if this one dies
+            "VOICEPOP_SANDBOX_OWNER_PID": str(self.owner_pid),
         }
 
     @property
@@ -202,6 +205,12 @@ def changed_pop(**paths: Any) -> Callable[[dict[str, Any]], None]:
 
 
 @pytest.fixture(scope="session")
+def sandbox_machine() -> None:
+    """Tests that start sandboxes of their own ask for this: it marks them `hosts`."""
+    assert os.geteuid() == 0, "sandboxes need root (bridges, mounts, containers)"
+
+
+@pytest.fixture(scope="session")
 def vm_instance_type() -> str:
     """An instance type the stand-in delivers as a QEMU VM; asking for it marks a test `vm`."""
     from sandbox.settings import VM_INSTANCE_TYPES
@@ -213,6 +222,8 @@ def vm_instance_type() -> str:
 def test_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUnderTest]:
     sandbox = SandboxUnderTest(tmp_path_factory.mktemp("test-sandbox"))
     (sandbox.root / "backend").mkdir()
+    swept = sandbox.sandbox("sweep")  # a test run killed before its teardown left one
+    assert swept.returncode == 0, swept.stdout + swept.stderr
     started = sandbox.sandbox("up")
     assert started.returncode == 0, started.stdout + started.stderr
     sandbox.standin("settings", "step_delay_s=0.05", "release_delay_s=0.05")
