@@ -94,6 +94,8 @@ class PopServer(pulumi.ComponentResource):
             tags=server_tags(spec, identity),
             delivery_poll_interval_s=spec.provider.delivery_poll_interval_s,
             delivery_timeout_s=spec.provider.delivery_timeout_s,
+            release_poll_interval_s=spec.provider.release_poll_interval_s,
+            release_timeout_s=spec.provider.release_timeout_s,
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         self.fqdn = pulumi.Output.from_input(f"{name}.{spec.dns.zone}")

@@ -99,7 +99,9 @@ class SandboxUnderTest:
         return json.loads(result.stdout)
 
     def client(self) -> FlexMetalClient:
-        return FlexMetalClient(self.endpoint, API_TOKEN, RetryPolicy(attempts=2))
+        return FlexMetalClient(
+            self.endpoint, API_TOKEN, RetryPolicy(request_timeout_s=30.0, attempts=2)
+        )
 
     def deliver(self, name: str, instance_type: str) -> dict[str, Any]:
         """A server ordered straight from the stand-in, once it is delivered (SSH answers)."""

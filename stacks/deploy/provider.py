@@ -56,8 +56,6 @@ REQUIRED = ("host", "trigger")
 RERUN_ON = ("trigger", "secrets")
 COMPARED = (*RERUN_ON, "host", "settleS", "timeoutS")
 OUTPUTS = ("changedOperations", "checksPassed", "deploySeconds", "verifySeconds", "deployedAt")
-DEFAULT_SETTLE_S = 60.0
-DEFAULT_TIMEOUT_S = 1800.0
 FAILED = "failed: runs again on the next pulumi up"  # the trigger of a failed deploy
 
 
@@ -156,8 +154,8 @@ class DeployProvider(Provider):
             lambda: deploy_host(
                 host,
                 secrets,
-                float(inputs.get("settleS") or DEFAULT_SETTLE_S),
-                float(inputs.get("timeoutS") or DEFAULT_TIMEOUT_S),
+                float(inputs["settleS"]),  # the PoP spec's deploy section: no default here
+                float(inputs["timeoutS"]),
                 self._progress(urn),
             )
         )

@@ -110,6 +110,12 @@ class ProviderSpec(SpecModel):
     delivery_timeout_s: float = Field(
         2700.0, gt=0, le=86_400, description="how long a delivery may take (45 min)"
     )
+    release_poll_interval_s: float = Field(
+        1.0, gt=0, le=300, description="how often to ask whether a released server is gone"
+    )
+    release_timeout_s: float = Field(
+        300.0, gt=0, le=86_400, description="how long a release may take (5 min)"
+    )
     request_timeout_s: float = Field(
         30.0, gt=0, le=300, description="how long one API request may take"
     )

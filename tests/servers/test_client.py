@@ -70,7 +70,9 @@ def test_client_errors_carry_the_providers_message_and_field(standin: StandInUnd
 def test_a_wrong_token_is_a_clear_403(standin: StandInUnderTest) -> None:
     from stacks.providers.flexmetal.client import FlexMetalClient
 
-    client = FlexMetalClient(standin.endpoint, "wrong-token", RetryPolicy(attempts=1))
+    client = FlexMetalClient(
+        standin.endpoint, "wrong-token", RetryPolicy(request_timeout_s=5.0, attempts=1)
+    )
     with pytest.raises(FlexMetalError) as raised:
         client.list_servers()
     assert raised.value.status == 403
@@ -82,7 +84,7 @@ def test_an_empty_token_is_refused_before_any_request() -> None:
     from stacks.providers.flexmetal.client import FlexMetalClient
 
     with pytest.raises(ValueError, match="FLEXMETAL_TOKEN"):
-        FlexMetalClient("http://127.0.0.1:1/v3", "")
+        FlexMetalClient("http://127.0.0.1:1/v3", "", RetryPolicy(request_timeout_s=1.0))
 
 
 def test_lists_are_read_page_by_page(standin: StandInUnderTest) -> None:
@@ -109,7 +111,7 @@ def test_single_accepts_the_array_and_the_bare_object() -> None:
 
 
 def test_backoff_is_capped_jittered_and_honours_retry_after() -> None:
-    policy = RetryPolicy(base_delay_s=1.0, max_delay_s=4.0)
+    policy = RetryPolicy(request_timeout_s=5.0, base_delay_s=1.0, max_delay_s=4.0)
     delays = [policy.delay(attempt) for attempt in range(10) for _ in range(20)]
     assert max(delays) <= 4.0
     assert len({round(d, 6) for d in delays}) > 100  # jittered, not a fixed schedule

@@ -51,10 +51,10 @@ class FlexMetalUnavailable(PlainError):
 
 @dataclass
 class RetryPolicy:
+    request_timeout_s: float  # the PoP spec's provider.request_timeout_s
     attempts: int = 6
     base_delay_s: float = 0.5
     max_delay_s: float = 15.0
-    request_timeout_s: float = 30.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def delay(self, attempt: int, retry_after: str | None = None) -> float:
@@ -67,11 +67,11 @@ class RetryPolicy:
 
 
 class FlexMetalClient:
-    def __init__(self, endpoint: str, token: str, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, endpoint: str, token: str, retry: RetryPolicy) -> None:
         if not token:
             raise ValueError("FlexMetal API token is empty: set FLEXMETAL_TOKEN or flexmetal:token")
         self.endpoint = endpoint.rstrip("/")
-        self.retry = retry or RetryPolicy()
+        self.retry = retry
         self._session = requests.Session()
         self._session.headers.update({"PRIVATE-TOKEN": token, "Accept": "application/json"})
 

@@ -33,6 +33,7 @@ from pulumi.provider.experimental.provider import (
     UpdateResponse,
 )
 
+from stacks.providers.errors import PlainError
 from stacks.providers.flexmetal import servers as lifecycle
 from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, RetryPolicy
 from stacks.providers.properties import (
@@ -86,9 +87,11 @@ class FlexMetalProvider(Provider):
         setting = provider_settings(request, "flexmetal")
         self._endpoint = setting("endpoint") or os.environ.get("FLEXMETAL_ENDPOINT", "")
         token = setting("token") or os.environ.get("FLEXMETAL_TOKEN", "")
-        retry = RetryPolicy(request_timeout_s=float(setting("requestTimeoutS") or 30.0))
+        timeout = setting("requestTimeoutS")
         self._client = (
-            FlexMetalClient(self._endpoint, token, retry) if self._endpoint and token else None
+            FlexMetalClient(self._endpoint, token, RetryPolicy(float(timeout)))
+            if self._endpoint and token and timeout
+            else None
         )
         return ConfigureResponse(accept_secrets=True, supports_preview=True)
 
@@ -255,13 +258,27 @@ def _server_spec(inputs: Mapping[str, Any]) -> lifecycle.ServerSpec:
     )
 
 
+WAITING_INPUTS = (
+    "deliveryPollIntervalS",
+    "deliveryTimeoutS",
+    "releasePollIntervalS",
+    "releaseTimeoutS",
+)
+
+
 def _waiting(inputs: Mapping[str, Any]) -> lifecycle.Waiting:
-    defaults = lifecycle.Waiting()
+    """How long and how often to poll, as the PoP spec says: no default lives here."""
+    missing = [name for name in WAITING_INPUTS if inputs.get(name) is None]
+    if missing:
+        raise PlainError(
+            f"flexmetal:index:Server {inputs.get('name')!r} has no {', '.join(missing)}: its "
+            "state predates them; run `pulumi up` with the server still in the spec once"
+        )
     return lifecycle.Waiting(
-        delivery_poll_s=float(inputs.get("deliveryPollIntervalS") or defaults.delivery_poll_s),
-        delivery_timeout_s=float(inputs.get("deliveryTimeoutS") or defaults.delivery_timeout_s),
-        release_poll_s=float(inputs.get("releasePollIntervalS") or defaults.release_poll_s),
-        release_timeout_s=float(inputs.get("releaseTimeoutS") or defaults.release_timeout_s),
+        delivery_poll_s=float(inputs["deliveryPollIntervalS"]),
+        delivery_timeout_s=float(inputs["deliveryTimeoutS"]),
+        release_poll_s=float(inputs["releasePollIntervalS"]),
+        release_timeout_s=float(inputs["releaseTimeoutS"]),
     )
 
 

@@ -36,8 +36,8 @@ class FlexMetal(pulumi.ProviderResource):
         self,
         name: str,
         endpoint: str,
-        token: pulumi.Input[str] | None = None,
-        request_timeout_s: float = 30.0,
+        token: pulumi.Input[str] | None,
+        request_timeout_s: float,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {"endpoint": endpoint, "requestTimeoutS": request_timeout_s}
@@ -76,8 +76,10 @@ class Server(_CamelCaseOnTheWire):
         identity_tag: str,
         tags: Sequence[str] = (),
         post_install_script: str = "",
-        delivery_poll_interval_s: float = 15.0,
-        delivery_timeout_s: float = 45 * 60.0,
+        delivery_poll_interval_s: float,
+        delivery_timeout_s: float,
+        release_poll_interval_s: float,
+        release_timeout_s: float,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -91,6 +93,8 @@ class Server(_CamelCaseOnTheWire):
             "post_install_script": post_install_script,
             "delivery_poll_interval_s": delivery_poll_interval_s,
             "delivery_timeout_s": delivery_timeout_s,
+            "release_poll_interval_s": release_poll_interval_s,
+            "release_timeout_s": release_timeout_s,
         }
         outputs = (
             "uuid",

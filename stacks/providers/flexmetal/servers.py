@@ -79,12 +79,13 @@ T = TypeVar("T")
 
 @dataclass
 class Waiting:
-    """How long and how often to poll; defaults like the official Terraform provider."""
+    """How long and how often to poll: the PoP spec's provider section (stacks/spec/models.py,
+    defaults like the official Terraform provider's)."""
 
-    delivery_poll_s: float = 15.0
-    delivery_timeout_s: float = 45 * 60.0
-    release_poll_s: float = 1.0
-    release_timeout_s: float = 5 * 60.0
+    delivery_poll_s: float
+    delivery_timeout_s: float
+    release_poll_s: float
+    release_timeout_s: float
     create_attempts: int = 6
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
