@@ -129,7 +129,10 @@ def test_a_client_that_stops_sending_its_body_is_answered_408(
             + f"PRIVATE-TOKEN: {TOKEN}\r\nContent-Length: 100\r\n\r\n".encode()
             + b'{"name": '
         )
-        answer = s.recv(65536).decode()
+        received = b""
+        while chunk := s.recv(65536):  # the stand-in closes the connection after its answer
+            received += chunk
+    answer = received.decode()
     assert answer.startswith("HTTP/1.1 408 "), answer
     assert '"errorCode": 408' in answer
 
