@@ -122,10 +122,11 @@ def _exit_quietly(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
 
-def serve(provider: Any, version: str) -> None:
-    """Runs a provider plugin like the SDK's server.main, except that a PlainError reaches
-    `pulumi up` as its message alone (the SDK appends the plugin's Python traceback to every
-    error, which buries a deploy's "host X failed at step Y"), with its partial state."""
+def plain_error_servicer() -> type[Any]:
+    """The SDK's provider servicer, except that a PlainError reaches `pulumi up` as its message
+    alone (the SDK appends the plugin's Python traceback to every error, which buries a
+    deploy's "host X failed at step Y"), with its partial state. What this relies on in the
+    SDK is pinned by tests/unit/test_provider_sdk.py."""
     import grpc
     from pulumi.provider.experimental import server
 
@@ -149,10 +150,17 @@ def serve(provider: Any, version: str) -> None:
                 await context.abort(grpc.StatusCode.UNKNOWN, str(error), _status_details(error))
             raise
 
+    return Servicer
+
+
+def serve(provider: Any, version: str) -> None:
+    """Runs a provider plugin like the SDK's server.main, with plain_error_servicer()."""
+    from pulumi.provider.experimental import server
+
     # The engine closes a plugin with SIGINT. Started in the background by a non-interactive
     # shell (as CI jobs start commands), Python inherits SIGINT as ignored and keeps it so:
     # the engine would then wait 5 s and kill the plugin, on every run.
     signal.signal(signal.SIGINT, _exit_quietly)
     # server.main builds its servicer from this name
-    server.ProviderServicer = Servicer  # type: ignore[misc]
+    server.ProviderServicer = plain_error_servicer()  # type: ignore[misc]
     server.main(sys.argv[1:], version, provider)
