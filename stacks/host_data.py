@@ -1,7 +1,10 @@
 """What each host's roles get from the PoP spec: the host data of the inventories. Pure.
 
 The one place where spec fields become role inputs, so the inventories (pyinfra, Ansible), the
-deploy and the verification suites all derive from the same spec and agree.
+deploy and the verification suites all derive from the same spec and agree. A role's own
+section of the spec (`sfu`, `base`, `firewall`, `anycast`, `tuning.kernel`, `tuning.nic`) is
+passed as it is, under the same name; what is derived per server sits beside it (`bgp`: the
+server's share of the spec's `bgp`; the firewall's openings).
 """
 
 from typing import Any
@@ -14,10 +17,12 @@ def bgp_peers_of(spec: PopSpec, server: str) -> list[str]:
 
 
 def firewall_data(spec: PopSpec, server: str) -> dict[str, Any]:
+    """The firewall's settings (the spec's `firewall`), and what the rest of the spec opens."""
     service_ports = {spec.sfu.signalling_port}
     if spec.sfu.health.protocol in ("http", "https", "tcp"):
         service_ports.add(spec.sfu.health.port)
     return {
+        **spec.firewall.model_dump(),
         "admin_ranges": list(spec.access.ssh_admin_ranges),
         "media_ports": [spec.sfu.media_ports.first, spec.sfu.media_ports.last],
         "tcp_service_ports": sorted(service_ports),
@@ -25,7 +30,7 @@ def firewall_data(spec: PopSpec, server: str) -> dict[str, Any]:
     }
 
 
-def anycast_data(spec: PopSpec, server: str) -> dict[str, Any]:
+def bgp_data(spec: PopSpec, server: str) -> dict[str, Any]:
     """The server's share of `bgp`: what it announces, to whom, gated how. MD5 keys stay
     names of secret config keys; the deploy gets their values from the environment."""
     return {
@@ -38,24 +43,16 @@ def anycast_data(spec: PopSpec, server: str) -> dict[str, Any]:
     }
 
 
-def sfu_data(spec: PopSpec) -> dict[str, Any]:
-    return {
-        "implementation": spec.sfu.implementation,
-        "media_port_first": spec.sfu.media_ports.first,
-        "media_port_last": spec.sfu.media_ports.last,
-        "http_port": spec.sfu.signalling_port,
-        "nofile_limit": spec.tuning.kernel.nofile_limit,
-    }
-
-
 def host_data(spec: PopSpec, server: str) -> dict[str, Any]:
     """Everything the site deploy needs for one server of the PoP. What the host is (a
     dedicated server, a VM, a container) is not declared here: the roles read it on the host."""
     return {
         "pop": spec.code,
+        "base": spec.base.model_dump(mode="json"),
         "kernel_tuning": spec.tuning.kernel.model_dump(),
         "nic_tuning": spec.tuning.nic.model_dump(mode="json"),
         "firewall": firewall_data(spec, server),
-        "sfu": sfu_data(spec),
-        "anycast": anycast_data(spec, server),
+        "sfu": spec.sfu.model_dump(mode="json"),
+        "anycast": spec.anycast.model_dump(),
+        "bgp": bgp_data(spec, server),
     }

@@ -36,7 +36,12 @@ def header(stack: str, comment: str) -> str:
 def host_entry(spec: PopSpec, name: str, address: str, project_dir: Path) -> dict[str, Any]:
     """One host as the deploy, the suites and the inventories take it: name, address, how to
     reach it, its role data."""
-    entry: dict[str, Any] = {"name": name, "address": address, "ssh_user": "root"}
+    entry: dict[str, Any] = {
+        "name": name,
+        "address": address,
+        "ssh_user": "root",
+        "ssh_dead_after_s": spec.deploy.ssh_dead_after_s,
+    }
     if spec.deploy.ssh_private_key:
         entry["ssh_key"] = str(project_dir / spec.deploy.ssh_private_key)
     return {**entry, **host_data(spec, name)}

@@ -10,9 +10,11 @@ check (anycast-healthchecker keeps the list); the server is not drained (`voicep
 import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
-from roles.anycast.defaults import AnycastSettings
+from roles.anycast.defaults import AnnounceHealth, AnycastSettings, BgpNeighbor
+from roles.settings import RoleSettings
+from roles.sfu.defaults import SfuHealth
 
 BIRD_CONF = "/etc/bird/bird.conf"
 BIRD_CONF_STAGED = "/etc/bird/bird.conf.voicepop-staged"
@@ -34,18 +36,8 @@ GRACEFUL_SHUTDOWN = (65535, 0)  # RFC 8326
 BGP_PROTOCOL_PREFIX = "vp_"
 
 
-class Neighbor(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    name: str
-    peer_address: str
-    peer_asn: int
-    md5_secret: str | None = None
-    bfd: bool = True
-    bfd_interval_ms: int = 300
-    bfd_multiplier: int = 3
-    hold_time_s: int = 90
-    keepalive_s: int = 30
-    multihop: int | None = None
+class Neighbor(BgpNeighbor):
+    """A session as the rendered files name it."""
 
     @property
     def family(self) -> int:
@@ -56,22 +48,13 @@ class Neighbor(BaseModel):
         return BGP_PROTOCOL_PREFIX + self.name.replace("-", "_")
 
 
-class Health(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    interval_s: float = 2
-    timeout_s: float = 1
-    fall: int = 2
-    rise: int = 3
+class AnycastHost(RoleSettings):
+    """One server's share of the PoP spec's `bgp` (the host data `bgp`, stacks/host_data.py)."""
 
-
-class AnycastHost(BaseModel):
-    """One server's share of the PoP spec's `bgp` (stacks/host_data.py builds it)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
     local_asn: int
     prefixes: list[str]
     neighbors: list[Neighbor]
-    health: Health = Health()
+    health: AnnounceHealth = Field(default_factory=AnnounceHealth)
     drain_wait_s: int = 30
     import_routes: Literal["none", "default"] = "none"
 
@@ -259,8 +242,14 @@ def render_healthchecker_services(host: AnycastHost, health_check: str, interfac
     return "\n".join(sections) + "\n"
 
 
-def health_check_command(url: str, timeout_s: float) -> str:
-    return f"/usr/bin/curl -fsS -o /dev/null -m {timeout_s} {url}"
+def health_check_command(health: SfuHealth, timeout_s: float) -> str:
+    """The check of the SFU's health endpoint (the spec's `sfu.health`) that gates the
+    announcements: the same endpoint Route 53 checks."""
+    if health.protocol == "tcp":
+        # double quotes: the check runs inside the service's single-quoted `sh -c`
+        return f'/usr/bin/timeout {timeout_s} /bin/bash -c "</dev/tcp/127.0.0.1/{health.port}"'
+    insecure = " -k" if health.protocol == "https" else ""  # the host's own certificate
+    return f"/usr/bin/curl -fsS{insecure} -o /dev/null -m {timeout_s} {health.local_url}"
 
 
 def render_addresses_unit(host: AnycastHost, interface: str, dummy: bool) -> str:

@@ -1,15 +1,37 @@
-"""Every knob of the anycast role with its default: the role's documented interface.
-
-What a server announces, to whom and how health gates it comes from the PoP spec (`bgp`);
-these are the host-side choices, overridable per PoP in the host data (`anycast_settings`).
+"""Every knob of the anycast role with its default: the role's documented interface. The PoP
+spec composes these models (stacks/spec/models.py), so a knob has one name and one type from the
+stack file to the host:
+- `AnycastSettings`: the host-side choices, the spec's `anycast` section;
+- `BgpNeighbor`: a BGP session, each of the spec's `bgp.neighbors`;
+- `AnnounceHealth`: the SFU health check that gates announcements, the spec's `bgp.health`.
 """
 
-from pydantic import BaseModel, ConfigDict, Field
+import ipaddress
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from roles.settings import RoleSettings
+
+# A DNS label: a neighbour's name is also the name of its BIRD protocol.
+LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+CONFIG_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 
 
-class AnycastSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(
+            "not an IP address; allowed: an IPv4 or IPv6 address, e.g. 192.0.2.1"
+        ) from None
 
+
+IpAddress = Annotated[str, AfterValidator(_ip_address)]
+Asn = Annotated[int, Field(ge=0, le=4_294_967_295)]
+
+
+class AnycastSettings(RoleSettings):
     dummy_interface: str = Field(
         "vpanycast0",
         description="where the service addresses are bound on a host whose kernel has dummy "
@@ -30,3 +52,29 @@ class AnycastSettings(BaseModel):
     # empty prefix set): never announced, the export filter allows only the spec's prefixes
     dummy_prefix4: str = "10.189.200.255/32"
     dummy_prefix6: str = "2001:db8::1/128"
+
+
+class BgpNeighbor(RoleSettings):
+    """A BGP session of a server."""
+
+    name: str = Field(pattern=LABEL_PATTERN, max_length=63)
+    peer_address: IpAddress
+    peer_asn: Asn
+    md5_secret: str | None = Field(
+        None, pattern=CONFIG_KEY_PATTERN, description="name of a secret config key (voicepop:NAME)"
+    )
+    bfd: bool = Field(True, description="BFD: detects a dead link in ~0.9 s instead of hold time")
+    bfd_interval_ms: int = Field(300, ge=50, le=10_000)
+    bfd_multiplier: int = Field(3, ge=2, le=255)
+    hold_time_s: int = Field(90, description="0 (no keepalives) or 3-65535")
+    keepalive_s: int = Field(30, ge=1, le=21_845)
+    multihop: int | None = Field(None, ge=2, le=255, description="eBGP multihop TTL")
+
+
+class AnnounceHealth(RoleSettings):
+    """The SFU health check that gates each server's announcements (anycast-healthchecker)."""
+
+    interval_s: float = Field(2, gt=0, le=60, description="seconds between checks")
+    timeout_s: float = Field(1, gt=0, le=30, description="a check slower than this fails")
+    fall: int = Field(2, ge=1, le=10, description="failed checks in a row before withdrawing")
+    rise: int = Field(3, ge=1, le=10, description="passed checks in a row before announcing")

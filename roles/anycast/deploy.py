@@ -1,9 +1,10 @@
 """The anycast role: BIRD 2 announcing this server's prefixes from the PoP spec to its BGP
 neighbours, gated by the SFU's health (anycast-healthchecker) and by `voicepop-drain`.
 
-Host data: `anycast` (this server's share of the spec's `bgp`: stacks/host_data.py), `sfu` (for
-the health endpoint), `kernel_scope` (a container host binds the service addresses on lo),
-`anycast_settings` (overrides of roles/anycast/defaults.py). MD5 keys come from the deploy's
+Host data: `bgp` (this server's share of the spec's `bgp`: stacks/host_data.py), `sfu` (its
+`health` is the endpoint that gates the announcements), `anycast` (the spec's `anycast`:
+roles/anycast/defaults.py). A container host (read on it) binds the service addresses on lo.
+MD5 keys come from the deploy's
 environment (roles/secrets.py), never from host data. A new BIRD config is parsed (`bird -p`)
 before it replaces the running one, so a bad file never takes effect.
 """
@@ -24,7 +25,6 @@ from roles.anycast.wheels import pinned_version, wheelhouse
 from roles.host_kind import HostKernelScope
 from roles.secrets import secret
 from roles.sfu.defaults import SfuSettings
-from roles.sfu.janus import ADAPTERS
 
 PACKAGES = ["bird2", "curl", "python3-venv"]
 WHEELS_DIR = "/opt/voicepop/wheels"
@@ -80,9 +80,7 @@ def run_healthchecker(
     spec: rendered.AnycastHost, settings: AnycastSettings, interface: str
 ) -> None:
     sfu = SfuSettings.model_validate(host.data.get("sfu") or {})
-    check = rendered.health_check_command(
-        ADAPTERS[sfu.implementation].health_url(sfu), spec.health.timeout_s
-    )
+    check = rendered.health_check_command(sfu.health, spec.health.timeout_s)
     changed = [
         _put(
             rendered.HEALTHCHECKER_CONF,
@@ -136,11 +134,11 @@ def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings) -> Non
 
 @deploy("Anycast")
 def anycast() -> None:
-    data = host.data.get("anycast")
+    data = host.data.get("bgp")
     if not data or not data.get("prefixes"):
         return  # this server announces nothing
     spec = rendered.AnycastHost.model_validate(data)
-    settings = AnycastSettings.model_validate(host.data.get("anycast_settings") or {})
+    settings = AnycastSettings.model_validate(host.data.get("anycast") or {})
     apt.packages(name="BIRD, curl, venv", packages=PACKAGES, no_recommends=True)
     install_healthchecker()
     interface = bind_service_addresses(spec, settings)

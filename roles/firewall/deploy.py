@@ -1,8 +1,9 @@
 """The firewall role: the generated nftables ruleset, checked, then loaded in one transaction,
 and loaded again at boot by nftables.service.
 
-Host data: `firewall` = {admin_ranges, media_ports: [first, last], tcp_service_ports,
-bgp_peers}, derived from the PoP spec (stacks/host_data.py). A ruleset nft rejects is never
+Host data: `firewall` = the spec's `firewall` (roles/firewall/defaults.py) and what the rest
+of the spec opens: {admin_ranges, media_ports: [first, last], tcp_service_ports, bgp_peers}
+(stacks/host_data.py). A ruleset nft rejects is never
 loaded: the check runs first and fails the deploy with the host's previous rules in force.
 A table flushed or edited by hand is loaded again even when the files are unchanged.
 """
@@ -15,6 +16,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.operations import apt, files, server, systemd
 
+from roles.firewall.defaults import FirewallSettings
 from roles.firewall.facts import LISTING_HASH, LOADED_HASH_PATH, FirewallTableIntact
 from roles.firewall.rules import RULESET_PATH, FirewallPolicy, render_ruleset
 
@@ -26,12 +28,19 @@ include "/etc/nftables.d/*.nft"
 
 
 def policy_from(data: Mapping[str, Any]) -> FirewallPolicy:
+    """The host data `firewall`: the role's settings (the spec's `firewall`) beside what the
+    rest of the spec opens (stacks/host_data.py)."""
     first, last = data["media_ports"]
+    settings = FirewallSettings.model_validate(
+        {key: data[key] for key in FirewallSettings.model_fields if key in data}
+    )
     return FirewallPolicy(
         admin_ranges=tuple(data["admin_ranges"]),
         media_ports=(int(first), int(last)),
         tcp_service_ports=tuple(data.get("tcp_service_ports") or ()),
         bgp_peers=tuple(data.get("bgp_peers") or ()),
+        extra_tcp_ports=tuple(settings.extra_tcp_ports),
+        log_dropped=settings.log_dropped,
     )
 
 

@@ -16,12 +16,22 @@ BGP_PORT = 179
 BFD_PORTS = (3784, 3785, 4784)  # single-hop, multihop, echo
 
 
+DROP_LOG_PREFIX = "voicepop drop: "
+
+
 @dataclass(frozen=True)
 class FirewallPolicy:
     admin_ranges: tuple[str, ...]
     media_ports: tuple[int, int]
     tcp_service_ports: tuple[int, ...]  # signalling and health endpoints
     bgp_peers: tuple[str, ...] = field(default=())
+    extra_tcp_ports: tuple[int, ...] = field(default=())  # FirewallSettings.extra_tcp_ports
+    log_dropped: bool = False
+
+    @property
+    def open_tcp_ports(self) -> list[int]:
+        """Every TCP port open to everyone: the SFU's, and the extra ones the spec lists."""
+        return sorted({*self.tcp_service_ports, *self.extra_tcp_ports})
 
 
 def _by_family(addresses: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -42,7 +52,7 @@ def render_ruleset(policy: FirewallPolicy) -> str:
     admin4, admin6 = _by_family(policy.admin_ranges)
     peers4, peers6 = _by_family(policy.bgp_peers)
     first, last = policy.media_ports
-    services = ", ".join(str(port) for port in sorted(set(policy.tcp_service_ports)))
+    services = ", ".join(str(port) for port in policy.open_tcp_ports)
     bfd = ", ".join(str(port) for port in BFD_PORTS)
     lines = [
         "#!/usr/sbin/nft -f",
@@ -72,6 +82,11 @@ def render_ruleset(policy: FirewallPolicy) -> str:
         f"\t\ttcp dport {BGP_PORT} ip6 saddr @bgp_peers6 accept",
         f"\t\tudp dport {{ {bfd} }} ip saddr @bgp_peers4 accept",
         f"\t\tudp dport {{ {bfd} }} ip6 saddr @bgp_peers6 accept",
+        *(
+            [f'\t\tlimit rate 5/second log prefix "{DROP_LOG_PREFIX}"']
+            if policy.log_dropped
+            else []
+        ),
         "\t}",
         "}",
     ]

@@ -23,7 +23,6 @@ class KernelTuning(BaseModel):
     udp_rmem_min_bytes: int = Field(16_384, ge=4_096, description="net.ipv4.udp_rmem_min")
     udp_wmem_min_bytes: int = Field(16_384, ge=4_096, description="net.ipv4.udp_wmem_min")
     file_max: int = Field(2_097_152, ge=65_536, description="fs.file-max")
-    nofile_limit: int = Field(1_048_576, ge=65_536, description="LimitNOFILE of the SFU unit")
     ephemeral_port_first: int = Field(
         32_768, ge=1_024, le=65_535, description="net.ipv4.ip_local_port_range, low end"
     )

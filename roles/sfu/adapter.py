@@ -13,6 +13,3 @@ class SfuAdapter(Protocol):
 
     def config_files(self, settings: SfuSettings, admin_secret: str) -> dict[str, str]:
         """Path -> content of every configuration file the role owns."""
-
-    def health_url(self, settings: SfuSettings) -> str:
-        """An HTTP URL on the host that answers 200 while the SFU serves."""

@@ -1,19 +1,43 @@
-"""Every knob of the sfu role with its default: the role's documented interface. The PoP spec
-provides the ports (stacks/host_data.py); the rest may be overridden per PoP."""
+"""Every knob of the sfu role with its default: the role's documented interface, and the PoP
+spec's `sfu` section as it is (stacks/spec/models.py composes this model), so a knob has one
+name from the stack file to the host."""
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from roles.settings import Port, RoleSettings
 
 
-class SfuSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class PortRange(RoleSettings):
+    first: Port
+    last: Port
 
+
+class SfuHealth(RoleSettings):
+    """The SFU's health endpoint on each server: what gates its announcements (the anycast
+    role's check) and what Route 53 checks (its DNS health checks)."""
+
+    protocol: Literal["http", "https", "tcp"] = "http"
+    port: Port = 8088
+    path: str = Field("/janus/info", pattern=r"^/", description="HTTP(S) only")
+
+    @property
+    def local_url(self) -> str:
+        """The endpoint as the host itself reaches it ("tcp://..." for a TCP check)."""
+        path = "" if self.protocol == "tcp" else self.path
+        return f"{self.protocol}://127.0.0.1:{self.port}{path}"
+
+
+class SfuSettings(RoleSettings):
     implementation: Literal["janus"] = "janus"
-    media_port_first: int = Field(10_000, ge=1024, le=65_535)
-    media_port_last: int = Field(20_000, ge=1024, le=65_535)
-    http_port: int = Field(8088, description="signalling API and health endpoint")
-    admin_port: int = Field(7088, description="admin API, on 127.0.0.1 only")
+    media_ports: PortRange = Field(
+        default_factory=lambda: PortRange(first=10_000, last=20_000),
+        description="UDP media range; must not overlap the kernel's ephemeral range",
+    )
+    signalling_port: Port = Field(8088, description="the SFU's signalling API (HTTP)")
+    health: SfuHealth = Field(default_factory=SfuHealth)
+    admin_port: Port = Field(7088, description="admin API, on 127.0.0.1 only")
     log_level: int = Field(4, ge=0, le=7, description="Janus debug_level (4: info)")
-    nofile_limit: int = Field(1_048_576, ge=1024, description="LimitNOFILE of the service")
-    restart_delay_s: int = Field(1, ge=0, description="RestartSec after a crash")
+    nofile_limit: int = Field(1_048_576, ge=65_536, description="LimitNOFILE of the SFU unit")
+    restart_delay_s: int = Field(1, ge=0, le=300, description="RestartSec after a crash")

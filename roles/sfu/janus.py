@@ -30,6 +30,7 @@ def _disabled(kind: str, everything: tuple[str, ...], kept: tuple[str, ...]) -> 
 
 
 class Janus:
+    info_path = "/janus/info"  # the HTTP API's description of the server, plugins included
     packages = ["janus"]  # noqa: RUF012 (the Protocol declares it; never mutated)
     service = "janus"
     secret_path = "/etc/janus/voicepop-admin-secret"
@@ -49,7 +50,7 @@ class Janus:
 \t\t"/proc", "/sbin", "/sys", "/usr", "/var"]
 }}
 media: {{
-\trtp_port_range = "{settings.media_port_first}-{settings.media_port_last}"
+\trtp_port_range = "{settings.media_ports.first}-{settings.media_ports.last}"
 }}
 plugins: {{
 \tdisable = "{_disabled("plugin", ALL_PLUGINS, KEPT_PLUGINS)}"
@@ -68,7 +69,7 @@ events: {{
 \tjson = "indented"
 \tbase_path = "/janus"
 \thttp = true
-\tport = {settings.http_port}
+\tport = {settings.signalling_port}
 \thttps = false
 }}
 admin: {{
@@ -91,9 +92,6 @@ admin: {{
             "/etc/janus/janus.transport.http.jcfg": http,
             "/etc/systemd/system/janus.service.d/50-voicepop.conf": override,
         }
-
-    def health_url(self, settings: SfuSettings) -> str:
-        return f"http://127.0.0.1:{settings.http_port}/janus/info"
 
 
 ADAPTERS = {"janus": Janus()}

@@ -78,7 +78,7 @@ def deploy_host(
         declared = Path(workdir) / "hosts.json"
         inventory.write_text(render_pyinfra(host["pop"], [host]))
         declared.write_text(render_verify([host]))
-        with log.open("w") as sink:
+        with log.open("w", buffering=1) as sink:  # by line: `tail -f` shows where a host is
             started = time.monotonic()
             changed = _site_deploy(host, inventory, secrets, timeout_s, progress, sink)
             deployed = time.monotonic()
@@ -178,7 +178,7 @@ def drain_host(host: dict[str, Any], progress: Progress) -> str:
     from roles.anycast.config import DRAIN_COMMAND
     from roles.anycast.drain import run_on
 
-    wait_s = int(host.get("anycast", {}).get("drain_wait_s", 0))
+    wait_s = int(host.get("bgp", {}).get("drain_wait_s", 0))
     progress(f"draining (withdrawing announcements after {wait_s} s)")
     try:
         status, output = run_on(host, f"{DRAIN_COMMAND} drain {wait_s}")

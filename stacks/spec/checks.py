@@ -6,9 +6,10 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from roles.sfu.defaults import PortRange
 from stacks.providers.catalogue import load_catalogue
 from stacks.spec.errors import SpecError
-from stacks.spec.models import NeighborSpec, PopSpec, PortRange
+from stacks.spec.models import NeighborSpec, PopSpec
 from stacks.spec.reference import (
     AWS_REGIONS,
     MAX_ASN,
@@ -20,6 +21,7 @@ from stacks.spec.reference import (
 )
 
 ROOT = "voicepop:pop"
+SSH_PORT = 22
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
         *_check_dns(spec),
         *_check_ports(spec),
         *_check_access(spec),
+        *_check_limits(spec),
     ]
 
 
@@ -313,6 +316,25 @@ def _check_ports(spec: PopSpec) -> Iterator[SpecError]:
                 f"inside the media range {media.first}-{media.last}",
                 "a port outside the media range",
             )
+    for index, port in enumerate(spec.firewall.extra_tcp_ports):
+        if port == SSH_PORT or media.first <= port <= media.last:
+            yield SpecError(
+                f"{ROOT}.firewall.extra_tcp_ports[{index}]",
+                port,
+                "SSH's port (open to the admin ranges only) or inside the media range",
+                f"a port other than {SSH_PORT} and outside {media.first}-{media.last}",
+            )
+
+
+def _check_limits(spec: PopSpec) -> Iterator[SpecError]:
+    file_max = spec.tuning.kernel.file_max
+    if spec.sfu.nofile_limit > file_max:
+        yield SpecError(
+            f"{ROOT}.sfu.nofile_limit",
+            spec.sfu.nofile_limit,
+            f"above the machine's file limit tuning.kernel.file_max ({file_max})",
+            f"at most {file_max}, or raise tuning.kernel.file_max",
+        )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The PoP spec: typed models of `voicepop:pop` in a stack's `Pulumi.<pop>.yaml`.
 
-This module is the one place where the spec's shape and defaults are written down; tuning
-defaults live with the roles that apply them (`roles/*/defaults.py`). Checks of one field sit
-on the field; checks that relate fields sit in `checks.py`.
+This module is the one place where the spec's shape is written down. What a role applies is
+typed once, in that role's `defaults.py`, and composed here as it is: `sfu`, `base`,
+`firewall`, `anycast`, `tuning.kernel`, `tuning.nic`, and the BGP sessions and health gate of
+`bgp`; each keeps its names from the stack file to the host. Checks of one field sit on the
+field; checks that relate fields sit in `checks.py`.
 """
 
 import ipaddress
@@ -10,15 +12,23 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from roles.anycast.defaults import (
+    AnnounceHealth,
+    AnycastSettings,
+    Asn,
+    BgpNeighbor,
+)
+from roles.base.defaults import BaseSettings
+from roles.firewall.defaults import FirewallSettings
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.nic_tuning.defaults import NicTuning
+from roles.sfu.defaults import SfuSettings
 from stacks.spec.reference import MAX_IPV4_PREFIX_LEN, MAX_IPV6_PREFIX_LEN, MAX_TTL_S, MIN_TTL_S
 
 POP_CODE_PATTERN = r"^[a-z]{3}[0-9]{1,2}$"
 # A DNS label, so a server name is also its host name and record name.
 SERVER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 DNS_NAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
-CONFIG_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 
 
 def _announceable_prefix(value: str) -> str:
@@ -44,15 +54,6 @@ def _cidr(value: str) -> str:
     except ValueError as error:
         raise ValueError(
             f"not a valid CIDR range ({error}); allowed: e.g. 198.51.100.0/24 or 192.0.2.10/32"
-        ) from None
-
-
-def _ip_address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError(
-            "not an IP address; allowed: an IPv4 or IPv6 address, e.g. 192.0.2.1"
         ) from None
 
 
@@ -82,10 +83,7 @@ def _server_names(names: list[str]) -> list[str]:
 
 AnnounceablePrefix = Annotated[str, AfterValidator(_announceable_prefix)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
-IpAddress = Annotated[str, AfterValidator(_ip_address)]
 ServerName = Annotated[str, Field(pattern=SERVER_NAME_PATTERN, max_length=63)]
-Port = Annotated[int, Field(ge=1, le=65_535)]
-Asn = Annotated[int, Field(ge=0, le=4_294_967_295)]
 
 
 class SpecModel(BaseModel):
@@ -147,38 +145,18 @@ class PrefixSpec(SpecModel):
     servers: list[ServerName] | None = Field(None, description="who announces it; default: all")
 
 
-class NeighborSpec(SpecModel):
-    """A BGP session: PoP-wide, or per server when `servers` lists the servers that peer."""
+class NeighborSpec(BgpNeighbor):
+    """A BGP session (roles/anycast/defaults.py): PoP-wide, or per server when `servers` lists
+    the servers that peer."""
 
-    name: ServerName
-    peer_address: IpAddress
-    peer_asn: Asn
-    md5_secret: str | None = Field(
-        None, pattern=CONFIG_KEY_PATTERN, description="name of a secret config key (voicepop:NAME)"
-    )
-    bfd: bool = Field(True, description="BFD: detects a dead link in ~0.9 s instead of hold time")
-    bfd_interval_ms: int = Field(300, ge=50, le=10_000)
-    bfd_multiplier: int = Field(3, ge=2, le=255)
-    hold_time_s: int = Field(90, description="0 (no keepalives) or 3-65535")
-    keepalive_s: int = Field(30, ge=1, le=21_845)
-    multihop: int | None = Field(None, ge=2, le=255, description="eBGP multihop TTL")
     servers: list[ServerName] | None = Field(None, description="servers that peer; default: all")
-
-
-class AnnounceHealthSpec(SpecModel):
-    """The SFU health check that gates each server's announcements (anycast-healthchecker)."""
-
-    interval_s: float = Field(2, gt=0, le=60, description="seconds between checks")
-    timeout_s: float = Field(1, gt=0, le=30, description="a check slower than this fails")
-    fall: int = Field(2, ge=1, le=10, description="failed checks in a row before withdrawing")
-    rise: int = Field(3, ge=1, le=10, description="passed checks in a row before announcing")
 
 
 class BgpSpec(SpecModel):
     local_asn: Asn
     prefixes: list[PrefixSpec] = Field(default_factory=list)
     neighbors: list[NeighborSpec] = Field(default_factory=list)
-    health: AnnounceHealthSpec = Field(default_factory=AnnounceHealthSpec)
+    health: AnnounceHealth = Field(default_factory=AnnounceHealth)
     drain_wait_s: int = Field(
         30,
         ge=0,
@@ -223,27 +201,6 @@ class DnsSpec(SpecModel):
     ttl_s: int = Field(
         30, ge=MIN_TTL_S, le=MAX_TTL_S, description="record TTL; low so failover is quick"
     )
-
-
-class PortRange(SpecModel):
-    first: Port
-    last: Port
-
-
-class SfuHealthSpec(SpecModel):
-    protocol: Literal["http", "https", "tcp"] = "http"
-    port: Port = 8088
-    path: str = Field("/janus/info", pattern=r"^/", description="HTTP(S) only")
-
-
-class SfuSpec(SpecModel):
-    implementation: Literal["janus"] = "janus"
-    media_ports: PortRange = Field(
-        default_factory=lambda: PortRange(first=10_000, last=20_000),
-        description="UDP media range; must not overlap the kernel's ephemeral range",
-    )
-    signalling_port: Port = 8088
-    health: SfuHealthSpec = Field(default_factory=SfuHealthSpec)
 
 
 def _ssh_public_key(value: str) -> str:
@@ -296,6 +253,13 @@ class DeploySpec(SpecModel):
         "(announcements follow the SFU's health checks by seconds)",
     )
     timeout_s: float = Field(1800, ge=60, le=7200, description="a host's deploy gives up after")
+    ssh_dead_after_s: float = Field(
+        60,
+        ge=5,
+        le=600,
+        description="a host whose SSH goes unanswered this long fails its deploy, named, "
+        "instead of stalling it until timeout_s",
+    )
 
 
 class TuningSpec(SpecModel):
@@ -311,8 +275,11 @@ class PopSpec(SpecModel):
     servers: ServersSpec
     bgp: BgpSpec
     dns: DnsSpec
-    sfu: SfuSpec = Field(default_factory=SfuSpec)
+    sfu: SfuSettings = Field(default_factory=SfuSettings)
     access: AccessSpec
+    base: BaseSettings = Field(default_factory=BaseSettings)
+    firewall: FirewallSettings = Field(default_factory=FirewallSettings)
+    anycast: AnycastSettings = Field(default_factory=AnycastSettings)
     tuning: TuningSpec = Field(default_factory=TuningSpec)
     deploy: DeploySpec = Field(default_factory=DeploySpec)
 

@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 
+from roles.anycast import config as rendered
 from roles.anycast.config import GRACEFUL_SHUTDOWN
 from sandbox.upstream import LearnedPath, learned_routes_of
+from stacks.host_data import host_data
+from stacks.spec import PopSpec
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
 from tests.site_fixture import (
@@ -115,6 +118,33 @@ def test_a_failed_sfu_is_withdrawn_and_announced_again_once_healthy(
     test_sandbox.ssh(first, "systemctl start janus")
     announced = wait_for(lambda: first in paths_by_server(test_sandbox), 15)
     print(f"withdrawn {withdrawn:.1f} s after the SFU stopped, back {announced:.1f} s after")
+
+
+def test_the_gate_checks_the_health_endpoint_the_spec_names(
+    inventory: Inventory, test_sandbox: SandboxUnderTest
+) -> None:
+    """Change `sfu.health.path` in the spec: the first server's gate now checks a path its SFU
+    does not serve, and withdraws it; the path back, it is announced again."""
+    first, second = addresses(inventory)
+    declared = inventory.hosts()
+
+    def deploy_first_with(spec: PopSpec) -> None:
+        hosts = [dict(host) for host in declared]
+        hosts[0].update(host_data(spec, hosts[0]["name"]))
+        inventory.write(hosts)
+        assert deploy(inventory).returncode == 0
+
+    moved = sandbox_spec(
+        test_sandbox, bgp__health=HEALTH, bgp__drain_wait_s=3, sfu__health__path="/nowhere"
+    )
+    deploy_first_with(moved)
+    services = test_sandbox.ssh(first, f"cat {rendered.HEALTHCHECKER_SERVICES}")
+    assert "http://127.0.0.1:8088/nowhere" in services
+    wait_for(lambda: first not in paths_by_server(test_sandbox), 8)
+    assert second in paths_by_server(test_sandbox)
+    deploy_first_with(sandbox_spec(test_sandbox, bgp__health=HEALTH, bgp__drain_wait_s=3))
+    assert inventory.hosts() == declared
+    wait_for(lambda: first in paths_by_server(test_sandbox), 15)
 
 
 def drain(inventory: Inventory, action: str, *args: str) -> subprocess.CompletedProcess[str]:

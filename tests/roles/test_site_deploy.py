@@ -4,11 +4,20 @@ second run changes nothing; a host broken by hand is caught by the suites and me
 next run; the firewall is tested from outside too."""
 
 import socket
+import threading
 import time
+from pathlib import Path
 
 import paramiko
 import pytest
 
+from roles.anycast.config import BIRD_CONF
+from roles.base.files import JOURNALD_DROPIN
+from roles.firewall.rules import DROP_LOG_PREFIX, TABLE
+from stacks.deploy.runner import HostDeployFailed, deploy_host
+from stacks.host_data import host_data
+from stacks.inventories import host_entry
+from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
 from tests.site_fixture import (
     Inventory,
@@ -202,6 +211,86 @@ def test_one_knob_changes_only_that_and_the_sfu_restarts_only_for_its_own_config
     after = [janus_pid(test_sandbox, address) for address in addresses]
     assert all(new != old for new, old in zip(after, before, strict=True))
     assert verify(inventory, settle_s=30).returncode == 0
+
+
+def test_a_knob_of_every_roles_spec_section_reaches_the_host(
+    inventory: Inventory, test_sandbox: SandboxUnderTest
+) -> None:
+    """One knob of each role's section of the spec (`base`, `sfu`, `anycast`, `firewall`),
+    set as a stack file sets it, is deployed and then proven by the suites, which read the
+    same host data; then the spec as it was is deployed again."""
+    declared = inventory.hosts()
+    spec = sandbox_spec(
+        test_sandbox,
+        tuning={"kernel": TUNING},
+        base={"journald_max_use_mb": 512},
+        sfu={"log_level": 6},
+        anycast={"connect_delay_s": 3},
+        firewall={"extra_tcp_ports": [8443], "log_dropped": True},
+    )
+    inventory.write([{**host, **host_data(spec, host["name"])} for host in declared])
+    deployed = deploy(inventory)
+    assert deployed.returncode == 0, deployed.stdout[-3000:]
+    verified = verify(inventory, settle_s=30)
+    assert verified.returncode == 0, verified.stdout[-3000:]
+    for address in (host["address"] for host in declared):
+        assert "SystemMaxUse=512M" in test_sandbox.ssh(address, f"cat {JOURNALD_DROPIN}")
+        assert "debug_level = 6" in test_sandbox.ssh(address, "cat /etc/janus/janus.jcfg")
+        assert "connect delay time 3;" in test_sandbox.ssh(address, f"cat {BIRD_CONF}")
+        table = test_sandbox.ssh(address, f"nft list table inet {TABLE}")
+        assert "8443" in table and f'log prefix "{DROP_LOG_PREFIX}"' in table
+    inventory.write(declared)
+    assert deploy(inventory).returncode == 0
+
+
+BLACKHOLE = (  # SSH to the host dropped on arrival: its answers never come
+    "table inet blackhole {\n"
+    "\tchain in { type filter hook input priority -10; tcp dport 22 drop; }\n}\n"
+)
+
+
+def test_a_host_whose_ssh_goes_silent_mid_deploy_fails_within_the_bound_named(
+    test_sandbox: SandboxUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its SSH blackholed mid-deploy, a host fails within `deploy.ssh_dead_after_s` (not the
+    30 min of deploy.timeout_s), named; its log is written as the deploy goes."""
+    spec = sandbox_spec(test_sandbox, deploy={"ssh_dead_after_s": 10})
+    server = test_sandbox.deliver("sbx1-sfu09", "bm7.std.8")
+    address = server["ipAddresses"][0]["ipAddress"]
+    host = {**host_entry(spec, "sbx1-sfu09", address, PROJECT_ROOT)}
+    host["ssh_key"] = str(test_sandbox.ssh_key)
+    test_sandbox.ssh(address, f"printf '{BLACKHOLE}' > /root/blackhole.nft")
+    monkeypatch.setenv("VOICEPOP_DEPLOY_LOG_DIR", str(tmp_path))
+    log = tmp_path / "sbx1-sfu09.log"
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            deploy_host(host, {}, settle_s=0, timeout_s=1800, progress=lambda _: None)
+        except BaseException as error:  # the outcome is what the test reads
+            outcome["error"] = error
+
+    deploying = threading.Thread(target=run)
+    deploying.start()
+    try:
+        started = time.monotonic()  # the log shows the deploy under way while it runs
+        while not (log.exists() and "Starting operation" in log.read_text()):
+            assert time.monotonic() - started < 120 and deploying.is_alive(), "no progress"
+            time.sleep(0.2)
+        test_sandbox.ssh(
+            address,
+            "setsid sh -c 'sleep 1; nft -f /root/blackhole.nft; sleep 90;"
+            " nft delete table inet blackhole' >/dev/null 2>&1 </dev/null &",
+        )
+        cut = time.monotonic() + 1
+        deploying.join(timeout=90)
+        assert not deploying.is_alive(), "the deploy still stalls on a silent host"
+        print(f"the silent host's deploy ended {time.monotonic() - cut:.0f} s after the cut")
+        assert isinstance(outcome.get("error"), HostDeployFailed), outcome
+        assert str(outcome["error"]).startswith("sbx1-sfu09: site deploy failed")
+    finally:
+        deploying.join(timeout=300)
+        test_sandbox.client().release_server(server["uuid"])
 
 
 def pid1_started(sandbox: SandboxUnderTest, address: str) -> str:

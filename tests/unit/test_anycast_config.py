@@ -4,12 +4,14 @@ the health checks, the address unit and the drain command."""
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from roles.anycast import config as rendered
 from roles.anycast.defaults import AnycastSettings
-from stacks.host_data import anycast_data
+from roles.sfu.defaults import SfuHealth
+from stacks.host_data import bgp_data
 from stacks.spec import parse_pop
 from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
 
@@ -27,7 +29,7 @@ def host_of(server: str = "ams1-sfu01", **bgp: object) -> rendered.AnycastHost:
     raw = valid_pop()
     raw["bgp"].update(bgp)
     spec = parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
-    return rendered.AnycastHost.model_validate(anycast_data(spec, server))
+    return rendered.AnycastHost.model_validate(bgp_data(spec, server))
 
 
 def bird_parses(config: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -127,6 +129,44 @@ def test_health_checks_follow_the_spec() -> None:
         assert f"\n{line}\n" in first
     daemon = rendered.render_healthchecker_conf(host, SETTINGS)
     assert "ipv6 = true" in daemon and "purge_ip_prefixes = true" in daemon
+
+
+@pytest.mark.parametrize(
+    ("health", "check"),
+    [
+        ({}, "/usr/bin/curl -fsS -o /dev/null -m 0.5 http://127.0.0.1:8088/janus/info"),
+        (
+            {"path": "/healthz"},
+            "/usr/bin/curl -fsS -o /dev/null -m 0.5 http://127.0.0.1:8088/healthz",
+        ),
+        (
+            {"protocol": "https", "port": 8443},
+            "-k -o /dev/null -m 0.5 https://127.0.0.1:8443/janus",
+        ),
+        ({"protocol": "tcp", "port": 9000}, '/bin/bash -c "</dev/tcp/127.0.0.1/9000"'),
+    ],
+)
+def test_the_gate_checks_the_endpoint_of_the_specs_sfu_health(
+    health: dict[str, Any], check: str
+) -> None:
+    """The same endpoint Route 53 checks: change `sfu.health` and the gate follows."""
+    raw = valid_pop()
+    raw["sfu"] = {"health": health}
+    spec = parse_pop(raw, VALID_CONTEXT, "x")
+    command = rendered.health_check_command(spec.sfu.health, 0.5)
+    assert check in command
+    services = rendered.render_healthchecker_services(host_of(), command, "lo")
+    assert command in services
+    # the check runs inside `sh -c '...'`: it may hold no single quote
+    assert "'" not in command
+
+
+@pytest.mark.parametrize("protocol", ["http", "tcp"])
+def test_the_gate_check_runs_and_fails_on_a_closed_port(protocol: str) -> None:
+    health = SfuHealth(protocol=protocol, port=1, path="/x")
+    check = rendered.health_check_command(health, 0.5)
+    wrapped = f"/bin/sh -c '{check}'"
+    assert subprocess.run(wrapped, shell=True, capture_output=True, check=False).returncode != 0
 
 
 @pytest.mark.parametrize(

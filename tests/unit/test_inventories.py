@@ -45,7 +45,7 @@ def test_the_inventories_are_the_host_entries_the_stack_exported() -> None:
 def test_only_delivered_servers_with_their_role_data() -> None:
     [host] = hosts()
     assert (host["name"], host["address"], host["ssh_user"]) == ("ams1-sfu01", "192.0.2.10", "root")
-    assert host["anycast"]["local_asn"] == 396507
+    assert host["bgp"]["local_asn"] == 396507
     assert "kernel_scope" not in host  # read on the host by the roles and the suites
     assert "ssh_key" not in host  # no deploy key in the spec: the operator's agent
     [container] = hosts("sandbox")

@@ -171,7 +171,7 @@ def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
         host = json.loads(second["host"])  # JSON: the role data keeps its integers
         assert (host["name"], host["address"]) == ("ams1-sfu02", "192.0.2.12")
         assert host["firewall"]["tcp_service_ports"] == [8088]
-        assert "203.0.113.0/24" in host["anycast"]["prefixes"]
+        assert "203.0.113.0/24" in host["bgp"]["prefixes"]
         assert MD5 not in second["host"]  # the key's name only; its value is a secret input
         assert second["secrets"]["value"] == {"bgpMd5": MD5}  # under the mocks' secret marker
         assert deploys["ams1-sfu03-deploy"]["secrets"] == {}  # no BGP session, no key

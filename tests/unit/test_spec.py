@@ -5,7 +5,11 @@ from typing import Any
 
 import pytest
 
+from roles.anycast.defaults import AnycastSettings
+from roles.base.defaults import BaseSettings
 from roles.kernel_tuning.defaults import KernelTuning
+from roles.sfu.defaults import SfuSettings
+from stacks.host_data import host_data
 from stacks.spec import PopSpec, SpecError, SpecInvalid, parse_pop
 from stacks.spec.checks import StackContext
 from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
@@ -406,3 +410,59 @@ def test_a_sandbox_may_open_ssh_widely() -> None:
     raw["bgp"]["local_asn"] = 64_512
     raw["access"]["ssh_admin_ranges"] = ["0.0.0.0/0"]
     assert parse_pop(raw, VALID_CONTEXT, "x").access.ssh_admin_ranges == ["0.0.0.0/0"]
+
+
+def test_each_roles_section_is_the_roles_own_settings_under_the_same_name() -> None:
+    raw = valid_pop()
+    raw["base"] = {"journald_max_use_mb": 512}
+    raw["sfu"] = {"log_level": 6, "health": {"path": "/healthz"}}
+    raw["anycast"] = {"connect_delay_s": 3}
+    raw["firewall"] = {"extra_tcp_ports": [8443], "log_dropped": True}
+    spec = parse_pop(raw, VALID_CONTEXT, "x")
+    data = host_data(spec, "ams1-sfu01")
+    assert data["base"]["journald_max_use_mb"] == 512
+    assert data["sfu"]["log_level"] == 6 and data["sfu"]["health"]["path"] == "/healthz"
+    assert data["anycast"]["connect_delay_s"] == 3
+    assert data["firewall"]["extra_tcp_ports"] == [8443] and data["firewall"]["log_dropped"]
+    # each role reads its host data with its own model: nothing is lost or renamed on the way
+    assert BaseSettings.model_validate(data["base"]) == spec.base
+    assert SfuSettings.model_validate(data["sfu"]) == spec.sfu
+    assert AnycastSettings.model_validate(data["anycast"]) == spec.anycast
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "path"),
+    [
+        ("base", {"ntp_server": ["a"]}, "voicepop:pop.base.ntp_server"),
+        ("anycast", {"connect_delay_s": 0}, "voicepop:pop.anycast.connect_delay_s"),
+        ("firewall", {"extra_tcp_ports": [70000]}, "voicepop:pop.firewall.extra_tcp_ports[0]"),
+        ("sfu", {"log_level": 9}, "voicepop:pop.sfu.log_level"),
+    ],
+)
+def test_a_roles_section_is_checked_like_the_rest_of_the_spec(
+    section: str, value: dict[str, Any], path: str
+) -> None:
+    raw = valid_pop()
+    raw[section] = value
+    assert only_error(raw).path == path
+
+
+def test_an_unknown_key_of_a_roles_section_suggests_the_knob() -> None:
+    raw = valid_pop()
+    raw["base"] = {"ntp_server": ["time.example.net"]}
+    assert "did you mean 'ntp_servers'?" in only_error(raw).problem
+
+
+def test_the_sfu_open_files_limit_fits_the_machines() -> None:
+    raw = valid_pop()
+    raw["sfu"] = {"nofile_limit": 4_000_000}
+    error = only_error(raw)
+    assert error.path == "voicepop:pop.sfu.nofile_limit"
+    assert "tuning.kernel.file_max" in error.problem
+
+
+@pytest.mark.parametrize("port", [22, 15_000])
+def test_an_extra_firewall_port_may_not_open_ssh_or_media(port: int) -> None:
+    raw = valid_pop()
+    raw["firewall"] = {"extra_tcp_ports": [port]}
+    assert only_error(raw).path == "voicepop:pop.firewall.extra_tcp_ports[0]"

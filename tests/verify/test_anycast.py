@@ -16,7 +16,7 @@ pytestmark = pytest.mark.verify
 
 
 def announcing(declared: dict[str, Any]) -> rendered.AnycastHost:
-    data = declared.get("anycast") or {}
+    data = declared.get("bgp") or {}
     if not data.get("prefixes"):
         pytest.skip(f"{declared['name']} announces nothing")
     return rendered.AnycastHost.model_validate(data)
@@ -25,7 +25,7 @@ def announcing(declared: dict[str, Any]) -> rendered.AnycastHost:
 @pytest.fixture(scope="module")
 def bird(remote: Any, declared: dict[str, Any], kernel_scope: KernelScope) -> dict[str, Read]:
     spec = announcing(declared)
-    settings = AnycastSettings.model_validate(declared.get("anycast_settings") or {})
+    settings = AnycastSettings.model_validate(declared.get("anycast") or {})
     interface = rendered.service_interface(kernel_scope, settings)
     return read_all(
         remote,

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from roles.firewall.deploy import policy_from
-from roles.firewall.rules import BGP_PORT, TABLE
+from roles.firewall.rules import BGP_PORT, DROP_LOG_PREFIX, TABLE
 
 pytestmark = pytest.mark.verify
 
@@ -37,8 +37,13 @@ def test_media_and_service_ports_are_open(listing: str, declared: dict[str, Any]
     policy = policy_from(declared["firewall"])
     first, last = policy.media_ports
     assert f"udp dport {first}-{last} accept" in listing
-    for port in policy.tcp_service_ports:
+    for port in policy.open_tcp_ports:
         assert re.search(rf"tcp dport (\{{ [^}}]*\b{port}\b[^}}]* \}}|{port}) accept", listing)
+
+
+def test_dropped_packets_are_logged_only_when_asked(listing: str, declared: dict[str, Any]) -> None:
+    logged = f'log prefix "{DROP_LOG_PREFIX}"' in listing
+    assert logged == policy_from(declared["firewall"]).log_dropped, declared["name"]
 
 
 def test_bgp_and_bfd_only_from_the_neighbours(listing: str, declared: dict[str, Any]) -> None:

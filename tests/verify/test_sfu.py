@@ -42,7 +42,8 @@ def test_it_answers_its_health_endpoint_with_only_the_kept_plugins(
     remote: Any, declared: dict[str, Any]
 ) -> None:
     settings = settings_of(declared)
-    info = health(remote, ADAPTERS[settings.implementation].health_url(settings))
+    janus = ADAPTERS[settings.implementation]
+    info = health(remote, f"http://127.0.0.1:{settings.signalling_port}{janus.info_path}")
     assert info["name"] == "Janus WebRTC Server"
     plugins = {name.removeprefix("janus.plugin.") for name in info["plugins"]}
     assert plugins == set(KEPT_PLUGINS)
@@ -53,16 +54,17 @@ def test_it_listens_where_declared_and_admin_only_locally(
     remote: Any, declared: dict[str, Any]
 ) -> None:
     settings = settings_of(declared)
-    health(remote, ADAPTERS[settings.implementation].health_url(settings))
+    if settings.health.protocol != "tcp":
+        health(remote, settings.health.local_url)
     assert (
-        remote.socket(f"tcp://0.0.0.0:{settings.http_port}").is_listening
-        or remote.socket(f"tcp://:::{settings.http_port}").is_listening
+        remote.socket(f"tcp://0.0.0.0:{settings.signalling_port}").is_listening
+        or remote.socket(f"tcp://:::{settings.signalling_port}").is_listening
     )
     listening = remote.check_output("ss -Hltn")
     assert f"127.0.0.1:{settings.admin_port}" in listening
     assert f"0.0.0.0:{settings.admin_port}" not in listening
     core = remote.file("/etc/janus/janus.jcfg").content_string
-    assert f'rtp_port_range = "{settings.media_port_first}-{settings.media_port_last}"' in core
+    assert f'rtp_port_range = "{settings.media_ports.first}-{settings.media_ports.last}"' in core
 
 
 def test_the_admin_secret_is_the_hosts_own(remote: Any, declared: dict[str, Any]) -> None:
