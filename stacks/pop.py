@@ -12,12 +12,12 @@ from typing import Any
 
 import pulumi
 
-from stacks.deploy.resources import Deployer, HostDeploy
 from stacks.deploy.trigger import deploy_trigger, deployed_code_digest
 from stacks.dns.component import PopDns
 from stacks.inventories import host_entry
 from stacks.providers.flexmetal.resources import FlexMetal, Server, SshKey
 from stacks.providers.flexmetal.servers import identity_tag
+from stacks.providers.vpdeploy.resources import Deployer, HostDeploy
 from stacks.spec.errors import SpecError, SpecInvalid
 from stacks.spec.models import PopSpec
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from stacks.deploy.outcome import deploy_failure, failed_controls, grand_total
-from stacks.deploy.provider import deploy_diff, engine_values
 from stacks.deploy.trigger import deploy_trigger, deployed_code_digest, deployed_files
 from stacks.providers.properties import COMPUTED
+from stacks.providers.vpdeploy.provider import deploy_diff, engine_values
 from tests.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.spec

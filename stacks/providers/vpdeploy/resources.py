@@ -4,7 +4,7 @@ from typing import Any
 
 import pulumi
 
-from stacks.deploy.provider import HOST_DEPLOY, OUTPUTS, PACKAGE
+from stacks.providers.vpdeploy.provider import HOST_DEPLOY, OUTPUTS, PACKAGE
 
 
 class Deployer(pulumi.ProviderResource):

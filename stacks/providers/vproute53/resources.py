@@ -4,7 +4,7 @@ from typing import Any
 
 import pulumi
 
-from stacks.providers.route53.provider import HEALTH_CHECK, PACKAGE, RECORD_SETS, ZONE
+from stacks.providers.vproute53.provider import HEALTH_CHECK, PACKAGE, RECORD_SETS, ZONE
 
 
 class Route53(pulumi.ProviderResource):
