@@ -17,6 +17,20 @@ from stacks.providers.catalogue import load_catalogue
 from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
 
 TOKEN = "test-token-do-not-log"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBu6vfDlsDmDNDgwYrLztXTn0q3 test"
+
+
+def create_body(**overrides: Any) -> dict[str, Any]:
+    """A valid request to rent a server, as the API document describes it."""
+    return {
+        "name": "ams1-sfu01",
+        "location": "EU: Rotterdam",
+        "instanceType": "bm7.std.8",
+        "os": {"slug": "debian-12"},
+        "sshKey": [SSH_KEY],
+        "tags": ["vp-pop:ams1"],
+        **overrides,
+    }
 
 
 @dataclass

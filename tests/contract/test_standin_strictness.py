@@ -13,23 +13,11 @@ import requests
 
 from sandbox.flexmetal.api import FlexMetalApi
 from sandbox.flexmetal.server import MAX_BODY_BYTES
-from tests.standin_fixture import TOKEN, StandInUnderTest, start_standin
+from tests.standin_fixture import SSH_KEY, TOKEN, StandInUnderTest, create_body, start_standin
 
 pytestmark = pytest.mark.servers
 
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBu6vfDlsDmDNDgwYrLztXTn0q3 test"
 SERVERS = "/flexMetal/servers"
-
-
-def create_body(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": "ams1-sfu01",
-        "location": "EU: Rotterdam",
-        "instanceType": "bm7.std.8",
-        "os": {"slug": "debian-12"},
-        "sshKey": [SSH_KEY],
-        **overrides,
-    }
 
 
 def post_raw(standin: StandInUnderTest, body: bytes, content_type: str) -> requests.Response:

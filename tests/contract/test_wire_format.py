@@ -14,12 +14,11 @@ import pytest
 
 from sandbox.flexmetal.contract import PUBLISHED_DOCUMENT
 from stacks.providers.flexmetal.servers import ServerSpec
-from tests.standin_fixture import StandInUnderTest
+from tests.standin_fixture import SSH_KEY, StandInUnderTest, create_body
 
 pytestmark = pytest.mark.servers
 
 DOCUMENT = PUBLISHED_DOCUMENT
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBu6vfDlsDmDNDgwYrLztXTn0q3 test"
 
 
 @cache
@@ -43,18 +42,6 @@ def schema(name: str) -> dict[str, Any]:
 
 def array_of(name: str) -> dict[str, Any]:
     return {"type": "array", "items": schema(name)}
-
-
-def create_body(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": "ams1-sfu01",
-        "location": "EU: Rotterdam",
-        "instanceType": "bm7.std.8",
-        "os": {"slug": "debian-12"},
-        "sshKey": [SSH_KEY],
-        "tags": ["vp-pop:ams1"],
-        **overrides,
-    }
 
 
 def delivered_server(standin: StandInUnderTest) -> dict[str, Any]:
