@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,3 +142,20 @@ def changed_operations(output: str) -> int:
     assert totals, f"no pyinfra results table in: {output[-1500:]}"
     assert totals.errors == 0, f"pyinfra reports errors: {output[-1500:]}"
     return totals.changed
+
+
+def checks_per_host() -> int:
+    """How many checks the verification suites hold for one host (collected, not run): what a
+    fully verified host passes."""
+    with tempfile.TemporaryDirectory() as folder:
+        declared = Path(folder) / "hosts.json"
+        declared.write_text(json.dumps([{"name": "h1", "address": "192.0.2.1"}]))
+        listing = subprocess.run(
+            verification_command("--collect-only"),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)},
+        ).stdout
+    return sum(1 for line in listing.splitlines() if line.endswith("[h1]"))
