@@ -92,10 +92,6 @@ class PopServer(pulumi.ComponentResource):
             ssh_keys=ssh_key_ids,
             identity_tag=identity_tag(identity.project, identity.stack, name),
             tags=server_tags(spec, identity),
-            delivery_poll_interval_s=spec.provider.delivery_poll_interval_s,
-            delivery_timeout_s=spec.provider.delivery_timeout_s,
-            release_poll_interval_s=spec.provider.release_poll_interval_s,
-            release_timeout_s=spec.provider.release_timeout_s,
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         self.fqdn = pulumi.Output.from_input(f"{name}.{spec.dns.zone}")
@@ -113,6 +109,18 @@ class PopServer(pulumi.ComponentResource):
                 "bgp_neighbors": self.bgp_neighbors,
             }
         )
+
+
+def provider_timings(spec: PopSpec) -> dict[str, float]:
+    """The flexmetal provider's timings (its TIMINGS), as the spec's provider section says."""
+    provider = spec.provider
+    return {
+        "requestTimeoutS": provider.request_timeout_s,
+        "deliveryPollIntervalS": provider.delivery_poll_interval_s,
+        "deliveryTimeoutS": provider.delivery_timeout_s,
+        "releasePollIntervalS": provider.release_poll_interval_s,
+        "releaseTimeoutS": provider.release_timeout_s,
+    }
 
 
 def deploy_secrets(spec: PopSpec, server: str) -> dict[str, pulumi.Output[str]]:
@@ -164,7 +172,7 @@ class VoicePop(pulumi.ComponentResource):
             f"{spec.code}-flexmetal",
             spec.provider.api_endpoint,
             token,
-            spec.provider.request_timeout_s,
+            provider_timings(spec),
             child,
         )
         with_provider = pulumi.ResourceOptions(parent=self, provider=provider)

@@ -82,6 +82,26 @@ def test_a_second_up_changes_nothing(test_sandbox: SandboxUnderTest) -> None:
     assert result.returncode == 0, result.stdout[-3000:]
 
 
+def test_a_provider_timing_change_updates_the_provider_and_touches_no_server(
+    test_sandbox: SandboxUnderTest,
+) -> None:
+    """Timings are the provider's configuration (so imported servers are released with them
+    too): changing one updates the provider in place, never replaces it (and its servers)."""
+    before = uuids_by_name(test_sandbox)
+    config = test_sandbox.config(changed_pop(provider__release_timeout_s=600))
+    result = test_sandbox.pulumi("preview --json", config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    ops = {
+        step["urn"].rsplit("::", 1)[1]: step["op"]
+        for step in json.loads(result.stdout)["steps"]
+        if step["op"] != "same"
+    }
+    assert ops == {"sbx1-flexmetal": "update"}
+    updated = test_sandbox.up(config)
+    assert updated.returncode == 0, updated.stdout[-3000:] + updated.stderr
+    assert uuids_by_name(test_sandbox) == before
+
+
 def test_a_tag_change_is_an_in_place_update(test_sandbox: SandboxUnderTest) -> None:
     before = uuids_by_name(test_sandbox)
     config = test_sandbox.config(changed_pop(provider__server_tags=["team:voice"]))

@@ -33,7 +33,6 @@ from pulumi.provider.experimental.provider import (
     UpdateResponse,
 )
 
-from stacks.providers.errors import PlainError
 from stacks.providers.flexmetal import servers as lifecycle
 from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, RetryPolicy
 from stacks.providers.properties import (
@@ -53,13 +52,7 @@ VERSION = "0.1.0"
 
 REPLACE_ON = ("location", "instanceType")
 REINSTALL_ON = ("name", "osSlug", "sshKeys", "postInstallScript")
-WAIT_SETTINGS = (
-    "deliveryPollIntervalS",
-    "deliveryTimeoutS",
-    "releasePollIntervalS",
-    "releaseTimeoutS",
-)
-IN_PLACE = ("tags", "identityTag", *WAIT_SETTINGS)
+IN_PLACE = ("tags", "identityTag")
 REQUIRED = ("name", "location", "instanceType", "osSlug", "sshKeys", "identityTag")
 SERVER_OUTPUTS = (
     "uuid",
@@ -81,26 +74,43 @@ T = TypeVar("T")
 class FlexMetalProvider(Provider):
     def __init__(self) -> None:
         self._client: FlexMetalClient | None = None
+        self._waiting: lifecycle.Waiting | None = None
         self._endpoint = ""
 
     async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
         setting = provider_settings(request, "flexmetal")
         self._endpoint = setting("endpoint") or os.environ.get("FLEXMETAL_ENDPOINT", "")
         token = setting("token") or os.environ.get("FLEXMETAL_TOKEN", "")
-        timeout = setting("requestTimeoutS")
+        timings = {name: setting(name) for name in TIMINGS}
+        configured = self._endpoint and token and all(timings.values())
         self._client = (
-            FlexMetalClient(self._endpoint, token, RetryPolicy(float(timeout)))
-            if self._endpoint and token and timeout
+            FlexMetalClient(self._endpoint, token, RetryPolicy(float(timings["requestTimeoutS"])))
+            if configured
             else None
         )
+        self._waiting = _waiting(timings) if configured else None
         return ConfigureResponse(accept_secrets=True, supports_preview=True)
+
+    async def diff_config(self, request: DiffRequest) -> DiffResponse:
+        """A changed endpoint, token or timing updates the provider in place: replacing it
+        would replace every server it manages."""
+        olds, news = plain_map(request.old_state), plain_map(request.new_inputs)
+        keys = ("endpoint", "token", *TIMINGS)
+        return property_diff([k for k in keys if olds.get(k) != news.get(k)], replace_on=[])
+
+    @property
+    def waiting(self) -> lifecycle.Waiting:
+        self.client  # noqa: B018 (raises the same clear error when not configured)
+        assert self._waiting is not None
+        return self._waiting
 
     @property
     def client(self) -> FlexMetalClient:
         if self._client is None:
             raise ValueError(
-                "the flexmetal provider needs `endpoint` and a token (provider input `token`, "
-                "or FLEXMETAL_TOKEN in the environment)"
+                "the flexmetal provider needs `endpoint`, a token (provider input `token`, or "
+                f"FLEXMETAL_TOKEN in the environment) and its timings ({', '.join(TIMINGS)}), "
+                "as the PoP's spec gives them (stacks/pop.py)"
             )
         return self._client
 
@@ -146,7 +156,7 @@ class FlexMetalProvider(Provider):
         if request.preview:
             unknown = {key: COMPUTED for key in SERVER_OUTPUTS}
             return CreateResponse(properties=_outputs(inputs, unknown))
-        spec, waiting = _server_spec(inputs), _waiting(inputs)
+        spec, waiting = _server_spec(inputs), self.waiting
         timeout = _timeout(request.timeout, waiting.delivery_timeout_s)
 
         server = await self._io(
@@ -205,7 +215,7 @@ class FlexMetalProvider(Provider):
             if reinstall:  # a new installation: what depends on it shows as changing
                 observed.update(status=COMPUTED, installation=COMPUTED)
             return UpdateResponse(_outputs(news, observed))
-        spec, waiting = _server_spec(news), _waiting(news)
+        spec, waiting = _server_spec(news), self.waiting
         timeout = _timeout(request.timeout, waiting.delivery_timeout_s)
 
         def update() -> dict[str, Any]:
@@ -230,7 +240,7 @@ class FlexMetalProvider(Provider):
 
             await self._io(delete_key)
             return
-        waiting = _waiting(plain_map(request.properties))
+        waiting = self.waiting
         timeout = _timeout(request.timeout, waiting.release_timeout_s)
         await self._io(
             lambda: lifecycle.release(self.client, request.resource_id, waiting, timeout)
@@ -258,7 +268,12 @@ def _server_spec(inputs: Mapping[str, Any]) -> lifecycle.ServerSpec:
     )
 
 
-WAITING_INPUTS = (
+# How long and how often the provider polls, and how long one request may take: the PoP spec's
+# provider section, given to the explicit provider (stacks/providers/flexmetal/resources.py).
+# They are the provider's configuration, not a server's, so an imported server is released
+# with them too; the plugin has no defaults of its own.
+TIMINGS = (
+    "requestTimeoutS",
     "deliveryPollIntervalS",
     "deliveryTimeoutS",
     "releasePollIntervalS",
@@ -266,19 +281,12 @@ WAITING_INPUTS = (
 )
 
 
-def _waiting(inputs: Mapping[str, Any]) -> lifecycle.Waiting:
-    """How long and how often to poll, as the PoP spec says: no default lives here."""
-    missing = [name for name in WAITING_INPUTS if inputs.get(name) is None]
-    if missing:
-        raise PlainError(
-            f"flexmetal:index:Server {inputs.get('name')!r} has no {', '.join(missing)}: its "
-            "state predates them; run `pulumi up` with the server still in the spec once"
-        )
+def _waiting(timings: Mapping[str, Any]) -> lifecycle.Waiting:
     return lifecycle.Waiting(
-        delivery_poll_s=float(inputs["deliveryPollIntervalS"]),
-        delivery_timeout_s=float(inputs["deliveryTimeoutS"]),
-        release_poll_s=float(inputs["releasePollIntervalS"]),
-        release_timeout_s=float(inputs["releaseTimeoutS"]),
+        delivery_poll_s=float(timings["deliveryPollIntervalS"]),
+        delivery_timeout_s=float(timings["deliveryTimeoutS"]),
+        release_poll_s=float(timings["releasePollIntervalS"]),
+        release_timeout_s=float(timings["releaseTimeoutS"]),
     )
 
 

@@ -37,10 +37,11 @@ class FlexMetal(pulumi.ProviderResource):
         name: str,
         endpoint: str,
         token: pulumi.Input[str] | None,
-        request_timeout_s: float,
+        timings: dict[str, float],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {"endpoint": endpoint, "requestTimeoutS": request_timeout_s}
+        """`timings`: the provider's TIMINGS (camelCase), from the PoP spec's provider section."""
+        props: dict[str, Any] = {"endpoint": endpoint, **timings}
         if token is not None:
             props["token"] = pulumi.Output.secret(token)
         super().__init__("flexmetal", name, props, opts)
@@ -76,10 +77,6 @@ class Server(_CamelCaseOnTheWire):
         identity_tag: str,
         tags: Sequence[str] = (),
         post_install_script: str = "",
-        delivery_poll_interval_s: float,
-        delivery_timeout_s: float,
-        release_poll_interval_s: float,
-        release_timeout_s: float,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -91,10 +88,6 @@ class Server(_CamelCaseOnTheWire):
             "identity_tag": identity_tag,
             "tags": list(tags),
             "post_install_script": post_install_script,
-            "delivery_poll_interval_s": delivery_poll_interval_s,
-            "delivery_timeout_s": delivery_timeout_s,
-            "release_poll_interval_s": release_poll_interval_s,
-            "release_timeout_s": release_timeout_s,
         }
         outputs = (
             "uuid",
