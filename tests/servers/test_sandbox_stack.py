@@ -86,7 +86,8 @@ def test_a_provider_timing_change_updates_the_provider_and_touches_no_server(
     test_sandbox: SandboxUnderTest,
 ) -> None:
     """Timings are the provider's configuration (so imported servers are released with them
-    too): changing one updates the provider in place, never replaces it (and its servers)."""
+    too): changing one updates the provider in place (the engine's own comparison, as the
+    plugin answers DiffConfig "unknown"), never replaces it and its servers."""
     before = uuids_by_name(test_sandbox)
     config = test_sandbox.config(changed_pop(provider__release_timeout_s=600))
     result = test_sandbox.pulumi("preview --json", config)

@@ -91,13 +91,6 @@ class FlexMetalProvider(Provider):
         self._waiting = _waiting(timings) if configured else None
         return ConfigureResponse(accept_secrets=True, supports_preview=True)
 
-    async def diff_config(self, request: DiffRequest) -> DiffResponse:
-        """A changed endpoint, token or timing updates the provider in place: replacing it
-        would replace every server it manages."""
-        olds, news = plain_map(request.old_state), plain_map(request.new_inputs)
-        keys = ("endpoint", "token", *TIMINGS)
-        return property_diff([k for k in keys if olds.get(k) != news.get(k)], replace_on=[])
-
     @property
     def waiting(self) -> lifecycle.Waiting:
         self.client  # noqa: B018 (raises the same clear error when not configured)
