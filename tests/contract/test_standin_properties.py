@@ -45,7 +45,9 @@ CHECKS = [
 ]
 
 schema = schemathesis.openapi.from_dict(real_api_document()).include(operation_id=IMPLEMENTED)
-schema.config.generation.update(modes=list(GenerationMode))  # valid and invalid requests
+schema.config.generation.update(
+    modes=list(GenerationMode),  # valid and invalid requests
+)
 
 
 @pytest.fixture(scope="module")
