@@ -98,9 +98,10 @@ class StandIn:
         against the API's contract, then the answer, itself checked against the contract."""
         if not self.authorized(path, headers):
             return error_response(403, "invalid or missing PRIVATE-TOKEN")
-        route, args = self.route(method, path)
-        if route is None:
-            return error_response(args[0] if args else 404, f"{method} {path}: no such endpoint")
+        try:
+            route, args = self.route(method, path)
+        except ApiError as error:
+            return Response(error.status, error.body)
         body = decoded_json(raw)  # raises BadBody: not UTF-8, not JSON, NaN or Infinity
         request = ContractRequest(method, path, query, dict(headers.items()), raw or None)
         if path.startswith(API) and (violation := request_violation(request)):
@@ -117,15 +118,16 @@ class StandIn:
                 return error_response(500, message)
         return response
 
-    def route(self, method: str, path: str) -> tuple[Route | None, list[Any]]:
-        """The route and its path arguments; (None, [405]) when only the method is wrong."""
+    def route(self, method: str, path: str) -> tuple[Route, list[str]]:
+        """The route and its path arguments; ApiError 404, or 405 when only the method is
+        wrong."""
         wrong_method = False
         for route in self.routes:
             match = route.pattern.match(path)
             if match and route.method == method:
                 return route, [unquote(group) for group in match.groups()]
             wrong_method = wrong_method or bool(match)
-        return None, [405] if wrong_method else []
+        raise ApiError(405 if wrong_method else 404, f"{method} {path}: no such endpoint")
 
     # --- catalogue ------------------------------------------------------------------------
 

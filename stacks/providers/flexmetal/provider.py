@@ -93,18 +93,14 @@ class FlexMetalProvider(Provider):
 
     @property
     def waiting(self) -> lifecycle.Waiting:
-        self.client  # noqa: B018 (raises the same clear error when not configured)
-        assert self._waiting is not None
+        if self._waiting is None:
+            raise _not_configured()
         return self._waiting
 
     @property
     def client(self) -> FlexMetalClient:
         if self._client is None:
-            raise ValueError(
-                "the flexmetal provider needs `endpoint`, a token (provider input `token`, or "
-                f"FLEXMETAL_TOKEN in the environment) and its timings ({', '.join(TIMINGS)}), "
-                "as the PoP's spec gives them (stacks/pop.py)"
-            )
+            raise _not_configured()
         return self._client
 
     async def _io(self, work: Callable[[], T]) -> T:
@@ -272,6 +268,14 @@ TIMINGS = (
     "releasePollIntervalS",
     "releaseTimeoutS",
 )
+
+
+def _not_configured() -> ValueError:
+    return ValueError(
+        "the flexmetal provider needs `endpoint`, a token (provider input `token`, or "
+        f"FLEXMETAL_TOKEN in the environment) and its timings ({', '.join(TIMINGS)}), "
+        "as the PoP's spec gives them (stacks/pop.py)"
+    )
 
 
 def _waiting(timings: Mapping[str, Any]) -> lifecycle.Waiting:
