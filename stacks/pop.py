@@ -16,6 +16,7 @@ from stacks.deploy.trigger import deploy_trigger, deployed_code_digest
 from stacks.dns.component import PopDns
 from stacks.inventories import host_entry
 from stacks.providers.flexmetal.resources import FlexMetal, Server, SshKey
+from stacks.providers.flexmetal.schema import TIMINGS
 from stacks.providers.flexmetal.servers import identity_tag
 from stacks.providers.vpdeploy.resources import Deployer, HostDeploy
 from stacks.spec.errors import SpecError, SpecInvalid
@@ -112,15 +113,8 @@ class PopServer(pulumi.ComponentResource):
 
 
 def provider_timings(spec: PopSpec) -> dict[str, float]:
-    """The flexmetal provider's timings (its TIMINGS), as the spec's provider section says."""
-    provider = spec.provider
-    return {
-        "requestTimeoutS": provider.request_timeout_s,
-        "deliveryPollIntervalS": provider.delivery_poll_interval_s,
-        "deliveryTimeoutS": provider.delivery_timeout_s,
-        "releasePollIntervalS": provider.release_poll_interval_s,
-        "releaseTimeoutS": provider.release_timeout_s,
-    }
+    """The flexmetal provider's timings, as the spec's provider section names them."""
+    return {name: getattr(spec.provider, name) for name in TIMINGS}
 
 
 def deploy_secrets(spec: PopSpec, server: str) -> dict[str, pulumi.Output[str]]:
@@ -154,8 +148,8 @@ def host_deploy(
             "host": host.apply(lambda entry: json.dumps(entry, sort_keys=True)),
             "trigger": trigger,
             "secrets": deploy_secrets(spec, name),
-            "settleS": spec.deploy.settle_s,
-            "timeoutS": spec.deploy.timeout_s,
+            "settle_s": spec.deploy.settle_s,
+            "timeout_s": spec.deploy.timeout_s,
         },
         pulumi.ResourceOptions(parent=parent, provider=deployer),
     )
@@ -204,7 +198,7 @@ class VoicePop(pulumi.ComponentResource):
 
 def deploy_outcome(deploy: HostDeploy) -> pulumi.Output[dict[str, Any]]:
     return pulumi.Output.all(
-        deploy.changedOperations, deploy.checksPassed, deploy.deployedAt
+        deploy.changed_operations, deploy.checks_passed, deploy.deployed_at
     ).apply(lambda v: {"changed_operations": v[0], "checks_passed": v[1], "deployed_at": v[2]})
 
 

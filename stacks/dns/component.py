@@ -21,9 +21,9 @@ def health_check_props(
         "address": address,
         "port": check.port,
         "path": check.path,
-        "intervalS": check.interval_s,
-        "failureThreshold": check.failure_threshold,
-        "childIds": child_ids,
+        "interval_s": check.interval_s,
+        "failure_threshold": check.failure_threshold,
+        "child_ids": child_ids,
     }
 
 
@@ -54,19 +54,19 @@ class PopDns(pulumi.ComponentResource):
             health_check_props(
                 planned[f"{spec.code}-pop"],
                 None,
-                pulumi.Output.all(*[c.healthCheckId for c in per_server.values()]),
+                pulumi.Output.all(*[c.health_check_id for c in per_server.values()]),
             ),
             child,
         )
-        ids = {f"{spec.code}-{name}": check.healthCheckId for name, check in per_server.items()}
-        ids[f"{spec.code}-pop"] = pop_check.healthCheckId
+        ids = {f"{spec.code}-{name}": check.health_check_id for name, check in per_server.items()}
+        ids[f"{spec.code}-pop"] = pop_check.health_check_id
 
         records = pulumi.Output.all(addresses).apply(
             lambda resolved: [r.as_dict() for r in record_sets(spec, resolved[0])]
         )
         self.records = RecordSets(
             f"{spec.code}-records",
-            {"zoneId": zone.zoneId, "records": records, "healthCheckIds": ids},
+            {"zone_id": zone.zone_id, "records": records, "health_check_ids": ids},
             pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[pop_check]),
         )
         self.register_outputs({})

@@ -4,7 +4,7 @@ and back, resource types from URNs, diffs, provider settings, blocking work off 
 import asyncio
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pulumi.provider.experimental.property_value import PropertyValue, PropertyValueType
@@ -17,6 +17,7 @@ from pulumi.provider.experimental.provider import (
 from pulumi.runtime import rpc
 
 from stacks.providers.errors import PlainError
+from stacks.providers.schema import camel_case
 
 T = TypeVar("T")
 
@@ -30,9 +31,10 @@ COMPUTED = _Computed()  # an input or output not known until the update
 
 
 def plain(value: PropertyValue) -> Any:
-    if value.type == PropertyValueType.COMPUTED:
-        return COMPUTED
     inner = value.value
+    # The engine sends an unknown as a sentinel string, which the SDK unmarshals as a string
+    if value.type == PropertyValueType.COMPUTED or inner == rpc.UNKNOWN:
+        return COMPUTED
     if isinstance(inner, Mapping):
         return {key: plain(item) for key, item in inner.items()}
     if isinstance(inner, (list, tuple)):
@@ -62,6 +64,12 @@ def wrap_map(values: Mapping[str, Any]) -> dict[str, PropertyValue]:
     return {key: wrap(value) for key, value in values.items()}
 
 
+def engine_values(values: Mapping[str, Any], secret: Iterable[str] = ()) -> dict[str, Any]:
+    """Values for the engine, those named in `secret` marked secret (the state encrypts them)."""
+    secret = set(secret)
+    return {key: wrap(value, secret=key in secret) for key, value in values.items()}
+
+
 async def off_the_loop(work: Callable[[], T]) -> T:
     """Runs blocking API work off the event loop, so the engine's RPCs stay responsive."""
     return await asyncio.get_running_loop().run_in_executor(None, work)
@@ -72,7 +80,11 @@ def type_of(urn: str) -> str:
     return urn.split("::")[-2].rsplit("$", 1)[-1]
 
 
-def property_diff(changed: list[str], replace_on: list[str]) -> DiffResponse:
+def property_diff(
+    changed: list[str], replace_on: list[str], renamed: Sequence[str] = ()
+) -> DiffResponse:
+    """`renamed`: properties whose value is the same under a new name (an update rewrites
+    them in the state)."""
     detailed = {
         key: PropertyDiff(
             PropertyDiffKind.UPDATE_REPLACE if key in replace_on else PropertyDiffKind.UPDATE,
@@ -80,21 +92,27 @@ def property_diff(changed: list[str], replace_on: list[str]) -> DiffResponse:
         )
         for key in changed
     }
+    detailed.update({key: PropertyDiff(PropertyDiffKind.UPDATE, False) for key in renamed})
+    every = [*changed, *renamed]
     return DiffResponse(
-        changes=bool(changed), replaces=replace_on, diffs=changed, detailed_diff=detailed
+        changes=bool(every), replaces=replace_on, diffs=every, detailed_diff=detailed
     )
 
 
 def provider_settings(request: ConfigureRequest, package: str) -> Callable[[str], str]:
     """A provider setting by name: from the typed args when the engine sends them, else from
-    the `<package>:config:NAME` variables it always sends (as strings)."""
+    the `<package>:config:NAME` variables it always sends (as strings); a provider recorded
+    before the plugins' names were snake_case has it under its camelCase name."""
     args = plain_map(request.args)
 
     def setting(name: str) -> str:
-        value = args.get(name)
-        if value is None or value is COMPUTED:
-            value = request.variables.get(f"{package}:config:{name}")
-        return "" if value is None else str(value)
+        for key in dict.fromkeys((name, camel_case(name))):
+            value = args.get(key)
+            if value is None or value is COMPUTED:
+                value = request.variables.get(f"{package}:config:{key}")
+            if value is not None:
+                return str(value)
+        return ""
 
     return setting
 
@@ -103,13 +121,14 @@ def _status_details(error: PlainError) -> tuple[tuple[str, bytes], ...]:
     """gRPC trailing metadata carrying ErrorResourceInitFailed, as the engine reads it."""
     if error.partial is None:
         return ()
+    secret = error.partial.secret
     from google.protobuf import any_pb2
     from pulumi.runtime.proto import provider_pb2, status_pb2  # the SDK's google.rpc.Status
 
     init_failed = provider_pb2.ErrorResourceInitFailed(
         id=error.partial.resource_id,
-        properties=PropertyValue.marshal_map(error.partial.properties),
-        inputs=PropertyValue.marshal_map(error.partial.inputs),
+        properties=PropertyValue.marshal_map(engine_values(error.partial.properties, secret)),
+        inputs=PropertyValue.marshal_map(engine_values(error.partial.inputs, secret)),
         reasons=[str(error)],
     )
     detail = any_pb2.Any()

@@ -84,6 +84,15 @@ def test_a_ttl_change_is_an_in_place_update_of_one_change_batch(
     assert {r["TTL"] for r in records(deployed).values() if r["Type"] == "A"} == {60}
 
 
+def test_a_refresh_with_nothing_changed_leaves_no_diff(deployed: SandboxUnderTest) -> None:
+    """No false drift: Route 53 reads a calculated check's children back in its own order."""
+    config = deployed.config(changed_pop(dns__ttl_s=60))
+    refreshed = deployed.pulumi("refresh --yes --skip-preview", config)
+    assert refreshed.returncode == 0, refreshed.stdout[-3000:] + refreshed.stderr
+    preview = deployed.pulumi("preview --expect-no-changes --diff", config)
+    assert preview.returncode == 0, preview.stdout[-3000:]
+
+
 def test_an_edit_made_out_of_band_is_seen_by_refresh(deployed: SandboxUnderTest) -> None:
     config = deployed.config(changed_pop(dns__ttl_s=60))
     route53(deployed).change_resource_record_sets(

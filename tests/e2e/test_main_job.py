@@ -52,7 +52,7 @@ def resources(sandbox: SandboxUnderTest, kind: str) -> dict[str, dict[str, Any]]
 
 
 def deployed_at(sandbox: SandboxUnderTest) -> dict[str, str]:
-    return {name: out["deployedAt"] for name, out in resources(sandbox, HOST_DEPLOY).items()}
+    return {name: out["deployed_at"] for name, out in resources(sandbox, HOST_DEPLOY).items()}
 
 
 def learned(sandbox: SandboxUnderTest) -> list[LearnedPath]:
@@ -145,6 +145,20 @@ def test_a_second_up_changes_nothing_and_deploys_nothing(pop: SandboxUnderTest) 
     result = pop.up(config(pop))
     assert result.returncode == 0, result.stderr[-3000:]
     assert deployed_at(pop) == before
+
+
+def test_a_server_replacement_previews_with_its_deploy(pop: SandboxUnderTest) -> None:
+    """Another instance type replaces every server; each deploy's host is unknown until its
+    new server is delivered (the engine sends such a value as its unknown sentinel), and the
+    preview still plans every server and deploy."""
+    preview = pop.pulumi("preview --json", config(pop, provider__instance_type="bm7.std.16"))
+    assert preview.returncode == 0, preview.stdout[-3000:] + preview.stderr[-3000:]
+    planned: dict[str, set[str]] = {}
+    for step in json.loads(preview.stdout)["steps"]:
+        kind = step["urn"].split("::")[-2].rsplit("$", 1)[-1]
+        planned.setdefault(kind, set()).add(step["op"])
+    assert "replace" in planned[SERVER], planned
+    assert planned[HOST_DEPLOY] - {"same"}, planned
 
 
 def test_one_tuning_knob_redeploys_only_the_tuning(pop: SandboxUnderTest) -> None:

@@ -1,15 +1,12 @@
 """What the deploy step reads from pyinfra's and pytest's output, and when it runs again:
 offline, on output captured from real runs."""
 
-import json
 from pathlib import Path
 
 import pytest
 
 from stacks.deploy.outcome import deploy_failure, failed_controls, grand_total
 from stacks.deploy.trigger import deploy_trigger, deployed_code_digest, deployed_files
-from stacks.providers.properties import COMPUTED
-from stacks.providers.vpdeploy.provider import deploy_diff, engine_values
 from tests.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.spec
@@ -97,24 +94,3 @@ def test_the_real_suites_are_part_of_the_deployed_code() -> None:
     files = {str(path.relative_to(PROJECT_ROOT)) for path in deployed_files(PROJECT_ROOT)}
     assert "tests/verify/test_sfu.py" in files and "roles/site.py" in files
     assert not any(name.startswith("tests/unit") for name in files)
-
-
-def _inputs(address: str = "192.0.2.10", trigger: str = "t1") -> dict[str, object]:
-    host = json.dumps({**HOST, "address": address})
-    return {"host": host, "trigger": trigger, "secrets": {"bgpMd5": "x"}, "settleS": 60.0}
-
-
-def test_the_deploy_reruns_in_place_and_is_replaced_only_for_another_server() -> None:
-    assert deploy_diff(_inputs(), _inputs()).changes is False
-    rerun = deploy_diff(_inputs(), _inputs(trigger="t2"))
-    assert (rerun.changes, rerun.replaces) == (True, [])
-    moved = deploy_diff(_inputs(), _inputs(address="192.0.2.99", trigger="t2"))
-    assert moved.changes and moved.replaces == ["host"]  # the old server drained, then released
-    unknown = deploy_diff(_inputs(), {**_inputs(), "host": COMPUTED, "trigger": COMPUTED})
-    assert unknown.changes and unknown.replaces == []  # decided again once the address is known
-
-
-def test_the_secrets_reach_the_engine_marked_secret() -> None:
-    values = engine_values(_inputs())
-    assert values["secrets"].is_secret
-    assert not values["host"].is_secret  # readable in the state: names of keys, never values

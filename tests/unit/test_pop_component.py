@@ -27,7 +27,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if args.typ == "flexmetal:index:Server":
             index = int(args.name[-2:])
-            outputs.update(primaryIp=f"192.0.2.{10 + index}", uuid=f"uuid-{args.name}")
+            outputs.update(primary_ip=f"192.0.2.{10 + index}", uuid=f"uuid-{args.name}")
         if args.typ == "flexmetal:index:SshKey":
             outputs["uuid"] = f"key-{args.name}"
         self.registered[args.name] = {"type": args.typ, **outputs}
@@ -146,9 +146,9 @@ def test_each_server_is_rented_with_its_identity_tag_and_the_admin_keys(
         assert addresses == ["192.0.2.11", "192.0.2.12", "192.0.2.13"]
         server = mocks.registered["ams1-sfu02"]
         assert server["type"] == "flexmetal:index:Server"
-        assert server["identityTag"] == identity_tag("voicepop", "ams1", "ams1-sfu02")
+        assert server["identity_tag"] == identity_tag("voicepop", "ams1", "ams1-sfu02")
         assert server["location"] == "EU: Rotterdam"
-        assert server["sshKeys"] == ["key-ams1-admin-0"]
+        assert server["ssh_keys"] == ["key-ams1-admin-0"]
         assert "vp-pop:ams1" in server["tags"]
 
     return pulumi.Output.all(*(s.address for s in pop.servers.values())).apply(check)

@@ -74,7 +74,7 @@ def test_the_sdk_servicer_has_what_the_plugins_override() -> None:
 
 
 def test_a_plain_error_reaches_the_engine_as_its_message_with_the_partial_state() -> None:
-    partial = PartialState("uuid-1", {"host": wrap("x")}, {"host": wrap("x")})
+    partial = PartialState("uuid-1", {"host": "x", "secrets": {"k": "v"}}, {}, ("secrets",))
     error = PlainError("sbx1-sfu01: site deploy failed at step 'SFU | Install janus'")
     error.partial = partial
     context = create_through_the_servicer(Failing(error))
@@ -96,6 +96,9 @@ def test_any_other_error_still_gets_the_sdks_own_handling() -> None:
 
 def test_the_wire_values_the_plugins_read_and_write() -> None:
     assert plain(PropertyValue.computed()) is COMPUTED
+    # the engine's wire form of an unknown, as the SDK unmarshals it: a plain string
+    sent = PropertyValue.unmarshal(struct_pb2.Value(string_value=rpc.UNKNOWN))
+    assert sent.type == PropertyValueType.STRING and plain(sent) is COMPUTED
     assert PropertyValue.computed().type == PropertyValueType.COMPUTED
     assert wrap(COMPUTED).value == rpc.UNKNOWN
     marshalled = PropertyValue.marshal_map({"n": wrap(3), "s": wrap("x", secret=True)})

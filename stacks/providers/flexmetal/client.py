@@ -44,6 +44,11 @@ class FlexMetalError(PlainError):
         )
 
 
+def is_gone(error: Exception) -> bool:
+    """The API's answer for a server or key that does not exist (any more)."""
+    return isinstance(error, FlexMetalError) and error.status == 404
+
+
 class FlexMetalUnavailable(PlainError):
     """The API could not be reached or kept failing; the request may or may not have taken
     effect."""

@@ -1,31 +1,11 @@
 """The program's side of the flexmetal provider: the provider and resource classes."""
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import pulumi
 
-from stacks.providers.flexmetal.provider import SERVER, SSH_KEY
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-class _CamelCaseOnTheWire(pulumi.CustomResource):
-    """Python attributes in snake_case; the provider's properties in camelCase."""
-
-    def translate_output_property(self, prop: str) -> str:
-        return _snake(prop)
-
-    def translate_input_property(self, prop: str) -> str:
-        return _camel(prop)
+from stacks.providers.flexmetal.schema import PACKAGE, PROVIDER, SERVER, SSH_KEY
 
 
 class FlexMetal(pulumi.ProviderResource):
@@ -40,25 +20,24 @@ class FlexMetal(pulumi.ProviderResource):
         timings: dict[str, float],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`timings`: the provider's TIMINGS (camelCase), from the PoP spec's provider section."""
+        """`timings`: the schema's TIMINGS, from the PoP spec's provider section."""
         props: dict[str, Any] = {"endpoint": endpoint, **timings}
         if token is not None:
             props["token"] = pulumi.Output.secret(token)
-        super().__init__("flexmetal", name, props, opts)
+        super().__init__(PACKAGE, name, PROVIDER.registration(props), opts)
 
 
-class SshKey(_CamelCaseOnTheWire):
+class SshKey(pulumi.CustomResource):
     uuid: pulumi.Output[str]
 
     def __init__(
         self, name: str, public_key: str, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(
-            SSH_KEY, name, {"name": name, "public_key": public_key, "uuid": None}, opts
-        )
+        props = SSH_KEY.registration({"name": name, "public_key": public_key})
+        super().__init__(SSH_KEY.token, name, props, opts)
 
 
-class Server(_CamelCaseOnTheWire):
+class Server(pulumi.CustomResource):
     uuid: pulumi.Output[str]
     status: pulumi.Output[str]
     primary_ip: pulumi.Output[str]
@@ -79,24 +58,16 @@ class Server(_CamelCaseOnTheWire):
         post_install_script: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
-            "name": name,
-            "location": location,
-            "instance_type": instance_type,
-            "os_slug": os_slug,
-            "ssh_keys": list(ssh_keys),
-            "identity_tag": identity_tag,
-            "tags": list(tags),
-            "post_install_script": post_install_script,
-        }
-        outputs = (
-            "uuid",
-            "status",
-            "status_message",
-            "ip_addresses",
-            "primary_ip",
-            "created_at",
-            "delivered_at",
-            "installation",
+        props = SERVER.registration(
+            {
+                "name": name,
+                "location": location,
+                "instance_type": instance_type,
+                "os_slug": os_slug,
+                "ssh_keys": list(ssh_keys),
+                "identity_tag": identity_tag,
+                "tags": list(tags),
+                "post_install_script": post_install_script,
+            }
         )
-        super().__init__(SERVER, resource_name, {**props, **dict.fromkeys(outputs)}, opts)
+        super().__init__(SERVER.token, resource_name, props, opts)

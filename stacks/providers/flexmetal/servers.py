@@ -14,10 +14,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
-from stacks.providers.errors import PlainError
-from stacks.providers.flexmetal.client import FlexMetalClient, FlexMetalError, FlexMetalUnavailable
+from stacks.providers.errors import PlainError, unless_gone
+from stacks.providers.flexmetal.client import (
+    FlexMetalClient,
+    FlexMetalUnavailable,
+    is_gone,
+)
 
 IDENTITY_TAG_PREFIX = "vpid-"
 # Statuses of a server that is gone or cannot be used: never adopted.
@@ -197,11 +202,8 @@ def converge_tags(
             server = client.add_tag(server["uuid"], tag)
     for tag in list(server["tags"]):
         if tag not in wanted:
-            try:
-                server = client.remove_tag(server["uuid"], tag)
-            except FlexMetalError as error:
-                if error.status != 404:
-                    raise
+            removed = unless_gone(partial(client.remove_tag, server["uuid"], tag), is_gone)
+            server = removed or server
     return client.get_server(server["uuid"])
 
 
@@ -229,14 +231,14 @@ def reinstall(
 def release(client: FlexMetalClient, server_uuid: str, waiting: Waiting, timeout_s: float) -> None:
     """Releases the server and waits until it is released; gone already is fine."""
     deadline = waiting.clock() + timeout_s
-    try:
-        server = poll(
+    server = unless_gone(
+        lambda: poll(
             lambda: client.get_server(server_uuid), waiting, deadline, waiting.release_poll_s
-        )
-    except FlexMetalError as error:
-        if error.status == 404:
-            return
-        raise
+        ),
+        is_gone,
+    )
+    if server is None:
+        return
     if server["status"] == "failed":
         raise ServerFailed(
             f"server {server['name']} ({server_uuid}) is failed and the provider cannot release "

@@ -4,7 +4,7 @@ from typing import Any
 
 import pulumi
 
-from stacks.providers.vpdeploy.provider import HOST_DEPLOY, OUTPUTS, PACKAGE
+from stacks.providers.vpdeploy.schema import HOST_DEPLOY, PACKAGE
 
 
 class Deployer(pulumi.ProviderResource):
@@ -15,11 +15,13 @@ class Deployer(pulumi.ProviderResource):
 class HostDeploy(pulumi.CustomResource):
     """The site deploy and verification of one delivered server."""
 
-    changedOperations: pulumi.Output[int]
-    checksPassed: pulumi.Output[int]
-    deployedAt: pulumi.Output[str]
+    changed_operations: pulumi.Output[int]
+    checks_passed: pulumi.Output[int]
+    deploy_seconds: pulumi.Output[float]
+    verify_seconds: pulumi.Output[float]
+    deployed_at: pulumi.Output[str]
 
     def __init__(
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(HOST_DEPLOY, name, {**props, **dict.fromkeys(OUTPUTS)}, opts)
+        super().__init__(HOST_DEPLOY.token, name, HOST_DEPLOY.registration(props), opts)

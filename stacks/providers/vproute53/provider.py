@@ -17,45 +17,22 @@ from typing import Any, TypeVar
 
 import boto3
 from botocore.exceptions import ClientError
-from pulumi.provider.experimental.provider import (
-    CheckFailure,
-    CheckRequest,
-    CheckResponse,
-    ConfigureRequest,
-    ConfigureResponse,
-    CreateRequest,
-    CreateResponse,
-    DeleteRequest,
-    DiffRequest,
-    DiffResponse,
-    Provider,
-    ReadRequest,
-    ReadResponse,
-    UpdateRequest,
-    UpdateResponse,
-)
 
 from stacks.dns.records import RecordSet, change_batch, from_route53
-from stacks.providers.errors import PlainError
-from stacks.providers.properties import (
-    COMPUTED,
-    off_the_loop,
-    plain_map,
-    property_diff,
-    provider_settings,
-    serve,
-    type_of,
-    wrap_map,
+from stacks.providers.errors import PlainError, unless_gone
+from stacks.providers.plugin import Call, Observed, PluginProvider, ResourceHandlers, Setting
+from stacks.providers.properties import off_the_loop, serve
+from stacks.providers.vproute53.schema import (
+    HEALTH_CHECK,
+    HEALTH_CHECK_REPLACE_ON,
+    PACKAGE,
+    RECORD_SETS,
+    ZONE,
 )
 
-PACKAGE = "vproute53"
-ZONE = f"{PACKAGE}:index:Zone"
-HEALTH_CHECK = f"{PACKAGE}:index:HealthCheck"
-RECORD_SETS = f"{PACKAGE}:index:RecordSets"
 VERSION = "0.1.0"
 INSYNC_TIMEOUT_S = 300.0
-
-HEALTH_CHECK_REPLACE_ON = ("kind", "intervalS")
+GONE_CODES = frozenset({"NoSuchHostedZone", "NoSuchHealthCheck"})
 T = TypeVar("T")
 
 
@@ -63,13 +40,18 @@ class ZoneNotFound(PlainError):
     """The PoP's hosted zone does not exist (and the spec does not ask to create it)."""
 
 
-class Route53Provider(Provider):
+def is_gone(error: Exception) -> bool:
+    return isinstance(error, ClientError) and error.response["Error"]["Code"] in GONE_CODES
+
+
+class Route53Api:
+    """Route 53 at the provider's endpoint (AWS when empty), and what the handlers do there."""
+
     def __init__(self) -> None:
         self._endpoint = ""
 
-    async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
-        self._endpoint = provider_settings(request, PACKAGE)("endpoint")
-        return ConfigureResponse(accept_secrets=True, supports_preview=True)
+    def configure(self, setting: Setting) -> None:
+        self._endpoint = setting("endpoint")
 
     def client(self) -> Any:
         return boto3.client(
@@ -78,132 +60,12 @@ class Route53Provider(Provider):
             region_name=os.environ.get("AWS_REGION", "us-east-1"),
         )
 
-    async def _io(self, work: Callable[[], T]) -> T:
+    async def io(self, work: Callable[[], T]) -> T:
         return await off_the_loop(work)
-
-    # --- check / diff ---------------------------------------------------------------------
-
-    async def check(self, request: CheckRequest) -> CheckResponse:
-        news = plain_map(request.new_inputs)
-        required = {
-            ZONE: ("name",),
-            HEALTH_CHECK: ("key", "kind"),
-            RECORD_SETS: ("zoneId", "records"),
-        }[type_of(request.urn)]
-        failures = [CheckFailure(p, f"{p} is required") for p in required if news.get(p) is None]
-        return CheckResponse(inputs=request.new_inputs, failures=failures)
-
-    async def diff(self, request: DiffRequest) -> DiffResponse:
-        olds, news = plain_map(request.old_state), plain_map(request.new_inputs)
-        kind = type_of(request.urn)
-        if kind == ZONE:
-            changed = [k for k in ("name", "create") if olds.get(k) != news.get(k)]
-            return property_diff(changed, replace_on=changed)
-        if kind == HEALTH_CHECK:
-            keys = (
-                "key",
-                "kind",
-                "address",
-                "port",
-                "path",
-                "intervalS",
-                "failureThreshold",
-                "childIds",
-            )
-            changed = [k for k in keys if _differs(olds.get(k), news.get(k))]
-            return property_diff(changed, [k for k in changed if k in HEALTH_CHECK_REPLACE_ON])
-        changed = [
-            k
-            for k in ("zoneId", "records", "healthCheckIds")
-            if _differs(_records_key(olds, k), _records_key(news, k))
-        ]
-        return property_diff(changed, replace_on=[k for k in changed if k == "zoneId"])
-
-    # --- create / read / update / delete --------------------------------------------------
-
-    async def create(self, request: CreateRequest) -> CreateResponse:
-        inputs = plain_map(request.properties)
-        kind = type_of(request.urn)
-        if request.preview:
-            outputs = {
-                ZONE: {"zoneId": COMPUTED},
-                HEALTH_CHECK: {"healthCheckId": COMPUTED},
-                RECORD_SETS: {},
-            }[kind]
-            return CreateResponse(properties=wrap_map({**inputs, **outputs}))
-        if kind == ZONE:
-            zone_id = await self._io(lambda: self._zone(inputs))
-            return CreateResponse(zone_id, wrap_map({**inputs, "zoneId": zone_id}))
-        if kind == HEALTH_CHECK:
-            check_id = await self._io(lambda: self._create_health_check(inputs, request.urn))
-            return CreateResponse(check_id, wrap_map({**inputs, "healthCheckId": check_id}))
-        await self._io(
-            lambda: self._apply_records(
-                inputs["zoneId"], [], inputs["records"], inputs.get("healthCheckIds") or {}
-            )
-        )
-        record_id = f"{inputs['zoneId']}/{hashlib.sha256(request.urn.encode()).hexdigest()[:12]}"
-        return CreateResponse(record_id, wrap_map(inputs))
-
-    async def read(self, request: ReadRequest) -> ReadResponse:
-        kind = type_of(request.urn)
-        state = plain_map(request.properties)
-        inputs = plain_map(request.inputs)
-        if kind == ZONE:
-            exists = await self._io(lambda: self._zone_exists(request.resource_id))
-            return (
-                ReadResponse(request.resource_id, wrap_map(state), wrap_map(inputs))
-                if exists
-                else ReadResponse()
-            )
-        if kind == HEALTH_CHECK:
-            observed = await self._io(lambda: self._read_health_check(request.resource_id))
-            if observed is None:
-                return ReadResponse()
-            return ReadResponse(
-                request.resource_id,
-                wrap_map({**state, **observed}),
-                wrap_map({**inputs, **observed}),
-            )
-        records = await self._io(lambda: self._observed_records(state))
-        observed = {**state, "records": [r.as_dict() for r in records]}
-        observed_inputs = {**inputs, "records": observed["records"]}
-        return ReadResponse(request.resource_id, wrap_map(observed), wrap_map(observed_inputs))
-
-    async def update(self, request: UpdateRequest) -> UpdateResponse:
-        olds, news = plain_map(request.olds), plain_map(request.news)
-        kind = type_of(request.urn)
-        if request.preview or kind == ZONE:
-            return UpdateResponse(wrap_map({**olds, **news}))
-        if kind == HEALTH_CHECK:
-            await self._io(lambda: self._update_health_check(request.resource_id, news))
-            return UpdateResponse(wrap_map({**news, "healthCheckId": request.resource_id}))
-        await self._io(
-            lambda: self._apply_records(
-                news["zoneId"], olds["records"], news["records"], news.get("healthCheckIds") or {}
-            )
-        )
-        return UpdateResponse(wrap_map(news))
-
-    async def delete(self, request: DeleteRequest) -> None:
-        state = plain_map(request.properties)
-        kind = type_of(request.urn)
-        if kind == ZONE:
-            if state.get("create"):
-                await self._io(lambda: self._delete_zone(request.resource_id))
-            return  # a zone looked up stays as it was
-        if kind == HEALTH_CHECK:
-            await self._io(lambda: self._delete_health_check(request.resource_id))
-            return
-        await self._io(
-            lambda: self._apply_records(
-                state["zoneId"], state["records"], [], state.get("healthCheckIds") or {}
-            )
-        )
 
     # --- zones --------------------------------------------------------------------------
 
-    def _zone(self, inputs: Mapping[str, Any]) -> str:
+    def zone(self, inputs: Mapping[str, Any]) -> str:
         name = inputs["name"].rstrip(".") + "."
         route53 = self.client()
         if inputs.get("create"):
@@ -217,45 +79,43 @@ class Route53Provider(Provider):
             "registrar) or, in a sandbox, set dns.create_zone: true"
         )
 
-    def _zone_exists(self, zone_id: str) -> bool:
-        found = _unless_gone("NoSuchHostedZone", lambda: self.client().get_hosted_zone(Id=zone_id))
+    def zone_exists(self, zone_id: str) -> bool:
+        found = unless_gone(lambda: self.client().get_hosted_zone(Id=zone_id), is_gone)
         return found is not None
 
-    def _delete_zone(self, zone_id: str) -> None:
-        _unless_gone("NoSuchHostedZone", lambda: self.client().delete_hosted_zone(Id=zone_id))
+    def delete_zone(self, zone_id: str) -> None:
+        unless_gone(lambda: self.client().delete_hosted_zone(Id=zone_id), is_gone)
 
     # --- health checks ------------------------------------------------------------------
 
-    def _create_health_check(self, inputs: Mapping[str, Any], urn: str) -> str:
+    def create_health_check(self, inputs: Mapping[str, Any], urn: str) -> str:
         reference = f"{hashlib.sha256(urn.encode()).hexdigest()[:16]}-{uuid.uuid4().hex[:12]}"
         created = self.client().create_health_check(
             CallerReference=reference, HealthCheckConfig=_health_check_config(inputs)
         )
         return str(created["HealthCheck"]["Id"])
 
-    def _read_health_check(self, check_id: str) -> dict[str, Any] | None:
-        answer = _unless_gone(
-            "NoSuchHealthCheck", lambda: self.client().get_health_check(HealthCheckId=check_id)
+    def read_health_check(self, check_id: str) -> dict[str, Any] | None:
+        answer = unless_gone(
+            lambda: self.client().get_health_check(HealthCheckId=check_id), is_gone
         )
         if answer is None:
             return None
         config = answer["HealthCheck"]["HealthCheckConfig"]
         if config["Type"] == "CALCULATED":
-            return {"childIds": sorted(config.get("ChildHealthChecks", []))}
+            return {"child_ids": sorted(config.get("ChildHealthChecks", []))}
         observed: dict[str, Any] = {"address": config.get("IPAddress"), "port": config.get("Port")}
         if "FailureThreshold" in config:
-            observed["failureThreshold"] = config["FailureThreshold"]
+            observed["failure_threshold"] = config["FailureThreshold"]
         return observed
 
-    def _update_health_check(self, check_id: str, inputs: Mapping[str, Any]) -> None:
+    def update_health_check(self, check_id: str, inputs: Mapping[str, Any]) -> None:
         config = _health_check_config(inputs)
         config.pop("Type"), config.pop("RequestInterval", None)
         self.client().update_health_check(HealthCheckId=check_id, **config)
 
-    def _delete_health_check(self, check_id: str) -> None:
-        _unless_gone(
-            "NoSuchHealthCheck", lambda: self.client().delete_health_check(HealthCheckId=check_id)
-        )
+    def delete_health_check(self, check_id: str) -> None:
+        unless_gone(lambda: self.client().delete_health_check(HealthCheckId=check_id), is_gone)
 
     # --- record sets --------------------------------------------------------------------
 
@@ -271,14 +131,14 @@ class Route53Provider(Provider):
         records = (from_route53(rrset, keys_by_id) for rrset in self._zone_records(zone_id))
         return {record.key: record for record in records}
 
-    def _observed_records(self, state: Mapping[str, Any]) -> list[RecordSet]:
+    def observed_records(self, state: Mapping[str, Any]) -> list[RecordSet]:
         """The state's records as the zone has them now (gone ones left out)."""
-        keys_by_id = {v: k for k, v in (state.get("healthCheckIds") or {}).items()}
-        current = self._current(state["zoneId"], keys_by_id)
+        keys_by_id = {v: k for k, v in (state.get("health_check_ids") or {}).items()}
+        current = self._current(state["zone_id"], keys_by_id)
         wanted = [RecordSet.from_dict(raw) for raw in state.get("records") or []]
         return [current[record.key] for record in wanted if record.key in current]
 
-    def _apply_records(
+    def apply_records(
         self,
         zone_id: str,
         old_raw: list[dict[str, Any]],
@@ -312,49 +172,135 @@ class Route53Provider(Provider):
             time.sleep(2)
 
 
-def _unless_gone(code: str, call: Callable[[], Any]) -> Any:
-    """`call()`'s answer, or None when Route 53 answers `code`: the thing is gone already."""
-    try:
-        return call()
-    except ClientError as error:
-        if error.response["Error"]["Code"] == code:
-            return None
-        raise
-
-
 def _health_check_config(inputs: Mapping[str, Any]) -> dict[str, Any]:
     if inputs["kind"] == "CALCULATED":
         return {
             "Type": "CALCULATED",
             "HealthThreshold": 1,
-            "ChildHealthChecks": list(inputs.get("childIds") or []),
+            "ChildHealthChecks": list(inputs.get("child_ids") or []),
         }
     config: dict[str, Any] = {
         "Type": inputs["kind"],
         "IPAddress": inputs["address"],
         "Port": int(inputs["port"]),
-        "RequestInterval": int(inputs.get("intervalS") or 10),
-        "FailureThreshold": int(inputs.get("failureThreshold") or 3),
+        "RequestInterval": int(inputs.get("interval_s") or 10),
+        "FailureThreshold": int(inputs.get("failure_threshold") or 3),
     }
     if inputs.get("path"):
         config["ResourcePath"] = inputs["path"]
     return config
 
 
-def _differs(old: Any, new: Any) -> bool:
-    return new is COMPUTED or old != new
-
-
-def _records_key(values: Mapping[str, Any], key: str) -> Any:
+def comparable_records(value: Any) -> Any:
     """Records compare as a set: Route 53 keeps no order."""
-    value = values.get(key)
-    if key == "records" and isinstance(value, list):
-        return sorted(RecordSet.from_dict(r).as_dict().__repr__() for r in value)
+    if isinstance(value, list):
+        return sorted(repr(RecordSet.from_dict(r).as_dict()) for r in value)
     return value
 
 
+class Zones(ResourceHandlers):
+    """A zone looked up, or (`create`, in a sandbox) created and deleted with the stack."""
+
+    schema = ZONE
+    replace_on = ZONE.inputs
+
+    def __init__(self, route53: Route53Api) -> None:
+        self.route53 = route53
+
+    async def create(self, call: Call, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        zone_id = await self.route53.io(lambda: self.route53.zone(inputs))
+        return zone_id, {"zone_id": zone_id}
+
+    async def read(
+        self, resource_id: str, state: dict[str, Any], inputs: dict[str, Any]
+    ) -> Observed | None:
+        exists = await self.route53.io(lambda: self.route53.zone_exists(resource_id))
+        return Observed() if exists else None
+
+    async def delete(self, call: Call, resource_id: str, state: dict[str, Any]) -> None:
+        if state.get("create"):  # a zone looked up stays as it was
+            await self.route53.io(lambda: self.route53.delete_zone(resource_id))
+
+
+class HealthChecks(ResourceHandlers):
+    schema = HEALTH_CHECK
+    replace_on = HEALTH_CHECK_REPLACE_ON
+
+    def __init__(self, route53: Route53Api) -> None:
+        self.route53 = route53
+
+    def comparable(self, name: str, value: Any) -> Any:
+        """A calculated check's children are a set: Route 53 reads them back in its order."""
+        if name == "child_ids" and isinstance(value, list):
+            return sorted(value)
+        return value
+
+    async def create(self, call: Call, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        check_id = await self.route53.io(lambda: self.route53.create_health_check(inputs, call.urn))
+        return check_id, {"health_check_id": check_id}
+
+    async def read(
+        self, resource_id: str, state: dict[str, Any], inputs: dict[str, Any]
+    ) -> Observed | None:
+        observed = await self.route53.io(lambda: self.route53.read_health_check(resource_id))
+        return None if observed is None else Observed(observed)
+
+    async def update(
+        self, call: Call, resource_id: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> dict[str, Any]:
+        await self.route53.io(lambda: self.route53.update_health_check(resource_id, news))
+        return {"health_check_id": resource_id}
+
+    async def delete(self, call: Call, resource_id: str, state: dict[str, Any]) -> None:
+        await self.route53.io(lambda: self.route53.delete_health_check(resource_id))
+
+
+class RecordSetsOfAPop(ResourceHandlers):
+    """A PoP's record sets as one resource: every apply is one change batch."""
+
+    schema = RECORD_SETS
+    replace_on = ("zone_id",)
+
+    def __init__(self, route53: Route53Api) -> None:
+        self.route53 = route53
+
+    def comparable(self, name: str, value: Any) -> Any:
+        return comparable_records(value) if name == "records" else value
+
+    async def create(self, call: Call, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        await self._apply(inputs["zone_id"], [], inputs)
+        return f"{inputs['zone_id']}/{hashlib.sha256(call.urn.encode()).hexdigest()[:12]}", {}
+
+    async def read(
+        self, resource_id: str, state: dict[str, Any], inputs: dict[str, Any]
+    ) -> Observed | None:
+        records = await self.route53.io(lambda: self.route53.observed_records(state))
+        return Observed({"records": [r.as_dict() for r in records]})
+
+    async def update(
+        self, call: Call, resource_id: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> dict[str, Any]:
+        await self._apply(news["zone_id"], olds["records"], news)
+        return {}
+
+    async def delete(self, call: Call, resource_id: str, state: dict[str, Any]) -> None:
+        await self._apply(state["zone_id"], state["records"], {**state, "records": []})
+
+    async def _apply(self, zone_id: str, olds: list[Any], news: Mapping[str, Any]) -> None:
+        ids = news.get("health_check_ids") or {}
+        await self.route53.io(
+            lambda: self.route53.apply_records(zone_id, olds, news["records"], ids)
+        )
+
+
+def plugin() -> PluginProvider:
+    route53 = Route53Api()
+    handlers = [Zones(route53), HealthChecks(route53), RecordSetsOfAPop(route53)]
+    return PluginProvider(PACKAGE, handlers, configure=route53.configure)
+
+
 def main() -> None:
-    serve(Route53Provider(), VERSION)
+    serve(plugin(), VERSION)
 
 
 if __name__ == "__main__":

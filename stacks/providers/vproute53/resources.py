@@ -4,7 +4,7 @@ from typing import Any
 
 import pulumi
 
-from stacks.providers.vproute53.provider import HEALTH_CHECK, PACKAGE, RECORD_SETS, ZONE
+from stacks.providers.vproute53.schema import HEALTH_CHECK, PACKAGE, RECORD_SETS, ZONE
 
 
 class Route53(pulumi.ProviderResource):
@@ -17,21 +17,22 @@ class Route53(pulumi.ProviderResource):
 
 
 class Zone(pulumi.CustomResource):
-    zoneId: pulumi.Output[str]
+    zone_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, zone: str, create: bool, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(ZONE, name, {"name": zone, "create": create, "zoneId": None}, opts)
+        props = ZONE.registration({"name": zone, "create": create})
+        super().__init__(ZONE.token, name, props, opts)
 
 
 class HealthCheck(pulumi.CustomResource):
-    healthCheckId: pulumi.Output[str]
+    health_check_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(HEALTH_CHECK, name, {**props, "healthCheckId": None}, opts)
+        super().__init__(HEALTH_CHECK.token, name, HEALTH_CHECK.registration(props), opts)
 
 
 class RecordSets(pulumi.CustomResource):
@@ -40,4 +41,4 @@ class RecordSets(pulumi.CustomResource):
     def __init__(
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(RECORD_SETS, name, props, opts)
+        super().__init__(RECORD_SETS.token, name, RECORD_SETS.registration(props), opts)

@@ -1,0 +1,57 @@
+"""The flexmetal plugin's properties, for the plugin and the stack program alike."""
+
+from stacks.providers.schema import Schema
+
+PACKAGE = "flexmetal"
+
+# How long and how often the provider polls, and how long one request may take: the PoP spec's
+# provider section under the same names. They are the provider's configuration, not a
+# server's, so an imported server is released with them too; the plugin has no defaults.
+TIMINGS = (
+    "request_timeout_s",
+    "delivery_poll_interval_s",
+    "delivery_timeout_s",
+    "release_poll_interval_s",
+    "release_timeout_s",
+)
+PROVIDER = Schema(
+    f"pulumi:providers:{PACKAGE}",
+    inputs=("endpoint", "token", *TIMINGS),
+    required=("endpoint", *TIMINGS),
+    secret=("token",),
+)
+
+SERVER = Schema(
+    f"{PACKAGE}:index:Server",
+    inputs=(
+        "name",
+        "location",
+        "instance_type",
+        "os_slug",
+        "ssh_keys",
+        "identity_tag",
+        "tags",
+        "post_install_script",
+    ),
+    outputs=(
+        "uuid",
+        "status",
+        "status_message",
+        "ip_addresses",
+        "primary_ip",
+        "created_at",
+        "delivered_at",
+        "installation",
+    ),
+    required=("name", "location", "instance_type", "os_slug", "ssh_keys", "identity_tag"),
+)
+# a change to these replaces the server; to the name, OS, keys or script reinstalls it in place
+SERVER_REPLACE_ON = ("location", "instance_type")
+SERVER_REINSTALL_ON = ("name", "os_slug", "ssh_keys", "post_install_script")
+
+SSH_KEY = Schema(
+    f"{PACKAGE}:index:SshKey",
+    inputs=("name", "public_key"),
+    outputs=("uuid",),
+    required=("name", "public_key"),
+)
