@@ -12,7 +12,7 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
                   $(shell find tools/pulumi-engine/cmd -name '*.go')
 
 .PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
-        clean sandbox-up sandbox-down
+        clean sandbox-up sandbox-down pr-comment
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -39,6 +39,13 @@ validate: venv ## Check every Pulumi.*.yaml offline; lists all errors
 
 preview: setup ## Real `pulumi preview` of STACK (default: sandbox) on the configured backend
 	$(ENV) tools/stack-env.sh $(STACK) pulumi preview --diff --non-interactive
+
+BASE ?= origin/main
+HEAD ?= HEAD
+COMMENT ?= pr-comment.md
+pr-comment: setup ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT
+	$(ENV) python -m stacks.preview comment $(if $(STACKS),--stacks $(STACKS),--base $(BASE) --head $(HEAD)) \
+	  $(if $(SKIP),--skip $(SKIP)) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) --out $(COMMENT)
 
 up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
 	started=$$(date +%s); $(ENV) python -m sandbox up \

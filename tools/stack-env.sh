@@ -11,9 +11,10 @@ if [ ! -f "Pulumi.$stack.yaml" ]; then
   exit 2
 fi
 if [ "$stack" = sandbox ]; then
-  if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
-    export PULUMI_CONFIG_PASSPHRASE=$VOICEPOP_SANDBOX_PASSPHRASE
-  fi
+  # its secrets are encrypted with the sandbox-only passphrase: a team's cannot read them, so
+  # one set for the other stacks (previewed beside it) never applies here
+  unset PULUMI_CONFIG_PASSPHRASE_FILE
+  export PULUMI_CONFIG_PASSPHRASE=$VOICEPOP_SANDBOX_PASSPHRASE
   export FLEXMETAL_TOKEN=$VOICEPOP_SANDBOX_API_TOKEN
   # the sandbox's Route 53 (moto) takes any credentials; never real ones
   export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=us-east-1

@@ -1,0 +1,1 @@
+"""Pull-request previews: which stacks a change touches, their previews, and the comment."""

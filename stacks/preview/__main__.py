@@ -1,0 +1,93 @@
+"""The pull-request preview's command line.
+
+python -m stacks.preview affected BASE HEAD [--json]
+    the stacks a change touches, one per line with why (or JSON for a CI matrix); stack
+    files the change deletes are named on standard error
+python -m stacks.preview comment (--base BASE --head HEAD | --stacks S...) --out FILE
+    previews those stacks in parallel and writes the Markdown comment; exit 1 when a
+    stack's preview failed (the comment is written all the same)
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from stacks.preview.affected import affected_in
+from stacks.preview.comment import nothing_to_preview, render
+from stacks.preview.run import PreviewOptions, preview_stacks
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m stacks.preview")
+    commands = top.add_subparsers(dest="command", required=True)
+    affected = commands.add_parser("affected", help="the stacks a change from BASE to HEAD touches")
+    affected.add_argument("base", help="the branch the pull request goes into, e.g. origin/main")
+    affected.add_argument("head", help="the pull request's commit, e.g. HEAD")
+    affected.add_argument("--json", action="store_true", help="as JSON, for a CI matrix")
+    affected.add_argument("--repo", type=Path, default=Path.cwd())
+    comment = commands.add_parser("comment", help="preview stacks and write the PR comment")
+    comment.add_argument("--base", help="with --head: preview the stacks this change touches")
+    comment.add_argument("--head", default="HEAD")
+    comment.add_argument("--stacks", nargs="+", help="these stacks instead")
+    comment.add_argument(
+        "--skip", nargs="+", default=[], help="never these (CI skips the local sandbox stack)"
+    )
+    comment.add_argument("--policy-pack", type=Path, action="append", default=[])
+    comment.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
+    comment.add_argument("--repo", type=Path, default=Path.cwd())
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "affected":
+            return print_affected(args)
+        return write_comment(args)
+    except subprocess.CalledProcessError as error:
+        print(f"git {' '.join(error.cmd[3:])}: {error.stderr.strip()}", file=sys.stderr)
+        return 1
+
+
+def print_affected(args: argparse.Namespace) -> int:
+    found = affected_in(args.repo, args.base, args.head)
+    if args.json:
+        print(json.dumps(found.as_dict(), indent=2))
+    else:
+        for stack, reasons in sorted(found.stacks.items()):
+            print(f"{stack}\t{'; '.join(reasons)}")
+    for stack in found.removed:
+        print(
+            f"{stack}: its stack file is deleted; destroy it with `pulumi destroy`", file=sys.stderr
+        )
+    return 0
+
+
+def write_comment(args: argparse.Namespace) -> int:
+    if args.stacks:
+        stacks = list(args.stacks)
+        selection = f"--stacks {' '.join(stacks)}"
+    elif args.base:
+        stacks = sorted(affected_in(args.repo, args.base, args.head).stacks)
+        selection = f"--base {args.base} --head {args.head}"
+    else:
+        print("comment: give --base (and --head) or --stacks", file=sys.stderr)
+        return 2
+    stacks = [stack for stack in stacks if stack not in args.skip]
+    previews = preview_stacks(stacks, PreviewOptions(policy_packs=tuple(args.policy_pack)))
+    commands = [
+        f"python -m stacks.preview comment {selection} --out {args.out}",
+        *(f"make preview STACK={stack}" for stack in stacks),
+    ]
+    args.out.write_text(render(previews, commands) if stacks else nothing_to_preview())
+    failed = [p.stack for p in previews if p.failed]
+    print(
+        f"{args.out}: {len(stacks)} stack(s) previewed" + (f", failed: {failed}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
