@@ -45,7 +45,7 @@ HEAD ?= HEAD
 COMMENT ?= pr-comment.md
 pr-comment: setup ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT
 	$(ENV) python -m stacks.preview comment $(if $(STACKS),--stacks $(STACKS),--base $(BASE) --head $(HEAD)) \
-	  $(if $(SKIP),--skip $(SKIP)) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) --out $(COMMENT)
+	  $(if $(SKIP),--skip $(SKIP)) $(if $(NO_HOSTS),--no-hosts) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) --out $(COMMENT)
 
 up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
 	started=$$(date +%s); $(ENV) python -m sandbox up \

@@ -34,6 +34,9 @@ def parser() -> argparse.ArgumentParser:
     comment.add_argument(
         "--skip", nargs="+", default=[], help="never these (CI skips the local sandbox stack)"
     )
+    comment.add_argument(
+        "--no-hosts", action="store_true", help="without the roles' dry run on the live hosts"
+    )
     comment.add_argument("--policy-pack", type=Path, action="append", default=[])
     comment.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
     comment.add_argument("--repo", type=Path, default=Path.cwd())
@@ -76,7 +79,9 @@ def write_comment(args: argparse.Namespace) -> int:
         print("comment: give --base (and --head) or --stacks", file=sys.stderr)
         return 2
     stacks = [stack for stack in stacks if stack not in args.skip]
-    previews = preview_stacks(stacks, PreviewOptions(policy_packs=tuple(args.policy_pack)))
+    previews = preview_stacks(
+        stacks, PreviewOptions(policy_packs=tuple(args.policy_pack), hosts=not args.no_hosts)
+    )
     commands = [
         f"python -m stacks.preview comment {selection} --out {args.out}",
         *(f"make preview STACK={stack}" for stack in stacks),

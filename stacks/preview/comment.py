@@ -110,7 +110,7 @@ def count_row(preview: StackPreview) -> str:
     cells = [str(preview.counts.get(op, 0)) for op in COUNTED]
     violations = [p for p in preview.policies if p.level == "mandatory"]
     policies = str(len(preview.policies)) if preview.policies else "-"
-    found = dangers(preview)
+    found = grouped(dangers(preview))
     if violations:
         status = f"⛔ {len(violations)} mandatory policy violation(s)"
     elif found:

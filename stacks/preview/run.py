@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stacks.preview.events import StackPreview, stack_preview
+from stacks.preview.hosts import roles_dry_run
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ERROR_TAIL_LINES = 30
@@ -21,6 +22,7 @@ class PreviewOptions:
     policy_packs: tuple[Path, ...] = ()
     config_files: dict[str, Path] = field(default_factory=dict)  # stack -> a config file
     timeout_s: float = 900.0
+    hosts: bool = True  # also what the roles would change on the live hosts
 
 
 def preview_command(stack: str, options: PreviewOptions) -> list[str]:
@@ -29,6 +31,8 @@ def preview_command(stack: str, options: PreviewOptions) -> list[str]:
         stack,
         "pulumi",
         "preview",
+        "--stack",  # never the workspace's selected stack: parallel runs select others
+        stack,
         "--json",
         "--non-interactive",
     ]
@@ -65,6 +69,8 @@ def preview_stack(stack: str, options: PreviewOptions = PreviewOptions()) -> Sta
     if result.returncode != 0 and not preview.errors:
         tail = (result.stderr or result.stdout).strip().splitlines()[-ERROR_TAIL_LINES:]
         preview.errors.append("\n".join(tail) or f"pulumi preview exited {result.returncode}")
+    if options.hosts and not preview.failed:
+        preview.host_changes, preview.host_errors = roles_dry_run(stack, PROJECT_DIR)
     return preview
 
 

@@ -1,6 +1,7 @@
 """The pull-request comment, rendered from previews the real engine made of the live sandbox
 (recorded by tests/preview/record.py; re-record after an engine upgrade)."""
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from stacks.preview.comment import GITHUB_LIMIT, MARKER, render
 from stacks.preview.danger import dangers
 from stacks.preview.events import HostChange, StackPreview, stack_preview
+from stacks.preview.hosts import planned_host_changes
 
 pytestmark = pytest.mark.preview
 
@@ -137,3 +139,18 @@ def test_an_oversized_comment_is_trimmed_and_says_so() -> None:
 def test_a_comment_within_the_limit_is_not_trimmed() -> None:
     comment = render([recorded("server-replaced")])
     assert "Trimmed" not in comment and "Full detail" in comment
+
+
+def test_the_roles_plan_gives_the_operations_that_would_change_per_host() -> None:
+    """pyinfra's own plan (`pyinfra --json` without --yes) of a tuning knob on the live
+    sandbox, recorded: only the operations with a change, not the conditional ones."""
+    plan = json.loads((DATA / "roles-plan-tuning.json").read_text())
+    changes = planned_host_changes(plan)
+    assert {(c.role, c.operation) for c in changes} == {
+        ("Kernel tuning", "Write /etc/sysctl.d/60-voicepop-sfu.conf"),
+        ("Kernel tuning", "Set net.ipv4.udp_rmem_min"),
+    }
+    assert {c.host for c in changes} == {"sbx1-sfu01", "sbx1-sfu02", "sbx1-sfu03"}
+    comment = render([replace(recorded("tuning-knob"), host_changes=changes)])
+    assert "2 operation(s) would change on 3 host(s)" in comment
+    assert "| Kernel tuning | Set net.ipv4.udp_rmem_min | `sbx1-sfu01`, `sbx1-sfu02`" in comment
