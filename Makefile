@@ -12,7 +12,7 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
                   $(shell find tools/pulumi-engine/cmd -name '*.go')
 
 .PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
-        clean sandbox-up sandbox-down pr-comment
+        clean sandbox-up sandbox-down pr-comment drift
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ COMMENT ?= pr-comment.md
 pr-comment: setup ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT
 	$(ENV) python -m stacks.preview comment $(if $(STACKS),--stacks $(STACKS),--base $(BASE) --head $(HEAD)) \
 	  $(if $(SKIP),--skip $(SKIP)) $(if $(NO_HOSTS),--no-hosts) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) --out $(COMMENT)
+
+drift: setup ## Drift of STACK: provider and Route 53 (refresh), hosts (roles' plan), verification; exit 0/2/1
+	$(ENV) python -m stacks.preview.drift $(STACK) $(if $(OUT),--out $(OUT))
 
 up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
 	started=$$(date +%s); $(ENV) python -m sandbox up \

@@ -7,7 +7,7 @@ comment says what went. Pure: previews in, text out."""
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stacks.preview.danger import HOST_DEPLOY, dangers, grouped
 from stacks.preview.events import (
@@ -17,6 +17,9 @@ from stacks.preview.events import (
     ResourceChange,
     StackPreview,
 )
+
+if TYPE_CHECKING:
+    from stacks.preview.drift import DriftReport
 
 GITHUB_LIMIT = 65_536
 MARKER = "<!-- voicepop-preview -->"  # finds the comment again to edit it in place
@@ -280,3 +283,49 @@ def full_detail(preview: StackPreview) -> str:
 def footer(commands: Iterable[str]) -> str:
     listed = "".join(f"\n- `{command}`" for command in commands)
     return "---\nReproduce:" + listed + "\n" if listed else "---\n"
+
+
+# --- drift --------------------------------------------------------------------------------
+
+DRIFT_MARKER = "<!-- voicepop-drift -->"
+
+
+def render_drift(report: "DriftReport") -> str:
+    found = report.resources
+    hosts = sorted({c.host for c in found.host_changes})
+    operations = {(c.role, c.operation) for c in found.host_changes}
+    verdict = (
+        "❌ **Could not check all of it**"
+        if report.errors
+        else "⚠️ **Drift found**"
+        if report.drifted
+        else "✅ **No drift**: the provider, Route 53 and the hosts are as deployed"
+    )
+    parts = [
+        f"{DRIFT_MARKER}\n## Drift: `{report.stack}`\n\n{verdict}\n",
+        "| Where | Drifted |\n|---|---|\n"
+        f"| Provider and Route 53 (refresh) | {len(found.changes)} resource(s) |\n"
+        f"| Hosts (the roles' plan) | {len(operations)} operation(s) on {len(hosts)} host(s) |\n"
+        f"| Verification ({report.hosts_verified} host(s)) | "
+        f"{len(report.failed_controls)} failed control(s) |\n",
+    ]
+    if found.changes:
+        parts.append("### Changed behind Pulumi's back\n\n" + resources_table(found.changes))
+        parts.append(properties_list(found.changes))
+    if found.host_changes:
+        parts.append("### On the hosts\n")
+        parts.extend(section.text for section in host_sections(found))
+    if report.failed_controls:
+        listed = "\n".join(f"- `{control}`" for control in report.failed_controls)
+        parts.append(f"### Failed controls\n\n{listed}\n")
+    if report.errors:
+        parts.append("### Errors\n\n```\n" + "\n".join(report.errors) + "\n```\n")
+    parts.append(
+        footer(
+            [
+                f"make drift STACK={report.stack}",
+                f"pulumi refresh --preview-only --diff --stack {report.stack}",
+            ]
+        )
+    )
+    return "\n".join(part for part in parts if part)

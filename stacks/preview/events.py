@@ -169,8 +169,11 @@ def stack_preview(stack: str, events: Iterable[str]) -> StackPreview:
         if not line.strip().startswith("{"):
             continue
         event = json.loads(line)
-        if "resourcePreEvent" in event:
-            change = resource_change(event["resourcePreEvent"]["metadata"])
+        # a refresh's step reports what it found in its outputs event, after a "refresh" pre
+        # event; a preview's outputs event repeats its pre event
+        step = event.get("resourcePreEvent") or event.get("resOutputsEvent")
+        if step is not None:
+            change = resource_change(step["metadata"])
             if change is not None and change.urn not in seen:
                 seen[change.urn] = change
         elif "policyEvent" in event:

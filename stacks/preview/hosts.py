@@ -38,6 +38,7 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def pulumi_json(stack: str, project_dir: Path, *command: str) -> Any:
+    """A pulumi command's JSON answer; `command` may end with --config-file FILE."""
     result = subprocess.run(
         ["tools/stack-env.sh", stack, "pulumi", *command, "--stack", stack, "--json"],
         cwd=project_dir,
@@ -48,12 +49,12 @@ def pulumi_json(stack: str, project_dir: Path, *command: str) -> Any:
     return json.loads(result.stdout or "{}")
 
 
-def hosts_to_plan(stack: str, project_dir: Path) -> list[dict[str, Any]]:
+def hosts_to_plan(stack: str, project_dir: Path, config: Path | None) -> list[dict[str, Any]]:
     """Each delivered server's entry as the changed stack file would deploy it."""
     outputs = pulumi_json(stack, project_dir, "stack", "output")
     servers = (outputs.get("pop") or {}).get("servers") or {}
-    stack_file = read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
-    spec = parse_pop(stack_file.raw_pop, stack_file.context, stack_file.path.name)
+    stack_file = read_stack_file(config or project_dir / f"Pulumi.{stack}.yaml")
+    spec = parse_pop(stack_file.raw_pop, stack_file.context, f"Pulumi.{stack}.yaml")
     return [
         host_entry(spec, name, server["address"], project_dir)
         for name, server in sorted(servers.items())
@@ -61,8 +62,9 @@ def hosts_to_plan(stack: str, project_dir: Path) -> list[dict[str, Any]]:
     ]
 
 
-def stack_secrets(stack: str, project_dir: Path) -> dict[str, str]:
-    config = pulumi_json(stack, project_dir, "config", "--show-secrets")
+def stack_secrets(stack: str, project_dir: Path, config_file: Path | None) -> dict[str, str]:
+    from_file = ["--config-file", str(config_file)] if config_file else []
+    config = pulumi_json(stack, project_dir, "config", "--show-secrets", *from_file)
     return {
         key.split(":", 1)[1]: str(entry.get("value"))
         for key, entry in config.items()
@@ -70,11 +72,14 @@ def stack_secrets(stack: str, project_dir: Path) -> dict[str, str]:
     }
 
 
-def roles_dry_run(stack: str, project_dir: Path) -> tuple[list[HostChange], list[str]]:
-    """The host changes of `stack`, or why they could not be planned."""
+def roles_dry_run(
+    stack: str, project_dir: Path, config_file: Path | None = None
+) -> tuple[list[HostChange], list[str]]:
+    """The host changes of `stack` (its stack file, or `config_file` instead), or why they
+    could not be planned."""
     try:
-        hosts = hosts_to_plan(stack, project_dir)
-        secrets = stack_secrets(stack, project_dir) if hosts else {}
+        hosts = hosts_to_plan(stack, project_dir, config_file)
+        secrets = stack_secrets(stack, project_dir, config_file) if hosts else {}
     except subprocess.CalledProcessError as error:
         return [], [f"cannot read the stack: {last_line(error.stderr)}"]
     except (SpecInvalid, yaml.YAMLError) as error:

@@ -70,7 +70,9 @@ def preview_stack(stack: str, options: PreviewOptions = PreviewOptions()) -> Sta
         tail = (result.stderr or result.stdout).strip().splitlines()[-ERROR_TAIL_LINES:]
         preview.errors.append("\n".join(tail) or f"pulumi preview exited {result.returncode}")
     if options.hosts and not preview.failed:
-        preview.host_changes, preview.host_errors = roles_dry_run(stack, PROJECT_DIR)
+        preview.host_changes, preview.host_errors = roles_dry_run(
+            stack, PROJECT_DIR, options.config_files.get(stack)
+        )
     return preview
 
 

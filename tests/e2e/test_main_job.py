@@ -20,6 +20,7 @@ from sandbox import settings as sandbox_settings
 from sandbox.summary import zone_records
 from sandbox.upstream import LearnedPath, learned_routes_of
 from stacks.inventories import write_inventories
+from tests.project import run_in_project_env
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 from tests.site_fixture import checks_per_host
 
@@ -159,6 +160,41 @@ def test_a_server_replacement_previews_with_its_deploy(pop: SandboxUnderTest) ->
         planned.setdefault(kind, set()).add(step["op"])
     assert "replace" in planned[SERVER], planned
     assert planned[HOST_DEPLOY] - {"same"}, planned
+
+
+def drift(pop: SandboxUnderTest) -> dict[str, Any]:
+    """`make drift`'s figures for the sandbox (exit 0 none, 2 drift, 1 error)."""
+    result = run_in_project_env(
+        f"python -m stacks.preview.drift sandbox --json --config-file {config(pop)}",
+        env={"PULUMI_BACKEND_URL": pop.backend, **pop.env},
+    )
+    assert result.returncode in (0, 2), result.stdout[-3000:] + result.stderr[-3000:]
+    figures = dict(json.loads(result.stdout))
+    assert figures["exit_status"] == result.returncode and figures["errors"] == []
+    return figures
+
+
+def test_drift_finds_what_changed_behind_pulumis_back_and_none_once_mended(
+    pop: SandboxUnderTest,
+) -> None:
+    assert drift(pop)["exit_status"] == 0  # a deployed sandbox has no drift
+    servers = addresses(pop)
+    tuned, tagged = sorted(servers)[:2]
+    pop.ssh(servers[tuned], f"sysctl -w net.ipv4.udp_rmem_min={DEFAULT_UDP_RMEM_MIN // 2}")
+    uuid = resources(pop, SERVER)[tagged]["uuid"]
+    pop.client().add_tag(uuid, "oob:someone")
+    found = drift(pop)
+    assert found["exit_status"] == 2
+    assert found["resources"] == {tagged: "update"}
+    assert f"{tuned}: Kernel tuning | Set net.ipv4.udp_rmem_min" in found["host_changes"]
+    assert [c for c in found["failed_controls"] if f"[{tuned}]" in c], found["failed_controls"]
+
+    pop.client().remove_tag(uuid, "oob:someone")
+    pop.ssh(servers[tuned], f"sysctl -w net.ipv4.udp_rmem_min={DEFAULT_UDP_RMEM_MIN}")
+    assert drift(pop)["exit_status"] == 0
+    refreshed = pop.pulumi("refresh --yes --skip-preview", config(pop))
+    assert refreshed.returncode == 0, refreshed.stderr[-3000:]
+    assert pop.pulumi("preview --expect-no-changes", config(pop)).returncode == 0
 
 
 def test_one_tuning_knob_redeploys_only_the_tuning(pop: SandboxUnderTest) -> None:
