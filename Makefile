@@ -12,7 +12,7 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
                   $(shell find tools/pulumi-engine/cmd -name '*.go')
 
 .PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
-        clean sandbox-up sandbox-down pr-comment drift
+        clean sandbox-up sandbox-down pr-comment drift stacks actionlint
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -43,11 +43,11 @@ preview: setup ## Real `pulumi preview` of STACK (default: sandbox) on the confi
 BASE ?= origin/main
 HEAD ?= HEAD
 COMMENT ?= pr-comment.md
-pr-comment: setup ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT
+pr-comment: venv engine ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT
 	$(ENV) python -m stacks.preview comment $(if $(STACKS),--stacks $(STACKS),--base $(BASE) --head $(HEAD)) \
 	  $(if $(SKIP),--skip $(SKIP)) $(if $(NO_HOSTS),--no-hosts) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) --out $(COMMENT)
 
-drift: setup ## Drift of STACK: provider and Route 53 (refresh), hosts (roles' plan), verification; exit 0/2/1
+drift: venv engine ## Drift of STACK: provider and Route 53 (refresh), hosts (roles' plan), verification; exit 0/2/1
 	$(ENV) python -m stacks.preview.drift $(STACK) $(if $(OUT),--out $(OUT))
 
 up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
@@ -72,8 +72,14 @@ test-go: ## go test of the project's Go code (the engine's Python language host)
 test-offline: venv ## Only the tests that need nothing: no root, no bridge, no engine
 	$(ENV) python -m pytest -m offline $(PYTEST_ARGS)
 
-lint: venv ## ruff and mypy
-	$(ENV) ruff check . && ruff format --check . && mypy
+lint: venv actionlint ## ruff, mypy and actionlint (the CI workflows)
+	$(ENV) ruff check . && ruff format --check . && mypy && actionlint
+
+actionlint: ## actionlint built from its Go module, cached outside the work tree
+	tools/actionlint/build.sh
+
+stacks: ## The stacks of this repository as a JSON list (SKIP= leaves some out), for CI matrices
+	@$(ENV) python -m stacks.preview stacks $(if $(SKIP),--skip $(SKIP))
 
 lock: ## Re-resolve requirements.in into the pinned requirements.txt
 	rm -rf .tools/lock-venv && $(PYTHON) -m venv .tools/lock-venv

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stacks.preview.affected import affected_in
+from stacks.preview.affected import affected_in, stacks_of
 from stacks.preview.comment import nothing_to_preview, render
 from stacks.preview.run import PreviewOptions, preview_stacks
 
@@ -27,6 +27,9 @@ def parser() -> argparse.ArgumentParser:
     affected.add_argument("head", help="the pull request's commit, e.g. HEAD")
     affected.add_argument("--json", action="store_true", help="as JSON, for a CI matrix")
     affected.add_argument("--repo", type=Path, default=Path.cwd())
+    listing = commands.add_parser("stacks", help="this repository's stacks as a JSON list")
+    listing.add_argument("--skip", nargs="+", default=[])
+    listing.add_argument("--repo", type=Path, default=Path.cwd())
     comment = commands.add_parser("comment", help="preview stacks and write the PR comment")
     comment.add_argument("--base", help="with --head: preview the stacks this change touches")
     comment.add_argument("--head", default="HEAD")
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "affected":
             return print_affected(args)
+        if args.command == "stacks":
+            names = [s for s in stacks_of(args.repo) if s not in args.skip]
+            print(json.dumps(names))
+            return 0
         return write_comment(args)
     except subprocess.CalledProcessError as error:
         print(f"git {' '.join(error.cmd[3:])}: {error.stderr.strip()}", file=sys.stderr)

@@ -174,3 +174,8 @@ def git_change(repo: Path, base: str, head: str) -> Change:
 
 def affected_in(repo: Path, base: str, head: str) -> Affected:
     return affected_stacks(git_change(repo, base, head))
+
+
+def stacks_of(repo: Path) -> list[str]:
+    """The stacks whose files the work tree holds."""
+    return sorted(s for path in repo.glob("Pulumi.*.yaml") if (s := stack_of(path.name)))

@@ -1,0 +1,75 @@
+"""The CI workflows: actionlint (built from its Go module by tools/actionlint/build.sh) passes
+them, and each of their steps calls make targets this Makefile has, the ones the tests run."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.project import PROJECT_ROOT
+
+pytestmark = pytest.mark.preview
+
+WORKFLOWS = sorted((PROJECT_ROOT / ".github/workflows").glob("*.yml"))
+
+
+@pytest.fixture(scope="module")
+def actionlint() -> Path:
+    subprocess.run(["tools/actionlint/build.sh"], cwd=PROJECT_ROOT, check=True, capture_output=True)
+    return PROJECT_ROOT / ".tools/bin/actionlint"
+
+
+def lint(actionlint: Path, *files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(actionlint), "-no-color", *map(str, files)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_there_are_a_preview_and_a_drift_workflow() -> None:
+    names = {path.stem for path in WORKFLOWS}
+    assert {"preview", "drift"} <= names
+    preview = yaml.safe_load((PROJECT_ROOT / ".github/workflows/preview.yml").read_text())
+    steps = preview["jobs"]["preview"]["steps"]
+    sticky = [s for s in steps if str(s.get("uses", "")).startswith("marocchino/sticky-pull")]
+    assert sticky and sticky[0]["with"]["path"] == "pr-comment.md"
+
+
+def test_actionlint_passes_the_workflows(actionlint: Path) -> None:
+    result = lint(actionlint, *WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_fails_a_broken_workflow(actionlint: Path, tmp_path: Path) -> None:
+    broken = tmp_path / ".github/workflows/broken.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        "on: pull_request\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+        "      - uses: actions/checkout@v4\n        with:\n          no-such-input: 1\n"
+    )
+    result = lint(actionlint, broken)
+    assert result.returncode != 0
+    assert "no-such-input" in result.stdout and "untrusted" in result.stdout
+
+
+def makefile_targets() -> set[str]:
+    text = (PROJECT_ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([a-z][a-z-]*):", text, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_make_target_a_workflow_calls_exists(workflow: Path) -> None:
+    document = yaml.safe_load(workflow.read_text())
+    called = {
+        target
+        for job in document["jobs"].values()
+        for step in job["steps"]
+        for target in re.findall(r"\bmake (?:-s )?([a-z][a-z-]*)", step.get("run", ""))
+    }
+    assert called, f"{workflow.name} calls no make target"
+    assert called <= makefile_targets(), called - makefile_targets()
