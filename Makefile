@@ -12,7 +12,7 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
                   $(shell find tools/pulumi-engine/cmd -name '*.go')
 
 .PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
-        clean sandbox-up sandbox-down pr-comment drift stacks actionlint
+        clean sandbox-up sandbox-down pr-comment drift stacks actionlint new-region
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -46,6 +46,11 @@ COMMENT ?= pr-comment.md
 pr-comment: venv engine ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT
 	$(ENV) python -m stacks.preview comment $(if $(STACKS),--stacks $(STACKS),--base $(BASE) --head $(HEAD)) \
 	  $(if $(SKIP),--skip $(SKIP)) $(if $(NO_HOSTS),--no-hosts) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) --out $(COMMENT)
+
+new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATION= [SERVERS= LIKE= PREFIX=]
+	$(ENV) python -m stacks.new_region --pop "$(POP)" --location "$(LOCATION)" \
+	  $(if $(SERVERS),--servers $(SERVERS)) $(if $(LIKE),--like $(LIKE)) \
+	  $(foreach p,$(PREFIX),--prefix $(p)) $(if $(INSTANCE_TYPE),--instance-type $(INSTANCE_TYPE))
 
 drift: venv engine ## Drift of STACK: provider and Route 53 (refresh), hosts (roles' plan), verification; exit 0/2/1
 	$(ENV) python -m stacks.preview.drift $(STACK) $(if $(OUT),--out $(OUT))
