@@ -40,6 +40,9 @@ def parser() -> argparse.ArgumentParser:
     comment.add_argument(
         "--no-hosts", action="store_true", help="without the roles' dry run on the live hosts"
     )
+    comment.add_argument(
+        "--config-file", type=Path, help="with one of --stacks: its config from this file"
+    )
     comment.add_argument("--policy-pack", type=Path, action="append", default=[])
     comment.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
     comment.add_argument("--repo", type=Path, default=Path.cwd())
@@ -86,9 +89,14 @@ def write_comment(args: argparse.Namespace) -> int:
         print("comment: give --base (and --head) or --stacks", file=sys.stderr)
         return 2
     stacks = [stack for stack in stacks if stack not in args.skip]
-    previews = preview_stacks(
-        stacks, PreviewOptions(policy_packs=tuple(args.policy_pack), hosts=not args.no_hosts)
+    if args.config_file and len(stacks) != 1:
+        print("comment: --config-file needs exactly one stack", file=sys.stderr)
+        return 2
+    config_files = {stacks[0]: args.config_file} if args.config_file else {}
+    options = PreviewOptions(
+        policy_packs=tuple(args.policy_pack), config_files=config_files, hosts=not args.no_hosts
     )
+    previews = preview_stacks(stacks, options)
     commands = [
         f"python -m stacks.preview comment {selection} --out {args.out}",
         *(f"make preview STACK={stack}" for stack in stacks),

@@ -6,6 +6,7 @@ over SSH, the upstream router's routes, the Route 53 stand-in's zone, the stack'
 the inventories written from its outputs."""
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -197,13 +198,55 @@ def test_drift_finds_what_changed_behind_pulumis_back_and_none_once_mended(
     assert pop.pulumi("preview --expect-no-changes", config(pop)).returncode == 0
 
 
+COUNTED = ("create", "update", "replace", "delete", "same")
+UP_COUNTS = {
+    "create": r"\+ (\d+) created",
+    "update": r"~ (\d+) updated",
+    "delete": r"- (\d+) deleted",
+    "replace": r"\+-(\d+) replaced",
+}
+
+
+def pr_comment(pop: SandboxUnderTest, stack_config: Path) -> tuple[str, dict[str, int]]:
+    """The pull-request comment for the sandbox changed to `stack_config`, and its counts."""
+    out = pop.root / "pr-comment.md"
+    result = run_in_project_env(
+        f"python -m stacks.preview comment --stacks sandbox --config-file {stack_config} "
+        f"--out {out}",
+        env={"PULUMI_BACKEND_URL": pop.backend, **pop.env},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    text = out.read_text()
+    row = re.search(r"\| `sandbox` \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", text)
+    assert row, text[:2000]
+    return text, dict(zip(COUNTED, map(int, row.groups()), strict=True))
+
+
+def up_counts(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """What `pulumi up` reports it did."""
+    found = {op: re.search(pattern, result.stdout) for op, pattern in UP_COUNTS.items()}
+    return {op: int(match.group(1)) for op, match in found.items() if match}
+
+
+def changes_of(counts: dict[str, int]) -> dict[str, int]:
+    return {op: n for op, n in counts.items() if op != "same" and n}
+
+
 def test_one_tuning_knob_redeploys_only_the_tuning(pop: SandboxUnderTest) -> None:
     servers = addresses(pop)
     machines = {n: o["uuid"] for n, o in resources(pop, SERVER).items()}
     pids = {name: sfu_pid(pop, address) for name, address in servers.items()}
     before = deployed_at(pop)
-    result = pop.up(config(pop, tuning__kernel__udp_rmem_min_bytes=32_768))
+    tuned = config(pop, tuning__kernel__udp_rmem_min_bytes=32_768)
+    comment, planned = pr_comment(pop, tuned)
+    assert "Dangerous" not in comment
+    assert "| Kernel tuning | Set net.ipv4.udp_rmem_min |" in comment  # the roles' plan
+    result = pop.up(tuned)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert changes_of(planned) == up_counts(result) == {"update": 3}, (
+        planned,
+        result.stdout[-2000:],
+    )
     for name, address in servers.items():
         assert sysctl(pop, address, "net.ipv4.udp_rmem_min") == 32_768
         assert sfu_pid(pop, address) == pids[name], "the SFU was restarted for a sysctl"
@@ -217,8 +260,12 @@ def test_one_tuning_knob_redeploys_only_the_tuning(pop: SandboxUnderTest) -> Non
 def test_adding_a_server_delivers_deploys_and_verifies_only_it(pop: SandboxUnderTest) -> None:
     before = deployed_at(pop)
     knob = {"tuning__kernel__udp_rmem_min_bytes": 32_768}
+    comment, planned = pr_comment(pop, config(pop, count=4, **knob))
+    assert "Dangerous" not in comment
     result = pop.up(config(pop, count=4, **knob))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    # the server, its component, its deploy and its health check; the PoP's check and records
+    assert changes_of(planned) == up_counts(result) == {"create": 4, "update": 2}
     after = deployed_at(pop)
     assert {n: after[n] for n in before} == before, "the other servers were not re-deployed"
     servers = addresses(pop)
@@ -240,6 +287,11 @@ def test_removing_a_server_drains_it_before_release(pop: SandboxUnderTest) -> No
             seen.append(paths[0].communities if paths else [])
             time.sleep(0.3)
 
+    comment, planned = pr_comment(
+        pop, config(pop, count=3, tuning__kernel__udp_rmem_min_bytes=32_768)
+    )
+    assert "**server released**: no longer in the spec — `sbx1-sfu04`" in comment
+    assert "**DNS record deleted**: [sbx1-sfu04.sandbox.voice.test. A]" in comment
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
@@ -248,6 +300,7 @@ def test_removing_a_server_drains_it_before_release(pop: SandboxUnderTest) -> No
         done.set()
         watcher.join()
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert changes_of(planned) == up_counts(result) == {"update": 2, "delete": 4}
     tagged = [i for i, communities in enumerate(seen) if GRACEFUL_SHUTDOWN in communities]
     assert tagged, "the upstream never saw the leaving server's route tagged GRACEFUL_SHUTDOWN"
     assert seen[-1] == [], "the route outlived the release"

@@ -154,3 +154,28 @@ def test_the_roles_plan_gives_the_operations_that_would_change_per_host() -> Non
     comment = render([replace(recorded("tuning-knob"), host_changes=changes)])
     assert "2 operation(s) would change on 3 host(s)" in comment
     assert "| Kernel tuning | Set net.ipv4.udp_rmem_min | `sbx1-sfu01`, `sbx1-sfu02`" in comment
+
+
+def test_policy_results_from_the_event_stream_reach_the_comment() -> None:
+    """A policy event as the engine streams it (the shape `pulumi preview --json` drops)."""
+    event = {
+        "sequence": 9,
+        "timestamp": 0,
+        "policyEvent": {
+            "resourceUrn": "urn:pulumi:ams1::voicepop::flexmetal:index:Server::ams1-sfu01",
+            "message": "ams1 has 1 server; a production PoP needs at least 2\nmore detail",
+            "color": "never",
+            "policyName": "production-pop-redundancy",
+            "policyPackName": "voicepop",
+            "policyPackVersion": "0.1.0",
+            "enforcementLevel": "mandatory",
+        },
+    }
+    lines = [*(DATA / "no-change.ndjson").read_text().splitlines(), json.dumps(event)]
+    preview = stack_preview("ams1", lines)
+    comment = render([preview])
+    assert "⛔ 1 mandatory policy violation(s)" in comment
+    assert (
+        "| ⛔ mandatory | voicepop/production-pop-redundancy | `ams1-sfu01` | "
+        "ams1 has 1 server; a production PoP needs at least 2 |" in comment
+    )

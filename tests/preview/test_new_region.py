@@ -98,6 +98,7 @@ def test_an_unknown_location_lists_the_known_ones(
     assert "'NA: Los Angeles'" in reported
 
 
+@pytest.mark.engine
 def test_a_new_region_is_written_initialised_and_previewed(project: Path, tmp_path: Path) -> None:
     backend = (tmp_path / "backend").as_uri()
     (tmp_path / "backend").mkdir()

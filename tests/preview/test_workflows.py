@@ -17,6 +17,7 @@ WORKFLOWS = sorted((PROJECT_ROOT / ".github/workflows").glob("*.yml"))
 
 @pytest.fixture(scope="module")
 def actionlint() -> Path:
+    """Built from its Go module (cached) as `make setup` builds the engine: the engine tier."""
     subprocess.run(["tools/actionlint/build.sh"], cwd=PROJECT_ROOT, check=True, capture_output=True)
     return PROJECT_ROOT / ".tools/bin/actionlint"
 
@@ -39,11 +40,13 @@ def test_there_are_a_preview_and_a_drift_workflow() -> None:
     assert sticky and sticky[0]["with"]["path"] == "pr-comment.md"
 
 
+@pytest.mark.engine
 def test_actionlint_passes_the_workflows(actionlint: Path) -> None:
     result = lint(actionlint, *WORKFLOWS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.engine
 def test_actionlint_fails_a_broken_workflow(actionlint: Path, tmp_path: Path) -> None:
     broken = tmp_path / ".github/workflows/broken.yml"
     broken.parent.mkdir(parents=True)
