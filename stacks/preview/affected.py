@@ -60,6 +60,7 @@ def stack_of(path: str) -> str | None:
 
 def affected_stacks(change: Change) -> Affected:
     affected = Affected()
+    shared: dict[str, int] = {}  # what every stack runs: files changed under each
     for path in change.paths:
         stack = stack_of(path)
         if stack is not None:
@@ -67,9 +68,12 @@ def affected_stacks(change: Change) -> Affected:
                 affected.add(stack, f"{path} changed")
             else:
                 affected.removed.append(stack)
-        elif path.startswith(EVERY_STACK) or path in EVERY_STACK:
-            for every in change.stack_files:
-                affected.add(every, f"{path} changed (every stack runs it)")
+        elif (area := next((a for a in EVERY_STACK if path.startswith(a)), None)) is not None:
+            shared[area] = shared.get(area, 0) + 1
+    for area, count in shared.items():
+        files = "" if not area.endswith("/") else f" ({count} file{'s' if count > 1 else ''})"
+        for every in change.stack_files:
+            affected.add(every, f"{area}{files} changed: every stack runs it")
     if REGISTRY in change.paths:
         for stack, reason in registry_affected(change).items():
             affected.add(stack, reason)
