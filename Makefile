@@ -53,7 +53,7 @@ new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATIO
 	  $(foreach p,$(PREFIX),--prefix $(p)) $(if $(INSTANCE_TYPE),--instance-type $(INSTANCE_TYPE))
 
 drift: venv engine ## Drift of STACK: provider and Route 53 (refresh), hosts (roles' plan), verification; exit 0/2/1
-	$(ENV) python -m stacks.preview.drift $(STACK) $(if $(OUT),--out $(OUT))
+	$(ENV) python -m stacks.preview.drift $(STACK) $(if $(OUT),--out $(OUT)) $(if $(NO_HOSTS),--no-hosts)
 
 up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
 	started=$$(date +%s); $(ENV) python -m sandbox up \
@@ -68,7 +68,7 @@ down: setup ## Destroy the sandbox PoP and stop the sandbox, leaving nothing run
 	rm -f inventories/sandbox.py inventories/sandbox.yml inventories/sandbox.json
 
 test: setup lint test-go ## The whole test suite, as CI runs it
-	$(ENV) python -m pytest $(PYTEST_ARGS)
+	$(ENV) python -m pytest --durations=25 $(PYTEST_ARGS)
 
 test-go: ## go test of the project's Go code (the engine's Python language host)
 	cd tools/pulumi-engine && GOFLAGS=-mod=mod CGO_ENABLED=0 \

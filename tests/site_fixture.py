@@ -95,14 +95,16 @@ def deliver_and_declare(
 
 
 def deploy(
-    inventory: Inventory, secrets: dict[str, str] | None = None
+    inventory: Inventory, secrets: dict[str, str] | None = None, only: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """pyinfra's log (the results table too) goes to stderr: both land in stdout here."""
+    """pyinfra's log (the results table too) goes to stderr: both land in stdout here.
+    `only`: one host (pyinfra's --limit), for what needs no kernel of its own."""
     return subprocess.run(
         [
             str(Path(sys.executable).with_name("pyinfra")),
             "-y",
             "--no-wait",
+            *(["--limit", only] if only else []),
             str(inventory.pyinfra),
             "roles/site.py",
         ],
@@ -116,24 +118,30 @@ def deploy(
     )
 
 
-def verify(inventory: Inventory, settle_s: float = 0) -> subprocess.CompletedProcess[str]:
-    """The suites over every host at once (one xdist worker per host); with `settle_s`, again
-    until they pass or that time is up (announcements follow a restarted SFU in seconds), the
-    time scaled by the machine's measured slowness."""
+def verify(
+    inventory: Inventory, settle_s: float = 0, only: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The suites over every host at once (one xdist worker per host), or `only` one; with
+    `settle_s`, again until they pass or that time is up (announcements follow a restarted SFU
+    in seconds), the time scaled by the machine's measured slowness."""
     deadline = time.monotonic() + settle_s * inventory.slowness
-    while True:
-        result = subprocess.run(
-            verification_command("-n", str(len(inventory.hosts()))),
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600 * inventory.slowness,
-            env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(inventory.declared)},
-        )
-        if result.returncode == 0 or time.monotonic() > deadline:
-            return result
-        time.sleep(2)
+    hosts = [h for h in inventory.hosts() if only in (None, h["name"])]
+    with tempfile.TemporaryDirectory() as folder:
+        declared = Path(folder) / "hosts.json"
+        declared.write_text(render_verify(hosts))
+        while True:
+            result = subprocess.run(
+                verification_command("-n", str(len(hosts))),
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600 * inventory.slowness,
+                env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)},
+            )
+            if result.returncode == 0 or time.monotonic() > deadline:
+                return result
+            time.sleep(2)
 
 
 def changed_operations(output: str) -> int:

@@ -301,13 +301,17 @@ def render_drift(report: "DriftReport") -> str:
         if report.drifted
         else "✅ **No drift**: the provider, Route 53 and the hosts are as deployed"
     )
+    on_hosts = (
+        f"| Hosts (the roles' plan) | {len(operations)} operation(s) on {len(hosts)} host(s) |\n"
+        f"| Verification ({report.hosts_verified} host(s)) | "
+        f"{len(report.failed_controls)} failed control(s) |\n"
+        if report.hosts_checked
+        else "| Hosts | not checked (`--no-hosts`) |\n"
+    )
     parts = [
         f"{DRIFT_MARKER}\n## Drift: `{report.stack}`\n\n{verdict}\n",
         "| Where | Drifted |\n|---|---|\n"
-        f"| Provider and Route 53 (refresh) | {len(found.changes)} resource(s) |\n"
-        f"| Hosts (the roles' plan) | {len(operations)} operation(s) on {len(hosts)} host(s) |\n"
-        f"| Verification ({report.hosts_verified} host(s)) | "
-        f"{len(report.failed_controls)} failed control(s) |\n",
+        f"| Provider and Route 53 (refresh) | {len(found.changes)} resource(s) |\n" + on_hosts,
     ]
     if found.changes:
         parts.append("### Changed behind Pulumi's back\n\n" + resources_table(found.changes))

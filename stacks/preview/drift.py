@@ -9,12 +9,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stacks.deploy.outcome import failed_controls
 from stacks.deploy.verification import verification_command
 from stacks.inventories import inventory_hosts, render_verify
+from stacks.preview.danger import SERVER
 from stacks.preview.events import StackPreview, stack_preview
 from stacks.preview.hosts import last_line, pulumi_json, roles_dry_run
 from stacks.preview.run import PROJECT_DIR, preview_environment
@@ -29,6 +31,7 @@ class DriftReport:
     resources: StackPreview  # the refresh's findings, and the hosts' planned changes
     failed_controls: list[str] = field(default_factory=list)
     hosts_verified: int = 0
+    hosts_checked: bool = True  # False: --no-hosts, the provider and Route 53 only
 
     @property
     def errors(self) -> list[str]:
@@ -58,11 +61,14 @@ def refresh_preview(stack: str, project_dir: Path, config_file: Path | None) -> 
     return found
 
 
-def verify_hosts(stack: str, project_dir: Path) -> tuple[int, list[str], list[str]]:
-    """The verification suites over the stack's deployed hosts: how many hosts, the failed
-    controls, and errors (the suites could not run)."""
+def verify_hosts(
+    stack: str, project_dir: Path, skip: Collection[str] = ()
+) -> tuple[int, list[str], list[str]]:
+    """The verification suites over the stack's deployed hosts (less those in `skip`): how
+    many hosts, the failed controls, and errors (the suites could not run)."""
     try:
-        hosts = inventory_hosts(pulumi_json(stack, project_dir, "stack", "output"))
+        outputs = pulumi_json(stack, project_dir, "stack", "output")
+        hosts = [h for h in inventory_hosts(outputs) if h["name"] not in skip]
     except subprocess.CalledProcessError as error:
         return 0, [], [f"cannot read the stack's outputs: {last_line(error.stderr)}"]
     if not hosts:
@@ -89,17 +95,22 @@ def verify_hosts(stack: str, project_dir: Path) -> tuple[int, list[str], list[st
 
 
 def drift_report(
-    stack: str, project_dir: Path = PROJECT_DIR, config_file: Path | None = None
+    stack: str, project_dir: Path = PROJECT_DIR, config_file: Path | None = None, hosts: bool = True
 ) -> DriftReport:
-    """`config_file`: the stack's config from there instead of its stack file."""
+    """`config_file`: the stack's config from there instead of its stack file; without
+    `hosts`, the provider and Route 53 only (no SSH reach needed)."""
     resources = refresh_preview(stack, project_dir, config_file)
+    # a server the refresh found gone has no host to ask
+    gone = {c.name for c in resources.changes if c.type == SERVER and c.op == "delete"}
+    if not hosts:
+        return DriftReport(stack, resources, hosts_checked=False)
     if not resources.failed:
         resources.host_changes, resources.host_errors = roles_dry_run(
-            stack, project_dir, config_file
+            stack, project_dir, config_file, skip=gone
         )
-    hosts, failed, errors = verify_hosts(stack, project_dir)
+    verified, failed, errors = verify_hosts(stack, project_dir, skip=gone)
     resources.host_errors += errors
-    return DriftReport(stack, resources, failed, hosts)
+    return DriftReport(stack, resources, failed, verified)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     parser.add_argument("--json", action="store_true", help="the report's figures as JSON")
     parser.add_argument("--config-file", type=Path, help="the stack's config, if not its file")
+    parser.add_argument(
+        "--no-hosts", action="store_true", help="the provider and Route 53 only (no SSH)"
+    )
     args = parser.parse_args(argv)
-    report = drift_report(args.stack, config_file=args.config_file)
+    report = drift_report(args.stack, config_file=args.config_file, hosts=not args.no_hosts)
     text = render_drift(report)
     if args.out:
         args.out.write_text(text)

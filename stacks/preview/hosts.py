@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +73,12 @@ def stack_secrets(stack: str, project_dir: Path, config_file: Path | None) -> di
 
 
 def roles_dry_run(
-    stack: str, project_dir: Path, config_file: Path | None = None
+    stack: str, project_dir: Path, config_file: Path | None = None, skip: Collection[str] = ()
 ) -> tuple[list[HostChange], list[str]]:
     """The host changes of `stack` (its stack file, or `config_file` instead), or why they
-    could not be planned."""
+    could not be planned; the servers in `skip` (gone) are not asked."""
     try:
-        hosts = hosts_to_plan(stack, project_dir, config_file)
+        hosts = [h for h in hosts_to_plan(stack, project_dir, config_file) if h["name"] not in skip]
         secrets = stack_secrets(stack, project_dir, config_file) if hosts else {}
     except subprocess.CalledProcessError as error:
         return [], [f"cannot read the stack: {last_line(error.stderr)}"]

@@ -15,6 +15,7 @@ import pytest
 
 from stacks.inventories import write_inventories
 from stacks.providers.schema import camel_case
+from tests.project import run_in_project_env
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 
 pytestmark = [pytest.mark.servers, pytest.mark.engine]
@@ -183,6 +184,12 @@ def test_a_release_out_of_band_is_seen_by_refresh(test_sandbox: SandboxUnderTest
         if test_sandbox.client().get_server(gone)["status"] == "released":
             break
         time.sleep(0.1)
+    drift = run_in_project_env(
+        f"python -m stacks.preview.drift sandbox --json --no-hosts --config-file {config}",
+        env={"PULUMI_BACKEND_URL": test_sandbox.backend, **test_sandbox.env},
+    )
+    assert drift.returncode == 2, drift.stdout[-3000:] + drift.stderr[-3000:]
+    assert json.loads(drift.stdout)["resources"] == {"sbx1-sfu02": "delete"}  # `make drift` saw it
     refreshed = test_sandbox.pulumi("refresh --yes --skip-preview", config)
     assert refreshed.returncode == 0, refreshed.stderr
     in_state = [
