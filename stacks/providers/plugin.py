@@ -85,13 +85,19 @@ class ResourceHandlers:
         """`value` as a diff compares it (a list kept in no order compares sorted)."""
         return value
 
-    def diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> Changes:
-        changed = [
+    def changed_inputs(
+        self, olds: Mapping[str, Any], news: Mapping[str, Any], names: Iterable[str]
+    ) -> list[str]:
+        """Those of `names` whose new value differs from the old one, or is not known yet."""
+        return [
             name
-            for name in self.schema.inputs
+            for name in names
             if news.get(name) is COMPUTED
             or self.comparable(name, olds.get(name)) != self.comparable(name, news.get(name))
         ]
+
+    def diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> Changes:
+        changed = self.changed_inputs(olds, news, self.schema.inputs)
         return Changes(changed, [name for name in changed if name in self.replace_on])
 
     def planned_create(self, inputs: Mapping[str, Any]) -> dict[str, Any]:

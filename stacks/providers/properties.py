@@ -60,10 +60,6 @@ def wrap(value: Any, secret: bool = False) -> PropertyValue:
     return PropertyValue(value, is_secret=secret)
 
 
-def wrap_map(values: Mapping[str, Any]) -> dict[str, PropertyValue]:
-    return {key: wrap(value) for key, value in values.items()}
-
-
 def engine_values(values: Mapping[str, Any], secret: Iterable[str] = ()) -> dict[str, Any]:
     """Values for the engine, those named in `secret` marked secret (the state encrypts them)."""
     secret = set(secret)

@@ -25,7 +25,7 @@ from stacks.providers.flexmetal import resources as flexmetal_resources
 from stacks.providers.flexmetal import schema as fm
 from stacks.providers.flexmetal.schema import SERVER
 from stacks.providers.plugin import PluginProvider
-from stacks.providers.properties import COMPUTED, plain_map, wrap_map
+from stacks.providers.properties import COMPUTED, engine_values, plain_map
 from stacks.providers.schema import Schema, camel_case, with_current_names
 from stacks.providers.vpdeploy import provider as vpdeploy
 from stacks.providers.vpdeploy import resources as vpdeploy_resources
@@ -44,7 +44,7 @@ HOST = {"name": "sbx1-sfu01", "address": "192.0.2.10", "user": "root", "data": {
 
 def on_the_wire(values: dict[str, Any]) -> dict[str, PropertyValue]:
     """Values as the engine sends them (an unknown is a sentinel string on the wire)."""
-    return PropertyValue.unmarshal_map(PropertyValue.marshal_map(wrap_map(values)))
+    return PropertyValue.unmarshal_map(PropertyValue.marshal_map(engine_values(values)))
 
 
 def run(work: Coroutine[Any, Any, T]) -> T:

@@ -132,11 +132,7 @@ class Servers(ResourceHandlers):
         return Observed(now, observed(server))
 
     def _reinstalls(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
-        return any(
-            self.comparable(k, olds.get(k)) != self.comparable(k, news.get(k))
-            or news.get(k) is COMPUTED
-            for k in SERVER_REINSTALL_ON
-        )
+        return bool(self.changed_inputs(olds, news, SERVER_REINSTALL_ON))
 
     def planned_update(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
         outputs = self.kept_outputs(olds)
