@@ -90,7 +90,8 @@ def render_verify(hosts: list[dict[str, Any]]) -> str:
 
 def stack_outputs(stack: str) -> dict[str, Any]:
     result = subprocess.run(
-        ["tools/stack-env.sh", stack, "pulumi", "stack", "output", "--json"],
+        # --stack: never the workspace's selected one, which a parallel run may change
+        ["tools/stack-env.sh", stack, "pulumi", "stack", "output", "--stack", stack, "--json"],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

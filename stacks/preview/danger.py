@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from stacks.preview.events import PropertyChange, ResourceChange, StackPreview
+from stacks.providers.flexmetal import schema as flexmetal
+from stacks.providers.vpdeploy import schema as vpdeploy
+from stacks.providers.vproute53 import schema as vproute53
 
-SERVER = "flexmetal:index:Server"
-HOST_DEPLOY = "vpdeploy:index:HostDeploy"
-RECORD_SETS = "vproute53:index:RecordSets"
-ZONE = "vproute53:index:Zone"
-HEALTH_CHECK = "vproute53:index:HealthCheck"
+SERVER = flexmetal.SERVER.token
+HOST_DEPLOY = vpdeploy.HOST_DEPLOY.token
+RECORD_SETS = vproute53.RECORD_SETS.token
+ZONE = vproute53.ZONE.token
+HEALTH_CHECK = vproute53.HEALTH_CHECK.token
 BGP_TIMERS = ("hold_time_s", "keepalive_s", "bfd_interval_ms", "bfd_multiplier", "multihop")
 # firewall lists whose new entries let more in
 FIREWALL_OPENINGS = {

@@ -4,21 +4,24 @@ on the live hosts (pyinfra's plan of the stack file as it is), and which verific
 controls fail on them now. `make drift STACK=...`; exit 0 no drift, 2 drift, 1 error (as
 scheduled drift jobs expect)."""
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stacks.deploy.outcome import failed_controls
 from stacks.deploy.verification import verification_command
-from stacks.inventories import inventory_hosts, render_verify
+from stacks.inventories import inventory_hosts, render_verify, stack_outputs
+from stacks.preview.comment import render_drift
 from stacks.preview.danger import SERVER
 from stacks.preview.events import StackPreview, stack_preview
-from stacks.preview.hosts import last_line, pulumi_json, roles_dry_run
+from stacks.preview.hosts import last_line, roles_dry_run
 from stacks.preview.run import PROJECT_DIR, preview_environment
 
 NO_DRIFT, ERROR, DRIFT = 0, 1, 2
@@ -62,15 +65,11 @@ def refresh_preview(stack: str, project_dir: Path, config_file: Path | None) -> 
 
 
 def verify_hosts(
-    stack: str, project_dir: Path, skip: Collection[str] = ()
+    project_dir: Path, outputs: Mapping[str, Any], skip: Collection[str] = ()
 ) -> tuple[int, list[str], list[str]]:
     """The verification suites over the stack's deployed hosts (less those in `skip`): how
     many hosts, the failed controls, and errors (the suites could not run)."""
-    try:
-        outputs = pulumi_json(stack, project_dir, "stack", "output")
-        hosts = [h for h in inventory_hosts(outputs) if h["name"] not in skip]
-    except subprocess.CalledProcessError as error:
-        return 0, [], [f"cannot read the stack's outputs: {last_line(error.stderr)}"]
+    hosts = [h for h in inventory_hosts(dict(outputs)) if h["name"] not in skip]
     if not hosts:
         return 0, [], []
     with tempfile.TemporaryDirectory(prefix="voicepop-drift-") as folder:
@@ -104,20 +103,21 @@ def drift_report(
     gone = {c.name for c in resources.changes if c.type == SERVER and c.op == "delete"}
     if not hosts:
         return DriftReport(stack, resources, hosts_checked=False)
+    try:
+        outputs = stack_outputs(stack)  # once, for the roles' plan and the suites
+    except subprocess.CalledProcessError as error:
+        resources.host_errors.append(f"cannot read the stack's outputs: {last_line(error.stderr)}")
+        return DriftReport(stack, resources)
     if not resources.failed:
         resources.host_changes, resources.host_errors = roles_dry_run(
-            stack, project_dir, config_file, skip=gone
+            stack, project_dir, config_file, skip=gone, outputs=outputs
         )
-    verified, failed, errors = verify_hosts(stack, project_dir, skip=gone)
+    verified, failed, errors = verify_hosts(project_dir, outputs, skip=gone)
     resources.host_errors += errors
     return DriftReport(stack, resources, failed, verified)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from stacks.preview.comment import render_drift
-
     parser = argparse.ArgumentParser(prog="python -m stacks.preview.drift")
     parser.add_argument("stack")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from roles.secrets import PREFIX as SECRET_PREFIX
-from stacks.inventories import host_entry, render_pyinfra
+from stacks.inventories import host_entry, render_pyinfra, stack_outputs
 from stacks.preview.events import HostChange
 from stacks.spec import SpecInvalid
 from stacks.spec.loading import parse_pop, read_stack_file
@@ -38,7 +38,7 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def pulumi_json(stack: str, project_dir: Path, *command: str) -> Any:
-    """A pulumi command's JSON answer; `command` may end with --config-file FILE."""
+    """A pulumi command's JSON answer for `stack`; `command` may end with --config-file."""
     result = subprocess.run(
         ["tools/stack-env.sh", stack, "pulumi", *command, "--stack", stack, "--json"],
         cwd=project_dir,
@@ -49,9 +49,10 @@ def pulumi_json(stack: str, project_dir: Path, *command: str) -> Any:
     return json.loads(result.stdout or "{}")
 
 
-def hosts_to_plan(stack: str, project_dir: Path, config: Path | None) -> list[dict[str, Any]]:
+def hosts_to_plan(
+    stack: str, project_dir: Path, config: Path | None, outputs: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Each delivered server's entry as the changed stack file would deploy it."""
-    outputs = pulumi_json(stack, project_dir, "stack", "output")
     servers = (outputs.get("pop") or {}).get("servers") or {}
     stack_file = read_stack_file(config or project_dir / f"Pulumi.{stack}.yaml")
     spec = parse_pop(stack_file.raw_pop, stack_file.context, f"Pulumi.{stack}.yaml")
@@ -73,12 +74,19 @@ def stack_secrets(stack: str, project_dir: Path, config_file: Path | None) -> di
 
 
 def roles_dry_run(
-    stack: str, project_dir: Path, config_file: Path | None = None, skip: Collection[str] = ()
+    stack: str,
+    project_dir: Path,
+    config_file: Path | None = None,
+    skip: Collection[str] = (),
+    outputs: Mapping[str, Any] | None = None,
 ) -> tuple[list[HostChange], list[str]]:
     """The host changes of `stack` (its stack file, or `config_file` instead), or why they
-    could not be planned; the servers in `skip` (gone) are not asked."""
+    could not be planned; the servers in `skip` (gone) are not asked. `outputs`: the stack's,
+    when the caller has them already."""
     try:
-        hosts = [h for h in hosts_to_plan(stack, project_dir, config_file) if h["name"] not in skip]
+        outputs = stack_outputs(stack) if outputs is None else outputs
+        planned = hosts_to_plan(stack, project_dir, config_file, outputs)
+        hosts = [h for h in planned if h["name"] not in skip]
         secrets = stack_secrets(stack, project_dir, config_file) if hosts else {}
     except subprocess.CalledProcessError as error:
         return [], [f"cannot read the stack: {last_line(error.stderr)}"]
