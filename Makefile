@@ -12,7 +12,8 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
                   $(shell find tools/pulumi-engine/cmd -name '*.go')
 
 .PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
-        clean sandbox-up sandbox-down pr-comment drift stacks actionlint new-region
+        clean sandbox-up sandbox-down pr-comment drift stacks actionlint new-region \
+        policy-analyze audit
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -37,15 +38,24 @@ engine: ## The Pulumi engine built from Go modules, cached outside the work tree
 validate: venv ## Check every Pulumi.*.yaml offline; lists all errors
 	$(ENV) python -m stacks.spec.validate
 
-preview: setup ## Real `pulumi preview` of STACK (default: sandbox) on the configured backend
-	$(ENV) tools/stack-env.sh $(STACK) pulumi preview --diff --non-interactive
+preview: setup ## Real `pulumi preview` of STACK (default: sandbox) with the policy pack
+	$(ENV) tools/stack-env.sh $(STACK) pulumi preview --diff --non-interactive $(POLICY_FLAGS)
+
+policy-analyze: venv engine ## The policy pack over STACK's existing state (no program run)
+	$(ENV) tools/stack-env.sh $(STACK) pulumi policy analyze --stack $(STACK) $(POLICY_FLAGS)
 
 BASE ?= origin/main
 HEAD ?= HEAD
 COMMENT ?= pr-comment.md
+# The project's policy pack and its team config run with every preview and `up`; a team's own
+# packs are added with POLICY_PACKS (and their configs, in order, with POLICY_PACK_CONFIGS).
+POLICY_PACKS ?= policies
+POLICY_PACK_CONFIGS ?= policies/config.json
+POLICY_FLAGS = $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
+               $(foreach config,$(POLICY_PACK_CONFIGS),--policy-pack-config $(config))
 pr-comment: venv engine ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT
 	$(ENV) python -m stacks.preview comment $(if $(STACKS),--stacks $(STACKS),--base $(BASE) --head $(HEAD)) \
-	  $(if $(SKIP),--skip $(SKIP)) $(if $(NO_HOSTS),--no-hosts) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) --out $(COMMENT)
+	  $(if $(SKIP),--skip $(SKIP)) $(if $(NO_HOSTS),--no-hosts) $(POLICY_FLAGS) --out $(COMMENT)
 
 new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATION= [SERVERS= LIKE= PREFIX=]
 	$(ENV) python -m stacks.new_region --pop "$(POP)" --location "$(LOCATION)" \
@@ -57,7 +67,7 @@ drift: venv engine ## Drift of STACK: provider and Route 53 (refresh), hosts (ro
 
 up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
 	started=$$(date +%s); $(ENV) python -m sandbox up \
-	  && tools/stack-env.sh sandbox pulumi up --yes --non-interactive \
+	  && tools/stack-env.sh sandbox pulumi up --yes --non-interactive $(POLICY_FLAGS) \
 	  && tools/stack-env.sh sandbox python -m stacks.inventories sandbox \
 	  && tools/stack-env.sh sandbox python -m sandbox.summary --started $$started
 

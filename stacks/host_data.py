@@ -11,6 +11,9 @@ from typing import Any
 
 from stacks.spec.models import PopSpec
 
+# The role data every host of the site deploy gets (roles/site.py runs one role per section).
+ROLE_SECTIONS = ("base", "kernel_tuning", "nic_tuning", "firewall", "sfu", "anycast", "bgp")
+
 
 def bgp_peers_of(spec: PopSpec, server: str) -> list[str]:
     return [n.peer_address for n in spec.neighbors_of(server)]

@@ -44,6 +44,13 @@ def parser() -> argparse.ArgumentParser:
         "--config-file", type=Path, help="with one of --stacks: its config from this file"
     )
     comment.add_argument("--policy-pack", type=Path, action="append", default=[])
+    comment.add_argument(
+        "--policy-pack-config",
+        type=Path,
+        action="append",
+        default=[],
+        help="a policy config file (levels, properties) for each --policy-pack, in order",
+    )
     comment.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
     comment.add_argument("--repo", type=Path, default=Path.cwd())
     return top
@@ -93,8 +100,14 @@ def write_comment(args: argparse.Namespace) -> int:
         print("comment: --config-file needs exactly one stack", file=sys.stderr)
         return 2
     config_files = {stacks[0]: args.config_file} if args.config_file else {}
+    if len(args.policy_pack_config) > len(args.policy_pack):
+        print("comment: more --policy-pack-config than --policy-pack", file=sys.stderr)
+        return 2
     options = PreviewOptions(
-        policy_packs=tuple(args.policy_pack), config_files=config_files, hosts=not args.no_hosts
+        policy_packs=tuple(args.policy_pack),
+        policy_pack_configs=tuple(args.policy_pack_config),
+        config_files=config_files,
+        hosts=not args.no_hosts,
     )
     previews = preview_stacks(stacks, options)
     commands = [

@@ -108,10 +108,19 @@ def counts_table(previews: Sequence[StackPreview]) -> str:
 
 
 def count_row(preview: StackPreview) -> str:
-    if preview.failed:
-        return f"| `{preview.stack}` |" + " - |" * (len(COUNTED) + 1) + " ❌ preview failed |"
-    cells = [str(preview.counts.get(op, 0)) for op in COUNTED]
     violations = [p for p in preview.policies if p.level == "mandatory"]
+    if preview.failed:
+        status = (
+            f"⛔ {len(violations)} mandatory policy violation(s)"
+            if violations
+            else "❌ preview failed"
+        )
+        return (
+            f"| `{preview.stack}` |"
+            + " - |" * len(COUNTED)
+            + f" {len(violations) or '-'} | {status} |"
+        )
+    cells = [str(preview.counts.get(op, 0)) for op in COUNTED]
     policies = str(len(preview.policies)) if preview.policies else "-"
     found = grouped(dangers(preview))
     if violations:
@@ -148,7 +157,10 @@ def stack_sections(preview: StackPreview) -> list[Section]:
     stack = preview.stack
     if preview.failed:
         error = "\n".join(preview.errors)
-        return [Section(f"### `{stack}`: preview failed\n\n```\n{error}\n```\n")]
+        failed = [Section(f"### `{stack}`: preview failed\n\n```\n{error}\n```\n")]
+        if preview.policies:  # a mandatory policy fails the preview: say which
+            failed.append(Section(policies_table(preview), POLICIES, stack))
+        return failed
     if not preview.changed and not preview.policies:
         return [Section(f"### `{stack}`: no changes\n")]
     sections = [Section(f"### `{stack}`\n")]
@@ -259,12 +271,18 @@ def policies_table(preview: StackPreview) -> str:
     rows = [
         f"| {'⛔' if p.level == 'mandatory' else '🔸'} {p.level} | {p.pack}/{p.policy} | "
         f"{('`' + p.urn.rsplit('::', 1)[-1] + '`') if p.urn else 'stack'} | "
-        f"{p.message.splitlines()[0] if p.message else ''} |"
+        f"{violation_of(p.message)} |"
         for p in preview.policies
     ]
     return "**Policies**\n\n| Level | Policy | Resource | Message |\n|---|---|---|---|\n" + (
         "\n".join(rows) + "\n"
     )
+
+
+def violation_of(message: str) -> str:
+    """The engine's policy message is the policy's description, then the violation."""
+    lines = message.splitlines()
+    return " ".join(lines[1:] if len(lines) > 1 else lines).replace("|", "\\|")
 
 
 def full_detail(preview: StackPreview) -> str:

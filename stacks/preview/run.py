@@ -20,6 +20,7 @@ ERROR_TAIL_LINES = 30
 @dataclass(frozen=True)
 class PreviewOptions:
     policy_packs: tuple[Path, ...] = ()
+    policy_pack_configs: tuple[Path, ...] = ()  # one per pack, in the same order (pulumi's rule)
     config_files: dict[str, Path] = field(default_factory=dict)  # stack -> a config file
     timeout_s: float = 900.0
     hosts: bool = True  # also what the roles would change on the live hosts
@@ -40,6 +41,8 @@ def preview_command(stack: str, options: PreviewOptions) -> list[str]:
         command += ["--config-file", str(options.config_files[stack])]
     for pack in options.policy_packs:
         command += ["--policy-pack", str(pack)]
+    for config in options.policy_pack_configs:
+        command += ["--policy-pack-config", str(config)]
     return command
 
 

@@ -163,7 +163,8 @@ def test_policy_results_from_the_event_stream_reach_the_comment() -> None:
         "timestamp": 0,
         "policyEvent": {
             "resourceUrn": "urn:pulumi:ams1::voicepop::flexmetal:index:Server::ams1-sfu01",
-            "message": "ams1 has 1 server; a production PoP needs at least 2\nmore detail",
+            # the policy's description, then the violation (as the engine sends them)
+            "message": "A production PoP has enough servers.\nams1 has 1 server; needs 2",
             "color": "never",
             "policyName": "production-pop-redundancy",
             "policyPackName": "voicepop",
@@ -177,5 +178,5 @@ def test_policy_results_from_the_event_stream_reach_the_comment() -> None:
     assert "⛔ 1 mandatory policy violation(s)" in comment
     assert (
         "| ⛔ mandatory | voicepop/production-pop-redundancy | `ams1-sfu01` | "
-        "ams1 has 1 server; a production PoP needs at least 2 |" in comment
+        "ams1 has 1 server; needs 2 |" in comment
     )

@@ -1,0 +1,263 @@
+"""The policies' checks on plain values: resources as the engine shows them to a policy pack
+(type, name, properties) and the stack's declared PoP spec. Pure, so each policy is tested on
+violating and compliant resources without the engine; policies/pack.py wires them into
+CrossGuard. A check returns its violations, each naming the resource, the value and what is
+allowed; a value not known yet (a preview of a resource still to be created) is not judged.
+"""
+
+import ipaddress
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stacks.host_data import ROLE_SECTIONS
+from stacks.providers.flexmetal.schema import PROVIDER as FLEXMETAL_PROVIDER
+from stacks.providers.flexmetal.schema import SERVER
+from stacks.providers.vpdeploy.schema import HOST_DEPLOY
+from stacks.providers.vproute53.schema import HEALTH_CHECK, RECORD_SETS
+from stacks.spec.reference import MAX_IPV4_PREFIX_LEN, MAX_IPV6_PREFIX_LEN
+from stacks.spec.routing import RoutingRegistry, rpki_state
+
+POP_CONFIG_KEY = "voicepop:pop"
+FLEXMETAL_TOKEN_KEY = "flexmetal:token"
+MIN_SECRET_LENGTH = 6  # shorter secret values match too much by chance to be looked for
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    props: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The stack's configuration as the engine hands it to the pack: values by `ns:key`, and
+    which of them are stored encrypted (`secure:` in the stack file)."""
+
+    values: Mapping[str, str]
+    secret_keys: frozenset[str] = frozenset()
+
+    def pop(self) -> dict[str, Any]:
+        raw = self.values.get(POP_CONFIG_KEY)
+        return dict(json.loads(raw)) if raw else {}
+
+    def environment(self) -> str:
+        return str(self.pop().get("environment", "production"))
+
+
+def host_entry(deploy: Resource) -> dict[str, Any] | None:
+    """A HostDeploy's host entry (JSON), or None while it is not known."""
+    raw = deploy.props.get("host")
+    return dict(json.loads(raw)) if isinstance(raw, str) else None
+
+
+def of_type(resources: Sequence[Resource], token: str) -> list[Resource]:
+    return [r for r in resources if r.type == token]
+
+
+# --- resource policies --------------------------------------------------------------------
+
+
+def os_and_instance_type(
+    server: Resource, allowed_os: Sequence[str], allowed_instance_types: Sequence[str]
+) -> Iterator[str]:
+    if server.type != SERVER.token:
+        return
+    os_slug, instance_type = server.props.get("os_slug"), server.props.get("instance_type")
+    if os_slug is not None and os_slug not in allowed_os:
+        yield (
+            f"server {server.name}: OS image {os_slug!r} is not approved; "
+            f"allowed: {', '.join(allowed_os)}"
+        )
+    if instance_type is not None and instance_type not in allowed_instance_types:
+        yield (
+            f"server {server.name}: instance type {instance_type!r} is not approved; "
+            f"allowed: {', '.join(allowed_instance_types)}"
+        )
+
+
+def dns_ttls(records: Resource, min_ttl_s: int, max_ttl_s: int) -> Iterator[str]:
+    if records.type != RECORD_SETS.token:
+        return
+    for record in records.props.get("records") or []:
+        ttl = int(record["ttl"])
+        if not min_ttl_s <= ttl <= max_ttl_s:
+            yield (
+                f"record {record['name']} {record['type']} ({records.name}): TTL {ttl} s is "
+                f"outside policy; allowed: {min_ttl_s} to {max_ttl_s} s (short enough for "
+                "failover, long enough not to flood the resolvers)"
+            )
+
+
+def ssh_admin_ranges(
+    deploy: Resource, min_ipv4_prefix_len: int, min_ipv6_prefix_len: int
+) -> Iterator[str]:
+    """The firewall's SSH openings as the host deploy gets them: never world-open, never wider
+    than an admin network."""
+    entry = host_entry(deploy) if deploy.type == HOST_DEPLOY.token else None
+    if entry is None:
+        return
+    shortest = {4: min_ipv4_prefix_len, 6: min_ipv6_prefix_len}
+    for cidr in entry.get("firewall", {}).get("admin_ranges", []):
+        network = ipaddress.ip_network(cidr, strict=False)
+        if network.prefixlen == 0 or network.prefixlen < shortest[network.version]:
+            yield (
+                f"host {entry['name']} ({deploy.name}): SSH admin range {cidr} is "
+                f"{'open to the world' if network.prefixlen == 0 else 'too wide'}; allowed: "
+                f"/{shortest[4]} or narrower for IPv4, /{shortest[6]} or narrower for IPv6"
+            )
+
+
+def plain_secrets(
+    resource: Resource, config: StackConfig, secret_inputs: Mapping[str, Sequence[str]]
+) -> Iterator[str]:
+    """No secret of the stack (a `secure:` config value: MD5 keys, the provider token) in a
+    property that the state keeps in plain text; `secret_inputs` maps resource types to the
+    properties their plugin's schema encrypts. The message names the config key, never the
+    value."""
+    secrets = {
+        key: value
+        for key, value in config.values.items()
+        if key in config.secret_keys and len(value) >= MIN_SECRET_LENGTH
+    }
+    for prop, value in sorted(resource.props.items()):
+        if prop in secret_inputs.get(resource.type, ()):
+            continue
+        text = json.dumps(value) if not isinstance(value, str) else value
+        for key in sorted(k for k, secret in secrets.items() if secret in text):
+            yield (
+                f"{resource.type} {resource.name}: property {prop} holds the value of secret "
+                f"config {key} in plain text (the state would keep it unencrypted); allowed: "
+                f"only in {', '.join(secret_inputs.get(resource.type, ())) or 'no property'} "
+                "of this resource, which the state encrypts"
+            )
+
+
+# --- stack policies -----------------------------------------------------------------------
+
+
+def server_redundancy(
+    resources: Sequence[Resource], config: StackConfig, environment: str, min_servers: int
+) -> Iterator[str]:
+    if config.environment() != environment:
+        return
+    servers = sorted(r.name for r in of_type(resources, SERVER.token))
+    if len(servers) < min_servers:
+        pop = config.pop().get("code", "?")
+        yield (
+            f"{environment} PoP {pop} has {len(servers)} server(s) ({', '.join(servers) or 'none'})"
+            f"; allowed: at least {min_servers}, so one can fail or be drained without an outage"
+        )
+
+
+def announced_prefixes(config: StackConfig, registry: RoutingRegistry) -> Iterator[str]:
+    pop = config.pop()
+    bgp = pop.get("bgp") or {}
+    origin = bgp.get("local_asn")
+    for announced in bgp.get("prefixes") or []:
+        prefix = announced["prefix"]
+        network = ipaddress.ip_network(prefix, strict=False)
+        longest = MAX_IPV4_PREFIX_LEN if network.version == 4 else MAX_IPV6_PREFIX_LEN
+        if network.prefixlen > longest:
+            yield (
+                f"PoP {pop.get('code')}: prefix {prefix} is longer than /{longest}, which "
+                f"transit drops; allowed: /{longest} or shorter"
+            )
+        state = rpki_state(prefix, int(origin), list(registry.roas)) if origin else "not-found"
+        if state != "valid":
+            yield (
+                f"PoP {pop.get('code')}: prefix {prefix} is RPKI-{state} for origin AS{origin}; "
+                "allowed: a ROA for that origin covering it, max length at least its length"
+            )
+        if not any(
+            obj.origin_asn == origin and ipaddress.ip_network(obj.prefix) == network
+            for obj in registry.route_objects
+        ):
+            yield (
+                f"PoP {pop.get('code')}: prefix {prefix} has no IRR route object for origin "
+                f"AS{origin}; allowed: a registered route object (routing/registry.yaml)"
+            )
+
+
+def host_deploys(
+    resources: Sequence[Resource], config: StackConfig, environments: Sequence[str]
+) -> Iterator[str]:
+    """Every server has its host deploy (which runs the verification gate) with every role."""
+    if config.environment() not in environments:
+        return
+    deploys = {r.name.removesuffix("-deploy"): r for r in of_type(resources, HOST_DEPLOY.token)}
+    for server in sorted(r.name for r in of_type(resources, SERVER.token)):
+        deploy = deploys.get(server)
+        if deploy is None:
+            yield (
+                f"server {server} has no host deploy, so nothing deploys or verifies it; "
+                "allowed: deploy.enabled true (a vpdeploy HostDeploy per server)"
+            )
+            continue
+        entry = host_entry(deploy)
+        missing = [s for s in ROLE_SECTIONS if entry is not None and s not in entry]
+        if missing:
+            yield (
+                f"server {server}: its host deploy lacks role data {', '.join(missing)}; "
+                f"allowed: the whole site ({', '.join(ROLE_SECTIONS)})"
+            )
+
+
+def health_checked_servers(resources: Sequence[Resource]) -> Iterator[str]:
+    """Across resources: every server has its own Route 53 health check on its address, the
+    PoP's calculated check counts it, and every steered record is gated by a health check."""
+    checks = of_type(resources, HEALTH_CHECK.token)
+    own = {str(c.props.get("key", "")): c for c in checks if c.props.get("kind") != "CALCULATED"}
+    calculated = [c for c in checks if c.props.get("kind") == "CALCULATED"]
+    for server in sorted(of_type(resources, SERVER.token), key=lambda r: r.name):
+        check = next((c for key, c in own.items() if key.endswith(f"-{server.name}")), None)
+        if check is None:
+            yield (
+                f"server {server.name} has no health check, so DNS keeps sending callers to it "
+                "when it fails; allowed: one HTTP/HTTPS/TCP check per server"
+            )
+            continue
+        address = server.props.get("primary_ip")
+        if address and check.props.get("address") not in (None, address):
+            yield (
+                f"server {server.name}: its health check {check.name} probes "
+                f"{check.props.get('address')}, not the server's {address}"
+            )
+        check_id = check.props.get("health_check_id")
+        if (
+            check_id
+            and calculated
+            and not any(check_id in (c.props.get("child_ids") or []) for c in calculated)
+        ):
+            yield (
+                f"server {server.name}: its health check {check_id} is not counted by the "
+                f"PoP's calculated check ({', '.join(c.name for c in calculated)})"
+            )
+    for records in of_type(resources, RECORD_SETS.token):
+        for record in records.props.get("records") or []:
+            if record.get("set_identifier") and not record.get("health_check"):
+                yield (
+                    f"steered record {record['name']} {record['type']} ({records.name}) has no "
+                    "health check; allowed: the PoP's calculated health check"
+                )
+
+
+def secret_config(config: StackConfig) -> Iterator[str]:
+    """The secrets the spec names (BGP MD5 keys) and the provider token are stored encrypted."""
+    neighbors = (config.pop().get("bgp") or {}).get("neighbors") or []
+    named = sorted({f"voicepop:{n['md5_secret']}" for n in neighbors if n.get("md5_secret")})
+    if FLEXMETAL_TOKEN_KEY in config.values:
+        named.append(FLEXMETAL_TOKEN_KEY)
+    for key in named:
+        if key in config.values and key not in config.secret_keys:
+            yield (
+                f"config {key} is stored in plain text in the stack file; allowed: "
+                f"`pulumi config set --secret {key.split(':', 1)[1]}` (a secure: value)"
+            )
+
+
+SECRET_INPUTS = {
+    schema.token: schema.secret for schema in (FLEXMETAL_PROVIDER, HOST_DEPLOY) if schema.secret
+}
