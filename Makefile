@@ -65,6 +65,10 @@ new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATIO
 drift: venv engine ## Drift of STACK: provider and Route 53 (refresh), hosts (roles' plan), verification; exit 0/2/1
 	$(ENV) python -m stacks.preview.drift $(STACK) $(if $(OUT),--out $(OUT)) $(if $(NO_HOSTS),--no-hosts)
 
+audit: venv ## Host audit of STACK's servers (or INVENTORY=): JUnit, JSON and HTML in OUT (audit-report)
+	$(ENV) python -m audit $(if $(INVENTORY),--inventory $(INVENTORY),--stack $(STACK)) \
+	  $(if $(OUT),--out $(OUT))
+
 up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
 	started=$$(date +%s); $(ENV) python -m sandbox up \
 	  && tools/stack-env.sh sandbox pulumi up --yes --non-interactive $(POLICY_FLAGS) \

@@ -15,6 +15,7 @@ from pydantic import Field
 from roles.anycast.defaults import AnnounceHealth, AnycastSettings, BgpNeighbor
 from roles.settings import RoleSettings
 from roles.sfu.defaults import SfuHealth
+from roles.unit_sandbox import UnitSandbox
 
 BIRD_CONF = "/etc/bird/bird.conf"
 BIRD_CONF_STAGED = "/etc/bird/bird.conf.voicepop-staged"
@@ -30,6 +31,35 @@ HEALTHCHECKER_CONF = "/etc/anycast-healthchecker.conf"
 HEALTHCHECKER_SERVICES = "/etc/anycast-healthchecker.d/voicepop.conf"
 HEALTHCHECKER_VENV = "/opt/voicepop/anycast-healthchecker"
 HEALTHCHECKER_UNIT = "/etc/systemd/system/anycast-healthchecker.service"
+# BIRD starts as root to prepare /run/bird and switch to its user (SETUID, SETGID, CHOWN,
+# FOWNER; DAC_READ_SEARCH reads its root-unreadable config), then keeps what routing needs.
+BIRD_SANDBOX = UnitSandbox(
+    "bird.service",
+    (
+        "CAP_NET_ADMIN",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_RAW",
+        "CAP_NET_BROADCAST",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_CHOWN",
+        "CAP_FOWNER",
+        "CAP_DAC_READ_SEARCH",
+    ),
+    (
+        ("MemoryDenyWriteExecute", "yes"),
+        ("RuntimeDirectory", "bird"),
+        ("RuntimeDirectoryMode", "0750"),
+        ("RuntimeDirectoryPreserve", "yes"),
+    ),
+)
+# The healthchecker writes only its prefix lists, and reaches BIRD's control socket (owned by
+# the bird user: DAC_OVERRIDE). Python: no MemoryDenyWriteExecute (ctypes' trampolines).
+HEALTHCHECKER_SANDBOX = UnitSandbox(
+    "anycast-healthchecker.service",
+    ("CAP_DAC_OVERRIDE",),
+    (("ReadWritePaths", "/var/lib/anycast-healthchecker"),),
+)
 ADDRESSES_UNIT_NAME = "voicepop-anycast-addresses.service"
 ADDRESSES_UNIT = f"/etc/systemd/system/{ADDRESSES_UNIT_NAME}"
 GRACEFUL_SHUTDOWN = (65535, 0)  # RFC 8326

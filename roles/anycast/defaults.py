@@ -48,6 +48,23 @@ class AnycastSettings(RoleSettings):
     )
     error_wait_max_s: int = Field(60, ge=1, description="the longest wait between retries")
     healthchecker_log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
+    sandboxing: bool = Field(
+        True, description="systemd sandboxing of BIRD and the healthchecker (roles/unit_sandbox.py)"
+    )
+    bird_max_exposure: float = Field(
+        3.0,
+        ge=0,
+        le=10,
+        description="the highest `systemd-analyze security` exposure accepted for BIRD (9.6 "
+        "unsandboxed; 2.8 measured: it keeps the network, user-switch and ownership "
+        "capabilities its start needs)",
+    )
+    healthchecker_max_exposure: float = Field(
+        2.5,
+        ge=0,
+        le=10,
+        description="the same for the healthchecker (9.6 unsandboxed; 2.1 measured)",
+    )
     # placeholders the healthchecker keeps in its lists so they are never empty (BIRD has no
     # empty prefix set): never announced, the export filter allows only the spec's prefixes
     dummy_prefix4: str = "10.189.200.255/32"

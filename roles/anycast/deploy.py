@@ -25,6 +25,7 @@ from roles.anycast.wheels import pinned_version, wheelhouse
 from roles.host_kind import HostKernelScope
 from roles.secrets import secret
 from roles.sfu.defaults import SfuSettings
+from roles.unit_sandbox import UnitSandbox, render_dropin
 
 PACKAGES = ["bird2", "curl", "python3-venv"]
 WHEELS_DIR = "/opt/voicepop/wheels"
@@ -94,6 +95,8 @@ def run_healthchecker(
         ),
         _put(rendered.HEALTHCHECKER_UNIT, rendered.HEALTHCHECKER_UNIT_TEXT, "Healthchecker unit"),
     ]
+    if settings.sandboxing:
+        changed.append(sandboxed(rendered.HEALTHCHECKER_SANDBOX))
     systemd.service(
         name="Healthchecker takes its config",
         service="anycast-healthchecker",
@@ -104,6 +107,10 @@ def run_healthchecker(
     systemd.service(
         name="Healthchecker running", service="anycast-healthchecker", running=True, enabled=True
     )
+
+
+def sandboxed(sandbox: UnitSandbox):  # type: ignore[no-untyped-def]
+    return _put(sandbox.dropin_path, render_dropin(sandbox), f"{sandbox.unit} sandboxing")
 
 
 def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings) -> None:
@@ -117,6 +124,14 @@ def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings) -> Non
         dest=rendered.BIRD_CONF_STAGED,
         src=StringIO(config),
     )
+    if settings.sandboxing:
+        systemd.service(
+            name="BIRD restarts in its sandbox",
+            service="bird",
+            restarted=True,
+            daemon_reload=True,
+            _if=sandboxed(rendered.BIRD_SANDBOX).did_change,
+        )
     live = host.get_fact(Sha1File, path=rendered.BIRD_CONF)
     edited_by_hand = live != hashlib.sha1(config.encode()).hexdigest()
     server.shell(

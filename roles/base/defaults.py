@@ -20,3 +20,23 @@ class BaseSettings(BaseModel):
     automatic_reboot: bool = Field(
         False, description="never reboot an SFU by itself: rollouts drain it first"
     )
+    apply_security_updates: bool = Field(
+        True,
+        description="install pending Debian security updates at every deploy (and restart "
+        "the services still running the replaced libraries): no server goes into service "
+        "with them pending",
+    )
+    ssh_allow_tcp_forwarding: bool = Field(
+        False, description="sshd AllowTcpForwarding: an SFU is no jump host"
+    )
+    ssh_allow_agent_forwarding: bool = Field(False, description="sshd AllowAgentForwarding")
+    core_dumps: bool = Field(
+        False,
+        description="core dumps of services (a Janus core holds call keys and media): off "
+        "through systemd's DefaultLimitCORE, limits.d, systemd-coredump and fs.suid_dumpable",
+    )
+    disabled_kernel_modules: tuple[str, ...] = Field(
+        ("dccp", "sctp", "rds", "tipc"),
+        description="kernel protocols made unloadable (modprobe runs /bin/false); Janus's "
+        "data channels use its own user-space SCTP over DTLS, never the kernel's",
+    )

@@ -9,6 +9,10 @@ CHRONY_SOURCES = "/etc/chrony/sources.d/voicepop.sources"
 CHRONY_CONTAINER_DROPIN = "/etc/systemd/system/chrony.service.d/50-voicepop-container.conf"
 UNATTENDED_CONF = "/etc/apt/apt.conf.d/52voicepop-unattended-upgrades"
 AUTO_UPGRADES_CONF = "/etc/apt/apt.conf.d/20auto-upgrades"
+MODPROBE_DROPIN = "/etc/modprobe.d/60-voicepop-disabled-protocols.conf"
+LIMITS_DROPIN = "/etc/security/limits.d/60-voicepop-no-core.conf"
+SYSTEMD_DROPIN = "/etc/systemd/system.conf.d/60-voicepop-no-core.conf"
+COREDUMP_DROPIN = "/etc/systemd/coredump.conf.d/60-voicepop-no-core.conf"
 
 
 def sshd_effective(settings: BaseSettings) -> dict[str, str]:
@@ -21,7 +25,13 @@ def sshd_effective(settings: BaseSettings) -> dict[str, str]:
         "x11forwarding": "no",
         "maxauthtries": str(settings.ssh_max_auth_tries),
         "clientaliveinterval": str(settings.ssh_client_alive_interval_s),
+        "allowtcpforwarding": yes_no(settings.ssh_allow_tcp_forwarding),
+        "allowagentforwarding": yes_no(settings.ssh_allow_agent_forwarding),
     }
+
+
+def yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def sshd_dropin(settings: BaseSettings) -> str:
@@ -33,6 +43,8 @@ def sshd_dropin(settings: BaseSettings) -> str:
         "X11Forwarding no\n"
         f"MaxAuthTries {settings.ssh_max_auth_tries}\n"
         f"ClientAliveInterval {settings.ssh_client_alive_interval_s}\n"
+        f"AllowTcpForwarding {yes_no(settings.ssh_allow_tcp_forwarding)}\n"
+        f"AllowAgentForwarding {yes_no(settings.ssh_allow_agent_forwarding)}\n"
     )
 
 
@@ -71,3 +83,42 @@ def auto_upgrades(settings: BaseSettings) -> str:
         f'APT::Periodic::Update-Package-Lists "{enabled}";\n'
         f'APT::Periodic::Unattended-Upgrade "{enabled}";\n'
     )
+
+
+def disabled_modules(settings: BaseSettings) -> str:
+    """modprobe runs /bin/false instead of loading them (a blacklist alone still lets a
+    socket() call autoload the protocol)."""
+    return GENERATED + "".join(
+        f"install {module} /bin/false\n" for module in settings.disabled_kernel_modules
+    )
+
+
+def core_dump_files(settings: BaseSettings) -> dict[str, str]:
+    """Path -> content of the files that switch core dumps off (empty when they stay on)."""
+    if settings.core_dumps:
+        return {}
+    return {
+        LIMITS_DROPIN: GENERATED + "* hard core 0\n* soft core 0\n",
+        SYSTEMD_DROPIN: GENERATED + "[Manager]\nDefaultLimitCORE=0\n",
+        COREDUMP_DROPIN: GENERATED + "[Coredump]\nStorage=none\nProcessSizeMax=0\n",
+    }
+
+
+# Pending security updates, one per line: apt's simulated upgrade from the security origin.
+PENDING_SECURITY_UPDATES = (
+    "apt-get -s -o Debug::NoLocking=1 upgrade | awk '/^Inst / && /-security/ {print $2}'"
+)
+
+# The units whose processes still map a replaced (deleted) shared library, one per line:
+# what needrestart finds, read from /proc. PID 1 (systemd) is listed as "init".
+STALE_LIBRARY_UNITS = r"""for maps in /proc/[0-9]*/maps; do
+  pid=${maps#/proc/}; pid=${pid%/maps}
+  grep -qE '\.so[^ ]* \(deleted\)$' "$maps" 2>/dev/null || continue
+  if [ "$pid" = 1 ]; then echo init; continue; fi
+  sed -n 's|^0::/system.slice/\([^/]*\.service\).*|\1|p' "/proc/$pid/cgroup" 2>/dev/null
+done | sort -u"""
+
+# Services a deploy never restarts: the system bus cannot restart under a running system. It
+# takes its update at the next reboot, which a rollout schedules after draining the server.
+NEVER_RESTARTED = ("dbus.service",)
+APT_TIMERS = ("apt-daily.timer", "apt-daily-upgrade.timer")

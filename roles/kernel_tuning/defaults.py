@@ -4,6 +4,8 @@ A PoP overrides any of them in `tuning.kernel` of its spec. Values follow LiveKi
 SFU tuning (see the project's domain notes); units are in the names.
 """
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -28,4 +30,21 @@ class KernelTuning(BaseModel):
     )
     ephemeral_port_last: int = Field(
         60_999, ge=1_024, le=65_535, description="net.ipv4.ip_local_port_range, high end"
+    )
+
+    # Network hardening. Every key below is per network namespace (net.ipv4.conf.*,
+    # net.ipv6.conf.*), so a container host sets it for itself as a dedicated server does.
+    accept_redirects: bool = Field(
+        False, description="accept ICMP redirects (IPv4 and IPv6): a redirect rewrites routes"
+    )
+    send_redirects: bool = Field(False, description="send ICMP redirects: an SFU is no router")
+    accept_source_route: bool = Field(
+        False, description="accept source-routed packets (IPv4 and IPv6)"
+    )
+    log_martians: bool = Field(True, description="log packets with impossible addresses")
+    rp_filter: Literal["off", "strict", "loose"] = Field(
+        "loose",
+        description="reverse-path filtering. Loose, not strict: with anycast a reply may "
+        "leave by another path than the request came in (asymmetric routing), which strict "
+        "filtering drops; loose still drops sources no route leads back to",
     )

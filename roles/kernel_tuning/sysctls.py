@@ -17,6 +17,29 @@ from roles.kernel_tuning.defaults import KernelTuning
 KernelScope = Literal["full", "network-namespace"]
 DROPIN_PATH = "/etc/sysctl.d/60-voicepop-sfu.conf"
 
+RP_FILTER = {"off": "0", "strict": "1", "loose": "2"}  # the kernel's values
+# Interface settings: "all" and "default" (the latter for interfaces created later).
+CONF_SCOPES = ("all", "default")
+
+
+def hardening_values(tuning: KernelTuning) -> dict[str, str]:
+    """The network hardening knobs as per-namespace sysctl keys."""
+    flag = {True: "1", False: "0"}
+    values: dict[str, str] = {}
+    for scope in CONF_SCOPES:
+        values |= {
+            f"net.ipv4.conf.{scope}.accept_redirects": flag[tuning.accept_redirects],
+            f"net.ipv4.conf.{scope}.secure_redirects": flag[tuning.accept_redirects],
+            f"net.ipv6.conf.{scope}.accept_redirects": flag[tuning.accept_redirects],
+            f"net.ipv4.conf.{scope}.send_redirects": flag[tuning.send_redirects],
+            f"net.ipv4.conf.{scope}.accept_source_route": flag[tuning.accept_source_route],
+            f"net.ipv6.conf.{scope}.accept_source_route": flag[tuning.accept_source_route],
+            f"net.ipv4.conf.{scope}.log_martians": flag[tuning.log_martians],
+            f"net.ipv4.conf.{scope}.rp_filter": RP_FILTER[tuning.rp_filter],
+        }
+    return values
+
+
 # Keys a network namespace owns: a container host may set these for itself.
 NAMESPACED_KEYS = frozenset(
     {
@@ -24,6 +47,7 @@ NAMESPACED_KEYS = frozenset(
         "net.ipv4.udp_rmem_min",
         "net.ipv4.udp_wmem_min",
         "net.ipv4.ip_local_port_range",
+        *hardening_values(KernelTuning()),
     }
 )
 
@@ -51,6 +75,7 @@ def sysctl_values(tuning: KernelTuning) -> dict[str, str]:
             f"{tuning.ephemeral_port_first}\t{tuning.ephemeral_port_last}"
         ),
         "fs.file-max": str(tuning.file_max),
+        **hardening_values(tuning),
     }
 
 

@@ -41,3 +41,15 @@ class SfuSettings(RoleSettings):
     log_level: int = Field(4, ge=0, le=7, description="Janus debug_level (4: info)")
     nofile_limit: int = Field(1_048_576, ge=65_536, description="LimitNOFILE of the SFU unit")
     restart_delay_s: int = Field(1, ge=0, le=300, description="RestartSec after a crash")
+    sandboxing: bool = Field(
+        True,
+        description="systemd sandboxing of the SFU (roles/unit_sandbox.py): it parses "
+        "untrusted UDP, DTLS, SRTP and HTTP",
+    )
+    max_exposure: float = Field(
+        2.5,
+        ge=0,
+        le=10,
+        description="the highest `systemd-analyze security` exposure the verification accepts "
+        "for the SFU unit (9.6 unsandboxed; 2.0 measured with the sandboxing)",
+    )

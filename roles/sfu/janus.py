@@ -3,6 +3,13 @@ transport; every other transport and plugin disabled (the packaged MQTT config i
 the streaming demo opens UDP 5002-5106); the admin API on 127.0.0.1 with a real secret."""
 
 from roles.sfu.defaults import SfuSettings
+from roles.unit_sandbox import UnitSandbox, render_dropin
+
+# Janus binds only unprivileged ports by default; the capability keeps a signalling port
+# below 1024 possible. It maps no writable and executable memory, so that is refused too.
+SANDBOX = UnitSandbox(
+    "janus.service", ("CAP_NET_BIND_SERVICE",), (("MemoryDenyWriteExecute", "yes"),)
+)
 
 LIBDIR = "/usr/lib/x86_64-linux-gnu/janus"
 KEPT_PLUGINS = ("audiobridge", "videoroom")
@@ -87,11 +94,14 @@ admin: {{
             "Restart=always\n"
             f"RestartSec={settings.restart_delay_s}\n"
         )
-        return {
+        files = {
             "/etc/janus/janus.jcfg": core,
             "/etc/janus/janus.transport.http.jcfg": http,
             "/etc/systemd/system/janus.service.d/50-voicepop.conf": override,
         }
+        if settings.sandboxing:
+            files[SANDBOX.dropin_path] = render_dropin(SANDBOX)
+        return files
 
 
 ADAPTERS = {"janus": Janus()}

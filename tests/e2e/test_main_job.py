@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from junitparser import JUnitXml, Properties
 
 from roles.anycast.config import GRACEFUL_SHUTDOWN
+from roles.sfu.janus import SANDBOX as JANUS_SANDBOX
+from roles.unit_sandbox import render_dropin
 from sandbox import settings as sandbox_settings
 from sandbox.summary import zone_records
 from sandbox.upstream import LearnedPath, learned_routes_of
@@ -25,7 +28,7 @@ from tests.project import run_in_project_env
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 from tests.site_fixture import checks_per_host
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.compliance]
 
 ANYCAST_V4 = "198.18.10.0/24"
 ZONE = "sandbox.voice.test"
@@ -196,6 +199,85 @@ def test_drift_finds_what_changed_behind_pulumis_back_and_none_once_mended(
     refreshed = pop.pulumi("refresh --yes --skip-preview", config(pop))
     assert refreshed.returncode == 0, refreshed.stderr[-3000:]
     assert pop.pulumi("preview --expect-no-changes", config(pop)).returncode == 0
+
+
+BROKEN_SYSCTL = "net.ipv4.conf.all.accept_redirects"
+
+
+def audit(pop: SandboxUnderTest, out: Path) -> subprocess.CompletedProcess[str]:
+    """`make audit INVENTORY=...` on the sandbox's inventory, as for production hosts."""
+    out.mkdir(exist_ok=True)
+    write_inventories("sandbox", pop.outputs(), out)
+    return run_in_project_env(
+        f"python -m audit --inventory {out / 'sandbox.json'} --out {out / 'report'}"
+    )
+
+
+def break_host(pop: SandboxUnderTest, address: str) -> None:
+    """A sysctl flipped, the firewall flushed and the SFU's sandboxing removed, by hand."""
+    pop.ssh(
+        address,
+        f"sysctl -qw {BROKEN_SYSCTL}=1 && nft flush ruleset && rm {JANUS_SANDBOX.dropin_path} "
+        "&& systemctl daemon-reload && systemctl restart janus",
+    )
+
+
+def mend_host(pop: SandboxUnderTest, address: str) -> None:
+    dropin = render_dropin(JANUS_SANDBOX).replace("'", "'\\''")
+    pop.ssh(
+        address,
+        f"sysctl -qw {BROKEN_SYSCTL}=0 && systemctl restart nftables && "
+        f"printf '%s' '{dropin}' > {JANUS_SANDBOX.dropin_path} && systemctl daemon-reload "
+        "&& systemctl restart janus",
+    )
+
+
+def test_the_audit_names_the_broken_host_its_controls_expected_and_observed(
+    pop: SandboxUnderTest, tmp_path: Path
+) -> None:
+    servers = addresses(pop)
+    broken = sorted(servers)[1]
+    break_host(pop, servers[broken])
+    try:
+        result = audit(pop, tmp_path)
+    finally:
+        mend_host(pop, servers[broken])
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "report/audit.json").read_text())
+    failed = {
+        (control["id"], r["host"]): r
+        for control in report["controls"]
+        for r in control["results"]
+        if r["status"] == "failed"
+    }
+    assert {host for _, host in failed} == {broken}
+    failed_ids = {control for control, _ in failed}
+    assert {"VP-KERN-01", "VP-FW-01", "VP-HARD-06"} <= failed_ids, failed_ids
+    sysctls = failed[("VP-KERN-01", broken)]
+    assert f'"{BROKEN_SYSCTL}": "0"' in sysctls["expected"]
+    assert f'"{BROKEN_SYSCTL}": "1"' in sysctls["observed"]
+    sandboxing = failed[("VP-HARD-06", broken)]
+    assert "exposure <= 2.5" in sandboxing["expected"]
+    assert "drop-in missing or edited" in sandboxing["observed"]
+    assert report["statistics"]["hosts"] == 3
+    assert f"MANDATORY FAILED VP-KERN-01 on {broken}" in result.stdout
+
+    suites = JUnitXml.fromfile(str(tmp_path / "report/audit.junit.xml"))
+    cases = [case for suite in suites for case in suite]
+    assert len(cases) == report["statistics"]["controls"] * 3  # one per control per host
+    kern = next(c for c in cases if c.name == f"test_every_declared_sysctl_is_in_force[{broken}]")
+    properties = {p.name: p.value for p in kern.child(Properties)}  # type: ignore[no-untyped-call]
+    assert properties["control_id"] == "VP-KERN-01"
+    assert properties["severity"] == "mandatory"
+    assert properties["host"] == broken
+    assert BROKEN_SYSCTL in properties["observed"]
+    assert not kern.is_passed
+
+    page = (tmp_path / "report/audit.html").read_text()
+    assert "FAIL" in page and broken in page and "VP-HARD-06" in page
+
+    mended = audit(pop, tmp_path / "mended")
+    assert mended.returncode == 0, mended.stdout[-3000:]
 
 
 COUNTED = ("create", "update", "replace", "delete", "same")

@@ -8,7 +8,13 @@ import pytest
 
 from roles.host_kind import DETECT_CONTAINER, kernel_scope_of
 from roles.kernel_tuning.defaults import KernelTuning
-from roles.kernel_tuning.sysctls import NAMESPACED_KEYS, plan_for, render_dropin, sysctl_values
+from roles.kernel_tuning.sysctls import (
+    NAMESPACED_KEYS,
+    hardening_values,
+    plan_for,
+    render_dropin,
+    sysctl_values,
+)
 
 pytestmark = pytest.mark.roles
 
@@ -17,8 +23,26 @@ def test_every_knob_has_a_sysctl_key() -> None:
     values = sysctl_values(KernelTuning())
     assert values["net.core.rmem_max"] == "25165824"
     assert values["net.ipv4.ip_local_port_range"] == "32768\t60999"
-    # every knob, the two ephemeral port ends in one key
-    assert len(values) == len(KernelTuning.model_fields) - 1
+    hardening = hardening_values(KernelTuning())
+    tuning_knobs = len(KernelTuning.model_fields) - 5  # the five hardening knobs
+    # every tuning knob, the two ephemeral port ends in one key; and the hardening keys
+    assert len(values) == tuning_knobs - 1 + len(hardening)
+
+
+def test_network_hardening_is_per_namespace_and_reverse_path_filtering_loose() -> None:
+    values = hardening_values(KernelTuning())
+    assert set(values) <= NAMESPACED_KEYS  # container hosts take them too
+    for scope in ("all", "default"):
+        assert values[f"net.ipv4.conf.{scope}.accept_redirects"] == "0"
+        assert values[f"net.ipv6.conf.{scope}.accept_redirects"] == "0"
+        assert values[f"net.ipv4.conf.{scope}.send_redirects"] == "0"
+        assert values[f"net.ipv4.conf.{scope}.accept_source_route"] == "0"
+        assert values[f"net.ipv6.conf.{scope}.accept_source_route"] == "0"
+        assert values[f"net.ipv4.conf.{scope}.log_martians"] == "1"
+        assert values[f"net.ipv4.conf.{scope}.rp_filter"] == "2"  # loose: anycast is asymmetric
+    strict = hardening_values(KernelTuning(rp_filter="strict", accept_redirects=True))
+    assert strict["net.ipv4.conf.all.rp_filter"] == "1"
+    assert strict["net.ipv4.conf.all.accept_redirects"] == "1"
 
 
 def test_a_full_kernel_takes_every_knob() -> None:

@@ -8,6 +8,7 @@ import pytest
 from roles.base import files as rendered
 from roles.base.defaults import BaseSettings
 from tests.verify.batch import Read, read_all
+from tests.verify.expect import expect
 
 pytestmark = pytest.mark.verify
 
@@ -33,11 +34,13 @@ def base(remote: Any) -> dict[str, Read]:
     )
 
 
-def test_sshd_runs_with_keys_only(base: dict[str, Read], declared: dict[str, Any]) -> None:
+def test_sshd_runs_with_keys_only(
+    request: pytest.FixtureRequest, base: dict[str, Read], declared: dict[str, Any]
+) -> None:
     effective = dict(line.split(" ", 1) for line in base["sshd"].output.splitlines() if " " in line)
     expected = rendered.sshd_effective(settings_of(declared))
-    wrong = {k: (effective.get(k), v) for k, v in expected.items() if effective.get(k) != v}
-    assert wrong == {}, f"{declared['name']}: sshd -T (actual, declared): {wrong}"
+    observed = {key: effective.get(key) for key in expected}
+    expect(request, expected, observed, f"{declared['name']}: sshd -T")
 
 
 def test_time_sync_runs_with_the_declared_sources(

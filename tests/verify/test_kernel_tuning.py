@@ -6,6 +6,7 @@ import pytest
 
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.kernel_tuning.sysctls import DROPIN_PATH, KernelScope, plan_for, render_dropin
+from tests.verify.expect import expect
 
 pytestmark = pytest.mark.verify
 
@@ -17,12 +18,16 @@ def read_sysctls(remote: Any, keys: list[str]) -> dict[str, str]:
 
 
 def test_every_declared_sysctl_is_in_force(
-    remote: Any, declared: dict[str, Any], kernel_scope: KernelScope
+    request: pytest.FixtureRequest,
+    remote: Any,
+    declared: dict[str, Any],
+    kernel_scope: KernelScope,
 ) -> None:
     plan = plan_for(KernelTuning.model_validate(declared.get("kernel_tuning") or {}), kernel_scope)
     actual = read_sysctls(remote, sorted(plan.applied))
-    wrong = {key: (actual[key], want) for key, want in plan.applied.items() if actual[key] != want}
-    assert wrong == {}, f"{declared['name']}: sysctl (actual, declared): {wrong}"
+    wrong = sorted(key for key, want in plan.applied.items() if actual[key] != want)
+    expected = {key: plan.applied[key] for key in wrong}
+    expect(request, expected, {key: actual[key] for key in wrong}, f"{declared['name']}: sysctl")
 
 
 def test_the_dropin_persists_the_tuning_across_reboots(

@@ -1,0 +1,60 @@
+"""The pytest plugin of the audit (`pytest -p audit.plugin`): every verification check gets
+its control's properties (they reach the JUnit XML), and each result is written, as it comes,
+to the file named by VOICEPOP_AUDIT_RESULTS (JSON lines), on the controller also under xdist."""
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+from audit.controls import control_of, host_of
+
+RESULTS_ENV = "VOICEPOP_AUDIT_RESULTS"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        control = control_of(item.nodeid)
+        item.user_properties += [
+            ("control_id", control.id),
+            ("title", control.title),
+            ("severity", control.severity),
+            ("rationale", control.rationale),
+            ("host", host_of(item.nodeid)),
+        ]
+
+
+def outcome_of(report: pytest.TestReport) -> str | None:
+    """The control's result once known: setup failures and skips count, teardown does not."""
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        return {"passed": "passed", "failed": "failed", "skipped": "skipped"}[report.outcome]
+    return None
+
+
+def message_of(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        return str(crash.message) if crash else str(report.longrepr)[-2000:]
+    return ""
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    outcome = outcome_of(report)
+    path = os.environ.get(RESULTS_ENV)
+    if outcome is None or not path:
+        return
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller writes every worker's results
+    properties: dict[str, Any] = dict(report.user_properties)
+    record = {
+        "nodeid": report.nodeid,
+        "status": outcome,
+        "message": message_of(report),
+        "run_time": round(report.duration, 3),
+        **{k: properties.get(k, "") for k in ("expected", "observed")},
+    }
+    with open(path, "a") as results:
+        results.write(json.dumps(record) + "\n")
