@@ -42,7 +42,7 @@ preview: setup ## Real `pulumi preview` of STACK (default: sandbox) with the pol
 	$(ENV) tools/stack-env.sh $(STACK) pulumi preview --diff --non-interactive $(POLICY_FLAGS)
 
 policy-analyze: venv engine ## The policy pack over STACK's existing state (no program run)
-	$(ENV) tools/stack-env.sh $(STACK) pulumi policy analyze --stack $(STACK) $(POLICY_FLAGS)
+	$(ENV) tools/stack-env.sh $(STACK) python -m policies.analyze $(STACK) $(POLICY_FLAGS)
 
 BASE ?= origin/main
 HEAD ?= HEAD

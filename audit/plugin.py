@@ -32,12 +32,19 @@ def outcome_of(report: pytest.TestReport) -> str | None:
     return None
 
 
+MESSAGE_CHARS = 400
+
+
 def message_of(report: pytest.TestReport) -> str:
+    """Why a control failed or did not apply: the assertion's first line, bounded (the full
+    traceback stays in the JUnit XML)."""
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     if report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
-        return str(crash.message) if crash else str(report.longrepr)[-2000:]
+        text = str(crash.message) if crash else str(report.longrepr)
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        return first if len(first) <= MESSAGE_CHARS else first[: MESSAGE_CHARS - 1] + "…"
     return ""
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from audit.controls import IMPACT, Control, control_of, host_of
 
@@ -92,7 +92,8 @@ def statistics(results: Sequence[Result]) -> dict[str, int]:
 
 def html_report(results: Sequence[Result], meta: dict[str, Any]) -> str:
     environment = Environment(
-        loader=PackageLoader("audit", "templates"), autoescape=select_autoescape(["html"])
+        loader=PackageLoader("audit", "templates"),
+        autoescape=True,  # host output is text
     )
     hosts = sorted({r.host for r in results})
     cells = {(r.control.id, r.host): r for r in results}

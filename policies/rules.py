@@ -22,6 +22,7 @@ from stacks.spec.routing import RoutingRegistry, rpki_state
 POP_CONFIG_KEY = "voicepop:pop"
 FLEXMETAL_TOKEN_KEY = "flexmetal:token"
 MIN_SECRET_LENGTH = 6  # shorter secret values match too much by chance to be looked for
+REDACTED = "[secret]"  # a secret the engine could not decrypt for the pack
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,16 @@ class StackConfig:
     def pop(self) -> dict[str, Any]:
         raw = self.values.get(POP_CONFIG_KEY)
         return dict(json.loads(raw)) if raw else {}
+
+    def missing(self) -> str | None:
+        """Why the policies that read the stack's config cannot judge, if they cannot."""
+        if POP_CONFIG_KEY in self.values:
+            return None
+        return (
+            f"the stack's config ({POP_CONFIG_KEY}) did not reach the policy pack, so this "
+            "policy cannot judge; allowed: a preview or up, or `make policy-analyze`, which "
+            "passes it to `pulumi policy analyze`"
+        )
 
     def environment(self) -> str:
         return str(self.pop().get("environment", "production"))
@@ -120,7 +131,7 @@ def plain_secrets(
     secrets = {
         key: value
         for key, value in config.values.items()
-        if key in config.secret_keys and len(value) >= MIN_SECRET_LENGTH
+        if key in config.secret_keys and len(value) >= MIN_SECRET_LENGTH and value != REDACTED
     }
     for prop, value in sorted(resource.props.items()):
         if prop in secret_inputs.get(resource.type, ()):
@@ -141,6 +152,9 @@ def plain_secrets(
 def server_redundancy(
     resources: Sequence[Resource], config: StackConfig, environment: str, min_servers: int
 ) -> Iterator[str]:
+    if config.missing():
+        yield str(config.missing())
+        return
     if config.environment() != environment:
         return
     servers = sorted(r.name for r in of_type(resources, SERVER.token))
@@ -153,6 +167,9 @@ def server_redundancy(
 
 
 def announced_prefixes(config: StackConfig, registry: RoutingRegistry) -> Iterator[str]:
+    if config.missing():
+        yield str(config.missing())
+        return
     pop = config.pop()
     bgp = pop.get("bgp") or {}
     origin = bgp.get("local_asn")
@@ -185,6 +202,9 @@ def host_deploys(
     resources: Sequence[Resource], config: StackConfig, environments: Sequence[str]
 ) -> Iterator[str]:
     """Every server has its host deploy (which runs the verification gate) with every role."""
+    if config.missing():
+        yield str(config.missing())
+        return
     if config.environment() not in environments:
         return
     deploys = {r.name.removesuffix("-deploy"): r for r in of_type(resources, HOST_DEPLOY.token)}
@@ -246,6 +266,9 @@ def health_checked_servers(resources: Sequence[Resource]) -> Iterator[str]:
 
 def secret_config(config: StackConfig) -> Iterator[str]:
     """The secrets the spec names (BGP MD5 keys) and the provider token are stored encrypted."""
+    if config.missing():
+        yield str(config.missing())
+        return
     neighbors = (config.pop().get("bgp") or {}).get("neighbors") or []
     named = sorted({f"voicepop:{n['md5_secret']}" for n in neighbors if n.get("md5_secret")})
     if FLEXMETAL_TOKEN_KEY in config.values:

@@ -35,7 +35,6 @@ SHARED = (
     ("SystemCallFilter", "@system-service"),
     ("SystemCallErrorNumber", "EPERM"),
     ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX AF_NETLINK"),
-    ("UMask", "0027"),
 )
 
 
@@ -44,6 +43,7 @@ class UnitSandbox:
     unit: str  # e.g. "bird.service"
     capabilities: tuple[str, ...]  # the bounding set: all the service may ever hold
     extra: tuple[tuple[str, str], ...] = ()
+    umask: str = "0027"  # what it creates is not world-readable, unless another reads it
 
     @property
     def dropin_path(self) -> str:

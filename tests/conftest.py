@@ -4,7 +4,8 @@ without a sandbox):
   offline  nothing but the virtualenv: no root, no bridge, no engine (`make test-offline`)
   engine   the Pulumi engine built by `make setup`
   hosts    a sandbox of its own: bridge, provider stand-in, container hosts (root)
-  vm       a QEMU VM host as well (the slow tier; global kernel and NIC knobs)"""
+  vm       a QEMU VM host as well (the slow tier; global kernel and NIC knobs)
+  browser  headless Chromium (Debian's, installed by `make setup`) to look at HTML reports"""
 
 import pytest
 
@@ -16,7 +17,7 @@ TIERS_OF_FIXTURE = {
     "test_sandbox": ("hosts", "engine"),  # its teardown destroys the stack with the engine
     "vm_instance_type": ("hosts", "engine", "vm"),
 }
-NEEDS_SOMETHING = ("engine", "hosts", "vm")
+NEEDS_SOMETHING = ("engine", "hosts", "vm", "browser")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the sandbox needs (containers, VMs, image builds, package proxy,
-# BGP) when any is missing. Idempotent: a machine that has them all only runs dpkg-query.
+# BGP) and a browser for the HTML reports, when any is missing. Idempotent: a machine that has
+# them all only runs dpkg-query.
 set -euo pipefail
 packages=(systemd-container debootstrap apt-cacher-ng bird2 iproute2 openssh-client
-          qemu-system-x86 qemu-utils e2fsprogs)
+          qemu-system-x86 qemu-utils e2fsprogs
+          chromium)  # chromium: headless, to look at the HTML reports the project writes
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

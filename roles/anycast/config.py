@@ -53,12 +53,14 @@ BIRD_SANDBOX = UnitSandbox(
         ("RuntimeDirectoryPreserve", "yes"),
     ),
 )
-# The healthchecker writes only its prefix lists, and reaches BIRD's control socket (owned by
-# the bird user: DAC_OVERRIDE). Python: no MemoryDenyWriteExecute (ctypes' trampolines).
+# The healthchecker writes only its prefix lists, which BIRD (its own user) reads: umask 022.
+# It reaches BIRD's control socket (the bird user's: DAC_OVERRIDE). Python: no
+# MemoryDenyWriteExecute (ctypes' trampolines).
 HEALTHCHECKER_SANDBOX = UnitSandbox(
     "anycast-healthchecker.service",
     ("CAP_DAC_OVERRIDE",),
-    (("ReadWritePaths", "/var/lib/anycast-healthchecker"),),
+    (("ReadWritePaths", HEALTHCHECKER_DIR),),
+    umask="0022",
 )
 ADDRESSES_UNIT_NAME = "voicepop-anycast-addresses.service"
 ADDRESSES_UNIT = f"/etc/systemd/system/{ADDRESSES_UNIT_NAME}"

@@ -104,8 +104,13 @@ def core_dump_files(settings: BaseSettings) -> dict[str, str]:
     }
 
 
-# Pending security updates, one per line: apt's simulated upgrade from the security origin.
+# Pending security updates, one per line: apt's simulated upgrade from the security origin,
+# against package lists at most an hour old (older ones are refreshed first: what is pending
+# is what the archive has now, not what it had when the image was built).
+LISTS_MAX_AGE_MIN = 60
 PENDING_SECURITY_UPDATES = (
+    "[ -n \"$(find /var/lib/apt/lists -maxdepth 1 -name '*InRelease' "
+    f'-mmin -{LISTS_MAX_AGE_MIN})" ] || apt-get update -qq >/dev/null 2>&1; '
     "apt-get -s -o Debug::NoLocking=1 upgrade | awk '/^Inst / && /-security/ {print $2}'"
 )
 

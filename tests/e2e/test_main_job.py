@@ -280,6 +280,22 @@ def test_the_audit_names_the_broken_host_its_controls_expected_and_observed(
     assert mended.returncode == 0, mended.stdout[-3000:]
 
 
+def test_the_policy_pack_checks_the_stacks_state_with_its_config(pop: SandboxUnderTest) -> None:
+    """`make policy-analyze`: the pack over the state, the stack's config passed to it."""
+    env = {"PULUMI_BACKEND_URL": pop.backend, **pop.env}
+    pack = "--policy-pack policies --policy-pack-config policies/config.json"
+    analyzed = run_in_project_env(
+        f"tools/stack-env.sh sandbox python -m policies.analyze sandbox "
+        f"--config-file {config(pop)} {pack}",
+        env=env,
+    )
+    assert analyzed.returncode == 0, analyzed.stdout[-3000:] + analyzed.stderr[-2000:]
+    # the engine's own command hands the pack no config: the policies needing it say so
+    bare = pop.pulumi(f"policy analyze --stack sandbox {pack}", with_config=False)
+    assert bare.returncode != 0
+    assert "did not reach the policy pack" in bare.stdout
+
+
 COUNTED = ("create", "update", "replace", "delete", "same")
 UP_COUNTS = {
     "create": r"\+ (\d+) created",

@@ -243,3 +243,32 @@ def test_the_team_config_file_names_every_policy_of_the_pack() -> None:
     names = {policy.name for policy in policies()}
     assert set(config) == names
     assert {entry["enforcementLevel"] for entry in config.values()} <= {"mandatory", "advisory"}
+
+
+def test_without_the_stacks_config_the_policies_that_need_it_say_so() -> None:
+    """`pulumi policy analyze` hands a pack no config: nothing may pass unjudged."""
+    empty = rules.StackConfig({})
+    judged = [
+        rules.server_redundancy([server("ams1-sfu1")], empty, "production", 2),
+        rules.announced_prefixes(empty, REGISTRY),
+        rules.host_deploys([server("ams1-sfu1")], empty, ["production"]),
+        rules.secret_config(empty),
+    ]
+    for messages in judged:
+        [message] = list(messages)
+        assert "did not reach the policy pack" in message and "make policy-analyze" in message
+
+
+def test_the_stacks_config_reaches_policy_analyze_as_the_environment() -> None:
+    from policies.analyze import config_environment
+
+    shown = {
+        "voicepop:pop": {"value": '{"code": "ams1"}', "secret": False},
+        "voicepop:bgpMd5": {"value": MD5, "secret": True},
+    }
+    environment = config_environment(shown)
+    assert json.loads(environment["PULUMI_CONFIG"]) == {
+        "voicepop:pop": '{"code": "ams1"}',
+        "voicepop:bgpMd5": MD5,
+    }
+    assert json.loads(environment["PULUMI_CONFIG_SECRET_KEYS"]) == ["voicepop:bgpMd5"]

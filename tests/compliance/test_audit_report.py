@@ -1,0 +1,132 @@
+"""The audit's reports from results (pure), and the HTML page as a real browser renders it."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from audit.controls import CONTROLS, control_of, host_of
+from audit.report import html_report, json_report, mandatory_failures, results_from
+
+pytestmark = pytest.mark.compliance
+
+CHROMIUM = "/usr/bin/chromium"
+# As root and offline: no sandbox, no background connections (this machine has no internet).
+HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+META = {"target": "sandbox", "generated_at": "2026-12-03T12:00:00+00:00", "duration_s": 7.5}
+
+
+def record(test: str, host: str, status: str, **extra: str) -> dict[str, str]:
+    return {"nodeid": f"tests/verify/{test}[{host}]", "status": status, **extra}
+
+
+RECORDS = [
+    record("test_kernel_tuning.py::test_every_declared_sysctl_is_in_force", "sfu01", "passed"),
+    record(
+        "test_kernel_tuning.py::test_every_declared_sysctl_is_in_force",
+        "sfu02",
+        "failed",
+        expected='{"net.ipv4.conf.all.accept_redirects": "0"}',
+        observed='{"net.ipv4.conf.all.accept_redirects": "1"}',
+        message="AssertionError: sysctl",
+    ),
+    record("test_base.py::test_journald_is_bounded", "sfu01", "passed"),
+    record("test_base.py::test_journald_is_bounded", "sfu02", "failed", message="too big"),
+    record("test_hardening.py::test_core_dumps_are_off", "sfu01", "skipped", message="allowed"),
+    record("test_hardening.py::test_core_dumps_are_off", "sfu02", "passed"),
+]
+
+
+def test_every_control_has_a_stable_unique_id_and_a_known_severity() -> None:
+    ids = [control.id for control in CONTROLS.values()]
+    assert len(ids) == len(set(ids))
+    assert all(c.severity in ("mandatory", "advisory") and c.rationale for c in CONTROLS.values())
+
+
+def test_every_verification_check_is_a_catalogued_control() -> None:
+    import ast
+
+    checks = {
+        f"{path.name}::{node.name}"
+        for path in Path("tests/verify").glob("test_*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    }
+    assert checks == set(CONTROLS)
+
+
+def test_a_test_id_names_its_control_and_host() -> None:
+    nodeid = "tests/verify/test_base.py::test_journald_is_bounded[sbx1-sfu02]"
+    assert control_of(nodeid).id == "VP-BASE-03"
+    assert host_of(nodeid) == "sbx1-sfu02"
+
+
+def test_the_json_report_is_inspec_shaped_and_counts_only_mandatory_failures() -> None:
+    results = results_from(RECORDS)
+    report = json_report(results, META)
+    assert report["statistics"] == {
+        "controls": 3,
+        "hosts": 2,
+        "passed": 3,
+        "failed": 2,
+        "skipped": 1,
+        "mandatory_failed": 1,
+    }
+    kern = next(c for c in report["controls"] if c["id"] == "VP-KERN-01")
+    assert kern["impact"] == 1.0 and kern["tags"] == {"severity": "mandatory"}
+    failed = next(r for r in kern["results"] if r["status"] == "failed")
+    assert failed["host"] == "sfu02"
+    assert failed["observed"] == '{"net.ipv4.conf.all.accept_redirects": "1"}'
+    assert [r.control.id for r in mandatory_failures(results)] == ["VP-KERN-01"]
+    json.dumps(report)  # serialisable as it is
+
+
+def test_the_html_report_lists_failures_mandatory_first_with_expected_and_observed() -> None:
+    page = html_report(results_from(RECORDS), META)
+    failures = page.split('id="failures"')[1].split("</table>")[0]
+    assert failures.index("VP-KERN-01") < failures.index("VP-BASE-03")
+    assert "net.ipv4.conf.all.accept_redirects&#34;: &#34;1&#34;" in failures  # escaped
+    assert "<b>FAIL</b>" in page
+
+
+@pytest.mark.browser
+def test_chromium_renders_the_report_with_its_summary_matrix_and_failures(tmp_path: Path) -> None:
+    page = tmp_path / "audit.html"
+    page.write_text(html_report(results_from(RECORDS), META))
+    profile = tmp_path / "profile"
+    dom = subprocess.run(
+        [CHROMIUM, *HEADLESS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "Host audit — sandbox" in dom
+    matrix = dom.split('id="matrix"')[1].split("</table>")[0]
+    assert matrix.count("<tr>") == 4  # the header and three controls
+    assert matrix.count('class="failed"') == 2
+    shot = tmp_path / "audit.png"
+    subprocess.run(
+        [
+            CHROMIUM,
+            *HEADLESS,
+            f"--user-data-dir={profile}",
+            f"--screenshot={shot}",
+            "--window-size=1280,900",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
