@@ -1,6 +1,7 @@
 """The voicepop policy pack: the checks of policies/rules.py as CrossGuard policies, each with
 its default enforcement level and the properties a team may set in a policy config file
-(policies/config.json, given with --policy-pack-config)."""
+(policies/config.json, given with --policy-pack-config); their defaults are written once, in
+the policies' config schemas below."""
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -53,20 +54,27 @@ def _report_all(report: ReportViolation, violations: Iterator[str]) -> None:
         report(message, None)
 
 
-ResourceCheck = Callable[[rules.Resource, Mapping[str, Any]], Iterator[str]]
-StackCheck = Callable[[list[rules.Resource], Mapping[str, Any]], Iterator[str]]
+ResourceCheck = Callable[[rules.Resource, dict[str, Any]], Iterator[str]]
+StackCheck = Callable[[list[rules.Resource], dict[str, Any]], Iterator[str]]
+Schema = dict[str, dict[str, Any]]  # property -> JSON schema with its default
+
+
+def configured(config: Mapping[str, Any] | None, schema: Schema) -> dict[str, Any]:
+    """A policy's settings: the team's config file over the schema's defaults. Numbers reach
+    the pack as floats (JSON through protobuf): integers are made integers again."""
+    values = {name: (config or {}).get(name, spec["default"]) for name, spec in schema.items()}
+    return {
+        name: int(value) if schema[name]["type"] == "integer" else value
+        for name, value in values.items()
+    }
 
 
 def resource_policy(
-    name: str,
-    description: str,
-    level: EnforcementLevel,
-    check: ResourceCheck,
-    schema: dict[str, Any] | None = None,
+    name: str, description: str, level: EnforcementLevel, check: ResourceCheck, schema: Schema
 ) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         resource = plain_resource(args.resource_type, args.name, args.props)
-        _report_all(report, check(resource, args.get_config() or {}))
+        _report_all(report, check(resource, configured(args.get_config(), schema)))
 
     return ResourceValidationPolicy(
         name=name,
@@ -78,15 +86,11 @@ def resource_policy(
 
 
 def stack_policy(
-    name: str,
-    description: str,
-    level: EnforcementLevel,
-    check: StackCheck,
-    schema: dict[str, Any] | None = None,
+    name: str, description: str, level: EnforcementLevel, check: StackCheck, schema: Schema
 ) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         resources = [plain_resource(r.resource_type, r.name, r.props) for r in args.resources]
-        _report_all(report, check(resources, args.get_config() or {}))
+        _report_all(report, check(resources, configured(args.get_config(), schema)))
 
     return StackValidationPolicy(
         name=name,
@@ -97,14 +101,29 @@ def stack_policy(
     )
 
 
-def _schema(properties: dict[str, Any] | None) -> PolicyConfigSchema | None:
+def _schema(properties: Schema) -> PolicyConfigSchema | None:
     return PolicyConfigSchema(properties=properties) if properties else None
 
 
-STRINGS = {"type": "array", "items": {"type": "string"}}
+def integer(default: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "default": default}
 
 
-# Numbers in a policy config file reach the pack as floats (JSON through protobuf): int() them.
+def strings(default: list[str]) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "string"}, "default": default}
+
+
+# Each policy's settings with their defaults: the one place they are written down.
+REDUNDANCY: Schema = {"min_servers": integer(2)}
+GATED_ENVIRONMENTS: Schema = {"environments": strings(["production", "staging"])}
+TTLS: Schema = {"min_ttl_s": integer(20), "max_ttl_s": integer(300)}
+APPROVED: Schema = {
+    "allowed_os": strings(["debian-12"]),
+    "allowed_instance_types": strings(["bm7.std.8", "bm7.std.16", "bm9.std.16"]),
+}
+ADMIN_RANGES: Schema = {"min_ipv4_prefix_len": integer(16), "min_ipv6_prefix_len": integer(48)}
+
+
 def policies() -> list[Any]:
     registry = load_registry(PROJECT_DIR)
     return [
@@ -113,18 +132,18 @@ def policies() -> list[Any]:
             "A production PoP has enough servers that one can fail or be drained.",
             MANDATORY,
             lambda res, c: rules.server_redundancy(
-                res, stack_config(), "production", int(c.get("min_servers", 2))
+                res, stack_config(), "production", c["min_servers"]
             ),
-            {"min_servers": {"type": "integer", "minimum": 1, "default": 2}},
+            REDUNDANCY,
         ),
         stack_policy(
             "staging-server-redundancy",
             "A staging PoP has enough servers to rehearse a drain (advisory).",
             ADVISORY,
             lambda res, c: rules.server_redundancy(
-                res, stack_config(), "staging", int(c.get("min_servers", 2))
+                res, stack_config(), "staging", c["min_servers"]
             ),
-            {"min_servers": {"type": "integer", "minimum": 1, "default": 2}},
+            REDUNDANCY,
         ),
         stack_policy(
             "announced-prefixes-registered",
@@ -132,68 +151,53 @@ def policies() -> list[Any]:
             "than /24 (IPv4) or /48 (IPv6).",
             MANDATORY,
             lambda res, c: rules.announced_prefixes(stack_config(), registry),
+            {},
         ),
         stack_policy(
             "servers-deployed-and-verified",
             "Every server has its host deploy with the whole site, gated by verification.",
             MANDATORY,
-            lambda res, c: rules.host_deploys(
-                res, stack_config(), c.get("environments", ["production", "staging"])
-            ),
-            {"environments": {**STRINGS, "default": ["production", "staging"]}},
+            lambda res, c: rules.host_deploys(res, stack_config(), c["environments"]),
+            GATED_ENVIRONMENTS,
         ),
         resource_policy(
             "dns-ttl-within-policy",
             "DNS record TTLs are short enough for failover and long enough for resolvers.",
             MANDATORY,
-            lambda r, c: rules.dns_ttls(
-                r, int(c.get("min_ttl_s", 20)), int(c.get("max_ttl_s", 300))
-            ),
-            {
-                "min_ttl_s": {"type": "integer", "minimum": 1, "default": 20},
-                "max_ttl_s": {"type": "integer", "minimum": 1, "default": 300},
-            },
+            lambda r, c: rules.dns_ttls(r, c["min_ttl_s"], c["max_ttl_s"]),
+            TTLS,
         ),
         resource_policy(
             "no-plain-secrets",
             "No secret (MD5 key, API token) in an input the state keeps in plain text.",
             MANDATORY,
             lambda r, c: rules.plain_secrets(r, stack_config(), rules.SECRET_INPUTS),
+            {},
         ),
         stack_policy(
             "secret-config-encrypted",
             "The stack file stores the MD5 keys and the provider token encrypted.",
             MANDATORY,
             lambda res, c: rules.secret_config(stack_config()),
+            {},
         ),
         resource_policy(
             "approved-os-and-instance-types",
             "Servers run an approved OS image on an approved instance type.",
             MANDATORY,
             lambda r, c: rules.os_and_instance_type(
-                r,
-                c.get("allowed_os", ["debian-12"]),
-                c.get("allowed_instance_types", ["bm7.std.8", "bm7.std.16", "bm9.std.16"]),
+                r, c["allowed_os"], c["allowed_instance_types"]
             ),
-            {
-                "allowed_os": {**STRINGS, "default": ["debian-12"]},
-                "allowed_instance_types": {
-                    **STRINGS,
-                    "default": ["bm7.std.8", "bm7.std.16", "bm9.std.16"],
-                },
-            },
+            APPROVED,
         ),
         resource_policy(
             "ssh-admin-ranges-not-world-open",
             "SSH is open only to admin networks, never to the world.",
             MANDATORY,
             lambda r, c: rules.ssh_admin_ranges(
-                r, int(c.get("min_ipv4_prefix_len", 16)), int(c.get("min_ipv6_prefix_len", 48))
+                r, c["min_ipv4_prefix_len"], c["min_ipv6_prefix_len"]
             ),
-            {
-                "min_ipv4_prefix_len": {"type": "integer", "minimum": 1, "default": 16},
-                "min_ipv6_prefix_len": {"type": "integer", "minimum": 1, "default": 48},
-            },
+            ADMIN_RANGES,
         ),
         stack_policy(
             "servers-health-checked",
@@ -201,6 +205,7 @@ def policies() -> list[Any]:
             "and every steered record is gated by one.",
             MANDATORY,
             lambda res, c: rules.health_checked_servers(res),
+            {},
         ),
     ]
 

@@ -236,13 +236,29 @@ def test_unknown_values_of_a_preview_are_left_out_not_judged() -> None:
     assert list(rules.dns_ttls(resource, 20, 300)) == []
 
 
-def test_the_team_config_file_names_every_policy_of_the_pack() -> None:
+def test_the_team_config_file_names_every_policy_with_valid_settings() -> None:
+    import jsonschema
+
     from policies.pack import PROJECT_DIR
 
     config = json.loads((PROJECT_DIR / "policies/config.json").read_text())
-    names = {policy.name for policy in policies()}
-    assert set(config) == names
-    assert {entry["enforcementLevel"] for entry in config.values()} <= {"mandatory", "advisory"}
+    by_name = {policy.name: policy for policy in policies()}
+    assert set(config) == set(by_name)
+    for name, entry in config.items():
+        assert entry["enforcementLevel"] in ("mandatory", "advisory")
+        settings = {k: v for k, v in entry.items() if k != "enforcementLevel"}
+        schema = by_name[name].config_schema
+        properties = schema.properties if schema else {}
+        assert set(settings) <= set(properties), name
+        jsonschema.validate(settings, {"type": "object", "properties": properties})
+
+
+def test_a_policys_settings_are_the_config_file_over_the_defaults() -> None:
+    from policies.pack import TTLS, configured
+
+    assert configured(None, TTLS) == {"min_ttl_s": 20, "max_ttl_s": 300}
+    # numbers reach the pack as floats; integers are integers again
+    assert configured({"max_ttl_s": 60.0}, TTLS) == {"min_ttl_s": 20, "max_ttl_s": 60}
 
 
 def test_without_the_stacks_config_the_policies_that_need_it_say_so() -> None:
