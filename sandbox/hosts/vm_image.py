@@ -2,7 +2,9 @@
 small initramfs and the packages the site deploy installs (roles/packages.py), as a qcow2 base
 every VM overlays. Built once per recipe, cached outside the work tree. With the packages baked
 in, a deploy on a VM only configures: package installs under emulation took minutes, and how
-many depended on the machine (the container hosts still prove the installs).
+many depended on the machine (the container hosts still prove the installs). For the same
+reason the image is upgraded when built, so the base role's security updates at deploy find
+nothing pending there (the container hosts, delivered with updates pending, prove that step).
 
 A VM gets what a container gets written into its overlay (keys, hostname, address) from a
 small ext4 "config drive" instead, read at boot by voicepop-config.service: this machine's
@@ -72,7 +74,7 @@ def recipe() -> str:
         CONFIG_UNIT,
         APPLY_CONFIG,
         DISK_SIZE,
-        "v1",
+        "v2",  # v2: upgraded at build
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
@@ -156,6 +158,23 @@ def _install_packages(root: Path, out: BinaryIO) -> None:
                 "Acquire::http::Proxy=false",
                 *KERNEL_PACKAGES,
                 *site_packages(),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+        subprocess.run(
+            [
+                "chroot",
+                str(root),
+                "env",
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "upgrade",
+                "-y",
+                "-qq",
+                "-o",
+                "Acquire::http::Proxy=false",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
