@@ -137,54 +137,34 @@ def _install_packages(root: Path, out: BinaryIO) -> None:
         for source, target in mounts:
             kind = ["--bind"] if source.startswith("/") else ["-t", source]
             subprocess.run(["mount", *kind, source, str(target)], check=True)
-        subprocess.run(
-            ["chroot", str(root), "apt-get", "-o", "Acquire::http::Proxy=false", "update", "-qq"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
-        subprocess.run(
-            [
-                "chroot",
-                str(root),
-                "env",
-                "DEBIAN_FRONTEND=noninteractive",
-                "apt-get",
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "-o",
-                "Acquire::http::Proxy=false",
-                *KERNEL_PACKAGES,
-                *site_packages(),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
-        subprocess.run(
-            [
-                "chroot",
-                str(root),
-                "env",
-                "DEBIAN_FRONTEND=noninteractive",
-                "apt-get",
-                "upgrade",
-                "-y",
-                "-qq",
-                "-o",
-                "Acquire::http::Proxy=false",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
+        _apt(root, out, "update", "-qq")
+        packages = [*KERNEL_PACKAGES, *site_packages()]
+        _apt(root, out, "install", "-y", "-qq", "--no-install-recommends", *packages)
+        _apt(root, out, "upgrade", "-y", "-qq")
         subprocess.run(["chroot", str(root), "apt-get", "clean"], check=True)
     finally:
         no_services.unlink()
         for _, target in reversed(mounts):
             subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def _apt(root: Path, out: BinaryIO, *args: str) -> None:
+    """apt-get in the image's root, from this machine's mirror (not the sandbox's proxy)."""
+    subprocess.run(
+        [
+            "chroot",
+            str(root),
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "-o",
+            "Acquire::http::Proxy=false",
+            *args,
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        check=True,
+    )
 
 
 def _customise(root: Path) -> None:
