@@ -43,7 +43,6 @@ class UnitSandbox:
     unit: str  # e.g. "bird.service"
     capabilities: tuple[str, ...]  # the bounding set: all the service may ever hold
     extra: tuple[tuple[str, str], ...] = ()
-    umask: str = "0027"  # what it creates is not world-readable, unless another reads it
 
     @property
     def dropin_path(self) -> str:

@@ -53,14 +53,13 @@ BIRD_SANDBOX = UnitSandbox(
         ("RuntimeDirectoryPreserve", "yes"),
     ),
 )
-# The healthchecker writes only its prefix lists, which BIRD (its own user) reads: umask 022.
-# It reaches BIRD's control socket (the bird user's: DAC_OVERRIDE). Python: no
-# MemoryDenyWriteExecute (ctypes' trampolines).
+# The healthchecker writes only its prefix lists, which BIRD (its own user) reads, so they
+# keep the default umask 022 (a UMask=0027 made BIRD refuse them). It reaches BIRD's control
+# socket (the bird user's: DAC_OVERRIDE). Python: no MemoryDenyWriteExecute (ctypes').
 HEALTHCHECKER_SANDBOX = UnitSandbox(
     "anycast-healthchecker.service",
     ("CAP_DAC_OVERRIDE",),
     (("ReadWritePaths", HEALTHCHECKER_DIR),),
-    umask="0022",
 )
 ADDRESSES_UNIT_NAME = "voicepop-anycast-addresses.service"
 ADDRESSES_UNIT = f"/etc/systemd/system/{ADDRESSES_UNIT_NAME}"
