@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def outcome_of(report: pytest.TestReport) -> str | None:
     """The control's result once known: setup failures and skips count, teardown does not."""
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        return {"passed": "passed", "failed": "failed", "skipped": "skipped"}[report.outcome]
+        return str(report.outcome)  # passed, failed or skipped
     return None
 
 
