@@ -1,0 +1,98 @@
+"""The synthetic call probe's command line.
+
+python -m quality call ADDRESS [--server NAME] [--port 8088] [--duration 5] [--codec opus]
+                       [--min-mos 4.0] [--json]
+    one call through the SFU at ADDRESS: a human summary (or --json); exit 1 if the call
+    failed or scored below --min-mos
+python -m quality exporter --inventory inventories/sandbox.json [--interval 30]
+                           [--duration 3] [--listen 127.0.0.1:9108]
+    calls each server of the inventory every --interval seconds and serves the figures in
+    Prometheus's exposition format on --listen
+"""
+
+import argparse
+import sys
+
+from quality.emodel import CODECS
+from quality.probe import Target, probe_now
+from quality.report import summary
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _mos(text: str) -> float:
+    value = float(text)
+    if not 1.0 <= value <= 4.5:
+        raise argparse.ArgumentTypeError(f"a MOS is between 1.0 and 4.5, got {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="python -m quality",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+    call = commands.add_parser("call", help="one synthetic call through one SFU")
+    call.add_argument("address", help="the server's address (its SFU's signalling and media)")
+    call.add_argument("--server", default="", help="the server's name, for the report")
+    call.add_argument("--port", type=int, default=8088, help="the SFU's signalling port")
+    call.add_argument("--duration", type=_positive, default=5.0, help="seconds of media")
+    call.add_argument(
+        "--codec", choices=sorted(CODECS), default="opus", help="the E-model's codec profile"
+    )
+    call.add_argument("--min-mos", type=_mos, default=1.0, help="exit 1 below this MOS")
+    call.add_argument(
+        "--setup-timeout", type=_positive, default=10.0, help="seconds for the call to carry media"
+    )
+    call.add_argument("--json", action="store_true", help="the report as JSON")
+    exporter = commands.add_parser("exporter", help="calls every N seconds, served for Prometheus")
+    exporter.add_argument(
+        "--inventory", required=True, help="an inventory's JSON (inventories/<stack>.json)"
+    )
+    exporter.add_argument(
+        "--interval", type=_positive, default=30.0, help="seconds between rounds of calls"
+    )
+    exporter.add_argument(
+        "--duration", type=_positive, default=3.0, help="seconds of media per call"
+    )
+    exporter.add_argument("--codec", choices=sorted(CODECS), default="opus")
+    exporter.add_argument(
+        "--listen", default="127.0.0.1:9108", help="host:port of the metrics endpoint"
+    )
+    exporter.add_argument(
+        "--rounds", type=int, default=0, help="stop after this many rounds (0: never)"
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "exporter":
+        from quality.exporter import serve
+
+        return serve(
+            args.inventory, args.interval, args.duration, args.codec, args.listen, args.rounds
+        )
+    target = Target(args.server, args.address, args.port)
+    report = probe_now(target, args.duration, args.codec, args.setup_timeout)
+    print(report.to_json() if args.json else summary(report), end="" if not args.json else "\n")
+    if not report.ok:
+        return 1
+    if report.mos < args.min_mos:
+        if not args.json:
+            print(
+                f"MOS {report.mos:.2f} is below the threshold {args.min_mos:.2f}", file=sys.stderr
+            )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

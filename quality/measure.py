@@ -1,0 +1,109 @@
+"""A call's figures from what its two ends logged: the publisher's packets as sent, the
+subscriber's as received through the SFU. Pure.
+
+The SFU forwards each RTP payload unchanged (it re-encrypts, never transcodes), so a received
+packet is matched to the sent one by its payload: both ends run in the probe's process, on
+one clock, so the match gives each packet's one-way delay, and the sent packets never matched
+are the ones lost on either leg."""
+
+import hashlib
+import itertools
+import statistics
+from dataclasses import dataclass
+
+CLOCK_RATE = 48_000  # Opus's RTP clock
+
+
+def payload_key(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=12).digest()
+
+
+@dataclass(frozen=True)
+class Sent:
+    key: bytes
+    at: float  # seconds, the probe's monotonic clock
+
+
+@dataclass(frozen=True)
+class Received:
+    key: bytes
+    rtp_timestamp: int
+    at: float
+
+
+def rfc3550_jitter_ms(packets: list[Received], clock_rate: int = CLOCK_RATE) -> float:
+    """The interarrival jitter of RFC 3550 (6.4.1, A.8), in the order packets arrived:
+    J += (|D| - J) / 16, D the change in transit time between consecutive packets."""
+    jitter = 0.0
+    for before, after in itertools.pairwise(packets):
+        sent_gap = ((after.rtp_timestamp - before.rtp_timestamp) % 2**32) / clock_rate
+        if sent_gap > 2**31 / clock_rate:  # reordered: the timestamp went back
+            sent_gap -= 2**32 / clock_rate
+        transit_change = (after.at - before.at) - sent_gap
+        jitter += (abs(transit_change) - jitter) / 16
+    return jitter * 1000
+
+
+@dataclass(frozen=True)
+class LossPattern:
+    sent: int
+    lost: int
+    burst_r: float  # G.107's BurstR: 1 random loss; above 1 bursty
+    mean_burst: float  # packets lost in a row, on average
+
+    @property
+    def loss_pct(self) -> float:
+        return 100 * self.lost / self.sent if self.sent else 0.0
+
+
+def loss_pattern(lost_flags: list[bool]) -> LossPattern:
+    """Loss and its burstiness from the packets in sending order (True: lost), with the
+    two-state Markov model of G.107 (7.4): p = P(lost | previous received), q = P(received |
+    previous lost), BurstR = 1 / (p + q)."""
+    sent, lost = len(lost_flags), sum(lost_flags)
+    if lost == 0 or lost == sent:
+        return LossPattern(sent, lost, 1.0, float(lost > 0 and lost))
+    after_received = [now for before, now in itertools.pairwise(lost_flags) if not before]
+    after_lost = [now for before, now in itertools.pairwise(lost_flags) if before]
+    p = sum(after_received) / len(after_received) if after_received else 0.0
+    q = (len(after_lost) - sum(after_lost)) / len(after_lost) if after_lost else 1.0
+    bursts = sum(
+        1
+        for before, now in zip([False, *lost_flags], lost_flags, strict=False)
+        if now and not before
+    )
+    return LossPattern(sent, lost, 1 / (p + q) if p + q else 1.0, lost / bursts)
+
+
+@dataclass(frozen=True)
+class PathFigures:
+    packets_sent: int
+    packets_received: int
+    one_way_ms: float  # mean over the received packets
+    one_way_p95_ms: float
+    jitter_ms: float
+    loss: LossPattern
+
+
+def path_figures(
+    sent: list[Sent], received: list[Received], in_flight_s: float = 0.5
+) -> PathFigures:
+    """The figures of the packets sent while the subscriber was listening: from the first
+    packet it received to the last one sent `in_flight_s` before the call ended (later ones
+    may still have been on their way)."""
+    by_key = {packet.key: packet for packet in received}
+    if not received:
+        return PathFigures(len(sent), 0, 0.0, 0.0, 0.0, LossPattern(len(sent), len(sent), 1.0, 0.0))
+    first = next((i for i, packet in enumerate(sent) if packet.key in by_key), len(sent))
+    end = sent[-1].at - in_flight_s if sent else 0.0
+    window = [packet for packet in sent[first:] if packet.at <= end] or sent[first:]
+    delays = sorted(by_key[p.key].at - p.at for p in window if p.key in by_key)
+    pattern = loss_pattern([packet.key not in by_key for packet in window])
+    return PathFigures(
+        packets_sent=len(window),
+        packets_received=len(delays),
+        one_way_ms=1000 * statistics.fmean(delays) if delays else 0.0,
+        one_way_p95_ms=1000 * delays[int(0.95 * (len(delays) - 1))] if delays else 0.0,
+        jitter_ms=rfc3550_jitter_ms(received),
+        loss=pattern,
+    )

@@ -1,0 +1,42 @@
+"""The probe: one call through one server, judged (quality/call.py, quality/report.py)."""
+
+import asyncio
+from dataclasses import dataclass
+
+from quality.call import CallFailed, place_call
+from quality.emodel import CODECS
+from quality.measure import path_figures
+from quality.report import CallReport, failed, judged
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server the probe calls: its SFU's signalling API and the address media goes to."""
+
+    server: str
+    address: str
+    signalling_port: int = 8088
+
+    @property
+    def signalling_url(self) -> str:
+        return f"http://{self.address}:{self.signalling_port}/janus"
+
+
+async def probe(
+    target: Target, duration_s: float, codec: str = "opus", setup_timeout_s: float = 10
+) -> CallReport:
+    try:
+        log = await place_call(target.signalling_url, target.address, duration_s, setup_timeout_s)
+    except CallFailed as error:
+        return failed(target.server, target.address, str(error))
+    figures = path_figures(log.sent, log.received)
+    setup_s = log.received[0].at - log.started
+    return judged(
+        target.server, target.address, figures, setup_s, log.rtt_ms, duration_s, CODECS[codec]
+    )
+
+
+def probe_now(
+    target: Target, duration_s: float, codec: str = "opus", setup_timeout_s: float = 10
+) -> CallReport:
+    return asyncio.run(probe(target, duration_s, codec, setup_timeout_s))

@@ -1,0 +1,121 @@
+"""A call's report: its figures, the E-model's verdict on them, JSON and a human summary.
+Pure (quality/call.py places the call)."""
+
+import json
+from dataclasses import asdict, dataclass
+
+from quality.emodel import CODECS, CodecProfile, mos_of, mouth_to_ear_ms, rating
+from quality.measure import PathFigures
+
+
+@dataclass(frozen=True)
+class CallReport:
+    server: str
+    address: str
+    ok: bool
+    error: str = ""
+    duration_s: float = 0.0
+    setup_s: float = 0.0  # first signalling request to the first media packet received
+    rtt_ms: float | None = None  # the publisher's leg, from the SFU's receiver reports
+    one_way_ms: float = 0.0  # publisher -> SFU -> subscriber, mean
+    one_way_p95_ms: float = 0.0
+    jitter_ms: float = 0.0  # RFC 3550, at the subscriber
+    packets_sent: int = 0
+    packets_received: int = 0
+    loss_pct: float = 0.0
+    burst_r: float = 1.0
+    mean_burst: float = 0.0
+    mouth_to_ear_ms: float = 0.0
+    r_factor: float = 0.0
+    mos: float = 1.0
+    codec: str = "opus"
+
+    @property
+    def packets_lost(self) -> int:
+        return self.packets_sent - self.packets_received
+
+    @property
+    def rtt_text(self) -> str:
+        return "n/a" if self.rtt_ms is None else f"{self.rtt_ms:.1f} ms"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+
+def judged(
+    server: str,
+    address: str,
+    figures: PathFigures,
+    setup_s: float,
+    rtt_ms: float | None,
+    duration_s: float,
+    codec: CodecProfile = CODECS["opus"],
+) -> CallReport:
+    """The report of a call that carried media, with the E-model's R and MOS for its path
+    (the mean one-way delay and the loss as measured, in a caller's jitter buffer)."""
+    delay = mouth_to_ear_ms(figures.one_way_ms, figures.jitter_ms, codec)
+    loss = figures.loss
+    r = rating(delay, loss.loss_pct, loss.burst_r, codec)
+    return CallReport(
+        server=server,
+        address=address,
+        ok=True,
+        duration_s=duration_s,
+        setup_s=round(setup_s, 4),
+        rtt_ms=None if rtt_ms is None else round(rtt_ms, 3),
+        one_way_ms=round(figures.one_way_ms, 3),
+        one_way_p95_ms=round(figures.one_way_p95_ms, 3),
+        jitter_ms=round(figures.jitter_ms, 3),
+        packets_sent=figures.packets_sent,
+        packets_received=figures.packets_received,
+        loss_pct=round(loss.loss_pct, 3),
+        burst_r=round(loss.burst_r, 3),
+        mean_burst=round(loss.mean_burst, 3),
+        mouth_to_ear_ms=round(delay, 1),
+        r_factor=round(r, 2),
+        mos=round(mos_of(r), 3),
+        codec=codec.name,
+    )
+
+
+def failed(server: str, address: str, error: str) -> CallReport:
+    return CallReport(server=server, address=address, ok=False, error=error)
+
+
+def figures_line(report: CallReport) -> str:
+    """The figures on one line, as a deploy's log and its failure name them."""
+    if not report.ok:
+        return f"no call: {report.error}"
+    return (
+        f"MOS {report.mos:.2f} (R {report.r_factor:.1f}), setup {report.setup_s:.2f} s, "
+        f"RTT {report.rtt_text}, one-way {report.one_way_ms:.1f} ms, "
+        f"jitter {report.jitter_ms:.1f} ms, "
+        f"loss {report.loss_pct:.1f} % ({report.packets_lost} of "
+        f"{report.packets_sent}, BurstR {report.burst_r:.2f})"
+    )
+
+
+def summary(report: CallReport) -> str:
+    name = f"{report.server} ({report.address})" if report.server else report.address
+    if not report.ok:
+        return f"{name}: the call failed\n  {report.error}\n"
+    rows = [
+        ("setup (signalling to first media)", f"{report.setup_s * 1000:.0f} ms"),
+        ("round trip (publisher's leg)", report.rtt_text),
+        ("one-way delay, mean / p95", f"{report.one_way_ms:.1f} / {report.one_way_p95_ms:.1f} ms"),
+        ("jitter (RFC 3550)", f"{report.jitter_ms:.2f} ms"),
+        (
+            "packets lost",
+            f"{report.packets_lost} of {report.packets_sent} ({report.loss_pct:.2f} %)",
+        ),
+        (
+            "loss burstiness",
+            f"BurstR {report.burst_r:.2f}, mean burst {report.mean_burst:.1f} packets",
+        ),
+        ("mouth-to-ear delay (estimated)", f"{report.mouth_to_ear_ms:.0f} ms"),
+        ("E-model", f"R {report.r_factor:.1f}, MOS {report.mos:.2f} ({report.codec})"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{name}: a {report.duration_s:g} s call through the SFU"]
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    return "\n".join(lines) + "\n"
