@@ -37,6 +37,11 @@ def zone_records(endpoint: str | None, zone: str) -> list[dict[str, Any]]:
     return []
 
 
+def call_of(deploy: dict[str, Any]) -> str:
+    mos = deploy.get("call_mos")
+    return f", synthetic call MOS {mos:.2f}" if isinstance(mos, int | float) else ""
+
+
 def render(
     outputs: dict[str, Any],
     records: list[dict[str, Any]],
@@ -53,7 +58,7 @@ def render(
     for name, server in sorted(pop["servers"].items()):
         deploy = deploys.get(name)
         verified = (
-            f"verified, {deploy['checks_passed']} checks passed"
+            f"verified, {deploy['checks_passed']} checks passed{call_of(deploy)}"
             if deploy
             else "not deployed by pulumi up (deploy.enabled: false)"
         )

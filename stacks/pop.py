@@ -197,9 +197,10 @@ class VoicePop(pulumi.ComponentResource):
 
 
 def deploy_outcome(deploy: HostDeploy) -> pulumi.Output[dict[str, Any]]:
+    keys = ("changed_operations", "checks_passed", "call_mos", "deployed_at")
     return pulumi.Output.all(
-        deploy.changed_operations, deploy.checks_passed, deploy.deployed_at
-    ).apply(lambda v: {"changed_operations": v[0], "checks_passed": v[1], "deployed_at": v[2]})
+        deploy.changed_operations, deploy.checks_passed, deploy.call_mos, deploy.deployed_at
+    ).apply(lambda values: dict(zip(keys, values, strict=True)))
 
 
 def pop_summary(spec: PopSpec, addresses: dict[str, Any], project_dir: Path) -> dict[str, Any]:

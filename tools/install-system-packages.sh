@@ -5,7 +5,9 @@
 set -euo pipefail
 packages=(systemd-container debootstrap apt-cacher-ng bird2 iproute2 openssh-client
           qemu-system-x86 qemu-utils e2fsprogs
-          chromium)  # chromium: headless, to look at the HTML reports the project writes
+          chromium \
+          prometheus)  # chromium: headless, to look at the HTML reports the project writes;
+                       # prometheus: scrapes the call probe's exporter in a test
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -19,8 +21,8 @@ fi
 echo "installing ${missing[*]}"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# apt-cacher-ng's package starts a system-wide daemon where systemd runs; the sandbox runs
-# its own on the bridge instead.
+# apt-cacher-ng's and prometheus's packages start system-wide daemons where systemd runs: the
+# sandbox runs its own package proxy on the bridge, and the tests their own Prometheus.
 if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
-  systemctl disable --now apt-cacher-ng >/dev/null 2>&1 || true
+  systemctl disable --now apt-cacher-ng prometheus >/dev/null 2>&1 || true
 fi

@@ -29,6 +29,26 @@ class SfuHealth(RoleSettings):
         return f"{self.protocol}://127.0.0.1:{self.port}{path}"
 
 
+class CallGate(RoleSettings):
+    """The synthetic call that ends each server's deploy (quality/): a publisher's Opus audio
+    through the server's SFU to a subscriber, judged by the ITU-T G.107 E-model. It proves
+    what no configuration check can: the firewall, the media ports and the SFU carry media."""
+
+    enabled: bool = True
+    duration_s: float = Field(3.0, ge=1, le=60, description="seconds of media in the call")
+    min_mos: float = Field(
+        4.0,
+        ge=1.0,
+        le=4.5,
+        description="the lowest estimated MOS a deploy accepts (4.0: R 80, users satisfied; "
+        "a clean path scores 4.4 with Opus)",
+    )
+    codec_profile: Literal["opus", "g711-plc", "g729a"] = Field(
+        "opus", description="the E-model's codec impairments (quality/emodel.py names sources)"
+    )
+    setup_timeout_s: float = Field(10.0, ge=1, le=120, description="for the call to carry media")
+
+
 class SfuSettings(RoleSettings):
     implementation: Literal["janus"] = "janus"
     media_ports: PortRange = Field(
@@ -46,6 +66,7 @@ class SfuSettings(RoleSettings):
         description="systemd sandboxing of the SFU (roles/unit_sandbox.py): it parses "
         "untrusted UDP, DTLS, SRTP and HTTP",
     )
+    call_gate: CallGate = Field(default_factory=CallGate)
     max_exposure: float = Field(
         2.5,
         ge=0,

@@ -2,7 +2,8 @@
 (file limits, restart policy), running and enabled; restarted only when its configuration
 really changed.
 
-Host data: `sfu` (overrides of roles/sfu/defaults.py; the spec gives the ports).
+Host data: `sfu` (overrides of roles/sfu/defaults.py; the spec gives the ports); the
+server's address (the inventory's), the only one the SFU gathers media candidates on.
 """
 
 import secrets
@@ -47,7 +48,10 @@ def sfu() -> None:
         dest=adapter.secret_path,
     )
     changed = [stored]
-    for path, content in adapter.config_files(settings, admin_secret).items():
+    # media only on the address the server is reached at: a second interface (a management
+    # or provider-internal network) would be offered to callers as a candidate they cannot use
+    media_address = str(host.data.get("ssh_hostname") or host.name)
+    for path, content in adapter.config_files(settings, admin_secret, media_address).items():
         folder = path.rsplit("/", 1)[0]
         files.directory(name=f"Folder {folder}", path=folder, mode="755")
         changed.append(

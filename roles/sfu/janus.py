@@ -42,7 +42,9 @@ class Janus:
     service = "janus"
     secret_path = "/etc/janus/voicepop-admin-secret"
 
-    def config_files(self, settings: SfuSettings, admin_secret: str) -> dict[str, str]:
+    def config_files(
+        self, settings: SfuSettings, admin_secret: str, media_address: str
+    ) -> dict[str, str]:
         core = (
             GENERATED
             + f"""general: {{
@@ -58,6 +60,9 @@ class Janus:
 }}
 media: {{
 \trtp_port_range = "{settings.media_ports.first}-{settings.media_ports.last}"
+}}
+nat: {{
+\tice_enforce_list = "{media_address}"
 }}
 plugins: {{
 \tdisable = "{_disabled("plugin", ALL_PLUGINS, KEPT_PLUGINS)}"

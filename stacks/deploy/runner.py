@@ -1,12 +1,14 @@
 """Runs one host's deploy from the control machine, as an operator would: the pyinfra site
 deploy (roles/site.py) against the host, then the verification suites (tests/verify) against
-it until they pass or the settle time is up; and drains a host before it is released.
+it until they pass or the settle time is up, then a synthetic call through its SFU (quality/,
+the spec's sfu.call_gate); and drains a host before it is released.
 
 Each run's full output is kept in the deploy log folder (one file per host); what goes to
 Pulumi's log is the progress and the outcome. Secret values never reach either: they go to
 pyinfra through its environment only, and any text that leaves here is scrubbed of them.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from quality.report import CallReport, figures_line
 from roles.secrets import PREFIX as SECRET_PREFIX
+from roles.sfu.defaults import SfuSettings
 from stacks.deploy.outcome import (
     STARTING,
     deploy_failure,
@@ -48,6 +52,8 @@ class HostRun:
     deploy_s: float
     checks_passed: int
     verify_s: float
+    call: CallReport | None = None  # None: the spec switched the call gate off
+    call_s: float = 0.0
 
 
 def log_folder() -> Path:
@@ -84,7 +90,16 @@ def deploy_host(
             deployed = time.monotonic()
             progress("verifying")
             passed = _verification(host, declared, settle_s, sink, secrets.values())
-    return HostRun(changed, deployed - started, passed, time.monotonic() - deployed)
+            verified = time.monotonic()
+            call = call_gate(host, progress, sink)
+    return HostRun(
+        changed,
+        deployed - started,
+        passed,
+        verified - deployed,
+        call,
+        time.monotonic() - verified,
+    )
 
 
 def _site_deploy(
@@ -168,6 +183,55 @@ def _verification(
         + "\n  ".join(failed or plain_lines(output)[-8:])
         + f"\n(full log: {sink.name})"
     )
+
+
+CALL_ATTEMPTS = 2  # a call lost to a moment's hiccup is placed once more before failing
+
+
+def call_gate(host: dict[str, Any], progress: Progress, sink: Any) -> CallReport | None:
+    """A synthetic call through the host's SFU (`python -m quality call`, in a process of its
+    own); raises HostDeployFailed naming the host and the figures when it cannot be placed or
+    scores below the spec's sfu.call_gate.min_mos."""
+    sfu = SfuSettings.model_validate(host.get("sfu") or {})
+    gate = sfu.call_gate
+    if not gate.enabled:
+        return None
+    command = [
+        sys.executable, "-m", "quality", "call", host["address"],
+        "--server", host["name"], "--port", str(sfu.signalling_port),
+        "--duration", str(gate.duration_s), "--codec", gate.codec_profile,
+        "--setup-timeout", str(gate.setup_timeout_s), "--json",
+    ]  # fmt: skip
+    report = None
+    for attempt in range(1, CALL_ATTEMPTS + 1):
+        progress(f"synthetic call ({gate.duration_s:g} s), attempt {attempt}")
+        report = _placed_call(host, command, gate.duration_s + gate.setup_timeout_s + 30)
+        sink.write(f"synthetic call, attempt {attempt}: {figures_line(report)}\n")
+        if report.ok and report.mos >= gate.min_mos:
+            return report
+        time.sleep(2)
+    assert report is not None
+    if not report.ok:
+        why = f"could not be placed: {report.error}"
+    else:
+        why = f"scored below sfu.call_gate.min_mos {gate.min_mos:g}: {figures_line(report)}"
+    raise HostDeployFailed(
+        f"{host['name']}: the synthetic call through its SFU ({host['address']}) {why} "
+        f"(after {CALL_ATTEMPTS} attempts; full log: {sink.name})"
+    )
+
+
+def _placed_call(host: dict[str, Any], command: list[str], timeout_s: float) -> CallReport:
+    try:
+        result = subprocess.run(
+            command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+        return CallReport(**json.loads(result.stdout))
+    except subprocess.TimeoutExpired:
+        error = f"the probe did not finish within {timeout_s:g} s"
+    except (ValueError, TypeError):
+        error = f"the probe failed: {(result.stderr or result.stdout).strip()[-500:]}"
+    return CallReport(server=host["name"], address=host["address"], ok=False, error=error)
 
 
 def drain_host(host: dict[str, Any], progress: Progress) -> str:

@@ -37,8 +37,8 @@ def test_every_sandbox_locks_the_system_and_bounds_its_capabilities() -> None:
 
 
 def test_the_sfu_writes_its_sandbox_only_when_asked() -> None:
-    on = Janus().config_files(SfuSettings(), "secret")
-    off = Janus().config_files(SfuSettings(sandboxing=False), "secret")
+    on = Janus().config_files(SfuSettings(), "secret", "192.0.2.10")
+    off = Janus().config_files(SfuSettings(sandboxing=False), "secret", "192.0.2.10")
     assert on[JANUS_SANDBOX.dropin_path] == render_dropin(JANUS_SANDBOX)
     assert JANUS_SANDBOX.dropin_path not in off
 

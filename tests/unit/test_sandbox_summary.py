@@ -17,7 +17,10 @@ OUTPUTS = {
             "sbx1-sfu02": {"address": "172.30.203.11", "announced_prefixes": ["198.18.10.0/24"]},
         },
     },
-    "deploys": {"sbx1-sfu01": {"checks_passed": 28}, "sbx1-sfu02": {"checks_passed": 28}},
+    "deploys": {
+        "sbx1-sfu01": {"checks_passed": 28, "call_mos": 4.381},
+        "sbx1-sfu02": {"checks_passed": 28, "call_mos": None},  # the call gate switched off
+    },
 }
 RECORDS = [
     {
@@ -42,7 +45,10 @@ def test_each_server_with_what_the_upstream_learned_from_it() -> None:
     text = render(OUTPUTS, RECORDS, learned, 61.4)
     lines = text.splitlines()
     first = lines.index(next(line for line in lines if line.strip().startswith("sbx1-sfu01")))
-    assert "172.30.203.10" in lines[first] and "28 checks passed" in lines[first]
+    assert lines[first].endswith(
+        "172.30.203.10    verified, 28 checks passed, synthetic call MOS 4.38"
+    )
+    assert lines[first + 2].endswith("verified, 28 checks passed")  # sbx1-sfu02: no call
     assert lines[first + 1].endswith("the upstream learned 198.18.10.0/24")
     assert "the upstream learned 198.18.10.0/24 (draining)" in text
     assert "sfu.sandbox.voice.test" in text and "[sbx1]" in text

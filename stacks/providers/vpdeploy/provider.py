@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
+from quality.report import figures_line
 from stacks.deploy.runner import HostDeployFailed, HostRun, deploy_host, drain_host
 from stacks.providers.errors import PartialState
 from stacks.providers.plugin import Call, Changes, PluginProvider, ResourceHandlers
@@ -126,7 +127,8 @@ class HostDeploys(ResourceHandlers):
             urn,
             f"{host['name']}: site deploy {run.deploy_s:.1f} s, operations changed: "
             f"{run.changed_operations}; verification {run.verify_s:.1f} s, checks "
-            f"passed: {run.checks_passed}",
+            f"passed: {run.checks_passed}"
+            + (f"; synthetic call {figures_line(run.call)}" if run.call else ""),
         )
         return run
 
@@ -148,6 +150,8 @@ def figures(run: HostRun) -> dict[str, Any]:
         "checks_passed": run.checks_passed,
         "deploy_seconds": round(run.deploy_s, 1),
         "verify_seconds": round(run.verify_s, 1),
+        "call_mos": run.call.mos if run.call else None,
+        "call_seconds": round(run.call_s, 1),
         "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

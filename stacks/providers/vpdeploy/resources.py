@@ -19,6 +19,8 @@ class HostDeploy(pulumi.CustomResource):
     checks_passed: pulumi.Output[int]
     deploy_seconds: pulumi.Output[float]
     verify_seconds: pulumi.Output[float]
+    call_mos: pulumi.Output[float | None]
+    call_seconds: pulumi.Output[float]
     deployed_at: pulumi.Output[str]
 
     def __init__(

@@ -15,6 +15,8 @@ HOST_DEPLOY = Schema(
         "checks_passed",
         "deploy_seconds",
         "verify_seconds",
+        "call_mos",  # the synthetic call's MOS (None: the spec switched the call gate off)
+        "call_seconds",
         "deployed_at",
     ),
     required=("host", "trigger", "settle_s", "timeout_s"),
