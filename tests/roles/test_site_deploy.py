@@ -3,14 +3,20 @@ container host and a VM host of the sandbox spec, then proven by the verificatio
 second run changes nothing; a host broken by hand is caught by the suites and mended by the
 next run; the firewall is tested from outside too."""
 
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
 
+from quality import emodel
+from quality.report import CallReport
 from roles.anycast.config import BIRD_CONF
 from roles.base.files import JOURNALD_DROPIN
 from roles.firewall.rules import DROP_LOG_PREFIX, TABLE
@@ -84,6 +90,54 @@ def test_a_second_run_changes_nothing(inventory: Inventory) -> None:
     again = deploy(inventory)
     assert again.returncode == 0, again.stdout[-3000:]
     assert changed_operations(again.stdout) == 0, again.stdout[-3000:]
+
+
+def call_through(host: dict[str, Any], duration_s: float) -> CallReport:
+    """The probe's call, as the deploy's gate places it (its command line, JSON report)."""
+    command = [sys.executable, "-m", "quality", "call", host["address"], "--server", host["name"],
+               "--duration", str(duration_s), "--json"]  # fmt: skip
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+    return CallReport(**json.loads(result.stdout))
+
+
+# tc netem on the VM's own link (this machine's kernel has no netem; the VM's has): every
+# packet the server sends is delayed 40 ms +- 10 ms (uniform) and 2 % are dropped at random
+NETEM = {"delay_ms": 40, "jitter_ms": 10, "loss_pct": 2.0}
+
+
+@pytest.mark.quality
+def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
+    inventory: Inventory, test_sandbox: SandboxUnderTest
+) -> None:
+    vm = inventory.host("sbx1-sfu02")
+    clean = call_through(vm, 10)
+    assert clean.ok and clean.packets_lost == 0 and clean.mos >= 4.3, clean
+    link = test_sandbox.ssh(vm["address"], f"ip -o -4 addr show to {vm['address']} | cut -d' ' -f2")
+    netem = "delay {delay_ms}ms {jitter_ms}ms loss {loss_pct}%".format(**NETEM)
+    test_sandbox.ssh(vm["address"], f"tc qdisc replace dev {link} root netem {netem}")
+    try:
+        impaired = call_through(vm, 20)
+    finally:
+        test_sandbox.ssh(vm["address"], f"tc qdisc del dev {link} root")
+    assert impaired.ok, impaired
+    added_delay = impaired.one_way_ms - clean.one_way_ms
+    assert added_delay == pytest.approx(NETEM["delay_ms"], abs=5), impaired
+    assert impaired.rtt_ms is not None and clean.rtt_ms is not None
+    assert impaired.rtt_ms - clean.rtt_ms == pytest.approx(NETEM["delay_ms"], abs=15), impaired
+    # RFC 3550 jitter of a uniform +-10 ms delay: E|D| of two draws, 20/3 = 6.7 ms
+    assert 4 <= impaired.jitter_ms - clean.jitter_ms <= 10, impaired
+    # ~970 packets sent at 2 % loss: 1.3 points is three standard deviations of the count
+    loss_low, loss_high = NETEM["loss_pct"] - 1.3, NETEM["loss_pct"] + 1.3
+    assert loss_low <= impaired.loss_pct <= loss_high, impaired
+    # the E-model's MOS for what was injected (the delay in the caller's jitter buffer, the
+    # loss anywhere in its tolerance) bounds the MOS the probe reports
+    opus = emodel.CODECS["opus"]
+    delay = emodel.mouth_to_ear_ms(clean.one_way_ms + NETEM["delay_ms"], 20 / 3, opus)
+    best, worst = (
+        emodel.mos_of(emodel.rating(delay, loss, 1.0, opus)) for loss in (loss_low, loss_high)
+    )
+    assert worst - 0.03 <= impaired.mos <= best + 0.03, (impaired, worst, best)
+    assert impaired.mos < clean.mos - 0.1
 
 
 def test_a_host_broken_by_hand_is_caught_and_mended(
