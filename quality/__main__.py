@@ -69,11 +69,38 @@ def parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--rounds", type=int, default=0, help="stop after this many rounds (0: never)"
     )
+    reconnect = commands.add_parser("reconnect", help="a caller that reconnects when media stops")
+    reconnect.add_argument("address", help="the service address (anycast) to call")
+    reconnect.add_argument("--port", type=int, default=8088, help="the SFU's signalling port")
+    reconnect.add_argument("--watch", type=_positive, default=20.0, help="seconds to keep calling")
+    reconnect.add_argument("--media-timeout-ms", type=_positive, default=300.0,
+                           help="no media for this long: the call is lost")  # fmt: skip
+    reconnect.add_argument("--attempt-timeout", type=_positive, default=1.0,
+                           help="seconds one reconnect attempt may take")  # fmt: skip
     return top
+
+
+def _reconnect(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from quality.reconnect import CallRecord, keep_calling
+
+    def connected(record: CallRecord) -> None:
+        print(f"connected {record.server} {record.first_media:.6f}", file=sys.stderr, flush=True)
+
+    calling = keep_calling(
+        args.address, args.watch, args.media_timeout_ms, args.attempt_timeout, args.port, connected
+    )
+    log = asyncio.run(calling)
+    print(json.dumps(log.to_dict()))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "reconnect":
+        return _reconnect(args)
     if args.command == "exporter":
         from quality.exporter import serve
 

@@ -10,6 +10,7 @@ reach the SFU (aioice offers every interface of the machine otherwise)."""
 import asyncio
 import contextlib
 import fractions
+import re
 import secrets
 import socket
 import time
@@ -42,6 +43,7 @@ class CallLog:
     sent: list[Sent]
     received: list[Received]
     rtt_ms: float | None  # from the SFU's receiver reports to the publisher
+    media_address: str = ""  # the SFU's host candidate: the server that carried the call
 
 
 def source_address_towards(address: str) -> str:
@@ -117,95 +119,131 @@ async def _rtt_ms(peer: RTCPeerConnection) -> float | None:
     return None
 
 
+CANDIDATE = re.compile(r"^a=candidate:\S+ 1 udp \d+ (\S+) \d+ typ host", re.MULTILINE)
+
+
+class Call:
+    """One call through an SFU: `start()` sets it up until the subscriber's first media
+    packet (raising CallFailed naming the step), then media flows until `close()`."""
+
+    def __init__(self, signalling_url: str, media_address: str, setup_timeout_s: float = 10,
+                 request_timeout_s: float = 5) -> None:  # fmt: skip
+        self.signalling_url = signalling_url
+        self.media_address = media_address
+        self.setup_timeout_s = setup_timeout_s
+        config = RTCConfiguration(iceServers=[])
+        self.publisher, self.subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
+        self.sent: list[Sent] = []
+        self.received: list[Received] = []
+        self.started = 0.0
+        self.server_address = ""  # where the SFU's media answered (its host candidate)
+        self._janus = JanusSession(signalling_url, request_timeout_s)
+        self._room = secrets.randbelow(2**31 - 1) + 1
+        self._handle = 0
+        self._blackhole = MediaBlackhole()
+
+    async def start(self) -> None:
+        gather_only_on(source_address_towards(self.media_address))
+        self.started = time.monotonic()
+        try:
+            await self._janus.open()
+            self._handle = await self._janus.attach(VIDEOROOM)
+            feed = await self._publish()
+            await self._subscribe(feed)
+        except JanusError as error:
+            raise CallFailed(str(error)) from error
+        deadline = time.monotonic() + self.setup_timeout_s
+        while not self.received:
+            if time.monotonic() > deadline:
+                raise CallFailed(
+                    f"media: no packet reached the subscriber through {self.media_address} "
+                    f"within {self.setup_timeout_s:g} s (ICE {self.subscriber.iceConnectionState})"
+                )
+            await asyncio.sleep(0.002)
+
+    async def _publish(self) -> int:
+        janus, handle = self._janus, self._handle
+        await janus.request(
+            handle,
+            {"request": "create", "room": self._room, "audiocodec": "opus", "is_private": True,
+             "publishers": 1, "permanent": False, "description": "voicepop probe"},
+        )  # fmt: skip
+        joined = await janus.message(
+            handle,
+            {"request": "join", "ptype": "publisher", "room": self._room, "display": "probe"},
+        )
+        sender = self.publisher.addTrack(Voice())
+        await self.publisher.setLocalDescription(await self.publisher.createOffer())
+        answer = await janus.message(
+            handle, {"request": "publish", "audio": True, "video": False},
+            _jsep(self.publisher.localDescription),
+        )  # fmt: skip
+        self.server_address = next(iter(CANDIDATE.findall(answer["jsep"]["sdp"])), "")
+        await self.publisher.setRemoteDescription(RTCSessionDescription(**answer["jsep"]))
+        _log_sent(sender.transport, self.sent)
+        try:
+            await janus.wait_for(
+                lambda e: e.get("janus") == "webrtcup" and e.get("sender") == handle,
+                self.setup_timeout_s,
+                "webrtcup",
+            )
+        except JanusError as error:
+            raise CallFailed(
+                f"media: the publisher's ICE/DTLS did not come up with {self.media_address} "
+                f"within {self.setup_timeout_s:g} s (ICE {self.publisher.iceConnectionState}): "
+                "are the SFU's media ports reachable?"
+            ) from error
+        return int(joined["plugindata"]["data"]["id"])
+
+    async def _subscribe(self, feed: int) -> None:
+        listener = await self._janus.attach(VIDEOROOM)
+        offer = await self._janus.message(
+            listener,
+            {
+                "request": "join",
+                "ptype": "subscriber",
+                "room": self._room,
+                "streams": [{"feed": feed}],
+            },
+        )
+        await self.subscriber.setRemoteDescription(RTCSessionDescription(**offer["jsep"]))
+        for receiver in self.subscriber.getReceivers():
+            _log_received(receiver, self.received)
+            self._blackhole.addTrack(receiver.track)
+        await self._blackhole.start()
+        await self.subscriber.setLocalDescription(await self.subscriber.createAnswer())
+        await self._janus.message(
+            listener, {"request": "start"}, _jsep(self.subscriber.localDescription)
+        )
+
+    async def rtt_ms(self) -> float | None:
+        return await _rtt_ms(self.publisher)
+
+    def log(self, rtt_ms: float | None) -> CallLog:
+        return CallLog(
+            self.started, list(self.sent), list(self.received), rtt_ms, self.server_address
+        )
+
+    async def close(self, goodbye: bool = True) -> None:
+        """Hangs up; without `goodbye` (the SFU is gone) nothing is asked of the SFU."""
+        await self._blackhole.stop()
+        await self.publisher.close()
+        await self.subscriber.close()
+        if goodbye and self._handle:
+            with contextlib.suppress(JanusError):  # the room was never made, or is gone
+                await self._janus.request(self._handle, {"request": "destroy", "room": self._room})
+        await self._janus.close(goodbye)
+
+
 async def place_call(
     signalling_url: str, media_address: str, duration_s: float, setup_timeout_s: float = 10
 ) -> CallLog:
     """A call of `duration_s` seconds through the SFU whose HTTP API is `signalling_url`;
     raises CallFailed naming the step that failed."""
-    gather_only_on(source_address_towards(media_address))
-    config = RTCConfiguration(iceServers=[])
-    publisher, subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
-    sent: list[Sent] = []
-    received: list[Received] = []
-    janus = JanusSession(signalling_url)
-    room = secrets.randbelow(2**31 - 1) + 1
-    blackhole = MediaBlackhole()
-    started = time.monotonic()
-    handle = 0
+    call = Call(signalling_url, media_address, setup_timeout_s)
     try:
-        await janus.open()
-        handle = await janus.attach(VIDEOROOM)
-        await janus.request(
-            handle,
-            {
-                "request": "create",
-                "room": room,
-                "audiocodec": "opus",
-                "is_private": True,
-                "publishers": 1,
-                "permanent": False,
-                "description": "voicepop probe",
-            },
-        )
-        joined = await janus.message(
-            handle, {"request": "join", "ptype": "publisher", "room": room, "display": "probe"}
-        )
-        feed = joined["plugindata"]["data"]["id"]
-        sender = publisher.addTrack(Voice())
-        await publisher.setLocalDescription(await publisher.createOffer())
-        answer = await janus.message(
-            handle,
-            {"request": "publish", "audio": True, "video": False},
-            _jsep(publisher.localDescription),
-        )
-        await publisher.setRemoteDescription(RTCSessionDescription(**answer["jsep"]))
-        _log_sent(sender.transport, sent)
-        try:
-            await janus.wait_for(
-                lambda e: e.get("janus") == "webrtcup" and e.get("sender") == handle,
-                setup_timeout_s,
-                "webrtcup",
-            )
-        except JanusError as error:
-            raise CallFailed(
-                f"media: the publisher's ICE/DTLS did not come up with {media_address} within "
-                f"{setup_timeout_s:g} s (ICE {publisher.iceConnectionState}): are the SFU's "
-                "media ports reachable?"
-            ) from error
-        listener = await janus.attach(VIDEOROOM)
-        offer = await janus.message(
-            listener,
-            {"request": "join", "ptype": "subscriber", "room": room, "streams": [{"feed": feed}]},
-        )
-        await subscriber.setRemoteDescription(RTCSessionDescription(**offer["jsep"]))
-        for receiver in subscriber.getReceivers():
-            _log_received(receiver, received)
-            blackhole.addTrack(receiver.track)
-        await blackhole.start()
-        await subscriber.setLocalDescription(await subscriber.createAnswer())
-        await janus.message(listener, {"request": "start"}, _jsep(subscriber.localDescription))
-        deadline = time.monotonic() + setup_timeout_s
-        while not received:
-            if time.monotonic() > deadline:
-                raise CallFailed(
-                    f"media: no packet reached the subscriber through {media_address} within "
-                    f"{setup_timeout_s:g} s (ICE {subscriber.iceConnectionState})"
-                )
-            await asyncio.sleep(0.005)
+        await call.start()
         await asyncio.sleep(duration_s)
-        rtt = await _rtt_ms(publisher)
-        return CallLog(started, list(sent), list(received), rtt)
-    except JanusError as error:
-        raise CallFailed(str(error)) from error
+        return call.log(await call.rtt_ms())
     finally:
-        await blackhole.stop()
-        await publisher.close()
-        await subscriber.close()
-        if handle:
-            await _destroy_room(janus, handle, room)
-        await janus.close()
-
-
-async def _destroy_room(janus: JanusSession, handle: int, room: int) -> None:
-    with contextlib.suppress(JanusError):  # the room was never made, or is gone with the SFU
-        await janus.request(handle, {"request": "destroy", "room": room})
+        await call.close()

@@ -125,8 +125,8 @@ class JanusSession:
             )
         return event
 
-    async def close(self) -> None:
+    async def close(self, goodbye: bool = True) -> None:
         self._closed = True
-        if self.session_id:
+        if goodbye and self.session_id:
             with contextlib.suppress(JanusError):  # the session times out on its own
                 await self._post(f"/{self.session_id}", {"janus": "destroy"})

@@ -31,9 +31,11 @@ async def probe(
         return failed(target.server, target.address, str(error))
     figures = path_figures(log.sent, log.received)
     setup_s = log.received[0].at - log.started
+    codec_profile = CODECS[codec]
     return judged(
-        target.server, target.address, figures, setup_s, log.rtt_ms, duration_s, CODECS[codec]
-    )
+        target.server, target.address, figures, setup_s, log.rtt_ms, duration_s, codec_profile,
+        log.media_address,
+    )  # fmt: skip
 
 
 def probe_now(

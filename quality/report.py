@@ -29,6 +29,7 @@ class CallReport:
     r_factor: float = 0.0
     mos: float = 1.0
     codec: str = "opus"
+    media_address: str = ""  # where the SFU's media answered: the server behind an anycast address
 
     @property
     def packets_lost(self) -> int:
@@ -50,6 +51,7 @@ def judged(
     rtt_ms: float | None,
     duration_s: float,
     codec: CodecProfile = CODECS["opus"],
+    media_address: str = "",
 ) -> CallReport:
     """The report of a call that carried media, with the E-model's R and MOS for its path
     (the mean one-way delay and the loss as measured, in a caller's jitter buffer)."""
@@ -75,6 +77,7 @@ def judged(
         r_factor=round(r, 2),
         mos=round(mos_of(r), 3),
         codec=codec.name,
+        media_address=media_address,
     )
 
 
@@ -116,6 +119,9 @@ def summary(report: CallReport) -> str:
         ("E-model", f"R {report.r_factor:.1f}, MOS {report.mos:.2f} ({report.codec})"),
     ]
     width = max(len(label) for label, _ in rows)
-    lines = [f"{name}: a {report.duration_s:g} s call through the SFU"]
+    through = (
+        f" at {report.media_address}" if report.media_address not in ("", report.address) else ""
+    )
+    lines = [f"{name}: a {report.duration_s:g} s call through the SFU{through}"]
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
     return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from sandbox import claims, processes, settings, upstream
+from sandbox import callers, claims, processes, settings, upstream
 from sandbox.hosts import aptproxy, network
 from sandbox.hosts.image import ensure_image
 from sandbox.hosts.tiers import sandbox_hosts
@@ -119,6 +119,7 @@ def up() -> None:
     aptproxy.write_config(conf)
     processes.start(APT_PROXY, aptproxy.command(conf))
     upstream.start()
+    callers.start()
     start_route53()
     start_standin()
     print(
@@ -127,7 +128,8 @@ def up() -> None:
         f"  Route 53 (moto)    http://{settings.ROUTE53_LISTEN}\n"
         f"  hosts              on {settings.BRIDGE} ({settings.NETWORK})\n"
         f"  package proxy      {settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}\n"
-        f"  upstream router    AS{settings.UPSTREAM_ASN} at {settings.UPSTREAM_ADDRESS}"
+        f"  upstream router    AS{settings.UPSTREAM_ASN} at {settings.UPSTREAM_ADDRESS}\n"
+        f"  callers            {callers.CALLER}, namespace {callers.NAMESPACE}"
     )
 
 
@@ -137,6 +139,7 @@ def down() -> None:
     sandbox_hosts().stop_all()
     processes.stop(APT_PROXY)
     processes.stop(ROUTE53)
+    callers.stop()
     upstream.stop()
     network.remove_bridge()
     settings.STANDIN_STATE.unlink(missing_ok=True)

@@ -1,7 +1,10 @@
 """The sandbox's upstream router: BIRD 2 in a network namespace on the sandbox bridge, as the
 provider's router would be. It peers with any sandbox host that opens a session from the
-bridge's subnet (dynamic BGP, MD5, BFD) and learns, never exports. Tests and `make up` read
-what it learned with `learned_routes()`."""
+bridge's subnet (dynamic BGP, MD5, BFD), installs what it learns in its own kernel (ECMP
+across the servers announcing a prefix) and routes for the callers behind it
+(sandbox/callers.py); to the servers it offers only a default route, which they take when the
+spec's bgp.import_routes asks for it. Tests and `make up` read what it learned with
+`learned_routes()`."""
 
 import re
 import subprocess
@@ -22,10 +25,15 @@ SOCKET = FOLDER / "bird.ctl"
 
 def render_config() -> str:
     return f"""\
-# The sandbox upstream router: learns what the PoP's servers announce, exports nothing.
+# The sandbox upstream router: learns what the PoP's servers announce and routes to them;
+# offers them a default route.
 log stderr all;
 router id {settings.UPSTREAM_ADDRESS};
 protocol device {{ }}
+# what the servers announce, into this router's kernel: one route, a next hop per server
+protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; merge paths yes; }}
+# the default route a provider's router offers its servers; it leads nowhere past this router
+protocol static offered_default {{ ipv4; route 0.0.0.0/0 unreachable; }}
 protocol bfd {{
 \tinterface "*" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }};
 }}
@@ -39,7 +47,7 @@ protocol bgp pops {{
 \tconnect delay time 1;
 \terror wait time 1, 10;
 \tbfd on;
-\tipv4 {{ import all; export none; }};
+\tipv4 {{ import all; export where net = 0.0.0.0/0; }};
 \tipv6 {{ import all; export none; }};
 }}
 """
@@ -63,9 +71,16 @@ def ensure_namespace() -> None:
 
 
 def start() -> None:
+    """The router up with the current config: started, or reconfigured if it already runs
+    (a sandbox started by an older checkout converges on `sandbox up`)."""
     ensure_namespace()
     FOLDER.mkdir(parents=True, exist_ok=True)
     CONFIG.write_text(render_config())
+    if processes.running_pid(PROCESS) is not None:
+        reconfigured = birdc("configure")
+        if reconfigured.returncode != 0 or "error" in reconfigured.stdout.lower():
+            raise RuntimeError(f"upstream BIRD refused its config: {reconfigured.stdout}")
+        return
     processes.start(
         PROCESS,
         ["ip", "netns", "exec", NAMESPACE, "bird", "-f", "-c", str(CONFIG), "-s", str(SOCKET)],

@@ -2,11 +2,13 @@
 site roles, each called by the probe the way a deploy's gate calls it (aiortc through Janus's
 video room). A clean sandbox path passes the gate and no packet leaves through the machine's
 uplink; a server whose media ports are firewalled off fails it, named; the exporter is
-scraped by a real Prometheus."""
+scraped by a real Prometheus; a caller behind the upstream router, on the PoP's anycast
+address, reconnects to the other server when the SFU carrying its call crashes."""
 
 import copy
 import io
 import json
+import os
 import socket
 import struct
 import subprocess
@@ -33,9 +35,14 @@ pytestmark = [pytest.mark.quality, pytest.mark.verify]
 HOSTS = (("sbx1-sfu01", "bm7.std.8"), ("sbx1-sfu02", "bm7.std.8"))  # containers
 
 
+# the anycast tests' quick health check: a crashed SFU is withdrawn ~2 s after it died
+HEALTH = {"interval_s": 1, "timeout_s": 0.5, "fall": 2, "rise": 2}
+
+
 @pytest.fixture(scope="module")
 def inventory(test_sandbox: SandboxUnderTest) -> Inventory:
-    inventory = deliver_and_declare(test_sandbox, sandbox_spec(test_sandbox), HOSTS)
+    spec = sandbox_spec(test_sandbox, bgp__health=HEALTH, bgp__drain_wait_s=2)
+    inventory = deliver_and_declare(test_sandbox, spec, HOSTS)
     deployed = deploy(inventory)
     assert deployed.returncode == 0, deployed.stdout[-3000:]
     return inventory
@@ -227,3 +234,35 @@ def test_the_uplink_watch_reads_udp_frames_and_leaves_dns_and_tcp() -> None:
     addresses = socket.inet_pton(socket.AF_INET6, "2001:db8::1") * 2
     frame = ethernet + b"\x86\xdd" + ipv6 + addresses + struct.pack("!HH", 1, 2)
     assert udp_of(frame) == "2001:db8::1:1 -> 2001:db8::1:2"
+
+
+def test_a_caller_on_the_anycast_address_reconnects_to_another_server_when_its_sfu_crashes(
+    inventory: Inventory, test_sandbox: SandboxUnderTest, tmp_path: Path
+) -> None:
+    drill = subprocess.run(
+        [sys.executable, "-m", "sandbox.failover", "sfu-crash",
+         "--inventory", str(inventory.declared), "--watch", "10", "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, **test_sandbox.env}, timeout=180,
+    )  # fmt: skip
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    failover = json.loads((tmp_path / "failover-sfu-crash.json").read_text())
+    addresses = {host["address"] for host in inventory.hosts()}
+    assert failover["failed_server"] in addresses and failover["new_server"] in addresses
+    assert failover["new_server"] != failover["failed_server"]  # landed on the other server
+    # the parts, in the order they happen: media stops, the caller notices after its media
+    # timeout, the health check withdraws the server, the new call is placed and carries media
+    assert failover["failure_at"] < failover["detected_at"] < failover["new_attempt_at"]
+    assert failover["withdrawn_at"] is not None
+    assert failover["withdrawn_at"] < failover["new_media_at"]
+    figures = failover["figures"]
+    assert figures["detection_s"] == pytest.approx(0.3, abs=0.15)
+    # withdrawn by the health check: fall (2) x interval (1 s) after the failure, give or take
+    assert 0.5 < figures["withdrawal_s"] < 4.0, figures
+    assert figures["reconnect_s"] >= figures["withdrawal_s"]
+    assert (tmp_path / "failover-sfu-crash.png").read_bytes()[:4] == b"\x89PNG"
+    assert "sfu-crash: " in drill.stdout and "withdrawal seen upstream" in drill.stdout
+    # the drill put the server back: it is forwarded to and carries calls again
+    failed = next(h for h in inventory.hosts() if h["address"] == failover["failed_server"])
+    report = call_gate(failed, lambda _: None, io.StringIO())
+    assert report is not None and report.ok

@@ -14,6 +14,8 @@ from quality.__main__ import main
 from quality.exporter import InventoryError, Metrics, targets_of
 from quality.measure import Received, Sent, loss_pattern, path_figures, rfc3550_jitter_ms
 from quality.report import failed, figures_line, judged, summary
+from quality.timeline import Failover, packets_per_bin, render_png
+from quality.timeline import summary as timeline_summary
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import Janus
 from stacks.spec import SpecInvalid, parse_pop
@@ -223,3 +225,51 @@ def test_the_call_gate_is_a_knob_of_the_sfu_section_with_its_bounds() -> None:
     assert error.path == "voicepop:pop.sfu.call_gate.min_mos"
     assert "4.5" in error.problem + str(error.allowed)
     assert math.isclose(SfuSettings().call_gate.duration_s, 3.0)
+
+
+def a_failover(**changes: object) -> Failover:
+    arrivals = [i * 0.02 for i in range(100)] + [3.0 + i * 0.02 for i in range(100)]
+    values: dict[str, object] = {
+        "kind": "sfu-crash",
+        "failed_server": "192.0.2.11",
+        "new_server": "192.0.2.10",
+        "failure_at": 2.0,
+        "detected_at": 2.3,
+        "withdrawn_at": 2.9,
+        "new_attempt_at": 2.92,
+        "new_media_at": 3.0,
+        "last_media_at": 1.98,
+        "media_timeout_ms": 300.0,
+        "failed_attempts": [(2.35, "signalling: refused")],
+        "arrivals": arrivals,
+    }
+    return Failover(**{**values, **changes})  # type: ignore[arg-type]
+
+
+def test_a_failovers_parts_from_its_events() -> None:
+    figures = a_failover().figures()
+    assert figures["reconnect_s"] == pytest.approx(1.0)
+    assert figures["gap_s"] == pytest.approx(1.02)
+    assert figures["detection_s"] == pytest.approx(0.3)
+    assert figures["withdrawal_s"] == pytest.approx(0.9)
+    assert figures["setup_s"] == pytest.approx(0.08)
+    assert figures["failed_attempts"] == 1
+    drained = a_failover(kind="drain", withdrawn_at=1.5).figures()
+    assert drained["withdrawal_s"] == pytest.approx(-0.5)  # withdrawn before the SFU stopped
+    assert a_failover(withdrawn_at=None).figures()["withdrawal_s"] is None
+    text = timeline_summary(a_failover())
+    assert text.startswith("sfu-crash: 192.0.2.11 -> 192.0.2.10\n")
+    assert "withdrawal seen upstream" in text and "+900 ms" in text
+
+
+def test_packets_are_counted_per_100_ms() -> None:
+    bins = packets_per_bin([0.01, 0.05, 0.15, 0.95, 1.2], 0.0, 1.0)
+    assert bins == [2, 1, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert sum(packets_per_bin(a_failover().arrivals, 0.0, 5.0)) == 200
+
+
+def test_the_timeline_is_drawn_as_a_png(tmp_path: Path) -> None:
+    path = tmp_path / "failover.png"
+    render_png(a_failover(), str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 10_000
