@@ -117,6 +117,8 @@ def test_up_delivers_deploys_verifies_announces_and_publishes(
     assert {name: d["checks_passed"] for name, d in outputs["deploys"].items()} == dict.fromkeys(
         servers, checks_per_host()
     )
+    # each deploy ended with a synthetic call through the server's SFU, scored by the E-model
+    assert all(d["call_mos"] >= 4.3 for d in outputs["deploys"].values()), outputs["deploys"]
     for address in servers.values():
         assert pop.ssh(address, "systemctl is-active janus bird") == "active\nactive"
         assert sysctl(pop, address, "net.ipv4.udp_rmem_min") == DEFAULT_UDP_RMEM_MIN
