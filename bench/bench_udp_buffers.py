@@ -13,6 +13,7 @@ prints a Markdown table and writes bench/results/udp-buffers.json.
 """
 
 import json
+import shlex
 import socket
 import struct
 import sys
@@ -68,10 +69,11 @@ except socket.timeout:
 print("received", len(seen), flush=True)
 """
 
-COUNTERS = (
-    "awk '/^Udp: [0-9]/ {print \"rcvbuf\", $6}' /proc/net/snmp; "
-    'awk \'{d += strtonum("0x" $2)} END {print "backlog", d}\' /proc/net/softnet_stat'
-)
+COUNTERS = """
+udp = [line.split() for line in open("/proc/net/snmp") if line.startswith("Udp:")]
+print("rcvbuf", udp[1][udp[0].index("RcvbufErrors")])
+print("backlog", sum(int(line.split()[1], 16) for line in open("/proc/net/softnet_stat")))
+"""
 SYSCTLS = (
     "net.core.rmem_default net.core.rmem_max net.core.netdev_max_backlog net.ipv4.udp_rmem_min"
 )
@@ -82,10 +84,8 @@ def ssh(sandbox: SandboxUnderTest, address: str, command: str) -> str:
 
 
 def counters(sandbox: SandboxUnderTest, address: str) -> dict[str, int]:
-    return {
-        name: int(value)
-        for name, value in (line.split() for line in ssh(sandbox, address, COUNTERS).splitlines())
-    }
+    output = ssh(sandbox, address, f"python3 -c {shlex.quote(COUNTERS)}")
+    return {name: int(value) for name, value in (line.split() for line in output.splitlines())}
 
 
 def send_bursts(address: str, bursts: int) -> int:
@@ -109,7 +109,7 @@ def run(sandbox: SandboxUnderTest, address: str, bursts: int) -> dict[str, Any]:
     receiver = subprocess.Popen(
         ["ssh", "-i", str(sandbox.ssh_key), "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-         f"root@{address}", "python3", "-c", json.dumps(RECEIVER)],
+         f"root@{address}", f"python3 -c {shlex.quote(RECEIVER)}"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert receiver.stdout is not None

@@ -153,10 +153,10 @@ def restore(kind: str, host: dict[str, Any], prefix: str, port: str) -> None:
         time.sleep(0.1)
 
 
-def start_caller(address: str, watch_s: float) -> subprocess.Popen[str]:
-    command = callers.command_in_namespace(
-        [sys.executable, "-m", "quality", "reconnect", address, "--watch", str(watch_s)]
-    )
+def start_caller(address: str, watch_s: float, attempt_timeout_s: float) -> subprocess.Popen[str]:
+    reconnect = ["reconnect", address, "--watch", str(watch_s)]
+    timeout = ["--attempt-timeout", str(attempt_timeout_s)]
+    command = callers.command_in_namespace([sys.executable, "-m", "quality", *reconnect, *timeout])
     return subprocess.Popen(
         command, cwd=settings.PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -171,10 +171,12 @@ def first_connection(caller: subprocess.Popen[str]) -> str:
     raise DrillError(f"the caller never connected (exit {caller.wait()})")
 
 
-def drill(kind: str, hosts: list[dict[str, Any]], watch_s: float) -> Failover:
+def drill(
+    kind: str, hosts: list[dict[str, Any]], watch_s: float, attempt_timeout_s: float = 1.0
+) -> Failover:
     prefix, address = anycast_target(hosts)
     by_address = {host["address"]: host for host in hosts}
-    caller = start_caller(address, watch_s)
+    caller = start_caller(address, watch_s, attempt_timeout_s)
     try:
         carrying = first_connection(caller)
         if carrying not in by_address:
@@ -221,11 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--inventory", required=True, help="inventories/<stack>.json")
     parser.add_argument("--watch", type=float, default=12.0, help="seconds the caller calls")
+    parser.add_argument("--attempt-timeout", type=float, default=1.0,
+                        help="seconds the caller gives one reconnect attempt")  # fmt: skip
     parser.add_argument("--out", help="a folder for failover-KIND.json and failover-KIND.png")
     args = parser.parse_args(argv)
     hosts = json.loads(Path(args.inventory).read_text())
     try:
-        failover = drill(args.kind, hosts, args.watch)
+        failover = drill(args.kind, hosts, args.watch, args.attempt_timeout)
     except DrillError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
