@@ -141,11 +141,16 @@ def apply_kernel_tuning(folder: Path, host: dict[str, Any]) -> None:
         sys.exit(f"kernel_tuning failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
 
 
+def with_rmem_default(host: dict[str, Any], value: int) -> dict[str, Any]:
+    return {**host, "kernel_tuning": {**host["kernel_tuning"], "rmem_default_bytes": value}}
+
+
 def main(bursts: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-udp-"))
     sandbox = SandboxUnderTest(folder, settings=SETTINGS)
     if (started := sandbox.sandbox("up")).returncode != 0:
         sys.exit(started.stdout + started.stderr)
+    rows: dict[str, dict[str, Any]] = {}
     try:
         sandbox.standin("settings", "step_delay_s=0.05", "release_delay_s=0.05")
         raw = yaml.safe_load(sandbox.config().read_text())["config"]["voicepop:pop"]
@@ -155,19 +160,24 @@ def main(bursts: int) -> None:
         address = server["ipAddresses"][0]["ipAddress"]
         host = {"name": VM[0], "address": address, "ssh_user": "root",
                 "ssh_key": str(sandbox.ssh_key), **host_data(spec, VM[0])}  # fmt: skip
-        untuned = run(sandbox, address, bursts)
+        rows["kernel defaults"] = run(sandbox, address, bursts)
+        ssh(sandbox, address, f"sysctl -qw net.core.rmem_default={1 << 20}")
+        rows["only net.core.rmem_default 1 MiB (sysctl -w)"] = run(sandbox, address, bursts)
+        ssh(sandbox, address, "sysctl -qw net.core.rmem_default=212992")
         apply_kernel_tuning(folder, host)
-        tuned = run(sandbox, address, bursts)
+        rows["kernel_tuning role (rmem_default 1 MiB)"] = run(sandbox, address, bursts)
+        apply_kernel_tuning(folder, with_rmem_default(host, 4 << 20))
+        rows["kernel_tuning role, rmem_default_bytes 4 MiB"] = run(sandbox, address, bursts)
     finally:
         sandbox.sandbox("down")
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = {"bursts": bursts, "burst_packets": BURST_PACKETS, "burst_rate_pps": BURST_RATE_PPS,
-               "untuned": untuned, "tuned": tuned}  # fmt: skip
+               "packet_bytes": PACKET_BYTES, "runs": rows}  # fmt: skip
     (RESULTS / "udp-buffers.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"| {bursts} bursts of {BURST_PACKETS} x {PACKET_BYTES} B at {BURST_RATE_PPS} pps | "
           "socket buffer | sent | lost | RcvbufErrors | backlog drops |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|")
-    for name, row in (("kernel defaults", untuned), ("kernel_tuning applied", tuned)):
+    for name, row in rows.items():
         print(f"| {name} | {row['socket_buffer_bytes']} B | {row['sent']} | {row['lost']} | "
               f"{row['rcvbuf_errors']} | {row['backlog_drops']} |")  # fmt: skip
 

@@ -18,32 +18,19 @@ from roles.anycast.config import GRACEFUL_SHUTDOWN
 from sandbox.upstream import LearnedPath, learned_routes_of
 from stacks.host_data import host_data
 from stacks.spec import PopSpec
+from tests.anycast.pop import ANYCAST, HEALTH, HOSTS
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
 from tests.site_fixture import (
     SECRETS,
     Inventory,
     changed_operations,
-    deliver_and_declare,
     deploy,
     sandbox_spec,
     verify,
 )
 
 pytestmark = [pytest.mark.anycast, pytest.mark.verify]
-
-HOSTS = (("sbx1-sfu01", "bm7.std.8"), ("sbx1-sfu02", "bm7.std.8"))  # containers
-ANYCAST = "198.18.10.0/24"
-HEALTH = {"interval_s": 1, "timeout_s": 0.5, "fall": 2, "rise": 2}
-
-
-@pytest.fixture(scope="module")
-def inventory(test_sandbox: SandboxUnderTest) -> Inventory:
-    spec = sandbox_spec(test_sandbox, bgp__health=HEALTH, bgp__drain_wait_s=3)
-    inventory = deliver_and_declare(test_sandbox, spec, HOSTS)
-    deployed = deploy(inventory)
-    assert deployed.returncode == 0, deployed.stdout[-3000:]
-    return inventory
 
 
 def routes(sandbox: SandboxUnderTest) -> list[LearnedPath]:

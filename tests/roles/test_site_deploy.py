@@ -110,7 +110,7 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
     inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
     vm = inventory.host("sbx1-sfu02")
-    clean = call_through(vm, 10)
+    clean = call_through(vm, 5)
     assert clean.ok and clean.packets_lost == 0 and clean.mos >= 4.3, clean
     link = test_sandbox.ssh(vm["address"], f"ip -o -4 addr show to {vm['address']} | cut -d' ' -f2")
     netem = "delay {delay_ms}ms {jitter_ms}ms loss {loss_pct}%".format(**NETEM)

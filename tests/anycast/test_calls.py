@@ -1,9 +1,9 @@
-"""Real calls through deployed SFUs: two container hosts of the sandbox PoP, deployed with the
-site roles, each called by the probe the way a deploy's gate calls it (aiortc through Janus's
-video room). A clean sandbox path passes the gate and no packet leaves through the machine's
-uplink; a server whose media ports are firewalled off fails it, named; the exporter is
-scraped by a real Prometheus; a caller behind the upstream router, on the PoP's anycast
-address, reconnects to the other server when the SFU carrying its call crashes."""
+"""Real calls through deployed SFUs: the folder's two container hosts (conftest.py), each
+called by the probe the way a deploy's gate calls it (aiortc through Janus's video room). A
+clean sandbox path passes the gate and no packet leaves through the machine's uplink; a server
+whose media ports are firewalled off fails it, named; the exporter is scraped by a real
+Prometheus; a caller behind the upstream router, on the PoP's anycast address, reconnects to
+the other server when the SFU carrying its call crashes."""
 
 import copy
 import io
@@ -26,26 +26,12 @@ import pytest
 
 from roles.firewall.rules import TABLE
 from stacks.deploy.runner import HostDeployFailed, call_gate
+from tests.anycast.pop import HOSTS
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
-from tests.site_fixture import Inventory, deliver_and_declare, deploy, sandbox_spec
+from tests.site_fixture import Inventory
 
 pytestmark = [pytest.mark.quality, pytest.mark.verify]
-
-HOSTS = (("sbx1-sfu01", "bm7.std.8"), ("sbx1-sfu02", "bm7.std.8"))  # containers
-
-
-# the anycast tests' quick health check: a crashed SFU is withdrawn ~2 s after it died
-HEALTH = {"interval_s": 1, "timeout_s": 0.5, "fall": 2, "rise": 2}
-
-
-@pytest.fixture(scope="module")
-def inventory(test_sandbox: SandboxUnderTest) -> Inventory:
-    spec = sandbox_spec(test_sandbox, bgp__health=HEALTH, bgp__drain_wait_s=2)
-    inventory = deliver_and_declare(test_sandbox, spec, HOSTS)
-    deployed = deploy(inventory)
-    assert deployed.returncode == 0, deployed.stdout[-3000:]
-    return inventory
 
 
 def uplink() -> str | None:

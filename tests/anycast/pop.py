@@ -1,0 +1,8 @@
+"""The PoP the anycast tests share: two container hosts of the sandbox PoP, deployed once with
+the site roles and a quick health gate, announcing to the sandbox's upstream router."""
+
+HOSTS = (("sbx1-sfu01", "bm7.std.8"), ("sbx1-sfu02", "bm7.std.8"))  # containers
+ANYCAST = "198.18.10.0/24"
+# a failed SFU is withdrawn ~2 s after it died (production: the spec's own timers)
+HEALTH = {"interval_s": 1, "timeout_s": 0.5, "fall": 2, "rise": 2}
+DRAIN_WAIT_S = 3
