@@ -220,8 +220,8 @@ def vm_instance_type() -> str:
     return sorted(VM_INSTANCE_TYPES)[0]
 
 
-@pytest.fixture(scope="module")
-def test_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUnderTest]:
+def running_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUnderTest]:
+    """A sandbox of the tests' own, up until the generator is closed, then destroyed."""
     sandbox = SandboxUnderTest(tmp_path_factory.mktemp("test-sandbox"))
     (sandbox.root / "backend").mkdir()
     swept = sandbox.sandbox("sweep")  # a test run killed before its teardown left one
@@ -235,3 +235,10 @@ def test_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUn
         sandbox.pulumi("destroy --yes --skip-preview")
         stopped = sandbox.sandbox("down")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+@pytest.fixture(scope="module")
+def test_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUnderTest]:
+    """A sandbox per test module; a folder whose modules share hosts overrides it per
+    package (tests/anycast/conftest.py)."""
+    yield from running_sandbox(tmp_path_factory)

@@ -2,11 +2,18 @@
 two hosts (delivered and deployed once: ~55 s). Each test leaves them as it found them:
 announcing, healthy, undrained."""
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.anycast.pop import DRAIN_WAIT_S, HEALTH, HOSTS
-from tests.sandbox_fixture import SandboxUnderTest
+from tests.sandbox_fixture import SandboxUnderTest, running_sandbox
 from tests.site_fixture import Inventory, deliver_and_declare, deploy, sandbox_spec
+
+
+@pytest.fixture(scope="package")
+def test_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUnderTest]:
+    yield from running_sandbox(tmp_path_factory)
 
 
 @pytest.fixture(scope="package")
