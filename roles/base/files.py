@@ -106,11 +106,15 @@ def core_dump_files(settings: BaseSettings) -> dict[str, str]:
 
 # Pending security updates, one per line: apt's simulated upgrade from the security origin,
 # against package lists at most an hour old (older ones are refreshed first: what is pending
-# is what the archive has now, not what it had when the image was built).
+# is what the archive has now, not what it had when the image was built). The age is a stamp's
+# of our own, touched after each refresh: apt keeps an unchanged list's old file, so the lists'
+# own age would send every later deploy and audit to the archive again.
 LISTS_MAX_AGE_MIN = 60
+LISTS_STAMP = "/var/lib/voicepop/apt-lists-updated"
 PENDING_SECURITY_UPDATES = (
-    "[ -n \"$(find /var/lib/apt/lists -maxdepth 1 -name '*InRelease' "
-    f'-mmin -{LISTS_MAX_AGE_MIN})" ] || apt-get update -qq >/dev/null 2>&1; '
+    f'[ -n "$(find {LISTS_STAMP} -mmin -{LISTS_MAX_AGE_MIN} 2>/dev/null)" ] || '
+    f"{{ apt-get update -qq >/dev/null 2>&1 && mkdir -p {LISTS_STAMP.rsplit('/', 1)[0]} "
+    f"&& touch {LISTS_STAMP}; }}; "
     "apt-get -s -o Debug::NoLocking=1 upgrade | awk '/^Inst / && /-security/ {print $2}'"
 )
 

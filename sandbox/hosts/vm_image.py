@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from roles.base.files import LISTS_STAMP
 from roles.packages import site_packages
 from sandbox import settings
 from sandbox.hosts.image import ensure_image, prune_other_builds
@@ -74,7 +75,7 @@ def recipe() -> str:
         CONFIG_UNIT,
         APPLY_CONFIG,
         DISK_SIZE,
-        "v2",  # v2: upgraded at build
+        "v3",  # v2: upgraded at build; v3: the base role's lists stamp touched at build
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
@@ -142,6 +143,10 @@ def _install_packages(root: Path, out: BinaryIO) -> None:
         _apt(root, out, "install", "-y", "-qq", "--no-install-recommends", *packages)
         _apt(root, out, "upgrade", "-y", "-qq")
         subprocess.run(["chroot", str(root), "apt-get", "clean"], check=True)
+        # the lists are as fresh as the base role asks: a deploy within the hour refreshes none
+        stamp = root / LISTS_STAMP.lstrip("/")
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
     finally:
         no_services.unlink()
         for _, target in reversed(mounts):

@@ -88,3 +88,8 @@ def test_core_dumps_are_switched_off_in_three_places_unless_allowed() -> None:
 def test_the_system_bus_is_never_restarted_by_a_deploy() -> None:
     assert "dbus.service" in rendered.NEVER_RESTARTED
     assert "-security" in rendered.PENDING_SECURITY_UPDATES
+    # refreshed when the stamp touched after the last refresh is over an hour old, not the
+    # lists' own files (apt keeps an unchanged list's old file: every run would refresh)
+    assert f"find {rendered.LISTS_STAMP} -mmin -60" in rendered.PENDING_SECURITY_UPDATES
+    refreshed = "apt-get update -qq >/dev/null 2>&1 && mkdir -p /var/lib/voicepop && touch"
+    assert f"{refreshed} {rendered.LISTS_STAMP}" in rendered.PENDING_SECURITY_UPDATES
