@@ -87,6 +87,9 @@ class Voice(MediaStreamTrack):
         return frame
 
 
+# aiortc has no public per-packet hook: these wrap, on one connection's own objects, the two
+# methods every plain RTP packet passes (the DTLS transport's send before SRTP, the receiver's
+# handler after it). aiortc is pinned; the probe's tests fail if either is ever renamed.
 def _log_sent(transport: Any, sent: list[Sent]) -> None:
     original: Callable[[bytes], Awaitable[None]] = transport._send_rtp
 
