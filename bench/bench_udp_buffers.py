@@ -16,6 +16,7 @@ import json
 import shlex
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import subprocess
 
 import yaml
 
@@ -79,12 +78,8 @@ SYSCTLS = (
 )
 
 
-def ssh(sandbox: SandboxUnderTest, address: str, command: str) -> str:
-    return sandbox.ssh(address, command)
-
-
 def counters(sandbox: SandboxUnderTest, address: str) -> dict[str, int]:
-    output = ssh(sandbox, address, f"python3 -c {shlex.quote(COUNTERS)}")
+    output = sandbox.ssh(address, f"python3 -c {shlex.quote(COUNTERS)}")
     return {name: int(value) for name, value in (line.split() for line in output.splitlines())}
 
 
@@ -125,7 +120,7 @@ def run(sandbox: SandboxUnderTest, address: str, bursts: int) -> dict[str, Any]:
         "lost": sent - received,
         "rcvbuf_errors": after["rcvbuf"] - before["rcvbuf"],
         "backlog_drops": after["backlog"] - before["backlog"],
-        "sysctls": ssh(sandbox, address, f"sysctl {SYSCTLS}").splitlines(),
+        "sysctls": sandbox.ssh(address, f"sysctl {SYSCTLS}").splitlines(),
     }
 
 
@@ -161,9 +156,9 @@ def main(bursts: int) -> None:
         host = {"name": VM[0], "address": address, "ssh_user": "root",
                 "ssh_key": str(sandbox.ssh_key), **host_data(spec, VM[0])}  # fmt: skip
         rows["kernel defaults"] = run(sandbox, address, bursts)
-        ssh(sandbox, address, f"sysctl -qw net.core.rmem_default={1 << 20}")
+        sandbox.ssh(address, f"sysctl -qw net.core.rmem_default={1 << 20}")
         rows["only net.core.rmem_default 1 MiB (sysctl -w)"] = run(sandbox, address, bursts)
-        ssh(sandbox, address, "sysctl -qw net.core.rmem_default=212992")
+        sandbox.ssh(address, "sysctl -qw net.core.rmem_default=212992")
         apply_kernel_tuning(folder, host)
         rows["kernel_tuning role (rmem_default 1 MiB)"] = run(sandbox, address, bursts)
         apply_kernel_tuning(folder, with_rmem_default(host, 4 << 20))

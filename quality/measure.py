@@ -62,7 +62,7 @@ def loss_pattern(lost_flags: list[bool]) -> LossPattern:
     previous lost), BurstR = 1 / (p + q)."""
     sent, lost = len(lost_flags), sum(lost_flags)
     if lost == 0 or lost == sent:
-        return LossPattern(sent, lost, 1.0, float(lost > 0 and lost))
+        return LossPattern(sent, lost, 1.0, float(lost))  # no burst, or one of them all
     after_received = [now for before, now in itertools.pairwise(lost_flags) if not before]
     after_lost = [now for before, now in itertools.pairwise(lost_flags) if before]
     p = sum(after_received) / len(after_received) if after_received else 0.0

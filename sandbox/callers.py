@@ -6,9 +6,9 @@ servers answer through the default route the upstream offers them (bgp.import_ro
 default). Nothing here routes past the upstream router."""
 
 import ipaddress
-import subprocess
 
 from sandbox import settings, upstream
+from sandbox.hosts.network import ip
 
 NAMESPACE = f"vp-callers-{settings.BRIDGE}"
 UPSTREAM_SIDE = "callers0"  # in the upstream router's namespace
@@ -19,33 +19,26 @@ NETWORK = ipaddress.ip_network(f"100.64.{_THIRD_OCTET}.0/30")
 GATEWAY, CALLER = (str(address) for address in NETWORK.hosts())
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
-
-
 def start() -> None:
     """The callers' namespace and its link to the upstream router (idempotent)."""
-    if NAMESPACE not in _ip("netns", "list").stdout.split():
-        _ip("netns", "add", NAMESPACE)
+    if NAMESPACE not in ip("netns", "list").stdout.split():
+        ip("netns", "add", NAMESPACE)
     router = ("-n", upstream.NAMESPACE)
     callers = ("-n", NAMESPACE)
-    if _ip(*router, "link", "show", UPSTREAM_SIDE, check=False).returncode != 0:
-        _ip(*router, "link", "add", UPSTREAM_SIDE, "type", "veth", "peer", "name", CALLERS_SIDE,
+    if ip(*router, "link", "show", UPSTREAM_SIDE, check=False).returncode != 0:
+        ip(*router, "link", "add", UPSTREAM_SIDE, "type", "veth", "peer", "name", CALLERS_SIDE,
             "netns", NAMESPACE)  # fmt: skip
-    _ip(*router, "addr", "replace", f"{GATEWAY}/{NETWORK.prefixlen}", "dev", UPSTREAM_SIDE)
-    _ip(*router, "link", "set", UPSTREAM_SIDE, "up")
-    _ip(*callers, "addr", "replace", f"{CALLER}/{NETWORK.prefixlen}", "dev", CALLERS_SIDE)
-    _ip(*callers, "link", "set", CALLERS_SIDE, "up")
-    _ip(*callers, "link", "set", "lo", "up")
-    _ip(*callers, "route", "replace", "default", "via", GATEWAY)
-    subprocess.run(
-        ["ip", "netns", "exec", upstream.NAMESPACE, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
-        check=True,
-    )
+    ip(*router, "addr", "replace", f"{GATEWAY}/{NETWORK.prefixlen}", "dev", UPSTREAM_SIDE)
+    ip(*router, "link", "set", UPSTREAM_SIDE, "up")
+    ip(*callers, "addr", "replace", f"{CALLER}/{NETWORK.prefixlen}", "dev", CALLERS_SIDE)
+    ip(*callers, "link", "set", CALLERS_SIDE, "up")
+    ip(*callers, "link", "set", "lo", "up")
+    ip(*callers, "route", "replace", "default", "via", GATEWAY)
+    ip("netns", "exec", upstream.NAMESPACE, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 
 
 def stop() -> None:
-    _ip("netns", "del", NAMESPACE, check=False)  # its end of the veth goes, and so the other
+    ip("netns", "del", NAMESPACE, check=False)  # its end of the veth goes, and so the other
 
 
 def command_in_namespace(command: list[str]) -> list[str]:

@@ -29,6 +29,7 @@ from quality.timeline import Failover, render_png, summary
 from roles.anycast.config import DRAIN_COMMAND, service_address
 from roles.anycast.drain import run_on
 from sandbox import callers, settings, upstream
+from sandbox.hosts.network import ip
 
 KINDS = ("sfu-crash", "power-off", "drain")
 SETTLE_S = 2.0  # media flows this long before the failure
@@ -48,10 +49,7 @@ def anycast_target(hosts: list[dict[str, Any]]) -> tuple[str, str]:
 
 def forwarding_hops(prefix: str) -> set[str]:
     """The next hops the upstream router's kernel forwards `prefix` to."""
-    shown = subprocess.run(
-        ["ip", "-n", upstream.NAMESPACE, "-j", "route", "show", prefix],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    shown = ip("-n", upstream.NAMESPACE, "-j", "route", "show", prefix, check=False)
     hops: set[str] = set()
     for route in json.loads(shown.stdout or "[]"):
         if "gateway" in route:
@@ -61,7 +59,7 @@ def forwarding_hops(prefix: str) -> set[str]:
 
 
 class UpstreamWatch:
-    """When the upstream router's forwarding lost, and regained, a server (polled every 5 ms)."""
+    """When the upstream router's forwarding lost a server (polled every 5 ms)."""
 
     def __init__(self, prefix: str, server: str) -> None:
         self.prefix, self.server = prefix, server
@@ -86,8 +84,7 @@ def bridge_port_of(host: dict[str, Any]) -> str:
     status, peer_index = run_on(host, "cat /sys/class/net/host0/iflink")
     if status != 0:
         raise DrillError(f"{host['name']}: no host0 link to cut (a container host is needed)")
-    for link in json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True,
-                                          text=True, check=True).stdout):  # fmt: skip
+    for link in json.loads(ip("-j", "link", "show").stdout):
         if str(link["ifindex"]) == peer_index.strip():
             return str(link["ifname"])
     raise DrillError(f"{host['name']}: its link's bridge end (ifindex {peer_index}) not found")
@@ -115,7 +112,7 @@ def _timed_on(host: dict[str, Any], command: str) -> float:
 
 def _cut_link(port: str) -> float:
     at = time.monotonic()
-    subprocess.run(["ip", "link", "set", port, "down"], check=True)
+    ip("link", "set", port, "down")
     return at
 
 
@@ -142,7 +139,7 @@ def fail(kind: str, host: dict[str, Any], prefix: str, port: str) -> float:
 
 def restore(kind: str, host: dict[str, Any], prefix: str, port: str) -> None:
     if kind == "power-off":
-        subprocess.run(["ip", "link", "set", port, "up"], check=True)
+        ip("link", "set", port, "up")
     if kind == "drain":
         run_on(host, f"{DRAIN_COMMAND} undrain")
     run_on(host, "systemctl start janus")

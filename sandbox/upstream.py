@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import processes, settings
+from sandbox.hosts.network import ip
 
 PROCESS = "upstream-bird"
 NAMESPACE = f"vp-upstream-{settings.BRIDGE}"
@@ -53,21 +54,17 @@ protocol bgp pops {{
 """
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
-
-
 def ensure_namespace() -> None:
-    if NAMESPACE not in _ip("netns", "list").stdout.split():
-        _ip("netns", "add", NAMESPACE)
-    if _ip("link", "show", OUTSIDE, check=False).returncode != 0:
-        _ip("link", "add", OUTSIDE, "type", "veth", "peer", "name", INSIDE, "netns", NAMESPACE)
-    _ip("link", "set", OUTSIDE, "master", settings.BRIDGE, "up")
+    if NAMESPACE not in ip("netns", "list").stdout.split():
+        ip("netns", "add", NAMESPACE)
+    if ip("link", "show", OUTSIDE, check=False).returncode != 0:
+        ip("link", "add", OUTSIDE, "type", "veth", "peer", "name", INSIDE, "netns", NAMESPACE)
+    ip("link", "set", OUTSIDE, "master", settings.BRIDGE, "up")
     prefix_length = settings.NETWORK.split("/")[1]
     inside = ("-n", NAMESPACE)
-    _ip(*inside, "addr", "replace", f"{settings.UPSTREAM_ADDRESS}/{prefix_length}", "dev", INSIDE)
-    _ip(*inside, "link", "set", INSIDE, "up")
-    _ip(*inside, "link", "set", "lo", "up")
+    ip(*inside, "addr", "replace", f"{settings.UPSTREAM_ADDRESS}/{prefix_length}", "dev", INSIDE)
+    ip(*inside, "link", "set", INSIDE, "up")
+    ip(*inside, "link", "set", "lo", "up")
 
 
 def start() -> None:
@@ -94,8 +91,8 @@ def start() -> None:
 
 def stop() -> None:
     processes.stop(PROCESS)
-    _ip("link", "del", OUTSIDE, check=False)
-    _ip("netns", "del", NAMESPACE, check=False)
+    ip("link", "del", OUTSIDE, check=False)
+    ip("netns", "del", NAMESPACE, check=False)
     SOCKET.unlink(missing_ok=True)
 
 

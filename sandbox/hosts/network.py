@@ -6,22 +6,23 @@ import subprocess
 from sandbox import settings
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """iproute2's `ip`, its output captured (the sandbox's bridge, namespaces and links)."""
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
 
 
 def bridge_exists(name: str = settings.BRIDGE) -> bool:
-    return _ip("link", "show", name, check=False).returncode == 0
+    return ip("link", "show", name, check=False).returncode == 0
 
 
 def ensure_bridge(name: str = settings.BRIDGE) -> None:
     prefix = ipaddress.ip_network(settings.NETWORK).prefixlen
     if not bridge_exists(name):
-        _ip("link", "add", name, "type", "bridge")
-    _ip("addr", "replace", f"{settings.BRIDGE_ADDRESS}/{prefix}", "dev", name)
-    _ip("link", "set", name, "up")
+        ip("link", "add", name, "type", "bridge")
+    ip("addr", "replace", f"{settings.BRIDGE_ADDRESS}/{prefix}", "dev", name)
+    ip("link", "set", name, "up")
 
 
 def remove_bridge(name: str = settings.BRIDGE) -> None:
     if bridge_exists(name):
-        _ip("link", "del", name)
+        ip("link", "del", name)

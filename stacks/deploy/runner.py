@@ -209,7 +209,8 @@ def call_gate(host: dict[str, Any], progress: Progress, sink: Any) -> CallReport
         sink.write(f"synthetic call, attempt {attempt}: {figures_line(report)}\n")
         if report.ok and report.mos >= gate.min_mos:
             return report
-        time.sleep(2)
+        if attempt < CALL_ATTEMPTS:
+            time.sleep(2)
     assert report is not None
     if not report.ok:
         why = f"could not be placed: {report.error}"
