@@ -12,7 +12,13 @@ from typing import Any
 
 import pulumi
 
-from stacks.deploy.trigger import deploy_trigger, deployed_code_digest
+from stacks.deploy.trigger import (
+    SFU_ROLE_FOLDER,
+    deploy_trigger,
+    deployed_code_digest,
+    sfu_digest,
+)
+from stacks.deploy.waves import Wave, rollout_waves
 from stacks.dns.component import PopDns
 from stacks.inventories import host_entry
 from stacks.providers.flexmetal.resources import FlexMetal, Server, SshKey
@@ -31,6 +37,30 @@ class StackIdentity:
     project: str
     stack: str
     project_dir: Path
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A server's place in the PoP's rolling deploy: its wave, and the host deploys of the
+    wave before it, which its own deploy waits for (Pulumi dependencies)."""
+
+    wave: Wave
+    waves: int
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeployedCode:
+    """The digests of what a deploy ships, read once per program run."""
+
+    everything: str
+    sfu: str
+
+    @classmethod
+    def of(cls, project_dir: Path) -> "DeployedCode":
+        return cls(
+            deployed_code_digest(project_dir), deployed_code_digest(project_dir, SFU_ROLE_FOLDER)
+        )
 
 
 def prefixes_announced_by(spec: PopSpec, server: str) -> list[str]:
@@ -81,6 +111,8 @@ class PopServer(pulumi.ComponentResource):
         ssh_key_ids: list[pulumi.Output[str]],
         provider: FlexMetal,
         deployer: Deployer | None,
+        rollout: Rollout,
+        code: DeployedCode,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(SERVER_TYPE, name, None, opts)
@@ -100,7 +132,9 @@ class PopServer(pulumi.ComponentResource):
         self.announced_prefixes = pulumi.Output.from_input(prefixes_announced_by(spec, name))
         self.bgp_neighbors = pulumi.Output.from_input(neighbors_of(spec, name))
         self.deploy = (
-            host_deploy(name, spec, identity, self.machine, deployer, self) if deployer else None
+            host_deploy(name, spec, identity, self.machine, deployer, rollout, code, self)
+            if deployer
+            else None
         )
         self.register_outputs(
             {
@@ -130,16 +164,19 @@ def host_deploy(
     identity: StackIdentity,
     machine: Server,
     deployer: Deployer,
+    rollout: Rollout,
+    code: DeployedCode,
     parent: pulumi.Resource,
 ) -> HostDeploy:
     """The server's site deploy and verification, run again when its trigger changes: the
     roles or the verification suites, the host's entry, or the server's installation (a
-    reinstall wipes the host)."""
-    code = deployed_code_digest(identity.project_dir)
+    reinstall wipes the host). It starts once the previous wave of the rollout is done."""
     host = machine.primary_ip.apply(lambda at: host_entry(spec, name, at, identity.project_dir))
     trigger = pulumi.Output.all(host, machine.uuid, machine.installation).apply(
         lambda v: deploy_trigger(
-            {k: x for k, x in v[0].items() if k != "ssh_key"}, code, installation=f"{v[1]}/{v[2]}"
+            {k: x for k, x in v[0].items() if k != "ssh_key"},
+            code.everything,
+            installation=f"{v[1]}/{v[2]}",
         )
     )
     return HostDeploy(
@@ -147,11 +184,15 @@ def host_deploy(
         {
             "host": host.apply(lambda entry: json.dumps(entry, sort_keys=True)),
             "trigger": trigger,
+            "sfu_digest": host.apply(lambda entry: sfu_digest(entry, code.sfu)),
+            "wave": rollout.wave.label(rollout.waves),
             "secrets": deploy_secrets(spec, name),
             "settle_s": spec.deploy.settle_s,
             "timeout_s": spec.deploy.timeout_s,
+            # only when set: a real PoP's deploys keep the inputs they always had
+            **({"simulate": True} if spec.deploy.simulate else {}),
         },
-        pulumi.ResourceOptions(parent=parent, provider=deployer),
+        pulumi.ResourceOptions(parent=parent, provider=deployer, depends_on=list(rollout.after)),
     )
 
 
@@ -176,10 +217,21 @@ class VoicePop(pulumi.ComponentResource):
         ]
         key_ids = [key.uuid for key in keys]
         deployer = Deployer(f"{spec.code}-deployer", child) if spec.deploy.enabled else None
-        self.servers = {
-            name: PopServer(name, spec, identity, key_ids, provider, deployer, child)
-            for name in spec.server_names
-        }
+        self.servers: dict[str, PopServer] = {}
+        waves = rollout_waves(
+            spec.server_names, spec.deploy.rollout.canary, spec.deploy.rollout.batch
+        )
+        code = DeployedCode.of(identity.project_dir)
+        previous: tuple[pulumi.Resource, ...] = ()
+        for wave in waves:
+            rollout = Rollout(wave, len(waves), previous)
+            for name in wave.servers:
+                self.servers[name] = PopServer(
+                    name, spec, identity, key_ids, provider, deployer, rollout, code, child
+                )
+            previous = tuple(
+                deploy for name in wave.servers if (deploy := self.servers[name].deploy)
+            )
         self.dns = PopDns(
             spec, {name: server.address for name, server in self.servers.items()}, child
         )
@@ -197,9 +249,13 @@ class VoicePop(pulumi.ComponentResource):
 
 
 def deploy_outcome(deploy: HostDeploy) -> pulumi.Output[dict[str, Any]]:
-    keys = ("changed_operations", "checks_passed", "call_mos", "deployed_at")
+    keys = ("changed_operations", "checks_passed", "call_mos", "drained", "deployed_at")
     return pulumi.Output.all(
-        deploy.changed_operations, deploy.checks_passed, deploy.call_mos, deploy.deployed_at
+        deploy.changed_operations,
+        deploy.checks_passed,
+        deploy.call_mos,
+        deploy.drained,
+        deploy.deployed_at,
     ).apply(lambda values: dict(zip(keys, values, strict=True)))
 
 

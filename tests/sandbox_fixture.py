@@ -143,7 +143,11 @@ class SandboxUnderTest:
         pop["dns"]["api_endpoint"] = self.route53_endpoint
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
         # the provider's and DNS tests run many ups: the host deploy only where a test asks
-        pop["deploy"] = {"enabled": False, "ssh_private_key": str(self.ssh_key)}
+        pop["deploy"] = {
+            "enabled": False,
+            "ssh_private_key": str(self.ssh_key),
+            "rollout": pop["deploy"]["rollout"],
+        }
         if change:
             change(pop)
         path = self.root / "Pulumi.sandbox.yaml"

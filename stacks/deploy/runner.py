@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,29 +30,14 @@ from stacks.deploy.outcome import (
     grand_total,
     plain_lines,
 )
-from stacks.deploy.verification import verification_command
+from stacks.deploy.results import DrainPlan, HostDeployFailed, HostRun
+from stacks.deploy.verification import SUITES_FOLDER, verification_command
 from stacks.inventories import render_pyinfra, render_verify
-from stacks.providers.errors import PlainError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 PASSED = re.compile(r"(\d+) passed")
 
 Progress = Callable[[str], None]
-
-
-class HostDeployFailed(PlainError):
-    """The deploy or its verification failed; the message names the host and the step or
-    the failed controls."""
-
-
-@dataclass(frozen=True)
-class HostRun:
-    changed_operations: int
-    deploy_s: float
-    checks_passed: int
-    verify_s: float
-    call: CallReport | None = None  # None: the spec switched the call gate off
-    call_s: float = 0.0
 
 
 def log_folder() -> Path:
@@ -75,31 +59,110 @@ def deploy_host(
     settle_s: float,
     timeout_s: float,
     progress: Progress,
+    plan: DrainPlan | None = None,
+    wave: str = "",
 ) -> HostRun:
     """Site deploy then verification of `host` (an inventory entry: name, address, ssh_user,
-    ssh_key, role data); raises HostDeployFailed naming the host and what failed."""
+    ssh_key, role data), drained around it when `plan` says so; raises HostDeployFailed naming
+    the host and what failed."""
     log = log_folder() / f"{host['name']}.log"
     with tempfile.TemporaryDirectory(prefix="voicepop-deploy-") as workdir:
         inventory = Path(workdir) / "inventory.py"
         declared = Path(workdir) / "hosts.json"
         inventory.write_text(render_pyinfra(host["pop"], [host]))
-        declared.write_text(render_verify([host]))
         with log.open("w", buffering=1) as sink:  # by line: `tail -f` shows where a host is
-            started = time.monotonic()
-            changed = _site_deploy(host, inventory, secrets, timeout_s, progress, sink)
-            deployed = time.monotonic()
-            progress("verifying")
-            passed = _verification(host, declared, settle_s, sink, secrets.values())
-            verified = time.monotonic()
-            call = call_gate(host, progress, sink)
+            mark(sink, f"start {wave}".strip())
+            drained = False
+            try:
+                drained, service = _out_of_service(host, plan or DrainPlan(), progress, sink)
+                declared.write_text(render_verify([expecting(host, service)]))
+                started = time.monotonic()
+                changed = _site_deploy(host, inventory, secrets, timeout_s, progress, sink)
+                deployed = time.monotonic()
+                mark(sink, "deployed")
+                progress("verifying")
+                passed = _verification(host, declared, settle_s, sink, secrets.values())
+                verified = time.monotonic()
+                mark(sink, "verified")
+                call = call_gate(host, progress, sink)
+                called = time.monotonic()
+                mark(sink, "gate passed")
+                if drained:
+                    _back_in_service(host, Path(workdir), settle_s, progress, sink)
+            except HostDeployFailed as failed:
+                failed.left_drained = drained
+                mark(sink, "failed" + (" (left drained)" if drained else ""))
+                raise
+            mark(sink, "done")
     return HostRun(
-        changed,
-        deployed - started,
-        passed,
-        verified - deployed,
-        call,
-        time.monotonic() - verified,
+        changed, deployed - started, passed, verified - deployed, call, called - verified, drained
     )
+
+
+DEPLOY_MARK = "# voicepop-deploy"
+
+
+def mark(sink: Any, event: str) -> None:
+    """A timestamped line in the host's deploy log: where a rollout's hosts were, when."""
+    sink.write(f"{DEPLOY_MARK} {time.time():.3f} {event}\n")
+
+
+def expecting(host: dict[str, Any], service: str) -> dict[str, Any]:
+    """The host as the verification suites take it, with its announcements' expected state."""
+    return host if service == "in-service" else {**host, "drain_expected": service}
+
+
+def _out_of_service(
+    host: dict[str, Any], plan: DrainPlan, progress: Progress, sink: Any
+) -> tuple[bool, str]:
+    """Whether this run holds the server drained, and the drain state the host is in now."""
+    if not plan.deployed_before:
+        return False, "in-service"
+    state = _drain_command(host, "status", sink)
+    if state == "in-service" and plan.restarts_sfu:
+        wait_s = int(host.get("bgp", {}).get("drain_wait_s", 0))
+        progress(f"draining before the SFU's restart (withdrawn after {wait_s} s)")
+        _drain_command(host, f"drain {wait_s}", sink)
+        mark(sink, "drained")
+        return True, "drained"
+    if state != "in-service" and plan.left_drained:
+        mark(sink, "drained (by the failed run before)")
+        return True, "drained"
+    return False, state
+
+
+COMMAND_NOT_FOUND = 127
+
+
+def _drain_command(host: dict[str, Any], action: str, sink: Any) -> str:
+    from roles.anycast.config import DRAIN_COMMAND
+    from roles.anycast.drain import run_on
+
+    try:
+        status, output = run_on(host, f"{DRAIN_COMMAND} {action}")
+    except Exception as error:  # SSH: unreachable, refused, auth
+        status, output = -1, str(error)
+    sink.write(f"voicepop-drain {action}: {output}\n")
+    if action == "status" and status == COMMAND_NOT_FOUND:
+        return "in-service"  # no anycast role yet (a reinstalled host): nothing announced
+    if status != 0:
+        raise HostDeployFailed(
+            f"{host['name']}: `voicepop-drain {action}` failed: {output or f'exit {status}'}"
+            f" (full log: {sink.name})"
+        )
+    return output.splitlines()[-1].strip() if output else ""
+
+
+def _back_in_service(
+    host: dict[str, Any], workdir: Path, settle_s: float, progress: Progress, sink: Any
+) -> None:
+    """Undrain, then the announcement controls until the server announces again."""
+    progress("returning to service")
+    _drain_command(host, "undrain", sink)
+    declared = workdir / "in-service.json"
+    declared.write_text(render_verify([host]))
+    _verification(host, declared, settle_s, sink, (), suites=ANNOUNCEMENT_SUITE)
+    mark(sink, "in service")
 
 
 def _site_deploy(
@@ -153,11 +216,19 @@ def _site_deploy(
     )
 
 
+ANNOUNCEMENT_SUITE = f"{SUITES_FOLDER}/test_anycast.py"
+
+
 def _verification(
-    host: dict[str, Any], declared: Path, settle_s: float, sink: Any, secrets: Iterable[str]
+    host: dict[str, Any],
+    declared: Path,
+    settle_s: float,
+    sink: Any,
+    secrets: Iterable[str],
+    suites: str = SUITES_FOLDER,
 ) -> int:
     deadline = time.monotonic() + settle_s
-    command = verification_command("-rfE")
+    command = verification_command("-rfE", suites=suites)
     while True:
         result = subprocess.run(
             command,

@@ -11,6 +11,7 @@ from typing import Any
 from stacks.deploy.verification import SUITES_FOLDER
 
 DEPLOYED_FOLDERS = ("roles", SUITES_FOLDER)
+SFU_ROLE_FOLDER = "roles/sfu"
 SKIPPED_PARTS = frozenset({"__pycache__"})
 
 
@@ -26,10 +27,13 @@ def deployed_files(project_dir: Path) -> list[Path]:
     )
 
 
-def deployed_code_digest(project_dir: Path) -> str:
-    """One hash of every deployed file, by its path in the project and its content."""
+def deployed_code_digest(project_dir: Path, folder: str = "") -> str:
+    """One hash of every deployed file (or those under `folder`), by its path in the project
+    and its content."""
     digest = hashlib.sha256()
     for path in deployed_files(project_dir):
+        if folder and not path.is_relative_to(project_dir / folder):
+            continue
         digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
@@ -41,5 +45,16 @@ def deploy_trigger(host: dict[str, Any], code: str, installation: str = "") -> s
     reinstall wipes it)."""
     document = json.dumps(
         {"host": host, "code": code, "installation": installation}, sort_keys=True
+    )
+    return hashlib.sha256(document.encode()).hexdigest()[:32]
+
+
+def sfu_digest(host: dict[str, Any], sfu_code: str) -> str:
+    """What the SFU's configuration is made of: the sfu role's files (`sfu_code`:
+    deployed_code_digest(project_dir, SFU_ROLE_FOLDER)) and the host's `sfu` data and address.
+    When it changes, the deploy restarts the SFU, so a server in service is drained first; a
+    change elsewhere (a sysctl, the firewall) leaves the SFU and its calls alone."""
+    document = json.dumps(
+        {"sfu": host.get("sfu"), "address": host.get("address"), "code": sfu_code}, sort_keys=True
     )
     return hashlib.sha256(document.encode()).hexdigest()[:32]

@@ -7,8 +7,9 @@ import sys
 SUITES_FOLDER = "tests/verify"
 
 
-def verification_command(*options: str) -> list[str]:
-    """pytest over the suites, run from the project root; `options` go before the folder."""
+def verification_command(*options: str, suites: str = SUITES_FOLDER) -> list[str]:
+    """pytest over the suites (or one of them), run from the project root; `options` go
+    before them."""
     return [
         sys.executable,
         "-m",
@@ -18,5 +19,5 @@ def verification_command(*options: str) -> list[str]:
         "no:cacheprovider",
         f"--confcutdir={SUITES_FOLDER}",
         *options,
-        SUITES_FOLDER,
+        suites,
     ]

@@ -26,6 +26,8 @@ MARKER = "<!-- voicepop-preview -->"  # finds the comment again to edit it in pl
 VALUE_WIDTH = 120  # a property value longer than this is cut in the tables
 NOTE_RESERVE = 1_000
 TRIGGER = "trigger"  # room kept for the note that says what was trimmed
+SFU_DIGEST = "sfu_digest"  # a host deploy's: it changes when the deploy restarts the SFU
+UNSHOWN_DEPLOY_INPUTS = (SFU_DIGEST, "wave")  # digests and places: the rollout line says them
 
 # what goes first when the comment is too long (lowest first); counts and dangers never go
 FULL_DETAIL, HOST_DETAIL, PROPERTIES, POLICIES, RESOURCES = range(5)
@@ -166,6 +168,9 @@ def stack_sections(preview: StackPreview) -> list[Section]:
     sections = [Section(f"### `{stack}`\n")]
     if preview.changes:
         sections.append(Section(resources_table(preview.changes), RESOURCES, stack))
+        rollout = rollout_line(preview.changes)
+        if rollout:
+            sections.append(Section(rollout))
         properties = properties_list(preview.changes)
         if properties:
             sections.append(Section(properties, PROPERTIES, stack))
@@ -185,6 +190,30 @@ def resources_table(changes: Sequence[ResourceChange]) -> str:
         for c in sorted(changes, key=lambda c: (op_order(c.op), c.type, c.name))
     ]
     return "| Operation | Resource | Type | Changed |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def rollout_line(changes: Sequence[ResourceChange]) -> str:
+    """Which host deploys run in which wave of the PoP's rollout, and which drain first."""
+    waves: dict[str, list[str]] = {}
+    draining: set[str] = set()
+    for change in changes:
+        if change.type == HOST_DEPLOY and change.wave and change.op != "delete":
+            waves.setdefault(change.wave, []).append(change.name.removesuffix("-deploy"))
+            if any(p.path == SFU_DIGEST for p in change.properties):
+                draining.add(change.wave)
+    if not waves:
+        return ""
+    listed = "; ".join(
+        f"{label}: {on(servers)}"
+        + (" (drained first: the SFU restarts)" if label in draining else "")
+        for label, servers in sorted(waves.items(), key=lambda item: wave_number(item[0]))
+    )
+    return f"**Rollout**, each wave after the one before passed its gate: {listed}\n"
+
+
+def wave_number(label: str) -> int:
+    words = label.split()
+    return int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
 
 
 def changed_names(change: ResourceChange) -> list[str]:
@@ -222,9 +251,12 @@ def properties_list(changes: Sequence[ResourceChange]) -> str:
 def shown_properties(change: ResourceChange) -> list[PropertyChange]:
     """A deploy's trigger is a digest: shown only when nothing else says why it changed (the
     roles or the verification suites did)."""
-    if change.type != HOST_DEPLOY or not any(p.path == TRIGGER for p in change.properties):
+    if change.type != HOST_DEPLOY:
         return list(change.properties)
-    others = [p for p in change.properties if p.path != TRIGGER]
+    shown = [p for p in change.properties if p.path not in UNSHOWN_DEPLOY_INPUTS]
+    if not any(p.path == TRIGGER for p in shown):
+        return shown
+    others = [p for p in shown if p.path != TRIGGER]
     return others or [PropertyChange(TRIGGER, "…", "the roles or the verification suites")]
 
 

@@ -31,6 +31,7 @@ class ResourceChange:
     op: str  # create, update, replace, delete (a replacement's steps folded into one)
     properties: tuple[PropertyChange, ...] = ()
     replace_reasons: tuple[str, ...] = ()  # the properties that force the replacement
+    wave: str = ""  # a host deploy's place in its PoP's rollout ("wave 2 of 3")
 
     @property
     def name(self) -> str:
@@ -200,6 +201,7 @@ def resource_change(metadata: Mapping[str, Any]) -> ResourceChange | None:
         op=op,
         properties=property_changes(metadata) if op in ("update", "replace") else (),
         replace_reasons=tuple(metadata.get("keys") or ()) if op == "replace" else (),
+        wave=str(((metadata.get("new") or {}).get("inputs") or {}).get("wave") or ""),
     )
 
 

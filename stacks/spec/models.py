@@ -8,9 +8,10 @@ field; checks that relate fields sit in `checks.py`.
 """
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from roles.anycast.defaults import (
     AnnounceHealth,
@@ -23,6 +24,7 @@ from roles.firewall.defaults import FirewallSettings
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.nic_tuning.defaults import NicTuning
 from roles.sfu.defaults import SfuSettings
+from stacks.deploy.waves import BATCH_PATTERN
 from stacks.spec.reference import MAX_IPV4_PREFIX_LEN, MAX_IPV6_PREFIX_LEN, MAX_TTL_S, MIN_TTL_S
 
 POP_CODE_PATTERN = r"^[a-z]{3}[0-9]{1,2}$"
@@ -224,6 +226,10 @@ class AccessSpec(SpecModel):
     )
 
 
+def _as_text(value: object) -> object:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _key_path(value: str) -> str:
     if not value.strip() or value.startswith("~"):
         raise ValueError(
@@ -231,6 +237,29 @@ def _key_path(value: str) -> str:
             ".sandbox/ssh/id_ed25519, or an absolute one (no ~)"
         )
     return value
+
+
+def _batch(value: str) -> str:
+    if not re.fullmatch(BATCH_PATTERN, value):
+        raise ValueError(
+            "not a batch size; allowed: a number of servers (1-999, e.g. 2) or a share of "
+            "the PoP's servers (1%-100%, e.g. '25%')"
+        )
+    return value
+
+
+class RolloutSpec(SpecModel):
+    """How a change that re-deploys hosts rolls through the PoP: a canary wave first, then
+    batches, each wave only after the previous one deployed and passed its gate."""
+
+    canary: int = Field(
+        1, ge=0, le=10, description="servers deployed first, alone (0: no canary wave)"
+    )
+    batch: Annotated[str, BeforeValidator(_as_text), AfterValidator(_batch)] = Field(
+        "25%",
+        description="servers per later wave: a number (2) or a share of the PoP ('25%', "
+        "rounded up); '100%' with canary 0 deploys every server at once",
+    )
 
 
 class DeploySpec(SpecModel):
@@ -259,6 +288,12 @@ class DeploySpec(SpecModel):
         le=600,
         description="a host whose SSH goes unanswered this long fails its deploy, named, "
         "instead of stalling it until timeout_s",
+    )
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    simulate: bool = Field(
+        False,
+        description="true: no host is touched; each host deploy only records its trigger and "
+        "wave (a simulated fleet of servers without hosts: stacks/fleet/simulate.py, bench/)",
     )
 
 

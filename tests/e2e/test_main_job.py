@@ -5,6 +5,7 @@ broken deploy and its fixed re-run, and destroy. Every assertion reads real stat
 over SSH, the upstream router's routes, the Route 53 stand-in's zone, the stack's state and
 the inventories written from its outputs."""
 
+import itertools
 import json
 import re
 import subprocess
@@ -22,7 +23,8 @@ from roles.sfu.janus import SANDBOX as JANUS_SANDBOX
 from roles.unit_sandbox import render_dropin
 from sandbox import settings as sandbox_settings
 from sandbox.summary import zone_records
-from sandbox.upstream import LearnedPath, learned_routes_of
+from sandbox.upstream import LearnedPath, learned_routes_of, parse_routes
+from stacks.deploy.runner import DEPLOY_MARK
 from stacks.inventories import write_inventories
 from tests.project import run_in_project_env
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
@@ -376,6 +378,171 @@ def test_adding_a_server_delivers_deploys_and_verifies_only_it(pop: SandboxUnder
     assert a_records(pop)[f"sbx1-sfu04.{ZONE}"] == [new]
 
 
+# --- rolling deploys: four servers, a canary then batches of two -------------------------
+
+ROLLOUT = {"deploy__rollout": {"canary": 1, "batch": 2}}
+WAVES = [["sbx1-sfu01"], ["sbx1-sfu02", "sbx1-sfu03"], ["sbx1-sfu04"]]
+ROLLED_RMEM_MIN = 65_536  # the sysctl the rollout changes; the tests after it keep it
+MEDIA_BLOCK = "vptest-media"  # a table of the test's own: the firewall role keeps to its own
+
+
+class UpstreamWatch:
+    """The upstream router's next hops for the anycast prefix, read every 0.2 s while a
+    rollout runs (failed reads are skipped, not counted as losses)."""
+
+    def __init__(self, sandbox: SandboxUnderTest) -> None:
+        self.control = str(sandbox.root / "sandbox" / "upstream" / "bird.ctl")
+        self.seen: list[tuple[float, set[str]]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch)
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            result = subprocess.run(
+                ["birdc", "-s", self.control, "show", "route", "all"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode == 0:
+                hops = {p.next_hop for p in parse_routes(result.stdout) if p.prefix == ANYCAST_V4}
+                self.seen.append((time.time(), hops))
+            time.sleep(0.2)
+
+    def __enter__(self) -> "UpstreamWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def fewest(self) -> int:
+        return min(len(hops) for _, hops in self.seen)
+
+
+def deploy_marks(pop: SandboxUnderTest, server: str, since: float) -> dict[str, float]:
+    """The host's deploy log's timestamped marks (start, drained, deployed, verified, gate
+    passed, in service, done, failed), if its deploy ran after `since`."""
+    log = pop.root / "deploy-logs" / f"{server}.log"
+    marks: dict[str, float] = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        if line.startswith(DEPLOY_MARK):
+            _, _, at, event = line.split(" ", 3)
+            marks.setdefault(event.split(" (")[0].split(" wave")[0], float(at))
+    return marks if marks.get("start", 0) > since else {}
+
+
+def assert_in_waves(pop: SandboxUnderTest, since: float, waves: list[list[str]]) -> None:
+    """Each wave started only after every deploy of the wave before it was done."""
+    marks = {server: deploy_marks(pop, server, since) for wave in waves for server in wave}
+    for earlier, later in itertools.pairwise(waves):
+        done = max(marks[s]["done"] for s in earlier)
+        started = min(marks[s]["start"] for s in later)
+        assert done <= started, f"{later} started before {earlier} was done: {marks}"
+
+
+def block_media(pop: SandboxUnderTest, address: str) -> None:
+    pop.ssh(
+        address,
+        f"nft add table inet {MEDIA_BLOCK} && nft add chain inet {MEDIA_BLOCK} input "
+        "'{ type filter hook input priority -10; }' && "
+        f"nft add rule inet {MEDIA_BLOCK} input udp dport 10000-10999 drop; echo done",
+    )
+
+
+def test_a_sysctl_change_rolls_out_in_waves_without_draining(pop: SandboxUnderTest) -> None:
+    servers = addresses(pop)
+    pids = {name: sfu_pid(pop, address) for name, address in servers.items()}
+    since = time.time()
+    rolled = config(pop, count=4, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN, **ROLLOUT)
+    with UpstreamWatch(pop) as watch:
+        result = pop.up(rolled)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert_in_waves(pop, since, WAVES)
+    assert watch.fewest == 4, "a server was taken out of service for a sysctl"
+    for name, address in servers.items():
+        assert sysctl(pop, address, "net.ipv4.udp_rmem_min") == ROLLED_RMEM_MIN
+        assert sfu_pid(pop, address) == pids[name], "the SFU was restarted for a sysctl"
+        assert "drained" not in deploy_marks(pop, name, since)
+    assert not any(d["drained"] for d in pop.outputs()["deploys"].values())
+
+
+def test_an_sfu_change_rolls_out_wave_by_wave_each_drained_then_returned(
+    pop: SandboxUnderTest,
+) -> None:
+    servers = addresses(pop)
+    pids = {name: sfu_pid(pop, address) for name, address in servers.items()}
+    changed = config(
+        pop,
+        count=4,
+        tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN,
+        sfu__log_level=5,
+        **ROLLOUT,
+    )
+    comment, _ = pr_comment(pop, changed)
+    assert (
+        "wave 1 of 3 (canary): `sbx1-sfu01` (drained first: the SFU restarts); "
+        "wave 2 of 3: `sbx1-sfu02`, `sbx1-sfu03` (drained first: the SFU restarts); "
+        "wave 3 of 3: `sbx1-sfu04` (drained first: the SFU restarts)"
+    ) in comment, comment[:3000]
+    since = time.time()
+    with UpstreamWatch(pop) as watch:
+        result = pop.up(changed)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert_in_waves(pop, since, WAVES)
+    # never more than one wave out of service: the batch of two at most
+    assert watch.fewest == 2, [len(hops) for _, hops in watch.seen]
+    for name, address in servers.items():
+        marks = deploy_marks(pop, name, since)
+        # drained before the SFU restarted, returned only after its gate passed
+        assert marks["start"] < marks["drained"] < marks["deployed"] < marks["gate passed"]
+        assert marks["gate passed"] < marks["in service"] <= marks["done"]
+        assert sfu_pid(pop, address) != pids[name]
+        assert pop.ssh(address, "voicepop-drain status") == "in-service"
+    assert all(d["drained"] for d in pop.outputs()["deploys"].values())
+    wait_until(lambda: announcing(pop) == set(servers.values()))
+
+
+def test_a_wave_whose_gate_fails_stops_the_rollout_and_a_rerun_resumes_it(
+    pop: SandboxUnderTest,
+) -> None:
+    servers = addresses(pop)
+    failing, untouched = servers["sbx1-sfu02"], servers["sbx1-sfu04"]
+    block_media(pop, failing)  # its deploy and verification pass; no call gets through
+    reverted = config(pop, count=4, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN, **ROLLOUT)
+    since = time.time()
+    try:
+        with UpstreamWatch(pop) as watch:
+            result = pop.up(reverted)
+    finally:
+        pop.ssh(failing, f"nft delete table inet {MEDIA_BLOCK}; echo done")
+    assert result.returncode != 0
+    report = result.stdout + result.stderr
+    assert f"sbx1-sfu02: the synthetic call through its SFU ({failing})" in report, report[-3000:]
+    # the canary and the rest of wave 2 went through; wave 3 never started
+    assert deploy_marks(pop, "sbx1-sfu01", since)["done"]
+    assert deploy_marks(pop, "sbx1-sfu03", since)["done"]
+    assert deploy_marks(pop, "sbx1-sfu04", since) == {}
+    assert "debug_level = 5" in pop.ssh(untouched, "cat /etc/janus/janus.jcfg")
+    assert all(untouched in hops for _, hops in watch.seen), "wave 3 left service"
+    assert untouched in announcing(pop)
+    # the failed server stays out of service, not returned with a failed gate
+    assert pop.ssh(failing, "voicepop-drain status") == "drained"
+    assert failing not in announcing(pop)
+
+    since = time.time()
+    resumed = pop.up(reverted)
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    assert_in_waves(pop, since, [["sbx1-sfu02"], ["sbx1-sfu04"]])
+    assert deploy_marks(pop, "sbx1-sfu01", since) == {}, "the canary was not deployed again"
+    assert "debug_level = 4" in pop.ssh(untouched, "cat /etc/janus/janus.jcfg")
+    for address in servers.values():
+        assert pop.ssh(address, "voicepop-drain status") == "in-service"
+    wait_until(lambda: announcing(pop) == set(servers.values()))
+
+
 def test_removing_a_server_drains_it_before_release(pop: SandboxUnderTest) -> None:
     leaving = addresses(pop)["sbx1-sfu04"]
     seen: list[list[tuple[int, int]]] = []  # the leaving server's path, as the upstream saw it
@@ -388,14 +555,14 @@ def test_removing_a_server_drains_it_before_release(pop: SandboxUnderTest) -> No
             time.sleep(0.3)
 
     comment, planned = pr_comment(
-        pop, config(pop, count=3, tuning__kernel__udp_rmem_min_bytes=32_768)
+        pop, config(pop, count=3, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN)
     )
     assert "**server released**: no longer in the spec — `sbx1-sfu04`" in comment
     assert "**DNS record deleted**: [sbx1-sfu04.sandbox.voice.test. A]" in comment
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        result = pop.up(config(pop, count=3, tuning__kernel__udp_rmem_min_bytes=32_768))
+        result = pop.up(config(pop, count=3, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN))
     finally:
         done.set()
         watcher.join()
@@ -428,7 +595,9 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
     before = deployed_at(pop)
     # the failed host stays marked in the state: even with the change reverted (which the
     # others undo), it is deployed again, not left half-done with its old trigger
-    reverted = pop.pulumi("preview --json", config(pop, tuning__kernel__udp_rmem_min_bytes=32_768))
+    reverted = pop.pulumi(
+        "preview --json", config(pop, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN)
+    )
     planned = {
         step["urn"].rsplit("::", 1)[1]: step["op"] for step in json.loads(reverted.stdout)["steps"]
     }

@@ -20,7 +20,8 @@ from quality.report import CallReport
 from roles.anycast.config import BIRD_CONF
 from roles.base.files import JOURNALD_DROPIN
 from roles.firewall.rules import DROP_LOG_PREFIX, TABLE
-from stacks.deploy.runner import HostDeployFailed, deploy_host
+from stacks.deploy.results import HostDeployFailed
+from stacks.deploy.runner import deploy_host
 from stacks.host_data import host_data
 from stacks.inventories import host_entry
 from tests.project import PROJECT_ROOT

@@ -194,3 +194,30 @@ def test_no_deploy_when_the_spec_turns_it_off(mocks: RecordingMocks) -> Any:
         assert not {k for k in kinds if k.startswith(("vpdeploy", "pulumi:providers:vpdeploy"))}
 
     return pulumi.Output.all(*(s.address for s in pop.servers.values())).apply(check)
+
+
+@pulumi.runtime.test
+def test_each_deploy_knows_its_wave_and_waits_for_the_wave_before(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    raw = valid_pop()
+    raw["servers"] = {"count": 4}
+    raw["deploy"] = {"rollout": {"canary": 1, "batch": 2}}
+    pop = VoicePop(parse_pop(raw, VALID_CONTEXT, "x"), IDENTITY)
+
+    def check(_: Any) -> None:
+        deploys = [
+            (name, r["wave"])
+            for name, r in mocks.registered.items()
+            if r["type"] == "vpdeploy:index:HostDeploy"
+        ]
+        # registered (so started by the engine) in the waves' order: a wave's deploys wait
+        # for the previous wave's (their dependencies)
+        assert deploys == [
+            ("ams1-sfu01-deploy", "wave 1 of 3 (canary)"),
+            ("ams1-sfu02-deploy", "wave 2 of 3"),
+            ("ams1-sfu03-deploy", "wave 2 of 3"),
+            ("ams1-sfu04-deploy", "wave 3 of 3"),
+        ]
+
+    return pulumi.Output.all(*(s.deploy.id for s in pop.servers.values() if s.deploy)).apply(check)

@@ -21,13 +21,14 @@ import grpc
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
 from quality.report import figures_line
-from stacks.deploy.runner import HostDeployFailed, HostRun, deploy_host, drain_host
+from stacks.deploy.results import DrainPlan, HostDeployFailed, HostRun
 from stacks.providers.errors import PartialState
 from stacks.providers.plugin import Call, Changes, PluginProvider, ResourceHandlers
 from stacks.providers.properties import COMPUTED, off_the_loop, serve
-from stacks.providers.vpdeploy.schema import HOST_DEPLOY, PACKAGE, RERUN_ON
+from stacks.providers.vpdeploy.schema import HOST_DEPLOY, NOT_A_CHANGE, PACKAGE, RERUN_ON
 
 VERSION = "0.1.0"
+SIMULATED = HostRun(changed_operations=0, deploy_s=0.0, checks_passed=0, verify_s=0.0)
 FAILED = "failed: runs again on the next pulumi up"  # the trigger of a failed deploy
 
 
@@ -64,8 +65,8 @@ class HostDeploys(ResourceHandlers):
     def diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> Changes:
         """Changes re-run the deploy in place; a new address is another server (the old one
         was replaced): the deploy is replaced too, so that the old server is drained before
-        its release."""
-        changed = super().diff(olds, news).changed
+        its release. A server moved to another wave of the rollout has nothing to do."""
+        changed = [name for name in super().diff(olds, news).changed if name not in NOT_A_CHANGE]
         moved = (
             news.get("host") is not COMPUTED
             and "host" in olds
@@ -75,6 +76,8 @@ class HostDeploys(ResourceHandlers):
 
     async def create(self, call: Call, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         resource_id = f"{host_of(inputs)['name']}-deploy"
+        if inputs.get("simulate"):
+            return resource_id, figures(SIMULATED)
         run = await self._run(call.urn, inputs, resource_id, {})
         return resource_id, figures(run)
 
@@ -86,9 +89,15 @@ class HostDeploys(ResourceHandlers):
     ) -> dict[str, Any]:
         if not reruns(olds, news):
             return self.kept_outputs(olds)
+        if news.get("simulate"):
+            return figures(SIMULATED)
         return figures(await self._run(call.urn, news, resource_id, olds))
 
     async def delete(self, call: Call, resource_id: str, state: dict[str, Any]) -> None:
+        if state.get("simulate"):
+            return
+        from stacks.deploy.runner import drain_host  # a preview never runs a host's deploy
+
         outcome = await off_the_loop(lambda: drain_host(host_of(state), self._progress(call.urn)))
         severity: Any = engine_pb2.INFO if ": drained" in outcome else engine_pb2.WARNING
         self._log(call.urn, outcome, severity=severity)
@@ -105,15 +114,32 @@ class HostDeploys(ResourceHandlers):
         secrets = {k: str(v) for k, v in (inputs.get("secrets") or {}).items()}
         host = host_of(inputs)
         try:
-            return await self._deploy(urn, inputs, host, secrets)
+            return await self._deploy(urn, inputs, host, secrets, drain_plan(olds, inputs))
         except HostDeployFailed as failed:
-            state = {**inputs, "trigger": FAILED, **self.kept_outputs(olds)}
+            state = {
+                **inputs,
+                "trigger": FAILED,
+                # what the host last ran: the next run compares against it, not the failed one
+                "sfu_digest": olds.get("sfu_digest", inputs.get("sfu_digest")),
+                **self.kept_outputs(olds),
+                "left_drained": failed.left_drained,
+            }
             failed.partial = PartialState(resource_id, state, inputs, self.schema.secret)
             raise
 
     async def _deploy(
-        self, urn: str, inputs: dict[str, Any], host: dict[str, Any], secrets: dict[str, str]
+        self,
+        urn: str,
+        inputs: dict[str, Any],
+        host: dict[str, Any],
+        secrets: dict[str, str],
+        plan: DrainPlan,
     ) -> HostRun:
+        from stacks.deploy.runner import deploy_host  # a preview never runs a host's deploy
+
+        wave = str(inputs.get("wave") or "")
+        if wave:
+            self._log(urn, f"{host['name']}: {wave}", ephemeral=True)
         run = await off_the_loop(
             lambda: deploy_host(
                 host,
@@ -121,6 +147,8 @@ class HostDeploys(ResourceHandlers):
                 float(inputs["settle_s"]),
                 float(inputs["timeout_s"]),
                 self._progress(urn),
+                plan,
+                wave,
             )
         )
         self._log(
@@ -128,9 +156,19 @@ class HostDeploys(ResourceHandlers):
             f"{host['name']}: site deploy {run.deploy_s:.1f} s, operations changed: "
             f"{run.changed_operations}; verification {run.verify_s:.1f} s, checks "
             f"passed: {run.checks_passed}"
-            + (f"; synthetic call {figures_line(run.call)}" if run.call else ""),
+            + (f"; synthetic call {figures_line(run.call)}" if run.call else "")
+            + ("; drained for the SFU's restart, back in service" if run.drained else ""),
         )
         return run
+
+
+def drain_plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> DrainPlan:
+    """A deployed host whose SFU configuration changes is drained around its deploy."""
+    return DrainPlan(
+        deployed_before=bool(olds),
+        restarts_sfu=bool(olds) and olds.get("sfu_digest") != news.get("sfu_digest"),
+        left_drained=bool(olds.get("left_drained")),
+    )
 
 
 def reruns(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
@@ -152,6 +190,8 @@ def figures(run: HostRun) -> dict[str, Any]:
         "verify_seconds": round(run.verify_s, 1),
         "call_mos": run.call.mos if run.call else None,
         "call_seconds": round(run.call_s, 1),
+        "drained": run.drained,
+        "left_drained": False,
         "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

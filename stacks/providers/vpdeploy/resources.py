@@ -21,6 +21,8 @@ class HostDeploy(pulumi.CustomResource):
     verify_seconds: pulumi.Output[float]
     call_mos: pulumi.Output[float | None]
     call_seconds: pulumi.Output[float]
+    drained: pulumi.Output[bool]
+    left_drained: pulumi.Output[bool]
     deployed_at: pulumi.Output[str]
 
     def __init__(

@@ -1,0 +1,140 @@
+"""A PoP's rolling deploy, offline: the waves from the spec's knob, the knob's errors, which
+deploys drain their server, what the deploy verifies while drained, and the preview's line."""
+
+from typing import Any
+
+import pytest
+
+from stacks.deploy.results import DrainPlan
+from stacks.deploy.runner import expecting
+from stacks.deploy.trigger import sfu_digest
+from stacks.deploy.waves import batch_size, rollout_waves, wave_of, waves_line
+from stacks.preview.comment import rollout_line
+from stacks.preview.events import PropertyChange, ResourceChange
+from stacks.providers.vpdeploy.provider import HostDeploys, drain_plan
+from stacks.spec import SpecInvalid, parse_pop
+from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
+
+pytestmark = pytest.mark.fleet
+
+SERVERS = [f"ams1-sfu{n:02d}" for n in range(1, 5)]
+
+
+def test_a_canary_then_batches_of_two_over_four_servers() -> None:
+    waves = rollout_waves(SERVERS, canary=1, batch="2")
+    assert [w.servers for w in waves] == [
+        ("ams1-sfu01",),
+        ("ams1-sfu02", "ams1-sfu03"),
+        ("ams1-sfu04",),
+    ]
+    assert [w.canary for w in waves] == [True, False, False]
+    assert waves[0].label(3) == "wave 1 of 3 (canary)"
+    assert wave_of(waves, "ams1-sfu03").label(3) == "wave 2 of 3"
+    assert waves_line(waves) == "canary ams1-sfu01 → ams1-sfu02, ams1-sfu03 → ams1-sfu04"
+
+
+@pytest.mark.parametrize(
+    ("batch", "servers", "size"),
+    [("25%", 20, 5), ("25%", 3, 1), ("10%", 50, 5), ("1%", 5, 1), ("100%", 7, 7), ("3", 7, 3)],
+)
+def test_a_share_of_the_pop_is_rounded_up_and_never_zero(
+    batch: str, servers: int, size: int
+) -> None:
+    assert batch_size(batch, servers) == size
+
+
+def test_every_server_is_in_exactly_one_wave_in_order() -> None:
+    names = [f"iad1-sfu{n:02d}" for n in range(1, 51)]
+    for canary, batch in [(0, "100%"), (1, "25%"), (3, "7"), (10, "1"), (60, "2")]:
+        waves = rollout_waves(names, canary, batch)
+        assert [s for w in waves for s in w.servers] == names
+        assert [w.number for w in waves] == list(range(1, len(waves) + 1))
+    assert len(rollout_waves(names, 0, "100%")) == 1
+
+
+def test_the_sandbox_deploys_every_server_at_once_production_in_waves() -> None:
+    default = parse_pop(valid_pop(), VALID_CONTEXT, "Pulumi.ams1.yaml").deploy.rollout
+    assert (default.canary, default.batch) == (1, "25%")
+
+
+@pytest.mark.parametrize("batch", ["0", "0%", "101%", "25 %", "a quarter", "-1", "1000"])
+def test_a_bad_batch_names_the_field_and_what_is_allowed(batch: str) -> None:
+    raw = valid_pop()
+    raw["deploy"] = {"rollout": {"batch": batch}}
+    with pytest.raises(SpecInvalid) as raised:
+        parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
+    (error,) = raised.value.errors
+    assert error.path == "voicepop:pop.deploy.rollout.batch"
+    assert error.value == batch
+    assert "a number of servers" in error.allowed and "25%" in error.allowed
+
+
+def test_a_batch_may_be_written_as_a_number() -> None:
+    raw = valid_pop()
+    raw["deploy"] = {"rollout": {"canary": 2, "batch": 3}}
+    rollout = parse_pop(raw, VALID_CONTEXT, "x").deploy.rollout
+    assert (rollout.canary, rollout.batch) == (2, "3")
+
+
+def host(**sfu: Any) -> dict[str, Any]:
+    return {"name": "ams1-sfu01", "address": "192.0.2.11", "sfu": {"media_ports": sfu}}
+
+
+def test_only_what_the_sfu_is_made_of_moves_its_digest() -> None:
+    base = sfu_digest(host(first=10000), "code")
+    assert sfu_digest({**host(first=10000), "kernel_tuning": {"x": 1}}, "code") == base
+    assert sfu_digest(host(first=10001), "code") != base
+    assert sfu_digest(host(first=10000), "other sfu role code") != base
+
+
+def test_a_deployed_host_is_drained_only_when_its_sfu_restarts() -> None:
+    olds = {"sfu_digest": "a", "trigger": "t1"}
+    assert drain_plan(olds, {"sfu_digest": "b"}) == DrainPlan(True, True, False)
+    assert drain_plan(olds, {"sfu_digest": "a"}) == DrainPlan(True, False, False)
+    assert drain_plan({}, {"sfu_digest": "a"}) == DrainPlan(False, False, False), "created"
+    left = {**olds, "left_drained": True}
+    assert drain_plan(left, {"sfu_digest": "a"}) == DrainPlan(True, False, True)
+
+
+def test_a_drained_host_is_verified_drained_and_announcing_nothing() -> None:
+    assert "drain_expected" not in expecting(host(), "in-service")
+    assert expecting(host(), "drained")["drain_expected"] == "drained"
+
+
+def test_a_move_to_another_wave_is_not_a_change() -> None:
+    handlers = HostDeploys(lambda *args, **kwargs: None)  # type: ignore[arg-type]
+    olds = {"host": '{"address": "192.0.2.11"}', "trigger": "t", "wave": "wave 2 of 3"}
+    assert handlers.diff(olds, {**olds, "wave": "wave 3 of 4"}).changed == []
+    assert handlers.diff(olds, {**olds, "trigger": "u"}).changed == ["trigger"]
+
+
+def deploy_change(server: str, wave: str, *, restarts_sfu: bool) -> ResourceChange:
+    properties = [PropertyChange("trigger", "a", "b")]
+    if restarts_sfu:
+        properties.append(PropertyChange("sfu_digest", "c", "d"))
+    return ResourceChange(
+        urn=f"urn:pulumi:ams1::voicepop::vpdeploy:index:HostDeploy::{server}-deploy",
+        type="vpdeploy:index:HostDeploy",
+        op="update",
+        properties=tuple(properties),
+        wave=wave,
+    )
+
+
+def test_the_preview_says_which_waves_run_and_which_drain() -> None:
+    changes = [
+        deploy_change("ams1-sfu04", "wave 3 of 3", restarts_sfu=True),
+        deploy_change("ams1-sfu01", "wave 1 of 3 (canary)", restarts_sfu=True),
+        deploy_change("ams1-sfu03", "wave 2 of 3", restarts_sfu=True),
+        deploy_change("ams1-sfu02", "wave 2 of 3", restarts_sfu=True),
+    ]
+    line = rollout_line(changes)
+    assert (
+        line.index("wave 1 of 3 (canary): `ams1-sfu01`")
+        < line.index("wave 2 of 3: `ams1-sfu02`, `ams1-sfu03`")
+        < line.index("wave 3 of 3: `ams1-sfu04`")
+    )
+    assert line.count("drained first") == 3
+    sysctl = [deploy_change("ams1-sfu01", "wave 1 of 1", restarts_sfu=False)]
+    assert "drained first" not in rollout_line(sysctl)
+    assert rollout_line([]) == ""
