@@ -11,10 +11,10 @@ addresses; and the change batch that takes a zone from one set of records to ano
 
 import ipaddress
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stacks.anycast_addresses import anycast_service_addresses
-from stacks.spec.models import PopSpec
+if TYPE_CHECKING:  # the plugin reads and writes record sets; only the program derives them
+    from stacks.spec.models import PopSpec
 
 ROUTE53_TYPES = {4: "A", 6: "AAAA"}
 
@@ -66,7 +66,7 @@ def by_family(addresses: list[str]) -> dict[str, tuple[str, ...]]:
     return {kind: tuple(sorted(values)) for kind, values in grouped.items()}
 
 
-def health_checks(spec: PopSpec, addresses: dict[str, str]) -> list[HealthCheckSpec]:
+def health_checks(spec: "PopSpec", addresses: dict[str, str]) -> list[HealthCheckSpec]:
     """One per server on its SFU health endpoint, and the PoP's: healthy while any is."""
     health = spec.sfu.health
     checks = [
@@ -87,7 +87,7 @@ def health_checks(spec: PopSpec, addresses: dict[str, str]) -> list[HealthCheckS
     return [*checks, pop]
 
 
-def record_sets(spec: PopSpec, addresses: dict[str, str]) -> list[RecordSet]:
+def record_sets(spec: "PopSpec", addresses: dict[str, str]) -> list[RecordSet]:
     zone, ttl = spec.dns.zone, spec.dns.ttl_s
     records = [
         RecordSet(fqdn(server, zone), kind, ttl, values)
@@ -99,6 +99,8 @@ def record_sets(spec: PopSpec, addresses: dict[str, str]) -> list[RecordSet]:
         for kind, values in by_family(list(addresses.values())).items()
     ]
     steering = spec.dns.steering
+    from stacks.anycast_addresses import anycast_service_addresses
+
     routed = anycast_service_addresses(spec) or list(addresses.values())
     for kind, values in by_family(routed).items():
         records.append(

@@ -15,9 +15,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import boto3
-from botocore.exceptions import ClientError
-
 from stacks.dns.records import RecordSet, change_batch, from_route53
 from stacks.providers.errors import PlainError, unless_gone
 from stacks.providers.plugin import Call, Observed, PluginProvider, ResourceHandlers, Setting
@@ -41,6 +38,8 @@ class ZoneNotFound(PlainError):
 
 
 def is_gone(error: Exception) -> bool:
+    from botocore.exceptions import ClientError
+
     return isinstance(error, ClientError) and error.response["Error"]["Code"] in GONE_CODES
 
 
@@ -54,6 +53,8 @@ class Route53Api:
         self._endpoint = setting("endpoint")
 
     def client(self) -> Any:
+        import boto3  # only when Route 53 is called: a preview's checks and diffs never do
+
         return boto3.client(
             "route53",
             endpoint_url=self._endpoint or None,
