@@ -33,6 +33,7 @@ STATUS_WALK = (
     "provisioned",
     "delivered",
 )
+IN_TRANSIT = (*STATUS_WALK[:-1], "releasing")  # what the provisioner still moves on
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_:-]{1,64}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$")
 MAX_TAGS = 60
@@ -335,7 +336,7 @@ class FlexMetalApi:
     def advance(self) -> None:
         """One step of the provisioner: moves each server on when its time has come."""
         step = float(self.setting("step_delay_s"))
-        for server in self.store.all("server"):
+        for server in self.store.with_status("server", IN_TRANSIT):
             waited = self.clock() - server["_statusSince"]
             status = server["status"]
             if status in STATUS_WALK[:-3] and waited >= step:
@@ -401,14 +402,14 @@ class FlexMetalApi:
         )
 
     def _start_host(self, server_uuid: str) -> None:
-        with self.store.transaction():
-            server = self.get_server(server_uuid)
-            if server["status"] != "provisioning":
-                return
-            if not server["ipAddresses"]:
-                server["ipAddresses"] = [{"ipAddress": self._free_address()}]
-                self.store.put("server", server_uuid, server)
         try:
+            with self.store.transaction():
+                server = self.get_server(server_uuid)
+                if server["status"] != "provisioning":
+                    return
+                if not server["ipAddresses"]:
+                    server["ipAddresses"] = [{"ipAddress": self._free_address()}]
+                    self.store.put("server", server_uuid, server)
             self.hosts.start(self._host_request(server))
         except Exception as error:  # the host could not start: the server fails, as on metal
             with self.store.transaction():

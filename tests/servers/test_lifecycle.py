@@ -108,6 +108,19 @@ def test_failed_provisioning_is_a_clear_error_and_a_rerun_converges(
     assert server["status"] == "delivered"
 
 
+def test_a_network_with_no_address_left_fails_the_server_instead_of_stalling_it(
+    standin: StandInUnderTest,
+) -> None:
+    """Found running a fleet of 1,000 simulated servers in the sandbox's /24: the 254th
+    server stayed `provisioning` for ever (the address allocation raised in the stand-in's
+    background worker). A provider fails such a server, and says why."""
+    standin.settings(host_network="192.0.2.0/29", first_host_index=1)  # six addresses
+    for index in range(6):
+        deliver(standin, spec(f"ams1-sfu{index:02d}"))
+    with pytest.raises(lifecycle.ServerFailed, match="no free address left in 192.0.2.0/29"):
+        deliver(standin, spec("ams1-sfu06"))
+
+
 def test_a_failed_server_cannot_be_released_and_says_what_to_do(
     standin: StandInUnderTest,
 ) -> None:
