@@ -13,7 +13,7 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
 
 .PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
         clean sandbox-up sandbox-down pr-comment drift stacks actionlint new-region \
-        policy-analyze audit
+        policy-analyze audit fleet-preview fleet-up affected pr-comment-join
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -53,9 +53,28 @@ POLICY_PACKS ?= policies
 POLICY_PACK_CONFIGS ?= policies/config.json
 POLICY_FLAGS = $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
                $(foreach config,$(POLICY_PACK_CONFIGS),--policy-pack-config $(config))
-pr-comment: venv engine ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT
+pr-comment: venv engine ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT (SAVE=: the previews as JSON)
 	$(ENV) python -m stacks.preview comment $(if $(STACKS),--stacks $(STACKS),--base $(BASE) --head $(HEAD)) \
-	  $(if $(SKIP),--skip $(SKIP)) $(if $(NO_HOSTS),--no-hosts) $(POLICY_FLAGS) --out $(COMMENT)
+	  $(if $(SKIP),--skip $(SKIP)) $(if $(NO_HOSTS),--no-hosts) $(POLICY_FLAGS) --out $(COMMENT) \
+	  $(if $(SAVE),--save $(SAVE))
+
+SAVE ?=
+pr-comment-join: venv ## One PR comment of the previews saved by `make pr-comment SAVE=` in PREVIEWS (a folder)
+	$(ENV) python -m stacks.preview join $(PREVIEWS) --out $(COMMENT)
+
+affected: ## The stacks BASE...HEAD touches as a JSON list (SKIP= leaves some out), for CI matrices
+	@$(ENV) python -m stacks.preview affected $(BASE) $(HEAD) --matrix $(if $(SKIP),--skip $(SKIP))
+
+# Fleet runs through the Automation API, WORKERS at a time (default: one per core), over every
+# stack or STACKS=, minus SKIP=; JSON= also writes the results as JSON.
+FLEET_FLAGS = $(if $(STACKS),--stacks $(STACKS)) $(if $(SKIP),--skip $(SKIP)) \
+              $(if $(WORKERS),--workers $(WORKERS)) $(if $(JSON),--json $(JSON))
+fleet-preview: venv engine ## Preview every stack (or STACKS=) at once with the policy pack; a table at the end
+	$(ENV) python -m stacks.fleet preview $(FLEET_FLAGS) $(POLICY_FLAGS)
+
+fleet-up: venv engine ## Up every stack (or STACKS=): CANARY= PoPs first, then waves of WAVE_SIZE=; stops at a failed PoP
+	$(ENV) python -m stacks.fleet up $(FLEET_FLAGS) $(POLICY_FLAGS) \
+	  $(if $(CANARY),--canary $(CANARY)) $(if $(WAVE_SIZE),--wave-size $(WAVE_SIZE))
 
 new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATION= [SERVERS= LIKE= PREFIX=]
 	$(ENV) python -m stacks.new_region --pop "$(POP)" --location "$(LOCATION)" \

@@ -16,6 +16,7 @@ TIERS_OF_FIXTURE = {
     "sandbox_machine": ("hosts",),
     "test_sandbox": ("hosts", "engine"),  # its teardown destroys the stack with the engine
     "vm_instance_type": ("hosts", "engine", "vm"),
+    "simulated": ("engine",),  # a simulated fleet: stand-ins on loopback, the engine
 }
 NEEDS_SOMETHING = ("engine", "hosts", "vm", "browser")
 

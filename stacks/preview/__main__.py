@@ -1,11 +1,15 @@
 """The pull-request preview's command line.
 
-python -m stacks.preview affected BASE HEAD [--json]
-    the stacks a change touches, one per line with why (or JSON for a CI matrix); stack
-    files the change deletes are named on standard error
+python -m stacks.preview affected BASE HEAD [--json | --matrix [--skip S...]]
+    the stacks a change touches, one per line with why (--json: with why; --matrix: a JSON
+    list for a CI matrix); stack files the change deletes are named on standard error
 python -m stacks.preview comment (--base BASE --head HEAD | --stacks S...) --out FILE
-    previews those stacks in parallel and writes the Markdown comment; exit 1 when a
-    stack's preview failed (the comment is written all the same)
+                                 [--save FILE]
+    previews those stacks in parallel (the Automation API) and writes the Markdown comment
+    (--save: the previews as JSON too); exit 1 when a stack's preview failed (the comment
+    is written all the same)
+python -m stacks.preview join PATH... --out FILE
+    one comment of previews saved apart (one CI matrix job per stack): files or folders
 """
 
 import argparse
@@ -17,6 +21,7 @@ from pathlib import Path
 from stacks.preview.affected import affected_in, stacks_of
 from stacks.preview.comment import nothing_to_preview, render
 from stacks.preview.run import PreviewOptions, preview_stacks
+from stacks.preview.saved import load, save
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,7 +30,9 @@ def parser() -> argparse.ArgumentParser:
     affected = commands.add_parser("affected", help="the stacks a change from BASE to HEAD touches")
     affected.add_argument("base", help="the branch the pull request goes into, e.g. origin/main")
     affected.add_argument("head", help="the pull request's commit, e.g. HEAD")
-    affected.add_argument("--json", action="store_true", help="as JSON, for a CI matrix")
+    affected.add_argument("--json", action="store_true", help="as JSON, with why")
+    affected.add_argument("--matrix", action="store_true", help="a JSON list, for a CI matrix")
+    affected.add_argument("--skip", nargs="+", default=[], help="with --matrix: never these")
     affected.add_argument("--repo", type=Path, default=Path.cwd())
     listing = commands.add_parser("stacks", help="this repository's stacks as a JSON list")
     listing.add_argument("--skip", nargs="+", default=[])
@@ -52,7 +59,11 @@ def parser() -> argparse.ArgumentParser:
         help="a policy config file (levels, properties) for each --policy-pack, in order",
     )
     comment.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
+    comment.add_argument("--save", type=Path, help="also the previews, as JSON (for `join`)")
     comment.add_argument("--repo", type=Path, default=Path.cwd())
+    join = commands.add_parser("join", help="one comment of previews saved with --save")
+    join.add_argument("saved", type=Path, nargs="+", help="saved previews: files or folders")
+    join.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
     return top
 
 
@@ -61,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "affected":
             return print_affected(args)
+        if args.command == "join":
+            return join_saved(args)
         if args.command == "stacks":
             names = [s for s in stacks_of(args.repo) if s not in args.skip]
             print(json.dumps(names))
@@ -73,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_affected(args: argparse.Namespace) -> int:
     found = affected_in(args.repo, args.base, args.head)
-    if args.json:
+    if args.matrix:
+        print(json.dumps([stack for stack in sorted(found.stacks) if stack not in args.skip]))
+    elif args.json:
         print(json.dumps(found.as_dict(), indent=2))
     else:
         for stack, reasons in sorted(found.stacks.items()):
@@ -115,11 +130,26 @@ def write_comment(args: argparse.Namespace) -> int:
         *(f"make preview STACK={stack}" for stack in stacks),
     ]
     args.out.write_text(render(previews, commands) if stacks else nothing_to_preview())
+    if args.save:
+        save(previews, args.save)
     failed = [p.stack for p in previews if p.failed]
     print(
         f"{args.out}: {len(stacks)} stack(s) previewed" + (f", failed: {failed}" if failed else "")
     )
     return 1 if failed else 0
+
+
+def join_saved(args: argparse.Namespace) -> int:
+    missing = [str(path) for path in args.saved if not path.exists()]
+    if missing:
+        print(f"join: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    previews = load(args.saved)
+    commands = [f"make preview STACK={p.stack}" for p in previews]
+    args.out.write_text(render(previews, commands) if previews else nothing_to_preview())
+    failed = [p.stack for p in previews if p.failed]
+    print(f"{args.out}: {len(previews)} stack(s)" + (f", failed: {failed}" if failed else ""))
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,20 +1,23 @@
-"""Previews of several stacks through the real engine, in parallel (bounded by the machine's
-cores: start-up dominates a small preview, so more workers than cores gain nothing), each
-read from the engine's JSON event stream, which carries policy events (`--json` alone leaves
-them out). A preview whose stack fails shows the engine's error; the others still run."""
+"""Previews of several stacks through the real engine, run by Pulumi's Automation API and in
+parallel (bounded by the machine's cores: start-up dominates a small preview, so more workers
+than cores gain nothing), each read from the engine's JSON event stream, which carries policy
+events (`--json` alone leaves them out). A preview whose stack fails shows the engine's error;
+the others still run."""
 
 import os
-import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stacks.fleet.engine import PREVIEW_ENV, automation_stack, stack_environment
 from stacks.preview.events import StackPreview, stack_preview
 from stacks.preview.hosts import roles_dry_run
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ERROR_TAIL_LINES = 30
+# the event stream, with policy events, on standard output
+STREAMING_ENV = {"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"}
 
 
 @dataclass(frozen=True)
@@ -26,52 +29,37 @@ class PreviewOptions:
     hosts: bool = True  # also what the roles would change on the live hosts
 
 
-def preview_command(stack: str, options: PreviewOptions) -> list[str]:
-    command = [
-        "tools/stack-env.sh",
-        stack,
-        "pulumi",
-        "preview",
-        "--stack",  # never the workspace's selected stack: parallel runs select others
-        stack,
-        "--json",
-        "--non-interactive",
-    ]
-    if stack in options.config_files:
-        command += ["--config-file", str(options.config_files[stack])]
-    for pack in options.policy_packs:
-        command += ["--policy-pack", str(pack)]
-    for config in options.policy_pack_configs:
-        command += ["--policy-pack-config", str(config)]
-    return command
-
-
 def preview_environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        # the event stream, with policy events, on standard output
-        "PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true",
-        # a preview writes no state: re-serialising it after every step only costs time
-        "PULUMI_SKIP_CHECKPOINTS": "true",
-    }
+    """For a preview run as a command (drift's refresh preview): the event stream, no
+    checkpoints."""
+    return {**os.environ, **PREVIEW_ENV, **STREAMING_ENV}
+
+
+def engine_preview(stack: str, options: PreviewOptions) -> tuple[list[str], str]:
+    """The engine's event lines of a preview of `stack`, and its error text if it failed."""
+    env = {**stack_environment(stack), **PREVIEW_ENV, **STREAMING_ENV}
+    lines: list[str] = []
+    config = options.config_files.get(stack)
+    try:
+        automation_stack(stack, PROJECT_DIR, env).preview(
+            json=True,
+            color="never",
+            on_output=lines.append,
+            config_file=str(config) if config else None,
+            policy_packs=[str(p) for p in options.policy_packs] or None,
+            policy_pack_configs=[str(c) for c in options.policy_pack_configs] or None,
+        )
+    except Exception as error:  # the engine failed this stack: its events say why, or this
+        tail = str(error).strip().splitlines()[-ERROR_TAIL_LINES:]
+        return lines, "\n".join(tail) or "pulumi preview failed"
+    return lines, ""
 
 
 def preview_stack(stack: str, options: PreviewOptions = PreviewOptions()) -> StackPreview:
-    try:
-        result = subprocess.run(
-            preview_command(stack, options),
-            cwd=PROJECT_DIR,
-            env=preview_environment(),
-            capture_output=True,
-            text=True,
-            timeout=options.timeout_s,
-        )
-    except subprocess.TimeoutExpired:
-        return StackPreview(stack, errors=[f"preview timed out after {options.timeout_s:.0f} s"])
-    preview = stack_preview(stack, result.stdout.splitlines())
-    if result.returncode != 0 and not preview.errors:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-ERROR_TAIL_LINES:]
-        preview.errors.append("\n".join(tail) or f"pulumi preview exited {result.returncode}")
+    lines, failure = engine_preview(stack, options)
+    preview = stack_preview(stack, lines)
+    if failure and not preview.errors:
+        preview.errors.append(failure)
     if options.hosts and not preview.failed:
         preview.host_changes, preview.host_errors = roles_dry_run(
             stack, PROJECT_DIR, options.config_files.get(stack)

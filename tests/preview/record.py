@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from stacks.preview.run import PROJECT_DIR, PreviewOptions, preview_command, preview_environment
+from stacks.preview.run import PROJECT_DIR, PreviewOptions, engine_preview, preview_environment
 
 DATA = Path(__file__).parent / "data"
 Change = Callable[[dict[str, Any]], None]
@@ -85,12 +85,9 @@ def kept(events: list[str]) -> Iterator[str]:
 
 
 def record(name: str, config: Path) -> None:
-    command = preview_command("sandbox", PreviewOptions(config_files={"sandbox": config}))
-    result = subprocess.run(
-        command, cwd=PROJECT_DIR, env=preview_environment(), capture_output=True, text=True
-    )
-    (DATA / f"{name}.ndjson").write_text("".join(kept(result.stdout.splitlines())))
-    print(f"{name}: exit {result.returncode}, {len(result.stdout.splitlines())} events")
+    lines, failure = engine_preview("sandbox", PreviewOptions(config_files={"sandbox": config}))
+    (DATA / f"{name}.ndjson").write_text("".join(kept(lines)))
+    print(f"{name}: {failure or 'ok'}, {len(lines)} events")
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ them, and each of their steps calls make targets this Makefile has, the ones the
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -31,13 +32,40 @@ def lint(actionlint: Path, *files: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_there_are_a_preview_and_a_drift_workflow() -> None:
+def workflow(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((PROJECT_ROOT / f".github/workflows/{name}.yml").read_text()))
+
+
+def test_there_are_preview_drift_and_up_workflows() -> None:
     names = {path.stem for path in WORKFLOWS}
-    assert {"preview", "drift"} <= names
-    preview = yaml.safe_load((PROJECT_ROOT / ".github/workflows/preview.yml").read_text())
-    steps = preview["jobs"]["preview"]["steps"]
-    sticky = [s for s in steps if str(s.get("uses", "")).startswith("marocchino/sticky-pull")]
-    assert sticky and sticky[0]["with"]["path"] == "pr-comment.md"
+    assert {"preview", "drift", "up", "up-stack"} <= names
+
+
+def test_the_preview_fans_out_per_stack_and_comments_once() -> None:
+    jobs = workflow("preview")["jobs"]
+    assert jobs["preview"]["strategy"]["matrix"]["stack"] == (
+        "${{ fromJSON(needs.affected.outputs.stacks) }}"
+    )
+    assert jobs["preview"]["strategy"]["fail-fast"] is False
+    sticky = [
+        step
+        for job in jobs.values()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("marocchino/sticky-pull")
+    ]
+    assert len(sticky) == 1 and sticky[0]["with"]["path"] == "pr-comment.md"
+
+
+def test_up_runs_one_job_per_stack_under_its_concurrency_group() -> None:
+    job = workflow("up-stack")["jobs"]["up"]
+    assert job["concurrency"] == {
+        "group": "pulumi-up-${{ matrix.stack }}",
+        "cancel-in-progress": False,
+    }
+    assert job["strategy"]["fail-fast"] is False
+    callers = workflow("up")["jobs"]
+    assert callers["rest"]["needs"] == ["affected", "canary"]
+    assert "needs.canary.result == 'success'" in callers["rest"]["if"]
 
 
 @pytest.mark.engine
@@ -71,7 +99,7 @@ def test_every_make_target_a_workflow_calls_exists(workflow: Path) -> None:
     called = {
         target
         for job in document["jobs"].values()
-        for step in job["steps"]
+        for step in job.get("steps", [])  # a job calling a reusable workflow has none
         for target in re.findall(r"\bmake (?:-s )?([a-z][a-z-]*)", step.get("run", ""))
     }
     assert called, f"{workflow.name} calls no make target"

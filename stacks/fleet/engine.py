@@ -1,0 +1,175 @@
+"""Stacks run through Pulumi's Automation API (the engine's own CLI under a LocalWorkspace of
+the project), in parallel and bounded by the machine's cores: a small preview's cost is
+mostly the engine's and the plugins' start-up, so more workers than cores gain nothing. One
+stack's failure is its own result; it never hides the others'.
+
+Previews skip the engine's checkpoints (it re-serialises the whole deployment after every
+step, even in a preview); an `up` keeps them, so a failed `up` loses no step."""
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from stacks.fleet.report import NOT_RUN, StackResult
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PREVIEW_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+
+Progress = Callable[[StackResult, int, int], None]
+RunOne = Callable[[str], StackResult]
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    project_dir: Path = PROJECT_DIR  # a Pulumi.yaml and the stack files (a simulated fleet's)
+    policy_packs: tuple[Path, ...] = ()
+    policy_pack_configs: tuple[Path, ...] = ()  # one per pack, in the same order
+    workers: int = 0  # 0: as many as the machine has cores
+    env: dict[str, str] = field(default_factory=dict)  # e.g. PULUMI_BACKEND_URL
+
+    @property
+    def parallel(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+def stack_environment(stack: str) -> dict[str, str]:
+    """What tools/stack-env.sh sets for `stack`: the sandbox's own passphrase, token and
+    Route 53 credentials; any other stack runs with the team's passphrase from the caller."""
+    if stack != "sandbox":
+        return {}
+    return {
+        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("VOICEPOP_SANDBOX_PASSPHRASE", ""),
+        "PULUMI_CONFIG_PASSPHRASE_FILE": "",
+        "FLEXMETAL_TOKEN": os.environ.get("VOICEPOP_SANDBOX_API_TOKEN", ""),
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "AWS_REGION": "us-east-1",
+    }
+
+
+def missing_passphrase(env: dict[str, str]) -> bool:
+    merged = {**os.environ, **env}
+    return not (
+        merged.get("PULUMI_CONFIG_PASSPHRASE") or merged.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    )
+
+
+def automation_stack(stack: str, project_dir: Path, env: dict[str, str]) -> auto.Stack:
+    """The stack in a workspace of the project (created on the backend the first time)."""
+    if not {**os.environ, **env}.get("PULUMI_BACKEND_URL"):
+        (project_dir / ".state").mkdir(exist_ok=True)  # the embedded default's folder
+    if stack == "sandbox":
+        from sandbox.ssh import ensure_ssh_key
+
+        ensure_ssh_key()  # the sandbox stack names the sandbox's generated key
+    workspace = auto.LocalWorkspace(work_dir=str(project_dir), env_vars=env)
+    return auto.Stack.create_or_select(stack, workspace)
+
+
+def run_stack(stack: str, operation: str, options: FleetOptions) -> StackResult:
+    """One stack's `preview` or `up`; a failure is in the result, never raised."""
+    env = {
+        **stack_environment(stack),
+        **options.env,
+        **(PREVIEW_ENV if operation == "preview" else {}),
+    }
+    if missing_passphrase(env):
+        return StackResult(
+            stack, operation, "failed",
+            error=f"stack {stack} needs PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE",
+        )  # fmt: skip
+    errors: list[str] = []
+    started = time.monotonic()
+    try:
+        counts = _run(
+            automation_stack(stack, options.project_dir, env),
+            operation,
+            options,
+            _errors_into(errors),
+        )
+    except Exception as error:  # the engine's failure, a bad config, a lock: this stack's alone
+        message = "\n".join(errors) or _tail(str(error))
+        return StackResult(stack, operation, "failed", {}, time.monotonic() - started, message)
+    return StackResult(stack, operation, "ok", counts, time.monotonic() - started)
+
+
+def _run(
+    stack: auto.Stack, operation: str, options: FleetOptions, on_event: Callable[[Any], None]
+) -> dict[str, int]:
+    common: dict[str, Any] = {
+        "color": "never",
+        "on_event": on_event,
+        "policy_packs": [str(p) for p in options.policy_packs] or None,
+        "policy_pack_configs": [str(c) for c in options.policy_pack_configs] or None,
+    }
+    if operation == "preview":
+        preview = stack.preview(**common)
+        return op_counts(preview.change_summary)
+    up = stack.up(**common, suppress_progress=True)
+    return op_counts(up.summary.resource_changes or {})
+
+
+def op_counts(summary: Mapping[Any, int]) -> dict[str, int]:
+    """The engine's change summary by operation name (its keys may be OpType members)."""
+    return {str(getattr(op, "value", op)): n for op, n in summary.items()}
+
+
+def _errors_into(errors: list[str]) -> Callable[[Any], None]:
+    def on_event(event: Any) -> None:
+        diagnostic = event.diagnostic_event
+        if diagnostic is not None and diagnostic.severity == "error":
+            errors.append(diagnostic.message.strip())
+
+    return on_event
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_parallel(
+    stacks: Sequence[str], run_one: RunOne, workers: int, progress: Progress
+) -> list[StackResult]:
+    """Each stack's result, in the order given; `progress` hears each as it finishes."""
+    results: dict[str, StackResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(stacks)))) as pool:
+        futures = {pool.submit(run_one, stack): stack for stack in stacks}
+        for future in as_completed(futures):
+            result = future.result()
+            results[futures[future]] = result
+            progress(result, len(results), len(stacks))
+    return [results[stack] for stack in stacks]
+
+
+def preview_fleet(
+    stacks: Sequence[str], options: FleetOptions, progress: Progress
+) -> list[StackResult]:
+    return run_parallel(
+        stacks, lambda stack: run_stack(stack, "preview", options), options.parallel, progress
+    )
+
+
+def up_fleet(
+    waves: list[list[str]], options: FleetOptions, progress: Progress
+) -> list[StackResult]:
+    """`up` wave by wave of PoPs; a wave with a failed PoP is the last one run (its other
+    PoPs finish), and the later waves are reported as not run."""
+    results: list[StackResult] = []
+    for number, wave in enumerate(waves, 1):
+        ran = run_parallel(
+            wave, lambda stack: run_stack(stack, "up", options), options.parallel, progress
+        )
+        for result in ran:
+            result.wave = number
+        results += ran
+        if any(result.failed for result in ran):
+            later = [(n, s) for n, w in enumerate(waves[number:], number + 1) for s in w]
+            results += [StackResult(s, "up", NOT_RUN, wave=n) for n, s in later]
+            break
+    return results
