@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
+from stacks.yaml_files import read_yaml
 
 CATALOGUE_FILES = {"flexmetal": Path(__file__).with_name("flexmetal_catalogue.yaml")}
 
@@ -22,7 +22,7 @@ class ProviderCatalogue:
 
 @cache
 def load_catalogue(provider: str) -> ProviderCatalogue:
-    raw = yaml.safe_load(CATALOGUE_FILES[provider].read_text())
+    raw = read_yaml(CATALOGUE_FILES[provider])
     return ProviderCatalogue(
         instance_types_by_location={
             location["name"]: tuple(location["instanceTypes"]) for location in raw["locations"]

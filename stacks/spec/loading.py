@@ -22,6 +22,7 @@ from stacks.spec.errors import (
 )
 from stacks.spec.models import PopSpec
 from stacks.spec.routing import check_routing, load_registry
+from stacks.yaml_files import read_yaml
 
 NAMESPACE = "voicepop"
 POP_KEY = "pop"
@@ -83,7 +84,7 @@ def stack_files(project_dir: Path) -> list[Path]:
 
 def read_stack_file(path: Path) -> StackFile:
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-    document = yaml.safe_load(path.read_text()) or {}
+    document = read_yaml(path) or {}
     config = document.get("config") or {}
     keys = {}
     for key, value in config.items():

@@ -6,12 +6,12 @@ import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from stacks.spec.checks import ROOT
 from stacks.spec.errors import SpecError
 from stacks.spec.models import PopSpec
+from stacks.yaml_files import read_yaml
 
 REGISTRY_FILE = Path("routing") / "registry.yaml"
 
@@ -37,7 +37,7 @@ class RoutingRegistry(BaseModel):
 
 def load_registry(project_dir: Path) -> RoutingRegistry:
     path = project_dir / REGISTRY_FILE
-    return RoutingRegistry.model_validate(yaml.safe_load(path.read_text()) or {})
+    return RoutingRegistry.model_validate(read_yaml(path) or {})
 
 
 def rpki_state(prefix: str, origin: int, roas: list[Roa]) -> str:

@@ -334,55 +334,10 @@ def changes_of(counts: dict[str, int]) -> dict[str, int]:
     return {op: n for op, n in counts.items() if op != "same" and n}
 
 
-def test_one_tuning_knob_redeploys_only_the_tuning(pop: SandboxUnderTest) -> None:
-    servers = addresses(pop)
-    machines = {n: o["uuid"] for n, o in resources(pop, SERVER).items()}
-    pids = {name: sfu_pid(pop, address) for name, address in servers.items()}
-    before = deployed_at(pop)
-    tuned = config(pop, tuning__kernel__udp_rmem_min_bytes=32_768)
-    comment, planned = pr_comment(pop, tuned)
-    assert "Dangerous" not in comment
-    assert "| Kernel tuning | Set net.ipv4.udp_rmem_min |" in comment  # the roles' plan
-    result = pop.up(tuned)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert changes_of(planned) == up_counts(result) == {"update": 3}, (
-        planned,
-        result.stdout[-2000:],
-    )
-    for name, address in servers.items():
-        assert sysctl(pop, address, "net.ipv4.udp_rmem_min") == 32_768
-        assert sfu_pid(pop, address) == pids[name], "the SFU was restarted for a sysctl"
-    after = deployed_at(pop)
-    assert all(after[name] != before[name] for name in before), "every host re-verified"
-    changed = {n: d["changed_operations"] for n, d in pop.outputs()["deploys"].items()}
-    assert all(0 < count <= 2 for count in changed.values()), changed
-    assert {n: o["uuid"] for n, o in resources(pop, SERVER).items()} == machines
+# --- rolling deploys: a canary, then batches of two ---------------------------------------
 
-
-def test_adding_a_server_delivers_deploys_and_verifies_only_it(pop: SandboxUnderTest) -> None:
-    before = deployed_at(pop)
-    knob = {"tuning__kernel__udp_rmem_min_bytes": 32_768}
-    comment, planned = pr_comment(pop, config(pop, count=4, **knob))
-    assert "Dangerous" not in comment
-    result = pop.up(config(pop, count=4, **knob))
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    # the server, its component, its deploy and its health check; the PoP's check and records
-    assert changes_of(planned) == up_counts(result) == {"create": 4, "update": 2}
-    after = deployed_at(pop)
-    assert {n: after[n] for n in before} == before, "the other servers were not re-deployed"
-    servers = addresses(pop)
-    new = servers["sbx1-sfu04"]
-    assert pop.outputs()["deploys"]["sbx1-sfu04"]["checks_passed"] == checks_per_host()
-    assert sysctl(pop, new, "net.ipv4.udp_rmem_min") == 32_768
-    wait_until(lambda: new in announcing(pop))
-    assert a_records(pop)[f"sbx1-sfu04.{ZONE}"] == [new]
-
-
-# --- rolling deploys: four servers, a canary then batches of two -------------------------
-
-ROLLOUT = {"deploy__rollout": {"canary": 1, "batch": 2}}
-WAVES = [["sbx1-sfu01"], ["sbx1-sfu02", "sbx1-sfu03"], ["sbx1-sfu04"]]
-ROLLED_RMEM_MIN = 65_536  # the sysctl the rollout changes; the tests after it keep it
+ROLLOUT: dict[str, Any] = {"deploy__rollout": {"canary": 1, "batch": 2}}
+TUNED: dict[str, Any] = {"tuning__kernel__udp_rmem_min_bytes": 32_768}
 MEDIA_BLOCK = "vptest-media"  # a table of the test's own: the firewall role keeps to its own
 
 
@@ -452,95 +407,132 @@ def block_media(pop: SandboxUnderTest, address: str) -> None:
     )
 
 
-def test_a_sysctl_change_rolls_out_in_waves_without_draining(pop: SandboxUnderTest) -> None:
+def test_one_tuning_knob_rolls_out_in_waves_without_draining(pop: SandboxUnderTest) -> None:
+    """A sysctl over three servers, a canary then a batch of two: in waves, no server taken
+    out of service, no SFU restarted, only the tuning changed."""
     servers = addresses(pop)
+    machines = {n: o["uuid"] for n, o in resources(pop, SERVER).items()}
     pids = {name: sfu_pid(pop, address) for name, address in servers.items()}
+    before = deployed_at(pop)
+    tuned = config(pop, **TUNED, **ROLLOUT)
+    comment, planned = pr_comment(pop, tuned)
+    assert "Dangerous" not in comment
+    assert "| Kernel tuning | Set net.ipv4.udp_rmem_min |" in comment  # the roles' plan
+    assert (
+        "wave 1 of 2 (canary): `sbx1-sfu01`; wave 2 of 2: `sbx1-sfu02`, `sbx1-sfu03`\n"
+    ) in comment, comment[:3000]
     since = time.time()
-    rolled = config(pop, count=4, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN, **ROLLOUT)
     with UpstreamWatch(pop) as watch:
-        result = pop.up(rolled)
+        result = pop.up(tuned)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert_in_waves(pop, since, WAVES)
-    assert watch.fewest == 4, "a server was taken out of service for a sysctl"
+    assert changes_of(planned) == up_counts(result) == {"update": 3}, (
+        planned,
+        result.stdout[-2000:],
+    )
+    assert_in_waves(pop, since, [["sbx1-sfu01"], ["sbx1-sfu02", "sbx1-sfu03"]])
+    assert watch.fewest == 3, "a server was taken out of service for a sysctl"
     for name, address in servers.items():
-        assert sysctl(pop, address, "net.ipv4.udp_rmem_min") == ROLLED_RMEM_MIN
+        assert sysctl(pop, address, "net.ipv4.udp_rmem_min") == 32_768
         assert sfu_pid(pop, address) == pids[name], "the SFU was restarted for a sysctl"
         assert "drained" not in deploy_marks(pop, name, since)
-    assert not any(d["drained"] for d in pop.outputs()["deploys"].values())
+    after = deployed_at(pop)
+    assert all(after[name] != before[name] for name in before), "every host re-verified"
+    deploys = pop.outputs()["deploys"]
+    changed = {n: d["changed_operations"] for n, d in deploys.items()}
+    assert all(0 < count <= 2 for count in changed.values()), changed
+    assert not any(d["drained"] for d in deploys.values())
+    assert {n: o["uuid"] for n, o in resources(pop, SERVER).items()} == machines
 
 
-def test_an_sfu_change_rolls_out_wave_by_wave_each_drained_then_returned(
+def test_adding_a_server_delivers_deploys_and_verifies_only_it(pop: SandboxUnderTest) -> None:
+    before = deployed_at(pop)
+    knob = {"tuning__kernel__udp_rmem_min_bytes": 32_768}
+    comment, planned = pr_comment(pop, config(pop, count=4, **knob))
+    assert "Dangerous" not in comment
+    result = pop.up(config(pop, count=4, **knob))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    # the server, its component, its deploy and its health check; the PoP's check and records
+    assert changes_of(planned) == up_counts(result) == {"create": 4, "update": 2}
+    after = deployed_at(pop)
+    assert {n: after[n] for n in before} == before, "the other servers were not re-deployed"
+    servers = addresses(pop)
+    new = servers["sbx1-sfu04"]
+    assert pop.outputs()["deploys"]["sbx1-sfu04"]["checks_passed"] == checks_per_host()
+    assert sysctl(pop, new, "net.ipv4.udp_rmem_min") == 32_768
+    wait_until(lambda: new in announcing(pop))
+    assert a_records(pop)[f"sbx1-sfu04.{ZONE}"] == [new]
+
+
+def test_an_sfu_change_rolls_out_drained_wave_by_wave_stops_at_a_failed_gate_and_resumes(
     pop: SandboxUnderTest,
 ) -> None:
+    """Four servers, a canary then batches of two; the SFU restarts, so each server is drained
+    first and returned only after its gate. sbx1-sfu03's media is blocked: wave 2 fails, the
+    rollout stops there, sbx1-sfu04 keeps its configuration and its announcement. Unblocked,
+    the re-run returns sbx1-sfu03 to service and goes on with wave 3."""
     servers = addresses(pop)
+    failing, untouched = servers["sbx1-sfu03"], servers["sbx1-sfu04"]
     pids = {name: sfu_pid(pop, address) for name, address in servers.items()}
-    changed = config(
-        pop,
-        count=4,
-        tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN,
-        sfu__log_level=5,
-        **ROLLOUT,
-    )
+    changed = config(pop, count=4, sfu__log_level=5, **TUNED, **ROLLOUT)
     comment, _ = pr_comment(pop, changed)
     assert (
         "wave 1 of 3 (canary): `sbx1-sfu01` (drained first: the SFU restarts); "
         "wave 2 of 3: `sbx1-sfu02`, `sbx1-sfu03` (drained first: the SFU restarts); "
         "wave 3 of 3: `sbx1-sfu04` (drained first: the SFU restarts)"
     ) in comment, comment[:3000]
-    since = time.time()
-    with UpstreamWatch(pop) as watch:
-        result = pop.up(changed)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert_in_waves(pop, since, WAVES)
-    # never more than one wave out of service: the batch of two at most
-    assert watch.fewest == 2, [len(hops) for _, hops in watch.seen]
-    for name, address in servers.items():
-        marks = deploy_marks(pop, name, since)
-        # drained before the SFU restarted, returned only after its gate passed
-        assert marks["start"] < marks["drained"] < marks["deployed"] < marks["gate passed"]
-        assert marks["gate passed"] < marks["in service"] <= marks["done"]
-        assert sfu_pid(pop, address) != pids[name]
-        assert pop.ssh(address, "voicepop-drain status") == "in-service"
-    assert all(d["drained"] for d in pop.outputs()["deploys"].values())
-    wait_until(lambda: announcing(pop) == set(servers.values()))
-
-
-def test_a_wave_whose_gate_fails_stops_the_rollout_and_a_rerun_resumes_it(
-    pop: SandboxUnderTest,
-) -> None:
-    servers = addresses(pop)
-    failing, untouched = servers["sbx1-sfu02"], servers["sbx1-sfu04"]
     block_media(pop, failing)  # its deploy and verification pass; no call gets through
-    reverted = config(pop, count=4, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN, **ROLLOUT)
     since = time.time()
     try:
-        with UpstreamWatch(pop) as watch:
-            result = pop.up(reverted)
+        with UpstreamWatch(pop) as first_watch:
+            stopped = pop.up(changed)
     finally:
         pop.ssh(failing, f"nft delete table inet {MEDIA_BLOCK}; echo done")
-    assert result.returncode != 0
-    report = result.stdout + result.stderr
-    assert f"sbx1-sfu02: the synthetic call through its SFU ({failing})" in report, report[-3000:]
-    # the canary and the rest of wave 2 went through; wave 3 never started
-    assert deploy_marks(pop, "sbx1-sfu01", since)["done"]
-    assert deploy_marks(pop, "sbx1-sfu03", since)["done"]
-    assert deploy_marks(pop, "sbx1-sfu04", since) == {}
-    assert "debug_level = 5" in pop.ssh(untouched, "cat /etc/janus/janus.jcfg")
-    assert all(untouched in hops for _, hops in watch.seen), "wave 3 left service"
-    assert untouched in announcing(pop)
+    assert stopped.returncode != 0
+    report = stopped.stdout + stopped.stderr
+    assert f"sbx1-sfu03: the synthetic call through its SFU ({failing})" in report, report[-3000:]
+    first = {name: deploy_marks(pop, name, since) for name in servers}
+    assert first["sbx1-sfu01"]["done"] <= min(
+        first[s]["start"] for s in ("sbx1-sfu02", "sbx1-sfu03")
+    )
+    assert first["sbx1-sfu02"]["done"] and "failed" in first["sbx1-sfu03"]
+    assert first["sbx1-sfu04"] == {}, "wave 3 started after a failed wave"
+    assert "debug_level = 4" in pop.ssh(untouched, "cat /etc/janus/janus.jcfg")
+    assert all(untouched in hops for _, hops in first_watch.seen), "wave 3 left service"
     # the failed server stays out of service, not returned with a failed gate
     assert pop.ssh(failing, "voicepop-drain status") == "drained"
     assert failing not in announcing(pop)
 
-    since = time.time()
-    resumed = pop.up(reverted)
+    resumed_at = time.time()
+    with UpstreamWatch(pop) as second_watch:
+        resumed = pop.up(changed)
     assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
-    assert_in_waves(pop, since, [["sbx1-sfu02"], ["sbx1-sfu04"]])
-    assert deploy_marks(pop, "sbx1-sfu01", since) == {}, "the canary was not deployed again"
-    assert "debug_level = 4" in pop.ssh(untouched, "cat /etc/janus/janus.jcfg")
-    for address in servers.values():
+    assert deploy_marks(pop, "sbx1-sfu01", resumed_at) == {}, "the canary was not deployed again"
+    assert_in_waves(pop, resumed_at, [["sbx1-sfu03"], ["sbx1-sfu04"]])
+    # never more than one wave out of service: the batch of two at most
+    assert min(first_watch.fewest, second_watch.fewest) == 2, first_watch.seen
+    last_run = dict.fromkeys(("sbx1-sfu01", "sbx1-sfu02"), since)
+    last_run |= dict.fromkeys(("sbx1-sfu03", "sbx1-sfu04"), resumed_at)
+    for name, address in servers.items():
+        marks = deploy_marks(pop, name, last_run[name])
+        # drained before the SFU restarted (sbx1-sfu03: by the failed run, kept drained), and
+        # returned to service only after its gate passed
+        assert marks["start"] < marks["drained"] < marks["deployed"] < marks["gate passed"]
+        assert marks["gate passed"] < marks["in service"] <= marks["done"]
+        assert sfu_pid(pop, address) != pids[name]
+        assert "debug_level = 5" in pop.ssh(address, "cat /etc/janus/janus.jcfg")
         assert pop.ssh(address, "voicepop-drain status") == "in-service"
+    assert all(d["drained"] for d in pop.outputs()["deploys"].values())
     wait_until(lambda: announcing(pop) == set(servers.values()))
+    # the rollout's timeline, kept with the test's sandbox (bench/rollout_timeline.py draws it)
+    (pop.root / "rollout-timeline.json").write_text(
+        json.dumps(
+            {
+                "runs": [first, {n: deploy_marks(pop, n, resumed_at) for n in servers}],
+                "upstream": [(at, len(h)) for at, h in first_watch.seen + second_watch.seen],
+                "waves": [["sbx1-sfu01"], ["sbx1-sfu02", "sbx1-sfu03"], ["sbx1-sfu04"]],
+            }
+        )
+    )
 
 
 def test_removing_a_server_drains_it_before_release(pop: SandboxUnderTest) -> None:
@@ -554,15 +546,13 @@ def test_removing_a_server_drains_it_before_release(pop: SandboxUnderTest) -> No
             seen.append(paths[0].communities if paths else [])
             time.sleep(0.3)
 
-    comment, planned = pr_comment(
-        pop, config(pop, count=3, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN)
-    )
+    comment, planned = pr_comment(pop, config(pop, count=3, sfu__log_level=5, **TUNED))
     assert "**server released**: no longer in the spec — `sbx1-sfu04`" in comment
     assert "**DNS record deleted**: [sbx1-sfu04.sandbox.voice.test. A]" in comment
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        result = pop.up(config(pop, count=3, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN))
+        result = pop.up(config(pop, count=3, sfu__log_level=5, **TUNED))
     finally:
         done.set()
         watcher.join()
@@ -595,9 +585,7 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
     before = deployed_at(pop)
     # the failed host stays marked in the state: even with the change reverted (which the
     # others undo), it is deployed again, not left half-done with its old trigger
-    reverted = pop.pulumi(
-        "preview --json", config(pop, tuning__kernel__udp_rmem_min_bytes=ROLLED_RMEM_MIN)
-    )
+    reverted = pop.pulumi("preview --json", config(pop, tuning__kernel__udp_rmem_min_bytes=32_768))
     planned = {
         step["urn"].rsplit("::", 1)[1]: step["op"] for step in json.loads(reverted.stdout)["steps"]
     }

@@ -117,7 +117,7 @@ def test_a_network_with_no_address_left_fails_the_server_instead_of_stalling_it(
     standin.settings(host_network="192.0.2.0/29", first_host_index=1)  # six addresses
     for index in range(6):
         deliver(standin, spec(f"ams1-sfu{index:02d}"))
-    with pytest.raises(lifecycle.ServerFailed, match="no free address left in 192.0.2.0/29"):
+    with pytest.raises(lifecycle.ServerFailed, match=r"no free address left in 192\.0\.2\.0/29"):
         deliver(standin, spec("ams1-sfu06"))
 
 
