@@ -1,7 +1,8 @@
 """Benchmark: fleet runs over a simulated fleet (stacks/fleet/simulate.py) of N PoPs of M
 servers, against the provider stand-in and moto's Route 53 in API-only mode.
 
-Usage: python bench/bench_fleet.py [N:M ...]   (default: 10:20 25:20 50:20 50:5 50:10)
+Usage: python bench/bench_fleet.py [N:M ...]   (default: 10:20 25:20 50:20 50:10)
+       python bench/bench_fleet.py --plot RESULTS.json OUT.png
 
 For each size: `up` of the whole fleet (from nothing), a preview with nothing changed, a
 preview with one role change (a kernel knob of every PoP: every HostDeploy's trigger
@@ -28,7 +29,7 @@ sys.path.insert(0, str(PROJECT))
 from stacks.fleet.simulate import fleet_environment, running_standins, write_fleet  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-DEFAULT_SIZES = [(10, 20), (25, 20), (50, 20), (50, 5), (50, 10)]
+DEFAULT_SIZES = [(10, 20), (25, 20), (50, 20), (50, 10)]
 
 
 def process_tree_rss(root: int) -> int:
@@ -104,36 +105,45 @@ def bench_size(pops: int, servers: int, work: Path, ports: tuple[int, int]) -> d
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:
+    """Seconds and memory against the number of PoPs, a line per operation for each PoP size
+    (servers per PoP)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, label in [
+    operations = [
         ("up", "up (from nothing)"),
         ("preview_no_change", "preview, nothing changed"),
         ("preview_role_change", "preview, a role change"),
         ("preview_one_pop", "preview of one PoP"),
-    ]:
-        by_servers = sorted((r["pops"] * r["servers"], r[name]) for r in results)
-        left.plot(
-            [n for n, _ in by_servers], [f["seconds"] for _, f in by_servers], "o-", label=label
-        )
-        right.plot(
-            [n for n, _ in by_servers], [f["peak_gib"] for _, f in by_servers], "o-", label=label
-        )
-    left.set(xlabel="servers in the fleet (PoPs x servers)", ylabel="seconds", title="time")
-    right.set(xlabel="servers in the fleet (PoPs x servers)", ylabel="GiB", title="peak memory")
+    ]
+    for servers, style in zip(
+        sorted({r["servers"] for r in results}, reverse=True), ["o-", "s--", "^:"], strict=False
+    ):
+        runs = sorted((r for r in results if r["servers"] == servers), key=lambda r: r["pops"])
+        for index, (name, label) in enumerate(operations):
+            color = f"C{index}"
+            pops = [r["pops"] for r in runs]
+            left.plot(pops, [r[name]["seconds"] for r in runs], style, color=color,
+                      label=f"{label}, {servers} servers a PoP")  # fmt: skip
+            right.plot(pops, [r[name]["peak_gib"] for r in runs], style, color=color)
+    left.set(xlabel="PoPs in the fleet", ylabel="seconds", title="time")
+    right.set(xlabel="PoPs in the fleet", ylabel="GiB (process tree, peak)", title="memory",
+              ylim=(0, 2.2))  # fmt: skip
     left.axhline(60, color="grey", linestyle=":", linewidth=1)
     right.axhline(2, color="grey", linestyle=":", linewidth=1)
-    left.legend(fontsize=8)
+    left.legend(fontsize=7)
     figure.suptitle(f"fleet runs on {os.cpu_count()} cores (stacks.fleet, one worker per core)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--plot"]:  # draw a saved run again: --plot RESULTS.json OUT.png
+        plot(json.loads(Path(argv[1]).read_text()), Path(argv[2]))
+        return
     sizes = [tuple(map(int, a.split(":"))) for a in argv] or DEFAULT_SIZES
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as work:
