@@ -41,8 +41,14 @@ def progress_line(result: StackResult, done: int, total: int) -> str:
 
 
 def first_line(text: str) -> str:
+    """The error's first line, with the line it introduces (`...: 1 error(s) in the PoP
+    spec:` says nothing without the field that follows)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else "(no error message)"
+    if not lines:
+        return "(no error message)"
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
 
 
 def summary_table(results: list[StackResult]) -> str:

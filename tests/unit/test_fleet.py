@@ -8,7 +8,14 @@ import pytest
 import yaml
 
 from stacks.fleet.plan import FleetError, Selection, pop_waves, selected
-from stacks.fleet.report import NOT_RUN, StackResult, as_json, progress_line, summary_table
+from stacks.fleet.report import (
+    NOT_RUN,
+    StackResult,
+    as_json,
+    first_line,
+    progress_line,
+    summary_table,
+)
 from stacks.fleet.simulate import Endpoints, pop_code, project_file, simulated_pop, write_fleet
 from stacks.preview.comment import render
 from stacks.preview.events import PropertyChange, ResourceChange, StackPreview
@@ -75,6 +82,10 @@ def test_a_line_per_stack_and_a_table_that_puts_failures_first() -> None:
     )
     assert table[-1] == "3 stack(s): 1 ok, 1 failed, 1 not run; 8 resource change(s)"
     assert json.loads(as_json(results))[2]["status"] == NOT_RUN
+    spec_error = "Pulumi.x.yaml: 1 error(s) in the PoP spec:\n  voicepop:pop.code: 'X': bad"
+    assert first_line(spec_error) == (
+        "Pulumi.x.yaml: 1 error(s) in the PoP spec: voicepop:pop.code: 'X': bad"
+    )
 
 
 def test_simulated_pops_are_valid_specs_with_the_deploy_simulated() -> None:
