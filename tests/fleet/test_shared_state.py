@@ -85,6 +85,22 @@ class Team:
         )
 
 
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it, read from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree = [root]
+    for pid in tree:
+        tree += [child for child, parent in parents.items() if parent == pid]
+    return tree
+
+
 @pytest.fixture(scope="module")
 def team(simulated: SimulatedFleet) -> Iterator[Team]:
     host = simulated.at.route53.removeprefix("http://")
@@ -132,7 +148,10 @@ def test_a_stale_lock_is_cleared_with_cancel_and_the_rerun_converges(team: Team)
     killed = team.start_up("xba1")
     team.wait_for_lock("xba1", killed)
     time.sleep(2)  # the fourth server's create is under way at the provider
-    killed.send_signal(signal.SIGKILL)
+    # the machine running it dies: the engine, its language host and plugins at once (they
+    # run in process groups of their own, so a kill of the engine alone would leave them)
+    for pid in process_tree(killed.pid):
+        os.kill(pid, signal.SIGKILL)
     killed.wait()
     locked = team.pulumi("up --yes --skip-preview --stack xba1")
     assert locked.returncode != 0 and "currently locked" in locked.stdout + locked.stderr
