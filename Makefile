@@ -62,7 +62,7 @@ SAVE ?=
 pr-comment-join: venv ## One PR comment of the previews saved by `make pr-comment SAVE=` in PREVIEWS (a folder)
 	$(ENV) python -m stacks.preview join $(PREVIEWS) --out $(COMMENT)
 
-affected: ## The stacks BASE...HEAD touches as a JSON list (SKIP= leaves some out), for CI matrices
+affected: venv ## The stacks BASE...HEAD touches as a JSON list (SKIP= leaves some out), for CI matrices
 	@$(ENV) python -m stacks.preview affected $(BASE) $(HEAD) --matrix $(if $(SKIP),--skip $(SKIP))
 
 # Fleet runs through the Automation API, WORKERS at a time (default: one per core), over every
@@ -116,7 +116,7 @@ lint: venv actionlint ## ruff, mypy and actionlint (the CI workflows)
 actionlint: ## actionlint built from its Go module, cached outside the work tree
 	tools/actionlint/build.sh
 
-stacks: ## The stacks of this repository as a JSON list (SKIP= leaves some out), for CI matrices
+stacks: venv ## The stacks of this repository as a JSON list (SKIP= leaves some out), for CI matrices
 	@$(ENV) python -m stacks.preview stacks $(if $(SKIP),--skip $(SKIP))
 
 lock: ## Re-resolve requirements.in into the pinned requirements.txt
