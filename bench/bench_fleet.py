@@ -26,6 +26,7 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from sandbox.processes import process_tree  # noqa: E402
 from stacks.fleet.simulate import fleet_environment, running_standins, write_fleet  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -34,22 +35,8 @@ DEFAULT_SIZES = [(10, 20), (25, 20), (50, 20), (50, 10)]
 
 def process_tree_rss(root: int) -> int:
     """The summed RSS (bytes) of `root` and all its descendants."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier += children
     total = 0
-    for pid in tree:
+    for pid in process_tree(root):
         try:
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
         except (OSError, ValueError, IndexError):

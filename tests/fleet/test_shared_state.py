@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
+from sandbox.processes import process_tree
 from stacks.fleet.simulate import write_fleet
 from tests.fleet.conftest import SimulatedFleet
 from tests.project import PROJECT_ROOT, run_in_project_env
@@ -83,22 +84,6 @@ class Team:
             env={"FLEXMETAL_TOKEN": self.fleet.env["FLEXMETAL_TOKEN"]},
             check=True,
         )
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and every process below it, read from /proc."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree = [root]
-    for pid in tree:
-        tree += [child for child, parent in parents.items() if parent == pid]
-    return tree
 
 
 @pytest.fixture(scope="module")
