@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi import automation as auto
 
@@ -21,8 +21,8 @@ from stacks.fleet.report import NOT_RUN, StackResult
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PREVIEW_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 
-Progress = Callable[[StackResult, int, int], None]
-RunOne = Callable[[str], StackResult]
+T = TypeVar("T")
+Progress = Callable[[T, int, int], None]  # a stack's result, how many are done, of how many
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def run_stack(stack: str, operation: str, options: FleetOptions) -> StackResult:
             _errors_into(errors),
         )
     except Exception as error:  # the engine's failure, a bad config, a lock: this stack's alone
-        message = "\n".join(errors) or _tail(str(error))
+        message = "\n".join(errors) or error_tail(str(error))
         return StackResult(stack, operation, "failed", {}, time.monotonic() - started, message)
     return StackResult(stack, operation, "ok", counts, time.monotonic() - started)
 
@@ -129,26 +129,34 @@ def _errors_into(errors: list[str]) -> Callable[[Any], None]:
     return on_event
 
 
-def _tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+ERROR_TAIL_LINES = 30
+
+
+def error_tail(text: str) -> str:
+    """The end of a failed command's text: where the engine says what went wrong."""
+    return "\n".join(text.strip().splitlines()[-ERROR_TAIL_LINES:])
 
 
 def run_parallel(
-    stacks: Sequence[str], run_one: RunOne, workers: int, progress: Progress
-) -> list[StackResult]:
+    stacks: Sequence[str],
+    run_one: Callable[[str], T],
+    workers: int,
+    progress: Progress[T] | None = None,
+) -> list[T]:
     """Each stack's result, in the order given; `progress` hears each as it finishes."""
-    results: dict[str, StackResult] = {}
+    results: dict[str, T] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(stacks)))) as pool:
         futures = {pool.submit(run_one, stack): stack for stack in stacks}
         for future in as_completed(futures):
             result = future.result()
             results[futures[future]] = result
-            progress(result, len(results), len(stacks))
+            if progress:
+                progress(result, len(results), len(stacks))
     return [results[stack] for stack in stacks]
 
 
 def preview_fleet(
-    stacks: Sequence[str], options: FleetOptions, progress: Progress
+    stacks: Sequence[str], options: FleetOptions, progress: Progress[StackResult]
 ) -> list[StackResult]:
     return run_parallel(
         stacks, lambda stack: run_stack(stack, "preview", options), options.parallel, progress
@@ -156,7 +164,7 @@ def preview_fleet(
 
 
 def up_fleet(
-    waves: list[list[str]], options: FleetOptions, progress: Progress
+    waves: list[list[str]], options: FleetOptions, progress: Progress[StackResult]
 ) -> list[StackResult]:
     """`up` wave by wave of PoPs; a wave with a failed PoP is the last one run (its other
     PoPs finish), and the later waves are reported as not run."""

@@ -6,16 +6,20 @@ the others still run."""
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stacks.fleet.engine import PREVIEW_ENV, automation_stack, stack_environment
+from stacks.fleet.engine import (
+    PREVIEW_ENV,
+    automation_stack,
+    error_tail,
+    run_parallel,
+    stack_environment,
+)
 from stacks.preview.events import StackPreview, stack_preview
 from stacks.preview.hosts import roles_dry_run
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-ERROR_TAIL_LINES = 30
 # the event stream, with policy events, on standard output
 STREAMING_ENV = {"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"}
 
@@ -50,8 +54,7 @@ def engine_preview(stack: str, options: PreviewOptions) -> tuple[list[str], str]
             policy_pack_configs=[str(c) for c in options.policy_pack_configs] or None,
         )
     except Exception as error:  # the engine failed this stack: its events say why, or this
-        tail = str(error).strip().splitlines()[-ERROR_TAIL_LINES:]
-        return lines, "\n".join(tail) or "pulumi preview failed"
+        return lines, error_tail(str(error)) or "pulumi preview failed"
     return lines, ""
 
 
@@ -73,6 +76,4 @@ def preview_stacks(
     preview: Callable[[str, PreviewOptions], StackPreview] = preview_stack,
 ) -> list[StackPreview]:
     """Each stack's preview, in the order given."""
-    workers = max(1, min(len(stacks), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda stack: preview(stack, options), stacks))
+    return run_parallel(stacks, lambda stack: preview(stack, options), os.cpu_count() or 1)
