@@ -14,8 +14,9 @@ import pulumi
 
 from stacks.deploy.trigger import (
     SFU_ROLE_FOLDER,
+    code_digest,
     deploy_trigger,
-    deployed_code_digest,
+    file_digests,
     sfu_digest,
 )
 from stacks.deploy.waves import Wave, rollout_waves
@@ -58,9 +59,8 @@ class DeployedCode:
 
     @classmethod
     def of(cls, project_dir: Path) -> "DeployedCode":
-        return cls(
-            deployed_code_digest(project_dir), deployed_code_digest(project_dir, SFU_ROLE_FOLDER)
-        )
+        files = file_digests(project_dir)  # read and hashed once for both
+        return cls(code_digest(files), code_digest(files, SFU_ROLE_FOLDER))
 
 
 def prefixes_announced_by(spec: PopSpec, server: str) -> list[str]:

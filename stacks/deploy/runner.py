@@ -112,6 +112,11 @@ def expecting(host: dict[str, Any], service: str) -> dict[str, Any]:
     return host if service == "in-service" else {**host, "drain_expected": service}
 
 
+def drain_wait_of(host: dict[str, Any]) -> int:
+    """The spec's bgp.drain_wait_s, as the host's entry carries it."""
+    return int(host.get("bgp", {}).get("drain_wait_s", 0))
+
+
 def _out_of_service(
     host: dict[str, Any], plan: DrainPlan, progress: Progress, sink: Any
 ) -> tuple[bool, str]:
@@ -120,7 +125,7 @@ def _out_of_service(
         return False, "in-service"
     state = _drain_command(host, "status", sink)
     if state == "in-service" and plan.restarts_sfu:
-        wait_s = int(host.get("bgp", {}).get("drain_wait_s", 0))
+        wait_s = drain_wait_of(host)
         progress(f"draining before the SFU's restart (withdrawn after {wait_s} s)")
         _drain_command(host, f"drain {wait_s}", sink)
         mark(sink, "drained")
@@ -314,7 +319,7 @@ def drain_host(host: dict[str, Any], progress: Progress) -> str:
     from roles.anycast.config import DRAIN_COMMAND
     from roles.anycast.drain import run_on
 
-    wait_s = int(host.get("bgp", {}).get("drain_wait_s", 0))
+    wait_s = drain_wait_of(host)
     progress(f"draining (withdrawing announcements after {wait_s} s)")
     try:
         status, output = run_on(host, f"{DRAIN_COMMAND} drain {wait_s}")

@@ -30,12 +30,25 @@ def deployed_files(project_dir: Path) -> list[Path]:
 def deployed_code_digest(project_dir: Path, folder: str = "") -> str:
     """One hash of every deployed file (or those under `folder`), by its path in the project
     and its content."""
+    return code_digest(file_digests(project_dir), folder)
+
+
+def file_digests(project_dir: Path) -> list[tuple[str, bytes]]:
+    """Each deployed file's path in the project and the hash of its content: read once, for
+    every digest a program run takes of them."""
+    return [
+        (str(path.relative_to(project_dir)), hashlib.sha256(path.read_bytes()).digest())
+        for path in deployed_files(project_dir)
+    ]
+
+
+def code_digest(files: list[tuple[str, bytes]], folder: str = "") -> str:
     digest = hashlib.sha256()
-    for path in deployed_files(project_dir):
-        if folder and not path.is_relative_to(project_dir / folder):
+    for relative, content in files:
+        if folder and not Path(relative).is_relative_to(folder):
             continue
-        digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(relative.encode() + b"\0")
+        digest.update(content)
     return digest.hexdigest()
 
 
