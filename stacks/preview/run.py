@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pulumi import automation as auto
+
 from stacks.fleet.engine import (
     PREVIEW_ENV,
-    automation_stack,
     error_tail,
     run_parallel,
     stack_environment,
+    with_stack,
 )
 from stacks.preview.events import StackPreview, stack_preview
 from stacks.preview.hosts import roles_dry_run
@@ -44,8 +46,10 @@ def engine_preview(stack: str, options: PreviewOptions) -> tuple[list[str], str]
     env = {**stack_environment(stack), **PREVIEW_ENV, **STREAMING_ENV}
     lines: list[str] = []
     config = options.config_files.get(stack)
-    try:
-        automation_stack(stack, PROJECT_DIR, env).preview(
+
+    def preview(automated: auto.Stack) -> None:
+        lines.clear()  # a first attempt on a stack not created yet printed no event
+        automated.preview(
             json=True,
             color="never",
             on_output=lines.append,
@@ -53,6 +57,9 @@ def engine_preview(stack: str, options: PreviewOptions) -> tuple[list[str], str]
             policy_packs=[str(p) for p in options.policy_packs] or None,
             policy_pack_configs=[str(c) for c in options.policy_pack_configs] or None,
         )
+
+    try:
+        with_stack(stack, PROJECT_DIR, env, preview)
     except Exception as error:  # the engine failed this stack: its events say why, or this
         return lines, error_tail(str(error)) or "pulumi preview failed"
     return lines, ""

@@ -264,6 +264,31 @@ def test_the_stack_program_loads_no_plugin_dependencies() -> None:
     assert loaded.stdout.strip() == "[]"
 
 
+def test_a_plugin_starts_without_running_the_sdk_modules_it_never_uses() -> None:
+    """The plugins' entry defers the SDK's Automation API and dynamic providers: imported
+    (the SDK's package names them) but not run, and still whole on first use."""
+    probe = (
+        "import sys; from stacks.providers.__main__ import DeferredModules, UNUSED_BY_PLUGINS; "
+        "sys.meta_path.insert(0, DeferredModules(UNUSED_BY_PLUGINS)); "
+        "import stacks.providers.vpdeploy.provider; "
+        "deferred = [m for m in ('pulumi.automation._cmd', 'dill') if m in sys.modules]; "
+        "import pulumi.automation; "
+        "print(deferred, pulumi.automation.LocalWorkspace.__name__)"
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert started.stdout.strip() == "[] LocalWorkspace"
+
+
+def test_the_plugin_entry_names_its_usage() -> None:
+    entry = subprocess.run(
+        [sys.executable, "-m", "stacks.providers"], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert entry.returncode != 0
+    assert "usage: python -m stacks.providers NAME ENGINE_ADDRESS" in entry.stderr
+
+
 def test_a_calculated_checks_children_compare_as_a_set() -> None:
     """A refresh reads the children back sorted; the program lists them in server order."""
     urn = "urn:pulumi:sbx::voicepop::vproute53:index:HealthCheck::sbx1-pop-health"

@@ -20,7 +20,6 @@ from typing import Any
 import grpc
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
-from quality.report import figures_line
 from stacks.deploy.results import DrainPlan, HostDeployFailed, HostRun
 from stacks.providers.errors import PartialState
 from stacks.providers.plugin import Call, Changes, PluginProvider, ResourceHandlers
@@ -135,7 +134,9 @@ class HostDeploys(ResourceHandlers):
         secrets: dict[str, str],
         plan: DrainPlan,
     ) -> HostRun:
-        from stacks.deploy.runner import deploy_host  # a preview never runs a host's deploy
+        # a preview never runs a host's deploy
+        from quality.report import figures_line
+        from stacks.deploy.runner import deploy_host
 
         wave = str(inputs.get("wave") or "")
         if wave:
