@@ -4,6 +4,7 @@ snake_case. The plugins' API calls are tested for real in tests/servers and test
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Coroutine
@@ -287,6 +288,28 @@ def test_the_plugin_entry_names_its_usage() -> None:
     )
     assert entry.returncode != 0
     assert "usage: python -m stacks.providers NAME ENGINE_ADDRESS" in entry.stderr
+
+
+@pytest.mark.parametrize("plugin", ["flexmetal", "vproute53", "vpdeploy"])
+def test_a_plugin_exits_at_the_engines_sigint_even_started_with_sigint_ignored(
+    plugin: str,
+) -> None:
+    """The engine closes each plugin with SIGINT, and kills it only after 5 s. A CI job's
+    background shell starts commands with SIGINT ignored, which Python keeps."""
+    started = subprocess.Popen(
+        [sys.executable, "-m", "stacks.providers", plugin, "127.0.0.1:1"],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    try:
+        assert started.stdout is not None
+        port = started.stdout.readline().strip()  # the plugin serves: it printed its port
+        assert port.isdigit(), started.stderr.read() if started.stderr else ""
+        started.send_signal(signal.SIGINT)
+        assert started.wait(timeout=30) == 0
+    finally:
+        started.kill()
+        started.communicate()
 
 
 def test_a_calculated_checks_children_compare_as_a_set() -> None:
