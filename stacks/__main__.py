@@ -3,12 +3,16 @@
 import os
 from pathlib import Path
 
-import pulumi
+from stacks.process_start import collect_cycles_less_often
 
-from stacks.noc import noc_document
-from stacks.pop import StackIdentity, VoicePop
-from stacks.spec import SpecInvalid, pop_from_stack_config
-from stacks.spec.routing import load_registry
+collect_cycles_less_often()
+
+import pulumi  # noqa: E402 (imported already, by the language host that runs this program)
+
+from stacks.noc import noc_document  # noqa: E402
+from stacks.pop import StackIdentity, VoicePop  # noqa: E402
+from stacks.spec import SpecInvalid, pop_from_stack_config  # noqa: E402
+from stacks.spec.routing import load_registry  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

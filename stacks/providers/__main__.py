@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from stacks.process_start import collect_cycles_less_often
+
 UNUSED_BY_PLUGINS = frozenset({"pulumi.automation", "pulumi.dynamic"})
 
 
@@ -41,6 +43,7 @@ def main() -> None:
     if len(sys.argv) < 2:
         raise SystemExit("usage: python -m stacks.providers NAME ENGINE_ADDRESS")
     name = sys.argv.pop(1)
+    collect_cycles_less_often()
     sys.meta_path.insert(0, DeferredModules(UNUSED_BY_PLUGINS))
     runpy.run_module(f"stacks.providers.{name}.provider", run_name="__main__", alter_sys=True)
 
