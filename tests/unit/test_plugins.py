@@ -253,16 +253,21 @@ def test_a_registration_with_a_name_the_schema_lacks_is_refused() -> None:
         SERVER.registration({"primaryIp": "x"})
 
 
+def printed_by(probe: str) -> str:
+    """What `probe` prints, run by a fresh interpreter (what it imports is its own)."""
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    return run.stdout.strip()
+
+
 def test_the_stack_program_loads_no_plugin_dependencies() -> None:
     probe = (
         "import sys, stacks.pop; "
         "print(sorted(m for m in ('boto3', 'botocore', 'pyinfra', 'testinfra') "
         "if m in sys.modules))"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
-    )
-    assert loaded.stdout.strip() == "[]"
+    assert printed_by(probe) == "[]"
 
 
 def test_a_plugin_starts_without_running_the_sdk_modules_it_never_uses() -> None:
@@ -276,10 +281,7 @@ def test_a_plugin_starts_without_running_the_sdk_modules_it_never_uses() -> None
         "import pulumi.automation; "
         "print(deferred, pulumi.automation.LocalWorkspace.__name__)"
     )
-    started = subprocess.run(
-        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
-    )
-    assert started.stdout.strip() == "[] LocalWorkspace"
+    assert printed_by(probe) == "[] LocalWorkspace"
 
 
 def test_the_plugin_entry_names_its_usage() -> None:
