@@ -338,6 +338,8 @@ def changes_of(counts: dict[str, int]) -> dict[str, int]:
 
 ROLLOUT: dict[str, Any] = {"deploy__rollout": {"canary": 1, "batch": 2}}
 TUNED: dict[str, Any] = {"tuning__kernel__udp_rmem_min_bytes": 32_768}
+# the drains and the failed gate of the tests below, shorter than the sandbox's (5 s, 10 s)
+QUICK: dict[str, Any] = {"bgp__drain_wait_s": 2, "sfu__call_gate__setup_timeout_s": 6}
 MEDIA_BLOCK = "vptest-media"  # a table of the test's own: the firewall role keeps to its own
 
 
@@ -473,7 +475,7 @@ def test_an_sfu_change_rolls_out_drained_wave_by_wave_stops_at_a_failed_gate_and
     servers = addresses(pop)
     failing, untouched = servers["sbx1-sfu03"], servers["sbx1-sfu04"]
     pids = {name: sfu_pid(pop, address) for name, address in servers.items()}
-    changed = config(pop, count=4, sfu__log_level=5, **TUNED, **ROLLOUT)
+    changed = config(pop, count=4, sfu__log_level=5, **TUNED, **ROLLOUT, **QUICK)
     comment, _ = pr_comment(pop, changed)
     assert (
         "wave 1 of 3 (canary): `sbx1-sfu01` (drained first: the SFU restarts); "
@@ -546,13 +548,13 @@ def test_removing_a_server_drains_it_before_release(pop: SandboxUnderTest) -> No
             seen.append(paths[0].communities if paths else [])
             time.sleep(0.3)
 
-    comment, planned = pr_comment(pop, config(pop, count=3, sfu__log_level=5, **TUNED))
+    comment, planned = pr_comment(pop, config(pop, count=3, sfu__log_level=5, **TUNED, **QUICK))
     assert "**server released**: no longer in the spec — `sbx1-sfu04`" in comment
     assert "**DNS record deleted**: [sbx1-sfu04.sandbox.voice.test. A]" in comment
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        result = pop.up(config(pop, count=3, sfu__log_level=5, **TUNED))
+        result = pop.up(config(pop, count=3, sfu__log_level=5, **TUNED, **QUICK))
     finally:
         done.set()
         watcher.join()
