@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,29 @@ def test_engine_reports_its_stamped_version() -> None:
     assert result.stdout.strip() == engine_version()
     language_host = run_in_project_env("command -v pulumi-language-python", check=True)
     assert language_host.stdout.strip() == str(PROJECT_ROOT / ".tools/bin/pulumi-language-python")
+
+
+def test_the_language_host_stops_once_the_engine_that_started_it_is_gone() -> None:
+    """The engine starts the host with a pipe on its standard input and holds the other end
+    until the host exits. An engine that fails before it closes its plugins (a command on a
+    stack the backend does not hold), or is killed, never sends its SIGINT: its end of the
+    pipe closes with it, and the host stops on its own."""
+    host = subprocess.Popen(
+        [PROJECT_ROOT / ".tools/bin/pulumi-language-python", "127.0.0.1:1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert host.stdout is not None and host.stdin is not None
+        assert host.stdout.readline().strip().isdigit()  # serving: it printed its port
+        time.sleep(1)
+        assert host.poll() is None, "the host stopped while its engine held the pipe"
+        host.stdin.close()  # the engine is gone
+        assert host.wait(timeout=30) == 0
+    finally:
+        host.kill()
+        host.wait()
+        if host.stdout:
+            host.stdout.close()
 
 
 def test_sandbox_preview_plans_the_pop_its_servers_and_its_dns(tmp_path: Path) -> None:

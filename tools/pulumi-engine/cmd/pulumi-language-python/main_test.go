@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -94,13 +95,7 @@ func TestRunArgumentsLeaveOutEmptyValuesAndEndWithTheProgram(t *testing.T) {
 func TestSigintStopsTheServerEvenWhenInheritedAsIgnored(t *testing.T) {
 	signal.Ignore(syscall.SIGINT)
 	defer signal.Reset(syscall.SIGINT)
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	server := grpc.NewServer()
-	served := make(chan error, 1)
-	go func() { served <- server.Serve(listener) }()
+	server, served := serving(t)
 	stopWhenAsked(server, syscall.SIGINT)
 
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
@@ -113,5 +108,41 @@ func TestSigintStopsTheServerEvenWhenInheritedAsIgnored(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("SIGINT did not stop the server within 5 s")
+	}
+}
+
+// serving starts a gRPC server on loopback; its channel yields Serve's result once it stops.
+func serving(t *testing.T) (*grpc.Server, chan error) {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := grpc.NewServer()
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(listener) }()
+	return server, served
+}
+
+// A host serves while the engine holds its standard input, and stops once that ends.
+func TestTheServerStopsWhenTheEnginesEndOfStdinCloses(t *testing.T) {
+	server, served := serving(t)
+	stdin, engine := io.Pipe()
+	stopWhenEngineGone(server, stdin)
+	select {
+	case err := <-served:
+		t.Fatalf("stopped while the engine was there: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := engine.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server outlived its engine by 5 s")
 	}
 }
