@@ -101,14 +101,7 @@ func TestSigintStopsTheServerEvenWhenInheritedAsIgnored(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Fatalf("serve ended with %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("SIGINT did not stop the server within 5 s")
-	}
+	mustStop(t, served, "SIGINT did not stop the server within 5 s")
 }
 
 // serving starts a gRPC server on loopback; its channel yields Serve's result once it stops.
@@ -124,6 +117,19 @@ func serving(t *testing.T) (*grpc.Server, chan error) {
 	return server, served
 }
 
+// mustStop waits up to 5 s for the server to stop cleanly, failing with `late` if it does not.
+func mustStop(t *testing.T, served chan error, late string) {
+	t.Helper()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal(late)
+	}
+}
+
 // A host serves while the engine holds its standard input, and stops once that ends.
 func TestTheServerStopsWhenTheEnginesEndOfStdinCloses(t *testing.T) {
 	server, served := serving(t)
@@ -137,12 +143,5 @@ func TestTheServerStopsWhenTheEnginesEndOfStdinCloses(t *testing.T) {
 	if err := engine.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Fatalf("serve ended with %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the server outlived its engine by 5 s")
-	}
+	mustStop(t, served, "the server outlived its engine by 5 s")
 }
