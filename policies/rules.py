@@ -207,6 +207,7 @@ def host_deploys(
         return
     if config.environment() not in environments:
         return
+    yield from _deploys_turned_off(config)
     deploys = {r.name.removesuffix("-deploy"): r for r in of_type(resources, HOST_DEPLOY.token)}
     for server in sorted(r.name for r in of_type(resources, SERVER.token)):
         deploy = deploys.get(server)
@@ -216,6 +217,11 @@ def host_deploys(
                 "allowed: deploy.enabled true (a vpdeploy HostDeploy per server)"
             )
             continue
+        if deploy.props.get("simulate"):
+            yield (
+                f"server {server}: its host deploy is simulated, so nothing runs on the host "
+                "while it looks deployed; allowed: a real deploy (deploy.simulate false)"
+            )
         entry = host_entry(deploy)
         missing = [s for s in ROLE_SECTIONS if entry is not None and s not in entry]
         if missing:
@@ -223,6 +229,23 @@ def host_deploys(
                 f"server {server}: its host deploy lacks role data {', '.join(missing)}; "
                 f"allowed: the whole site ({', '.join(ROLE_SECTIONS)})"
             )
+
+
+def _deploys_turned_off(config: StackConfig) -> Iterator[str]:
+    """The spec itself may not simulate or skip the host deploys (only a sandbox may)."""
+    deploy = config.pop().get("deploy") or {}
+    pop = config.pop().get("code")
+    if deploy.get("simulate") is True:
+        yield (
+            f"PoP {pop} ({config.environment()}) sets deploy.simulate: hosts would look "
+            "deployed while nothing ran; allowed: deploy.simulate false (only a sandbox "
+            "simulates)"
+        )
+    if deploy.get("enabled") is False:
+        yield (
+            f"PoP {pop} ({config.environment()}) sets deploy.enabled false: no host would be "
+            "deployed or verified; allowed: deploy.enabled true (only a sandbox skips it)"
+        )
 
 
 def health_checked_servers(resources: Sequence[Resource]) -> Iterator[str]:

@@ -2,15 +2,22 @@
 
 A PoP overrides any of them in `base` of its spec's host data (stacks/host_data.py)."""
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
+
+# a host name or an IPv4/IPv6 address, as chrony's `server` directive takes it
+NTP_SERVER_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$"
 
 
 class BaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ntp_servers: tuple[str, ...] = Field(
+    ntp_servers: tuple[Annotated[str, Field(pattern=NTP_SERVER_PATTERN)], ...] = Field(
         ("0.debian.pool.ntp.org", "1.debian.pool.ntp.org"),
-        description="chrony sources (iburst); a PoP with its own time servers names them",
+        min_length=1,
+        description="chrony sources (iburst), host names or addresses; a PoP with its own "
+        "time servers names them (none: the clock drifts and DTLS certificates fail)",
     )
     ssh_max_auth_tries: int = Field(3, ge=1, le=10)
     ssh_client_alive_interval_s: int = Field(300, ge=0)

@@ -7,10 +7,9 @@ starts only once the previous one deployed and passed its gate, and a failure st
 rollout with the later waves untouched.
 """
 
-import math
 from dataclasses import dataclass
 
-BATCH_PATTERN = r"^([1-9][0-9]{0,2}|[1-9][0-9]?%|100%)$"
+from stacks.spec.capacity import batch_size
 
 
 @dataclass(frozen=True)
@@ -21,13 +20,6 @@ class Wave:
 
     def label(self, waves: int) -> str:
         return f"wave {self.number} of {waves}" + (" (canary)" if self.canary else "")
-
-
-def batch_size(batch: str, servers: int) -> int:
-    """Servers per wave: `batch` is a count ("2") or a share of the PoP ("25%", rounded up)."""
-    if batch.endswith("%"):
-        return max(1, math.ceil(servers * int(batch[:-1]) / 100))
-    return int(batch)
 
 
 def rollout_waves(servers: list[str], canary: int, batch: str) -> list[Wave]:

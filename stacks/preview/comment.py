@@ -9,7 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stacks.preview.danger import HOST_DEPLOY, dangers, grouped
+from stacks.preview.capacity import HOST_DEPLOY, SFU_DIGEST, capacity_effect, capacity_line
+from stacks.preview.danger import dangers, grouped
 from stacks.preview.events import (
     COUNTED,
     UNKNOWN,
@@ -26,7 +27,6 @@ MARKER = "<!-- voicepop-preview -->"  # finds the comment again to edit it in pl
 VALUE_WIDTH = 120  # a property value longer than this is cut in the tables
 NOTE_RESERVE = 1_000
 TRIGGER = "trigger"  # room kept for the note that says what was trimmed
-SFU_DIGEST = "sfu_digest"  # a host deploy's: it changes when the deploy restarts the SFU
 UNSHOWN_DEPLOY_INPUTS = (SFU_DIGEST, "wave")  # digests and places: the rollout line says them
 
 # what goes first when the comment is too long (lowest first); counts and dangers never go
@@ -171,6 +171,9 @@ def stack_sections(preview: StackPreview) -> list[Section]:
         rollout = rollout_line(preview.changes)
         if rollout:
             sections.append(Section(rollout))
+        effect = capacity_effect(preview)
+        if effect is not None:
+            sections.append(Section(capacity_line(stack, effect)))
         properties = properties_list(preview.changes)
         if properties:
             sections.append(Section(properties, PROPERTIES, stack))

@@ -6,13 +6,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from stacks.preview.capacity import HOST_DEPLOY, SERVER, capacity_effect
 from stacks.preview.events import PropertyChange, ResourceChange, StackPreview
-from stacks.providers.flexmetal import schema as flexmetal
-from stacks.providers.vpdeploy import schema as vpdeploy
 from stacks.providers.vproute53 import schema as vproute53
 
-SERVER = flexmetal.SERVER.token
-HOST_DEPLOY = vpdeploy.HOST_DEPLOY.token
 RECORD_SETS = vproute53.RECORD_SETS.token
 ZONE = vproute53.ZONE.token
 HEALTH_CHECK = vproute53.HEALTH_CHECK.token
@@ -35,7 +32,25 @@ class Danger:
 
 def dangers(preview: StackPreview) -> list[Danger]:
     found = [danger for change in preview.changes for danger in dangers_of(change)]
+    found += capacity_dangers(preview)
     return sorted(set(found), key=lambda d: (d.kind, d.detail, d.resource))
+
+
+def capacity_dangers(preview: StackPreview) -> list[Danger]:
+    effect = capacity_effect(preview)
+    if effect is None or not effect.below_floor:
+        return []
+    if effect.removal_below_floor:
+        detail = (
+            f"{effect.before} → {effect.after} servers, below the floor of "
+            f"{effect.floor_before} in service"
+        )
+    else:
+        detail = (
+            f"{effect.in_service_during_rollout} of {effect.after} servers in service during "
+            f"a wave, below the floor of {effect.floor_after}"
+        )
+    return [Danger("capacity below the floor", detail, preview.stack)]
 
 
 def dangers_of(change: ResourceChange) -> Iterator[Danger]:

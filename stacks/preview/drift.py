@@ -18,8 +18,8 @@ from typing import Any
 from stacks.deploy.outcome import failed_controls
 from stacks.deploy.verification import verification_command
 from stacks.inventories import inventory_hosts, render_verify, stack_outputs
+from stacks.preview.capacity import SERVER
 from stacks.preview.comment import render_drift
-from stacks.preview.danger import SERVER
 from stacks.preview.events import StackPreview, stack_preview
 from stacks.preview.hosts import last_line, roles_dry_run
 from stacks.preview.run import PROJECT_DIR, preview_environment

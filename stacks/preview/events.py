@@ -57,6 +57,10 @@ class StackPreview:
     host_changes: list["HostChange"] = field(default_factory=list)
     host_errors: list[str] = field(default_factory=list)
     duration_s: float | None = None
+    # every resource's step (unchanged ones too: "same"), by URN, to count what a PoP holds
+    ops: dict[str, str] = field(default_factory=dict)
+    # the PoP's capacity floor as its spec gives it (deploy.min_in_service), when known
+    min_in_service: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -174,7 +178,10 @@ def stack_preview(stack: str, events: Iterable[str]) -> StackPreview:
         # event; a preview's outputs event repeats its pre event
         step = event.get("resourcePreEvent") or event.get("resOutputsEvent")
         if step is not None:
-            change = resource_change(step["metadata"])
+            metadata = step["metadata"]
+            if "urn" in metadata:
+                preview.ops.setdefault(metadata["urn"], folded_op(metadata.get("op", "")))
+            change = resource_change(metadata)
             if change is not None and change.urn not in seen:
                 seen[change.urn] = change
         elif "policyEvent" in event:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from pulumi import automation as auto
 
 from stacks.fleet.engine import (
@@ -20,6 +21,8 @@ from stacks.fleet.engine import (
 )
 from stacks.preview.events import StackPreview, stack_preview
 from stacks.preview.hosts import roles_dry_run
+from stacks.spec.loading import read_stack_file
+from stacks.spec.models import PopSpec
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # the event stream, with policy events, on standard output
@@ -68,6 +71,9 @@ def engine_preview(stack: str, options: PreviewOptions) -> tuple[list[str], str]
 def preview_stack(stack: str, options: PreviewOptions = PreviewOptions()) -> StackPreview:
     lines, failure = engine_preview(stack, options)
     preview = stack_preview(stack, lines)
+    preview.min_in_service = capacity_floor_of(
+        options.config_files.get(stack) or PROJECT_DIR / f"Pulumi.{stack}.yaml"
+    )
     if failure and not preview.errors:
         preview.errors.append(failure)
     if options.hosts and not preview.failed:
@@ -75,6 +81,15 @@ def preview_stack(stack: str, options: PreviewOptions = PreviewOptions()) -> Sta
             stack, PROJECT_DIR, options.config_files.get(stack)
         )
     return preview
+
+
+def capacity_floor_of(stack_file: Path) -> str | None:
+    """The PoP's `deploy.min_in_service` as its stack file gives it (None: it does not parse;
+    the preview says why)."""
+    try:
+        return PopSpec.model_validate(read_stack_file(stack_file).raw_pop).deploy.min_in_service
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
 
 
 def preview_stacks(

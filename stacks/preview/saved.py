@@ -41,6 +41,8 @@ def preview_of(document: dict[str, Any]) -> StackPreview:
         host_changes=[HostChange(**h) for h in document["host_changes"]],
         host_errors=list(document["host_errors"]),
         duration_s=document.get("duration_s"),
+        ops=dict(document.get("ops") or {}),
+        min_in_service=document.get("min_in_service"),
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from roles.sfu.defaults import PortRange
 from stacks.providers.catalogue import load_catalogue
+from stacks.spec.capacity import batch_size, capacity_floor, in_service_during_rollout
 from stacks.spec.errors import SpecError
 from stacks.spec.models import NeighborSpec, PopSpec
 from stacks.spec.reference import (
@@ -22,6 +23,9 @@ from stacks.spec.reference import (
 
 ROOT = "voicepop:pop"
 SSH_PORT = 22
+BGP_PORT = 179
+DNS_LABEL_MAX = 63
+DNS_NAME_MAX = 253
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,11 @@ def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
         *_check_ports(spec),
         *_check_access(spec),
         *_check_limits(spec),
+        *_check_timings(spec),
+        *_check_tcp_services(spec),
+        *_check_server_name_lengths(spec),
+        *_check_deploy(spec),
+        *_check_rollout(spec),
     ]
 
 
@@ -178,9 +187,27 @@ def _check_neighbors(spec: PopSpec, context: StackContext) -> Iterator[SpecError
             yield SpecError(path, name, f"neighbor name used {times} times", "unique names")
     for index, neighbor in enumerate(spec.bgp.neighbors):
         here = f"{path}[{index}]"
+        yield from _same_peer_address(spec, index)
         yield from _unknown_servers(spec, f"{here}.servers", neighbor.servers)
         yield from _check_timers(here, neighbor)
         yield from _check_md5_reference(here, neighbor, context)
+
+
+def _same_peer_address(spec: PopSpec, index: int) -> Iterator[SpecError]:
+    """Two sessions of one server to the same address: BIRD takes one, the other never
+    establishes (a second router is a second address)."""
+    neighbor = spec.bgp.neighbors[index]
+    mine = set(neighbor.servers or spec.server_names)
+    for other, earlier in enumerate(spec.bgp.neighbors[:index]):
+        shared = mine & set(earlier.servers or spec.server_names)
+        if earlier.peer_address == neighbor.peer_address and shared:
+            yield SpecError(
+                f"{ROOT}.bgp.neighbors[{index}].peer_address",
+                neighbor.peer_address,
+                f"also the address of {earlier.name} (bgp.neighbors[{other}]) on "
+                f"{', '.join(sorted(shared))}",
+                "one session per peer address and server",
+            )
 
 
 def _check_health(spec: PopSpec) -> Iterator[SpecError]:
@@ -334,6 +361,158 @@ def _check_limits(spec: PopSpec) -> Iterator[SpecError]:
             spec.sfu.nofile_limit,
             f"above the machine's file limit tuning.kernel.file_max ({file_max})",
             f"at most {file_max}, or raise tuning.kernel.file_max",
+        )
+
+
+def _not_above(path: str, value: float, limit_path: str, limit: float) -> Iterator[SpecError]:
+    """`value` (at `path`) may not exceed the related field at `limit_path`."""
+    if value > limit:
+        yield SpecError(
+            f"{ROOT}.{path}",
+            value,
+            f"above {limit_path} ({limit})",
+            f"at most {limit}, or raise {limit_path}",
+        )
+
+
+def _check_timings(spec: PopSpec) -> Iterator[SpecError]:
+    """Values that contradict each other: a poll interval longer than its timeout, a default
+    above its own maximum, a wait longer than the deploy that waits."""
+    provider, deploy, kernel = spec.provider, spec.deploy, spec.tuning.kernel
+    pairs: list[tuple[str, float, str, float]] = [
+        ("provider.delivery_poll_interval_s", provider.delivery_poll_interval_s,
+         "provider.delivery_timeout_s", provider.delivery_timeout_s),
+        ("provider.release_poll_interval_s", provider.release_poll_interval_s,
+         "provider.release_timeout_s", provider.release_timeout_s),
+        ("provider.request_timeout_s", provider.request_timeout_s,
+         "provider.delivery_timeout_s", provider.delivery_timeout_s),
+        ("tuning.kernel.rmem_default_bytes", kernel.rmem_default_bytes,
+         "tuning.kernel.rmem_max_bytes", kernel.rmem_max_bytes),
+        ("tuning.kernel.wmem_default_bytes", kernel.wmem_default_bytes,
+         "tuning.kernel.wmem_max_bytes", kernel.wmem_max_bytes),
+        ("anycast.error_wait_min_s", spec.anycast.error_wait_min_s,
+         "anycast.error_wait_max_s", spec.anycast.error_wait_max_s),
+        ("deploy.settle_s", deploy.settle_s, "deploy.timeout_s", deploy.timeout_s),
+        ("deploy.ssh_dead_after_s", deploy.ssh_dead_after_s,
+         "deploy.timeout_s", deploy.timeout_s),
+        ("bgp.drain_wait_s", spec.bgp.drain_wait_s, "deploy.timeout_s", deploy.timeout_s),
+        ("sfu.call_gate.setup_timeout_s", spec.sfu.call_gate.setup_timeout_s,
+         "deploy.timeout_s", deploy.timeout_s),
+    ]  # fmt: skip
+    for path, value, limit_path, limit in pairs:
+        yield from _not_above(path, value, limit_path, limit)
+
+
+def _check_tcp_services(spec: PopSpec) -> Iterator[SpecError]:
+    """Two services on one TCP port: the second would fail to bind, or take the first's
+    traffic. The health check may probe the signalling API itself (the default)."""
+    listeners: list[tuple[str, int]] = [("SSH", SSH_PORT)]
+    if spec.bgp.neighbors:
+        listeners.append(("BGP", BGP_PORT))
+    listeners += [
+        ("sfu.signalling_port", spec.sfu.signalling_port),
+        ("sfu.admin_port", spec.sfu.admin_port),
+    ]
+    if spec.sfu.health.port != spec.sfu.signalling_port:
+        listeners.append(("sfu.health.port", spec.sfu.health.port))
+    listeners += [
+        (f"firewall.extra_tcp_ports[{index}]", port)
+        for index, port in enumerate(spec.firewall.extra_tcp_ports)
+        if port != SSH_PORT  # _check_ports says why not SSH's
+    ]
+    for index, (name, port) in enumerate(listeners):
+        earlier = [other for other, taken in listeners[:index] if taken == port]
+        if earlier and "." in name:
+            yield SpecError(
+                f"{ROOT}.{name}",
+                port,
+                f"the port of {earlier[0]} too: two services cannot listen on one port",
+                "a TCP port no other service of the server uses "
+                f"({', '.join(f'{other} {taken}' for other, taken in listeners if other != name)})",
+            )
+
+
+def _check_server_name_lengths(spec: PopSpec) -> Iterator[SpecError]:
+    """A server's name is its host name and its DNS label: at most 63 characters, and its
+    record name within DNS's 253."""
+    if spec.servers.names is not None or not spec.server_names:
+        return
+    longest = max(spec.server_names, key=len)
+    prefix = spec.servers.name_prefix or f"{spec.code}-sfu"
+    path = f"{ROOT}.servers.name_prefix"
+    if len(longest) > DNS_LABEL_MAX:
+        yield SpecError(
+            path,
+            prefix,
+            f"makes server names of {len(longest)} characters ({longest}): longer than a DNS label",
+            f"a prefix of at most {DNS_LABEL_MAX - (len(longest) - len(prefix))} characters",
+        )
+    elif len(f"{longest}.{spec.dns.zone}") > DNS_NAME_MAX:
+        yield SpecError(
+            path,
+            prefix,
+            f"makes the record {longest}.{spec.dns.zone} longer than DNS's {DNS_NAME_MAX} "
+            "characters",
+            "a shorter prefix or zone",
+        )
+
+
+def _check_deploy(spec: PopSpec) -> Iterator[SpecError]:
+    """A production or staging PoP's hosts are deployed and verified for real."""
+    if spec.environment == "sandbox":
+        return
+    for field, value, problem in (
+        ("simulate", spec.deploy.simulate, "simulates the host deploys: nothing would run"),
+        ("enabled", not spec.deploy.enabled, "skips the host deploys and their verification"),
+    ):
+        if value:
+            yield SpecError(
+                f"{ROOT}.deploy.{field}",
+                getattr(spec.deploy, field),
+                f"{problem} in a {spec.environment} PoP",
+                f"{'false' if field == 'simulate' else 'true'} (only a sandbox may "
+                f"{'simulate' if field == 'simulate' else 'skip'} them)",
+            )
+
+
+def _check_rollout(spec: PopSpec) -> Iterator[SpecError]:
+    """Rollout sizes fit the PoP everywhere; outside a sandbox no wave drains the PoP below
+    its capacity floor."""
+    path = f"{ROOT}.deploy"
+    servers = len(spec.server_names)
+    if not servers:  # reported at servers
+        return
+    rollout = spec.deploy.rollout
+    floor_given = spec.deploy.min_in_service
+    fits = True
+    for field, given in (
+        ("rollout.canary", str(rollout.canary)),
+        ("rollout.batch", rollout.batch),
+        ("min_in_service", floor_given),
+    ):
+        if not given.endswith("%") and int(given) > servers:
+            fits = False
+            shares = "" if field == "rollout.canary" else ", or a share of the PoP such as '25%'"
+            yield SpecError(
+                f"{path}.{field}",
+                given,
+                f"more servers than the PoP's {servers}",
+                f"at most {servers}{shares}",
+            )
+    if not fits or spec.environment == "sandbox":
+        return
+    floor = capacity_floor(spec)
+    in_service = in_service_during_rollout(spec)
+    if in_service < floor:
+        wave = servers - in_service
+        field = "canary" if rollout.canary >= batch_size(rollout.batch, servers) else "batch"
+        yield SpecError(
+            f"{path}.rollout.{field}",
+            getattr(rollout, field),
+            f"a wave of {wave} server(s) leaves {in_service} of {servers} in service, below "
+            f"deploy.min_in_service ({floor_given}: {floor} server(s))",
+            f"waves of at most {servers - floor} server(s) in a {spec.environment} PoP, or "
+            "lower deploy.min_in_service",
         )
 
 

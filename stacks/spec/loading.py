@@ -22,7 +22,7 @@ from stacks.spec.errors import (
 )
 from stacks.spec.models import PopSpec
 from stacks.spec.routing import check_routing, load_registry
-from stacks.yaml_files import read_yaml
+from stacks.yaml_files import DuplicateKey, read_yaml
 
 NAMESPACE = "voicepop"
 POP_KEY = "pop"
@@ -120,12 +120,32 @@ def validate_stack_files(paths: Iterable[Path], beside: Iterable[Path] = ()) -> 
         except SpecInvalid as invalid:
             result.errors[source] = invalid.errors
         except yaml.YAMLError as error:
-            result.errors[source] = [SpecError(source, "", f"not valid YAML: {error}")]
+            result.errors[source] = [yaml_error(source, error)]
     others = valid_specs(other for other in beside if other.name not in result.errors)
     for source, errors in check_across_pops({**result.specs, **others}).items():
         if source in result.errors:
             result.errors[source] = sorted_errors([*result.errors[source], *errors])
     return result
+
+
+def yaml_error(source: str, error: yaml.YAMLError) -> SpecError:
+    if isinstance(error, DuplicateKey):
+        return SpecError(
+            f"{source}, line {error.again_line}",
+            error.key,
+            f"key given twice in one mapping (lines {error.first_line} and {error.again_line}): "
+            "the later value would silently win",
+            "each key once",
+        )
+    return SpecError(source, "", f"not valid YAML: {error}")
+
+
+def check_stack_file_syntax(path: Path) -> None:
+    """SpecInvalid if the stack file gives a key twice: the engine keeps the later value."""
+    try:
+        read_yaml(path)
+    except yaml.YAMLError as error:
+        raise SpecInvalid(path.name, [yaml_error(path.name, error)]) from None
 
 
 def valid_specs(paths: Iterable[Path]) -> dict[str, PopSpec]:
@@ -156,6 +176,8 @@ def pop_from_stack_config(project_dir: Path, stack: str) -> PopSpec:
         if key.startswith(prefix) and key != f"{prefix}{POP_KEY}"
     }
     source = f"Pulumi.{stack}.yaml"
+    if (project_dir / source).is_file():
+        check_stack_file_syntax(project_dir / source)
     spec = parse_pop(raw, StackContext(stack=stack, config_keys=keys), source)
 
     others = valid_specs(path for path in stack_files(project_dir) if path.name != source)

@@ -24,13 +24,15 @@ from roles.firewall.defaults import FirewallSettings
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.nic_tuning.defaults import NicTuning
 from roles.sfu.defaults import SfuSettings
-from stacks.deploy.waves import BATCH_PATTERN
 from stacks.spec.reference import MAX_IPV4_PREFIX_LEN, MAX_IPV6_PREFIX_LEN, MAX_TTL_S, MIN_TTL_S
 
 POP_CODE_PATTERN = r"^[a-z]{3}[0-9]{1,2}$"
 # A DNS label, so a server name is also its host name and record name.
 SERVER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 DNS_NAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+# Server counts of a rollout: a number of servers or a share of the PoP's servers.
+BATCH_PATTERN = r"^([1-9][0-9]{0,2}|[1-9][0-9]?%|100%)$"
+FLOOR_PATTERN = r"^([0-9]{1,3}|[0-9]{1,2}%|100%)$"
 
 
 def _announceable_prefix(value: str) -> str:
@@ -248,6 +250,15 @@ def _batch(value: str) -> str:
     return value
 
 
+def _floor(value: str) -> str:
+    if not re.fullmatch(FLOOR_PATTERN, value):
+        raise ValueError(
+            "not a number of servers; allowed: a number of servers (0-999, e.g. 6) or a share "
+            "of the PoP's servers (0%-100%, e.g. '75%', rounded down)"
+        )
+    return value
+
+
 class RolloutSpec(SpecModel):
     """How a change that re-deploys hosts rolls through the PoP: a canary wave first, then
     batches, each wave only after the previous one deployed and passed its gate."""
@@ -268,8 +279,8 @@ class DeploySpec(SpecModel):
 
     enabled: bool = Field(
         True,
-        description="run the site deploy and verification in `pulumi up`; off only for "
-        "tests of the provider alone",
+        description="run the site deploy and verification in `pulumi up`; off only in a "
+        "sandbox, for tests of the provider alone",
     )
     ssh_private_key: Annotated[str, AfterValidator(_key_path)] | None = Field(
         None, description="the deploy's SSH key (relative to the project); default: the agent"
@@ -290,10 +301,17 @@ class DeploySpec(SpecModel):
         "instead of stalling it until timeout_s",
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    min_in_service: Annotated[str, BeforeValidator(_as_text), AfterValidator(_floor)] = Field(
+        "75%",
+        description="the PoP's capacity floor: servers that stay in service during any "
+        "rollout wave or server removal (a number, or a share of the PoP rounded down); "
+        "outside a sandbox a rollout or removal below it is an error",
+    )
     simulate: bool = Field(
         False,
         description="true: no host is touched; each host deploy only records its trigger and "
-        "wave (a simulated fleet of servers without hosts: stacks/fleet/simulate.py, bench/)",
+        "wave (a sandbox only: a simulated fleet of servers without hosts, "
+        "stacks/fleet/simulate.py, bench/)",
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from stacks.preview.comment import GITHUB_LIMIT, MARKER, render
 from stacks.preview.danger import dangers
-from stacks.preview.events import HostChange, StackPreview, stack_preview
+from stacks.preview.events import HostChange, PropertyChange, StackPreview, stack_preview
 from stacks.preview.hosts import planned_host_changes
 
 pytestmark = pytest.mark.preview
@@ -180,3 +180,46 @@ def test_policy_results_from_the_event_stream_reach_the_comment() -> None:
         "| ⛔ mandatory | voicepop/production-pop-redundancy | `ams1-sfu01` | "
         "ams1 has 1 server; needs 2 |" in comment
     )
+
+
+def test_a_removal_states_the_capacity_before_and_after() -> None:
+    preview = replace(recorded("server-removed"), min_in_service="75%")
+    section = section_of(render([preview]), "sandbox")
+    assert "**Capacity**: sandbox: 3 → 2 servers (-33 %) (floor: 2 in service" in section
+    assert "below the capacity floor" not in section
+
+
+def test_a_removal_below_the_floor_is_a_dangerous_change() -> None:
+    preview = replace(recorded("server-removed"), min_in_service="100%")
+    comment = render([preview])
+    assert "⚠️ **below the capacity floor** sandbox: 3 → 2 servers" in comment
+    block = comment[comment.index("### ⚠️ Dangerous changes") : comment.index("### `sandbox`")]
+    assert "**capacity below the floor**: 3 → 2 servers, below the floor of 3" in block
+
+
+def test_a_change_that_adds_nor_removes_nor_drains_says_nothing_of_capacity() -> None:
+    for scenario in ("tuning-knob", "no-change", "bgp-timers"):
+        assert "**Capacity**" not in render([recorded(scenario)])
+
+
+def test_the_largest_draining_wave_against_the_floor() -> None:
+    preview = recorded("tuning-knob")
+    drains = [
+        replace(
+            change,
+            wave="wave 1 of 1",
+            properties=(*change.properties, PropertyChange("sfu_digest", "a", "b")),
+        )
+        for change in preview.changes
+        if change.type.endswith("HostDeploy")
+    ]
+    assert len(drains) == 3
+    everything = replace(preview, changes=drains, min_in_service="75%")
+    line = section_of(render([everything]), "sandbox")
+    assert "0 of 3 in service during the largest draining wave (3 out)" in line
+    assert "below the capacity floor" in line
+    one_at_a_time = [replace(c, wave=f"wave {i} of 3") for i, c in enumerate(drains, 1)]
+    rolled = replace(preview, changes=one_at_a_time, min_in_service="75%")
+    line = section_of(render([rolled]), "sandbox")
+    assert "2 of 3 in service during the largest draining wave (1 out)" in line
+    assert "below the capacity floor" not in line

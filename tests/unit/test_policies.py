@@ -159,6 +159,27 @@ def test_a_server_without_its_deploy_or_with_part_of_the_site_is_named() -> None
     assert list(rules.host_deploys(pop, pop_config(environment="sandbox"), ["production"])) == []
 
 
+@pytest.mark.parametrize(
+    ("deploy_spec", "said"),
+    [({"simulate": True}, "sets deploy.simulate"), ({"enabled": False}, "deploy.enabled false")],
+)
+def test_a_production_pop_may_not_simulate_or_skip_its_deploys(
+    deploy_spec: dict[str, bool], said: str
+) -> None:
+    pop = healthy_pop()
+    [message] = rules.host_deploys(pop, pop_config(deploy=deploy_spec), ["production"])
+    assert message.startswith("PoP ams1 (production)") and said in message
+    sandbox = pop_config(environment="sandbox", deploy=deploy_spec)
+    assert list(rules.host_deploys(pop, sandbox, ["production"])) == []
+
+
+def test_a_simulated_host_deploy_is_named() -> None:
+    pop = healthy_pop()
+    pop[2] = rules.Resource(DEPLOY, pop[2].name, {**pop[2].props, "simulate": True})
+    [message] = rules.host_deploys(pop, pop_config(), ["production", "staging"])
+    assert message.startswith("server ams1-sfu1: its host deploy is simulated")
+
+
 def test_a_deploy_whose_host_is_not_known_yet_still_counts() -> None:
     pop = [server("ams1-sfu1"), rules.Resource(DEPLOY, "ams1-sfu1-deploy", {})]
     assert list(rules.host_deploys(pop, pop_config(), ["production"])) == []

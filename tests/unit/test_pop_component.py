@@ -186,6 +186,7 @@ def test_no_deploy_when_the_spec_turns_it_off(mocks: RecordingMocks) -> Any:
     from stacks.pop import VoicePop
 
     raw = valid_pop()
+    raw["environment"] = "sandbox"  # only a sandbox may turn the deploy off
     raw["deploy"] = {"enabled": False}
     pop = VoicePop(parse_pop(raw, VALID_CONTEXT, "x"), IDENTITY)
 
@@ -202,7 +203,7 @@ def test_each_deploy_knows_its_wave_and_waits_for_the_wave_before(mocks: Recordi
 
     raw = valid_pop()
     raw["servers"] = {"count": 4}
-    raw["deploy"] = {"rollout": {"canary": 1, "batch": 2}}
+    raw["deploy"] = {"rollout": {"canary": 1, "batch": 2}, "min_in_service": "50%"}
     pop = VoicePop(parse_pop(raw, VALID_CONTEXT, "x"), IDENTITY)
 
     def check(_: Any) -> None:

@@ -8,11 +8,12 @@ import pytest
 from stacks.deploy.results import DrainPlan
 from stacks.deploy.runner import expecting
 from stacks.deploy.trigger import sfu_digest
-from stacks.deploy.waves import batch_size, rollout_waves, wave_of, waves_line
+from stacks.deploy.waves import rollout_waves, wave_of, waves_line
 from stacks.preview.comment import rollout_line
 from stacks.preview.events import PropertyChange, ResourceChange
 from stacks.providers.vpdeploy.provider import HostDeploys, drain_plan
 from stacks.spec import SpecInvalid, parse_pop
+from stacks.spec.capacity import batch_size
 from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
 
 pytestmark = pytest.mark.fleet
@@ -71,6 +72,7 @@ def test_a_bad_batch_names_the_field_and_what_is_allowed(batch: str) -> None:
 
 def test_a_batch_may_be_written_as_a_number() -> None:
     raw = valid_pop()
+    raw["servers"] = {"count": 20}
     raw["deploy"] = {"rollout": {"canary": 2, "batch": 3}}
     rollout = parse_pop(raw, VALID_CONTEXT, "x").deploy.rollout
     assert (rollout.canary, rollout.batch) == (2, "3")

@@ -1,0 +1,40 @@
+"""A PoP's capacity during a rollout or a removal: how many servers a count or a share of the
+PoP stands for, the capacity floor (`deploy.min_in_service`) and the largest rollout wave.
+Pure; the rollout's waves themselves are in stacks/deploy/waves.py."""
+
+import math
+
+from stacks.spec.models import PopSpec
+
+
+def servers_of(amount: str, servers: int, *, round_up: bool) -> int:
+    """A count ("2") as it is, or a share of `servers` ("25%") rounded up or down."""
+    if not amount.endswith("%"):
+        return int(amount)
+    share = servers * int(amount[:-1]) / 100
+    return math.ceil(share) if round_up else math.floor(share)
+
+
+def batch_size(batch: str, servers: int) -> int:
+    """Servers per wave after the canary: at least one."""
+    return max(1, servers_of(batch, servers, round_up=True))
+
+
+def capacity_floor(spec: PopSpec, servers: int | None = None) -> int:
+    """Servers that must stay in service in a PoP of `servers` (default: the spec's)."""
+    count = len(spec.server_names) if servers is None else servers
+    return servers_of(spec.deploy.min_in_service, count, round_up=False)
+
+
+def largest_wave(servers: int, canary: int, batch: str) -> int:
+    """The most servers one wave of the rollout takes out of service at once."""
+    canaries = min(canary, servers)
+    rest = servers - canaries
+    return max(canaries, min(batch_size(batch, servers), rest))
+
+
+def in_service_during_rollout(spec: PopSpec) -> int:
+    """Servers still in service while the rollout's largest wave is drained."""
+    servers = len(spec.server_names)
+    rollout = spec.deploy.rollout
+    return servers - largest_wave(servers, rollout.canary, rollout.batch)
