@@ -100,7 +100,13 @@ def start_route53() -> None:
 
 def claim_the_bridge() -> None:
     claim = claims.current_claim()
-    problems = claims.conflicts(claim, ours_running=processes.running_pid(STANDIN) is not None)
+    problems = claims.conflicts(
+        claim,
+        ours={
+            settings.STANDIN_LISTEN: processes.running_pid(STANDIN),
+            settings.ROUTE53_LISTEN: processes.running_pid(ROUTE53),
+        },
+    )
     if problems:
         sys.exit("sandbox: cannot start:\n  " + "\n  ".join(problems))
     claims.write_claim(claim)

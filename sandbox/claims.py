@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,8 +75,9 @@ def release_claim(bridge: str) -> None:
         claim_path(bridge).unlink(missing_ok=True)
 
 
-def port_holder(listen: str) -> str | None:
-    """Who listens on `host:port` (PID and command line), or None when it is free."""
+def port_holder(listen: str) -> tuple[int | None, str] | None:
+    """Who listens on `host:port`: its PID (None if this user cannot see it) and a
+    description; None when the port is free."""
     host, port = listen.rsplit(":", 1)
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -89,8 +91,9 @@ def port_holder(listen: str) -> str | None:
     ).stdout
     pid = re.search(r"pid=(\d+)", listing)
     if not pid:
-        return f"port {port}: in use by a process this user cannot see"
-    return f"port {port}: PID {pid.group(1)} ({command_line(int(pid.group(1)))})"
+        return None, f"port {port}: in use by a process this user cannot see"
+    holder = int(pid.group(1))
+    return holder, f"port {port}: PID {holder} ({command_line(holder)})"
 
 
 def command_line(pid: int) -> str:
@@ -101,9 +104,10 @@ def command_line(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
-def conflicts(claim: Claim, ours_running: bool) -> list[str]:
+def conflicts(claim: Claim, ours: Mapping[str, int | None]) -> list[str]:
     """Why this sandbox cannot start: another live sandbox on its bridge, or another process
-    on its ports. Empty when it may."""
+    on one of its ports (`ours`: each port's daemon of this sandbox, by its listen address,
+    and its PID if it runs: our own daemon on its port is no conflict). Empty when it may."""
     found = []
     other = read_claim(claim.bridge)
     if other is not None and other.state_dir != claim.state_dir:
@@ -113,11 +117,13 @@ def conflicts(claim: Claim, ours_running: bool) -> list[str]:
             f"stop it with: {other.down_command()}"
             + ("  (or: python -m sandbox sweep)" if other.orphaned else "")
         )
-    if not ours_running:
-        for listen in (settings.STANDIN_LISTEN, settings.ROUTE53_LISTEN):
-            holder = port_holder(listen)
-            if holder:
-                found.append(f"{holder}; stop it, or give this sandbox other ports")
+    for listen, our_pid in ours.items():
+        holder = port_holder(listen)
+        if holder is not None and (our_pid is None or holder[0] != our_pid):
+            found.append(
+                f"{holder[1]}; stop it, or give this sandbox other ports (a stand-in of this "
+                "sandbox that was restarted by hand: python -m sandbox restart-standin)"
+            )
     return found
 
 

@@ -49,22 +49,44 @@ def running_pid(pid_file: Path) -> int | None:
     return pid if process_alive(pid) else None
 
 
+KILL_WAIT_S = 10.0  # after SIGKILL a process is gone in milliseconds unless stuck in the kernel
+
+
 def terminate(pid: int, wait_s: float, *, group: bool = False) -> None:
-    """SIGTERM (to the process, or its whole group), a grace period, then SIGKILL to the
-    group; returns once the process is gone."""
+    """SIGTERM (to the process, or the whole group it leads), a grace period, then SIGKILL;
+    returns once the process is gone, or raises if it outlives SIGKILL by KILL_WAIT_S. A
+    process that leads no group (one restarted by hand) is signalled itself."""
+    whole_group = group and leads_group(pid)
+    send(pid, signal.SIGTERM, whole_group)
+    if gone_within(pid, wait_s):
+        return
+    send(pid, signal.SIGKILL, whole_group)
+    if not gone_within(pid, KILL_WAIT_S):
+        raise RuntimeError(f"process {pid} still running {KILL_WAIT_S:.0f} s after SIGKILL")
+
+
+def leads_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
+def send(pid: int, signum: signal.Signals, whole_group: bool) -> None:
     with contextlib.suppress(ProcessLookupError):
-        if group:
-            os.killpg(pid, signal.SIGTERM)
+        if whole_group:
+            os.killpg(pid, signum)
         else:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signum)
+
+
+def gone_within(pid: int, wait_s: float) -> bool:
     deadline = time.monotonic() + wait_s
-    while process_alive(pid) and time.monotonic() < deadline:
+    while process_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    if process_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        while process_alive(pid):
-            time.sleep(0.05)
+    return True
 
 
 def wait_for_ssh(

@@ -1,12 +1,18 @@
 """A killed test run must not poison the next one: a sandbox whose bridge or ports are held is
 refused with the holder named, and a sandbox whose test run died is swept."""
 
+import os
+import signal
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.sandbox_fixture import SandboxUnderTest
+from tests.project import PROJECT_ROOT
+from tests.sandbox_fixture import API_TOKEN, SandboxUnderTest
 
 pytestmark = pytest.mark.servers
 
@@ -88,3 +94,47 @@ def test_a_port_held_by_another_process_is_named(tmp_path: Path, sandbox_machine
     finally:
         holder.kill()
         sandbox.sandbox("down")
+
+
+def test_a_stand_in_that_died_is_started_again_and_one_restarted_by_hand_is_stopped(
+    tmp_path: Path, sandbox_machine: None
+) -> None:
+    """`up` after the stand-in died: this sandbox's own Route 53 on its port is no conflict.
+    `down` after the stand-in was restarted by hand, outside a process group of its own:
+    stopped within its grace period (it used to wait for ever)."""
+    sandbox = sandbox_in(tmp_path / "only", owner_pid=1)
+    pid_file = sandbox.root / "sandbox" / "pids" / "flexmetal-standin.pid"
+    try:
+        assert sandbox.sandbox("up").returncode == 0
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        again = sandbox.sandbox("up")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert sandbox.client().list_servers() == []
+
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        by_hand = subprocess.Popen(  # in this test's process group, as a shell's job would be
+            [sys.executable, "-m", "sandbox.flexmetal", "serve", "--state",
+             str(tmp_path / "by-hand.db"), "--listen", "127.0.0.1:18797"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "FLEXMETAL_TOKEN": API_TOKEN},
+        )  # fmt: skip
+        pid_file.write_text(str(by_hand.pid))
+        for _ in range(100):
+            if answers("http://127.0.0.1:18797/_standin/health"):
+                break
+            time.sleep(0.1)
+        began = time.monotonic()
+        stopped = sandbox.sandbox("down")
+        assert stopped.returncode == 0, stopped.stderr
+        assert time.monotonic() - began < 60
+        assert by_hand.wait(timeout=5) is not None
+    finally:
+        sandbox.sandbox("down")
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except OSError:
+        return False
