@@ -13,7 +13,7 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
 
 .PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
         clean sandbox-up sandbox-down pr-comment drift stacks actionlint new-region \
-        policy-analyze audit fleet-preview fleet-up affected pr-comment-join
+        policy-analyze audit repair fleet-preview fleet-up affected pr-comment-join
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -83,6 +83,10 @@ new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATIO
 
 drift: venv engine ## Drift of STACK: provider and Route 53 (refresh), hosts (roles' plan), verification; exit 0/2/1
 	$(ENV) python -m stacks.preview.drift $(STACK) $(if $(OUT),--out $(OUT)) $(if $(NO_HOSTS),--no-hosts)
+
+repair: venv engine ## Repair STACK's drift through pulumi up: drifted hosts deployed again (waves, gate), then drift again; exit 0/2/1
+	$(ENV) python -m stacks.preview.repair $(STACK) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
+	  $(foreach config,$(POLICY_PACK_CONFIGS),--policy-pack-config $(config))
 
 audit: venv ## Host audit of STACK's servers (or INVENTORY=): JUnit, JSON and HTML in OUT (audit-report)
 	$(ENV) python -m audit $(if $(INVENTORY),--inventory $(INVENTORY),--stack $(STACK)) \

@@ -9,6 +9,12 @@ collect_cycles_less_often()
 
 import pulumi  # noqa: E402 (imported already, by the language host that runs this program)
 
+from stacks.deploy.redeploy import (  # noqa: E402
+    REDEPLOY_ENV,
+    UnknownServers,
+    redeploy_requests,
+    redeploy_token,
+)
 from stacks.noc import noc_document  # noqa: E402
 from stacks.pop import StackIdentity, VoicePop  # noqa: E402
 from stacks.spec import SpecInvalid, pop_from_stack_config  # noqa: E402
@@ -25,8 +31,10 @@ if not os.environ.get("VOICEPOP_SDK_DEBUG_LOGS"):
 identity = StackIdentity(pulumi.get_project(), pulumi.get_stack(), PROJECT_DIR)
 try:
     spec = pop_from_stack_config(PROJECT_DIR, identity.stack)
-    pop = VoicePop(spec, identity)
-except SpecInvalid as invalid:
+    requested = redeploy_requests(os.environ.get(REDEPLOY_ENV, ""), spec.server_names)
+    token = redeploy_token()
+    pop = VoicePop(spec, identity, redeploy=dict.fromkeys(requested, token))
+except (SpecInvalid, UnknownServers) as invalid:
     # RunError reports the message alone, without a Python traceback.
     raise pulumi.RunError(str(invalid)) from None
 

@@ -6,6 +6,7 @@ and DNS records).
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class Rollout:
     wave: Wave
     waves: int
     after: tuple[pulumi.Resource, ...] = ()
+    redeploy: str = ""  # the drift repair's token for this host in this run (else none)
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ def host_deploy(
             "timeout_s": spec.deploy.timeout_s,
             # only when set: a real PoP's deploys keep the inputs they always had
             **({"simulate": True} if spec.deploy.simulate else {}),
+            **({"redeploy": rollout.redeploy} if rollout.redeploy else {}),
         },
         pulumi.ResourceOptions(parent=parent, provider=deployer, depends_on=list(rollout.after)),
     )
@@ -202,8 +205,14 @@ def host_deploy(
 
 class VoicePop(pulumi.ComponentResource):
     def __init__(
-        self, spec: PopSpec, identity: StackIdentity, opts: pulumi.ResourceOptions | None = None
+        self,
+        spec: PopSpec,
+        identity: StackIdentity,
+        opts: pulumi.ResourceOptions | None = None,
+        redeploy: Mapping[str, str] | None = None,
     ) -> None:
+        """`redeploy`: a token per server the drift repair deploys again (stacks/deploy/
+        redeploy.py)."""
         super().__init__(POP_TYPE, spec.code, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         token = pulumi.Config("flexmetal").get_secret("token")
@@ -228,8 +237,8 @@ class VoicePop(pulumi.ComponentResource):
         code = DeployedCode.of(identity.project_dir)
         previous: tuple[pulumi.Resource, ...] = ()
         for wave in waves:
-            rollout = Rollout(wave, len(waves), previous)
             for name in wave.servers:
+                rollout = Rollout(wave, len(waves), previous, (redeploy or {}).get(name, ""))
                 self.servers[name] = PopServer(
                     name, spec, identity, key_ids, provider, deployer, rollout, code, child
                 )

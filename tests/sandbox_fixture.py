@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paramiko
 import pytest
 import yaml
 
+from roles.connection import SSH_ATTEMPTS, open_ssh
 from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
 from tests.project import PROJECT_ROOT, run_in_project_env
 
@@ -178,17 +178,10 @@ class SandboxUnderTest:
         assert result.returncode == 0, result.stderr
         return list(json.loads(result.stdout)["deployment"].get("resources", []))
 
-    def ssh(self, address: str, command: str) -> str:
-        client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        client.connect(
-            address,
-            username="root",
-            key_filename=str(self.ssh_key),
-            timeout=10,
-            allow_agent=False,
-            look_for_keys=False,
-        )
+    def ssh(self, address: str, command: str, attempts: int = SSH_ATTEMPTS) -> str:
+        """`command`'s output on the host; the connection is tried `attempts` times, as the
+        deploy's is (roles/connection.py), and a failure names the host."""
+        client = open_ssh(address, key_filename=str(self.ssh_key), attempts=attempts)
         try:
             _, stdout, _ = client.exec_command(command, timeout=30)
             return str(stdout.read().decode().strip())

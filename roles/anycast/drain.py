@@ -17,21 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import paramiko
-
 from roles.anycast.config import DRAIN_COMMAND
+from roles.connection import open_ssh
 
 
 def run_on(host: dict[str, Any], command: str) -> tuple[int, str]:
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(
-        host["address"],
-        username=host.get("ssh_user", "root"),
-        key_filename=host.get("ssh_key"),
-        timeout=10,
-        allow_agent=False,
-        look_for_keys=host.get("ssh_key") is None,
+    client = open_ssh(
+        host["address"], user=host.get("ssh_user", "root"), key_filename=host.get("ssh_key")
     )
     try:
         _, stdout, stderr = client.exec_command(command)

@@ -27,7 +27,7 @@ class DrainPlan:
     an operator drained stays drained."""
 
     deployed_before: bool = False  # the host has voicepop-drain (a created one does not yet)
-    restarts_sfu: bool = False
+    restarts_sfu: bool = False  # or the drift repair redeploys it: drained the same way
     left_drained: bool = False  # a failed run drained it: this one returns it after its gate
 
 

@@ -61,10 +61,11 @@ def deploy_host(
     progress: Progress,
     plan: DrainPlan | None = None,
     wave: str = "",
+    owner: str = "",
 ) -> HostRun:
     """Site deploy then verification of `host` (an inventory entry: name, address, ssh_user,
-    ssh_key, role data), drained around it when `plan` says so; raises HostDeployFailed naming
-    the host and what failed."""
+    ssh_key, role data), drained around it when `plan` says so, recorded on the host as owned
+    by the deploy `owner`; raises HostDeployFailed naming the host and what failed."""
     log = log_folder() / f"{host['name']}.log"
     with tempfile.TemporaryDirectory(prefix="voicepop-deploy-") as workdir:
         inventory = Path(workdir) / "inventory.py"
@@ -75,6 +76,8 @@ def deploy_host(
             drained = False
             try:
                 drained, service = _out_of_service(host, plan or DrainPlan(), progress, sink)
+                if owner:
+                    _record_owner(host, owner, sink)
                 declared.write_text(render_verify([expecting(host, service)]))
                 started = time.monotonic()
                 changed = _site_deploy(host, inventory, secrets, timeout_s, progress, sink)
@@ -137,6 +140,23 @@ def _out_of_service(
 
 
 COMMAND_NOT_FOUND = 127
+OWNER_FILE = "/var/lib/voicepop/deploy-owner"  # the deploy (its resource) that owns the host
+
+
+def _record_owner(host: dict[str, Any], owner: str, sink: Any) -> None:
+    from roles.anycast.drain import run_on
+
+    command = f"mkdir -p {Path(OWNER_FILE).parent} && echo {owner} > {OWNER_FILE}"
+    try:
+        status, output = run_on(host, command)
+    except Exception as error:  # SSH: unreachable, refused, auth
+        status, output = -1, str(error)
+    sink.write(f"owner {owner}: {output or status}\n")
+    if status != 0:
+        raise HostDeployFailed(
+            f"{host['name']}: could not record its deploy's owner: {output or f'exit {status}'}"
+            f" (full log: {sink.name})"
+        )
 
 
 def _drain_command(host: dict[str, Any], action: str, sink: Any) -> str:
@@ -311,17 +331,24 @@ def _placed_call(host: dict[str, Any], command: list[str], timeout_s: float) -> 
     return CallReport(server=host["name"], address=host["address"], ok=False, error=error)
 
 
-def drain_host(host: dict[str, Any], progress: Progress) -> str:
+SUPERSEDED = "not drained: a newer deploy of the same host owns it"
+
+
+def drain_host(host: dict[str, Any], progress: Progress, owner: str | None = None) -> str:
     """Withdraws the host's announcements gracefully (roles/anycast's voicepop-drain, after
     bgp.drain_wait_s) so that traffic has moved before the server is released. A host that
     cannot be reached or has no drain command announces nothing to drain: that is reported,
-    not raised, so that a dead server can still be released."""
+    not raised, so that a dead server can still be released. A host that another deploy owns
+    now (this one was replaced by a newer deploy of the same host) is left in service."""
     from roles.anycast.config import DRAIN_COMMAND
     from roles.anycast.drain import run_on
 
     wait_s = drain_wait_of(host)
-    progress(f"draining (withdrawing announcements after {wait_s} s)")
     try:
+        _, recorded = run_on(host, f"cat {OWNER_FILE} 2>/dev/null || true")
+        if recorded and recorded != owner:
+            return f"{host['name']}: {SUPERSEDED} ({recorded}), left in service"
+        progress(f"draining (withdrawing announcements after {wait_s} s)")
         status, output = run_on(host, f"{DRAIN_COMMAND} drain {wait_s}")
     except Exception as error:  # SSH: unreachable, refused, auth: the server is gone
         return f"{host['name']}: not drained, unreachable ({error}); releasing it anyway"

@@ -377,6 +377,12 @@ def render_drift(report: "DriftReport") -> str:
         parts.append(f"### Failed controls\n\n{listed}\n")
     if report.errors:
         parts.append("### Errors\n\n```\n" + "\n".join(report.errors) + "\n```\n")
+    if report.drifted:
+        parts.append(
+            f"**Repair** through `pulumi up` (the drifted hosts deployed again in the PoP's "
+            f"waves, with their gate; the provider's drift refreshed and put back): "
+            f"`make repair STACK={report.stack}`\n"
+        )
     parts.append(
         footer(
             [

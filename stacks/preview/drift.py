@@ -94,13 +94,19 @@ def verify_hosts(
 
 
 def drift_report(
-    stack: str, project_dir: Path = PROJECT_DIR, config_file: Path | None = None, hosts: bool = True
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    config_file: Path | None = None,
+    hosts: bool = True,
+    skip_hosts: Collection[str] = (),
 ) -> DriftReport:
     """`config_file`: the stack's config from there instead of its stack file; without
-    `hosts`, the provider and Route 53 only (no SSH reach needed)."""
+    `hosts`, the provider and Route 53 only (no SSH reach needed); `skip_hosts`: hosts not to
+    ask (the repair's unreachable ones)."""
     resources = refresh_preview(stack, project_dir, config_file)
     # a server the refresh found gone has no host to ask
     gone = {c.name for c in resources.changes if c.type == SERVER and c.op == "delete"}
+    gone |= set(skip_hosts)
     if not hosts:
         return DriftReport(stack, resources, hosts_checked=False)
     try:

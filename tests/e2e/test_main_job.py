@@ -205,6 +205,73 @@ def test_drift_finds_what_changed_behind_pulumis_back_and_none_once_mended(
     assert pop.pulumi("preview --expect-no-changes", config(pop)).returncode == 0
 
 
+def repair(pop: SandboxUnderTest) -> subprocess.CompletedProcess[str]:
+    """`make repair` on the sandbox, with the policy pack as the make target runs it."""
+    return run_in_project_env(
+        f"python -m stacks.preview.repair sandbox --config-file {config(pop)} "
+        "--policy-pack policies --policy-pack-config policies/config.json",
+        env={"PULUMI_BACKEND_URL": pop.backend, **pop.env},
+    )
+
+
+def test_the_repair_deploys_exactly_the_drifted_host_again_and_ends_clean(
+    pop: SandboxUnderTest,
+) -> None:
+    """A sysctl, an extra accept rule and an edited SFU config on one host: `make drift`
+    finds them; `make repair` deploys that host again through `pulumi up` (drained around
+    it, gated), leaves the others alone, and the drift check ends clean."""
+    servers = addresses(pop)
+    drifted = sorted(servers)[0]
+    before = deployed_at(pop)
+    pop.ssh(
+        servers[drifted],
+        f"sysctl -qw {BROKEN_SYSCTL}=1 && "
+        "nft insert rule inet voicepop input tcp dport 6379 accept && "
+        "echo '# edited by hand' >> /etc/janus/janus.jcfg",
+    )
+    found = drift(pop)
+    assert found["exit_status"] == 2
+    assert {change.split(":")[0] for change in found["host_changes"]} == {drifted}
+
+    started = time.time()
+    repaired = repair(pop)
+    assert repaired.returncode == 0, repaired.stdout[-4000:] + repaired.stderr[-3000:]
+    assert f"deploying again: {drifted}\n" in repaired.stdout
+    after = deployed_at(pop)
+    assert {name for name in after if after[name] != before[name]} == {f"{drifted}-deploy"}
+    marks = deploy_marks(pop, drifted, started)
+    assert {"drained", "in service"} <= set(marks), marks  # out of service while redeployed
+    assert sysctl(pop, servers[drifted], BROKEN_SYSCTL) == 0
+    assert "6379" not in pop.ssh(servers[drifted], "nft list ruleset")
+    assert drift(pop)["exit_status"] == 0
+    wait_until(lambda: announcing(pop) == set(servers.values()))
+    # a repair with nothing drifted changes nothing
+    again = repair(pop)
+    assert again.returncode == 0 and "no drift on sandbox: nothing to do" in again.stdout
+    assert deployed_at(pop) == after
+
+
+def test_a_forced_redeploy_by_replace_leaves_the_server_announcing(pop: SandboxUnderTest) -> None:
+    """`pulumi up --replace` of a host deploy: the new deploy runs and owns the host, and the
+    old one's delete leaves the server in service (it used to drain it for good)."""
+    servers = addresses(pop)
+    forced = sorted(servers)[1]
+    urn = next(
+        r["urn"]
+        for r in pop.state_resources()
+        if r["type"] == HOST_DEPLOY and r["urn"].endswith(f"::{forced}-deploy")
+    )
+    owner_before = resources(pop, HOST_DEPLOY)[f"{forced}-deploy"].get("owner")
+    result = pop.pulumi(f"up --yes --skip-preview --replace '{urn}'", config(pop))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    assert "a newer deploy of the same host owns it" in result.stdout
+    owner = resources(pop, HOST_DEPLOY)[f"{forced}-deploy"]["owner"]
+    assert owner and owner != owner_before
+    assert pop.ssh(servers[forced], "cat /var/lib/voicepop/deploy-owner") == owner
+    assert pop.ssh(servers[forced], "voicepop-drain status") == "in-service"
+    wait_until(lambda: announcing(pop) == set(servers.values()))
+
+
 BROKEN_SYSCTL = "net.ipv4.conf.all.accept_redirects"
 
 
@@ -633,6 +700,8 @@ def test_a_reinstall_wipes_the_hosts_and_their_deploy_runs_again(pop: SandboxUnd
 def test_destroy_leaves_nothing(pop: SandboxUnderTest) -> None:
     result = pop.pulumi("destroy --yes --skip-preview", config(pop, provider__os="debian-13"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    for name in ("sbx1-sfu01", "sbx1-sfu02", "sbx1-sfu03"):  # each drained before its release
+        assert f"{name}: drained" in result.stdout, result.stdout[-4000:]
     assert pop.live_servers() == []
     assert pop.state_resources() == []
     assert zone_records(pop.route53_endpoint, ZONE) == []

@@ -54,3 +54,20 @@ def test_without_hosts_the_report_says_they_were_not_checked() -> None:
     report = DriftReport("sandbox", StackPreview("sandbox", changes=[TAGGED]), hosts_checked=False)
     assert report.exit_status == DRIFT
     assert "| Hosts | not checked (`--no-hosts`) |" in render_drift(report)
+
+
+def test_the_repair_takes_the_hosts_the_plan_or_the_controls_name() -> None:
+    from stacks.preview.repair import drifted_hosts
+
+    found = StackPreview(
+        "sandbox", host_changes=[HostChange("sbx1-sfu01", "Firewall", "Load the ruleset")]
+    )
+    controls = [
+        "test_kernel_tuning.py::test_sysctl[sbx1-sfu03-net.ipv4.udp_rmem_min] - 8192",
+        "test_sfu.py::test_config[sbx1-sfu1] - another host's name is no match",
+    ]
+    report = DriftReport("sandbox", found, controls, 3)
+    hosts = ["sbx1-sfu01", "sbx1-sfu02", "sbx1-sfu03"]
+    assert drifted_hosts(report, hosts) == ["sbx1-sfu01", "sbx1-sfu03"]
+    assert "`make repair STACK=sandbox`" in render_drift(report)
+    assert "make repair" not in render_drift(DriftReport("sandbox", StackPreview("sandbox")))

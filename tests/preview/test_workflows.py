@@ -104,3 +104,20 @@ def test_every_make_target_a_workflow_calls_exists(workflow: Path) -> None:
     }
     assert called, f"{workflow.name} calls no make target"
     assert called <= makefile_targets(), called - makefile_targets()
+
+
+def test_the_drift_job_repairs_only_on_request_and_as_an_up_would() -> None:
+    drift = workflow("drift")
+    # YAML 1.1 reads the key `on` as true
+    [triggers] = [value for key, value in drift.items() if key in ("on", True)]
+    dispatch = triggers["workflow_dispatch"]
+    assert dispatch["inputs"]["repair"] == {
+        "description": "Repair the drift found through pulumi up (make repair)",
+        "type": "boolean",
+        "default": False,
+    }
+    job = drift["jobs"]["drift"]
+    [step] = [s for s in job["steps"] if "make repair" in str(s.get("run", ""))]
+    assert "inputs.repair" in step["if"] and "workflow_dispatch" in step["if"]
+    assert "pulumi-up-{0}" in job["concurrency"]["group"]
+    assert job["concurrency"]["cancel-in-progress"] is False

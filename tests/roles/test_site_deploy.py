@@ -19,6 +19,7 @@ from quality import emodel
 from quality.report import CallReport
 from roles.anycast.config import BIRD_CONF
 from roles.base.files import JOURNALD_DROPIN
+from roles.connection import SSH_ATTEMPTS
 from roles.firewall.rules import DROP_LOG_PREFIX, TABLE
 from stacks.deploy.results import HostDeployFailed
 from stacks.deploy.runner import deploy_host
@@ -353,9 +354,9 @@ def test_a_host_whose_ssh_goes_silent_mid_deploy_fails_within_the_bound_named(
         test_sandbox.client().release_server(server["uuid"])
 
 
-def pid1_started(sandbox: SandboxUnderTest, address: str) -> str:
+def pid1_started(sandbox: SandboxUnderTest, address: str, attempts: int = SSH_ATTEMPTS) -> str:
     """When the host's init started: changes with every boot, container or VM."""
-    return sandbox.ssh(address, "ps -o lstart= -p 1")
+    return sandbox.ssh(address, "ps -o lstart= -p 1", attempts)
 
 
 def test_everything_declared_survives_a_reboot(
@@ -371,7 +372,7 @@ def test_everything_declared_survives_a_reboot(
             assert time.monotonic() < deadline, f"{address} did not come back after reboot"
             time.sleep(2)
             try:
-                if pid1_started(test_sandbox, address) != booted[address]:
+                if pid1_started(test_sandbox, address, attempts=1) != booted[address]:
                     break
             except (OSError, EOFError, paramiko.SSHException):  # down while it reboots
                 continue

@@ -140,3 +140,54 @@ def test_the_preview_says_which_waves_run_and_which_drain() -> None:
     sysctl = [deploy_change("ams1-sfu01", "wave 1 of 1", restarts_sfu=False)]
     assert "drained first" not in rollout_line(sysctl)
     assert rollout_line([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("recorded", "owner", "drained"),
+    [
+        ("abc", "abc", True),  # the deploy that owns the host is leaving: drained
+        ("", "abc", True),  # a host deployed before owners were recorded
+        ("", None, True),  # a state from before owners, on such a host (destroy)
+        ("def", "abc", False),  # a newer deploy owns it (--replace): left in service
+        ("def", None, False),  # a state from before owners, replaced by a newer deploy
+    ],
+)
+def test_a_deploy_drains_its_host_on_delete_only_while_it_owns_it(
+    monkeypatch: pytest.MonkeyPatch, recorded: str, owner: str | None, drained: bool
+) -> None:
+    from roles.anycast import drain
+    from stacks.deploy.runner import SUPERSEDED, drain_host
+
+    commands: list[str] = []
+
+    def run_on(host: dict[str, Any], command: str) -> tuple[int, str]:
+        commands.append(command)
+        return 0, recorded if command.startswith("cat ") else "drained"
+
+    monkeypatch.setattr(drain, "run_on", run_on)
+    host = {"name": "ams1-sfu01", "address": "192.0.2.11", "bgp": {"drain_wait_s": 5}}
+    outcome = drain_host(host, lambda _: None, owner)
+    assert any("voicepop-drain drain 5" in c for c in commands) is drained
+    assert (SUPERSEDED in outcome) is not drained
+
+
+def test_only_a_new_redeploy_token_reruns_and_drains_a_deploy() -> None:
+    from stacks.providers.vpdeploy.provider import drain_plan, reruns
+
+    olds = {"trigger": "t", "sfu_digest": "s", "redeploy": "repair-1"}
+    assert not reruns(olds, {"trigger": "t", "sfu_digest": "s"})  # a run without a repair
+    assert not reruns(olds, {**olds})
+    asked = {"trigger": "t", "sfu_digest": "s", "redeploy": "repair-2"}
+    assert reruns(olds, asked)
+    assert drain_plan(olds, asked).restarts_sfu
+    assert not drain_plan(olds, {"trigger": "u", "sfu_digest": "s"}).restarts_sfu
+
+
+def test_the_repair_names_only_servers_of_the_pop() -> None:
+    from stacks.deploy.redeploy import UnknownServers, redeploy_requests
+
+    servers = ["sbx1-sfu01", "sbx1-sfu02"]
+    assert redeploy_requests("sbx1-sfu02, sbx1-sfu01", servers) == set(servers)
+    assert redeploy_requests("", servers) == frozenset()
+    with pytest.raises(UnknownServers, match="sbx1-sfu09: not a server of this PoP"):
+        redeploy_requests("sbx1-sfu09", servers)

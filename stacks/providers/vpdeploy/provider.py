@@ -4,7 +4,9 @@ Create and update run the host's deploy (stacks/deploy/runner.py): the pyinfra s
 then the verification suites as a gate; a failure fails `pulumi up` with the host and the step
 or controls named, and leaves the resource as it was, so the next `pulumi up` runs it again.
 They run only when the trigger (a content hash of the roles and the host's entry) or the
-secrets changed. Delete drains the host before the server it depends on is released.
+secrets changed, or when the drift repair asks (a new `redeploy` token). Delete drains the host
+before the server it depends on is released, unless a newer deploy of the same host owns it
+(`pulumi up --replace` of a deploy: the old one's delete must not take the host out).
 
 Progress goes to Pulumi's log through the engine's Log service (the address the engine starts
 every plugin with), so `pulumi up` shows which step each host is at.
@@ -14,6 +16,7 @@ import contextlib
 import json
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,7 +27,13 @@ from stacks.deploy.results import DrainPlan, HostDeployFailed, HostRun
 from stacks.providers.errors import PartialState
 from stacks.providers.plugin import Call, Changes, PluginProvider, ResourceHandlers
 from stacks.providers.properties import COMPUTED, off_the_loop, serve
-from stacks.providers.vpdeploy.schema import HOST_DEPLOY, NOT_A_CHANGE, PACKAGE, RERUN_ON
+from stacks.providers.vpdeploy.schema import (
+    HOST_DEPLOY,
+    NOT_A_CHANGE,
+    PACKAGE,
+    REDEPLOY,
+    RERUN_ON,
+)
 
 VERSION = "0.1.0"
 SIMULATED = HostRun(changed_operations=0, deploy_s=0.0, checks_passed=0, verify_s=0.0)
@@ -65,7 +74,11 @@ class HostDeploys(ResourceHandlers):
         """Changes re-run the deploy in place; a new address is another server (the old one
         was replaced): the deploy is replaced too, so that the old server is drained before
         its release. A server moved to another wave of the rollout has nothing to do."""
-        changed = [name for name in super().diff(olds, news).changed if name not in NOT_A_CHANGE]
+        changed = [
+            name
+            for name in super().diff(olds, news).changed
+            if name not in NOT_A_CHANGE and (name != REDEPLOY or redeploy_requested(olds, news))
+        ]
         moved = (
             news.get("host") is not COMPUTED
             and "host" in olds
@@ -75,10 +88,11 @@ class HostDeploys(ResourceHandlers):
 
     async def create(self, call: Call, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         resource_id = f"{host_of(inputs)['name']}-deploy"
+        owner = new_owner()
         if inputs.get("simulate"):
-            return resource_id, figures(SIMULATED)
-        run = await self._run(call.urn, inputs, resource_id, {})
-        return resource_id, figures(run)
+            return resource_id, figures(SIMULATED, owner)
+        run = await self._run(call.urn, inputs, resource_id, {}, owner)
+        return resource_id, figures(run, owner)
 
     def planned_update(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
         return self.planned_create(news) if reruns(olds, news) else self.kept_outputs(olds)
@@ -88,24 +102,29 @@ class HostDeploys(ResourceHandlers):
     ) -> dict[str, Any]:
         if not reruns(olds, news):
             return self.kept_outputs(olds)
+        owner = str(olds.get("owner") or new_owner())  # a state from before owners: one now
         if news.get("simulate"):
-            return figures(SIMULATED)
-        return figures(await self._run(call.urn, news, resource_id, olds))
+            return figures(SIMULATED, owner)
+        return figures(await self._run(call.urn, news, resource_id, olds, owner), owner)
 
     async def delete(self, call: Call, resource_id: str, state: dict[str, Any]) -> None:
         if state.get("simulate"):
             return
-        from stacks.deploy.runner import drain_host  # a preview never runs a host's deploy
+        # a preview never runs a host's deploy
+        from stacks.deploy.runner import SUPERSEDED, drain_host
 
-        outcome = await off_the_loop(lambda: drain_host(host_of(state), self._progress(call.urn)))
-        severity: Any = engine_pb2.INFO if ": drained" in outcome else engine_pb2.WARNING
+        outcome = await off_the_loop(
+            lambda: drain_host(host_of(state), self._progress(call.urn), state.get("owner"))
+        )
+        left_as_it_should = ": drained" in outcome or SUPERSEDED in outcome
+        severity: Any = engine_pb2.INFO if left_as_it_should else engine_pb2.WARNING
         self._log(call.urn, outcome, severity=severity)
 
     def _progress(self, urn: str) -> Callable[[str], None]:
         return lambda message: self._log(urn, message, ephemeral=True)
 
     async def _run(
-        self, urn: str, inputs: dict[str, Any], resource_id: str, olds: dict[str, Any]
+        self, urn: str, inputs: dict[str, Any], resource_id: str, olds: dict[str, Any], owner: str
     ) -> HostRun:
         """The deploy; when it fails, the resource stays in the state marked failed (the
         engine's init errors), so the next `pulumi up` runs it again whatever changed. What
@@ -113,7 +132,7 @@ class HostDeploys(ResourceHandlers):
         secrets = {k: str(v) for k, v in (inputs.get("secrets") or {}).items()}
         host = host_of(inputs)
         try:
-            return await self._deploy(urn, inputs, host, secrets, drain_plan(olds, inputs))
+            return await self._deploy(urn, inputs, host, secrets, drain_plan(olds, inputs), owner)
         except HostDeployFailed as failed:
             state = {
                 **inputs,
@@ -122,6 +141,7 @@ class HostDeploys(ResourceHandlers):
                 "sfu_digest": olds.get("sfu_digest", inputs.get("sfu_digest")),
                 **self.kept_outputs(olds),
                 "left_drained": failed.left_drained,
+                "owner": owner,
             }
             failed.partial = PartialState(resource_id, state, inputs, self.schema.secret)
             raise
@@ -133,6 +153,7 @@ class HostDeploys(ResourceHandlers):
         host: dict[str, Any],
         secrets: dict[str, str],
         plan: DrainPlan,
+        owner: str,
     ) -> HostRun:
         # a preview never runs a host's deploy
         from quality.report import figures_line
@@ -150,6 +171,7 @@ class HostDeploys(ResourceHandlers):
                 self._progress(urn),
                 plan,
                 wave,
+                owner,
             )
         )
         self._log(
@@ -165,15 +187,26 @@ class HostDeploys(ResourceHandlers):
 
 def drain_plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> DrainPlan:
     """A deployed host whose SFU configuration changes is drained around its deploy."""
+    sfu_moved = olds.get("sfu_digest") != news.get("sfu_digest")
     return DrainPlan(
         deployed_before=bool(olds),
-        restarts_sfu=bool(olds) and olds.get("sfu_digest") != news.get("sfu_digest"),
+        restarts_sfu=bool(olds) and (sfu_moved or redeploy_requested(olds, news)),
         left_drained=bool(olds.get("left_drained")),
     )
 
 
 def reruns(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
-    return any(olds.get(k) != news.get(k) for k in RERUN_ON)
+    return any(olds.get(k) != news.get(k) for k in RERUN_ON) or redeploy_requested(olds, news)
+
+
+def redeploy_requested(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
+    """The drift repair asked for this host (a token not seen before); a run without one (every
+    other run) asks nothing."""
+    return bool(news.get(REDEPLOY)) and news.get(REDEPLOY) != olds.get(REDEPLOY)
+
+
+def new_owner() -> str:
+    return uuid.uuid4().hex
 
 
 def host_of(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,8 +215,8 @@ def host_of(values: Mapping[str, Any]) -> dict[str, Any]:
     return dict(json.loads(values["host"]))
 
 
-def figures(run: HostRun) -> dict[str, Any]:
-    """The outputs: the last run's figures."""
+def figures(run: HostRun, owner: str) -> dict[str, Any]:
+    """The outputs: the last run's figures, and the deploy that owns the host."""
     return {
         "changed_operations": run.changed_operations,
         "checks_passed": run.checks_passed,
@@ -194,6 +227,7 @@ def figures(run: HostRun) -> dict[str, Any]:
         "drained": run.drained,
         "left_drained": False,
         "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "owner": owner,
     }
 
 

@@ -12,6 +12,8 @@ HOST_DEPLOY = Schema(
     # sfu_digest: what the SFU's configuration is made of (a change drains the server first);
     # wave: its place in the PoP's rolling deploy, for previews and logs
     # simulate: nothing runs on the host (a simulated fleet's servers have none)
+    # redeploy: a token set by the drift repair (VOICEPOP_REDEPLOY): a new one re-runs the
+    # deploy, drained; none (every other run) is no change
     inputs=(
         "host",
         "trigger",
@@ -21,6 +23,7 @@ HOST_DEPLOY = Schema(
         "settle_s",
         "timeout_s",
         "simulate",
+        "redeploy",
     ),
     outputs=(
         "changed_operations",
@@ -32,9 +35,13 @@ HOST_DEPLOY = Schema(
         "drained",  # the last run drained the server for an SFU restart (and returned it)
         "left_drained",  # a failed run left it drained: the next run returns it to service
         "deployed_at",
+        # which deploy owns the host (written there at each run): the delete of a deploy that
+        # a newer one of the same host superseded (`pulumi up --replace`) drains nothing
+        "owner",
     ),
     required=("host", "trigger", "settle_s", "timeout_s"),
     secret=("secrets",),
 )
 RERUN_ON = ("trigger", "secrets")  # what re-runs the deploy; other changes only restate it
 NOT_A_CHANGE = ("wave",)  # a server moved to another wave: nothing to do on the host
+REDEPLOY = "redeploy"
