@@ -13,7 +13,7 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
 
 .PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
         clean sandbox-up sandbox-down pr-comment drift stacks actionlint new-region \
-        policy-analyze audit repair fleet-preview fleet-up affected pr-comment-join
+        policy-analyze audit repair pending fleet-preview fleet-up affected pr-comment-join
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -119,6 +119,10 @@ lint: venv actionlint ## ruff, mypy and actionlint (the CI workflows)
 
 actionlint: ## actionlint built from its Go module, cached outside the work tree
 	tools/actionlint/build.sh
+
+pending: venv ## The stacks not yet at HEAD (changed since the commit each last deployed) as JSON, for up's matrix
+	@tools/pulumi-engine/build.sh >&2  # the engine reads each stack's history; stdout is the list
+	@$(ENV) python -m stacks.fleet.pending $(if $(SKIP),--skip $(SKIP))
 
 stacks: venv ## The stacks of this repository as a JSON list (SKIP= leaves some out), for CI matrices
 	@$(ENV) python -m stacks.preview stacks $(if $(SKIP),--skip $(SKIP))

@@ -66,6 +66,11 @@ def test_up_runs_one_job_per_stack_under_its_concurrency_group() -> None:
     callers = workflow("up")["jobs"]
     assert callers["rest"]["needs"] == ["affected", "canary"]
     assert "needs.canary.result == 'success'" in callers["rest"]["if"]
+    # every stack converges to main: compared with the commit it last deployed, not HEAD~1
+    [listing] = [s for s in callers["affected"]["steps"] if s.get("id") == "list"]
+    assert "make -s pending" in listing["run"] and "HEAD~1" not in listing["run"]
+    [checkout] = [s for s in callers["affected"]["steps"] if "checkout" in s.get("uses", "")]
+    assert checkout["with"]["fetch-depth"] == 0
 
 
 @pytest.mark.engine
