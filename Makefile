@@ -13,7 +13,7 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
 
 .PHONY: help setup system-packages engine venv validate preview up down test test-offline test-go lint lock \
         clean sandbox-up sandbox-down pr-comment drift stacks actionlint new-region \
-        policy-analyze audit repair pending fleet-preview fleet-up affected pr-comment-join
+        policy-analyze audit repair pending examples fleet-preview fleet-up affected pr-comment-join
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -79,7 +79,9 @@ fleet-up: venv engine ## Up every stack (or STACKS=): CANARY= PoPs first, then w
 new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATION= [SERVERS= LIKE= PREFIX=]
 	$(ENV) python -m stacks.new_region --pop "$(POP)" --location "$(LOCATION)" \
 	  $(if $(SERVERS),--servers $(SERVERS)) $(if $(LIKE),--like $(LIKE)) \
-	  $(foreach p,$(PREFIX),--prefix $(p)) $(if $(INSTANCE_TYPE),--instance-type $(INSTANCE_TYPE))
+	  $(foreach p,$(PREFIX),--prefix $(p)) $(if $(INSTANCE_TYPE),--instance-type $(INSTANCE_TYPE)) \
+	  $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
+	  $(foreach config,$(POLICY_PACK_CONFIGS),--policy-pack-config $(config))
 
 drift: venv engine ## Drift of STACK: provider and Route 53 (refresh), hosts (roles' plan), verification; exit 0/2/1
 	$(ENV) python -m stacks.preview.drift $(STACK) $(if $(OUT),--out $(OUT)) $(if $(NO_HOSTS),--no-hosts)
@@ -113,6 +115,9 @@ test-go: ## go test of the project's Go code (the engine's Python language host)
 
 test-offline: venv ## Only the tests that need nothing: no root, no bridge, no engine
 	$(ENV) python -m pytest -m offline $(PYTEST_ARGS)
+
+examples: up ## docs/examples/ regenerated from one sandbox run (after make up): comment, drift, repair, audit, calls, fleet
+	$(ENV) python -m sandbox.examples
 
 lint: venv actionlint ## ruff, mypy and actionlint (the CI workflows)
 	$(ENV) ruff check . && ruff format --check . && mypy && actionlint

@@ -42,6 +42,9 @@ def pytest_command(hosts: int, junit: Path) -> list[str]:
         "-m",
         "pytest",
         "tests/verify",
+        # the suites' own conftest only: the test suite's (tests/conftest.py: tiers, sandbox
+        # fixtures) is no part of an audit of production hosts
+        "--confcutdir=tests/verify",
         "-p",
         "audit.plugin",
         "-q",

@@ -193,7 +193,32 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--environment", choices=["production", "staging"])
     p.add_argument("--like", help="the PoP it is modelled on (default: the first production one)")
     p.add_argument("--no-preview", action="store_true", help="do not run its preview")
+    p.add_argument(
+        "--policy-pack",
+        action="append",
+        default=[],
+        help="a policy pack its preview runs (repeat; default: the project's policies/)",
+    )
+    p.add_argument(
+        "--policy-pack-config",
+        action="append",
+        default=[],
+        help="a pack's config, in the packs' order (default: policies/config.json)",
+    )
     return p
+
+
+def policy_flags(packs: list[str], configs: list[str], project_dir: Path) -> list[str]:
+    """The preview's policy packs: those given, else the project's pack with its team config,
+    so that a new region's first preview is judged as every other preview is."""
+    if not packs:
+        packs, configs = (
+            [str(project_dir / "policies")],
+            [str(project_dir / "policies" / "config.json")],
+        )
+    return [f"--policy-pack={pack}" for pack in packs] + [
+        f"--policy-pack-config={config}" for config in configs
+    ]
 
 
 def main(argv: list[str] | None = None, project_dir: Path | None = None) -> int:
@@ -247,6 +272,7 @@ def main(argv: list[str] | None = None, project_dir: Path | None = None) -> int:
             "--stack",
             args.pop,
             "--non-interactive",
+            *policy_flags(args.policy_pack, args.policy_pack_config, project_dir),
         ],
         cwd=project_dir,
     )

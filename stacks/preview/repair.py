@@ -84,6 +84,7 @@ def repair(
     if not before.drifted:
         print(f"repair: no drift on {stack}: nothing to do")
         return ERROR if out_of_reach else NO_DRIFT
+    print(render_drift(before), flush=True)
     print(
         f"repair: pulumi up --refresh of {stack}, deploying again: "
         + (", ".join(redeploy) or "no host (the provider's drift only)"),

@@ -143,6 +143,22 @@ def test_a_server_whose_media_ports_are_firewalled_off_fails_the_gate_named(
     assert report is not None and report.ok
 
 
+def test_a_call_that_scores_below_the_gates_minimum_fails_it_named(
+    inventory: Inventory, tmp_path: Path
+) -> None:
+    """A real call through a healthy server, judged against the strictest minimum the spec
+    allows (4.5: the E-model's ceiling, above what Opus scores on a clean path)."""
+    host = copy.deepcopy(inventory.host("sbx1-sfu01"))
+    host["sfu"]["call_gate"]["min_mos"] = 4.5
+    with (tmp_path / "deploy.log").open("w") as log, pytest.raises(HostDeployFailed) as failed:
+        call_gate(host, lambda _: None, log)
+    message = str(failed.value)
+    assert message.startswith(f"sbx1-sfu01: the synthetic call through its SFU ({host['address']})")
+    assert "scored below sfu.call_gate.min_mos 4.5: MOS 4." in message
+    assert "(after 2 attempts; full log:" in message
+    assert (tmp_path / "deploy.log").read_text().count("synthetic call, attempt") == 2
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,6 +1,7 @@
 """The audit's reports from results (pure), and the HTML page as a real browser renders it."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 
 from audit.controls import CONTROLS, control_of, host_of
 from audit.report import html_report, json_report, mandatory_failures, results_from
+from tests.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.compliance
 
@@ -130,3 +132,26 @@ def test_chromium_renders_the_report_with_its_summary_matrix_and_failures(tmp_pa
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def test_the_audit_loads_the_suites_conftest_and_not_the_test_suites(tmp_path: Path) -> None:
+    """`make audit` on production hosts runs the verification suites alone: the test suite's
+    conftest (tiers, sandbox fixtures) must not load (collected only: no host is reached)."""
+    from audit.__main__ import pytest_command
+
+    inventory = tmp_path / "hosts.json"
+    inventory.write_text(json.dumps([{"name": "ams1-sfu01", "address": "192.0.2.11"}]))
+    command = [*pytest_command(1, tmp_path / "junit.xml"), "--co", "--trace-config"]
+    collected = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(inventory)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
+    registered = [line for line in collected.stdout.splitlines() if "conftest.py" in line]
+    assert any("tests/verify/conftest.py" in line for line in registered), registered
+    assert not any("tests/conftest.py" in line for line in registered), registered
+    assert "test_base.py::test_sshd_runs_with_keys_only[ams1-sfu01]" in collected.stdout

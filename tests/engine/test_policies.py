@@ -10,7 +10,7 @@ import yaml
 
 from stacks.preview.comment import render
 from stacks.preview.run import PreviewOptions, preview_stack
-from tests.project import PROJECT_ROOT
+from tests.project import PROJECT_ROOT, run_in_project_env
 
 pytestmark = [pytest.mark.compliance, pytest.mark.engine]
 
@@ -62,32 +62,68 @@ def test_the_stacks_as_committed_pass_every_policy(stack: str) -> None:
     assert result.policies == []
 
 
-def test_a_production_pop_of_one_server_without_deploys_fails_the_preview(tmp_path: Path) -> None:
-    changed = changed_stack_file(
-        tmp_path, "ams1", servers__count=1, deploy__enabled=False, provider__os="ubuntu-2404-lts"
-    )
+def test_a_production_pop_of_one_server_on_another_os_fails_the_preview(tmp_path: Path) -> None:
+    changed = changed_stack_file(tmp_path, "ams1", servers__count=1, provider__os="ubuntu-2404-lts")
     result = preview("ams1", changed)
     assert result.failed
     by_policy = {p.policy: p for p in result.policies}
-    assert set(by_policy) == {
-        "production-server-redundancy",
-        "servers-deployed-and-verified",
-        "approved-os-and-instance-types",
-    }
+    assert set(by_policy) == {"production-server-redundancy", "approved-os-and-instance-types"}
     redundancy = by_policy["production-server-redundancy"]
     assert redundancy.level == "mandatory"
     # the environment and the code come from the stack's config, handed to the pack
     assert "production PoP ams1 has 1 server(s) (ams1-sfu01)" in redundancy.message
     assert "at least 2" in redundancy.message
-    gate = by_policy["servers-deployed-and-verified"]
-    assert "server ams1-sfu01 has no host deploy" in gate.message
     image = by_policy["approved-os-and-instance-types"]
     assert "OS image 'ubuntu-2404-lts' is not approved; allowed: debian-12" in image.message
     assert image.urn.endswith("flexmetal:index:Server::ams1-sfu01")
 
     comment = render([result])
-    assert "⛔ 3 mandatory policy violation(s)" in comment
+    assert "⛔ 2 mandatory policy violation(s)" in comment
     assert "production-server-redundancy" in comment
     assert "OS image 'ubuntu-2404-lts' is not approved" in comment
     assert "| ⛔ mandatory | voicepop/production-server-redundancy | `voicepop-ams1` |" in comment
     assert "production PoP ams1 has 1 server(s) (ams1-sfu01); allowed: at least 2," in comment
+
+
+def test_a_production_pop_without_deploys_is_refused_before_any_policy(tmp_path: Path) -> None:
+    """The spec refuses it first (the policy servers-deployed-and-verified is tried on a
+    deployed state: tests/fleet/test_policies_on_state.py)."""
+    result = preview("ams1", changed_stack_file(tmp_path, "ams1", deploy__enabled=False))
+    assert result.failed and result.policies == []
+    assert "voicepop:pop.deploy.enabled: False: skips the host deploys" in "\n".join(result.errors)
+
+
+def test_a_plain_token_and_a_secret_in_a_tag_fail_the_preview(tmp_path: Path) -> None:
+    """Two more mandatory policies through the engine, on changes the spec accepts: the
+    provider token stored in plain text, and a secret's value copied into a server tag (the
+    state keeps tags unencrypted)."""
+    changed = changed_stack_file(tmp_path, "ams1")
+    secret_set = run_in_project_env(
+        f"tools/stack-env.sh ams1 pulumi config set --secret tagSecret sneaky_tag_value "
+        f"--stack ams1 --config-file {changed}"
+    )
+    assert secret_set.returncode == 0, secret_set.stderr
+    document = yaml.safe_load(changed.read_text())
+    document["config"]["flexmetal:token"] = "a-token-in-plain-text"
+    document["config"]["voicepop:pop"]["provider"]["server_tags"] = ["sneaky_tag_value"]
+    changed.write_text(yaml.safe_dump(document))
+    result = preview("ams1", changed)
+    assert result.failed
+    by_policy = {p.policy: p for p in result.policies}
+    assert set(by_policy) == {"secret-config-encrypted", "no-plain-secrets"}, by_policy
+    assert all(by_policy[p].level == "mandatory" for p in by_policy)
+    assert "config flexmetal:token is stored in plain text" in (
+        by_policy["secret-config-encrypted"].message
+    )
+    plain = by_policy["no-plain-secrets"].message
+    assert "holds the value of secret config voicepop:tagSecret" in plain
+    assert "sneaky_tag_value" not in plain  # the message names the key, never the value
+
+
+def test_a_staging_pop_of_one_server_is_advised_without_failing(tmp_path: Path) -> None:
+    changed = changed_stack_file(tmp_path, "ams1", environment="staging", servers__count=1)
+    result = preview("ams1", changed)
+    assert not result.failed, result.errors
+    [advice] = result.policies
+    assert (advice.policy, advice.level) == ("staging-server-redundancy", "advisory")
+    assert "staging PoP ams1 has 1 server(s)" in advice.message

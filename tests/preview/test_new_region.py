@@ -17,7 +17,9 @@ from tests.project import PROJECT_ROOT
 pytestmark = pytest.mark.preview
 
 SAMPLE_PASSPHRASE = "voicepop-sample-stacks"  # the sample production stacks' (tools/env.sh)
-LINKED = ("stacks", "roles", "tests", "tools", ".venv", ".tools", "sandbox", ".sandbox")
+LINKED = (
+    "stacks", "roles", "tests", "tools", "policies", ".venv", ".tools", "sandbox", ".sandbox",
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -116,3 +118,20 @@ def test_a_new_region_is_written_initialised_and_previewed(project: Path, tmp_pa
     key = in_project(project, "pulumi config get bgpMd5I3d --stack lax1", env)
     template_key = in_project(project, "pulumi config get bgpMd5I3d --stack ams1", env)
     assert key.stdout and key.stdout == template_key.stdout
+
+
+@pytest.mark.engine
+def test_a_new_production_region_of_one_server_fails_its_first_preview_on_the_policies(
+    project: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "backend").mkdir()
+    env = {
+        "PULUMI_BACKEND_URL": (tmp_path / "backend").as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": SAMPLE_PASSPHRASE,
+    }
+    command = "python -m stacks.new_region --pop lax1 --location 'NA: Los Angeles' --servers 1"
+    result = in_project(project, command, env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "production-server-redundancy" in output
+    assert "production PoP lax1 has 1 server(s) (lax1-sfu01)" in output
