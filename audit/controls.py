@@ -135,6 +135,22 @@ CONTROLS: dict[str, Control] = {
     "test_firewall.py::test_the_rules_are_loaded_at_boot": _c(
         "VP-FW-06", "The firewall is loaded at boot", "A reboot must not open the host."
     ),
+    "test_firewall.py::test_exactly_the_declared_ways_in_are_open": _c(
+        "VP-FW-07",
+        "The loaded ruleset is exactly the declared one: every accept rule and address set",
+        "A rule added by hand (one more accept) opens the host while every expected rule is "
+        "still there.",
+    ),
+    "test_firewall.py::test_no_other_table_hooks_input": _c(
+        "VP-FW-08",
+        "No other nftables table sees inbound traffic",
+        "Another table on the input hook can accept what the declared one would drop.",
+    ),
+    "test_firewall.py::test_nothing_listens_beyond_loopback_that_is_not_declared": _c(
+        "VP-FW-09",
+        "Nothing listens beyond loopback that the spec does not declare",
+        "An undeclared service is attack surface the firewall alone stands in front of.",
+    ),
     # SFU
     "test_sfu.py::test_the_sfu_runs_and_starts_at_boot": _c(
         "VP-SFU-01", "The SFU runs and starts at boot", "No SFU, no calls."

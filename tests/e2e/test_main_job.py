@@ -267,6 +267,11 @@ def test_a_forced_redeploy_by_replace_leaves_the_server_announcing(pop: SandboxU
 
 
 BROKEN_SYSCTL = "net.ipv4.conf.all.accept_redirects"
+OPENED_HOST_MENDED = (
+    "pkill -f 'http[.]server 6379'; for handle in $(nft -a list chain inet voicepop input "
+    "| grep 'dport 6379' | sed 's/.*handle //'); do "
+    "nft delete rule inet voicepop input handle $handle; done"
+)
 
 
 def audit(pop: SandboxUnderTest, out: Path) -> subprocess.CompletedProcess[str]:
@@ -340,6 +345,35 @@ def test_the_audit_names_the_broken_host_its_controls_expected_and_observed(
 
     page = (tmp_path / "report/audit.html").read_text()
     assert "FAIL" in page and broken in page and "VP-HARD-06" in page
+
+    # one accept rule more and a service nobody declared: every presence check still passes,
+    # the exact comparison and the listeners' check do not
+    opened = sorted(servers)[2]
+    pop.ssh(servers[opened], "nft insert rule inet voicepop input tcp dport 6379 accept")
+    pop.ssh(servers[opened], "nohup python3 -m http.server 6379 >/dev/null 2>&1 &")
+    try:
+        found = audit(pop, tmp_path / "opened")
+    finally:
+        pop.ssh(servers[opened], OPENED_HOST_MENDED)
+    assert found.returncode == 1, found.stdout[-3000:]
+    report = json.loads((tmp_path / "opened/report/audit.json").read_text())
+    results = {
+        (control["id"], r["host"]): r for control in report["controls"] for r in control["results"]
+    }
+    failed_now = {key for key, r in results.items() if r["status"] == "failed"}
+    assert failed_now == {("VP-FW-07", opened), ("VP-FW-09", opened)}, failed_now
+    exact = results[("VP-FW-07", opened)]
+    assert "tcp dport 6379 accept" in exact["observed"]
+    assert "tcp dport 6379 accept" not in exact["expected"]
+    assert "tcp 0.0.0.0:6379" in results[("VP-FW-09", opened)]["observed"]
+    # a pass reports what was read on the host
+    passed = results[("VP-FW-07", broken)]
+    assert (
+        passed["status"] == "passed"
+        and "tcp dport 22 ip saddr @admin4 accept" in (passed["observed"])
+    )
+    kernel = results[("VP-KERN-01", opened)]
+    assert kernel["status"] == "passed" and BROKEN_SYSCTL in kernel["observed"]
 
     mended = audit(pop, tmp_path / "mended")
     assert mended.returncode == 0, mended.stdout[-3000:]

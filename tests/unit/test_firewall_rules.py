@@ -3,7 +3,7 @@
 import pytest
 
 from roles.firewall.deploy import policy_from
-from roles.firewall.rules import DROP_LOG_PREFIX, render_ruleset
+from roles.firewall.rules import DROP_LOG_PREFIX, accept_paths, path_text, render_ruleset
 from stacks.host_data import firewall_data
 from stacks.spec import parse_pop
 from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
@@ -20,7 +20,7 @@ def ruleset(**firewall: object) -> str:
 
 def test_by_default_only_the_sfus_ports_are_open_and_nothing_is_logged() -> None:
     text = ruleset()
-    assert "\t\ttcp dport { 8088 } accept\n" in text
+    assert "\t\ttcp dport 8088 accept\n" in text  # one port: a plain value, as nft keeps it
     assert "udp dport 10000-20000 accept" in text
     assert "log prefix" not in text
     assert "tcp dport 22 ip saddr @admin4 accept" in text
@@ -34,3 +34,19 @@ def test_dropped_packets_are_logged_last_and_rate_limited_when_asked() -> None:
     lines = ruleset(log_dropped=True).splitlines()
     logging = f'\t\tlimit rate 5/second log prefix "{DROP_LOG_PREFIX}"'
     assert lines[-3:] == [logging, "\t}", "}"]
+
+
+def test_every_rule_that_lets_a_packet_in_is_an_accept_path_the_audit_knows() -> None:
+    """One source: the rendered chain's accept rules are the declared accept paths."""
+    raw = valid_pop()
+    spec = parse_pop(raw, VALID_CONTEXT, "x")
+    policy = policy_from(firewall_data(spec, "ams1-sfu01"))
+    accepting = [line.strip() for line in render_ruleset(policy).splitlines()
+                 if line.strip().endswith(" accept")]  # fmt: skip
+    assert len(accepting) == len(accept_paths(policy)) == 11
+    assert [path_text(p) for p in accept_paths(policy)][:4] == [
+        "ct state established,related accept",
+        "iif lo accept",
+        "meta l4proto {1,58} accept",
+        "tcp dport 22 ip saddr @admin4 accept",
+    ]

@@ -1,13 +1,31 @@
-"""The firewall as nftables reports it, against the policy declared for the host."""
+"""The firewall as nftables reports it, against the policy declared for the host: the loaded
+ruleset compared structurally with the declared one (every way in, and the address sets),
+nothing else on the input hook, and nothing listening beyond loopback that the spec does not
+declare."""
 
+import json
 import re
 from typing import Any
 
 import pytest
 
 from roles.firewall.deploy import policy_from
-from roles.firewall.rules import BGP_PORT, DROP_LOG_PREFIX, TABLE
-from tests.verify.expect import expect
+from roles.firewall.loaded import (
+    input_hooks_elsewhere,
+    listeners,
+    loaded_accept_paths,
+    loaded_sets,
+    undeclared_listeners,
+)
+from roles.firewall.rules import (
+    BGP_PORT,
+    DROP_LOG_PREFIX,
+    TABLE,
+    accept_paths,
+    declared_sets,
+    path_text,
+)
+from tests.verify.expect import expect, record
 
 pytestmark = pytest.mark.verify
 NOT_LOADED = f"table inet {TABLE} not loaded"
@@ -18,6 +36,12 @@ def listing(remote: Any) -> str:
     """The live table; empty when it is not loaded (flushed, or never loaded)."""
     listed = remote.run(f"nft list table inet {TABLE}")
     return str(listed.stdout) if listed.rc == 0 else ""
+
+
+@pytest.fixture(scope="module")
+def ruleset(remote: Any) -> dict[str, Any]:
+    """Everything nftables has loaded on the host, every table, as its JSON."""
+    return dict(json.loads(remote.check_output("nft -j list ruleset")))
 
 
 def rules_in_force(request: pytest.FixtureRequest, listing: str, rules: list[str]) -> None:
@@ -82,3 +106,39 @@ def test_bgp_and_bfd_only_from_the_neighbours(
 def test_the_rules_are_loaded_at_boot(remote: Any) -> None:
     assert remote.service("nftables").is_enabled
     assert remote.file("/etc/nftables.d/voicepop.nft").exists
+
+
+def test_exactly_the_declared_ways_in_are_open(
+    request: pytest.FixtureRequest, ruleset: dict[str, Any], declared: dict[str, Any]
+) -> None:
+    """Every rule of the input chain that lets a packet in, and every address set, as loaded,
+    against the declared ruleset: one accept rule more (or less) fails it."""
+    policy = policy_from(declared["firewall"])
+    expected_paths = sorted(path_text(path) for path in accept_paths(policy))
+    observed_paths = sorted(path_text(path) for path in loaded_accept_paths(ruleset))
+    expected = {"accept": expected_paths, "sets": declared_sets(policy)}
+    observed = {"accept": observed_paths, "sets": loaded_sets(ruleset)}
+    record(request, expected, observed)
+    extra = [p for p in observed_paths if p not in expected_paths]
+    missing = [p for p in expected_paths if p not in observed_paths]
+    assert (extra, missing, observed["sets"]) == ([], [], expected["sets"]), (
+        f"{declared['name']}: nft -j list ruleset: undeclared ways in {extra}, declared but "
+        f"missing {missing}; sets {observed['sets']}, declared {expected['sets']}"
+    )
+
+
+def test_no_other_table_hooks_input(
+    request: pytest.FixtureRequest, ruleset: dict[str, Any]
+) -> None:
+    expect(request, [], input_hooks_elsewhere(ruleset), "chains of other tables on the input hook")
+
+
+def test_nothing_listens_beyond_loopback_that_is_not_declared(
+    request: pytest.FixtureRequest, remote: Any, declared: dict[str, Any]
+) -> None:
+    found = listeners(remote.check_output("ss -Hlntu"))
+    first, last = remote.check_output("sysctl -n net.ipv4.ip_local_port_range").split()
+    policy = policy_from(declared["firewall"])
+    record(request, [], [str(listener) for listener in found if not listener.loopback])
+    undeclared = undeclared_listeners(found, policy, (int(first), int(last)))
+    assert undeclared == [], f"{declared['name']}: ss -Hlntu: undeclared listeners {undeclared}"
