@@ -42,6 +42,22 @@ def call_of(deploy: dict[str, Any]) -> str:
     return f", synthetic call MOS {mos:.2f}" if isinstance(mos, int | float) else ""
 
 
+def out_of_service(
+    pop: dict[str, Any], deploys: dict[str, Any], by_hop: dict[str, list[str]]
+) -> list[str]:
+    """The servers a run left out of service: drained by a failed deploy, or whose routes the
+    upstream does not learn (or learns draining)."""
+    out = []
+    for name, server in sorted(pop["servers"].items()):
+        if (deploys.get(name) or {}).get("left_drained"):
+            out.append(f"{name} left drained by its failed deploy")
+            continue
+        seen = by_hop.get(server.get("address") or "", [])
+        if server.get("announced_prefixes") and (not seen or all("(draining)" in p for p in seen)):
+            out.append(f"{name} announces nothing the upstream learns")
+    return out
+
+
 def render(
     outputs: dict[str, Any],
     records: list[dict[str, Any]],
@@ -75,6 +91,9 @@ def render(
         lines.append("  no records")
     verified_all = bool(deploys) and all(d.get("checks_passed") for d in deploys.values())
     lines += ["", f"verification: {'passed on every server' if verified_all else 'not run'}"]
+    out = out_of_service(pop, deploys, by_hop)
+    if out:
+        lines.append("OUT OF SERVICE: " + "; ".join(out))
     if seconds is not None:
         lines.append(f"time taken: {seconds:.0f} s")
     return "\n".join(lines)

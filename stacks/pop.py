@@ -264,12 +264,16 @@ class VoicePop(pulumi.ComponentResource):
 
 
 def deploy_outcome(deploy: HostDeploy) -> pulumi.Output[dict[str, Any]]:
-    keys = ("changed_operations", "checks_passed", "call_mos", "drained", "deployed_at")
+    keys = (
+        "changed_operations", "checks_passed", "call_mos", "drained", "left_drained",
+        "deployed_at",
+    )  # fmt: skip
     return pulumi.Output.all(
         deploy.changed_operations,
         deploy.checks_passed,
         deploy.call_mos,
         deploy.drained,
+        deploy.left_drained,
         deploy.deployed_at,
     ).apply(lambda values: dict(zip(keys, values, strict=True)))
 

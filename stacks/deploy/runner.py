@@ -95,6 +95,8 @@ def deploy_host(
             except HostDeployFailed as failed:
                 failed.left_drained = drained
                 mark(sink, "failed" + (" (left drained)" if drained else ""))
+                if drained:
+                    failed.args = (f"{failed}\n{LEFT_DRAINED.format(name=host['name'])}",)
                 raise
             mark(sink, "done")
     return HostRun(
@@ -103,6 +105,10 @@ def deploy_host(
 
 
 DEPLOY_MARK = "# voicepop-deploy"
+LEFT_DRAINED = (
+    "{name} is left drained (out of service, announcing nothing): the next pulumi up deploys "
+    "it again and returns it to service once its gate passes"
+)
 
 
 def mark(sink: Any, event: str) -> None:

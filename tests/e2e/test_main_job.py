@@ -587,6 +587,8 @@ def test_an_sfu_change_rolls_out_drained_wave_by_wave_stops_at_a_failed_gate_and
     assert stopped.returncode != 0
     report = stopped.stdout + stopped.stderr
     assert f"sbx1-sfu03: the synthetic call through its SFU ({failing})" in report, report[-3000:]
+    # the run's outcome says the server was left out of service
+    assert "sbx1-sfu03 is left drained (out of service, announcing nothing)" in report
     first = {name: deploy_marks(pop, name, since) for name in servers}
     assert first["sbx1-sfu01"]["done"] <= min(
         first[s]["start"] for s in ("sbx1-sfu02", "sbx1-sfu03")

@@ -53,7 +53,18 @@ def test_each_server_with_what_the_upstream_learned_from_it() -> None:
     assert "the upstream learned 198.18.10.0/24 (draining)" in text
     assert "sfu.sandbox.voice.test" in text and "[sbx1]" in text
     assert "verification: passed on every server" in text
+    # a run that ends with a server out of service says so
+    assert "OUT OF SERVICE: sbx1-sfu02 announces nothing the upstream learns" in text
     assert text.endswith("time taken: 61 s")
+
+
+def test_a_server_a_failed_deploy_left_drained_is_named() -> None:
+    deploys = {**OUTPUTS["deploys"], "sbx1-sfu01": {"checks_passed": 0, "left_drained": True}}
+    learned = [LearnedPath("198.18.10.0/24", "172.30.203.11")]
+    text = render({**OUTPUTS, "deploys": deploys}, RECORDS, learned, None)
+    assert text.splitlines()[-1] == "OUT OF SERVICE: sbx1-sfu01 left drained by its failed deploy"
+    everyone = [LearnedPath("198.18.10.0/24", a) for a in ("172.30.203.10", "172.30.203.11")]
+    assert "OUT OF SERVICE" not in render(OUTPUTS, RECORDS, everyone, None)
 
 
 def test_a_server_the_upstream_does_not_see_and_no_deploy_are_said_plainly() -> None:
