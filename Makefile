@@ -74,7 +74,8 @@ fleet-preview: venv engine ## Preview every stack (or STACKS=) at once with the 
 
 fleet-up: venv engine ## Up every stack (or STACKS=): CANARY= PoPs first, then waves of WAVE_SIZE=; stops at a failed PoP
 	$(ENV) python -m stacks.fleet up $(FLEET_FLAGS) $(POLICY_FLAGS) \
-	  $(if $(CANARY),--canary $(CANARY)) $(if $(WAVE_SIZE),--wave-size $(WAVE_SIZE))
+	  $(if $(CANARY),--canary $(CANARY)) $(if $(WAVE_SIZE),--wave-size $(WAVE_SIZE)) \
+	  $(if $(ALLOW_CAPACITY_LOSS),--allow-capacity-loss)
 
 new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATION= [SERVERS= LIKE= PREFIX=]
 	$(ENV) python -m stacks.new_region --pop "$(POP)" --location "$(LOCATION)" \

@@ -40,6 +40,11 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument(
         "--wave-size", type=int, default=0, help="up: PoPs per later wave (0: all at once)"
     )
+    top.add_argument(
+        "--allow-capacity-loss",
+        action="store_true",
+        help="up: remove servers even below a PoP's capacity floor (deploy.min_in_service)",
+    )
     top.add_argument("--json", type=Path, help="also write the results here as JSON")
     return top
 
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         policy_packs=tuple(args.policy_pack),
         policy_pack_configs=tuple(args.policy_pack_config),
         workers=args.workers,
+        allow_capacity_loss=args.allow_capacity_loss,
     )
     stacks = [stack for wave in waves for stack in wave]
     print(

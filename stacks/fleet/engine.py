@@ -34,6 +34,7 @@ class FleetOptions:
     policy_pack_configs: tuple[Path, ...] = ()  # one per pack, in the same order
     workers: int = 0  # 0: as many as the machine has cores
     env: dict[str, str] = field(default_factory=dict)  # e.g. PULUMI_BACKEND_URL
+    allow_capacity_loss: bool = False  # up: remove servers below a PoP's capacity floor
 
     @property
     def parallel(self) -> int:
@@ -137,8 +138,31 @@ def _run(
     if operation == "preview":
         preview = stack.preview(**common)
         return op_counts(preview.change_summary)
+    if not options.allow_capacity_loss:
+        refuse_capacity_loss(stack, options.project_dir)
     up = stack.up(**common, suppress_progress=True)
     return op_counts(up.summary.resource_changes or {})
+
+
+class CapacityLoss(Exception):
+    """An up that would remove servers below the PoP's capacity floor."""
+
+
+def refuse_capacity_loss(stack: auto.Stack, project_dir: Path) -> None:
+    """Raises before anything changes when the spec drops servers the stack deployed and the
+    PoP would fall below its floor (outside a sandbox); the stack's last outputs name them."""
+    from stacks.spec.capacity import removal_below_floor
+    from stacks.spec.loading import read_stack_file
+    from stacks.spec.models import PopSpec
+
+    outputs = stack.outputs()
+    pop = outputs["pop"].value if "pop" in outputs else None
+    if not isinstance(pop, dict) or not pop.get("servers"):
+        return
+    raw = read_stack_file(project_dir / f"Pulumi.{stack.name}.yaml").raw_pop
+    why = removal_below_floor(PopSpec.model_validate(raw), sorted(pop["servers"]))
+    if why:
+        raise CapacityLoss(f"{stack.name}: {why}")
 
 
 def op_counts(summary: Mapping[Any, int]) -> dict[str, int]:

@@ -38,3 +38,22 @@ def in_service_during_rollout(spec: PopSpec) -> int:
     servers = len(spec.server_names)
     rollout = spec.deploy.rollout
     return servers - largest_wave(servers, rollout.canary, rollout.batch)
+
+
+def removal_below_floor(spec: PopSpec, deployed: list[str]) -> str | None:
+    """Why removing the servers the spec no longer lists (of `deployed`, the servers the
+    stack last deployed) would leave the PoP below its capacity floor outside a sandbox; None
+    when it would not."""
+    removed = [name for name in deployed if name not in spec.server_names]
+    if not removed or spec.environment == "sandbox":
+        return None
+    before, after = len(deployed), len(spec.server_names)
+    floor = capacity_floor(spec, before)
+    if after >= floor:
+        return None
+    return (
+        f"removing {', '.join(removed)} leaves {after} of {before} servers in service, below "
+        f"deploy.min_in_service ({spec.deploy.min_in_service}: {floor} server(s)); allowed: "
+        f"remove at most {before - floor} at once, or accept the loss explicitly "
+        "(make fleet-up ALLOW_CAPACITY_LOSS=1)"
+    )

@@ -260,3 +260,20 @@ def test_a_key_given_twice_in_a_stack_file(tmp_path: Path) -> None:
         "Pulumi.ams1.yaml, line 5: 'servers': key given twice in one mapping (lines 4 and 5): "
         "the later value would silently win; allowed: each key once"
     ]
+
+
+def test_a_removal_below_the_floor_outside_a_sandbox_is_refused() -> None:
+    from stacks.spec.capacity import removal_below_floor
+
+    deployed = [f"ams1-sfu0{n}" for n in range(1, 9)]
+    raw = valid_pop()
+    raw["servers"] = {"count": 6}
+    assert removal_below_floor(parse_pop(raw, VALID_CONTEXT, "x"), deployed) is None  # 8 → 6
+    raw["servers"] = {"count": 5}
+    why = removal_below_floor(parse_pop(raw, VALID_CONTEXT, "x"), deployed)
+    assert why is not None and why.startswith(
+        "removing ams1-sfu06, ams1-sfu07, ams1-sfu08 leaves 5 of 8 servers in service, below "
+        "deploy.min_in_service (75%: 6 server(s)); allowed: remove at most 2 at once"
+    )
+    raw["environment"] = "sandbox"
+    assert removal_below_floor(parse_pop(raw, VALID_CONTEXT, "x"), deployed) is None
