@@ -7,10 +7,11 @@ Usage: python bench/bench_fleet.py [N:M ...]   (default: 10:20 25:20 50:20 50:10
 For each size: `up` of the whole fleet (from nothing), a preview with nothing changed, a
 preview with one role change (a kernel knob of every PoP: every HostDeploy's trigger
 changes), and a preview of one changed PoP; each through `python -m stacks.fleet` as `make
-fleet-preview` runs it (workers: one per core), timed by the wall clock, with the peak memory
-of its whole process tree (the engines, language hosts, programs and plugins: every
-process's RSS summed, sampled every 0.2 s). Writes bench/results/fleet-<date>.json and
-bench/results/fleet-<date>.png (seconds and GiB against the fleet's size).
+fleet-preview` runs it (workers: one per core, the project's policy pack on), timed by the
+wall clock, with the peak memory of its whole process tree (the engines, language hosts,
+programs and plugins: every process's RSS summed, sampled every 0.2 s). Writes
+bench/results/fleet-<date>.json and bench/results/fleet-<date>.png (seconds and GiB against
+the fleet's size).
 """
 
 import json
@@ -70,8 +71,16 @@ def measured(command: list[str], env: dict[str, str]) -> dict[str, Any]:
     return {"seconds": round(seconds, 1), "peak_gib": round(peak / 2**30, 2), "tail": output[-400:]}
 
 
+# as `make fleet-preview` and `make fleet-up` run them: with the project's policy pack
+POLICY_FLAGS = (
+    "--policy-pack", str(PROJECT / "policies"),
+    "--policy-pack-config", str(PROJECT / "policies/config.json"),
+)  # fmt: skip
+
+
 def fleet(project: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "stacks.fleet", *args, "--project-dir", str(project)]
+    return [sys.executable, "-m", "stacks.fleet", *args, "--project-dir", str(project),
+            *POLICY_FLAGS]  # fmt: skip
 
 
 def bench_size(pops: int, servers: int, work: Path, ports: tuple[int, int]) -> dict[str, Any]:
