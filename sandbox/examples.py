@@ -84,7 +84,7 @@ def write_calls(hosts: list[dict[str, Any]], out: Path) -> None:
     )  # fmt: skip
     report = CallReport(**json.loads(raw))
     (out / "call.json").write_text(json.dumps(json.loads(raw), indent=2) + "\n")
-    (out / "call.txt").write_text(summary(report) + "\n")  # the same call, summarised
+    (out / "call.txt").write_text(summary(report).rstrip("\n") + "\n")  # the same call
     anycast = anycast_service_addresses(pop_spec())[0]
     through = checked(
         run(callers.command_in_namespace(
@@ -93,10 +93,11 @@ def write_calls(hosts: list[dict[str, Any]], out: Path) -> None:
         "the call on the anycast address",
     )  # fmt: skip
     (out / "call-anycast.txt").write_text(through)
-    (out / "metrics.txt").write_text(exporter_metrics())
+    (out / "metrics.txt").write_text(exporter_metrics([host["name"] for host in hosts]))
 
 
-def exporter_metrics() -> str:
+def exporter_metrics(servers: list[str]) -> str:
+    """The exporter's page once it has a call of every server."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -115,9 +116,9 @@ def exporter_metrics() -> str:
                     text = page.read().decode()
             except OSError:
                 continue
-            if "voicepop_call_mos{" in text:
+            if all(f'server="{name}"}} 1.0' in text for name in servers):
                 return "\n".join(line for line in text.splitlines() if "voicepop_" in line) + "\n"
-        sys.exit("examples: the exporter served no call figures within 120 s")
+        sys.exit("examples: the exporter had no call of every server within 120 s")
     finally:
         exporter.terminate()
         exporter.wait(timeout=30)
@@ -166,6 +167,7 @@ def write_drift_and_repair(hosts: list[dict[str, Any]], out: Path) -> None:
     drifted = hosts[0]
     ssh(drifted, f"sysctl -qw {DRIFTED_SYSCTL}=1")
     ssh(drifted, "nft insert rule inet voicepop input tcp dport 6379 accept")
+    tag_a_server(hosts[1]["name"], "oob:someone")
     checked(
         in_sandbox("python", "-m", "stacks.preview.drift", "sandbox",
                    "--out", str(out / "drift-report.md")),
@@ -177,6 +179,18 @@ def write_drift_and_repair(hosts: list[dict[str, Any]], out: Path) -> None:
     (out / "repair.txt").write_text(
         transcript("make repair STACK=sandbox", output, f"after {drifted['name']} drifted")
     )
+
+
+def tag_a_server(name: str, tag: str) -> None:
+    """A tag added at the provider behind Pulumi's back (its API, as a person would)."""
+    from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
+
+    client = FlexMetalClient(
+        f"http://{settings.STANDIN_LISTEN}/v3", settings.API_TOKEN, RetryPolicy(10.0)
+    )
+    [server] = [s for s in client.list_servers() if s.get("name") == name and
+                s.get("status") != "released"]  # fmt: skip
+    client.add_tag(server["uuid"], tag)
 
 
 # --- the audit -----------------------------------------------------------------------------

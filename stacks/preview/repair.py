@@ -61,7 +61,7 @@ def reachable(address: str, timeout_s: float = REACH_TIMEOUT_S) -> bool:
 
 def up_command(stack: str, config_file: Path | None, policy_flags: Sequence[str]) -> list[str]:
     command = ["tools/stack-env.sh", stack, "pulumi", "up", "--yes", "--non-interactive"]
-    command += ["--refresh", "--stack", stack, *policy_flags]
+    command += ["--refresh", "--suppress-progress", "--stack", stack, *policy_flags]
     return command + (["--config-file", str(config_file)] if config_file else [])
 
 

@@ -180,7 +180,7 @@ class HostDeploys(ResourceHandlers):
             f"{run.changed_operations}; verification {run.verify_s:.1f} s, checks "
             f"passed: {run.checks_passed}"
             + (f"; synthetic call {figures_line(run.call)}" if run.call else "")
-            + ("; drained for the SFU's restart, back in service" if run.drained else ""),
+            + ("; drained around the deploy, back in service" if run.drained else ""),
         )
         return run
 
