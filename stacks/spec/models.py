@@ -9,6 +9,7 @@ field; checks that relate fields sit in `checks.py`.
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -241,22 +242,28 @@ def _key_path(value: str) -> str:
     return value
 
 
-def _batch(value: str) -> str:
-    if not re.fullmatch(BATCH_PATTERN, value):
-        raise ValueError(
-            "not a batch size; allowed: a number of servers (1-999, e.g. 2) or a share of "
-            "the PoP's servers (1%-100%, e.g. '25%')"
-        )
-    return value
+def _servers_amount(pattern: str, problem: str, allowed: str) -> Callable[[str], str]:
+    """A validator of a number of servers or a share of the PoP's (rollout sizes, the floor)."""
+
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"{problem}; allowed: {allowed}")
+        return value
+
+    return check
 
 
-def _floor(value: str) -> str:
-    if not re.fullmatch(FLOOR_PATTERN, value):
-        raise ValueError(
-            "not a number of servers; allowed: a number of servers (0-999, e.g. 6) or a share "
-            "of the PoP's servers (0%-100%, e.g. '75%', rounded down)"
-        )
-    return value
+_batch = _servers_amount(
+    BATCH_PATTERN,
+    "not a batch size",
+    "a number of servers (1-999, e.g. 2) or a share of the PoP's servers (1%-100%, e.g. '25%')",
+)
+_floor = _servers_amount(
+    FLOOR_PATTERN,
+    "not a number of servers",
+    "a number of servers (0-999, e.g. 6) or a share of the PoP's servers (0%-100%, e.g. "
+    "'75%', rounded down)",
+)
 
 
 class RolloutSpec(SpecModel):
