@@ -496,11 +496,13 @@ def assert_in_waves(pop: SandboxUnderTest, since: float, waves: list[list[str]])
 
 
 def block_media(pop: SandboxUnderTest, address: str) -> None:
+    """The media range dropped before it reaches the input hook: the verification passes (a
+    table on the input hook would fail the exact audit's VP-FW-08), only a call finds it."""
     pop.ssh(
         address,
-        f"nft add table inet {MEDIA_BLOCK} && nft add chain inet {MEDIA_BLOCK} input "
-        "'{ type filter hook input priority -10; }' && "
-        f"nft add rule inet {MEDIA_BLOCK} input udp dport 10000-10999 drop; echo done",
+        f"nft add table inet {MEDIA_BLOCK} && nft add chain inet {MEDIA_BLOCK} pre "
+        "'{ type filter hook prerouting priority -10; }' && "
+        f"nft add rule inet {MEDIA_BLOCK} pre udp dport 10000-10999 drop; echo done",
     )
 
 
