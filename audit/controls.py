@@ -143,9 +143,8 @@ CONTROLS: dict[str, Control] = {
     ),
     "test_firewall.py::test_no_other_table_hooks_input": _c(
         "VP-FW-08",
-        "No other nftables table on the input hook, where traffic is let in",
-        "Another table on the input hook can accept what the declared one would drop (a table "
-        "on an earlier hook can only drop: no way in).",
+        "No other nftables table sees inbound traffic",
+        "Another table on the input hook can accept what the declared one would drop.",
     ),
     "test_firewall.py::test_nothing_listens_beyond_loopback_that_is_not_declared": _c(
         "VP-FW-09",
