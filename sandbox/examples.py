@@ -98,9 +98,7 @@ def write_calls(hosts: list[dict[str, Any]], out: Path) -> None:
 
 def exporter_metrics(servers: list[str]) -> str:
     """The exporter's page once it has a call of every server."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     inventory = PROJECT_DIR / "inventories" / "sandbox.json"
     exporter = subprocess.Popen(
         [sys.executable, "-m", "quality", "exporter", "--inventory", str(inventory),
