@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pytest
 import yaml
 
-from roles.connection import SSH_ATTEMPTS, open_ssh
+from roles.connection import SSH_ATTEMPTS, SshUnreachable, open_ssh
 from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
 from tests.project import PROJECT_ROOT, run_in_project_env
 
@@ -179,14 +180,21 @@ class SandboxUnderTest:
         return list(json.loads(result.stdout)["deployment"].get("resources", []))
 
     def ssh(self, address: str, command: str, attempts: int = SSH_ATTEMPTS) -> str:
-        """`command`'s output on the host; the connection is tried `attempts` times, as the
-        deploy's is (roles/connection.py), and a failure names the host."""
-        client = open_ssh(address, key_filename=str(self.ssh_key), attempts=attempts)
-        try:
-            _, stdout, _ = client.exec_command(command, timeout=30)
-            return str(stdout.read().decode().strip())
-        finally:
-            client.close()
+        """`command`'s output on the host; the connection and its session are tried `attempts`
+        times, as the deploy's connection is (roles/connection.py): the emulated VM, busy
+        after a long module, now and then answers the key exchange but not the session's
+        opening within its timeout. A failure names the host."""
+        for attempt in range(1, attempts + 1):
+            client = open_ssh(address, key_filename=str(self.ssh_key), attempts=attempts)
+            try:
+                _, stdout, _ = client.exec_command(command, timeout=30)
+                return str(stdout.read().decode().strip())
+            except paramiko.SSHException as error:
+                if attempt == attempts:
+                    raise SshUnreachable(f"SSH to {address}: {error}") from error
+            finally:
+                client.close()
+        raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def changed_pop(**paths: Any) -> Callable[[dict[str, Any]], None]:

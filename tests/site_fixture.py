@@ -58,11 +58,12 @@ class Inventory:
         self.declared.write_text(render_verify(hosts))
         self.pyinfra.write_text(render_pyinfra("sandbox", hosts))
 
-    def change(self, change: Any) -> None:
-        """Applies `change(host_data)` to every host."""
+    def change(self, change: Any, only: str | None = None) -> None:
+        """Applies `change(host_data)` to every host, or to the one named `only`."""
         hosts = self.hosts()
         for host in hosts:
-            change(host)
+            if only in (None, host["name"]):
+                change(host)
         self.write(hosts)
 
 

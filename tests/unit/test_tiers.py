@@ -34,7 +34,4 @@ def test_the_tiers_follow_the_fixtures_a_test_uses() -> None:
         "servers/test_sandbox_claims",
     ):
         assert f"tests/{module}.py" not in offline
-    assert collected("vm") == {
-        "tests/roles/test_site_deploy.py",
-        "tests/servers/test_host_tiers.py",
-    }
+    assert collected("vm") == {"tests/roles/test_site_deploy.py"}
