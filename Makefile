@@ -54,41 +54,41 @@ POLICY_PACK_CONFIGS ?= policies/config.json
 POLICY_FLAGS = $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
                $(foreach config,$(POLICY_PACK_CONFIGS),--policy-pack-config $(config))
 pr-comment: venv engine ## PR comment for the stacks BASE...HEAD touches (or STACKS=; SKIP=) into COMMENT (SAVE=: the previews as JSON)
-	$(ENV) python -m stacks.preview comment $(if $(STACKS),--stacks $(STACKS),--base $(BASE) --head $(HEAD)) \
+	$(ENV) python -m ops.preview comment $(if $(STACKS),--stacks $(STACKS),--base $(BASE) --head $(HEAD)) \
 	  $(if $(SKIP),--skip $(SKIP)) $(if $(NO_HOSTS),--no-hosts) $(POLICY_FLAGS) --out $(COMMENT) \
 	  $(if $(SAVE),--save $(SAVE))
 
 SAVE ?=
 pr-comment-join: venv ## One PR comment of the previews saved by `make pr-comment SAVE=` in PREVIEWS (a folder)
-	$(ENV) python -m stacks.preview join $(PREVIEWS) --out $(COMMENT)
+	$(ENV) python -m ops.preview join $(PREVIEWS) --out $(COMMENT)
 
 affected: venv ## The stacks BASE...HEAD touches as a JSON list (SKIP= leaves some out), for CI matrices
-	@$(ENV) python -m stacks.preview affected $(BASE) $(HEAD) --matrix $(if $(SKIP),--skip $(SKIP))
+	@$(ENV) python -m ops.preview affected $(BASE) $(HEAD) --matrix $(if $(SKIP),--skip $(SKIP))
 
 # Fleet runs through the Automation API, WORKERS at a time (default: one per core), over every
 # stack or STACKS=, minus SKIP=; JSON= also writes the results as JSON.
 FLEET_FLAGS = $(if $(STACKS),--stacks $(STACKS)) $(if $(SKIP),--skip $(SKIP)) \
               $(if $(WORKERS),--workers $(WORKERS)) $(if $(JSON),--json $(JSON))
 fleet-preview: venv engine ## Preview every stack (or STACKS=) at once with the policy pack; a table at the end
-	$(ENV) python -m stacks.fleet preview $(FLEET_FLAGS) $(POLICY_FLAGS)
+	$(ENV) python -m ops.fleet preview $(FLEET_FLAGS) $(POLICY_FLAGS)
 
 fleet-up: venv engine ## Up every stack (or STACKS=): CANARY= PoPs first, then waves of WAVE_SIZE=; stops at a failed PoP
-	$(ENV) python -m stacks.fleet up $(FLEET_FLAGS) $(POLICY_FLAGS) \
+	$(ENV) python -m ops.fleet up $(FLEET_FLAGS) $(POLICY_FLAGS) \
 	  $(if $(CANARY),--canary $(CANARY)) $(if $(WAVE_SIZE),--wave-size $(WAVE_SIZE)) \
 	  $(if $(ALLOW_CAPACITY_LOSS),--allow-capacity-loss)
 
 new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATION= [SERVERS= LIKE= PREFIX=]
-	$(ENV) python -m stacks.new_region --pop "$(POP)" --location "$(LOCATION)" \
+	$(ENV) python -m ops.new_region --pop "$(POP)" --location "$(LOCATION)" \
 	  $(if $(SERVERS),--servers $(SERVERS)) $(if $(LIKE),--like $(LIKE)) \
 	  $(foreach p,$(PREFIX),--prefix $(p)) $(if $(INSTANCE_TYPE),--instance-type $(INSTANCE_TYPE)) \
 	  $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
 	  $(foreach config,$(POLICY_PACK_CONFIGS),--policy-pack-config $(config))
 
 drift: venv engine ## Drift of STACK: provider and Route 53 (refresh), hosts (roles' plan), verification; exit 0/2/1
-	$(ENV) python -m stacks.preview.drift $(STACK) $(if $(OUT),--out $(OUT)) $(if $(NO_HOSTS),--no-hosts)
+	$(ENV) python -m ops.drift $(STACK) $(if $(OUT),--out $(OUT)) $(if $(NO_HOSTS),--no-hosts)
 
 repair: venv engine ## Repair STACK's drift through pulumi up: drifted hosts deployed again (waves, gate), then drift again; exit 0/2/1
-	$(ENV) python -m stacks.preview.repair $(STACK) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
+	$(ENV) python -m ops.repair $(STACK) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
 	  $(foreach config,$(POLICY_PACK_CONFIGS),--policy-pack-config $(config))
 
 audit: venv ## Host audit of STACK's servers (or INVENTORY=): JUnit, JSON and HTML in OUT (audit-report)
@@ -98,7 +98,7 @@ audit: venv ## Host audit of STACK's servers (or INVENTORY=): JUnit, JSON and HT
 up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
 	started=$$(date +%s); $(ENV) python -m sandbox up \
 	  && tools/stack-env.sh sandbox pulumi up --yes --non-interactive $(POLICY_FLAGS) \
-	  && tools/stack-env.sh sandbox python -m stacks.inventories sandbox \
+	  && tools/stack-env.sh sandbox python -m ops.inventories sandbox \
 	  && tools/stack-env.sh sandbox python -m sandbox.summary --started $$started
 
 down: setup ## Destroy the sandbox PoP and stop the sandbox, leaving nothing running
@@ -128,10 +128,10 @@ actionlint: ## actionlint built from its Go module, cached outside the work tree
 
 pending: venv ## The stacks not yet at HEAD (changed since the commit each last deployed) as JSON, for up's matrix
 	@tools/pulumi-engine/build.sh >&2  # the engine reads each stack's history; stdout is the list
-	@$(ENV) python -m stacks.fleet.pending $(if $(SKIP),--skip $(SKIP))
+	@$(ENV) python -m ops.fleet.pending $(if $(SKIP),--skip $(SKIP))
 
 stacks: venv ## The stacks of this repository as a JSON list (SKIP= leaves some out), for CI matrices
-	@$(ENV) python -m stacks.preview stacks $(if $(SKIP),--skip $(SKIP))
+	@$(ENV) python -m ops.preview stacks $(if $(SKIP),--skip $(SKIP))
 
 lock: ## Re-resolve requirements.in into the pinned requirements.txt
 	rm -rf .tools/lock-venv && $(PYTHON) -m venv .tools/lock-venv

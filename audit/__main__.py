@@ -1,4 +1,4 @@
-"""The host audit: the verification suites (tests/verify) as controls over an inventory, in
+"""The host audit: the verification suites (verify) as controls over an inventory, in
 parallel over hosts, over SSH as they run in a deploy (the inventory's key, or the operator's
 agent). Writes the JUnit XML (one testcase per control and host, the control's properties on
 it), the JSON report and the HTML report; exits 1 on any mandatory failure, 2 when the audit
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from audit.plugin import RESULTS_ENV
 from audit.report import html_report, json_report, mandatory_failures, results_from
+from stacks.project import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 JUNIT, JSON, HTML = "audit.junit.xml", "audit.json", "audit.html"
 
 
@@ -28,7 +28,7 @@ def inventory_of(args: argparse.Namespace) -> Path:
     if args.inventory:
         return Path(args.inventory).resolve()
     subprocess.run(
-        ["tools/stack-env.sh", args.stack, "python", "-m", "stacks.inventories", args.stack],
+        ["tools/stack-env.sh", args.stack, "python", "-m", "ops.inventories", args.stack],
         cwd=PROJECT_DIR,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -41,10 +41,10 @@ def pytest_command(hosts: int, junit: Path) -> list[str]:
         sys.executable,
         "-m",
         "pytest",
-        "tests/verify",
+        "verify",
         # the suites' own conftest only: the test suite's (tests/conftest.py: tiers, sandbox
         # fixtures) is no part of an audit of production hosts
-        "--confcutdir=tests/verify",
+        "--confcutdir=verify",
         "-p",
         "audit.plugin",
         "-q",

@@ -1,4 +1,4 @@
-"""The catalogue of controls: each verification check (tests/verify) as a control an auditor
+"""The catalogue of controls: each verification check (verify) as a control an auditor
 reads, with a stable ID, a title, why it matters and its severity. A check without an entry
 is a mandatory control under its test name, so nothing the suites check goes unreported."""
 
@@ -202,7 +202,7 @@ CONTROLS: dict[str, Control] = {
 
 
 def control_of(nodeid: str) -> Control:
-    """The control of a test id such as tests/verify/test_base.py::test_x[host]."""
+    """The control of a test id such as verify/test_base.py::test_x[host]."""
     key = nodeid.split("/")[-1].split("[", 1)[0]
     return CONTROLS.get(key) or Control(key, key.split("::")[-1], "", "mandatory")
 

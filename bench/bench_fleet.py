@@ -1,4 +1,4 @@
-"""Benchmark: fleet runs over a simulated fleet (stacks/fleet/simulate.py) of N PoPs of M
+"""Benchmark: fleet runs over a simulated fleet (ops/fleet/simulate.py) of N PoPs of M
 servers, against the provider stand-in and moto's Route 53 in API-only mode.
 
 Usage: python bench/bench_fleet.py [N:M ...]   (default: 10:20 25:20 50:20 50:10)
@@ -6,7 +6,7 @@ Usage: python bench/bench_fleet.py [N:M ...]   (default: 10:20 25:20 50:20 50:10
 
 For each size: `up` of the whole fleet (from nothing), a preview with nothing changed, a
 preview with one role change (a kernel knob of every PoP: every HostDeploy's trigger
-changes), and a preview of one changed PoP; each through `python -m stacks.fleet` as `make
+changes), and a preview of one changed PoP; each through `python -m ops.fleet` as `make
 fleet-preview` runs it (workers: one per core, the project's policy pack on), timed by the
 wall clock, with the peak memory of its whole process tree (the engines, language hosts,
 programs and plugins: every process's RSS summed, sampled every 0.2 s). Writes
@@ -27,8 +27,8 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from ops.fleet.simulate import fleet_environment, running_standins, write_fleet  # noqa: E402
 from sandbox.processes import process_tree  # noqa: E402
-from stacks.fleet.simulate import fleet_environment, running_standins, write_fleet  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 DEFAULT_SIZES = [(10, 20), (25, 20), (50, 20), (50, 10)]
@@ -79,7 +79,7 @@ POLICY_FLAGS = (
 
 
 def fleet(project: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "stacks.fleet", *args, "--project-dir", str(project),
+    return [sys.executable, "-m", "ops.fleet", *args, "--project-dir", str(project),
             *POLICY_FLAGS]  # fmt: skip
 
 
@@ -131,7 +131,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     left.axhline(60, color="grey", linestyle=":", linewidth=1)
     right.axhline(2, color="grey", linestyle=":", linewidth=1)
     left.legend(fontsize=7)
-    figure.suptitle(f"fleet runs on {os.cpu_count()} cores (stacks.fleet, one worker per core)")
+    figure.suptitle(f"fleet runs on {os.cpu_count()} cores (ops.fleet, one worker per core)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 

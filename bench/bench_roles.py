@@ -19,13 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
-from stacks.deploy.verification import verification_command
+from deploy.verification import verification_command
+from roles.inventory import render_pyinfra
 from stacks.host_data import host_data
-from stacks.inventories import render_pyinfra, render_verify
 from stacks.spec import parse_pop
 from stacks.spec.checks import StackContext
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
+from verify.inventory import render_verify
 
 SETTINGS = {
     "VOICEPOP_SANDBOX_BRIDGE": "vpbench0",
@@ -53,8 +54,8 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def write_inventories(folder: Path, name: str, hosts: list[dict[str, Any]]) -> Path:
-    """Both inventories as `python -m stacks.inventories` renders them."""
-    (folder / f"{name}.py").write_text(render_pyinfra("sandbox", hosts))
+    """Both inventories as `python -m ops.inventories` renders them."""
+    (folder / f"{name}.py").write_text(render_pyinfra(hosts))
     (folder / f"{name}.json").write_text(render_verify(hosts))
     return folder / name
 

@@ -87,7 +87,7 @@ def config_file(folder: Path, deploy: bool = False, **changes: Any) -> Path:
 
 def hosts_through_the_api(count: int, key: str) -> dict[str, Any]:
     sys.path.insert(0, str(PROJECT))
-    from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
+    from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
 
     client = FlexMetalClient(ENDPOINT, ENV["VOICEPOP_SANDBOX_API_TOKEN"], RetryPolicy(30.0))
     started = time.perf_counter()

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
+from roles.inventory import render_pyinfra
 from stacks.host_data import host_data
-from stacks.inventories import render_pyinfra
 from stacks.spec import parse_pop
 from stacks.spec.checks import StackContext
 from tests.project import PROJECT_ROOT
@@ -126,7 +126,7 @@ def run(sandbox: SandboxUnderTest, address: str, bursts: int) -> dict[str, Any]:
 
 def apply_kernel_tuning(folder: Path, host: dict[str, Any]) -> None:
     inventory = folder / "inventory.py"
-    inventory.write_text(render_pyinfra("sandbox", [host]))
+    inventory.write_text(render_pyinfra([host]))
     deploy = folder / "kernel_tuning_only.py"
     deploy.write_text("from roles.kernel_tuning.deploy import kernel_tuning\n\nkernel_tuning()\n")
     pyinfra = str(Path(sys.executable).with_name("pyinfra"))

@@ -4,7 +4,6 @@ its default enforcement level and the properties a team may set in a policy conf
 the policies' config schemas below."""
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -21,10 +20,10 @@ from pulumi_policy.proxy import UnknownValueError
 
 from policies import rules
 from policies.stack_config import stack_config
+from stacks.project import PROJECT_DIR
 from stacks.spec.routing import load_registry
 
 PACK_NAME = "voicepop"
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from stacks.host_data import ROLE_SECTIONS
-from stacks.providers.flexmetal.schema import PROVIDER as FLEXMETAL_PROVIDER
-from stacks.providers.flexmetal.schema import SERVER
-from stacks.providers.vpdeploy.schema import HOST_DEPLOY
-from stacks.providers.vproute53.schema import HEALTH_CHECK, RECORD_SETS
+from stacks.resources.flexmetal.schema import PROVIDER as FLEXMETAL_PROVIDER
+from stacks.resources.flexmetal.schema import SERVER
+from stacks.resources.vpdeploy.schema import HOST_DEPLOY
+from stacks.resources.vproute53.schema import HEALTH_CHECK, RECORD_SETS
 from stacks.spec.reference import MAX_IPV4_PREFIX_LEN, MAX_IPV6_PREFIX_LEN
 from stacks.spec.routing import RoutingRegistry, rpki_state
 

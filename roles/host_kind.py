@@ -3,9 +3,12 @@ with the machine it runs on, so its machine-wide kernel keys are never touched. 
 declared: no stack setting can label a production server a container, or the reverse. The
 roles ask the fact; the verification suites run the same command."""
 
+from typing import Literal
+
 from pyinfra.api.facts import FactBase
 
-from roles.kernel_tuning.sysctls import KernelScope
+# What the host's kernel lets its roles change (roles/kernel_tuning/sysctls.py says which keys).
+KernelScope = Literal["full", "network-namespace"]
 
 # Prints the container technology (systemd-nspawn, docker, lxc, ...) or "none"; a host without
 # systemd-detect-virt falls back to the file container managers leave for systemd.

@@ -7,7 +7,7 @@ The directives shared by all: no new privileges, a read-only system (ProtectSyst
 no /home, private /tmp and /dev, kernel tunables, modules, logs, cgroups, clock and host name
 out of reach, no namespaces, SUID/SGID files, realtime scheduling or foreign ABIs, system calls
 limited to @system-service, sockets to IP, Unix and netlink. Each tried on a container and a VM
-host with its service still working (tests/roles, tests/verify)."""
+host with its service still working (tests/roles, verify)."""
 
 from dataclasses import dataclass
 

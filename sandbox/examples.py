@@ -28,11 +28,11 @@ from typing import Any
 
 import yaml
 
+from ops.fleet import simulate
+from ops.inventories import inventory_hosts, stack_outputs
 from quality.report import CallReport, summary
 from sandbox import callers, settings
 from stacks.anycast_addresses import anycast_service_addresses
-from stacks.fleet import simulate
-from stacks.inventories import inventory_hosts, stack_outputs
 
 PROJECT_DIR = settings.PROJECT_DIR
 SAMPLE_PASSPHRASE = "voicepop-sample-stacks"  # the sample production stacks' (README)
@@ -142,7 +142,7 @@ def write_pr_comment(out: Path) -> None:
         changed = Path(folder) / "Pulumi.sandbox.yaml"
         changed.write_text(yaml.safe_dump(document, sort_keys=False))
         checked(
-            run(["python", "-m", "stacks.preview", "comment", "--stacks", "sandbox",
+            run(["python", "-m", "ops.preview", "comment", "--stacks", "sandbox",
                  "--config-file", str(changed), *POLICY_FLAGS,
                  "--out", str(out / "pr-comment.md")]),
             "the PR comment",
@@ -153,7 +153,7 @@ def write_pr_comment(out: Path) -> None:
 
 
 def ssh(host: dict[str, Any], command: str) -> str:
-    from roles.anycast.drain import run_on
+    from deploy.drain import run_on
 
     status, output = run_on(host, command)
     if status != 0:
@@ -167,12 +167,12 @@ def write_drift_and_repair(hosts: list[dict[str, Any]], out: Path) -> None:
     ssh(drifted, "nft insert rule inet voicepop input tcp dport 6379 accept")
     tag_a_server(hosts[1]["name"], "oob:someone")
     checked(
-        in_sandbox("python", "-m", "stacks.preview.drift", "sandbox",
+        in_sandbox("python", "-m", "ops.drift", "sandbox",
                    "--out", str(out / "drift-report.md")),
         "make drift",
         ok=(2,),
     )  # fmt: skip
-    repaired = in_sandbox("python", "-m", "stacks.preview.repair", "sandbox", *POLICY_FLAGS)
+    repaired = in_sandbox("python", "-m", "ops.repair", "sandbox", *POLICY_FLAGS)
     output = checked(repaired, "make repair")
     (out / "repair.txt").write_text(
         transcript("make repair STACK=sandbox", output, f"after {drifted['name']} drifted")
@@ -181,7 +181,7 @@ def write_drift_and_repair(hosts: list[dict[str, Any]], out: Path) -> None:
 
 def tag_a_server(name: str, tag: str) -> None:
     """A tag added at the provider behind Pulumi's back (its API, as a person would)."""
-    from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
+    from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
 
     client = FlexMetalClient(
         f"http://{settings.STANDIN_LISTEN}/v3", settings.API_TOKEN, RetryPolicy(10.0)
@@ -217,7 +217,7 @@ def write_audit(out: Path) -> None:
 def write_fleet(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     preview = run(
-        ["python", "-m", "stacks.fleet", "preview", "--skip", "sandbox", *POLICY_FLAGS],
+        ["python", "-m", "ops.fleet", "preview", "--skip", "sandbox", *POLICY_FLAGS],
         env={"PULUMI_CONFIG_PASSPHRASE": SAMPLE_PASSPHRASE},
     )
     (out / "fleet-preview.txt").write_text(
@@ -235,12 +235,12 @@ def write_fleet(out: Path) -> None:
                     "simulate: true", "simulate: true\n      rollout: {batch: '0'}"
                 )
             )
-            command = ["python", "-m", "stacks.fleet", "up", "--project-dir", str(root / "fleet"),
+            command = ["python", "-m", "ops.fleet", "up", "--project-dir", str(root / "fleet"),
                        "--canary", "xaa1", "--wave-size", "2"]  # fmt: skip
             up = run(command, env=simulate.fleet_environment(root))
             text = checked(up, "the simulated fleet's up", ok=(1,)).replace(str(root), "FLEET")
     (out / "fleet-up-waves.txt").write_text(
-        transcript("python -m stacks.fleet up --project-dir FLEET --canary xaa1 --wave-size 2",
+        transcript("python -m ops.fleet up --project-dir FLEET --canary xaa1 --wave-size 2",
                    text, "6 simulated PoPs of 5 servers; xad1's stack file has a bad knob")
     )  # fmt: skip
 

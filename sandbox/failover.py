@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deploy.drain import run_on
 from quality.timeline import Failover, render_png, summary
 from roles.anycast.config import DRAIN_COMMAND, service_address
-from roles.anycast.drain import run_on
 from sandbox import callers, settings, upstream
 from sandbox.hosts.network import ip
 

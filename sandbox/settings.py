@@ -10,7 +10,8 @@ import ipaddress
 import os
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from stacks.project import PROJECT_DIR as PROJECT_DIR  # the sandbox's files live under it
+
 STATE_DIR = Path(os.environ.get("VOICEPOP_SANDBOX_DIR", PROJECT_DIR / ".sandbox"))
 CACHE_DIR = Path(
     os.environ.get("VOICEPOP_CACHE_DIR")

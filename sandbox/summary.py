@@ -13,10 +13,10 @@ import sys
 import time
 from typing import Any
 
+from ops.inventories import stack_outputs
 from roles.anycast.config import GRACEFUL_SHUTDOWN
 from sandbox import settings
 from sandbox.upstream import LearnedPath, learned_routes_of
-from stacks.inventories import stack_outputs
 
 
 def zone_records(endpoint: str | None, zone: str) -> list[dict[str, Any]]:

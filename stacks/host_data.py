@@ -7,6 +7,7 @@ passed as it is, under the same name; what is derived per server sits beside it 
 server's share of the spec's `bgp`; the firewall's openings).
 """
 
+from pathlib import Path
 from typing import Any
 
 from stacks.spec.models import PopSpec
@@ -59,3 +60,17 @@ def host_data(spec: PopSpec, server: str) -> dict[str, Any]:
         "anycast": spec.anycast.model_dump(),
         "bgp": bgp_data(spec, server),
     }
+
+
+def host_entry(spec: PopSpec, name: str, address: str, project_dir: Path) -> dict[str, Any]:
+    """One host as the deploy, the suites and the inventories take it: name, address, how to
+    reach it, its role data."""
+    entry: dict[str, Any] = {
+        "name": name,
+        "address": address,
+        "ssh_user": "root",
+        "ssh_dead_after_s": spec.deploy.ssh_dead_after_s,
+    }
+    if spec.deploy.ssh_private_key:
+        entry["ssh_key"] = str(project_dir / spec.deploy.ssh_private_key)
+    return {**entry, **host_data(spec, name)}

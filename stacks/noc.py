@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stacks.project import PROJECT_DIR
 from stacks.spec import PopSpec, parse_pop
 from stacks.spec.loading import read_stack_file
 from stacks.spec.models import NeighborSpec
@@ -157,7 +158,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("stack")
     parser.add_argument("--outputs", type=Path, help="`pulumi stack output --json` of it")
     args = parser.parse_args(argv)
-    project = Path(__file__).resolve().parent.parent
+    project = PROJECT_DIR
     stack_file = read_stack_file(project / f"Pulumi.{args.stack}.yaml")
     spec = parse_pop(stack_file.raw_pop, stack_file.context, stack_file.path.name)
     addresses: dict[str, str | None] = {}

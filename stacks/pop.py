@@ -13,20 +13,19 @@ from typing import Any
 
 import pulumi
 
-from stacks.deploy.trigger import (
+from stacks.dns.component import PopDns
+from stacks.host_data import host_entry
+from stacks.resources.flexmetal.resources import FlexMetal, Server, SshKey
+from stacks.resources.flexmetal.schema import TIMINGS, identity_tag
+from stacks.resources.vpdeploy.resources import Deployer, HostDeploy
+from stacks.rollout.trigger import (
     SFU_ROLE_FOLDER,
     code_digest,
     deploy_trigger,
     file_digests,
     sfu_digest,
 )
-from stacks.deploy.waves import Wave, rollout_waves
-from stacks.dns.component import PopDns
-from stacks.inventories import host_entry
-from stacks.providers.flexmetal.resources import FlexMetal, Server, SshKey
-from stacks.providers.flexmetal.schema import TIMINGS
-from stacks.providers.flexmetal.servers import identity_tag
-from stacks.providers.vpdeploy.resources import Deployer, HostDeploy
+from stacks.rollout.waves import Wave, rollout_waves
 from stacks.spec.errors import SpecError, SpecInvalid
 from stacks.spec.models import PopSpec
 
@@ -211,7 +210,7 @@ class VoicePop(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         redeploy: Mapping[str, str] | None = None,
     ) -> None:
-        """`redeploy`: a token per server the drift repair deploys again (stacks/deploy/
+        """`redeploy`: a token per server the drift repair deploys again (deploy/
         redeploy.py)."""
         super().__init__(POP_TYPE, spec.code, None, opts)
         child = pulumi.ResourceOptions(parent=self)

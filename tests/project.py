@@ -2,9 +2,10 @@
 
 import os
 import subprocess
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from stacks.project import PROJECT_DIR
+
+PROJECT_ROOT = PROJECT_DIR
 
 
 def run_in_project_env(

@@ -18,8 +18,8 @@ import paramiko
 import pytest
 import yaml
 
-from roles.connection import SSH_ATTEMPTS, SshUnreachable, open_ssh
-from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
+from deploy.ssh import SSH_ATTEMPTS, SshUnreachable, open_ssh
+from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
 from tests.project import PROJECT_ROOT, run_in_project_env
 
 TEST_SANDBOX = {

@@ -14,15 +14,16 @@ from typing import Any
 
 import yaml
 
+from deploy.outcome import grand_total
+from deploy.verification import verification_command
+from roles.inventory import render_pyinfra
 from sandbox import settings as sandbox_settings
-from stacks.deploy.outcome import grand_total
-from stacks.deploy.verification import verification_command
 from stacks.host_data import host_data
-from stacks.inventories import render_pyinfra, render_verify
 from stacks.spec import PopSpec, parse_pop
 from stacks.spec.checks import StackContext
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
+from verify.inventory import render_verify
 
 # the deploy's secrets, as the stack's deploy step exports them (roles/secrets.py)
 SECRETS = {"VOICEPOP_SECRET_bgpMd5Upstream": sandbox_settings.UPSTREAM_MD5}
@@ -54,9 +55,9 @@ class Inventory:
         return next(h for h in self.hosts() if h["name"] == name)
 
     def write(self, hosts: list[dict[str, Any]]) -> None:
-        """Both inventories as `python -m stacks.inventories` renders them."""
+        """Both inventories as `python -m ops.inventories` renders them."""
         self.declared.write_text(render_verify(hosts))
-        self.pyinfra.write_text(render_pyinfra("sandbox", hosts))
+        self.pyinfra.write_text(render_pyinfra(hosts))
 
     def change(self, change: Any, only: str | None = None) -> None:
         """Applies `change(host_data)` to every host, or to the one named `only`."""

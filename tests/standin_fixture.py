@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import requests
 
+from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
 from sandbox.flexmetal.api import FlexMetalApi
 from sandbox.flexmetal.server import RunningStandIn, StandIn
 from sandbox.flexmetal.store import Store
 from sandbox.hosts.backend import ApiOnlyHosts
-from stacks.providers.catalogue import load_catalogue
-from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
+from stacks.spec.catalogue import load_catalogue
 
 TOKEN = "test-token-do-not-log"
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBu6vfDlsDmDNDgwYrLztXTn0q3 test"

@@ -10,11 +10,10 @@ A host's `kernel_scope` says what it owns of the kernel:
 """
 
 from dataclasses import dataclass
-from typing import Literal
 
+from roles.host_kind import KernelScope
 from roles.kernel_tuning.defaults import KernelTuning
 
-KernelScope = Literal["full", "network-namespace"]
 DROPIN_PATH = "/etc/sysctl.d/60-voicepop-sfu.conf"
 
 RP_FILTER = {"off": "0", "strict": "1", "loose": "2"}  # the kernel's values

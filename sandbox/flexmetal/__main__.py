@@ -48,7 +48,7 @@ def serve(args: argparse.Namespace) -> None:
     from sandbox.flexmetal.server import serve as serve_http
     from sandbox.flexmetal.store import Store
     from sandbox.hosts.backend import ApiOnlyHosts, HostBackend
-    from stacks.providers.catalogue import load_catalogue
+    from stacks.spec.catalogue import load_catalogue
 
     token = os.environ.get("FLEXMETAL_TOKEN")
     if not token:

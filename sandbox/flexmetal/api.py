@@ -19,7 +19,7 @@ from sandbox import settings
 from sandbox.flexmetal.faults import FaultRule, take_provisioning_fault
 from sandbox.flexmetal.store import Store
 from sandbox.hosts.backend import HostBackend, HostRequest
-from stacks.providers.catalogue import ProviderCatalogue
+from stacks.spec.catalogue import ProviderCatalogue
 
 STATUS_WALK = (
     "created",

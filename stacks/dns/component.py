@@ -6,7 +6,7 @@ from typing import Any
 import pulumi
 
 from stacks.dns.records import HealthCheckSpec, health_checks, record_sets
-from stacks.providers.vproute53.resources import HealthCheck, RecordSets, Route53, Zone
+from stacks.resources.vproute53.resources import HealthCheck, RecordSets, Route53, Zone
 from stacks.spec.models import PopSpec
 
 DNS_TYPE = "voicepop:dns:PopDns"

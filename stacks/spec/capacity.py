@@ -1,6 +1,6 @@
 """A PoP's capacity during a rollout or a removal: how many servers a count or a share of the
 PoP stands for, the capacity floor (`deploy.min_in_service`) and the largest rollout wave.
-Pure; the rollout's waves themselves are in stacks/deploy/waves.py."""
+Pure; the rollout's waves themselves are in stacks/rollout/waves.py."""
 
 import math
 

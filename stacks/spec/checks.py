@@ -7,8 +7,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from roles.sfu.defaults import PortRange
-from stacks.providers.catalogue import load_catalogue
 from stacks.spec.capacity import batch_size, capacity_floor, in_service_during_rollout
+from stacks.spec.catalogue import load_catalogue
 from stacks.spec.errors import SpecError
 from stacks.spec.models import NeighborSpec, PopSpec
 from stacks.spec.reference import (

@@ -318,7 +318,7 @@ class DeploySpec(SpecModel):
         False,
         description="true: no host is touched; each host deploy only records its trigger and "
         "wave (a sandbox only: a simulated fleet of servers without hosts, "
-        "stacks/fleet/simulate.py, bench/)",
+        "ops/fleet/simulate.py, bench/)",
     )
 
 

@@ -139,7 +139,7 @@ def drain(inventory: Inventory, action: str, *args: str) -> subprocess.Completed
         [
             sys.executable,
             "-m",
-            "roles.anycast.drain",
+            "deploy.drain",
             "--hosts",
             str(inventory.declared),
             action,

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
+from deploy.results import HostDeployFailed
+from deploy.runner import call_gate
 from roles.firewall.rules import TABLE
-from stacks.deploy.results import HostDeployFailed
-from stacks.deploy.runner import call_gate
 from tests.anycast.pop import HOSTS
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest

@@ -28,7 +28,7 @@ META = {"target": "sandbox", "generated_at": "2026-12-03T12:00:00+00:00", "durat
 
 
 def record(test: str, host: str, status: str, **extra: str) -> dict[str, str]:
-    return {"nodeid": f"tests/verify/{test}[{host}]", "status": status, **extra}
+    return {"nodeid": f"verify/{test}[{host}]", "status": status, **extra}
 
 
 RECORDS = [
@@ -59,7 +59,7 @@ def test_every_verification_check_is_a_catalogued_control() -> None:
 
     checks = {
         f"{path.name}::{node.name}"
-        for path in Path("tests/verify").glob("test_*.py")
+        for path in Path("verify").glob("test_*.py")
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
     }
@@ -67,7 +67,7 @@ def test_every_verification_check_is_a_catalogued_control() -> None:
 
 
 def test_a_test_id_names_its_control_and_host() -> None:
-    nodeid = "tests/verify/test_base.py::test_journald_is_bounded[sbx1-sfu02]"
+    nodeid = "verify/test_base.py::test_journald_is_bounded[sbx1-sfu02]"
     assert control_of(nodeid).id == "VP-BASE-03"
     assert host_of(nodeid) == "sbx1-sfu02"
 
@@ -152,6 +152,6 @@ def test_the_audit_loads_the_suites_conftest_and_not_the_test_suites(tmp_path: P
     )
     assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
     registered = [line for line in collected.stdout.splitlines() if "conftest.py" in line]
-    assert any("tests/verify/conftest.py" in line for line in registered), registered
+    assert any("verify/conftest.py" in line for line in registered), registered
     assert not any("tests/conftest.py" in line for line in registered), registered
     assert "test_base.py::test_sshd_runs_with_keys_only[ams1-sfu01]" in collected.stdout

@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from plugins.flexmetal.servers import ServerSpec
 from sandbox.flexmetal.contract import PUBLISHED_DOCUMENT
-from stacks.providers.flexmetal.servers import ServerSpec
 from tests.standin_fixture import SSH_KEY, StandInUnderTest, create_body
 
 pytestmark = pytest.mark.servers

@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from junitparser import JUnitXml, Properties
 
+from deploy.runner import DEPLOY_MARK
+from ops.inventories import write_inventories
 from roles.anycast.config import GRACEFUL_SHUTDOWN
 from roles.sfu.janus import SANDBOX as JANUS_SANDBOX
 from roles.unit_sandbox import render_dropin
 from sandbox import settings as sandbox_settings
 from sandbox.summary import zone_records
 from sandbox.upstream import LearnedPath, learned_routes_of, parse_routes
-from stacks.deploy.runner import DEPLOY_MARK
-from stacks.inventories import write_inventories
 from tests.project import run_in_project_env
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 from tests.site_fixture import checks_per_host
@@ -173,7 +173,7 @@ def test_a_server_replacement_previews_with_its_deploy(pop: SandboxUnderTest) ->
 def drift(pop: SandboxUnderTest) -> dict[str, Any]:
     """`make drift`'s figures for the sandbox (exit 0 none, 2 drift, 1 error)."""
     result = run_in_project_env(
-        f"python -m stacks.preview.drift sandbox --json --config-file {config(pop)}",
+        f"python -m ops.drift sandbox --json --config-file {config(pop)}",
         env={"PULUMI_BACKEND_URL": pop.backend, **pop.env},
     )
     assert result.returncode in (0, 2), result.stdout[-3000:] + result.stderr[-3000:]
@@ -185,7 +185,7 @@ def drift(pop: SandboxUnderTest) -> dict[str, Any]:
 def repair(pop: SandboxUnderTest) -> subprocess.CompletedProcess[str]:
     """`make repair` on the sandbox, with the policy pack as the make target runs it."""
     return run_in_project_env(
-        f"python -m stacks.preview.repair sandbox --config-file {config(pop)} "
+        f"python -m ops.repair sandbox --config-file {config(pop)} "
         "--policy-pack policies --policy-pack-config policies/config.json",
         env={"PULUMI_BACKEND_URL": pop.backend, **pop.env},
     )
@@ -396,8 +396,7 @@ def pr_comment(pop: SandboxUnderTest, stack_config: Path) -> tuple[str, dict[str
     """The pull-request comment for the sandbox changed to `stack_config`, and its counts."""
     out = pop.root / "pr-comment.md"
     result = run_in_project_env(
-        f"python -m stacks.preview comment --stacks sandbox --config-file {stack_config} "
-        f"--out {out}",
+        f"python -m ops.preview comment --stacks sandbox --config-file {stack_config} --out {out}",
         env={"PULUMI_BACKEND_URL": pop.backend, **pop.env},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.preview.comment import render
-from stacks.preview.run import PreviewOptions, preview_stack
+from ops.preview.comment import render
+from ops.preview.run import PreviewOptions, preview_stack
 from tests.project import PROJECT_ROOT, run_in_project_env
 
 pytestmark = [pytest.mark.compliance, pytest.mark.engine]

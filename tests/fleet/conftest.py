@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from stacks.fleet.simulate import (
+from ops.fleet.simulate import (
     TOKEN,
     Endpoints,
     fleet_environment,
     running_standins,
     write_fleet,
 )
-from stacks.providers.flexmetal.client import FlexMetalClient, RetryPolicy
+from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
 from tests.project import run_in_project_env
 
 
@@ -48,7 +48,7 @@ class SimulatedFleet:
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         return run_in_project_env(
-            "python -m stacks.fleet " + " ".join(args), env={**self.env, **(env or {})}
+            "python -m ops.fleet " + " ".join(args), env={**self.env, **(env or {})}
         )
 
     def servers_of(self, pop: str) -> list[dict[str, Any]]:

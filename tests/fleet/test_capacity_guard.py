@@ -5,7 +5,7 @@ backend."""
 
 import pytest
 
-from stacks.fleet.simulate import write_fleet
+from ops.fleet.simulate import write_fleet
 from tests.fleet.conftest import SimulatedFleet
 
 pytestmark = pytest.mark.fleet

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacks.fleet.report import NOT_RUN
+from ops.fleet.report import NOT_RUN
 from tests.fleet.conftest import SimulatedFleet
 
 pytestmark = pytest.mark.fleet

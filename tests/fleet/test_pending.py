@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stacks.fleet.pending import Pending, last_deployed_commit, pending_stacks
-from stacks.fleet.simulate import write_fleet
-from stacks.preview.affected import Change
+from ops.affected import Change
+from ops.fleet.pending import Pending, last_deployed_commit, pending_stacks
+from ops.fleet.simulate import write_fleet
 from tests.fleet.conftest import SimulatedFleet
 from tests.project import run_in_project_env
 
@@ -48,7 +48,7 @@ def commit(repo: Path, message: str) -> str:
 
 def pending(fleet: SimulatedFleet) -> list[str]:
     listed = run_in_project_env(
-        f"python -m stacks.fleet.pending --project-dir {fleet.project}", env=fleet.env
+        f"python -m ops.fleet.pending --project-dir {fleet.project}", env=fleet.env
     )
     assert listed.returncode == 0, listed.stderr[-3000:]
     print(listed.stderr)  # why each is pending, shown when a test fails

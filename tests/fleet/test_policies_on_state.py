@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.fleet.simulate import write_fleet
+from ops.fleet.simulate import write_fleet
 from tests.fleet.conftest import SimulatedFleet
 from tests.project import PROJECT_ROOT
 

@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 import pytest
 
+from ops.fleet.simulate import write_fleet
 from sandbox.processes import process_tree
-from stacks.fleet.simulate import write_fleet
 from tests.fleet.conftest import SimulatedFleet
 from tests.project import PROJECT_ROOT, run_in_project_env
 

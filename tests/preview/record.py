@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from stacks.preview.run import PROJECT_DIR, PreviewOptions, engine_preview, preview_environment
+from ops.preview.run import PreviewOptions, engine_preview, preview_environment
+from stacks.project import PROJECT_DIR
 
 DATA = Path(__file__).parent / "data"
 Change = Callable[[dict[str, Any]], None]

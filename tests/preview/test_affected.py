@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.preview.__main__ import main
-from stacks.preview.affected import affected_in
+from ops.affected import affected_in
+from ops.preview.__main__ import main
 from tests.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.preview

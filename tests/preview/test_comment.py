@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from stacks.preview.comment import GITHUB_LIMIT, MARKER, render
-from stacks.preview.danger import dangers
-from stacks.preview.events import HostChange, PropertyChange, StackPreview, stack_preview
-from stacks.preview.hosts import planned_host_changes
+from ops.preview.comment import GITHUB_LIMIT, MARKER, render
+from ops.preview.danger import dangers
+from ops.preview.events import HostChange, PropertyChange, StackPreview, stack_preview
+from ops.preview.hosts import planned_host_changes
 
 pytestmark = pytest.mark.preview
 

@@ -4,9 +4,8 @@ themselves run for real in the e2e (a sysctl and a provider tag) and the sandbox
 
 import pytest
 
-from stacks.preview.comment import DRIFT_MARKER, render_drift
-from stacks.preview.drift import DRIFT, ERROR, NO_DRIFT, DriftReport
-from stacks.preview.events import HostChange, PropertyChange, ResourceChange, StackPreview
+from ops.drift import DRIFT, DRIFT_MARKER, ERROR, NO_DRIFT, DriftReport, render_drift
+from ops.preview.events import HostChange, PropertyChange, ResourceChange, StackPreview
 
 pytestmark = pytest.mark.preview
 
@@ -57,7 +56,7 @@ def test_without_hosts_the_report_says_they_were_not_checked() -> None:
 
 
 def test_the_repair_takes_the_hosts_the_plan_or_the_controls_name() -> None:
-    from stacks.preview.repair import drifted_hosts
+    from ops.repair import drifted_hosts
 
     found = StackPreview(
         "sandbox", host_changes=[HostChange("sbx1-sfu01", "Firewall", "Load the ruleset")]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks.new_region import Region, main, scaffold, template_of
+from ops.new_region import Region, main, scaffold, template_of
 from tests.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.preview
@@ -105,7 +105,7 @@ def test_a_new_region_is_written_initialised_and_previewed(project: Path, tmp_pa
     backend = (tmp_path / "backend").as_uri()
     (tmp_path / "backend").mkdir()
     env = {"PULUMI_BACKEND_URL": backend, "PULUMI_CONFIG_PASSPHRASE": SAMPLE_PASSPHRASE}
-    command = "python -m stacks.new_region --pop lax1 --location 'NA: Los Angeles' --servers 3"
+    command = "python -m ops.new_region --pop lax1 --location 'NA: Los Angeles' --servers 3"
     result = in_project(project, command, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Pulumi.lax1.yaml written and stack lax1 initialised (from ams1)" in result.stdout
@@ -129,7 +129,7 @@ def test_a_new_production_region_of_one_server_fails_its_first_preview_on_the_po
         "PULUMI_BACKEND_URL": (tmp_path / "backend").as_uri(),
         "PULUMI_CONFIG_PASSPHRASE": SAMPLE_PASSPHRASE,
     }
-    command = "python -m stacks.new_region --pop lax1 --location 'NA: Los Angeles' --servers 1"
+    command = "python -m ops.new_region --pop lax1 --location 'NA: Los Angeles' --servers 1"
     result = in_project(project, command, env)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]

@@ -15,16 +15,15 @@ from typing import Any
 import paramiko
 import pytest
 
+from deploy.results import HostDeployFailed
+from deploy.runner import deploy_host
+from deploy.ssh import SSH_ATTEMPTS
 from quality import emodel
 from quality.report import CallReport
 from roles.anycast.config import BIRD_CONF
 from roles.base.files import JOURNALD_DROPIN
-from roles.connection import SSH_ATTEMPTS
 from roles.firewall.rules import DROP_LOG_PREFIX, TABLE
-from stacks.deploy.results import HostDeployFailed
-from stacks.deploy.runner import deploy_host
-from stacks.host_data import host_data
-from stacks.inventories import host_entry
+from stacks.host_data import host_data, host_entry
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
 from tests.site_fixture import (

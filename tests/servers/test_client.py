@@ -2,7 +2,7 @@
 
 import pytest
 
-from stacks.providers.flexmetal.client import (
+from plugins.flexmetal.client import (
     FlexMetalError,
     FlexMetalUnavailable,
     RetryPolicy,
@@ -68,7 +68,7 @@ def test_client_errors_carry_the_providers_message_and_field(standin: StandInUnd
 
 
 def test_a_wrong_token_is_a_clear_403(standin: StandInUnderTest) -> None:
-    from stacks.providers.flexmetal.client import FlexMetalClient
+    from plugins.flexmetal.client import FlexMetalClient
 
     client = FlexMetalClient(
         standin.endpoint, "wrong-token", RetryPolicy(request_timeout_s=5.0, attempts=1)
@@ -81,7 +81,7 @@ def test_a_wrong_token_is_a_clear_403(standin: StandInUnderTest) -> None:
 
 
 def test_an_empty_token_is_refused_before_any_request() -> None:
-    from stacks.providers.flexmetal.client import FlexMetalClient
+    from plugins.flexmetal.client import FlexMetalClient
 
     with pytest.raises(ValueError, match="FLEXMETAL_TOKEN"):
         FlexMetalClient("http://127.0.0.1:1/v3", "", RetryPolicy(request_timeout_s=1.0))

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stacks.providers.flexmetal import servers as lifecycle
-from stacks.providers.flexmetal.client import FlexMetalError, FlexMetalUnavailable
+from plugins.flexmetal import servers as lifecycle
+from plugins.flexmetal.client import FlexMetalError, FlexMetalUnavailable
+from stacks.resources.flexmetal.schema import identity_tag
 from tests.standin_fixture import StandInUnderTest, start_standin
 
 pytestmark = pytest.mark.servers
@@ -29,7 +30,7 @@ def spec(name: str = "ams1-sfu01", **overrides: object) -> lifecycle.ServerSpec:
         "instance_type": "bm7.std.8",
         "os_slug": "debian-12",
         "ssh_keys": (SSH_KEY,),
-        "identity_tag": lifecycle.identity_tag("voicepop", "ams1", name),
+        "identity_tag": identity_tag("voicepop", "ams1", name),
         "tags": ("vp-pop:ams1",),
     }
     values.update(overrides)
@@ -45,11 +46,11 @@ def live_servers_named(standin: StandInUnderTest, name: str) -> list[dict[str, o
 
 
 def test_identity_tag_is_stable_short_and_valid() -> None:
-    tag = lifecycle.identity_tag("voicepop", "ams1", "ams1-sfu01")
-    assert tag == lifecycle.identity_tag("voicepop", "ams1", "ams1-sfu01")
-    assert tag != lifecycle.identity_tag("voicepop", "lon1", "ams1-sfu01")
+    tag = identity_tag("voicepop", "ams1", "ams1-sfu01")
+    assert tag == identity_tag("voicepop", "ams1", "ams1-sfu01")
+    assert tag != identity_tag("voicepop", "lon1", "ams1-sfu01")
     assert len(tag) <= 64
-    assert lifecycle.identity_tag("p", "s", "x" * 300).startswith("vpid-")
+    assert identity_tag("p", "s", "x" * 300).startswith("vpid-")
 
 
 def test_a_server_is_created_and_delivered_with_its_tags(standin: StandInUnderTest) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from stacks.inventories import write_inventories
-from stacks.providers.schema import camel_case
+from ops.inventories import write_inventories
+from stacks.resources.schema import camel_case
 from tests.project import run_in_project_env
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 
@@ -185,7 +185,7 @@ def test_a_release_out_of_band_is_seen_by_refresh(test_sandbox: SandboxUnderTest
             break
         time.sleep(0.1)
     drift = run_in_project_env(
-        f"python -m stacks.preview.drift sandbox --json --no-hosts --config-file {config}",
+        f"python -m ops.drift sandbox --json --no-hosts --config-file {config}",
         env={"PULUMI_BACKEND_URL": test_sandbox.backend, **test_sandbox.env},
     )
     assert drift.returncode == 2, drift.stdout[-3000:] + drift.stderr[-3000:]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from stacks.deploy.outcome import deploy_failure, failed_controls, grand_total
-from stacks.deploy.trigger import deploy_trigger, deployed_code_digest, deployed_files
+from deploy.outcome import deploy_failure, failed_controls, grand_total
+from stacks.rollout.trigger import deploy_trigger, deployed_code_digest, deployed_files
 from tests.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.spec
@@ -40,9 +40,9 @@ def test_a_failure_before_any_operation_is_named_as_such() -> None:
 def test_failed_controls_are_listed_with_their_host_and_reason() -> None:
     output = (
         "..F.\n=========================== short test summary info ===\n"
-        "FAILED tests/verify/test_kernel_tuning.py::test_sysctl[sbx1-sfu02]"
+        "FAILED verify/test_kernel_tuning.py::test_sysctl[sbx1-sfu02]"
         " - assert 16384 == 32768\n"
-        "ERROR tests/verify/test_sfu.py::test_health[sbx1-sfu02]\n"
+        "ERROR verify/test_sfu.py::test_health[sbx1-sfu02]\n"
         "1 failed, 27 passed in 3.1s\n"
     )
     assert failed_controls(output) == [
@@ -78,12 +78,13 @@ def test_the_code_digest_changes_with_any_role_file(tmp_path: Path) -> None:
 def test_a_change_to_a_verification_suite_alone_changes_the_trigger(tmp_path: Path) -> None:
     (tmp_path / "roles").mkdir()
     (tmp_path / "roles" / "site.py").write_text("deploy()\n")
-    suites = tmp_path / "tests" / "verify"
+    suites = tmp_path / "verify"
     suites.mkdir(parents=True)
     (suites / "test_sfu.py").write_text("def test_a(): ...\n")
     before = deploy_trigger(HOST, deployed_code_digest(tmp_path))
     (suites / "test_sfu.py").write_text("def test_a(): ...\ndef test_b(): ...\n")
     assert deploy_trigger(HOST, deployed_code_digest(tmp_path)) != before
+    (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "unit.py").write_text("other tests do not count\n")
     after = deploy_trigger(HOST, deployed_code_digest(tmp_path))
     (tmp_path / "tests" / "unit.py").write_text("changed\n")
@@ -92,5 +93,5 @@ def test_a_change_to_a_verification_suite_alone_changes_the_trigger(tmp_path: Pa
 
 def test_the_real_suites_are_part_of_the_deployed_code() -> None:
     files = {str(path.relative_to(PROJECT_ROOT)) for path in deployed_files(PROJECT_ROOT)}
-    assert "tests/verify/test_sfu.py" in files and "roles/site.py" in files
+    assert "verify/test_sfu.py" in files and "roles/site.py" in files
     assert not any(name.startswith("tests/unit") for name in files)

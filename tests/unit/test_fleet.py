@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks.fleet.plan import FleetError, Selection, pop_waves, selected
-from stacks.fleet.report import (
+from ops.fleet.plan import FleetError, Selection, pop_waves, selected
+from ops.fleet.report import (
     NOT_RUN,
     StackResult,
     as_json,
@@ -16,10 +16,10 @@ from stacks.fleet.report import (
     progress_line,
     summary_table,
 )
-from stacks.fleet.simulate import Endpoints, pop_code, project_file, simulated_pop, write_fleet
-from stacks.preview.comment import render
-from stacks.preview.events import PropertyChange, ResourceChange, StackPreview
-from stacks.preview.saved import load, save
+from ops.fleet.simulate import Endpoints, pop_code, project_file, simulated_pop, write_fleet
+from ops.preview.comment import render
+from ops.preview.events import PropertyChange, ResourceChange, StackPreview
+from ops.preview.saved import load, save
 from stacks.spec import parse_pop
 from stacks.spec.checks import StackContext
 

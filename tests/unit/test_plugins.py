@@ -20,20 +20,20 @@ from pulumi.provider.experimental.provider import (
     UpdateRequest,
 )
 
-from stacks.providers.errors import unless_gone
-from stacks.providers.flexmetal import provider as flexmetal
-from stacks.providers.flexmetal import resources as flexmetal_resources
-from stacks.providers.flexmetal import schema as fm
-from stacks.providers.flexmetal.schema import SERVER
-from stacks.providers.plugin import PluginProvider
-from stacks.providers.properties import COMPUTED, engine_values, plain_map
-from stacks.providers.schema import Schema, camel_case, with_current_names
-from stacks.providers.vpdeploy import provider as vpdeploy
-from stacks.providers.vpdeploy import resources as vpdeploy_resources
-from stacks.providers.vpdeploy import schema as vpd
-from stacks.providers.vproute53 import provider as vproute53
-from stacks.providers.vproute53 import resources as vproute53_resources
-from stacks.providers.vproute53 import schema as r53
+from plugins.errors import unless_gone
+from plugins.flexmetal import provider as flexmetal
+from plugins.plugin import PluginProvider
+from plugins.properties import COMPUTED, engine_values, plain_map
+from plugins.vpdeploy import provider as vpdeploy
+from plugins.vproute53 import provider as vproute53
+from stacks.resources.flexmetal import resources as flexmetal_resources
+from stacks.resources.flexmetal import schema as fm
+from stacks.resources.flexmetal.schema import SERVER
+from stacks.resources.schema import Schema, camel_case, with_current_names
+from stacks.resources.vpdeploy import resources as vpdeploy_resources
+from stacks.resources.vpdeploy import schema as vpd
+from stacks.resources.vproute53 import resources as vproute53_resources
+from stacks.resources.vproute53 import schema as r53
 from tests.project import PROJECT_ROOT
 
 T = TypeVar("T")
@@ -274,9 +274,9 @@ def test_a_plugin_starts_without_running_the_sdk_modules_it_never_uses() -> None
     """The plugins' entry defers the SDK's Automation API and dynamic providers: imported
     (the SDK's package names them) but not run, and still whole on first use."""
     probe = (
-        "import sys; from stacks.providers.__main__ import DeferredModules, UNUSED_BY_PLUGINS; "
+        "import sys; from plugins.__main__ import DeferredModules, UNUSED_BY_PLUGINS; "
         "sys.meta_path.insert(0, DeferredModules(UNUSED_BY_PLUGINS)); "
-        "import stacks.providers.vpdeploy.provider; "
+        "import plugins.vpdeploy.provider; "
         "deferred = [m for m in ('pulumi.automation._cmd', 'dill') if m in sys.modules]; "
         "import pulumi.automation; "
         "print(deferred, pulumi.automation.LocalWorkspace.__name__)"
@@ -286,10 +286,10 @@ def test_a_plugin_starts_without_running_the_sdk_modules_it_never_uses() -> None
 
 def test_the_plugin_entry_names_its_usage() -> None:
     entry = subprocess.run(
-        [sys.executable, "-m", "stacks.providers"], cwd=PROJECT_ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "plugins"], cwd=PROJECT_ROOT, capture_output=True, text=True
     )
     assert entry.returncode != 0
-    assert "usage: python -m stacks.providers NAME ENGINE_ADDRESS" in entry.stderr
+    assert "usage: python -m plugins NAME ENGINE_ADDRESS" in entry.stderr
 
 
 @pytest.mark.parametrize("plugin", ["flexmetal", "vproute53", "vpdeploy"])
@@ -299,7 +299,7 @@ def test_a_plugin_exits_at_the_engines_sigint_even_started_with_sigint_ignored(
     """The engine closes each plugin with SIGINT, and kills it only after 5 s. A CI job's
     background shell starts commands with SIGINT ignored, which Python keeps."""
     started = subprocess.Popen(
-        [sys.executable, "-m", "stacks.providers", plugin, "127.0.0.1:1"],
+        [sys.executable, "-m", "plugins", plugin, "127.0.0.1:1"],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip

@@ -260,7 +260,7 @@ def test_unknown_values_of_a_preview_are_left_out_not_judged() -> None:
 def test_the_team_config_file_names_every_policy_with_valid_settings() -> None:
     import jsonschema
 
-    from policies.pack import PROJECT_DIR
+    from stacks.project import PROJECT_DIR
 
     config = json.loads((PROJECT_DIR / "policies/config.json").read_text())
     by_name = {policy.name: policy for policy in policies()}

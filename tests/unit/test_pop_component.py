@@ -138,7 +138,7 @@ def test_each_server_is_rented_with_its_identity_tag_and_the_admin_keys(
     mocks: RecordingMocks,
 ) -> Any:
     from stacks.pop import VoicePop
-    from stacks.providers.flexmetal.servers import identity_tag
+    from stacks.resources.flexmetal.schema import identity_tag
 
     pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
 

@@ -1,6 +1,6 @@
 """What the project's provider plugins rely on in the Pulumi SDK, pinned: an SDK upgrade that
 breaks it fails here, in a second, not in a deploy. The plugins' servicer wraps the SDK's
-(stacks/providers/properties.py) and is driven here as the engine drives it, in process."""
+(plugins/properties.py) and is driven here as the engine drives it, in process."""
 
 import asyncio
 import inspect
@@ -15,8 +15,8 @@ from pulumi.provider.experimental.provider import CreateRequest, CreateResponse,
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, status_pb2
 
-from stacks.providers.errors import PartialState, PlainError
-from stacks.providers.properties import COMPUTED, plain, plain_error_servicer, wrap
+from plugins.errors import PartialState, PlainError
+from plugins.properties import COMPUTED, plain, plain_error_servicer, wrap
 
 URN = "urn:pulumi:sandbox::voicepop::vpdeploy:index:HostDeploy::sbx1-sfu01-deploy"
 

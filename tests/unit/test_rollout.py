@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 
-from stacks.deploy.results import DrainPlan
-from stacks.deploy.runner import expecting
-from stacks.deploy.trigger import sfu_digest
-from stacks.deploy.waves import rollout_waves, wave_of, waves_line
-from stacks.preview.comment import rollout_line
-from stacks.preview.events import PropertyChange, ResourceChange
-from stacks.providers.vpdeploy.provider import HostDeploys, drain_plan
+from deploy.results import DrainPlan
+from deploy.runner import expecting
+from ops.preview.comment import rollout_line
+from ops.preview.events import PropertyChange, ResourceChange
+from plugins.vpdeploy.provider import HostDeploys, drain_plan
+from stacks.rollout.trigger import sfu_digest
+from stacks.rollout.waves import rollout_waves, wave_of, waves_line
 from stacks.spec import SpecInvalid, parse_pop
 from stacks.spec.capacity import batch_size
 from tests.unit.pop_specs import VALID_CONTEXT, valid_pop
@@ -155,8 +155,8 @@ def test_the_preview_says_which_waves_run_and_which_drain() -> None:
 def test_a_deploy_drains_its_host_on_delete_only_while_it_owns_it(
     monkeypatch: pytest.MonkeyPatch, recorded: str, owner: str | None, drained: bool
 ) -> None:
-    from roles.anycast import drain
-    from stacks.deploy.runner import SUPERSEDED, drain_host
+    from deploy import drain
+    from deploy.runner import SUPERSEDED, drain_host
 
     commands: list[str] = []
 
@@ -172,7 +172,7 @@ def test_a_deploy_drains_its_host_on_delete_only_while_it_owns_it(
 
 
 def test_only_a_new_redeploy_token_reruns_and_drains_a_deploy() -> None:
-    from stacks.providers.vpdeploy.provider import drain_plan, reruns
+    from plugins.vpdeploy.provider import drain_plan, reruns
 
     olds = {"trigger": "t", "sfu_digest": "s", "redeploy": "repair-1"}
     assert not reruns(olds, {"trigger": "t", "sfu_digest": "s"})  # a run without a repair
@@ -184,7 +184,7 @@ def test_only_a_new_redeploy_token_reruns_and_drains_a_deploy() -> None:
 
 
 def test_the_repair_names_only_servers_of_the_pop() -> None:
-    from stacks.deploy.redeploy import UnknownServers, redeploy_requests
+    from stacks.rollout.redeploy import UnknownServers, redeploy_requests
 
     servers = ["sbx1-sfu01", "sbx1-sfu02"]
     assert redeploy_requests("sbx1-sfu02, sbx1-sfu01", servers) == set(servers)

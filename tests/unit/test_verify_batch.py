@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from tests.verify.batch import Read, batch_script, parse_batch
+from verify.batch import Read, batch_script, parse_batch
 
 pytestmark = pytest.mark.verify
 

@@ -5,8 +5,9 @@ import ast
 import subprocess
 from pathlib import Path
 
-from stacks.deploy.verification import SUITES_FOLDER, verification_command
+from deploy.verification import verification_command
 from tests.project import PROJECT_ROOT
+from verify import FOLDER as SUITES_FOLDER
 
 SUITES = PROJECT_ROOT / SUITES_FOLDER
 
@@ -26,7 +27,7 @@ def test_the_suites_import_nothing_from_the_rest_of_tests() -> None:
         f"{path.name}: {module}"
         for path in SUITES.glob("*.py")
         for module in imported_modules(path)
-        if module.split(".")[0] == "tests" and not module.startswith("tests.verify")
+        if module.split(".")[0] == "tests" and not module.startswith("verify")
     }
     assert SUITES.glob("*.py") and not outside
 
@@ -45,5 +46,5 @@ def test_the_verification_command_loads_no_conftest_of_the_test_suite(tmp_path: 
     assert collected.returncode == 0, collected.stdout + collected.stderr
     assert "test_sfu.py::" in collected.stdout
     registered = [line for line in collected.stdout.splitlines() if "PLUGIN registered" in line]
-    assert any("'tests.verify.conftest'" in line for line in registered)
+    assert any("'verify.conftest'" in line for line in registered)
     assert not any("'tests.conftest'" in line for line in registered), registered

@@ -1,0 +1,365 @@
+"""Runs one host's deploy from the control machine, as an operator would: the pyinfra site
+deploy (roles/site.py) against the host, then the verification suites (verify) against
+it until they pass or the settle time is up, then a synthetic call through its SFU (quality/,
+the spec's sfu.call_gate); and drains a host before it is released.
+
+Each run's full output is kept in the deploy log folder (one file per host); what goes to
+Pulumi's log is the progress and the outcome. Secret values never reach either: they go to
+pyinfra through its environment only, and any text that leaves here is scrubbed of them.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from deploy.outcome import (
+    STARTING,
+    deploy_failure,
+    failed_controls,
+    grand_total,
+    plain_lines,
+)
+from deploy.results import DrainPlan, HostDeployFailed, HostRun
+from deploy.verification import verification_command
+from quality.report import CallReport, figures_line
+from roles.inventory import render_pyinfra
+from roles.secrets import PREFIX as SECRET_PREFIX
+from roles.sfu.defaults import SfuSettings
+from stacks.project import PROJECT_DIR
+from verify import FOLDER as SUITES_FOLDER
+from verify.inventory import render_verify
+
+PASSED = re.compile(r"(\d+) passed")
+
+Progress = Callable[[str], None]
+
+
+def log_folder() -> Path:
+    folder = Path(os.environ.get("VOICEPOP_DEPLOY_LOG_DIR") or PROJECT_DIR / ".deploy-logs")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    for value in secrets:
+        if value:
+            text = text.replace(value, "[secret]")
+    return text
+
+
+def deploy_host(
+    host: dict[str, Any],
+    secrets: dict[str, str],
+    settle_s: float,
+    timeout_s: float,
+    progress: Progress,
+    plan: DrainPlan | None = None,
+    wave: str = "",
+    owner: str = "",
+) -> HostRun:
+    """Site deploy then verification of `host` (an inventory entry: name, address, ssh_user,
+    ssh_key, role data), drained around it when `plan` says so, recorded on the host as owned
+    by the deploy `owner`; raises HostDeployFailed naming the host and what failed."""
+    log = log_folder() / f"{host['name']}.log"
+    with tempfile.TemporaryDirectory(prefix="voicepop-deploy-") as workdir:
+        inventory = Path(workdir) / "inventory.py"
+        declared = Path(workdir) / "hosts.json"
+        inventory.write_text(render_pyinfra([host]))
+        with log.open("w", buffering=1) as sink:  # by line: `tail -f` shows where a host is
+            mark(sink, f"start {wave}".strip())
+            drained = False
+            try:
+                drained, service = _out_of_service(host, plan or DrainPlan(), progress, sink)
+                if owner:
+                    _record_owner(host, owner, sink)
+                declared.write_text(render_verify([expecting(host, service)]))
+                started = time.monotonic()
+                changed = _site_deploy(host, inventory, secrets, timeout_s, progress, sink)
+                deployed = time.monotonic()
+                mark(sink, "deployed")
+                progress("verifying")
+                passed = _verification(host, declared, settle_s, sink, secrets.values())
+                verified = time.monotonic()
+                mark(sink, "verified")
+                call = call_gate(host, progress, sink)
+                called = time.monotonic()
+                mark(sink, "gate passed")
+                if drained:
+                    _back_in_service(host, Path(workdir), settle_s, progress, sink)
+            except HostDeployFailed as failed:
+                failed.left_drained = drained
+                mark(sink, "failed" + (" (left drained)" if drained else ""))
+                if drained:
+                    failed.args = (f"{failed}\n{LEFT_DRAINED.format(name=host['name'])}",)
+                raise
+            mark(sink, "done")
+    return HostRun(
+        changed, deployed - started, passed, verified - deployed, call, called - verified, drained
+    )
+
+
+DEPLOY_MARK = "# voicepop-deploy"
+LEFT_DRAINED = (
+    "{name} is left drained (out of service, announcing nothing): the next pulumi up deploys "
+    "it again and returns it to service once its gate passes"
+)
+
+
+def mark(sink: Any, event: str) -> None:
+    """A timestamped line in the host's deploy log: where a rollout's hosts were, when."""
+    sink.write(f"{DEPLOY_MARK} {time.time():.3f} {event}\n")
+
+
+def expecting(host: dict[str, Any], service: str) -> dict[str, Any]:
+    """The host as the verification suites take it, with its announcements' expected state."""
+    return host if service == "in-service" else {**host, "drain_expected": service}
+
+
+def drain_wait_of(host: dict[str, Any]) -> int:
+    """The spec's bgp.drain_wait_s, as the host's entry carries it."""
+    return int(host.get("bgp", {}).get("drain_wait_s", 0))
+
+
+def _out_of_service(
+    host: dict[str, Any], plan: DrainPlan, progress: Progress, sink: Any
+) -> tuple[bool, str]:
+    """Whether this run holds the server drained, and the drain state the host is in now."""
+    if not plan.deployed_before:
+        return False, "in-service"
+    state = _drain_command(host, "status", sink)
+    if state == "in-service" and plan.restarts_sfu:
+        wait_s = drain_wait_of(host)
+        progress(f"draining before the SFU's restart (withdrawn after {wait_s} s)")
+        _drain_command(host, f"drain {wait_s}", sink)
+        mark(sink, "drained")
+        return True, "drained"
+    if state != "in-service" and plan.left_drained:
+        mark(sink, "drained (by the failed run before)")
+        return True, "drained"
+    return False, state
+
+
+COMMAND_NOT_FOUND = 127
+OWNER_FILE = "/var/lib/voicepop/deploy-owner"  # the deploy (its resource) that owns the host
+
+
+def _record_owner(host: dict[str, Any], owner: str, sink: Any) -> None:
+    from deploy.drain import run_on
+
+    command = f"mkdir -p {Path(OWNER_FILE).parent} && echo {owner} > {OWNER_FILE}"
+    try:
+        status, output = run_on(host, command)
+    except Exception as error:  # SSH: unreachable, refused, auth
+        status, output = -1, str(error)
+    sink.write(f"owner {owner}: {output or status}\n")
+    if status != 0:
+        raise HostDeployFailed(
+            f"{host['name']}: could not record its deploy's owner: {output or f'exit {status}'}"
+            f" (full log: {sink.name})"
+        )
+
+
+def _drain_command(host: dict[str, Any], action: str, sink: Any) -> str:
+    from deploy.drain import run_on
+    from roles.anycast.config import DRAIN_COMMAND
+
+    try:
+        status, output = run_on(host, f"{DRAIN_COMMAND} {action}")
+    except Exception as error:  # SSH: unreachable, refused, auth
+        status, output = -1, str(error)
+    sink.write(f"voicepop-drain {action}: {output}\n")
+    if action == "status" and status == COMMAND_NOT_FOUND:
+        return "in-service"  # no anycast role yet (a reinstalled host): nothing announced
+    if status != 0:
+        raise HostDeployFailed(
+            f"{host['name']}: `voicepop-drain {action}` failed: {output or f'exit {status}'}"
+            f" (full log: {sink.name})"
+        )
+    return output.splitlines()[-1].strip() if output else ""
+
+
+def _back_in_service(
+    host: dict[str, Any], workdir: Path, settle_s: float, progress: Progress, sink: Any
+) -> None:
+    """Undrain, then the announcement controls until the server announces again."""
+    progress("returning to service")
+    _drain_command(host, "undrain", sink)
+    declared = workdir / "in-service.json"
+    declared.write_text(render_verify([host]))
+    _verification(host, declared, settle_s, sink, (), suites=ANNOUNCEMENT_SUITE)
+    mark(sink, "in service")
+
+
+def _site_deploy(
+    host: dict[str, Any],
+    inventory: Path,
+    secrets: dict[str, str],
+    timeout_s: float,
+    progress: Progress,
+    sink: Any,
+) -> int:
+    env = {**os.environ, **{SECRET_PREFIX + key: value for key, value in secrets.items()}}
+    command = [
+        str(Path(sys.executable).with_name("pyinfra")),
+        "-y",
+        "--no-wait",
+        str(inventory),
+        "roles/site.py",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_DIR,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    timer = threading.Timer(timeout_s, process.kill)
+    timer.start()
+    lines = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            sink.write(scrub(line, secrets.values()))
+            starting = STARTING.search(plain_lines(line)[0]) if line.strip() else None
+            if starting:
+                progress(f"deploying: {starting.group('name')}")
+        status = process.wait()
+    finally:
+        timer.cancel()
+    output = scrub("".join(lines), secrets.values())
+    totals = grand_total(output)
+    if status == 0 and totals is not None and totals.errors == 0:
+        return totals.changed
+    failure = deploy_failure(output)
+    why = "timed out" if status < 0 else "failed"
+    raise HostDeployFailed(
+        f"{host['name']}: site deploy {why} at step {failure.step!r}:\n  "
+        + "\n  ".join(failure.detail)
+        + f"\n(full log: {sink.name})"
+    )
+
+
+ANNOUNCEMENT_SUITE = f"{SUITES_FOLDER}/test_anycast.py"
+
+
+def _verification(
+    host: dict[str, Any],
+    declared: Path,
+    settle_s: float,
+    sink: Any,
+    secrets: Iterable[str],
+    suites: str = SUITES_FOLDER,
+) -> int:
+    deadline = time.monotonic() + settle_s
+    command = verification_command("-rfE", suites=suites)
+    while True:
+        result = subprocess.run(
+            command,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)},
+            timeout=600,
+        )
+        output = scrub(result.stdout + result.stderr, secrets)
+        sink.write(output)
+        sink.flush()
+        if result.returncode == 0:
+            passed = PASSED.search(output)
+            return int(passed.group(1)) if passed else 0
+        if time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    failed = failed_controls(output)
+    raise HostDeployFailed(
+        f"{host['name']}: verification failed, {len(failed)} control(s):\n  "
+        + "\n  ".join(failed or plain_lines(output)[-8:])
+        + f"\n(full log: {sink.name})"
+    )
+
+
+CALL_ATTEMPTS = 2  # a call lost to a moment's hiccup is placed once more before failing
+
+
+def call_gate(host: dict[str, Any], progress: Progress, sink: Any) -> CallReport | None:
+    """A synthetic call through the host's SFU (`python -m quality call`, in a process of its
+    own); raises HostDeployFailed naming the host and the figures when it cannot be placed or
+    scores below the spec's sfu.call_gate.min_mos."""
+    sfu = SfuSettings.model_validate(host.get("sfu") or {})
+    gate = sfu.call_gate
+    if not gate.enabled:
+        return None
+    command = [
+        sys.executable, "-m", "quality", "call", host["address"],
+        "--server", host["name"], "--port", str(sfu.signalling_port),
+        "--duration", str(gate.duration_s), "--codec", gate.codec_profile,
+        "--setup-timeout", str(gate.setup_timeout_s), "--json",
+    ]  # fmt: skip
+    report = None
+    for attempt in range(1, CALL_ATTEMPTS + 1):
+        progress(f"synthetic call ({gate.duration_s:g} s), attempt {attempt}")
+        report = _placed_call(host, command, gate.duration_s + gate.setup_timeout_s + 30)
+        sink.write(f"synthetic call, attempt {attempt}: {figures_line(report)}\n")
+        if report.ok and report.mos >= gate.min_mos:
+            return report
+        if attempt < CALL_ATTEMPTS:
+            time.sleep(2)
+    assert report is not None
+    if not report.ok:
+        why = f"could not be placed: {report.error}"
+    else:
+        why = f"scored below sfu.call_gate.min_mos {gate.min_mos:g}: {figures_line(report)}"
+    raise HostDeployFailed(
+        f"{host['name']}: the synthetic call through its SFU ({host['address']}) {why} "
+        f"(after {CALL_ATTEMPTS} attempts; full log: {sink.name})"
+    )
+
+
+def _placed_call(host: dict[str, Any], command: list[str], timeout_s: float) -> CallReport:
+    try:
+        result = subprocess.run(
+            command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+        return CallReport(**json.loads(result.stdout))
+    except subprocess.TimeoutExpired:
+        error = f"the probe did not finish within {timeout_s:g} s"
+    except (ValueError, TypeError):
+        error = f"the probe failed: {(result.stderr or result.stdout).strip()[-500:]}"
+    return CallReport(server=host["name"], address=host["address"], ok=False, error=error)
+
+
+SUPERSEDED = "not drained: a newer deploy of the same host owns it"
+
+
+def drain_host(host: dict[str, Any], progress: Progress, owner: str | None = None) -> str:
+    """Withdraws the host's announcements gracefully (roles/anycast's voicepop-drain, after
+    bgp.drain_wait_s) so that traffic has moved before the server is released. A host that
+    cannot be reached or has no drain command announces nothing to drain: that is reported,
+    not raised, so that a dead server can still be released. A host that another deploy owns
+    now (this one was replaced by a newer deploy of the same host) is left in service."""
+    from deploy.drain import run_on
+    from roles.anycast.config import DRAIN_COMMAND
+
+    wait_s = drain_wait_of(host)
+    try:
+        _, recorded = run_on(host, f"cat {OWNER_FILE} 2>/dev/null || true")
+        if recorded and recorded != owner:
+            return f"{host['name']}: {SUPERSEDED} ({recorded}), left in service"
+        progress(f"draining (withdrawing announcements after {wait_s} s)")
+        status, output = run_on(host, f"{DRAIN_COMMAND} drain {wait_s}")
+    except Exception as error:  # SSH: unreachable, refused, auth: the server is gone
+        return f"{host['name']}: not drained, unreachable ({error}); releasing it anyway"
+    if status != 0:
+        return f"{host['name']}: not drained ({output or f'exit {status}'}); releasing it anyway"
+    return f"{host['name']}: drained: {output}"

@@ -1,0 +1,23 @@
+"""The verification suites (`verify`) as product code: the gate of every host deploy
+and the audit of any inventory. They stand alone: pytest loads no conftest above their
+folder, and they import nothing from `tests/`."""
+
+import sys
+
+from verify import FOLDER as SUITES_FOLDER
+
+
+def verification_command(*options: str, suites: str = SUITES_FOLDER) -> list[str]:
+    """pytest over the suites (or one of them), run from the project root; `options` go
+    before them."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--confcutdir={SUITES_FOLDER}",
+        *options,
+        suites,
+    ]

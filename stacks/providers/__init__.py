@@ -1,1 +1,0 @@
-"""Bare-metal providers: their catalogues and (later) their clients and Pulumi resources."""

@@ -1,0 +1,111 @@
+"""Announcements as BIRD reports them, against the spec's share for the host: every session
+Established, the exported set exactly the server's prefixes (so also: healthy and not
+drained), BFD up where asked, the service addresses bound, all of it started at boot. One
+round trip per host."""
+
+from typing import Any
+
+import pytest
+
+from roles.anycast import config as rendered
+from roles.anycast.defaults import AnycastSettings
+from roles.host_kind import KernelScope
+from verify.batch import Read, read_all
+
+pytestmark = pytest.mark.verify
+
+
+def announcing(declared: dict[str, Any]) -> rendered.AnycastHost:
+    data = declared.get("bgp") or {}
+    if not data.get("prefixes"):
+        pytest.skip(f"{declared['name']} announces nothing")
+    return rendered.AnycastHost.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def bird(remote: Any, declared: dict[str, Any], kernel_scope: KernelScope) -> dict[str, Read]:
+    spec = announcing(declared)
+    settings = AnycastSettings.model_validate(declared.get("anycast") or {})
+    interface = rendered.service_interface(kernel_scope, settings)
+    return read_all(
+        remote,
+        {
+            "protocols": "birdc -r show protocols",
+            "bfd": "birdc -r show bfd sessions",
+            **{
+                f"export {n.protocol}": f"birdc -r show route export {n.protocol}"
+                for n in spec.neighbors
+            },
+            "addresses": f"ip -o addr show dev {interface}",
+            "drain": f"{rendered.DRAIN_COMMAND} status",
+            "enabled": "systemctl is-enabled bird anycast-healthchecker "
+            f"{rendered.ADDRESSES_UNIT_NAME}",
+            "active": "systemctl is-active bird anycast-healthchecker",
+        },
+    )
+
+
+def test_every_session_is_established(bird: dict[str, Read], declared: dict[str, Any]) -> None:
+    states = {line.split()[0]: line for line in bird["protocols"].output.splitlines()[1:]}
+    down = [
+        f"{n.name} ({n.peer_address}): {states.get(n.protocol, 'no such protocol')}"
+        for n in announcing(declared).neighbors
+        if "Established" not in states.get(n.protocol, "")
+    ]
+    assert down == [], f"{declared['name']}: BGP sessions not Established: {down}"
+
+
+def exported(read: Read) -> set[str]:
+    return {
+        line.split()[0]
+        for line in read.output.splitlines()
+        if line and not line[0].isspace() and "/" in line.split()[0]
+    }
+
+
+def test_the_exported_set_is_exactly_the_spec(
+    bird: dict[str, Read], declared: dict[str, Any]
+) -> None:
+    spec = announcing(declared)
+    # a deploy that drained the server verifies it drained; it is undrained and verified
+    # announcing again only after its gate passed
+    service = declared.get("drain_expected", "in-service")
+    assert bird["drain"].output == service, f"{declared['name']}: {bird['drain'].output}"
+    for neighbor in spec.neighbors:
+        wanted = set(spec.prefixes_of(neighbor.family)) if service == "in-service" else set()
+        actual = exported(bird[f"export {neighbor.protocol}"])
+        assert actual == wanted, (
+            f"{declared['name']} to {neighbor.name}: exported {sorted(actual)}, the spec "
+            f"allows {sorted(wanted)} (missing ones: is the SFU healthy?)"
+        )
+
+
+def test_bfd_is_up_where_asked(bird: dict[str, Read], declared: dict[str, Any]) -> None:
+    sessions = {
+        line.split()[0]: line
+        for line in bird["bfd"].output.splitlines()
+        if line[:1].isdigit() or ":" in line.split()[0]
+    }
+    down = [
+        n.peer_address
+        for n in announcing(declared).neighbors
+        if n.bfd and " Up " not in sessions.get(n.peer_address, "")
+    ]
+    assert down == [], f"{declared['name']}: BFD not Up with {down}"
+
+
+def test_the_service_addresses_are_bound(bird: dict[str, Read], declared: dict[str, Any]) -> None:
+    bound = bird["addresses"].output
+    missing = [
+        rendered.service_address(p)
+        for p in announcing(declared).prefixes
+        if f" {rendered.service_address(p)} " not in bound
+    ]
+    assert missing == [], f"{declared['name']}: service addresses not bound: {missing}"
+
+
+def test_bird_and_the_healthchecker_run_and_start_at_boot(
+    bird: dict[str, Read], declared: dict[str, Any]
+) -> None:
+    assert bird["enabled"].output.split() == ["enabled"] * 3, declared["name"]
+    assert bird["active"].output.split() == ["active"] * 2, declared["name"]

@@ -1,0 +1,140 @@
+"""The hardening as it really runs on a host: security updates applied and no service left on
+replaced libraries, core dumps off, unused kernel protocols unloadable, and each network-facing
+service in its systemd sandbox at or below its exposure bound. One round trip per host."""
+
+from typing import Any
+
+import pytest
+
+from roles.anycast.config import BIRD_SANDBOX, HEALTHCHECKER_SANDBOX
+from roles.anycast.defaults import AnycastSettings
+from roles.base import files as rendered
+from roles.base.defaults import BaseSettings
+from roles.host_kind import KernelScope
+from roles.sfu.defaults import SfuSettings
+from roles.sfu.janus import SANDBOX as JANUS_SANDBOX
+from roles.unit_sandbox import UnitSandbox, exposure_command, parse_exposure, render_dropin
+from verify.batch import Read, read_all
+from verify.expect import expect
+
+pytestmark = pytest.mark.verify
+
+SANDBOXES = (JANUS_SANDBOX, BIRD_SANDBOX, HEALTHCHECKER_SANDBOX)
+
+
+def base_of(declared: dict[str, Any]) -> BaseSettings:
+    return BaseSettings.model_validate(declared.get("base") or {})
+
+
+@pytest.fixture(scope="module")
+def host(remote: Any) -> dict[str, Read]:
+    reads = {
+        "pending": rendered.PENDING_SECURITY_UPDATES,
+        "stale": rendered.STALE_LIBRARY_UNITS,
+        "timers": "systemctl is-enabled " + " ".join(rendered.APT_TIMERS),
+        "modprobe": f"cat {rendered.MODPROBE_DROPIN}",
+        "core_limit": "systemctl show -p DefaultLimitCORE --value",
+    }
+    for path in rendered.core_dump_files(BaseSettings()):
+        reads[f"file {path}"] = f"cat {path}"
+    for sandbox in SANDBOXES:
+        reads[f"exposure {sandbox.unit}"] = exposure_command(sandbox.unit)
+        reads[f"dropin {sandbox.unit}"] = f"cat {sandbox.dropin_path}"
+    return read_all(remote, reads)
+
+
+def test_no_security_update_is_pending(
+    request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
+) -> None:
+    if not base_of(declared).apply_security_updates:
+        pytest.skip("apply_security_updates is off for this host")
+    pending = sorted(host["pending"].output.split())
+    expect(request, [], pending, "pending security updates")
+
+
+def test_the_apt_timers_are_enabled(
+    request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
+) -> None:
+    if not base_of(declared).security_updates:
+        pytest.skip("security_updates is off for this host")
+    states = dict(zip(rendered.APT_TIMERS, host["timers"].output.split(), strict=False))
+    expect(request, {timer: "enabled" for timer in rendered.APT_TIMERS}, states, "apt timers")
+
+
+def test_no_service_runs_replaced_libraries(
+    request: pytest.FixtureRequest, host: dict[str, Read]
+) -> None:
+    """Except the system bus, which takes its update at the next (drained) reboot."""
+    stale = sorted(set(host["stale"].output.split()) - set(rendered.NEVER_RESTARTED))
+    expect(request, [], stale, "units running deleted (upgraded) libraries")
+
+
+def test_core_dumps_are_off(
+    request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
+) -> None:
+    settings = base_of(declared)
+    if settings.core_dumps:
+        pytest.skip("core dumps are allowed on this host")
+    written = {
+        path: host[f"file {path}"].output + "\n" for path in rendered.core_dump_files(settings)
+    }
+    expect(
+        request,
+        {"DefaultLimitCORE": "0", **rendered.core_dump_files(settings)},
+        {"DefaultLimitCORE": host["core_limit"].output, **written},
+        "core dump limits",
+    )
+
+
+def test_unused_kernel_protocols_are_unloadable(
+    request: pytest.FixtureRequest,
+    remote: Any,
+    host: dict[str, Read],
+    declared: dict[str, Any],
+    kernel_scope: KernelScope,
+) -> None:
+    settings = base_of(declared)
+    expect(request, rendered.disabled_modules(settings), host["modprobe"].output + "\n")
+    if kernel_scope == "full":  # a container shares its machine's kernel and modprobe
+        loads = {m: modprobe_would_run(remote, m) for m in settings.disabled_kernel_modules}
+        unloadable = {m: "install /bin/false" for m in settings.disabled_kernel_modules}
+        expect(request, unloadable, loads, "modprobe -n -v")
+
+
+def modprobe_would_run(remote: Any, module: str) -> str:
+    """What modprobe would do for the module itself: its last line (dependencies come first)."""
+    lines = str(remote.run(f"modprobe -n -v {module}").stdout).strip().splitlines()
+    return lines[-1].strip() if lines else ""
+
+
+def wanted_sandboxes(declared: dict[str, Any]) -> dict[UnitSandbox, float]:
+    sfu = SfuSettings.model_validate(declared.get("sfu") or {})
+    anycast = AnycastSettings.model_validate(declared.get("anycast") or {})
+    wanted = {JANUS_SANDBOX: sfu.max_exposure} if sfu.sandboxing else {}
+    if anycast.sandboxing and (declared.get("bgp") or {}).get("prefixes"):
+        wanted[BIRD_SANDBOX] = anycast.bird_max_exposure
+        wanted[HEALTHCHECKER_SANDBOX] = anycast.healthchecker_max_exposure
+    return wanted
+
+
+def test_network_facing_services_run_sandboxed(
+    request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
+) -> None:
+    wanted = wanted_sandboxes(declared)
+    if not wanted:
+        pytest.skip("no sandboxed service on this host")
+    expected, observed = {}, {}
+    for sandbox, bound in wanted.items():
+        line = host[f"exposure {sandbox.unit}"].output
+        exposure = parse_exposure(line) if "exposure level" in line else line
+        dropin = host[f"dropin {sandbox.unit}"].output + "\n"
+        expected[sandbox.unit] = f"exposure <= {bound}, drop-in as rendered"
+        within = isinstance(exposure, float) and exposure <= bound
+        as_rendered = dropin == render_dropin(sandbox)
+        state = "as rendered" if as_rendered else "missing or edited"
+        observed[sandbox.unit] = (
+            expected[sandbox.unit]
+            if within and as_rendered
+            else f"exposure {exposure}, drop-in {state}"
+        )
+    expect(request, expected, observed, "systemd sandboxing (systemd-analyze security)")

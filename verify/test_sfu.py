@@ -1,0 +1,92 @@
+"""The SFU as it runs: service up, listening where declared, answering its health endpoint,
+locked admin API, file limits the host honours."""
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from roles.host_kind import KernelScope
+from roles.sfu.defaults import SfuSettings
+from roles.sfu.janus import ADAPTERS, KEPT_PLUGINS
+
+pytestmark = pytest.mark.verify
+
+PACKAGED_ADMIN_SECRET = "janusoverlord"
+
+
+def settings_of(declared: dict[str, Any]) -> SfuSettings:
+    return SfuSettings.model_validate(declared.get("sfu") or {})
+
+
+def health(remote: Any, url: str) -> dict[str, Any]:
+    """The health endpoint's answer; a just-restarted SFU gets a few seconds to come up."""
+    fetch = f"import urllib.request; print(urllib.request.urlopen('{url}').read().decode())"
+    probe = f'python3 -c "{fetch}"'
+    for _ in range(30):
+        result = remote.run(probe)
+        if result.rc == 0:
+            return dict(json.loads(result.stdout))
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer: {result.stderr}")
+
+
+def test_the_sfu_runs_and_starts_at_boot(remote: Any, declared: dict[str, Any]) -> None:
+    service = remote.service(ADAPTERS[settings_of(declared).implementation].service)
+    assert service.is_running, declared["name"]
+    assert service.is_enabled
+
+
+def test_it_answers_its_health_endpoint_with_only_the_kept_plugins(
+    remote: Any, declared: dict[str, Any]
+) -> None:
+    settings = settings_of(declared)
+    janus = ADAPTERS[settings.implementation]
+    info = health(remote, f"http://127.0.0.1:{settings.signalling_port}{janus.info_path}")
+    assert info["name"] == "Janus WebRTC Server"
+    plugins = {name.removeprefix("janus.plugin.") for name in info["plugins"]}
+    assert plugins == set(KEPT_PLUGINS)
+    assert set(info["transports"]) == {"janus.transport.http"}
+
+
+def test_it_listens_where_declared_and_admin_only_locally(
+    remote: Any, declared: dict[str, Any]
+) -> None:
+    settings = settings_of(declared)
+    if settings.health.protocol != "tcp":
+        health(remote, settings.health.local_url)
+    assert (
+        remote.socket(f"tcp://0.0.0.0:{settings.signalling_port}").is_listening
+        or remote.socket(f"tcp://:::{settings.signalling_port}").is_listening
+    )
+    listening = remote.check_output("ss -Hltn")
+    assert f"127.0.0.1:{settings.admin_port}" in listening
+    assert f"0.0.0.0:{settings.admin_port}" not in listening
+    core = remote.file("/etc/janus/janus.jcfg").content_string
+    assert f'rtp_port_range = "{settings.media_ports.first}-{settings.media_ports.last}"' in core
+
+
+def test_the_admin_secret_is_the_hosts_own(remote: Any, declared: dict[str, Any]) -> None:
+    adapter = ADAPTERS[settings_of(declared).implementation]
+    secret = remote.file(adapter.secret_path)
+    assert secret.mode == 0o600
+    assert PACKAGED_ADMIN_SECRET not in remote.file("/etc/janus/janus.jcfg").content_string
+
+
+def test_open_files_limit_is_what_the_host_can_honour(
+    remote: Any, declared: dict[str, Any], kernel_scope: KernelScope
+) -> None:
+    settings = settings_of(declared)
+    main_pid = remote.check_output(
+        f"systemctl show -p MainPID --value {ADAPTERS[settings.implementation].service}"
+    )
+
+    def hard_limit(pid: str) -> int:
+        line = remote.check_output(f"grep 'Max open files' /proc/{pid}/limits")
+        return int(line.split()[4])
+
+    # a container host cannot raise limits above its own (no CAP_SYS_RESOURCE there)
+    ceiling = hard_limit("1") if kernel_scope == "network-namespace" else None
+    expected = min(settings.nofile_limit, ceiling) if ceiling else settings.nofile_limit
+    assert hard_limit(main_pid) == expected, declared["name"]
