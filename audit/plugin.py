@@ -1,6 +1,7 @@
 """The pytest plugin of the audit (`pytest -p audit.plugin`): every verification check gets
-its control's properties (they reach the JUnit XML), and each result is written, as it comes,
-to the file named by VOICEPOP_AUDIT_RESULTS (JSON lines), on the controller also under xdist."""
+its control's properties (from its @control: they reach the JUnit XML; a check without one
+fails the collection), and each result is written with them, as it comes, to the file named
+by VOICEPOP_AUDIT_RESULTS (JSON lines), on the controller also under xdist."""
 
 import json
 import os
@@ -8,14 +9,15 @@ from typing import Any
 
 import pytest
 
-from audit.controls import control_of, host_of
+from verify.controls import control_of, host_of
 
 RESULTS_ENV = "VOICEPOP_AUDIT_RESULTS"
+CONTROL_PROPERTIES = ("control_id", "title", "severity", "rationale", "host")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        control = control_of(item.nodeid)
+        control = control_of(item)
         item.user_properties += [
             ("control_id", control.id),
             ("title", control.title),
@@ -61,7 +63,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         "status": outcome,
         "message": message_of(report),
         "run_time": round(report.duration, 3),
-        **{k: properties.get(k, "") for k in ("expected", "observed")},
+        **{k: properties.get(k, "") for k in (*CONTROL_PROPERTIES, "expected", "observed")},
     }
     with open(path, "a") as results:
         results.write(json.dumps(record) + "\n")

@@ -9,7 +9,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader
 
-from audit.controls import IMPACT, Control, control_of, host_of
+from verify.controls import Control
+
+IMPACT = {"mandatory": 1.0, "advisory": 0.5}  # InSpec's impact for the JSON report
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,8 @@ class Result:
 def results_from(records: Sequence[dict[str, Any]]) -> list[Result]:
     return [
         Result(
-            control_of(r["nodeid"]),
-            host_of(r["nodeid"]),
+            Control(r["control_id"], r["title"], r["rationale"], r["severity"]),
+            r["host"],
             r["status"],
             r.get("message", ""),
             r.get("expected", ""),

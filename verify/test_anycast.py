@@ -11,6 +11,7 @@ from roles.anycast import config as rendered
 from roles.anycast.defaults import AnycastSettings
 from roles.host_kind import KernelScope
 from verify.batch import Read, read_all
+from verify.controls import control
 
 pytestmark = pytest.mark.verify
 
@@ -45,6 +46,7 @@ def bird(remote: Any, declared: dict[str, Any], kernel_scope: KernelScope) -> di
     )
 
 
+@control("VP-BGP-01", "Every BGP session is established", "No session, no announcement.")
 def test_every_session_is_established(bird: dict[str, Read], declared: dict[str, Any]) -> None:
     states = {line.split()[0]: line for line in bird["protocols"].output.splitlines()[1:]}
     down = [
@@ -63,6 +65,11 @@ def exported(read: Read) -> set[str]:
     }
 
 
+@control(
+    "VP-BGP-02",
+    "Exactly the declared prefixes are announced",
+    "Announcing more hijacks someone's traffic; less loses callers.",
+)
 def test_the_exported_set_is_exactly_the_spec(
     bird: dict[str, Read], declared: dict[str, Any]
 ) -> None:
@@ -80,6 +87,7 @@ def test_the_exported_set_is_exactly_the_spec(
         )
 
 
+@control("VP-BGP-03", "BFD is up where asked", "BFD makes failover sub-second.", "advisory")
 def test_bfd_is_up_where_asked(bird: dict[str, Read], declared: dict[str, Any]) -> None:
     sessions = {
         line.split()[0]: line
@@ -94,6 +102,9 @@ def test_bfd_is_up_where_asked(bird: dict[str, Read], declared: dict[str, Any]) 
     assert down == [], f"{declared['name']}: BFD not Up with {down}"
 
 
+@control(
+    "VP-BGP-04", "The anycast service addresses are bound", "Announced but unbound is a black hole."
+)
 def test_the_service_addresses_are_bound(bird: dict[str, Read], declared: dict[str, Any]) -> None:
     bound = bird["addresses"].output
     missing = [
@@ -104,6 +115,11 @@ def test_the_service_addresses_are_bound(bird: dict[str, Read], declared: dict[s
     assert missing == [], f"{declared['name']}: service addresses not bound: {missing}"
 
 
+@control(
+    "VP-BGP-05",
+    "BIRD and the healthchecker run and start at boot",
+    "The healthchecker withdraws a failed SFU.",
+)
 def test_bird_and_the_healthchecker_run_and_start_at_boot(
     bird: dict[str, Read], declared: dict[str, Any]
 ) -> None:

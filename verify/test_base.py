@@ -8,6 +8,7 @@ import pytest
 from roles.base import files as rendered
 from roles.base.defaults import BaseSettings
 from verify.batch import Read, read_all
+from verify.controls import control
 from verify.expect import expect
 
 pytestmark = pytest.mark.verify
@@ -34,6 +35,11 @@ def base(remote: Any) -> dict[str, Read]:
     )
 
 
+@control(
+    "VP-BASE-01",
+    "sshd: keys only, no forwarding, bounded auth tries",
+    "Passwords and forwarding turn a leaked credential into a foothold or a jump host.",
+)
 def test_sshd_runs_with_keys_only(
     request: pytest.FixtureRequest, base: dict[str, Read], declared: dict[str, Any]
 ) -> None:
@@ -43,6 +49,11 @@ def test_sshd_runs_with_keys_only(
     expect(request, expected, observed, f"{declared['name']}: sshd -T")
 
 
+@control(
+    "VP-BASE-02",
+    "Time is synchronised from the declared sources",
+    "RTCP, DTLS certificates and logs across PoPs need one clock.",
+)
 def test_time_sync_runs_with_the_declared_sources(
     base: dict[str, Read], declared: dict[str, Any]
 ) -> None:
@@ -51,10 +62,21 @@ def test_time_sync_runs_with_the_declared_sources(
     assert base["chrony_sources"].output + "\n" == rendered.chrony_sources(settings_of(declared))
 
 
+@control(
+    "VP-BASE-03",
+    "The journal is bounded in size and age",
+    "An unbounded journal fills the disk of a busy SFU.",
+    "advisory",
+)
 def test_journald_is_bounded(base: dict[str, Read], declared: dict[str, Any]) -> None:
     assert base["journald"].output + "\n" == rendered.journald_dropin(settings_of(declared))
 
 
+@control(
+    "VP-BASE-04",
+    "Unattended upgrades take Debian security updates, without reboots",
+    "Security fixes land between deploys; an SFU is drained before any reboot.",
+)
 def test_security_updates_policy(base: dict[str, Read], declared: dict[str, Any]) -> None:
     settings = settings_of(declared)
     assert base["unattended_installed"].output == "install ok installed"

@@ -25,6 +25,7 @@ from roles.firewall.rules import (
     declared_sets,
     path_text,
 )
+from verify.controls import control
 from verify.expect import expect, record
 
 pytestmark = pytest.mark.verify
@@ -60,6 +61,7 @@ def elements(listing: str, set_name: str) -> set[str]:
     return {e.strip() for e in match.group(1).split(",")} if match else set()
 
 
+@control("VP-FW-01", "Inbound traffic is dropped by default", "Only what is declared is reachable.")
 def test_inbound_is_dropped_by_default(request: pytest.FixtureRequest, listing: str) -> None:
     rules_in_force(
         request,
@@ -68,6 +70,7 @@ def test_inbound_is_dropped_by_default(request: pytest.FixtureRequest, listing: 
     )
 
 
+@control("VP-FW-02", "SSH only from the admin ranges", "SSH is never open to the internet.")
 def test_ssh_only_from_the_admin_ranges(
     request: pytest.FixtureRequest, listing: str, declared: dict[str, Any]
 ) -> None:
@@ -77,6 +80,7 @@ def test_ssh_only_from_the_admin_ranges(
     assert "tcp dport 22 accept" not in listing  # never from anywhere
 
 
+@control("VP-FW-03", "Media and signalling ports are open", "Callers must reach the SFU.")
 def test_media_and_service_ports_are_open(
     request: pytest.FixtureRequest, listing: str, declared: dict[str, Any]
 ) -> None:
@@ -87,11 +91,18 @@ def test_media_and_service_ports_are_open(
         assert re.search(rf"tcp dport (\{{ [^}}]*\b{port}\b[^}}]* \}}|{port}) accept", listing)
 
 
+@control(
+    "VP-FW-04",
+    "Dropped packets are logged only when asked",
+    "Logging every drop floods the journal under attack.",
+    "advisory",
+)
 def test_dropped_packets_are_logged_only_when_asked(listing: str, declared: dict[str, Any]) -> None:
     logged = f'log prefix "{DROP_LOG_PREFIX}"' in listing
     assert logged == policy_from(declared["firewall"]).log_dropped, declared["name"]
 
 
+@control("VP-FW-05", "BGP and BFD only from the neighbours", "Nobody else may talk to BIRD.")
 def test_bgp_and_bfd_only_from_the_neighbours(
     request: pytest.FixtureRequest, listing: str, declared: dict[str, Any]
 ) -> None:
@@ -103,11 +114,18 @@ def test_bgp_and_bfd_only_from_the_neighbours(
     )
 
 
+@control("VP-FW-06", "The firewall is loaded at boot", "A reboot must not open the host.")
 def test_the_rules_are_loaded_at_boot(remote: Any) -> None:
     assert remote.service("nftables").is_enabled
     assert remote.file("/etc/nftables.d/voicepop.nft").exists
 
 
+@control(
+    "VP-FW-07",
+    "The loaded ruleset is exactly the declared one: every accept rule and address set",
+    "A rule added by hand (one more accept) opens the host while every expected rule is still "
+    "there.",
+)
 def test_exactly_the_declared_ways_in_are_open(
     request: pytest.FixtureRequest, ruleset: dict[str, Any], declared: dict[str, Any]
 ) -> None:
@@ -127,12 +145,22 @@ def test_exactly_the_declared_ways_in_are_open(
     )
 
 
+@control(
+    "VP-FW-08",
+    "No other nftables table sees inbound traffic",
+    "Another table on the input hook can accept what the declared one would drop.",
+)
 def test_no_other_table_hooks_input(
     request: pytest.FixtureRequest, ruleset: dict[str, Any]
 ) -> None:
     expect(request, [], input_hooks_elsewhere(ruleset), "chains of other tables on the input hook")
 
 
+@control(
+    "VP-FW-09",
+    "Nothing listens beyond loopback that the spec does not declare",
+    "An undeclared service is attack surface the firewall alone stands in front of.",
+)
 def test_nothing_listens_beyond_loopback_that_is_not_declared(
     request: pytest.FixtureRequest, remote: Any, declared: dict[str, Any]
 ) -> None:

@@ -15,6 +15,7 @@ from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import SANDBOX as JANUS_SANDBOX
 from roles.unit_sandbox import UnitSandbox, exposure_command, parse_exposure, render_dropin
 from verify.batch import Read, read_all
+from verify.controls import control
 from verify.expect import expect
 
 pytestmark = pytest.mark.verify
@@ -43,6 +44,11 @@ def host(remote: Any) -> dict[str, Read]:
     return read_all(remote, reads)
 
 
+@control(
+    "VP-HARD-01",
+    "No Debian security update is pending",
+    "A server must not go into service with known vulnerabilities fixed upstream.",
+)
 def test_no_security_update_is_pending(
     request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
 ) -> None:
@@ -52,6 +58,11 @@ def test_no_security_update_is_pending(
     expect(request, [], pending, "pending security updates")
 
 
+@control(
+    "VP-HARD-02",
+    "The apt timers that fetch and apply updates are enabled",
+    "Without them unattended-upgrades never runs.",
+)
 def test_the_apt_timers_are_enabled(
     request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
 ) -> None:
@@ -61,6 +72,11 @@ def test_the_apt_timers_are_enabled(
     expect(request, {timer: "enabled" for timer in rendered.APT_TIMERS}, states, "apt timers")
 
 
+@control(
+    "VP-HARD-03",
+    "No service runs replaced (upgraded) libraries (dbus: at the next reboot)",
+    "An upgrade fixes nothing until the processes using the old library restart.",
+)
 def test_no_service_runs_replaced_libraries(
     request: pytest.FixtureRequest, host: dict[str, Read]
 ) -> None:
@@ -69,6 +85,7 @@ def test_no_service_runs_replaced_libraries(
     expect(request, [], stale, "units running deleted (upgraded) libraries")
 
 
+@control("VP-HARD-04", "Core dumps are off", "A Janus core dump holds DTLS keys and call media.")
 def test_core_dumps_are_off(
     request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
 ) -> None:
@@ -86,6 +103,11 @@ def test_core_dumps_are_off(
     )
 
 
+@control(
+    "VP-HARD-05",
+    "Unused kernel protocols (dccp, sctp, rds, tipc) cannot be loaded",
+    "Rarely used protocol modules are a recurring source of kernel vulnerabilities.",
+)
 def test_unused_kernel_protocols_are_unloadable(
     request: pytest.FixtureRequest,
     remote: Any,
@@ -117,6 +139,11 @@ def wanted_sandboxes(declared: dict[str, Any]) -> dict[UnitSandbox, float]:
     return wanted
 
 
+@control(
+    "VP-HARD-06",
+    "Janus, BIRD and the healthchecker run in their systemd sandboxes",
+    "They parse untrusted packets; a compromise must stay inside the service.",
+)
 def test_network_facing_services_run_sandboxed(
     request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
 ) -> None:

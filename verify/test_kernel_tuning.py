@@ -7,6 +7,7 @@ import pytest
 from roles.host_kind import KernelScope
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.kernel_tuning.sysctls import DROPIN_PATH, plan_for, render_dropin
+from verify.controls import control
 from verify.expect import record
 
 pytestmark = pytest.mark.verify
@@ -18,6 +19,11 @@ def read_sysctls(remote: Any, keys: list[str]) -> dict[str, str]:
     return dict(zip(keys, output.split("\n"), strict=True))
 
 
+@control(
+    "VP-KERN-01",
+    "Every declared sysctl is in force (tuning and network hardening)",
+    "UDP buffers carry the media; redirects, source routing and martians are refused.",
+)
 def test_every_declared_sysctl_is_in_force(
     request: pytest.FixtureRequest,
     remote: Any,
@@ -34,6 +40,11 @@ def test_every_declared_sysctl_is_in_force(
     )
 
 
+@control(
+    "VP-KERN-02",
+    "The sysctl drop-in persists the tuning across reboots",
+    "A rebooted server must come back tuned and hardened.",
+)
 def test_the_dropin_persists_the_tuning_across_reboots(
     remote: Any, declared: dict[str, Any], kernel_scope: KernelScope
 ) -> None:

@@ -14,6 +14,7 @@ from roles.nic_tuning import files as rendered
 from roles.nic_tuning import tune
 from roles.nic_tuning.defaults import NicTuning
 from verify.batch import Read, file_digest, read_all, sha256
+from verify.controls import control
 
 pytestmark = pytest.mark.verify
 
@@ -63,6 +64,7 @@ def not_in_force(nic: dict[str, Any], *knobs: str) -> list[str]:
     ]
 
 
+@control("VP-NIC-01", "NIC rings as declared", "Small rings drop media bursts.", "advisory")
 def test_rings_are_as_declared_or_at_the_nics_maximum(
     nic: dict[str, Any], declared: dict[str, Any]
 ) -> None:
@@ -70,10 +72,17 @@ def test_rings_are_as_declared_or_at_the_nics_maximum(
     assert wrong == [], f"{declared['name']}: {wrong}"
 
 
+@control("VP-NIC-02", "NIC channels as declared", "Queues spread media over CPUs.", "advisory")
 def test_channels_are_as_declared(nic: dict[str, Any], declared: dict[str, Any]) -> None:
     assert not_in_force(nic, "combined_channels") == [], declared["name"]
 
 
+@control(
+    "VP-NIC-03",
+    "UDP flows hashed over addresses and ports",
+    "Otherwise all media of one peer lands on one queue.",
+    "advisory",
+)
 def test_udp_flows_are_hashed_over_addresses_and_ports(
     nic: dict[str, Any], declared: dict[str, Any]
 ) -> None:
@@ -81,11 +90,13 @@ def test_udp_flows_are_hashed_over_addresses_and_ports(
     assert wrong == [], f"{declared['name']}: {wrong}"
 
 
+@control("VP-NIC-04", "RPS and XPS as declared", "Packet steering over CPUs.", "advisory")
 def test_rps_and_xps_steer_as_declared(nic: dict[str, Any], declared: dict[str, Any]) -> None:
     wrong = not_in_force(nic, "rps", "xps")
     assert wrong == [], f"{declared['name']}: {wrong}"
 
 
+@control("VP-NIC-05", "Queue IRQs spread over CPUs", "One CPU must not take every IRQ.", "advisory")
 def test_queue_irqs_are_spread_over_the_nics_cpus(
     nic: dict[str, Any], declared: dict[str, Any]
 ) -> None:
@@ -93,6 +104,12 @@ def test_queue_irqs_are_spread_over_the_nics_cpus(
     assert wrong == [], f"{declared['name']}: {wrong}"
 
 
+@control(
+    "VP-NIC-06",
+    "Coalescing and offloads as declared",
+    "Interrupt coalescing trades latency for CPU; it is declared, not left to chance.",
+    "advisory",
+)
 def test_coalescing_and_offloads_are_as_declared(
     nic: dict[str, Any], declared: dict[str, Any]
 ) -> None:
@@ -100,6 +117,7 @@ def test_coalescing_and_offloads_are_as_declared(
     assert wrong == [], f"{declared['name']}: {wrong}"
 
 
+@control("VP-NIC-07", "NIC tuning restored at boot", "A reboot must not undo it.", "advisory")
 def test_a_unit_restores_the_tuning_at_boot(nic: dict[str, Any], declared: dict[str, Any]) -> None:
     reads: dict[str, Read] = nic["reads"]
     name = declared["name"]

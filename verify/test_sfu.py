@@ -10,6 +10,7 @@ import pytest
 from roles.host_kind import KernelScope
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS, KEPT_PLUGINS
+from verify.controls import control
 
 pytestmark = pytest.mark.verify
 
@@ -32,12 +33,18 @@ def health(remote: Any, url: str) -> dict[str, Any]:
     raise AssertionError(f"{url} did not answer: {result.stderr}")
 
 
+@control("VP-SFU-01", "The SFU runs and starts at boot", "No SFU, no calls.")
 def test_the_sfu_runs_and_starts_at_boot(remote: Any, declared: dict[str, Any]) -> None:
     service = remote.service(ADAPTERS[settings_of(declared).implementation].service)
     assert service.is_running, declared["name"]
     assert service.is_enabled
 
 
+@control(
+    "VP-SFU-02",
+    "The SFU answers its health endpoint with only the kept plugins",
+    "Every extra plugin or transport is attack surface.",
+)
 def test_it_answers_its_health_endpoint_with_only_the_kept_plugins(
     remote: Any, declared: dict[str, Any]
 ) -> None:
@@ -50,6 +57,11 @@ def test_it_answers_its_health_endpoint_with_only_the_kept_plugins(
     assert set(info["transports"]) == {"janus.transport.http"}
 
 
+@control(
+    "VP-SFU-03",
+    "The SFU listens where declared; its admin API only locally",
+    "The admin API can end every call.",
+)
 def test_it_listens_where_declared_and_admin_only_locally(
     remote: Any, declared: dict[str, Any]
 ) -> None:
@@ -67,6 +79,11 @@ def test_it_listens_where_declared_and_admin_only_locally(
     assert f'rtp_port_range = "{settings.media_ports.first}-{settings.media_ports.last}"' in core
 
 
+@control(
+    "VP-SFU-04",
+    "The admin secret is the host's own, not the packaged default",
+    "The packaged default is public.",
+)
 def test_the_admin_secret_is_the_hosts_own(remote: Any, declared: dict[str, Any]) -> None:
     adapter = ADAPTERS[settings_of(declared).implementation]
     secret = remote.file(adapter.secret_path)
@@ -74,6 +91,12 @@ def test_the_admin_secret_is_the_hosts_own(remote: Any, declared: dict[str, Any]
     assert PACKAGED_ADMIN_SECRET not in remote.file("/etc/janus/janus.jcfg").content_string
 
 
+@control(
+    "VP-SFU-05",
+    "The SFU's open-files limit is what the host honours",
+    "Each call takes sockets; a low limit refuses callers.",
+    "advisory",
+)
 def test_open_files_limit_is_what_the_host_can_honour(
     remote: Any, declared: dict[str, Any], kernel_scope: KernelScope
 ) -> None:

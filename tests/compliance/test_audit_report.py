@@ -3,13 +3,14 @@
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from audit.controls import CONTROLS, control_of, host_of
 from audit.report import html_report, json_report, mandatory_failures, results_from
 from tests.project import PROJECT_ROOT
+from verify.controls import catalogue, host_of
 
 pytestmark = pytest.mark.compliance
 
@@ -27,8 +28,22 @@ HEADLESS = (
 META = {"target": "sandbox", "generated_at": "2026-12-03T12:00:00+00:00", "duration_s": 7.5}
 
 
+CONTROLS = catalogue(PROJECT_ROOT / "verify")
+
+
 def record(test: str, host: str, status: str, **extra: str) -> dict[str, str]:
-    return {"nodeid": f"verify/{test}[{host}]", "status": status, **extra}
+    """One result as the audit's plugin writes it, with the check's control."""
+    control = CONTROLS[test]
+    return {
+        "nodeid": f"verify/{test}[{host}]",
+        "status": status,
+        "control_id": control.id,
+        "title": control.title,
+        "rationale": control.rationale,
+        "severity": control.severity,
+        "host": host,
+        **extra,
+    }
 
 
 RECORDS = [
@@ -54,22 +69,33 @@ def test_every_control_has_a_stable_unique_id_and_a_known_severity() -> None:
     assert all(c.severity in ("mandatory", "advisory") and c.rationale for c in CONTROLS.values())
 
 
-def test_every_verification_check_is_a_catalogued_control() -> None:
+def test_every_check_of_the_suites_carries_its_control() -> None:
     import ast
 
     checks = {
         f"{path.name}::{node.name}"
-        for path in Path("verify").glob("test_*.py")
+        for path in (PROJECT_ROOT / "verify").glob("test_*.py")
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
     }
     assert checks == set(CONTROLS)
 
 
-def test_a_test_id_names_its_control_and_host() -> None:
-    nodeid = "verify/test_base.py::test_journald_is_bounded[sbx1-sfu02]"
-    assert control_of(nodeid).id == "VP-BASE-03"
-    assert host_of(nodeid) == "sbx1-sfu02"
+def test_a_test_id_names_its_host() -> None:
+    assert host_of("verify/test_base.py::test_journald_is_bounded[sbx1-sfu02]") == "sbx1-sfu02"
+    assert CONTROLS["test_base.py::test_journald_is_bounded"].id == "VP-BASE-03"
+
+
+def test_the_audit_refuses_a_check_without_its_control(tmp_path: Path) -> None:
+    """A check added without @control fails the audit's collection, naming it."""
+    (tmp_path / "test_new.py").write_text("def test_something_new():\n    assert True\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "audit.plugin", "-p", "no:cacheprovider",
+         f"--rootdir={tmp_path}", "-c", "/dev/null", str(tmp_path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "test_something_new: no @control(...) on the check" in result.stdout + result.stderr
 
 
 def test_the_json_report_is_inspec_shaped_and_counts_only_mandatory_failures() -> None:
