@@ -147,7 +147,7 @@ def plain_error_servicer() -> type[Any]:
     """The SDK's provider servicer, except that a PlainError reaches `pulumi up` as its message
     alone (the SDK appends the plugin's Python traceback to every error, which buries a
     deploy's "host X failed at step Y"), with its partial state. What this relies on in the
-    SDK is pinned by tests/unit/test_provider_sdk.py."""
+    SDK is pinned by tests/plugins/test_provider_sdk.py."""
     import grpc
     from pulumi.provider.experimental import server
 

@@ -1,7 +1,7 @@
 """The sandbox's facts, in one place: where its state lives, its network and its ports.
 
 Pulumi.sandbox.yaml must agree with the defaults (its api_endpoint, ssh_admin_ranges and key
-file); tests/unit/test_sandbox_settings.py holds the two together. The VOICEPOP_SANDBOX_*
+file); tests/sandbox/test_sandbox_settings.py holds the two together. The VOICEPOP_SANDBOX_*
 variables run a second sandbox beside the first (the test suite does, so that it never
 touches a developer's own).
 """

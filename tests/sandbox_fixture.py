@@ -245,5 +245,5 @@ def running_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
 @pytest.fixture(scope="module")
 def test_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUnderTest]:
     """A sandbox per test module; a folder whose modules share hosts overrides it per
-    package (tests/anycast/conftest.py)."""
+    package (tests/roles/anycast/conftest.py)."""
     yield from running_sandbox(tmp_path_factory)

@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.roles, pytest.mark.verify]
 TUNING = {"rmem_max_bytes": 26_214_400, "somaxconn": 8192}
 # The VM under emulation answers its health check in seconds while the suites read it: a gate
 # as quick as production's (1 s) would withdraw it then; this module does not time the gate
-# (tests/anycast does, on containers).
+# (tests/roles/anycast does, on containers).
 PATIENT_GATE = {"interval_s": 4, "timeout_s": 3, "fall": 3, "rise": 2}
 HOSTS = (("sbx1-sfu01", "bm7.std.8"), ("sbx1-sfu02", "bm9.std.16"))  # a container, a VM
 

@@ -1,0 +1,275 @@
+"""The probe's pure parts, offline: the E-model against ITU-T G.107's published reference
+points, the RFC 3550 jitter estimator and the loss pattern on recorded packets, the matching
+of sent and received packets, the reports, the exporter's exposition and the probe's knobs."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from quality import emodel
+from quality.__main__ import main
+from quality.exporter import InventoryError, Metrics, targets_of
+from quality.measure import Received, Sent, loss_pattern, path_figures, rfc3550_jitter_ms
+from quality.report import failed, figures_line, judged, summary
+from quality.timeline import Failover, packets_per_bin, render_png
+from quality.timeline import summary as timeline_summary
+from roles.sfu.defaults import SfuSettings
+from roles.sfu.janus import Janus
+from stacks.spec import SpecInvalid, parse_pop
+from tests.pop_specs import VALID_CONTEXT, valid_pop
+
+pytestmark = pytest.mark.quality
+OPUS = emodel.CODECS["opus"]
+G711 = emodel.CODECS["g711-plc"]
+
+
+def test_the_default_parameters_give_g107s_reference_rating() -> None:
+    # G.107 section 7.7: "R = 93.2" with every parameter at its Table 2 default
+    assert emodel.rating(0, 0, 1, G711) == pytest.approx(93.2, abs=0.05)
+    assert emodel.basic_signal_to_noise() == pytest.approx(94.77, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("r", "mos"),  # G.107 Annex B, Table B.1: the MOS at the lower limit of each R range
+    [(90, 4.34), (80, 4.03), (70, 3.60), (60, 3.10), (50, 2.58), (93.2, 4.41)],
+)
+def test_r_maps_to_mos_as_annex_b_tabulates(r: float, mos: float) -> None:
+    assert emodel.mos_of(r) == pytest.approx(mos, abs=0.01)  # the table rounds to 2 places
+
+
+def test_mos_is_bounded_outside_r_0_to_100() -> None:
+    assert emodel.mos_of(-5) == 1.0
+    assert emodel.mos_of(0) == 1.0
+    assert emodel.mos_of(100) == 4.5
+    assert emodel.mos_of(120) == 4.5
+
+
+def test_random_loss_impairs_as_g113_codecs_are_rated() -> None:
+    # Ie-eff = Ie + (95 - Ie) * Ppl / (Ppl / BurstR + Bpl): G.711 with PLC at 2 % random loss
+    assert emodel.effective_equipment_impairment(G711, 2.0, 1.0) == pytest.approx(7.01, abs=0.01)
+    assert emodel.effective_equipment_impairment(G711, 0.0, 1.0) == 0.0
+    g729 = emodel.CODECS["g729a"]
+    assert emodel.effective_equipment_impairment(g729, 0.0, 1.0) == 11.0
+    # the same loss in bursts hurts more
+    bursty = emodel.effective_equipment_impairment(G711, 2.0, 3.0)
+    assert bursty > emodel.effective_equipment_impairment(G711, 2.0, 1.0)
+
+
+def test_delay_only_costs_much_beyond_g114s_150_ms() -> None:
+    ratings = [emodel.rating(ms, 0, 1, OPUS) for ms in (0, 100, 150, 200, 300, 400)]
+    assert ratings == sorted(ratings, reverse=True)
+    assert ratings[0] - ratings[2] < 4  # up to 150 ms: echo-free paths barely notice
+    assert ratings[0] - ratings[4] > 20  # 300 ms: many users dissatisfied (R < 75)
+    assert emodel.delay_impairment(0) == pytest.approx(0.15, abs=0.01)
+
+
+def test_every_codec_profile_names_its_source() -> None:
+    for codec in emodel.CODECS.values():
+        assert "G.113" in codec.source
+
+
+def arrivals(transits_ms: list[float], frame_ms: float = 20) -> list[Received]:
+    return [
+        Received(i.to_bytes(2, "big"), i * 960, (i * frame_ms + transit) / 1000)
+        for i, transit in enumerate(transits_ms)
+    ]
+
+
+def test_constant_transit_has_no_jitter() -> None:
+    assert rfc3550_jitter_ms(arrivals([5.0] * 50)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_jitter_follows_rfc3550s_estimator_step_by_step() -> None:
+    # transit alternating 0 and 10 ms: |D| = 10 ms at each step, J += (|D| - J) / 16
+    packets = arrivals([0, 10, 0])
+    expected = 10 / 16
+    expected += (10 - expected) / 16
+    assert rfc3550_jitter_ms(packets) == pytest.approx(expected)
+    converged = rfc3550_jitter_ms(arrivals([0, 10] * 200))
+    assert converged == pytest.approx(10.0, abs=0.01)
+
+
+def test_a_reordered_packet_counts_its_real_transit_change() -> None:
+    in_order = arrivals([0, 0, 30, 0])
+    swapped = [in_order[0], in_order[1], in_order[3], in_order[2]]  # 3 arrived before 2
+    assert rfc3550_jitter_ms(swapped) > 0
+    assert rfc3550_jitter_ms(swapped) < 5  # not a 2**32-timestamp wrap
+
+
+def test_loss_pattern_of_random_and_bursty_loss() -> None:
+    clean = loss_pattern([False] * 100)
+    assert (clean.loss_pct, clean.burst_r) == (0.0, 1.0)
+    spread = loss_pattern(([False] * 9 + [True]) * 20)  # every 10th lost
+    assert spread.loss_pct == pytest.approx(10.0)
+    assert spread.mean_burst == 1.0
+    # p = 1/9, q = 1: BurstR = 1 / (p + q) = 0.9, below 1: less bursty than random (G.107)
+    assert spread.burst_r == pytest.approx(0.9)
+    bursts = loss_pattern(([False] * 27 + [True] * 3) * 10)  # bursts of three
+    assert bursts.loss_pct == pytest.approx(10.0)
+    assert bursts.mean_burst == 3.0
+    assert bursts.burst_r > 2.5
+
+
+def test_path_figures_match_packets_by_payload_and_leave_the_tail_in_flight() -> None:
+    sent = [Sent(bytes([i]), i * 0.02) for i in range(100)]  # 2 s of packets
+    lost = {40, 41, 70}
+    received = [
+        Received(bytes([i]), i * 960, i * 0.02 + 0.005) for i in range(5, 100) if i not in lost
+    ]
+    figures = path_figures(sent, received, in_flight_s=0.5)
+    assert figures.packets_sent == 70  # from the first received (5) to 0.5 s before the end (74)
+    assert figures.packets_received == figures.packets_sent - 3
+    assert figures.one_way_ms == pytest.approx(5.0)
+    assert figures.loss.lost == 3
+    assert figures.loss.mean_burst == 1.5
+
+
+def test_a_call_that_received_nothing_lost_everything() -> None:
+    figures = path_figures([Sent(b"a", 0.0)], [])
+    assert (figures.packets_received, figures.loss.loss_pct) == (0, 100.0)
+
+
+def test_the_report_judges_the_path_with_the_emodel() -> None:
+    sent = [Sent(bytes([i]), i * 0.02) for i in range(250)]
+    received = [Received(bytes([i]), i * 960, i * 0.02 + 0.04) for i in range(250) if i % 50]
+    report = judged("ams1-sfu01", "192.0.2.10", path_figures(sent, received), 0.3, 81.0, 5.0)
+    # packets 1 to 224 judged (0 was never received, the last 0.5 s may be in flight): 4 lost
+    assert report.ok and report.packets_sent == 224
+    assert report.loss_pct == pytest.approx(100 * 4 / 224, abs=0.001)
+    expected_r = emodel.rating(40 + 20 + 6.5 + 20, report.loss_pct, report.burst_r, OPUS)
+    assert report.r_factor == pytest.approx(expected_r, abs=0.01)
+    assert report.mos == pytest.approx(emodel.mos_of(expected_r), abs=0.001)
+    text = summary(report)
+    assert "ams1-sfu01 (192.0.2.10): a 5 s call through the SFU" in text
+    assert "round trip (publisher's leg)       81.0 ms" in text
+    assert f"MOS {report.mos:.2f}" in figures_line(report)
+    assert json.loads(report.to_json())["mos"] == report.mos
+
+
+def test_a_failed_call_reports_why() -> None:
+    report = failed("ams1-sfu01", "192.0.2.10", "media: no packet")
+    assert summary(report) == "ams1-sfu01 (192.0.2.10): the call failed\n  media: no packet\n"
+    assert figures_line(report) == "no call: media: no packet"
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["call", "192.0.2.1", "--min-mos", "5"], "a MOS is between 1.0 and 4.5, got 5"),
+        (["call", "192.0.2.1", "--duration", "0"], "must be above 0, got 0"),
+        (["call", "192.0.2.1", "--codec", "amr"], "invalid choice: 'amr'"),
+    ],
+)
+def test_bad_arguments_are_refused_naming_the_flag(
+    argv: list[str], problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_an_inventory_entry_without_an_address_is_named(tmp_path: Path) -> None:
+    inventory = tmp_path / "pop.json"
+    inventory.write_text(json.dumps([{"name": "a", "address": "192.0.2.1"}, {"name": "b"}]))
+    with pytest.raises(InventoryError, match=r"host \[1\] has no address"):
+        targets_of(str(inventory))
+    inventory.write_text("{}")
+    with pytest.raises(InventoryError, match="expected a list of hosts"):
+        targets_of(str(inventory))
+    assert main(["exporter", "--inventory", str(tmp_path / "missing.json")]) == 2
+
+
+def test_the_exporter_exposes_the_last_calls_figures(tmp_path: Path) -> None:
+    inventory = tmp_path / "pop.json"
+    host = {
+        "name": "ams1-sfu01",
+        "address": "192.0.2.10",
+        "pop": "ams1",
+        "sfu": {"signalling_port": 8089},
+    }
+    inventory.write_text(json.dumps([host]))
+    [(pop, target)] = targets_of(str(inventory))
+    assert (pop, target.signalling_url) == ("ams1", "http://192.0.2.10:8089/janus")
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    sent = [Sent(bytes([i]), i * 0.02) for i in range(100)]
+    received = [Received(bytes([i]), i * 960, i * 0.02 + 0.01) for i in range(100)]
+    metrics.record(
+        pop, judged("ams1-sfu01", "192.0.2.10", path_figures(sent, received), 0.2, 20.0, 2)
+    )
+    metrics.record(pop, failed("ams1-sfu02", "192.0.2.11", "media: no packet"))
+    text = generate_latest(registry).decode()
+    assert 'voicepop_call_up{pop="ams1",server="ams1-sfu01"} 1.0' in text
+    assert 'voicepop_call_up{pop="ams1",server="ams1-sfu02"} 0.0' in text
+    assert 'voicepop_call_rtt_seconds{pop="ams1",server="ams1-sfu01"} 0.02' in text
+    assert 'voicepop_calls_total{pop="ams1",result="failed",server="ams1-sfu02"} 1.0' in text
+    assert 'voicepop_call_mos{pop="ams1",server="ams1-sfu02"}' not in text  # no figures to show
+
+
+def test_janus_gathers_media_only_on_the_servers_address() -> None:
+    core = Janus().config_files(SfuSettings(), "secret", "192.0.2.10")["/etc/janus/janus.jcfg"]
+    assert 'nat: {\n\tice_enforce_list = "192.0.2.10"\n}' in core
+
+
+def test_the_call_gate_is_a_knob_of_the_sfu_section_with_its_bounds() -> None:
+    assert SfuSettings().call_gate.min_mos == 4.0
+    raw = valid_pop()
+    raw["sfu"] = {"call_gate": {"min_mos": 4.7}}
+    with pytest.raises(SpecInvalid) as raised:
+        parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
+    [error] = raised.value.errors
+    assert error.path == "voicepop:pop.sfu.call_gate.min_mos"
+    assert "4.5" in error.problem + str(error.allowed)
+    assert math.isclose(SfuSettings().call_gate.duration_s, 3.0)
+
+
+def a_failover(**changes: object) -> Failover:
+    arrivals = [i * 0.02 for i in range(100)] + [3.0 + i * 0.02 for i in range(100)]
+    values: dict[str, object] = {
+        "kind": "sfu-crash",
+        "failed_server": "192.0.2.11",
+        "new_server": "192.0.2.10",
+        "failure_at": 2.0,
+        "detected_at": 2.3,
+        "withdrawn_at": 2.9,
+        "new_attempt_at": 2.92,
+        "new_media_at": 3.0,
+        "last_media_at": 1.98,
+        "media_timeout_ms": 300.0,
+        "failed_attempts": [(2.35, "signalling: refused")],
+        "arrivals": arrivals,
+    }
+    return Failover(**{**values, **changes})  # type: ignore[arg-type]
+
+
+def test_a_failovers_parts_from_its_events() -> None:
+    figures = a_failover().figures()
+    assert figures["reconnect_s"] == pytest.approx(1.0)
+    assert figures["gap_s"] == pytest.approx(1.02)
+    assert figures["detection_s"] == pytest.approx(0.3)
+    assert figures["withdrawal_s"] == pytest.approx(0.9)
+    assert figures["setup_s"] == pytest.approx(0.08)
+    assert figures["failed_attempts"] == 1
+    drained = a_failover(kind="drain", withdrawn_at=1.5).figures()
+    assert drained["withdrawal_s"] == pytest.approx(-0.5)  # withdrawn before the SFU stopped
+    assert a_failover(withdrawn_at=None).figures()["withdrawal_s"] is None
+    text = timeline_summary(a_failover())
+    assert text.startswith("sfu-crash: 192.0.2.11 -> 192.0.2.10\n")
+    assert "withdrawal seen upstream" in text and "+900 ms" in text
+
+
+def test_packets_are_counted_per_100_ms() -> None:
+    bins = packets_per_bin([0.01, 0.05, 0.15, 0.95, 1.2], 0.0, 1.0)
+    assert bins == [2, 1, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert sum(packets_per_bin(a_failover().arrivals, 0.0, 5.0)) == 200
+
+
+def test_the_timeline_is_drawn_as_a_png(tmp_path: Path) -> None:
+    path = tmp_path / "failover.png"
+    render_png(a_failover(), str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 10_000

@@ -1,0 +1,52 @@
+"""The firewall role's ruleset, rendered as text from the host data the spec gives it."""
+
+import pytest
+
+from roles.firewall.deploy import policy_from
+from roles.firewall.rules import DROP_LOG_PREFIX, accept_paths, path_text, render_ruleset
+from stacks.host_data import firewall_data
+from stacks.spec import parse_pop
+from tests.pop_specs import VALID_CONTEXT, valid_pop
+
+pytestmark = pytest.mark.roles
+
+
+def ruleset(**firewall: object) -> str:
+    raw = valid_pop()
+    raw["firewall"] = firewall
+    spec = parse_pop(raw, VALID_CONTEXT, "x")
+    return render_ruleset(policy_from(firewall_data(spec, "ams1-sfu01")))
+
+
+def test_by_default_only_the_sfus_ports_are_open_and_nothing_is_logged() -> None:
+    text = ruleset()
+    assert "\t\ttcp dport 8088 accept\n" in text  # one port: a plain value, as nft keeps it
+    assert "udp dport 10000-20000 accept" in text
+    assert "log prefix" not in text
+    assert "tcp dport 22 ip saddr @admin4 accept" in text
+
+
+def test_extra_tcp_ports_of_the_spec_are_opened_beside_the_sfus() -> None:
+    assert "\t\ttcp dport { 443, 8088 } accept\n" in ruleset(extra_tcp_ports=[443])
+
+
+def test_dropped_packets_are_logged_last_and_rate_limited_when_asked() -> None:
+    lines = ruleset(log_dropped=True).splitlines()
+    logging = f'\t\tlimit rate 5/second log prefix "{DROP_LOG_PREFIX}"'
+    assert lines[-3:] == [logging, "\t}", "}"]
+
+
+def test_every_rule_that_lets_a_packet_in_is_an_accept_path_the_audit_knows() -> None:
+    """One source: the rendered chain's accept rules are the declared accept paths."""
+    raw = valid_pop()
+    spec = parse_pop(raw, VALID_CONTEXT, "x")
+    policy = policy_from(firewall_data(spec, "ams1-sfu01"))
+    accepting = [line.strip() for line in render_ruleset(policy).splitlines()
+                 if line.strip().endswith(" accept")]  # fmt: skip
+    assert len(accepting) == len(accept_paths(policy)) == 11
+    assert [path_text(p) for p in accept_paths(policy)][:4] == [
+        "ct state established,related accept",
+        "iif lo accept",
+        "meta l4proto {1,58} accept",
+        "tcp dport 22 ip saddr @admin4 accept",
+    ]

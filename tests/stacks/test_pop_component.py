@@ -1,0 +1,228 @@
+"""The VoicePop component under Pulumi's mocks: what it registers and what it exports."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from stacks.pop import StackIdentity
+from stacks.spec import parse_pop
+from tests.pop_specs import VALID_CONTEXT, valid_pop
+
+pytestmark = pytest.mark.spec
+
+IDENTITY = StackIdentity(project="voicepop", stack="ams1", project_dir=Path("/nonexistent"))
+MD5 = "mock-md5-value"
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Custom resources echo their inputs; servers get an address as the provider would."""
+
+    def __init__(self) -> None:
+        self.registered: dict[str, dict[str, Any]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == "flexmetal:index:Server":
+            index = int(args.name[-2:])
+            outputs.update(primary_ip=f"192.0.2.{10 + index}", uuid=f"uuid-{args.name}")
+        if args.typ == "flexmetal:index:SshKey":
+            outputs["uuid"] = f"key-{args.name}"
+        self.registered[args.name] = {"type": args.typ, **outputs}
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], Any]:
+        return {}, None
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    # the SDK's mocks run on the current event loop: one of the test's own, whatever an earlier
+    # test (asyncio.run closes its loop) left behind
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, project="voicepop", stack="ams1", preview=False)
+    pulumi.runtime.set_config("voicepop:bgpMd5", MD5)
+    return recording
+
+
+def _spec_with_unicast_prefix() -> Any:
+    raw = valid_pop()
+    raw["servers"] = {"count": 3}
+    raw["bgp"]["prefixes"].append(
+        {"prefix": "203.0.113.0/24", "kind": "unicast", "servers": ["ams1-sfu02"]}
+    )
+    raw["bgp"]["neighbors"][0]["servers"] = ["ams1-sfu01", "ams1-sfu02"]
+    return parse_pop(raw, VALID_CONTEXT, "x")
+
+
+@pulumi.runtime.test
+def test_one_server_component_per_server(mocks: RecordingMocks) -> Any:
+    from stacks.pop import POP_TYPE, SERVER_TYPE, VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
+
+    def check(urns: list[str]) -> None:
+        # urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>
+        assert [urn.rsplit("::", 1)[1] for urn in urns] == [
+            "ams1-sfu01",
+            "ams1-sfu02",
+            "ams1-sfu03",
+        ]
+        assert all(f"{POP_TYPE}${SERVER_TYPE}" in urn for urn in urns)
+
+    return pulumi.Output.all(*(server.urn for server in pop.servers.values())).apply(check)
+
+
+@pulumi.runtime.test
+def test_server_fqdns_are_in_the_pop_zone(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
+
+    def check(fqdns: list[str]) -> None:
+        assert fqdns == [f"ams1-sfu0{n}.voice.example.net" for n in (1, 2, 3)]
+
+    return pulumi.Output.all(*(server.fqdn for server in pop.servers.values())).apply(check)
+
+
+@pulumi.runtime.test
+def test_each_server_announces_only_its_prefixes(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
+    anycast = ["198.51.100.0/24", "2001:db8:100::/48"]
+
+    def check(per_server: list[list[str]]) -> None:
+        assert per_server == [anycast, [*anycast, "203.0.113.0/24"], anycast]
+
+    return pulumi.Output.all(*(server.announced_prefixes for server in pop.servers.values())).apply(
+        check
+    )
+
+
+@pulumi.runtime.test
+def test_per_server_neighbors(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
+
+    def check(per_server: list[list[str]]) -> None:
+        assert per_server == [["rtr1"], ["rtr1"], []]
+
+    return pulumi.Output.all(*(server.bgp_neighbors for server in pop.servers.values())).apply(
+        check
+    )
+
+
+@pulumi.runtime.test
+def test_summary_names_the_pop_and_its_dns(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
+
+    def check(summary: dict[str, Any]) -> None:
+        assert summary["code"] == "ams1"
+        assert summary["pop_fqdn"] == "ams1.voice.example.net"
+        assert summary["service_fqdn"] == "sfu.voice.example.net"
+        assert set(summary["servers"]) == {"ams1-sfu01", "ams1-sfu02", "ams1-sfu03"}
+        assert MD5 not in repr(summary)  # the key's config name only, never its value
+        hosts = [server["host"] for server in summary["servers"].values()]
+        assert [host["address"] for host in hosts] == ["192.0.2.11", "192.0.2.12", "192.0.2.13"]
+        assert summary["dns"] == {"zone": "voice.example.net", "api_endpoint": None}
+
+    return pop.summary.apply(check)
+
+
+@pulumi.runtime.test
+def test_each_server_is_rented_with_its_identity_tag_and_the_admin_keys(
+    mocks: RecordingMocks,
+) -> Any:
+    from stacks.pop import VoicePop
+    from stacks.resources.flexmetal.schema import identity_tag
+
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
+
+    def check(addresses: list[str]) -> None:
+        assert addresses == ["192.0.2.11", "192.0.2.12", "192.0.2.13"]
+        server = mocks.registered["ams1-sfu02"]
+        assert server["type"] == "flexmetal:index:Server"
+        assert server["identity_tag"] == identity_tag("voicepop", "ams1", "ams1-sfu02")
+        assert server["location"] == "EU: Rotterdam"
+        assert server["ssh_keys"] == ["key-ams1-admin-0"]
+        assert "vp-pop:ams1" in server["tags"]
+
+    return pulumi.Output.all(*(s.address for s in pop.servers.values())).apply(check)
+
+
+@pulumi.runtime.test
+def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
+    mocks: RecordingMocks,
+) -> Any:
+    from stacks.pop import VoicePop
+
+    pop = VoicePop(_spec_with_unicast_prefix(), IDENTITY)
+
+    def check(_: Any) -> None:
+        deploys = {
+            n: r for n, r in mocks.registered.items() if r["type"] == "vpdeploy:index:HostDeploy"
+        }
+        assert sorted(deploys) == ["ams1-sfu01-deploy", "ams1-sfu02-deploy", "ams1-sfu03-deploy"]
+        second = deploys["ams1-sfu02-deploy"]
+        host = json.loads(second["host"])  # JSON: the role data keeps its integers
+        assert (host["name"], host["address"]) == ("ams1-sfu02", "192.0.2.12")
+        assert host["firewall"]["tcp_service_ports"] == [8088]
+        assert "203.0.113.0/24" in host["bgp"]["prefixes"]
+        assert MD5 not in second["host"]  # the key's name only; its value is a secret input
+        assert second["secrets"]["value"] == {"bgpMd5": MD5}  # under the mocks' secret marker
+        assert deploys["ams1-sfu03-deploy"]["secrets"] == {}  # no BGP session, no key
+        triggers = {d["trigger"] for d in deploys.values()}
+        assert len(triggers) == 3, "each host's trigger is its own"
+
+    return pulumi.Output.all(*(s.deploy.id for s in pop.servers.values() if s.deploy)).apply(check)
+
+
+@pulumi.runtime.test
+def test_no_deploy_when_the_spec_turns_it_off(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    raw = valid_pop()
+    raw["environment"] = "sandbox"  # only a sandbox may turn the deploy off
+    raw["deploy"] = {"enabled": False}
+    pop = VoicePop(parse_pop(raw, VALID_CONTEXT, "x"), IDENTITY)
+
+    def check(_: Any) -> None:
+        kinds = {r["type"] for r in mocks.registered.values()}
+        assert not {k for k in kinds if k.startswith(("vpdeploy", "pulumi:providers:vpdeploy"))}
+
+    return pulumi.Output.all(*(s.address for s in pop.servers.values())).apply(check)
+
+
+@pulumi.runtime.test
+def test_each_deploy_knows_its_wave_and_waits_for_the_wave_before(mocks: RecordingMocks) -> Any:
+    from stacks.pop import VoicePop
+
+    raw = valid_pop()
+    raw["servers"] = {"count": 4}
+    raw["deploy"] = {"rollout": {"canary": 1, "batch": 2}, "min_in_service": "50%"}
+    pop = VoicePop(parse_pop(raw, VALID_CONTEXT, "x"), IDENTITY)
+
+    def check(_: Any) -> None:
+        deploys = [
+            (name, r["wave"])
+            for name, r in mocks.registered.items()
+            if r["type"] == "vpdeploy:index:HostDeploy"
+        ]
+        # registered (so started by the engine) in the waves' order: a wave's deploys wait
+        # for the previous wave's (their dependencies)
+        assert deploys == [
+            ("ams1-sfu01-deploy", "wave 1 of 3 (canary)"),
+            ("ams1-sfu02-deploy", "wave 2 of 3"),
+            ("ams1-sfu03-deploy", "wave 2 of 3"),
+            ("ams1-sfu04-deploy", "wave 3 of 3"),
+        ]
+
+    return pulumi.Output.all(*(s.deploy.id for s in pop.servers.values() if s.deploy)).apply(check)
