@@ -120,8 +120,8 @@ test-offline: venv ## Only the tests that need nothing: no root, no bridge, no e
 examples: up ## docs/examples/ regenerated from one sandbox run (after make up): comment, drift, repair, audit, calls, fleet
 	$(ENV) python -m sandbox.examples
 
-lint: venv actionlint ## ruff, mypy and actionlint (the CI workflows)
-	$(ENV) ruff check . && ruff format --check . && mypy && actionlint
+lint: venv actionlint ## ruff, mypy, the layout's import contracts and actionlint (the CI workflows)
+	$(ENV) ruff check . && ruff format --check . && mypy && lint-imports --no-cache && actionlint
 
 actionlint: ## actionlint built from its Go module, cached outside the work tree
 	tools/actionlint/build.sh

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import yaml
 
 from deploy.verification import verification_command
+from roles.host import HostEntry
 from roles.inventory import render_pyinfra
 from stacks.host_data import host_data
 from stacks.spec import parse_pop
@@ -55,8 +56,9 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
 
 def write_inventories(folder: Path, name: str, hosts: list[dict[str, Any]]) -> Path:
     """Both inventories as `python -m ops.inventories` renders them."""
-    (folder / f"{name}.py").write_text(render_pyinfra(hosts))
-    (folder / f"{name}.json").write_text(render_verify(hosts))
+    entries = [HostEntry.model_validate(host) for host in hosts]
+    (folder / f"{name}.py").write_text(render_pyinfra(entries))
+    (folder / f"{name}.json").write_text(render_verify(entries))
     return folder / name
 
 

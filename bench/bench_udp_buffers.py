@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
+from roles.host import HostEntry
 from roles.inventory import render_pyinfra
 from stacks.host_data import host_data
 from stacks.spec import parse_pop
@@ -126,9 +127,14 @@ def run(sandbox: SandboxUnderTest, address: str, bursts: int) -> dict[str, Any]:
 
 def apply_kernel_tuning(folder: Path, host: dict[str, Any]) -> None:
     inventory = folder / "inventory.py"
-    inventory.write_text(render_pyinfra([host]))
+    inventory.write_text(render_pyinfra([HostEntry.model_validate(host)]))
     deploy = folder / "kernel_tuning_only.py"
-    deploy.write_text("from roles.kernel_tuning.deploy import kernel_tuning\n\nkernel_tuning()\n")
+    deploy.write_text(
+        "from pyinfra.context import host\n"
+        "from roles.host import entry_of\n"
+        "from roles.kernel_tuning.deploy import kernel_tuning\n\n"
+        "kernel_tuning(tuning=entry_of(host).kernel_tuning)\n"
+    )
     pyinfra = str(Path(sys.executable).with_name("pyinfra"))
     result = subprocess.run([pyinfra, "-y", "--no-wait", str(inventory), str(deploy)],
                             cwd=PROJECT_ROOT, capture_output=True, text=True)  # fmt: skip

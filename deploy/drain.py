@@ -11,20 +11,18 @@ then withdraws them.
 """
 
 import argparse
-import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from deploy.ssh import open_ssh
 from roles.anycast.config import DRAIN_COMMAND
+from roles.host import HostEntry
+from verify.inventory import read_hosts
 
 
-def run_on(host: dict[str, Any], command: str) -> tuple[int, str]:
-    client = open_ssh(
-        host["address"], user=host.get("ssh_user", "root"), key_filename=host.get("ssh_key")
-    )
+def run_on(host: HostEntry, command: str) -> tuple[int, str]:
+    client = open_ssh(host.address, user=host.ssh_user, key_filename=host.ssh_key)
     try:
         _, stdout, stderr = client.exec_command(command)
         status = stdout.channel.recv_exit_status()
@@ -33,14 +31,14 @@ def run_on(host: dict[str, Any], command: str) -> tuple[int, str]:
         client.close()
 
 
-def chosen(hosts: list[dict[str, Any]], names: list[str] | None) -> list[dict[str, Any]]:
+def chosen(hosts: list[HostEntry], names: list[str] | None) -> list[HostEntry]:
     if not names:
         return hosts
-    unknown = sorted(set(names) - {h["name"] for h in hosts})
+    unknown = sorted(set(names) - {h.name for h in hosts})
     if unknown:
-        known = ", ".join(h["name"] for h in hosts)
+        known = ", ".join(h.name for h in hosts)
         sys.exit(f"drain: no host {', '.join(unknown)} in the hosts file; it has: {known}")
-    return [h for h in hosts if h["name"] in names]
+    return [h for h in hosts if h.name in names]
 
 
 def main(argv: list[str]) -> int:
@@ -50,7 +48,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--server", action="append", help="a server to act on (repeatable)")
     parser.add_argument("--wait", type=int, help="seconds between tagging and withdrawing")
     args = parser.parse_args(argv)
-    hosts = chosen(json.loads(args.hosts.read_text()), args.server)
+    hosts = chosen(read_hosts(args.hosts), args.server)
     command = f"{DRAIN_COMMAND} {args.action}"
     if args.action == "drain" and args.wait is not None:
         command += f" {args.wait}"
@@ -58,7 +56,7 @@ def main(argv: list[str]) -> int:
         results = list(pool.map(lambda host: run_on(host, command), hosts))
     failed = 0
     for host, (status, output) in zip(hosts, results, strict=True):
-        print(f"{host['name']}: {output}" if status == 0 else f"{host['name']}: FAILED {output}")
+        print(f"{host.name}: {output}" if status == 0 else f"{host.name}: FAILED {output}")
         failed += status != 0
     return 1 if failed else 0
 

@@ -30,9 +30,9 @@ from deploy.outcome import (
 from deploy.results import DrainPlan, HostDeployFailed, HostRun
 from deploy.verification import verification_command
 from quality.report import CallReport, figures_line
+from roles.host import HostEntry, ServiceState
 from roles.inventory import render_pyinfra
 from roles.secrets import PREFIX as SECRET_PREFIX
-from roles.sfu.defaults import SfuSettings
 from stacks.project import PROJECT_DIR
 from verify import FOLDER as SUITES_FOLDER
 from verify.inventory import render_verify
@@ -56,7 +56,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 def deploy_host(
-    host: dict[str, Any],
+    host: HostEntry,
     secrets: dict[str, str],
     settle_s: float,
     timeout_s: float,
@@ -68,7 +68,7 @@ def deploy_host(
     """Site deploy then verification of `host` (an inventory entry: name, address, ssh_user,
     ssh_key, role data), drained around it when `plan` says so, recorded on the host as owned
     by the deploy `owner`; raises HostDeployFailed naming the host and what failed."""
-    log = log_folder() / f"{host['name']}.log"
+    log = log_folder() / f"{host.name}.log"
     with tempfile.TemporaryDirectory(prefix="voicepop-deploy-") as workdir:
         inventory = Path(workdir) / "inventory.py"
         declared = Path(workdir) / "hosts.json"
@@ -98,7 +98,7 @@ def deploy_host(
                 failed.left_drained = drained
                 mark(sink, "failed" + (" (left drained)" if drained else ""))
                 if drained:
-                    failed.args = (f"{failed}\n{LEFT_DRAINED.format(name=host['name'])}",)
+                    failed.args = (f"{failed}\n{LEFT_DRAINED.format(name=host.name)}",)
                 raise
             mark(sink, "done")
     return HostRun(
@@ -118,19 +118,19 @@ def mark(sink: Any, event: str) -> None:
     sink.write(f"{DEPLOY_MARK} {time.time():.3f} {event}\n")
 
 
-def expecting(host: dict[str, Any], service: str) -> dict[str, Any]:
+def expecting(host: HostEntry, service: ServiceState) -> HostEntry:
     """The host as the verification suites take it, with its announcements' expected state."""
-    return host if service == "in-service" else {**host, "drain_expected": service}
+    return host if service == "in-service" else host.model_copy(update={"drain_expected": service})
 
 
-def drain_wait_of(host: dict[str, Any]) -> int:
+def drain_wait_of(host: HostEntry) -> int:
     """The spec's bgp.drain_wait_s, as the host's entry carries it."""
-    return int(host.get("bgp", {}).get("drain_wait_s", 0))
+    return host.bgp.drain_wait_s if host.bgp else 0
 
 
 def _out_of_service(
-    host: dict[str, Any], plan: DrainPlan, progress: Progress, sink: Any
-) -> tuple[bool, str]:
+    host: HostEntry, plan: DrainPlan, progress: Progress, sink: Any
+) -> tuple[bool, ServiceState]:
     """Whether this run holds the server drained, and the drain state the host is in now."""
     if not plan.deployed_before:
         return False, "in-service"
@@ -144,14 +144,14 @@ def _out_of_service(
     if state != "in-service" and plan.left_drained:
         mark(sink, "drained (by the failed run before)")
         return True, "drained"
-    return False, state
+    return False, "in-service" if state == "in-service" else "drained"
 
 
 COMMAND_NOT_FOUND = 127
 OWNER_FILE = "/var/lib/voicepop/deploy-owner"  # the deploy (its resource) that owns the host
 
 
-def _record_owner(host: dict[str, Any], owner: str, sink: Any) -> None:
+def _record_owner(host: HostEntry, owner: str, sink: Any) -> None:
     from deploy.drain import run_on
 
     command = f"mkdir -p {Path(OWNER_FILE).parent} && echo {owner} > {OWNER_FILE}"
@@ -162,12 +162,12 @@ def _record_owner(host: dict[str, Any], owner: str, sink: Any) -> None:
     sink.write(f"owner {owner}: {output or status}\n")
     if status != 0:
         raise HostDeployFailed(
-            f"{host['name']}: could not record its deploy's owner: {output or f'exit {status}'}"
+            f"{host.name}: could not record its deploy's owner: {output or f'exit {status}'}"
             f" (full log: {sink.name})"
         )
 
 
-def _drain_command(host: dict[str, Any], action: str, sink: Any) -> str:
+def _drain_command(host: HostEntry, action: str, sink: Any) -> str:
     from deploy.drain import run_on
     from roles.anycast.config import DRAIN_COMMAND
 
@@ -180,14 +180,14 @@ def _drain_command(host: dict[str, Any], action: str, sink: Any) -> str:
         return "in-service"  # no anycast role yet (a reinstalled host): nothing announced
     if status != 0:
         raise HostDeployFailed(
-            f"{host['name']}: `voicepop-drain {action}` failed: {output or f'exit {status}'}"
+            f"{host.name}: `voicepop-drain {action}` failed: {output or f'exit {status}'}"
             f" (full log: {sink.name})"
         )
     return output.splitlines()[-1].strip() if output else ""
 
 
 def _back_in_service(
-    host: dict[str, Any], workdir: Path, settle_s: float, progress: Progress, sink: Any
+    host: HostEntry, workdir: Path, settle_s: float, progress: Progress, sink: Any
 ) -> None:
     """Undrain, then the announcement controls until the server announces again."""
     progress("returning to service")
@@ -199,7 +199,7 @@ def _back_in_service(
 
 
 def _site_deploy(
-    host: dict[str, Any],
+    host: HostEntry,
     inventory: Path,
     secrets: dict[str, str],
     timeout_s: float,
@@ -243,7 +243,7 @@ def _site_deploy(
     failure = deploy_failure(output)
     why = "timed out" if status < 0 else "failed"
     raise HostDeployFailed(
-        f"{host['name']}: site deploy {why} at step {failure.step!r}:\n  "
+        f"{host.name}: site deploy {why} at step {failure.step!r}:\n  "
         + "\n  ".join(failure.detail)
         + f"\n(full log: {sink.name})"
     )
@@ -253,7 +253,7 @@ ANNOUNCEMENT_SUITE = f"{SUITES_FOLDER}/test_anycast.py"
 
 
 def _verification(
-    host: dict[str, Any],
+    host: HostEntry,
     declared: Path,
     settle_s: float,
     sink: Any,
@@ -283,7 +283,7 @@ def _verification(
         time.sleep(2)
     failed = failed_controls(output)
     raise HostDeployFailed(
-        f"{host['name']}: verification failed, {len(failed)} control(s):\n  "
+        f"{host.name}: verification failed, {len(failed)} control(s):\n  "
         + "\n  ".join(failed or plain_lines(output)[-8:])
         + f"\n(full log: {sink.name})"
     )
@@ -292,17 +292,17 @@ def _verification(
 CALL_ATTEMPTS = 2  # a call lost to a moment's hiccup is placed once more before failing
 
 
-def call_gate(host: dict[str, Any], progress: Progress, sink: Any) -> CallReport | None:
+def call_gate(host: HostEntry, progress: Progress, sink: Any) -> CallReport | None:
     """A synthetic call through the host's SFU (`python -m quality call`, in a process of its
     own); raises HostDeployFailed naming the host and the figures when it cannot be placed or
     scores below the spec's sfu.call_gate.min_mos."""
-    sfu = SfuSettings.model_validate(host.get("sfu") or {})
+    sfu = host.sfu
     gate = sfu.call_gate
     if not gate.enabled:
         return None
     command = [
-        sys.executable, "-m", "quality", "call", host["address"],
-        "--server", host["name"], "--port", str(sfu.signalling_port),
+        sys.executable, "-m", "quality", "call", host.address,
+        "--server", host.name, "--port", str(sfu.signalling_port),
         "--duration", str(gate.duration_s), "--codec", gate.codec_profile,
         "--setup-timeout", str(gate.setup_timeout_s), "--json",
     ]  # fmt: skip
@@ -321,12 +321,12 @@ def call_gate(host: dict[str, Any], progress: Progress, sink: Any) -> CallReport
     else:
         why = f"scored below sfu.call_gate.min_mos {gate.min_mos:g}: {figures_line(report)}"
     raise HostDeployFailed(
-        f"{host['name']}: the synthetic call through its SFU ({host['address']}) {why} "
+        f"{host.name}: the synthetic call through its SFU ({host.address}) {why} "
         f"(after {CALL_ATTEMPTS} attempts; full log: {sink.name})"
     )
 
 
-def _placed_call(host: dict[str, Any], command: list[str], timeout_s: float) -> CallReport:
+def _placed_call(host: HostEntry, command: list[str], timeout_s: float) -> CallReport:
     try:
         result = subprocess.run(
             command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout_s, check=False
@@ -336,13 +336,13 @@ def _placed_call(host: dict[str, Any], command: list[str], timeout_s: float) -> 
         error = f"the probe did not finish within {timeout_s:g} s"
     except (ValueError, TypeError):
         error = f"the probe failed: {(result.stderr or result.stdout).strip()[-500:]}"
-    return CallReport(server=host["name"], address=host["address"], ok=False, error=error)
+    return CallReport(server=host.name, address=host.address, ok=False, error=error)
 
 
 SUPERSEDED = "not drained: a newer deploy of the same host owns it"
 
 
-def drain_host(host: dict[str, Any], progress: Progress, owner: str | None = None) -> str:
+def drain_host(host: HostEntry, progress: Progress, owner: str | None = None) -> str:
     """Withdraws the host's announcements gracefully (roles/anycast's voicepop-drain, after
     bgp.drain_wait_s) so that traffic has moved before the server is released. A host that
     cannot be reached or has no drain command announces nothing to drain: that is reported,
@@ -355,11 +355,11 @@ def drain_host(host: dict[str, Any], progress: Progress, owner: str | None = Non
     try:
         _, recorded = run_on(host, f"cat {OWNER_FILE} 2>/dev/null || true")
         if recorded and recorded != owner:
-            return f"{host['name']}: {SUPERSEDED} ({recorded}), left in service"
+            return f"{host.name}: {SUPERSEDED} ({recorded}), left in service"
         progress(f"draining (withdrawing announcements after {wait_s} s)")
         status, output = run_on(host, f"{DRAIN_COMMAND} drain {wait_s}")
     except Exception as error:  # SSH: unreachable, refused, auth: the server is gone
-        return f"{host['name']}: not drained, unreachable ({error}); releasing it anyway"
+        return f"{host.name}: not drained, unreachable ({error}); releasing it anyway"
     if status != 0:
-        return f"{host['name']}: not drained ({output or f'exit {status}'}); releasing it anyway"
-    return f"{host['name']}: drained: {output}"
+        return f"{host.name}: not drained ({output or f'exit {status}'}); releasing it anyway"
+    return f"{host.name}: drained: {output}"

@@ -71,7 +71,7 @@ def verify_hosts(
 ) -> tuple[int, list[str], list[str]]:
     """The verification suites over the stack's deployed hosts (less those in `skip`): how
     many hosts, the failed controls, and errors (the suites could not run)."""
-    hosts = [h for h in inventory_hosts(dict(outputs)) if h["name"] not in skip]
+    hosts = [h for h in inventory_hosts(dict(outputs)) if h.name not in skip]
     if not hosts:
         return 0, [], []
     with tempfile.TemporaryDirectory(prefix="voicepop-drift-") as folder:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from roles.host import HostEntry
 from roles.inventory import GROUP, render_pyinfra
 from stacks.project import PROJECT_DIR
 from verify.inventory import render_verify
@@ -31,24 +32,24 @@ def header(stack: str, comment: str) -> str:
     )
 
 
-def inventory_hosts(outputs: dict[str, Any]) -> list[dict[str, Any]]:
+def inventory_hosts(outputs: dict[str, Any]) -> list[HostEntry]:
     """The entry of every delivered server, as the stack deployed it (its `pop` output)."""
     return [
-        dict(server["host"])
+        HostEntry.model_validate(server["host"])
         for _, server in sorted(outputs["pop"]["servers"].items())
         if server.get("host")  # not delivered (yet): nothing to reach
     ]
 
 
-def render_ansible(stack: str, hosts: list[dict[str, Any]]) -> str:
+def render_ansible(stack: str, hosts: list[HostEntry]) -> str:
     members = {}
     for host in hosts:
-        variables = {"ansible_host": host["address"], "ansible_user": host["ssh_user"]}
-        if "ssh_key" in host:
-            variables["ansible_ssh_private_key_file"] = host["ssh_key"]
+        variables: dict[str, Any] = {"ansible_host": host.address, "ansible_user": host.ssh_user}
+        if host.ssh_key:
+            variables["ansible_ssh_private_key_file"] = host.ssh_key
         skipped = ("name", "address", "ssh_user", "ssh_key")
-        variables["voicepop"] = {k: v for k, v in host.items() if k not in skipped}
-        members[host["name"]] = variables
+        variables["voicepop"] = {k: v for k, v in host.as_json().items() if k not in skipped}
+        members[host.name] = variables
     document = {"all": {"children": {GROUP: {"hosts": members}}}}
     return header(stack, "#") + yaml.safe_dump(document, sort_keys=True)
 

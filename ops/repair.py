@@ -70,7 +70,7 @@ def repair(
     policy_flags: Sequence[str] = (),
     project_dir: Path = PROJECT_DIR,
 ) -> int:
-    hosts = {h["name"]: h["address"] for h in inventory_hosts(stack_outputs(stack))}
+    hosts = {h.name: h.address for h in inventory_hosts(stack_outputs(stack))}
     out_of_reach = sorted(name for name, address in hosts.items() if not reachable(address))
     for name in out_of_reach:
         print(f"repair: {name} ({hosts[name]}): SSH does not answer; not checked, not redeployed")

@@ -1,22 +1,18 @@
-"""pyinfra's inventory of hosts (the roles' input): each host's entry as pyinfra takes it, how
-to reach it beside its role data. Pure."""
+"""pyinfra's inventory of hosts (the roles' input): each host's entry (roles/host.py) as
+pyinfra's host data, with how to reach it. Pure."""
 
-from typing import Any
+from roles.host import HostEntry
 
 GROUP = "sfu"
 
 
-def render_pyinfra(hosts: list[dict[str, Any]], header: str = "") -> str:
+def render_pyinfra(hosts: list[HostEntry], header: str = "") -> str:
     """`header`: a comment that says where the file comes from."""
     entries = []
     for host in hosts:
-        data = {k: v for k, v in host.items() if k not in ("name", "address", "ssh_key")}
-        data["ssh_hostname"] = host["address"]
-        if "ssh_key" in host:
-            data |= {
-                "ssh_key": host["ssh_key"],
-                "ssh_strict_host_key_checking": "off",
-                "ssh_known_hosts_file": "/dev/null",
-            }
-        entries.append((host["name"], data))
+        data = {k: v for k, v in host.as_json().items() if k not in ("name", "address")}
+        data["ssh_hostname"] = host.address
+        if host.ssh_key:
+            data |= {"ssh_strict_host_key_checking": "off", "ssh_known_hosts_file": "/dev/null"}
+        entries.append((host.name, data))
     return header + f"{GROUP} = {entries!r}\n"

@@ -31,6 +31,7 @@ import yaml
 from ops.fleet import simulate
 from ops.inventories import inventory_hosts, stack_outputs
 from quality.report import CallReport, summary
+from roles.host import HostEntry
 from sandbox import callers, settings
 from stacks.anycast_addresses import anycast_service_addresses
 
@@ -74,11 +75,11 @@ def transcript(command: str, output: str, note: str = "") -> str:
 # --- calls ---------------------------------------------------------------------------------
 
 
-def write_calls(hosts: list[dict[str, Any]], out: Path) -> None:
+def write_calls(hosts: list[HostEntry], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     host = hosts[-1]
     raw = checked(
-        run(["python", "-m", "quality", "call", host["address"], "--server", host["name"],
+        run(["python", "-m", "quality", "call", host.address, "--server", host.name,
              "--duration", "5", "--json"]),
         "the call",
     )  # fmt: skip
@@ -93,7 +94,7 @@ def write_calls(hosts: list[dict[str, Any]], out: Path) -> None:
         "the call on the anycast address",
     )  # fmt: skip
     (out / "call-anycast.txt").write_text(through)
-    (out / "metrics.txt").write_text(exporter_metrics([host["name"] for host in hosts]))
+    (out / "metrics.txt").write_text(exporter_metrics([host.name for host in hosts]))
 
 
 def exporter_metrics(servers: list[str]) -> str:
@@ -152,20 +153,20 @@ def write_pr_comment(out: Path) -> None:
 # --- drift and its repair ------------------------------------------------------------------
 
 
-def ssh(host: dict[str, Any], command: str) -> str:
+def ssh(host: HostEntry, command: str) -> str:
     from deploy.drain import run_on
 
     status, output = run_on(host, command)
     if status != 0:
-        sys.exit(f"examples: {command!r} on {host['name']}: {output}")
+        sys.exit(f"examples: {command!r} on {host.name}: {output}")
     return output
 
 
-def write_drift_and_repair(hosts: list[dict[str, Any]], out: Path) -> None:
+def write_drift_and_repair(hosts: list[HostEntry], out: Path) -> None:
     drifted = hosts[0]
     ssh(drifted, f"sysctl -qw {DRIFTED_SYSCTL}=1")
     ssh(drifted, "nft insert rule inet voicepop input tcp dport 6379 accept")
-    tag_a_server(hosts[1]["name"], "oob:someone")
+    tag_a_server(hosts[1].name, "oob:someone")
     checked(
         in_sandbox("python", "-m", "ops.drift", "sandbox",
                    "--out", str(out / "drift-report.md")),
@@ -175,7 +176,7 @@ def write_drift_and_repair(hosts: list[dict[str, Any]], out: Path) -> None:
     repaired = in_sandbox("python", "-m", "ops.repair", "sandbox", *POLICY_FLAGS)
     output = checked(repaired, "make repair")
     (out / "repair.txt").write_text(
-        transcript("make repair STACK=sandbox", output, f"after {drifted['name']} drifted")
+        transcript("make repair STACK=sandbox", output, f"after {drifted.name} drifted")
     )
 
 

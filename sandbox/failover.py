@@ -23,13 +23,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from deploy.drain import run_on
 from quality.timeline import Failover, render_png, summary
 from roles.anycast.config import DRAIN_COMMAND, service_address
+from roles.host import HostEntry
 from sandbox import callers, settings, upstream
 from sandbox.hosts.network import ip
+from verify.inventory import read_hosts
 
 KINDS = ("sfu-crash", "power-off", "drain")
 SETTLE_S = 2.0  # media flows this long before the failure
@@ -39,9 +40,9 @@ class DrillError(RuntimeError):
     """The drill could not run or its caller never reconnected; the message says why."""
 
 
-def anycast_target(hosts: list[dict[str, Any]]) -> tuple[str, str]:
+def anycast_target(hosts: list[HostEntry]) -> tuple[str, str]:
     """(prefix, service address) of the first IPv4 prefix the servers announce."""
-    for prefix in hosts[0].get("bgp", {}).get("prefixes", []):
+    for prefix in hosts[0].bgp.prefixes if hosts[0].bgp else []:
         if ipaddress.ip_network(prefix).version == 4:
             return prefix, service_address(prefix).split("/")[0]
     raise DrillError("the inventory's servers announce no IPv4 prefix: nothing to call")
@@ -79,15 +80,15 @@ class UpstreamWatch:
         self._thread.join()
 
 
-def bridge_port_of(host: dict[str, Any]) -> str:
+def bridge_port_of(host: HostEntry) -> str:
     """The machine's end of a container host's link (its host0's peer on the bridge)."""
     status, peer_index = run_on(host, "cat /sys/class/net/host0/iflink")
     if status != 0:
-        raise DrillError(f"{host['name']}: no host0 link to cut (a container host is needed)")
+        raise DrillError(f"{host.name}: no host0 link to cut (a container host is needed)")
     for link in json.loads(ip("-j", "link", "show").stdout):
         if str(link["ifindex"]) == peer_index.strip():
             return str(link["ifname"])
-    raise DrillError(f"{host['name']}: its link's bridge end (ifindex {peer_index}) not found")
+    raise DrillError(f"{host.name}: its link's bridge end (ifindex {peer_index}) not found")
 
 
 def on_our_clock(host_time: str, before: float, after: float) -> float:
@@ -101,12 +102,12 @@ def on_our_clock(host_time: str, before: float, after: float) -> float:
     return at if before <= at <= after else before
 
 
-def _timed_on(host: dict[str, Any], command: str) -> float:
+def _timed_on(host: HostEntry, command: str) -> float:
     """Runs `command` on the host; when it ran, on the monotonic clock."""
     before = time.monotonic()
     status, output = run_on(host, f"date +%s.%N; {command}")
     if status != 0:
-        raise DrillError(f"{host['name']}: {command!r} failed: {output}")
+        raise DrillError(f"{host.name}: {command!r} failed: {output}")
     return on_our_clock(output.split()[0] if output else "", before, time.monotonic())
 
 
@@ -116,18 +117,18 @@ def _cut_link(port: str) -> float:
     return at
 
 
-def _drain_then_stop(host: dict[str, Any], prefix: str) -> float:
-    wait = int(host.get("bgp", {}).get("drain_wait_s", 0))
+def _drain_then_stop(host: HostEntry, prefix: str) -> float:
+    wait = host.bgp.drain_wait_s if host.bgp else 0
     _timed_on(host, f"{DRAIN_COMMAND} drain {wait}")
     deadline = time.monotonic() + 30
-    while host["address"] in forwarding_hops(prefix):
+    while host.address in forwarding_hops(prefix):
         if time.monotonic() > deadline:
-            raise DrillError(f"{host['name']}: still forwarded to 30 s after its drain")
+            raise DrillError(f"{host.name}: still forwarded to 30 s after its drain")
         time.sleep(0.01)
     return _timed_on(host, "systemctl stop janus")
 
 
-def fail(kind: str, host: dict[str, Any], prefix: str, port: str) -> float:
+def fail(kind: str, host: HostEntry, prefix: str, port: str) -> float:
     """Fails `host` as `kind` says (`port`: its link's bridge end, for a power-off); the moment
     of the failure on the monotonic clock."""
     if kind == "sfu-crash":
@@ -137,16 +138,16 @@ def fail(kind: str, host: dict[str, Any], prefix: str, port: str) -> float:
     return _drain_then_stop(host, prefix)
 
 
-def restore(kind: str, host: dict[str, Any], prefix: str, port: str) -> None:
+def restore(kind: str, host: HostEntry, prefix: str, port: str) -> None:
     if kind == "power-off":
         ip("link", "set", port, "up")
     if kind == "drain":
         run_on(host, f"{DRAIN_COMMAND} undrain")
     run_on(host, "systemctl start janus")
     deadline = time.monotonic() + 60
-    while host["address"] not in forwarding_hops(prefix):
+    while host.address not in forwarding_hops(prefix):
         if time.monotonic() > deadline:
-            raise DrillError(f"{host['name']}: not forwarded to again 60 s after its restore")
+            raise DrillError(f"{host.name}: not forwarded to again 60 s after its restore")
         time.sleep(0.1)
 
 
@@ -169,10 +170,10 @@ def first_connection(caller: subprocess.Popen[str]) -> str:
 
 
 def drill(
-    kind: str, hosts: list[dict[str, Any]], watch_s: float, attempt_timeout_s: float = 1.0
+    kind: str, hosts: list[HostEntry], watch_s: float, attempt_timeout_s: float = 1.0
 ) -> Failover:
     prefix, address = anycast_target(hosts)
-    by_address = {host["address"]: host for host in hosts}
+    by_address = {host.address: host for host in hosts}
     caller = start_caller(address, watch_s, attempt_timeout_s)
     try:
         carrying = first_connection(caller)
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the caller gives one reconnect attempt")  # fmt: skip
     parser.add_argument("--out", help="a folder for failover-KIND.json and failover-KIND.png")
     args = parser.parse_args(argv)
-    hosts = json.loads(Path(args.inventory).read_text())
+    hosts = read_hosts(Path(args.inventory))
     try:
         failover = drill(args.kind, hosts, args.watch, args.attempt_timeout)
     except DrillError as error:

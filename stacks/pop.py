@@ -13,6 +13,7 @@ from typing import Any
 
 import pulumi
 
+from roles.host import HostEntry
 from stacks.dns.component import PopDns
 from stacks.host_data import host_entry
 from stacks.resources.flexmetal.resources import FlexMetal, Server, SshKey
@@ -130,10 +131,14 @@ class PopServer(pulumi.ComponentResource):
         )
         self.fqdn = pulumi.Output.from_input(f"{name}.{spec.dns.zone}")
         self.address = self.machine.primary_ip
+        # the host's entry, made once: the deploy's input and the stack's outputs both use it
+        self.entry = self.address.apply(
+            lambda at: host_entry(spec, name, at, identity.project_dir) if at else None
+        )
         self.announced_prefixes = pulumi.Output.from_input(prefixes_announced_by(spec, name))
         self.bgp_neighbors = pulumi.Output.from_input(neighbors_of(spec, name))
         self.deploy = (
-            host_deploy(name, spec, identity, self.machine, deployer, rollout, code, self)
+            host_deploy(name, spec, self.entry, self.machine, deployer, rollout, code, self)
             if deployer
             else None
         )
@@ -159,10 +164,17 @@ def deploy_secrets(spec: PopSpec, server: str) -> dict[str, pulumi.Output[str]]:
     return {key: config.require_secret(key) for key in keys}
 
 
+def delivered(entry: HostEntry | None) -> HostEntry:
+    """A server's entry once it has an address: a deploy only runs for a delivered server."""
+    if entry is None:
+        raise ValueError("a host deploy needs its server's address")
+    return entry
+
+
 def host_deploy(
     name: str,
     spec: PopSpec,
-    identity: StackIdentity,
+    entry: pulumi.Output[HostEntry | None],
     machine: Server,
     deployer: Deployer,
     rollout: Rollout,
@@ -172,14 +184,11 @@ def host_deploy(
     """The server's site deploy and verification, run again when its trigger changes: the
     roles or the verification suites, the host's entry, or the server's installation (a
     reinstall wipes the host). It starts once the previous wave of the rollout is done."""
-    # the entry travels as JSON: a dict in an Output is lifted into an Output per nested value
-    # whenever it is combined with another (some 4,000 Outputs for 20 servers)
-    host = machine.primary_ip.apply(
-        lambda at: json.dumps(host_entry(spec, name, at, identity.project_dir), sort_keys=True)
-    )
-    trigger = pulumi.Output.all(host, machine.uuid, machine.installation).apply(
+    # the entry travels as JSON text: a dict in an Output is lifted into an Output per nested
+    # value whenever it is combined with another (some 4,000 Outputs for 20 servers)
+    trigger = pulumi.Output.all(entry, machine.uuid, machine.installation).apply(
         lambda v: deploy_trigger(
-            {k: x for k, x in json.loads(v[0]).items() if k != "ssh_key"},
+            {k: x for k, x in delivered(v[0]).as_json().items() if k != "ssh_key"},
             code.everything,
             installation=f"{v[1]}/{v[2]}",
         )
@@ -187,9 +196,9 @@ def host_deploy(
     return HostDeploy(
         f"{name}-deploy",
         {
-            "host": host,
+            "host": entry.apply(lambda e: json.dumps(delivered(e).as_json(), sort_keys=True)),
             "trigger": trigger,
-            "sfu_digest": host.apply(lambda entry: sfu_digest(json.loads(entry), code.sfu)),
+            "sfu_digest": entry.apply(lambda e: sfu_digest(delivered(e).as_json(), code.sfu)),
             "wave": rollout.wave.label(rollout.waves),
             "secrets": deploy_secrets(spec, name),
             "settle_s": spec.deploy.settle_s,
@@ -248,8 +257,9 @@ class VoicePop(pulumi.ComponentResource):
             spec, {name: server.address for name, server in self.servers.items()}, child
         )
         self.summary = pulumi.Output.all(
-            {name: server.address for name, server in self.servers.items()}
-        ).apply(lambda resolved: pop_summary(spec, resolved[0], identity.project_dir))
+            {name: server.address for name, server in self.servers.items()},
+            {name: server.entry for name, server in self.servers.items()},
+        ).apply(lambda resolved: pop_summary(spec, resolved[0], resolved[1]))
         self.deploys = pulumi.Output.all(
             {
                 name: deploy_outcome(server.deploy)
@@ -277,7 +287,9 @@ def deploy_outcome(deploy: HostDeploy) -> pulumi.Output[dict[str, Any]]:
     ).apply(lambda values: dict(zip(keys, values, strict=True)))
 
 
-def pop_summary(spec: PopSpec, addresses: dict[str, Any], project_dir: Path) -> dict[str, Any]:
+def pop_summary(
+    spec: PopSpec, addresses: dict[str, Any], entries: dict[str, HostEntry | None]
+) -> dict[str, Any]:
     """What the stack exports about its PoP. Each delivered server's `host` is its entry as the
     deploy got it (name, address, SSH user and key file, role data; never a secret): the
     inventories, the summary after `make up` and the tests read these, never the stack file."""
@@ -296,11 +308,7 @@ def pop_summary(spec: PopSpec, addresses: dict[str, Any], project_dir: Path) -> 
                 "fqdn": f"{name}.{spec.dns.zone}",
                 "announced_prefixes": prefixes_announced_by(spec, name),
                 "bgp_neighbors": neighbors_of(spec, name),
-                "host": (
-                    host_entry(spec, name, addresses[name], project_dir)
-                    if addresses.get(name)
-                    else None
-                ),
+                "host": entry.as_json() if (entry := entries.get(name)) else None,
             }
             for name in spec.server_names
         },

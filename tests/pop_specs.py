@@ -1,7 +1,7 @@
 """Spec builders for tests: a minimal valid production PoP, returned fresh for each test."""
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stacks.spec.checks import StackContext
 
@@ -36,8 +36,22 @@ _VALID_POP: dict[str, Any] = {
     },
 }
 
+if TYPE_CHECKING:
+    from roles.host import HostEntry
+
 VALID_CONTEXT = StackContext(stack="ams1", config_keys={"bgpMd5": True})
 
 
 def valid_pop() -> dict[str, Any]:
     return copy.deepcopy(_VALID_POP)
+
+
+def an_entry(name: str = "ams1-sfu01", address: str = "192.0.2.11") -> "HostEntry":
+    """A host's entry as the program makes it for a server of the valid spec."""
+    from pathlib import Path
+
+    from stacks.host_data import host_entry
+    from stacks.spec import parse_pop
+
+    spec = parse_pop(valid_pop(), VALID_CONTEXT, "Pulumi.ams1.yaml")
+    return host_entry(spec, name, address, Path("/repo"))

@@ -16,11 +16,13 @@ import yaml
 
 from deploy.outcome import grand_total
 from deploy.verification import verification_command
+from roles.host import HostEntry
 from roles.inventory import render_pyinfra
 from sandbox import settings as sandbox_settings
 from stacks.host_data import host_data
 from stacks.spec import PopSpec, parse_pop
 from stacks.spec.checks import StackContext
+from tests.pop_specs import an_entry
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
 from verify.inventory import render_verify
@@ -55,9 +57,11 @@ class Inventory:
         return next(h for h in self.hosts() if h["name"] == name)
 
     def write(self, hosts: list[dict[str, Any]]) -> None:
-        """Both inventories as `python -m ops.inventories` renders them."""
-        self.declared.write_text(render_verify(hosts))
-        self.pyinfra.write_text(render_pyinfra(hosts))
+        """Both inventories as `python -m ops.inventories` renders them, from the hosts' entries
+        (a test changes them as JSON; each must still be a valid entry)."""
+        entries = [HostEntry.model_validate(host) for host in hosts]
+        self.declared.write_text(render_verify(entries))
+        self.pyinfra.write_text(render_pyinfra(entries))
 
     def change(self, change: Any, only: str | None = None) -> None:
         """Applies `change(host_data)` to every host, or to the one named `only`."""
@@ -130,7 +134,7 @@ def verify(
     hosts = [h for h in inventory.hosts() if only in (None, h["name"])]
     with tempfile.TemporaryDirectory() as folder:
         declared = Path(folder) / "hosts.json"
-        declared.write_text(render_verify(hosts))
+        declared.write_text(render_verify([HostEntry.model_validate(h) for h in hosts]))
         while True:
             result = subprocess.run(
                 verification_command("-n", str(len(hosts))),
@@ -159,7 +163,7 @@ def checks_per_host() -> int:
     fully verified host passes."""
     with tempfile.TemporaryDirectory() as folder:
         declared = Path(folder) / "hosts.json"
-        declared.write_text(json.dumps([{"name": "h1", "address": "192.0.2.1"}]))
+        declared.write_text(render_verify([an_entry("h1")]))
         listing = subprocess.run(
             verification_command("--collect-only"),
             cwd=PROJECT_ROOT,

@@ -7,7 +7,6 @@ suites have nothing to check and are not collected (the roles tests point them a
 In parallel over hosts: `pytest -n <hosts> verify` runs each host's checks on one xdist
 worker (one SSH connection per host, reused by all its checks)."""
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +16,16 @@ import pytest
 import testinfra
 from xdist.scheduler import LoadScopeScheduling
 
+from roles.host import HostEntry
 from roles.host_kind import DETECT_CONTAINER, KernelScope, kernel_scope_of
+from verify.inventory import read_hosts
 
 INVENTORY = os.environ.get("VOICEPOP_VERIFY_INVENTORY", "")
 
 
-def declared_hosts() -> list[dict[str, Any]]:
-    return list(json.loads(Path(INVENTORY).read_text())) if INVENTORY else []
+def declared_hosts() -> list[HostEntry]:
+    """Every host of the inventory, parsed once for the whole run."""
+    return read_hosts(Path(INVENTORY)) if INVENTORY else []
 
 
 def pytest_ignore_collect(collection_path: Path) -> bool:
@@ -41,17 +43,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> OneWorkerPer
     return OneWorkerPerHost(config, log)
 
 
-@pytest.fixture(params=declared_hosts(), ids=lambda declared: declared["name"], scope="module")
-def declared(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return dict(request.param)
+@pytest.fixture(params=declared_hosts(), ids=lambda declared: declared.name, scope="module")
+def declared(request: pytest.FixtureRequest) -> HostEntry:
+    """The host's entry, as declared: what each check compares the host with."""
+    entry: HostEntry = request.param
+    return entry
 
 
 @pytest.fixture(scope="module")
-def remote(declared: dict[str, Any]) -> Iterator[Any]:
+def remote(declared: HostEntry) -> Iterator[Any]:
     """The host over SSH (paramiko: several times faster than the ssh backend here)."""
     yield testinfra.get_host(
-        f"paramiko://{declared.get('ssh_user', 'root')}@{declared['address']}",
-        ssh_identity_file=declared.get("ssh_key"),  # none: the operator's SSH agent
+        f"paramiko://{declared.ssh_user}@{declared.address}",
+        ssh_identity_file=declared.ssh_key,  # none: the operator's SSH agent
         ssh_extra_args="-o StrictHostKeyChecking=no",
     )
 

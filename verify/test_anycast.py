@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from roles.anycast import config as rendered
-from roles.anycast.defaults import AnycastSettings
+from roles.host import HostEntry
 from roles.host_kind import KernelScope
 from verify.batch import Read, read_all
 from verify.controls import control
@@ -16,17 +16,16 @@ from verify.controls import control
 pytestmark = pytest.mark.verify
 
 
-def announcing(declared: dict[str, Any]) -> rendered.AnycastHost:
-    data = declared.get("bgp") or {}
-    if not data.get("prefixes"):
-        pytest.skip(f"{declared['name']} announces nothing")
-    return rendered.AnycastHost.model_validate(data)
+def announcing(declared: HostEntry) -> rendered.AnycastHost:
+    if declared.bgp is None or not declared.bgp.prefixes:
+        pytest.skip(f"{declared.name} announces nothing")
+    return declared.bgp
 
 
 @pytest.fixture(scope="module")
-def bird(remote: Any, declared: dict[str, Any], kernel_scope: KernelScope) -> dict[str, Read]:
+def bird(remote: Any, declared: HostEntry, kernel_scope: KernelScope) -> dict[str, Read]:
     spec = announcing(declared)
-    settings = AnycastSettings.model_validate(declared.get("anycast") or {})
+    settings = declared.anycast
     interface = rendered.service_interface(kernel_scope, settings)
     return read_all(
         remote,
@@ -47,14 +46,14 @@ def bird(remote: Any, declared: dict[str, Any], kernel_scope: KernelScope) -> di
 
 
 @control("VP-BGP-01", "Every BGP session is established", "No session, no announcement.")
-def test_every_session_is_established(bird: dict[str, Read], declared: dict[str, Any]) -> None:
+def test_every_session_is_established(bird: dict[str, Read], declared: HostEntry) -> None:
     states = {line.split()[0]: line for line in bird["protocols"].output.splitlines()[1:]}
     down = [
         f"{n.name} ({n.peer_address}): {states.get(n.protocol, 'no such protocol')}"
         for n in announcing(declared).neighbors
         if "Established" not in states.get(n.protocol, "")
     ]
-    assert down == [], f"{declared['name']}: BGP sessions not Established: {down}"
+    assert down == [], f"{declared.name}: BGP sessions not Established: {down}"
 
 
 def exported(read: Read) -> set[str]:
@@ -70,25 +69,23 @@ def exported(read: Read) -> set[str]:
     "Exactly the declared prefixes are announced",
     "Announcing more hijacks someone's traffic; less loses callers.",
 )
-def test_the_exported_set_is_exactly_the_spec(
-    bird: dict[str, Read], declared: dict[str, Any]
-) -> None:
+def test_the_exported_set_is_exactly_the_spec(bird: dict[str, Read], declared: HostEntry) -> None:
     spec = announcing(declared)
     # a deploy that drained the server verifies it drained; it is undrained and verified
     # announcing again only after its gate passed
-    service = declared.get("drain_expected", "in-service")
-    assert bird["drain"].output == service, f"{declared['name']}: {bird['drain'].output}"
+    service = declared.drain_expected
+    assert bird["drain"].output == service, f"{declared.name}: {bird['drain'].output}"
     for neighbor in spec.neighbors:
         wanted = set(spec.prefixes_of(neighbor.family)) if service == "in-service" else set()
         actual = exported(bird[f"export {neighbor.protocol}"])
         assert actual == wanted, (
-            f"{declared['name']} to {neighbor.name}: exported {sorted(actual)}, the spec "
+            f"{declared.name} to {neighbor.name}: exported {sorted(actual)}, the spec "
             f"allows {sorted(wanted)} (missing ones: is the SFU healthy?)"
         )
 
 
 @control("VP-BGP-03", "BFD is up where asked", "BFD makes failover sub-second.", "advisory")
-def test_bfd_is_up_where_asked(bird: dict[str, Read], declared: dict[str, Any]) -> None:
+def test_bfd_is_up_where_asked(bird: dict[str, Read], declared: HostEntry) -> None:
     sessions = {
         line.split()[0]: line
         for line in bird["bfd"].output.splitlines()
@@ -99,20 +96,20 @@ def test_bfd_is_up_where_asked(bird: dict[str, Read], declared: dict[str, Any]) 
         for n in announcing(declared).neighbors
         if n.bfd and " Up " not in sessions.get(n.peer_address, "")
     ]
-    assert down == [], f"{declared['name']}: BFD not Up with {down}"
+    assert down == [], f"{declared.name}: BFD not Up with {down}"
 
 
 @control(
     "VP-BGP-04", "The anycast service addresses are bound", "Announced but unbound is a black hole."
 )
-def test_the_service_addresses_are_bound(bird: dict[str, Read], declared: dict[str, Any]) -> None:
+def test_the_service_addresses_are_bound(bird: dict[str, Read], declared: HostEntry) -> None:
     bound = bird["addresses"].output
     missing = [
         rendered.service_address(p)
         for p in announcing(declared).prefixes
         if f" {rendered.service_address(p)} " not in bound
     ]
-    assert missing == [], f"{declared['name']}: service addresses not bound: {missing}"
+    assert missing == [], f"{declared.name}: service addresses not bound: {missing}"
 
 
 @control(
@@ -121,7 +118,7 @@ def test_the_service_addresses_are_bound(bird: dict[str, Read], declared: dict[s
     "The healthchecker withdraws a failed SFU.",
 )
 def test_bird_and_the_healthchecker_run_and_start_at_boot(
-    bird: dict[str, Read], declared: dict[str, Any]
+    bird: dict[str, Read], declared: HostEntry
 ) -> None:
-    assert bird["enabled"].output.split() == ["enabled"] * 3, declared["name"]
-    assert bird["active"].output.split() == ["active"] * 2, declared["name"]
+    assert bird["enabled"].output.split() == ["enabled"] * 3, declared.name
+    assert bird["active"].output.split() == ["active"] * 2, declared.name

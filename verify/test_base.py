@@ -7,6 +7,7 @@ import pytest
 
 from roles.base import files as rendered
 from roles.base.defaults import BaseSettings
+from roles.host import HostEntry
 from verify.batch import Read, read_all
 from verify.controls import control
 from verify.expect import expect
@@ -14,8 +15,8 @@ from verify.expect import expect
 pytestmark = pytest.mark.verify
 
 
-def settings_of(declared: dict[str, Any]) -> BaseSettings:
-    return BaseSettings.model_validate(declared.get("base") or {})
+def settings_of(declared: HostEntry) -> BaseSettings:
+    return declared.base
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +42,12 @@ def base(remote: Any) -> dict[str, Read]:
     "Passwords and forwarding turn a leaked credential into a foothold or a jump host.",
 )
 def test_sshd_runs_with_keys_only(
-    request: pytest.FixtureRequest, base: dict[str, Read], declared: dict[str, Any]
+    request: pytest.FixtureRequest, base: dict[str, Read], declared: HostEntry
 ) -> None:
     effective = dict(line.split(" ", 1) for line in base["sshd"].output.splitlines() if " " in line)
     expected = rendered.sshd_effective(settings_of(declared))
     observed = {key: effective.get(key) for key in expected}
-    expect(request, expected, observed, f"{declared['name']}: sshd -T")
+    expect(request, expected, observed, f"{declared.name}: sshd -T")
 
 
 @control(
@@ -55,9 +56,9 @@ def test_sshd_runs_with_keys_only(
     "RTCP, DTLS certificates and logs across PoPs need one clock.",
 )
 def test_time_sync_runs_with_the_declared_sources(
-    base: dict[str, Read], declared: dict[str, Any]
+    base: dict[str, Read], declared: HostEntry
 ) -> None:
-    assert base["chrony_active"].output == "active", f"{declared['name']}: chronyd not running"
+    assert base["chrony_active"].output == "active", f"{declared.name}: chronyd not running"
     assert base["chrony_enabled"].output == "enabled"
     assert base["chrony_sources"].output + "\n" == rendered.chrony_sources(settings_of(declared))
 
@@ -68,7 +69,7 @@ def test_time_sync_runs_with_the_declared_sources(
     "An unbounded journal fills the disk of a busy SFU.",
     "advisory",
 )
-def test_journald_is_bounded(base: dict[str, Read], declared: dict[str, Any]) -> None:
+def test_journald_is_bounded(base: dict[str, Read], declared: HostEntry) -> None:
     assert base["journald"].output + "\n" == rendered.journald_dropin(settings_of(declared))
 
 
@@ -77,7 +78,7 @@ def test_journald_is_bounded(base: dict[str, Read], declared: dict[str, Any]) ->
     "Unattended upgrades take Debian security updates, without reboots",
     "Security fixes land between deploys; an SFU is drained before any reboot.",
 )
-def test_security_updates_policy(base: dict[str, Read], declared: dict[str, Any]) -> None:
+def test_security_updates_policy(base: dict[str, Read], declared: HostEntry) -> None:
     settings = settings_of(declared)
     assert base["unattended_installed"].output == "install ok installed"
     policy = base["unattended"].output + "\n"

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from roles.firewall.deploy import policy_from
 from roles.firewall.loaded import (
     input_hooks_elsewhere,
     listeners,
@@ -25,6 +24,7 @@ from roles.firewall.rules import (
     declared_sets,
     path_text,
 )
+from roles.host import HostEntry
 from verify.controls import control
 from verify.expect import expect, record
 
@@ -72,9 +72,9 @@ def test_inbound_is_dropped_by_default(request: pytest.FixtureRequest, listing: 
 
 @control("VP-FW-02", "SSH only from the admin ranges", "SSH is never open to the internet.")
 def test_ssh_only_from_the_admin_ranges(
-    request: pytest.FixtureRequest, listing: str, declared: dict[str, Any]
+    request: pytest.FixtureRequest, listing: str, declared: HostEntry
 ) -> None:
-    policy = policy_from(declared["firewall"])
+    policy = declared.firewall.policy()
     rules_in_force(request, listing, ["tcp dport 22 ip saddr @admin4 accept"])
     assert elements(listing, "admin4") | elements(listing, "admin6") == set(policy.admin_ranges)
     assert "tcp dport 22 accept" not in listing  # never from anywhere
@@ -82,9 +82,9 @@ def test_ssh_only_from_the_admin_ranges(
 
 @control("VP-FW-03", "Media and signalling ports are open", "Callers must reach the SFU.")
 def test_media_and_service_ports_are_open(
-    request: pytest.FixtureRequest, listing: str, declared: dict[str, Any]
+    request: pytest.FixtureRequest, listing: str, declared: HostEntry
 ) -> None:
-    policy = policy_from(declared["firewall"])
+    policy = declared.firewall.policy()
     first, last = policy.media_ports
     rules_in_force(request, listing, [f"udp dport {first}-{last} accept"])
     for port in policy.open_tcp_ports:
@@ -97,16 +97,16 @@ def test_media_and_service_ports_are_open(
     "Logging every drop floods the journal under attack.",
     "advisory",
 )
-def test_dropped_packets_are_logged_only_when_asked(listing: str, declared: dict[str, Any]) -> None:
+def test_dropped_packets_are_logged_only_when_asked(listing: str, declared: HostEntry) -> None:
     logged = f'log prefix "{DROP_LOG_PREFIX}"' in listing
-    assert logged == policy_from(declared["firewall"]).log_dropped, declared["name"]
+    assert logged == declared.firewall.policy().log_dropped, declared.name
 
 
 @control("VP-FW-05", "BGP and BFD only from the neighbours", "Nobody else may talk to BIRD.")
 def test_bgp_and_bfd_only_from_the_neighbours(
-    request: pytest.FixtureRequest, listing: str, declared: dict[str, Any]
+    request: pytest.FixtureRequest, listing: str, declared: HostEntry
 ) -> None:
-    policy = policy_from(declared["firewall"])
+    policy = declared.firewall.policy()
     rules_in_force(request, listing, [f"tcp dport {BGP_PORT} ip saddr @bgp_peers4 accept"])
     assert f"tcp dport {BGP_PORT} accept" not in listing
     assert elements(listing, "bgp_peers4") | elements(listing, "bgp_peers6") == set(
@@ -127,11 +127,11 @@ def test_the_rules_are_loaded_at_boot(remote: Any) -> None:
     "there.",
 )
 def test_exactly_the_declared_ways_in_are_open(
-    request: pytest.FixtureRequest, ruleset: dict[str, Any], declared: dict[str, Any]
+    request: pytest.FixtureRequest, ruleset: dict[str, Any], declared: HostEntry
 ) -> None:
     """Every rule of the input chain that lets a packet in, and every address set, as loaded,
     against the declared ruleset: one accept rule more (or less) fails it."""
-    policy = policy_from(declared["firewall"])
+    policy = declared.firewall.policy()
     expected_paths = sorted(path_text(path) for path in accept_paths(policy))
     observed_paths = sorted(path_text(path) for path in loaded_accept_paths(ruleset))
     expected = {"accept": expected_paths, "sets": declared_sets(policy)}
@@ -140,7 +140,7 @@ def test_exactly_the_declared_ways_in_are_open(
     extra = [p for p in observed_paths if p not in expected_paths]
     missing = [p for p in expected_paths if p not in observed_paths]
     assert (extra, missing, observed["sets"]) == ([], [], expected["sets"]), (
-        f"{declared['name']}: nft -j list ruleset: undeclared ways in {extra}, declared but "
+        f"{declared.name}: nft -j list ruleset: undeclared ways in {extra}, declared but "
         f"missing {missing}; sets {observed['sets']}, declared {expected['sets']}"
     )
 
@@ -162,11 +162,11 @@ def test_no_other_table_hooks_input(
     "An undeclared service is attack surface the firewall alone stands in front of.",
 )
 def test_nothing_listens_beyond_loopback_that_is_not_declared(
-    request: pytest.FixtureRequest, remote: Any, declared: dict[str, Any]
+    request: pytest.FixtureRequest, remote: Any, declared: HostEntry
 ) -> None:
     found = listeners(remote.check_output("ss -Hlntu"))
     first, last = remote.check_output("sysctl -n net.ipv4.ip_local_port_range").split()
-    policy = policy_from(declared["firewall"])
+    policy = declared.firewall.policy()
     record(request, [], [str(listener) for listener in found if not listener.loopback])
     undeclared = undeclared_listeners(found, policy, (int(first), int(last)))
-    assert undeclared == [], f"{declared['name']}: ss -Hlntu: undeclared listeners {undeclared}"
+    assert undeclared == [], f"{declared.name}: ss -Hlntu: undeclared listeners {undeclared}"

@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 
 from roles.anycast.config import BIRD_SANDBOX, HEALTHCHECKER_SANDBOX
-from roles.anycast.defaults import AnycastSettings
 from roles.base import files as rendered
 from roles.base.defaults import BaseSettings
+from roles.host import HostEntry
 from roles.host_kind import KernelScope
-from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import SANDBOX as JANUS_SANDBOX
 from roles.unit_sandbox import UnitSandbox, exposure_command, parse_exposure, render_dropin
 from verify.batch import Read, read_all
@@ -23,8 +22,8 @@ pytestmark = pytest.mark.verify
 SANDBOXES = (JANUS_SANDBOX, BIRD_SANDBOX, HEALTHCHECKER_SANDBOX)
 
 
-def base_of(declared: dict[str, Any]) -> BaseSettings:
-    return BaseSettings.model_validate(declared.get("base") or {})
+def base_of(declared: HostEntry) -> BaseSettings:
+    return declared.base
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def host(remote: Any) -> dict[str, Read]:
     "A server must not go into service with known vulnerabilities fixed upstream.",
 )
 def test_no_security_update_is_pending(
-    request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
+    request: pytest.FixtureRequest, host: dict[str, Read], declared: HostEntry
 ) -> None:
     if not base_of(declared).apply_security_updates:
         pytest.skip("apply_security_updates is off for this host")
@@ -64,7 +63,7 @@ def test_no_security_update_is_pending(
     "Without them unattended-upgrades never runs.",
 )
 def test_the_apt_timers_are_enabled(
-    request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
+    request: pytest.FixtureRequest, host: dict[str, Read], declared: HostEntry
 ) -> None:
     if not base_of(declared).security_updates:
         pytest.skip("security_updates is off for this host")
@@ -87,7 +86,7 @@ def test_no_service_runs_replaced_libraries(
 
 @control("VP-HARD-04", "Core dumps are off", "A Janus core dump holds DTLS keys and call media.")
 def test_core_dumps_are_off(
-    request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
+    request: pytest.FixtureRequest, host: dict[str, Read], declared: HostEntry
 ) -> None:
     settings = base_of(declared)
     if settings.core_dumps:
@@ -112,7 +111,7 @@ def test_unused_kernel_protocols_are_unloadable(
     request: pytest.FixtureRequest,
     remote: Any,
     host: dict[str, Read],
-    declared: dict[str, Any],
+    declared: HostEntry,
     kernel_scope: KernelScope,
 ) -> None:
     settings = base_of(declared)
@@ -129,11 +128,10 @@ def modprobe_would_run(remote: Any, module: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def wanted_sandboxes(declared: dict[str, Any]) -> dict[UnitSandbox, float]:
-    sfu = SfuSettings.model_validate(declared.get("sfu") or {})
-    anycast = AnycastSettings.model_validate(declared.get("anycast") or {})
+def wanted_sandboxes(declared: HostEntry) -> dict[UnitSandbox, float]:
+    sfu, anycast = declared.sfu, declared.anycast
     wanted = {JANUS_SANDBOX: sfu.max_exposure} if sfu.sandboxing else {}
-    if anycast.sandboxing and (declared.get("bgp") or {}).get("prefixes"):
+    if anycast.sandboxing and declared.announces:
         wanted[BIRD_SANDBOX] = anycast.bird_max_exposure
         wanted[HEALTHCHECKER_SANDBOX] = anycast.healthchecker_max_exposure
     return wanted
@@ -145,7 +143,7 @@ def wanted_sandboxes(declared: dict[str, Any]) -> dict[UnitSandbox, float]:
     "They parse untrusted packets; a compromise must stay inside the service.",
 )
 def test_network_facing_services_run_sandboxed(
-    request: pytest.FixtureRequest, host: dict[str, Read], declared: dict[str, Any]
+    request: pytest.FixtureRequest, host: dict[str, Read], declared: HostEntry
 ) -> None:
     wanted = wanted_sandboxes(declared)
     if not wanted:

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from roles.host import HostEntry
 from roles.host_kind import KernelScope
-from roles.kernel_tuning.defaults import KernelTuning
 from roles.kernel_tuning.sysctls import DROPIN_PATH, plan_for, render_dropin
 from verify.controls import control
 from verify.expect import record
@@ -27,16 +27,15 @@ def read_sysctls(remote: Any, keys: list[str]) -> dict[str, str]:
 def test_every_declared_sysctl_is_in_force(
     request: pytest.FixtureRequest,
     remote: Any,
-    declared: dict[str, Any],
+    declared: HostEntry,
     kernel_scope: KernelScope,
 ) -> None:
-    plan = plan_for(KernelTuning.model_validate(declared.get("kernel_tuning") or {}), kernel_scope)
+    plan = plan_for(declared.kernel_tuning, kernel_scope)
     actual = read_sysctls(remote, sorted(plan.applied))
     record(request, dict(plan.applied), actual)  # every key as read, passed or not
     wrong = {key: actual[key] for key, want in plan.applied.items() if actual[key] != want}
     assert not wrong, (
-        f"{declared['name']}: sysctl: {wrong}; expected "
-        f"{ {key: plan.applied[key] for key in wrong} }"
+        f"{declared.name}: sysctl: {wrong}; expected { {key: plan.applied[key] for key in wrong} }"
     )
 
 
@@ -46,11 +45,11 @@ def test_every_declared_sysctl_is_in_force(
     "A rebooted server must come back tuned and hardened.",
 )
 def test_the_dropin_persists_the_tuning_across_reboots(
-    remote: Any, declared: dict[str, Any], kernel_scope: KernelScope
+    remote: Any, declared: HostEntry, kernel_scope: KernelScope
 ) -> None:
-    plan = plan_for(KernelTuning.model_validate(declared.get("kernel_tuning") or {}), kernel_scope)
+    plan = plan_for(declared.kernel_tuning, kernel_scope)
     dropin = remote.file(DROPIN_PATH)
-    assert dropin.exists, f"{declared['name']}: no {DROPIN_PATH}"
+    assert dropin.exists, f"{declared.name}: no {DROPIN_PATH}"
     assert dropin.content_string == render_dropin(plan)
     # systemd-sysctl loads /etc/sysctl.d at boot ("static": pulled in by sysinit.target)
     assert remote.service("systemd-sysctl").is_enabled

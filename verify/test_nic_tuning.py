@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from roles.host import HostEntry
 from roles.nic_tuning import files as rendered
 from roles.nic_tuning import tune
 from roles.nic_tuning.defaults import NicTuning
@@ -26,11 +27,11 @@ def interfaces_command(tuning: NicTuning, address: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def nic(remote: Any, declared: dict[str, Any]) -> dict[str, Any]:
+def nic(remote: Any, declared: HostEntry) -> dict[str, Any]:
     """The host's NIC state and the role's files, read in one round trip."""
-    tuning = NicTuning.model_validate(declared.get("nic_tuning") or {})
+    tuning = declared.nic_tuning
     state_of_each = (
-        f"for IF in $({interfaces_command(tuning, declared['address'])}); do "
+        f"for IF in $({interfaces_command(tuning, declared.address)}); do "
         f'echo "@@interface $IF"; {tune.state_script("$IF")} done'
     )
     reads = read_all(
@@ -48,7 +49,7 @@ def nic(remote: Any, declared: dict[str, Any]) -> dict[str, Any]:
         tune.parse_state(*chunk.split("\n", 1))
         for chunk in reads["state"].output.split("@@interface ")[1:]
     ]
-    assert states, f"{declared['name']}: no interface holds {declared['address']}"
+    assert states, f"{declared.name}: no interface holds {declared.address}"
     config = rendered.render_config(tuning, [state.interface for state in states])
     plan = tune.Plan()
     for state in states:
@@ -66,15 +67,15 @@ def not_in_force(nic: dict[str, Any], *knobs: str) -> list[str]:
 
 @control("VP-NIC-01", "NIC rings as declared", "Small rings drop media bursts.", "advisory")
 def test_rings_are_as_declared_or_at_the_nics_maximum(
-    nic: dict[str, Any], declared: dict[str, Any]
+    nic: dict[str, Any], declared: HostEntry
 ) -> None:
     wrong = not_in_force(nic, "rx_ring_entries", "tx_ring_entries")
-    assert wrong == [], f"{declared['name']}: {wrong}"
+    assert wrong == [], f"{declared.name}: {wrong}"
 
 
 @control("VP-NIC-02", "NIC channels as declared", "Queues spread media over CPUs.", "advisory")
-def test_channels_are_as_declared(nic: dict[str, Any], declared: dict[str, Any]) -> None:
-    assert not_in_force(nic, "combined_channels") == [], declared["name"]
+def test_channels_are_as_declared(nic: dict[str, Any], declared: HostEntry) -> None:
+    assert not_in_force(nic, "combined_channels") == [], declared.name
 
 
 @control(
@@ -84,24 +85,22 @@ def test_channels_are_as_declared(nic: dict[str, Any], declared: dict[str, Any])
     "advisory",
 )
 def test_udp_flows_are_hashed_over_addresses_and_ports(
-    nic: dict[str, Any], declared: dict[str, Any]
+    nic: dict[str, Any], declared: HostEntry
 ) -> None:
     wrong = not_in_force(nic, "udp_flow_hash")
-    assert wrong == [], f"{declared['name']}: {wrong}"
+    assert wrong == [], f"{declared.name}: {wrong}"
 
 
 @control("VP-NIC-04", "RPS and XPS as declared", "Packet steering over CPUs.", "advisory")
-def test_rps_and_xps_steer_as_declared(nic: dict[str, Any], declared: dict[str, Any]) -> None:
+def test_rps_and_xps_steer_as_declared(nic: dict[str, Any], declared: HostEntry) -> None:
     wrong = not_in_force(nic, "rps", "xps")
-    assert wrong == [], f"{declared['name']}: {wrong}"
+    assert wrong == [], f"{declared.name}: {wrong}"
 
 
 @control("VP-NIC-05", "Queue IRQs spread over CPUs", "One CPU must not take every IRQ.", "advisory")
-def test_queue_irqs_are_spread_over_the_nics_cpus(
-    nic: dict[str, Any], declared: dict[str, Any]
-) -> None:
+def test_queue_irqs_are_spread_over_the_nics_cpus(nic: dict[str, Any], declared: HostEntry) -> None:
     wrong = not_in_force(nic, "irq_affinity")
-    assert wrong == [], f"{declared['name']}: {wrong}"
+    assert wrong == [], f"{declared.name}: {wrong}"
 
 
 @control(
@@ -110,17 +109,15 @@ def test_queue_irqs_are_spread_over_the_nics_cpus(
     "Interrupt coalescing trades latency for CPU; it is declared, not left to chance.",
     "advisory",
 )
-def test_coalescing_and_offloads_are_as_declared(
-    nic: dict[str, Any], declared: dict[str, Any]
-) -> None:
+def test_coalescing_and_offloads_are_as_declared(nic: dict[str, Any], declared: HostEntry) -> None:
     wrong = not_in_force(nic, "rx_coalesce_usecs", "offloads")
-    assert wrong == [], f"{declared['name']}: {wrong}"
+    assert wrong == [], f"{declared.name}: {wrong}"
 
 
 @control("VP-NIC-07", "NIC tuning restored at boot", "A reboot must not undo it.", "advisory")
-def test_a_unit_restores_the_tuning_at_boot(nic: dict[str, Any], declared: dict[str, Any]) -> None:
+def test_a_unit_restores_the_tuning_at_boot(nic: dict[str, Any], declared: HostEntry) -> None:
     reads: dict[str, Read] = nic["reads"]
-    name = declared["name"]
+    name = declared.name
     assert reads["unit"].output == rendered.UNIT.removesuffix("\n"), f"{name}: unit file"
     assert reads["program"].output == sha256(rendered.PROGRAM_SOURCE.read_text()), name
     assert reads["config"].output == nic["config"].removesuffix("\n"), f"{name}: config"

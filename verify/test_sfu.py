@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from roles.host import HostEntry
 from roles.host_kind import KernelScope
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS, KEPT_PLUGINS
@@ -17,8 +18,8 @@ pytestmark = pytest.mark.verify
 PACKAGED_ADMIN_SECRET = "janusoverlord"
 
 
-def settings_of(declared: dict[str, Any]) -> SfuSettings:
-    return SfuSettings.model_validate(declared.get("sfu") or {})
+def settings_of(declared: HostEntry) -> SfuSettings:
+    return declared.sfu
 
 
 def health(remote: Any, url: str) -> dict[str, Any]:
@@ -34,9 +35,9 @@ def health(remote: Any, url: str) -> dict[str, Any]:
 
 
 @control("VP-SFU-01", "The SFU runs and starts at boot", "No SFU, no calls.")
-def test_the_sfu_runs_and_starts_at_boot(remote: Any, declared: dict[str, Any]) -> None:
+def test_the_sfu_runs_and_starts_at_boot(remote: Any, declared: HostEntry) -> None:
     service = remote.service(ADAPTERS[settings_of(declared).implementation].service)
-    assert service.is_running, declared["name"]
+    assert service.is_running, declared.name
     assert service.is_enabled
 
 
@@ -46,7 +47,7 @@ def test_the_sfu_runs_and_starts_at_boot(remote: Any, declared: dict[str, Any]) 
     "Every extra plugin or transport is attack surface.",
 )
 def test_it_answers_its_health_endpoint_with_only_the_kept_plugins(
-    remote: Any, declared: dict[str, Any]
+    remote: Any, declared: HostEntry
 ) -> None:
     settings = settings_of(declared)
     janus = ADAPTERS[settings.implementation]
@@ -62,9 +63,7 @@ def test_it_answers_its_health_endpoint_with_only_the_kept_plugins(
     "The SFU listens where declared; its admin API only locally",
     "The admin API can end every call.",
 )
-def test_it_listens_where_declared_and_admin_only_locally(
-    remote: Any, declared: dict[str, Any]
-) -> None:
+def test_it_listens_where_declared_and_admin_only_locally(remote: Any, declared: HostEntry) -> None:
     settings = settings_of(declared)
     if settings.health.protocol != "tcp":
         health(remote, settings.health.local_url)
@@ -84,7 +83,7 @@ def test_it_listens_where_declared_and_admin_only_locally(
     "The admin secret is the host's own, not the packaged default",
     "The packaged default is public.",
 )
-def test_the_admin_secret_is_the_hosts_own(remote: Any, declared: dict[str, Any]) -> None:
+def test_the_admin_secret_is_the_hosts_own(remote: Any, declared: HostEntry) -> None:
     adapter = ADAPTERS[settings_of(declared).implementation]
     secret = remote.file(adapter.secret_path)
     assert secret.mode == 0o600
@@ -98,7 +97,7 @@ def test_the_admin_secret_is_the_hosts_own(remote: Any, declared: dict[str, Any]
     "advisory",
 )
 def test_open_files_limit_is_what_the_host_can_honour(
-    remote: Any, declared: dict[str, Any], kernel_scope: KernelScope
+    remote: Any, declared: HostEntry, kernel_scope: KernelScope
 ) -> None:
     settings = settings_of(declared)
     main_pid = remote.check_output(
@@ -112,4 +111,4 @@ def test_open_files_limit_is_what_the_host_can_honour(
     # a container host cannot raise limits above its own (no CAP_SYS_RESOURCE there)
     ceiling = hard_limit("1") if kernel_scope == "network-namespace" else None
     expected = min(settings.nofile_limit, ceiling) if ceiling else settings.nofile_limit
-    assert hard_limit(main_pid) == expected, declared["name"]
+    assert hard_limit(main_pid) == expected, declared.name

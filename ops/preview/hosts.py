@@ -15,6 +15,7 @@ import yaml
 
 from ops.inventories import stack_outputs
 from ops.preview.events import HostChange
+from roles.host import HostEntry
 from roles.inventory import render_pyinfra
 from roles.secrets import PREFIX as SECRET_PREFIX
 from stacks.host_data import host_entry
@@ -53,7 +54,7 @@ def pulumi_json(stack: str, project_dir: Path, *command: str) -> Any:
 
 def hosts_to_plan(
     stack: str, project_dir: Path, config: Path | None, outputs: Mapping[str, Any]
-) -> list[dict[str, Any]]:
+) -> list[HostEntry]:
     """Each delivered server's entry as the changed stack file would deploy it."""
     servers = (outputs.get("pop") or {}).get("servers") or {}
     stack_file = read_stack_file(config or project_dir / f"Pulumi.{stack}.yaml")
@@ -88,7 +89,7 @@ def roles_dry_run(
     try:
         outputs = stack_outputs(stack) if outputs is None else outputs
         planned = hosts_to_plan(stack, project_dir, config_file, outputs)
-        hosts = [h for h in planned if h["name"] not in skip]
+        hosts = [h for h in planned if h.name not in skip]
         secrets = stack_secrets(stack, project_dir, config_file) if hosts else {}
     except subprocess.CalledProcessError as error:
         return [], [f"cannot read the stack: {last_line(error.stderr)}"]

@@ -12,13 +12,15 @@ Progress goes to Pulumi's log through the engine's Log service (the address the 
 every plugin with), so `pulumi up` shows which step each host is at.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
@@ -34,6 +36,9 @@ from stacks.resources.vpdeploy.schema import (
     REDEPLOY,
     RERUN_ON,
 )
+
+if TYPE_CHECKING:
+    from roles.host import HostEntry
 
 VERSION = "0.1.0"
 SIMULATED = HostRun(changed_operations=0, deploy_s=0.0, checks_passed=0, verify_s=0.0)
@@ -82,12 +87,12 @@ class HostDeploys(ResourceHandlers):
         moved = (
             news.get("host") is not COMPUTED
             and "host" in olds
-            and host_of(olds)["address"] != host_of(news)["address"]
+            and host_field(olds, "address") != host_field(news, "address")
         )
         return Changes(changed, ["host"] if moved else [])
 
     async def create(self, call: Call, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        resource_id = f"{host_of(inputs)['name']}-deploy"
+        resource_id = f"{host_field(inputs, 'name')}-deploy"
         owner = new_owner()
         if inputs.get("simulate"):
             return resource_id, figures(SIMULATED, owner)
@@ -151,7 +156,7 @@ class HostDeploys(ResourceHandlers):
         self,
         urn: str,
         inputs: dict[str, Any],
-        host: dict[str, Any],
+        host: HostEntry,
         secrets: dict[str, str],
         plan: DrainPlan,
         owner: str,
@@ -162,7 +167,7 @@ class HostDeploys(ResourceHandlers):
 
         wave = str(inputs.get("wave") or "")
         if wave:
-            self._log(urn, f"{host['name']}: {wave}", ephemeral=True)
+            self._log(urn, f"{host.name}: {wave}", ephemeral=True)
         run = await off_the_loop(
             lambda: deploy_host(
                 host,
@@ -177,7 +182,7 @@ class HostDeploys(ResourceHandlers):
         )
         self._log(
             urn,
-            f"{host['name']}: site deploy {run.deploy_s:.1f} s, operations changed: "
+            f"{host.name}: site deploy {run.deploy_s:.1f} s, operations changed: "
             f"{run.changed_operations}; verification {run.verify_s:.1f} s, checks "
             f"passed: {run.checks_passed}"
             + (f"; synthetic call {figures_line(run.call)}" if run.call else "")
@@ -210,10 +215,17 @@ def new_owner() -> str:
     return uuid.uuid4().hex
 
 
-def host_of(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The host's inventory entry: JSON, because the wire's one number type would turn a
-    port 8088 into 8088.0 in the roles' data."""
-    return dict(json.loads(values["host"]))
+def host_field(values: Mapping[str, Any], key: str) -> Any:
+    """One field of the host's entry, read without the roles' models (a preview's diff)."""
+    return json.loads(values["host"]).get(key)
+
+
+def host_of(values: Mapping[str, Any]) -> HostEntry:
+    """The host's entry, parsed once: JSON text on the wire, because the wire's one number
+    type would turn a port 8088 into 8088.0 in the roles' data."""
+    from roles.host import HostEntry  # the roles' models: not at a preview's start-up
+
+    return HostEntry.model_validate_json(values["host"])
 
 
 def figures(run: HostRun, owner: str) -> dict[str, Any]:

@@ -78,9 +78,8 @@ def bind_service_addresses(spec: rendered.AnycastHost, settings: AnycastSettings
 
 
 def run_healthchecker(
-    spec: rendered.AnycastHost, settings: AnycastSettings, interface: str
+    spec: rendered.AnycastHost, settings: AnycastSettings, sfu: SfuSettings, interface: str
 ) -> None:
-    sfu = SfuSettings.model_validate(host.data.get("sfu") or {})
     check = rendered.health_check_command(sfu.health, spec.health.timeout_s)
     changed = [
         _put(
@@ -113,9 +112,8 @@ def sandboxed(sandbox: UnitSandbox):  # type: ignore[no-untyped-def]
     return _put(sandbox.dropin_path, render_dropin(sandbox), f"{sandbox.unit} sandboxing")
 
 
-def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings) -> None:
+def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings, router_id: str) -> None:
     passwords = {n.md5_secret: secret(n.md5_secret) for n in spec.neighbors if n.md5_secret}
-    router_id = host.data.get("router_id") or host.data.get("ssh_hostname") or host.name
     config = rendered.render_bird_conf(spec, settings, router_id, passwords)
     staged = files.put(
         name="BIRD config (staged)",
@@ -148,12 +146,13 @@ def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings) -> Non
 
 
 @deploy("Anycast")
-def anycast() -> None:
-    data = host.data.get("bgp")
-    if not data or not data.get("prefixes"):
+def anycast(
+    spec: rendered.AnycastHost | None, settings: AnycastSettings, sfu: SfuSettings, router_id: str
+) -> None:
+    """`spec`: the host's share of `bgp`; `sfu`: whose health gates the announcements;
+    `router_id`: the address the server is reached at."""
+    if spec is None or not spec.prefixes:
         return  # this server announces nothing
-    spec = rendered.AnycastHost.model_validate(data)
-    settings = AnycastSettings.model_validate(host.data.get("anycast") or {})
     apt.packages(name="BIRD, curl, venv", packages=PACKAGES, no_recommends=True)
     install_healthchecker()
     interface = bind_service_addresses(spec, settings)
@@ -170,5 +169,5 @@ def anycast() -> None:
     if host.get_fact(File, path=rendered.DRAIN_STATE) is None:
         _put(rendered.DRAIN_STATE, rendered.drain_state(0), "Drain state: in service")
     _put(rendered.DRAIN_COMMAND, rendered.render_drain_command(spec), "Drain command", "755")
-    configure_bird(spec, settings)
-    run_healthchecker(spec, settings, interface)
+    configure_bird(spec, settings, router_id)
+    run_healthchecker(spec, settings, sfu, interface)

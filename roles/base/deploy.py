@@ -27,8 +27,7 @@ def _put(path: str, content: str, name: str):  # type: ignore[no-untyped-def]
 
 
 @deploy("Base")
-def base() -> None:
-    settings = BaseSettings.model_validate(host.data.get("base") or {})
+def base(settings: BaseSettings) -> None:
     apt.packages(
         name="Base packages", packages=PACKAGES, update=True, cache_time=86_400, no_recommends=True
     )

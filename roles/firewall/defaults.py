@@ -7,6 +7,7 @@ neighbours."""
 
 from pydantic import Field
 
+from roles.firewall.rules import FirewallPolicy
 from roles.settings import Port, RoleSettings
 
 
@@ -18,3 +19,23 @@ class FirewallSettings(RoleSettings):
     log_dropped: bool = Field(
         False, description="log what the input policy drops (rate-limited: 5 a second)"
     )
+
+
+class FirewallHost(FirewallSettings):
+    """The firewall's section: the role's settings (the spec's `firewall`) beside what the rest
+    of the spec opens on this host."""
+
+    admin_ranges: list[str]
+    media_ports: tuple[Port, Port]
+    tcp_service_ports: list[Port] = Field(default_factory=list)
+    bgp_peers: list[str] = Field(default_factory=list)
+
+    def policy(self) -> FirewallPolicy:
+        return FirewallPolicy(
+            admin_ranges=tuple(self.admin_ranges),
+            media_ports=self.media_ports,
+            tcp_service_ports=tuple(self.tcp_service_ports),
+            bgp_peers=tuple(self.bgp_peers),
+            extra_tcp_ports=tuple(self.extra_tcp_ports),
+            log_dropped=self.log_dropped,
+        )

@@ -8,17 +8,15 @@ loaded: the check runs first and fails the deploy with the host's previous rules
 A table flushed or edited by hand is loaded again even when the files are unchanged.
 """
 
-from collections.abc import Mapping
 from io import StringIO
-from typing import Any
 
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.operations import apt, files, server, systemd
 
-from roles.firewall.defaults import FirewallSettings
+from roles.firewall.defaults import FirewallHost
 from roles.firewall.facts import LISTING_HASH, LOADED_HASH_PATH, FirewallTableIntact
-from roles.firewall.rules import RULESET_PATH, FirewallPolicy, render_ruleset
+from roles.firewall.rules import RULESET_PATH, render_ruleset
 
 NFTABLES_CONF = """\
 #!/usr/sbin/nft -f
@@ -27,29 +25,12 @@ include "/etc/nftables.d/*.nft"
 """
 
 
-def policy_from(data: Mapping[str, Any]) -> FirewallPolicy:
-    """The host data `firewall`: the role's settings (the spec's `firewall`) beside what the
-    rest of the spec opens (stacks/host_data.py)."""
-    first, last = data["media_ports"]
-    settings = FirewallSettings.model_validate(
-        {key: data[key] for key in FirewallSettings.model_fields if key in data}
-    )
-    return FirewallPolicy(
-        admin_ranges=tuple(data["admin_ranges"]),
-        media_ports=(int(first), int(last)),
-        tcp_service_ports=tuple(data.get("tcp_service_ports") or ()),
-        bgp_peers=tuple(data.get("bgp_peers") or ()),
-        extra_tcp_ports=tuple(settings.extra_tcp_ports),
-        log_dropped=settings.log_dropped,
-    )
-
-
 PACKAGES = ["nftables"]
 
 
 @deploy("Firewall")
-def firewall() -> None:
-    ruleset = render_ruleset(policy_from(host.data.get("firewall")))
+def firewall(settings: FirewallHost) -> None:
+    ruleset = render_ruleset(settings.policy())
     apt.packages(name="Install nftables", packages=PACKAGES)
     files.directory(name="Rules folder", path="/etc/nftables.d", mode="755")
     files.put(

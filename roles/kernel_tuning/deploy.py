@@ -27,8 +27,7 @@ def _as_sysctl_value(value: str) -> int | list[str | int]:
 
 
 @deploy("Kernel tuning")
-def kernel_tuning() -> None:
-    tuning = KernelTuning.model_validate(host.data.get("kernel_tuning") or {})
+def kernel_tuning(tuning: KernelTuning) -> None:
     plan = plan_for(tuning, host.get_fact(HostKernelScope))
     for key, why in sorted(plan.skipped.items()):
         logger.info(f"{host.name}: kernel_tuning skips {key}: {why}")

@@ -21,10 +21,9 @@ from roles.nic_tuning.defaults import NicTuning
 from roles.nic_tuning.facts import InterfaceHolding, NicTuningDrift
 
 
-def media_interfaces(tuning: NicTuning) -> list[str]:
+def media_interfaces(tuning: NicTuning, address: str) -> list[str]:
     if tuning.interfaces:
         return list(tuning.interfaces)
-    address = host.data.get("ssh_hostname") or host.name
     found = host.get_fact(InterfaceHolding, address=address)
     return [found] if found else []
 
@@ -44,9 +43,10 @@ PACKAGES = ["ethtool", "python3"]
 
 
 @deploy("NIC tuning")
-def nic_tuning() -> None:
-    tuning = NicTuning.model_validate(host.data.get("nic_tuning") or {})
-    interfaces = media_interfaces(tuning)
+def nic_tuning(tuning: NicTuning, address: str) -> None:
+    """`address`: the one the server is reached at; its interface carries the media unless
+    the spec names the interfaces."""
+    interfaces = media_interfaces(tuning, address)
     if not interfaces:
         logger.warning(
             f"{host.name}: nic_tuning skips every knob: no interface holds the "

@@ -30,8 +30,8 @@ class StoredSecret(FactBase[str]):
 
 
 @deploy("SFU")
-def sfu() -> None:
-    settings = SfuSettings.model_validate(host.data.get("sfu") or {})
+def sfu(settings: SfuSettings, media_address: str) -> None:
+    """`media_address`: the one the server is reached at (see below)."""
     adapter = ADAPTERS[settings.implementation]
     apt.packages(
         name=f"Install {', '.join(adapter.packages)}",
@@ -50,7 +50,6 @@ def sfu() -> None:
     changed = [stored]
     # media only on the address the server is reached at: a second interface (a management
     # or provider-internal network) would be offered to callers as a candidate they cannot use
-    media_address = str(host.data.get("ssh_hostname") or host.name)
     for path, content in adapter.config_files(settings, admin_secret, media_address).items():
         folder = path.rsplit("/", 1)[0]
         files.directory(name=f"Folder {folder}", path=folder, mode="755")

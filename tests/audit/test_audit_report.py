@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from audit.report import html_report, json_report, mandatory_failures, results_from
+from tests.pop_specs import an_entry
 from tests.project import PROJECT_ROOT
 from verify.controls import catalogue, host_of
+from verify.inventory import render_verify
 
 pytestmark = pytest.mark.compliance
 
@@ -166,7 +168,7 @@ def test_the_audit_loads_the_suites_conftest_and_not_the_test_suites(tmp_path: P
     from audit.__main__ import pytest_command
 
     inventory = tmp_path / "hosts.json"
-    inventory.write_text(json.dumps([{"name": "ams1-sfu01", "address": "192.0.2.11"}]))
+    inventory.write_text(render_verify([an_entry("ams1-sfu01")]))
     command = [*pytest_command(1, tmp_path / "junit.xml"), "--co", "--trace-config"]
     collected = subprocess.run(
         command,

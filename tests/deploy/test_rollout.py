@@ -1,6 +1,7 @@
 """A PoP's rolling deploy, offline: the waves from the spec's knob, the knob's errors, which
 deploys drain their server, what the deploy verifies while drained, and the preview's line."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ from deploy.runner import expecting
 from ops.preview.comment import rollout_line
 from ops.preview.events import PropertyChange, ResourceChange
 from plugins.vpdeploy.provider import HostDeploys, drain_plan
+from roles.host import HostEntry
+from stacks.host_data import host_entry
 from stacks.rollout.trigger import sfu_digest
 from stacks.rollout.waves import rollout_waves, wave_of, waves_line
 from stacks.spec import SpecInvalid, parse_pop
@@ -98,9 +101,16 @@ def test_a_deployed_host_is_drained_only_when_its_sfu_restarts() -> None:
     assert drain_plan(left, {"sfu_digest": "a"}) == DrainPlan(True, False, True)
 
 
+def entry(drain_wait_s: int = 30) -> HostEntry:
+    raw = valid_pop()
+    raw["bgp"]["drain_wait_s"] = drain_wait_s
+    spec = parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
+    return host_entry(spec, "ams1-sfu01", "192.0.2.11", Path("/repo"))
+
+
 def test_a_drained_host_is_verified_drained_and_announcing_nothing() -> None:
-    assert "drain_expected" not in expecting(host(), "in-service")
-    assert expecting(host(), "drained")["drain_expected"] == "drained"
+    assert expecting(entry(), "in-service").drain_expected == "in-service"
+    assert expecting(entry(), "drained").drain_expected == "drained"
 
 
 def test_a_move_to_another_wave_is_not_a_change() -> None:
@@ -160,13 +170,12 @@ def test_a_deploy_drains_its_host_on_delete_only_while_it_owns_it(
 
     commands: list[str] = []
 
-    def run_on(host: dict[str, Any], command: str) -> tuple[int, str]:
+    def run_on(host: HostEntry, command: str) -> tuple[int, str]:
         commands.append(command)
         return 0, recorded if command.startswith("cat ") else "drained"
 
     monkeypatch.setattr(drain, "run_on", run_on)
-    host = {"name": "ams1-sfu01", "address": "192.0.2.11", "bgp": {"drain_wait_s": 5}}
-    outcome = drain_host(host, lambda _: None, owner)
+    outcome = drain_host(entry(drain_wait_s=5), lambda _: None, owner)
     assert any("voicepop-drain drain 5" in c for c in commands) is drained
     assert (SUPERSEDED in outcome) is not drained
 

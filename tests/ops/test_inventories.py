@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from ops.inventories import header, inventory_hosts, render_ansible
+from roles.host import HostEntry
 from roles.inventory import render_pyinfra
+from stacks.host_data import host_entry
 from stacks.pop import pop_summary
 from stacks.spec import parse_pop
 from tests.pop_specs import VALID_CONTEXT, valid_pop
@@ -31,27 +33,32 @@ def outputs(environment: str = "production") -> dict[str, Any]:
         raw["bgp"]["local_asn"] = 64512
         raw["deploy"] = {"ssh_private_key": ".sandbox/ssh/id_ed25519"}
     spec = parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
-    return {"pop": pop_summary(spec, ADDRESSES, Path("/repo"))}
+    entries = {
+        name: host_entry(spec, name, address, Path("/repo")) if address else None
+        for name, address in ADDRESSES.items()
+    }
+    return {"pop": pop_summary(spec, ADDRESSES, entries)}
 
 
-def hosts(environment: str = "production") -> list[dict[str, Any]]:
+def hosts(environment: str = "production") -> list[HostEntry]:
     return inventory_hosts(outputs(environment))
 
 
 def test_the_inventories_are_the_host_entries_the_stack_exported() -> None:
     exported = outputs()["pop"]["servers"]
     assert exported["ams1-sfu02"]["host"] is None
-    assert hosts() == [exported["ams1-sfu01"]["host"]]
+    assert [host.as_json() for host in hosts()] == [exported["ams1-sfu01"]["host"]]
 
 
 def test_only_delivered_servers_with_their_role_data() -> None:
     [host] = hosts()
-    assert (host["name"], host["address"], host["ssh_user"]) == ("ams1-sfu01", "192.0.2.10", "root")
-    assert host["bgp"]["local_asn"] == 396507
-    assert "kernel_scope" not in host  # read on the host by the roles and the suites
-    assert "ssh_key" not in host  # no deploy key in the spec: the operator's agent
+    assert (host.name, host.address, host.ssh_user) == ("ams1-sfu01", "192.0.2.10", "root")
+    assert host.bgp is not None and host.bgp.local_asn == 396507
+    assert "kernel_scope" not in host.as_json()  # read on the host by the roles and the suites
+    assert host.ssh_key is None  # no deploy key in the spec: the operator's agent
+    assert "ssh_key" not in host.as_json()
     [container] = hosts("sandbox")
-    assert container["ssh_key"] == "/repo/.sandbox/ssh/id_ed25519"
+    assert container.ssh_key == "/repo/.sandbox/ssh/id_ed25519"
 
 
 def test_no_secret_reaches_an_inventory() -> None:

@@ -2,7 +2,6 @@
 
 import pytest
 
-from roles.firewall.deploy import policy_from
 from roles.firewall.rules import DROP_LOG_PREFIX, accept_paths, path_text, render_ruleset
 from stacks.host_data import firewall_data
 from stacks.spec import parse_pop
@@ -15,7 +14,7 @@ def ruleset(**firewall: object) -> str:
     raw = valid_pop()
     raw["firewall"] = firewall
     spec = parse_pop(raw, VALID_CONTEXT, "x")
-    return render_ruleset(policy_from(firewall_data(spec, "ams1-sfu01")))
+    return render_ruleset(firewall_data(spec, "ams1-sfu01").policy())
 
 
 def test_by_default_only_the_sfus_ports_are_open_and_nothing_is_logged() -> None:
@@ -40,7 +39,7 @@ def test_every_rule_that_lets_a_packet_in_is_an_accept_path_the_audit_knows() ->
     """One source: the rendered chain's accept rules are the declared accept paths."""
     raw = valid_pop()
     spec = parse_pop(raw, VALID_CONTEXT, "x")
-    policy = policy_from(firewall_data(spec, "ams1-sfu01"))
+    policy = firewall_data(spec, "ams1-sfu01").policy()
     accepting = [line.strip() for line in render_ruleset(policy).splitlines()
                  if line.strip().endswith(" accept")]  # fmt: skip
     assert len(accepting) == len(accept_paths(policy)) == 11

@@ -332,8 +332,8 @@ def test_a_host_whose_ssh_goes_silent_mid_deploy_fails_within_the_bound_named(
     spec = sandbox_spec(test_sandbox, deploy={"ssh_dead_after_s": 10})
     server = test_sandbox.deliver("sbx1-sfu09", "bm7.std.8")
     address = server["ipAddresses"][0]["ipAddress"]
-    host = {**host_entry(spec, "sbx1-sfu09", address, PROJECT_ROOT)}
-    host["ssh_key"] = str(test_sandbox.ssh_key)
+    host = host_entry(spec, "sbx1-sfu09", address, PROJECT_ROOT)
+    host = host.model_copy(update={"ssh_key": str(test_sandbox.ssh_key)})
     test_sandbox.ssh(address, f"printf '{BLACKHOLE}' > /root/blackhole.nft")
     monkeypatch.setenv("VOICEPOP_DEPLOY_LOG_DIR", str(tmp_path))
     log = tmp_path / "sbx1-sfu09.log"

@@ -6,8 +6,10 @@ import subprocess
 from pathlib import Path
 
 from deploy.verification import verification_command
+from tests.pop_specs import an_entry
 from tests.project import PROJECT_ROOT
 from verify import FOLDER as SUITES_FOLDER
+from verify.inventory import render_verify
 
 SUITES = PROJECT_ROOT / SUITES_FOLDER
 
@@ -34,7 +36,7 @@ def test_the_suites_import_nothing_from_the_rest_of_tests() -> None:
 
 def test_the_verification_command_loads_no_conftest_of_the_test_suite(tmp_path: Path) -> None:
     inventory = tmp_path / "hosts.json"
-    inventory.write_text('[{"name": "h1", "address": "192.0.2.1"}]')
+    inventory.write_text(render_verify([an_entry("h1")]))
     collected = subprocess.run(
         verification_command("--collect-only", "--trace-config"),
         cwd=PROJECT_ROOT,

@@ -27,6 +27,7 @@ import pytest
 from deploy.results import HostDeployFailed
 from deploy.runner import call_gate
 from roles.firewall.rules import TABLE
+from roles.host import HostEntry
 from tests.project import PROJECT_ROOT
 from tests.roles.anycast.pop import HOSTS
 from tests.sandbox_fixture import SandboxUnderTest
@@ -104,7 +105,7 @@ def test_a_call_through_each_server_passes_the_gate_and_stays_on_the_machine(
     with UplinkWatch(uplink()) as uplink_watch:
         for host in inventory.hosts():
             log = io.StringIO()
-            report = call_gate(host, lambda _: None, log)
+            report = call_gate(HostEntry.model_validate(host), lambda _: None, log)
             assert report is not None and report.ok, log.getvalue()
             assert report.mos >= 4.3, report  # a clean path: R above 88
             assert report.packets_lost == 0 and report.packets_sent >= 100, report
@@ -125,7 +126,7 @@ def test_a_server_whose_media_ports_are_firewalled_off_fails_the_gate_named(
     test_sandbox.ssh(address, f"nft insert rule inet {TABLE} input {rule}")
     try:
         with (tmp_path / "deploy.log").open("w") as log, pytest.raises(HostDeployFailed) as failed:
-            call_gate(host, lambda _: None, log)
+            call_gate(HostEntry.model_validate(host), lambda _: None, log)
     finally:
         handles = test_sandbox.ssh(
             address,
@@ -139,7 +140,9 @@ def test_a_server_whose_media_ports_are_firewalled_off_fails_the_gate_named(
     assert "are the SFU's media ports reachable?" in message
     assert f"after 2 attempts; full log: {tmp_path / 'deploy.log'})" in message
     assert (tmp_path / "deploy.log").read_text().count("no call: media:") == 2
-    report = call_gate(host, lambda _: None, io.StringIO())  # the ports open again: it passes
+    report = call_gate(
+        HostEntry.model_validate(host), lambda _: None, io.StringIO()
+    )  # the ports open again: it passes
     assert report is not None and report.ok
 
 
@@ -151,7 +154,7 @@ def test_a_call_that_scores_below_the_gates_minimum_fails_it_named(
     host = copy.deepcopy(inventory.host("sbx1-sfu01"))
     host["sfu"]["call_gate"]["min_mos"] = 4.5
     with (tmp_path / "deploy.log").open("w") as log, pytest.raises(HostDeployFailed) as failed:
-        call_gate(host, lambda _: None, log)
+        call_gate(HostEntry.model_validate(host), lambda _: None, log)
     message = str(failed.value)
     assert message.startswith(f"sbx1-sfu01: the synthetic call through its SFU ({host['address']})")
     assert "scored below sfu.call_gate.min_mos 4.5: MOS 4." in message
@@ -267,5 +270,5 @@ def test_a_caller_on_the_anycast_address_reconnects_to_another_server_when_its_s
     assert "sfu-crash: " in drill.stdout and "withdrawal seen upstream" in drill.stdout
     # the drill put the server back: it is forwarded to and carries calls again
     failed = next(h for h in inventory.hosts() if h["address"] == failover["failed_server"])
-    report = call_gate(failed, lambda _: None, io.StringIO())
+    report = call_gate(HostEntry.model_validate(failed), lambda _: None, io.StringIO())
     assert report is not None and report.ok
