@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from deploy import drain
 from deploy.outcome import (
     STARTING,
     deploy_failure,
@@ -30,6 +31,7 @@ from deploy.outcome import (
 from deploy.results import DrainPlan, HostDeployFailed, HostRun
 from deploy.verification import verification_command
 from quality.report import CallReport, figures_line
+from roles.anycast.config import DRAIN_COMMAND
 from roles.host import HostEntry, ServiceState
 from roles.inventory import render_pyinfra
 from roles.secrets import PREFIX as SECRET_PREFIX
@@ -152,11 +154,9 @@ OWNER_FILE = "/var/lib/voicepop/deploy-owner"  # the deploy (its resource) that 
 
 
 def _record_owner(host: HostEntry, owner: str, sink: Any) -> None:
-    from deploy.drain import run_on
-
     command = f"mkdir -p {Path(OWNER_FILE).parent} && echo {owner} > {OWNER_FILE}"
     try:
-        status, output = run_on(host, command)
+        status, output = drain.run_on(host, command)
     except Exception as error:  # SSH: unreachable, refused, auth
         status, output = -1, str(error)
     sink.write(f"owner {owner}: {output or status}\n")
@@ -168,11 +168,8 @@ def _record_owner(host: HostEntry, owner: str, sink: Any) -> None:
 
 
 def _drain_command(host: HostEntry, action: str, sink: Any) -> str:
-    from deploy.drain import run_on
-    from roles.anycast.config import DRAIN_COMMAND
-
     try:
-        status, output = run_on(host, f"{DRAIN_COMMAND} {action}")
+        status, output = drain.run_on(host, f"{DRAIN_COMMAND} {action}")
     except Exception as error:  # SSH: unreachable, refused, auth
         status, output = -1, str(error)
     sink.write(f"voicepop-drain {action}: {output}\n")
@@ -348,16 +345,13 @@ def drain_host(host: HostEntry, progress: Progress, owner: str | None = None) ->
     cannot be reached or has no drain command announces nothing to drain: that is reported,
     not raised, so that a dead server can still be released. A host that another deploy owns
     now (this one was replaced by a newer deploy of the same host) is left in service."""
-    from deploy.drain import run_on
-    from roles.anycast.config import DRAIN_COMMAND
-
     wait_s = drain_wait_of(host)
     try:
-        _, recorded = run_on(host, f"cat {OWNER_FILE} 2>/dev/null || true")
+        _, recorded = drain.run_on(host, f"cat {OWNER_FILE} 2>/dev/null || true")
         if recorded and recorded != owner:
             return f"{host.name}: {SUPERSEDED} ({recorded}), left in service"
         progress(f"draining (withdrawing announcements after {wait_s} s)")
-        status, output = run_on(host, f"{DRAIN_COMMAND} drain {wait_s}")
+        status, output = drain.run_on(host, f"{DRAIN_COMMAND} drain {wait_s}")
     except Exception as error:  # SSH: unreachable, refused, auth: the server is gone
         return f"{host.name}: not drained, unreachable ({error}); releasing it anyway"
     if status != 0:

@@ -28,12 +28,16 @@ from typing import Any
 
 import yaml
 
+from deploy.drain import run_on
 from ops.fleet import simulate
 from ops.inventories import inventory_hosts, stack_outputs
+from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
 from quality.report import CallReport, summary
 from roles.host import HostEntry
 from sandbox import callers, settings
 from stacks.anycast_addresses import anycast_service_addresses
+from stacks.spec import parse_pop
+from stacks.spec.loading import read_stack_file
 
 PROJECT_DIR = settings.PROJECT_DIR
 SAMPLE_PASSPHRASE = "voicepop-sample-stacks"  # the sample production stacks' (README)
@@ -124,9 +128,6 @@ def exporter_metrics(servers: list[str]) -> str:
 
 
 def pop_spec() -> Any:
-    from stacks.spec import parse_pop
-    from stacks.spec.loading import read_stack_file
-
     stack_file = read_stack_file(PROJECT_DIR / "Pulumi.sandbox.yaml")
     return parse_pop(stack_file.raw_pop, stack_file.context, "Pulumi.sandbox.yaml")
 
@@ -154,8 +155,6 @@ def write_pr_comment(out: Path) -> None:
 
 
 def ssh(host: HostEntry, command: str) -> str:
-    from deploy.drain import run_on
-
     status, output = run_on(host, command)
     if status != 0:
         sys.exit(f"examples: {command!r} on {host.name}: {output}")
@@ -182,8 +181,6 @@ def write_drift_and_repair(hosts: list[HostEntry], out: Path) -> None:
 
 def tag_a_server(name: str, tag: str) -> None:
     """A tag added at the provider behind Pulumi's back (its API, as a person would)."""
-    from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
-
     client = FlexMetalClient(
         f"http://{settings.STANDIN_LISTEN}/v3", settings.API_TOKEN, RetryPolicy(10.0)
     )

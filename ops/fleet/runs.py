@@ -27,6 +27,9 @@ from ops.engine import (
 )
 from ops.fleet.report import NOT_RUN, StackResult
 from stacks.project import PROJECT_DIR
+from stacks.spec.capacity import removal_below_floor
+from stacks.spec.loading import read_stack_file
+from stacks.spec.models import PopSpec
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,6 @@ class CapacityLoss(Exception):
 def refuse_capacity_loss(stack: auto.Stack, project_dir: Path) -> None:
     """Raises before anything changes when the spec drops servers the stack deployed and the
     PoP would fall below its floor (outside a sandbox); the stack's last outputs name them."""
-    from stacks.spec.capacity import removal_below_floor
-    from stacks.spec.loading import read_stack_file
-    from stacks.spec.models import PopSpec
-
     outputs = stack.outputs()
     pop = outputs["pop"].value if "pop" in outputs else None
     if not isinstance(pop, dict) or not pop.get("servers"):

@@ -99,6 +99,8 @@ def record_sets(spec: "PopSpec", addresses: dict[str, str]) -> list[RecordSet]:
         for kind, values in by_family(list(addresses.values())).items()
     ]
     steering = spec.dns.steering
+    # the spec's models (through it) are the program's: the plugin that imports this module
+    # for its record sets starts without them
     from stacks.anycast_addresses import anycast_service_addresses
 
     routed = anycast_service_addresses(spec) or list(addresses.values())
