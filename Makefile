@@ -117,8 +117,8 @@ test-go: ## go test of the project's Go code (the engine's Python language host)
 	cd tools/pulumi-engine && GOFLAGS=-mod=mod CGO_ENABLED=0 \
 	  GOPROXY=$$(go env GOPROXY | sed -e 's/,direct//g' -e 's/|direct//g') go test ./cmd/...
 
-test-offline: venv ## Only the tests that need nothing: no root, no bridge, no engine
-	$(ENV) python -m pytest -m offline $(PYTEST_ARGS)
+test-offline: venv ## Only the tests that need nothing: no root, no bridge, no engine (two workers)
+	$(ENV) python -m pytest -m offline -n 2 $(PYTEST_ARGS)
 
 examples: up ## docs/examples/ regenerated from one sandbox run (after make up): comment, drift, repair, audit, calls, fleet
 	$(ENV) python -m sandbox.examples
