@@ -4,8 +4,9 @@
     python -m deploy.drain --hosts HOSTS.json drain [--server NAME ...] [--wait S]
     python -m deploy.drain --hosts HOSTS.json undrain|status [--server NAME ...]
 
-HOSTS.json lists the PoP's hosts as the verification suites take them ([{"name", "address",
-"ssh_key"}, ...]); without --server, every host of the file (the whole PoP). Draining tags
+HOSTS.json lists the PoP's hosts' entries as the verification suites take them (as
+`python -m ops.inventories STACK` writes inventories/STACK.json); without --server, every host
+of the file (the whole PoP). Draining tags
 the routes GRACEFUL_SHUTDOWN (65535:0), waits (the PoP spec's bgp.drain_wait_s unless --wait),
 then withdraws them.
 """
