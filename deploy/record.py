@@ -35,7 +35,8 @@ def read_command() -> str:
     """Prints `field=value` for each field the host recorded (nothing for a missing file)."""
     return (
         "; ".join(
-            f"[ -f {RECORD_DIR}/{name} ] && printf '%s=%s\\n' {field} \"$(cat {RECORD_DIR}/{name})\""
+            f"[ -f {RECORD_DIR}/{name} ] "
+            f"&& printf '%s=%s\\n' {field} \"$(cat {RECORD_DIR}/{name})\""
             for field, name in FILES.items()
         )
         + "; true"

@@ -8,6 +8,7 @@ Pulumi's log is the progress and the outcome. Secret values never reach either: 
 pyinfra through its environment only, and any text that leaves here is scrubbed of them.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,13 @@ from deploy.outcome import (
     failed_controls,
     grand_total,
     plain_lines,
+)
+from deploy.record import (
+    HostRecord,
+    drain_plan,
+    parse_record,
+    read_command,
+    write_command,
 )
 from deploy.results import DrainPlan, HostDeployFailed, HostRun
 from deploy.verification import verification_command
@@ -63,13 +72,16 @@ def deploy_host(
     settle_s: float,
     timeout_s: float,
     progress: Progress,
-    plan: DrainPlan | None = None,
+    sfu_digest: str = "",
     wave: str = "",
     owner: str = "",
+    redeploy: str = "",
 ) -> HostRun:
     """Site deploy then verification of `host` (an inventory entry: name, address, ssh_user,
-    ssh_key, role data), drained around it when `plan` says so, recorded on the host as owned
-    by the deploy `owner`; raises HostDeployFailed naming the host and what failed."""
+    ssh_key, role data); raises HostDeployFailed naming the host and what failed. With an
+    `owner` (the deploy resource's), the run reads the host's record first (deploy/record.py):
+    a host deployed before is drained around a run that restarts its SFU (`sfu_digest` moved,
+    or a repair's new `redeploy` token); the record then names this deploy and what it left."""
     log = log_folder() / f"{host.name}.log"
     with tempfile.TemporaryDirectory(prefix="voicepop-deploy-") as workdir:
         inventory = Path(workdir) / "inventory.py"
@@ -78,10 +90,12 @@ def deploy_host(
         with log.open("w", buffering=1) as sink:  # by line: `tail -f` shows where a host is
             mark(sink, f"start {wave}".strip())
             drained = False
+            before = _read_record(host, sink) if owner else HostRecord()
             try:
-                drained, service = _out_of_service(host, plan or DrainPlan(), progress, sink)
+                plan = drain_plan(before, sfu_digest, redeploy) if owner else DrainPlan()
+                drained, service = _out_of_service(host, plan, progress, sink)
                 if owner:
-                    _record_owner(host, owner, sink)
+                    _write_record(host, replace(before, owner=owner), sink)
                 declared.write_text(render_verify([expecting(host, service)]))
                 started = time.monotonic()
                 changed = _site_deploy(host, inventory, secrets, timeout_s, progress, sink)
@@ -99,9 +113,14 @@ def deploy_host(
             except HostDeployFailed as failed:
                 failed.left_drained = drained
                 mark(sink, "failed" + (" (left drained)" if drained else ""))
+                if owner:
+                    _note_failure(host, replace(before, owner=owner, left_drained=drained), sink)
                 if drained:
                     failed.args = (f"{failed}\n{LEFT_DRAINED.format(name=host.name)}",)
                 raise
+            if owner:
+                taken = redeploy or before.redeploy_token
+                _write_record(host, HostRecord(owner, sfu_digest, False, taken), sink)
             mark(sink, "done")
     return HostRun(
         changed, deployed - started, passed, verified - deployed, call, called - verified, drained
@@ -150,21 +169,39 @@ def _out_of_service(
 
 
 COMMAND_NOT_FOUND = 127
-OWNER_FILE = "/var/lib/voicepop/deploy-owner"  # the deploy (its resource) that owns the host
 
 
-def _record_owner(host: HostEntry, owner: str, sink: Any) -> None:
-    command = f"mkdir -p {Path(OWNER_FILE).parent} && echo {owner} > {OWNER_FILE}"
+def _read_record(host: HostEntry, sink: Any) -> HostRecord:
     try:
-        status, output = drain.run_on(host, command)
+        status, output = drain.run_on(host, read_command())
     except Exception as error:  # SSH: unreachable, refused, auth
         status, output = -1, str(error)
-    sink.write(f"owner {owner}: {output or status}\n")
+    sink.write(f"the host's record: {output or status}\n")
     if status != 0:
         raise HostDeployFailed(
-            f"{host.name}: could not record its deploy's owner: {output or f'exit {status}'}"
+            f"{host.name}: could not read its deploy record: {output or f'exit {status}'}"
             f" (full log: {sink.name})"
         )
+    return parse_record(output)
+
+
+def _write_record(host: HostEntry, record: HostRecord, sink: Any) -> None:
+    try:
+        status, output = drain.run_on(host, write_command(record))
+    except Exception as error:  # SSH: unreachable, refused, auth
+        status, output = -1, str(error)
+    sink.write(f"recorded {record}: {output or status}\n")
+    if status != 0:
+        raise HostDeployFailed(
+            f"{host.name}: could not record its deploy: {output or f'exit {status}'}"
+            f" (full log: {sink.name})"
+        )
+
+
+def _note_failure(host: HostEntry, record: HostRecord, sink: Any) -> None:
+    """What a failed run left, for the next run; the failure itself is what is reported."""
+    with contextlib.suppress(HostDeployFailed):
+        _write_record(host, record, sink)
 
 
 def _drain_command(host: HostEntry, action: str, sink: Any) -> str:
@@ -347,9 +384,10 @@ def drain_host(host: HostEntry, progress: Progress, owner: str | None = None) ->
     now (this one was replaced by a newer deploy of the same host) is left in service."""
     wait_s = drain_wait_of(host)
     try:
-        _, recorded = drain.run_on(host, f"cat {OWNER_FILE} 2>/dev/null || true")
-        if recorded and recorded != owner:
-            return f"{host.name}: {SUPERSEDED} ({recorded}), left in service"
+        _, recorded = drain.run_on(host, read_command())
+        current = parse_record(recorded).owner
+        if current and current != owner:
+            return f"{host.name}: {SUPERSEDED} ({current}), left in service"
         progress(f"draining (withdrawing announcements after {wait_s} s)")
         status, output = drain.run_on(host, f"{DRAIN_COMMAND} drain {wait_s}")
     except Exception as error:  # SSH: unreachable, refused, auth: the server is gone

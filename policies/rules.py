@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from stacks.host_data import ROLE_SECTIONS
+from stacks.resources import host_deploy as deploy_command
 from stacks.resources.flexmetal.schema import PROVIDER as FLEXMETAL_PROVIDER
 from stacks.resources.flexmetal.schema import SERVER
-from stacks.resources.vpdeploy.schema import HOST_DEPLOY
 from stacks.resources.vproute53.schema import HEALTH_CHECK, RECORD_SETS
 from stacks.spec.reference import MAX_IPV4_PREFIX_LEN, MAX_IPV6_PREFIX_LEN
 from stacks.spec.routing import RoutingRegistry, rpki_state
@@ -58,10 +58,32 @@ class StackConfig:
         return str(self.pop().get("environment", "production"))
 
 
+def deploy_environment(deploy: Resource) -> Mapping[str, Any]:
+    environment = deploy.props.get("environment")
+    return environment if isinstance(environment, Mapping) else {}
+
+
 def host_entry(deploy: Resource) -> dict[str, Any] | None:
-    """A HostDeploy's host entry (JSON), or None while it is not known."""
-    raw = deploy.props.get("host")
+    """A host deploy's host entry (JSON in its environment), or None while it is not known."""
+    raw = deploy_environment(deploy).get(deploy_command.HOST)
     return dict(json.loads(raw)) if isinstance(raw, str) else None
+
+
+def is_host_deploy(resource: Resource) -> bool:
+    return deploy_command.is_host_deploy(resource.type, resource.name)
+
+
+def encrypted_values_left_out(resource: Resource) -> Mapping[str, Any]:
+    """The properties as the state keeps them in plain text: a host deploy's secrets (its
+    VOICEPOP_SECRET_* variables) are secret values, which the state encrypts."""
+    if not is_host_deploy(resource):
+        return resource.props
+    environment = {
+        key: value
+        for key, value in deploy_environment(resource).items()
+        if not key.startswith(deploy_command.SECRET_PREFIX)
+    }
+    return {**resource.props, "environment": environment}
 
 
 def of_type(resources: Sequence[Resource], token: str) -> list[Resource]:
@@ -107,7 +129,7 @@ def ssh_admin_ranges(
 ) -> Iterator[str]:
     """The firewall's SSH openings as the host deploy gets them: never world-open, never wider
     than an admin network."""
-    entry = host_entry(deploy) if deploy.type == HOST_DEPLOY.token else None
+    entry = host_entry(deploy) if is_host_deploy(deploy) else None
     if entry is None:
         return
     shortest = {4: min_ipv4_prefix_len, 6: min_ipv6_prefix_len}
@@ -133,7 +155,7 @@ def plain_secrets(
         for key, value in config.values.items()
         if key in config.secret_keys and len(value) >= MIN_SECRET_LENGTH and value != REDACTED
     }
-    for prop, value in sorted(resource.props.items()):
+    for prop, value in sorted(encrypted_values_left_out(resource).items()):
         if prop in secret_inputs.get(resource.type, ()):
             continue
         text = json.dumps(value) if not isinstance(value, str) else value
@@ -208,16 +230,20 @@ def host_deploys(
     if config.environment() not in environments:
         return
     yield from _deploys_turned_off(config)
-    deploys = {r.name.removesuffix("-deploy"): r for r in of_type(resources, HOST_DEPLOY.token)}
+    deploys = {
+        r.name.removesuffix(deploy_command.RESOURCE_SUFFIX): r
+        for r in resources
+        if is_host_deploy(r)
+    }
     for server in sorted(r.name for r in of_type(resources, SERVER.token)):
         deploy = deploys.get(server)
         if deploy is None:
             yield (
                 f"server {server} has no host deploy, so nothing deploys or verifies it; "
-                "allowed: deploy.enabled true (a vpdeploy HostDeploy per server)"
+                "allowed: deploy.enabled true (a host deploy Command per server)"
             )
             continue
-        if deploy.props.get("simulate"):
+        if deploy_environment(deploy).get(deploy_command.SIMULATE) == "1":
             yield (
                 f"server {server}: its host deploy is simulated, so nothing runs on the host "
                 "while it looks deployed; allowed: a real deploy (deploy.simulate false)"
@@ -304,6 +330,4 @@ def secret_config(config: StackConfig) -> Iterator[str]:
             )
 
 
-SECRET_INPUTS = {
-    schema.token: schema.secret for schema in (FLEXMETAL_PROVIDER, HOST_DEPLOY) if schema.secret
-}
+SECRET_INPUTS = {schema.token: schema.secret for schema in (FLEXMETAL_PROVIDER,) if schema.secret}

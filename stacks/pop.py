@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi_command import local
 
 from roles.host import HostEntry
 from stacks.dns.component import PopDns
 from stacks.host_data import host_entry
+from stacks.resources import host_deploy as deploy_command
 from stacks.resources.flexmetal.resources import FlexMetal, Server, SshKey
 from stacks.resources.flexmetal.schema import TIMINGS, identity_tag
-from stacks.resources.vpdeploy.resources import Deployer, HostDeploy
 from stacks.rollout.trigger import (
     SFU_ROLE_FOLDER,
     code_digest,
@@ -112,7 +113,6 @@ class PopServer(pulumi.ComponentResource):
         identity: StackIdentity,
         ssh_key_ids: list[pulumi.Output[str]],
         provider: FlexMetal,
-        deployer: Deployer | None,
         rollout: Rollout,
         code: DeployedCode,
         opts: pulumi.ResourceOptions | None = None,
@@ -138,8 +138,8 @@ class PopServer(pulumi.ComponentResource):
         self.announced_prefixes = pulumi.Output.from_input(prefixes_announced_by(spec, name))
         self.bgp_neighbors = pulumi.Output.from_input(neighbors_of(spec, name))
         self.deploy = (
-            host_deploy(name, spec, self.entry, self.machine, deployer, rollout, code, self)
-            if deployer
+            host_deploy(name, spec, self.entry, self.machine, rollout, code, self)
+            if spec.deploy.enabled
             else None
         )
         self.register_outputs(
@@ -176,14 +176,14 @@ def host_deploy(
     spec: PopSpec,
     entry: pulumi.Output[HostEntry | None],
     machine: Server,
-    deployer: Deployer,
     rollout: Rollout,
     code: DeployedCode,
     parent: pulumi.Resource,
-) -> HostDeploy:
-    """The server's site deploy and verification, run again when its trigger changes: the
-    roles or the verification suites, the host's entry, or the server's installation (a
-    reinstall wipes the host). It starts once the previous wave of the rollout is done."""
+) -> local.Command:
+    """The server's site deploy and verification (stacks/resources/host_deploy.py), run again
+    when its environment changes: the trigger (the roles or the verification suites, the
+    host's entry, or the server's installation: a reinstall wipes the host), the SFU digest,
+    the secrets, a repair's token. It starts once the previous wave of the rollout is done."""
     # the entry travels as JSON text: a dict in an Output is lifted into an Output per nested
     # value whenever it is combined with another (some 4,000 Outputs for 20 servers)
     trigger = pulumi.Output.all(entry, machine.uuid, machine.installation).apply(
@@ -193,21 +193,41 @@ def host_deploy(
             installation=f"{v[1]}/{v[2]}",
         )
     )
-    return HostDeploy(
-        f"{name}-deploy",
-        {
-            "host": entry.apply(lambda e: json.dumps(delivered(e).as_json(), sort_keys=True)),
-            "trigger": trigger,
-            "sfu_digest": entry.apply(lambda e: sfu_digest(delivered(e).as_json(), code.sfu)),
-            "wave": rollout.wave.label(rollout.waves),
-            "secrets": deploy_secrets(spec, name),
-            "settle_s": spec.deploy.settle_s,
-            "timeout_s": spec.deploy.timeout_s,
-            # only when set: a real PoP's deploys keep the inputs they always had
-            **({"simulate": True} if spec.deploy.simulate else {}),
-            **({"redeploy": rollout.redeploy} if rollout.redeploy else {}),
-        },
-        pulumi.ResourceOptions(parent=parent, provider=deployer, depends_on=list(rollout.after)),
+    secrets = {
+        deploy_command.SECRET_PREFIX + key: value
+        for key, value in deploy_secrets(spec, name).items()
+    }
+    environment: dict[str, pulumi.Input[str]] = {
+        deploy_command.HOST: entry.apply(
+            lambda e: json.dumps(delivered(e).as_json(), sort_keys=True)
+        ),
+        deploy_command.TRIGGER: trigger,
+        deploy_command.SFU_DIGEST: entry.apply(
+            lambda e: sfu_digest(delivered(e).as_json(), code.sfu)
+        ),
+        deploy_command.WAVE: rollout.wave.label(rollout.waves),
+        deploy_command.SETTLE_S: str(spec.deploy.settle_s),
+        deploy_command.TIMEOUT_S: str(spec.deploy.timeout_s),
+        **({deploy_command.SIMULATE: "1"} if spec.deploy.simulate else {}),
+        **({deploy_command.REDEPLOY: rollout.redeploy} if rollout.redeploy else {}),
+        **secrets,
+    }
+    return local.Command(
+        f"{name}{deploy_command.RESOURCE_SUFFIX}",
+        create=deploy_command.CREATE,
+        update=deploy_command.UPDATE,
+        delete=deploy_command.DELETE,
+        environment=environment,
+        logging=local.Logging.STDERR,
+        # a new address is another server: a new deploy, and the old server drained
+        triggers=[machine.primary_ip],
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=list(rollout.after),
+            # the figures carry a digest of the secrets (whether they changed since the run)
+            additional_secret_outputs=["stdout"],
+            ignore_changes=[] if rollout.redeploy else [deploy_command.IGNORED_UNLESS_GIVEN],
+        ),
     )
 
 
@@ -237,7 +257,6 @@ class VoicePop(pulumi.ComponentResource):
             for index, public_key in enumerate(resolve_ssh_public_keys(spec, identity.project_dir))
         ]
         key_ids = [key.uuid for key in keys]
-        deployer = Deployer(f"{spec.code}-deployer", child) if spec.deploy.enabled else None
         self.servers: dict[str, PopServer] = {}
         waves = rollout_waves(
             spec.server_names, spec.deploy.rollout.canary, spec.deploy.rollout.batch
@@ -248,7 +267,7 @@ class VoicePop(pulumi.ComponentResource):
             for name in wave.servers:
                 rollout = Rollout(wave, len(waves), previous, (redeploy or {}).get(name, ""))
                 self.servers[name] = PopServer(
-                    name, spec, identity, key_ids, provider, deployer, rollout, code, child
+                    name, spec, identity, key_ids, provider, rollout, code, child
                 )
             previous = tuple(
                 deploy for name in wave.servers if (deploy := self.servers[name].deploy)
@@ -272,19 +291,20 @@ class VoicePop(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def deploy_outcome(deploy: HostDeploy) -> pulumi.Output[dict[str, Any]]:
-    keys = (
-        "changed_operations", "checks_passed", "call_mos", "drained", "left_drained",
-        "deployed_at",
-    )  # fmt: skip
-    return pulumi.Output.all(
-        deploy.changed_operations,
-        deploy.checks_passed,
-        deploy.call_mos,
-        deploy.drained,
-        deploy.left_drained,
-        deploy.deployed_at,
-    ).apply(lambda values: dict(zip(keys, values, strict=True)))
+OUTCOME = (
+    "changed_operations", "checks_passed", "call_mos", "drained", "left_drained", "deployed_at",
+)  # fmt: skip
+
+
+def deploy_outcome(deploy: local.Command) -> pulumi.Output[dict[str, Any]]:
+    """The last run's figures, from the deploy command's JSON; never a secret (the command
+    prints none), though the Command marks its output secret when its inputs hold one."""
+    return pulumi.Output.unsecret(deploy.stdout).apply(outcome_of)
+
+
+def outcome_of(stdout: str | None) -> dict[str, Any]:
+    figures = json.loads(stdout) if stdout else {}
+    return {key: figures.get(key) for key in OUTCOME}
 
 
 def pop_summary(

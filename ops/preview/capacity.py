@@ -7,11 +7,9 @@ from dataclasses import dataclass
 
 from ops.preview.events import StackPreview
 from stacks.resources.flexmetal import schema as flexmetal
-from stacks.resources.vpdeploy import schema as vpdeploy
 from stacks.spec.capacity import servers_of
 
 SERVER = flexmetal.SERVER.token
-HOST_DEPLOY = vpdeploy.HOST_DEPLOY.token
 SFU_DIGEST = "sfu_digest"  # a host deploy's: it changes when the deploy restarts the SFU
 
 
@@ -74,7 +72,7 @@ def largest_draining_wave(preview: StackPreview) -> int:
     waves: dict[str, int] = {}
     for change in preview.changes:
         restarts = any(p.path == SFU_DIGEST for p in change.properties)
-        if change.type == HOST_DEPLOY and change.op == "update" and change.wave and restarts:
+        if change.host_deploy and change.op == "update" and change.wave and restarts:
             waves[change.wave] = waves.get(change.wave, 0) + 1
     return max(waves.values(), default=0)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ops.preview.capacity import HOST_DEPLOY, SFU_DIGEST, capacity_effect, capacity_line
+from ops.preview.capacity import SFU_DIGEST, capacity_effect, capacity_line
 from ops.preview.danger import dangers, grouped
 from ops.preview.events import (
     COUNTED,
@@ -197,7 +197,7 @@ def rollout_line(changes: Sequence[ResourceChange]) -> str:
     waves: dict[str, list[str]] = {}
     draining: set[str] = set()
     for change in changes:
-        if change.type == HOST_DEPLOY and change.wave and change.op != "delete":
+        if change.host_deploy and change.wave and change.op != "delete" and not moved_only(change):
             waves.setdefault(change.wave, []).append(change.name.removesuffix("-deploy"))
             if any(p.path == SFU_DIGEST for p in change.properties):
                 draining.add(change.wave)
@@ -209,6 +209,11 @@ def rollout_line(changes: Sequence[ResourceChange]) -> str:
         for label, servers in sorted(waves.items(), key=lambda item: wave_number(item[0]))
     )
     return f"**Rollout**, each wave after the one before passed its gate: {listed}\n"
+
+
+def moved_only(change: ResourceChange) -> bool:
+    """A host deploy whose server only moved to another wave: nothing runs on the host."""
+    return change.op == "update" and {p.path for p in change.properties} == {"wave"}
 
 
 def wave_number(label: str) -> int:
@@ -251,7 +256,7 @@ def properties_list(changes: Sequence[ResourceChange]) -> str:
 def shown_properties(change: ResourceChange) -> list[PropertyChange]:
     """A deploy's trigger is a digest: shown only when nothing else says why it changed (the
     roles or the verification suites did)."""
-    if change.type != HOST_DEPLOY:
+    if not change.host_deploy:
         return list(change.properties)
     shown = [p for p in change.properties if p.path not in UNSHOWN_DEPLOY_INPUTS]
     if not any(p.path == TRIGGER for p in shown):

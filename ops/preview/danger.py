@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ops.preview.capacity import HOST_DEPLOY, SERVER, capacity_effect
+from ops.preview.capacity import SERVER, capacity_effect
 from ops.preview.events import PropertyChange, ResourceChange, StackPreview
 from stacks.resources.vproute53 import schema as vproute53
 
@@ -65,7 +65,7 @@ def dangers_of(change: ResourceChange) -> Iterator[Danger]:
         yield Danger(f"DNS {what} {change.op}d", change.name, change.name)
     if change.type == RECORD_SETS:
         yield from _records_deleted(change)
-    if change.type == HOST_DEPLOY:
+    if change.host_deploy:
         yield from _host_dangers(change)
 
 

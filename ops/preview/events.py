@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stacks.resources import host_deploy as deploy_command
+
 SECRET = "[secret]"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # the engine's marker of a secret value
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown (known after the up)
@@ -36,6 +38,10 @@ class ResourceChange:
     @property
     def name(self) -> str:
         return self.urn.rsplit("::", 1)[-1]
+
+    @property
+    def host_deploy(self) -> bool:
+        return deploy_command.is_host_deploy(self.type, self.name)
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,8 @@ def resource_change(metadata: Mapping[str, Any]) -> ResourceChange | None:
     op = folded_op(metadata.get("op", ""))
     if op in ("same", "read", "refresh") or metadata.get("type") == "pulumi:pulumi:Stack":
         return None
+    if deploy_command.is_host_deploy(metadata.get("type", ""), metadata["urn"].rsplit("::")[-1]):
+        metadata = as_deploy(metadata)
     return ResourceChange(
         urn=metadata["urn"],
         type=metadata.get("type", ""),
@@ -210,6 +218,64 @@ def resource_change(metadata: Mapping[str, Any]) -> ResourceChange | None:
         replace_reasons=tuple(metadata.get("keys") or ()) if op == "replace" else (),
         wave=str(((metadata.get("new") or {}).get("inputs") or {}).get("wave") or ""),
     )
+
+
+# a host deploy's Command shown as what it deploys: its variables by the names of the deploy
+DEPLOY_NAMES = {
+    deploy_command.HOST: "host",
+    deploy_command.TRIGGER: "trigger",
+    deploy_command.SFU_DIGEST: "sfu_digest",
+    deploy_command.WAVE: "wave",
+    deploy_command.SETTLE_S: "settle_s",
+    deploy_command.TIMEOUT_S: "timeout_s",
+    deploy_command.SIMULATE: "simulate",
+    deploy_command.REDEPLOY: "redeploy",
+}
+COMMAND_NAMES = {"triggers": "address"}  # its one trigger: the server's address
+
+
+def deploy_name(variable: str) -> str:
+    if variable.startswith(deploy_command.SECRET_PREFIX):
+        return "secrets." + variable.removeprefix(deploy_command.SECRET_PREFIX)
+    return DEPLOY_NAMES.get(variable, variable)
+
+
+def deploy_path(path: str) -> str:
+    """`environment.VOICEPOP_WAVE` → `wave`; `triggers[0]` → `address`."""
+    head, _, rest = path.partition(".")
+    if head == "environment" and rest:
+        return deploy_name(rest)
+    base = head.split("[")[0]
+    return COMMAND_NAMES.get(base, path)
+
+
+def deploy_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    environment = inputs.get("environment")
+    if not isinstance(environment, Mapping):
+        return {}
+    shown: dict[str, Any] = {}
+    for variable, value in environment.items():
+        name = deploy_name(variable)
+        if name.startswith("secrets."):
+            shown.setdefault("secrets", {})[name.removeprefix("secrets.")] = value
+        else:
+            shown[name] = value
+    return shown
+
+
+def as_deploy(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A host deploy's step with the Command's environment read as the deploy's inputs."""
+    shown = dict(metadata)
+    for side in ("old", "new"):
+        if isinstance(metadata.get(side), Mapping):
+            state = dict(metadata[side])
+            state["inputs"] = deploy_inputs(state.get("inputs") or {})
+            shown[side] = state
+    detailed = metadata.get("detailedDiff") or {}
+    shown["detailedDiff"] = {deploy_path(path): diff for path, diff in detailed.items()}
+    shown["diffs"] = [deploy_path(path) for path in metadata.get("diffs") or []]
+    shown["keys"] = [deploy_path(path) for path in metadata.get("keys") or []]
+    return shown
 
 
 def policy_result(event: Mapping[str, Any]) -> PolicyResult:

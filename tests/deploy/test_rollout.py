@@ -10,7 +10,8 @@ from deploy.results import DrainPlan
 from deploy.runner import expecting
 from ops.preview.comment import rollout_line
 from ops.preview.events import PropertyChange, ResourceChange
-from plugins.vpdeploy.provider import HostDeploys, drain_plan
+from deploy.command import DeployRequest, nothing_to_do
+from deploy.record import HostRecord, drain_plan
 from roles.host import HostEntry
 from stacks.host_data import host_entry
 from stacks.rollout.trigger import sfu_digest
@@ -92,15 +93,6 @@ def test_only_what_the_sfu_is_made_of_moves_its_digest() -> None:
     assert sfu_digest(host(first=10000), "other sfu role code") != base
 
 
-def test_a_deployed_host_is_drained_only_when_its_sfu_restarts() -> None:
-    olds = {"sfu_digest": "a", "trigger": "t1"}
-    assert drain_plan(olds, {"sfu_digest": "b"}) == DrainPlan(True, True, False)
-    assert drain_plan(olds, {"sfu_digest": "a"}) == DrainPlan(True, False, False)
-    assert drain_plan({}, {"sfu_digest": "a"}) == DrainPlan(False, False, False), "created"
-    left = {**olds, "left_drained": True}
-    assert drain_plan(left, {"sfu_digest": "a"}) == DrainPlan(True, False, True)
-
-
 def entry(drain_wait_s: int = 30) -> HostEntry:
     raw = valid_pop()
     raw["bgp"]["drain_wait_s"] = drain_wait_s
@@ -113,11 +105,32 @@ def test_a_drained_host_is_verified_drained_and_announcing_nothing() -> None:
     assert expecting(entry(), "drained").drain_expected == "drained"
 
 
-def test_a_move_to_another_wave_is_not_a_change() -> None:
-    handlers = HostDeploys(lambda *args, **kwargs: None)  # type: ignore[arg-type]
-    olds = {"host": '{"address": "192.0.2.11"}', "trigger": "t", "wave": "wave 2 of 3"}
-    assert handlers.diff(olds, {**olds, "wave": "wave 3 of 4"}).changed == []
-    assert handlers.diff(olds, {**olds, "trigger": "u"}).changed == ["trigger"]
+def request(**changes: Any) -> DeployRequest:
+    fields: dict[str, Any] = {
+        "host_json": '{"name": "ams1-sfu01"}', "trigger": "t", "sfu_digest": "s",
+        "wave": "wave 2 of 3", "settle_s": 60.0, "timeout_s": 1800.0, "simulate": False,
+        "redeploy": "", "secrets": {"bgpMd5": "k1"},
+    }  # fmt: skip
+    return DeployRequest(**{**fields, **changes})
+
+
+def last_run(**changes: Any) -> dict[str, Any]:
+    before = request()
+    return {
+        "trigger": before.trigger,
+        "sfu_digest": before.sfu_digest,
+        "secrets_digest": before.secrets_digest,
+        "redeploy": "",
+        **changes,
+    }
+
+
+def test_a_move_to_another_wave_has_nothing_to_do_on_the_host() -> None:
+    assert nothing_to_do(request(wave="wave 3 of 4"), last_run())
+    assert not nothing_to_do(request(trigger="u"), last_run())
+    assert not nothing_to_do(request(sfu_digest="r"), last_run())
+    assert not nothing_to_do(request(secrets={"bgpMd5": "k2"}), last_run()), "a new MD5 key"
+    assert "k1" not in request().secrets_digest
 
 
 def deploy_change(server: str, wave: str, *, restarts_sfu: bool) -> ResourceChange:
@@ -125,8 +138,8 @@ def deploy_change(server: str, wave: str, *, restarts_sfu: bool) -> ResourceChan
     if restarts_sfu:
         properties.append(PropertyChange("sfu_digest", "c", "d"))
     return ResourceChange(
-        urn=f"urn:pulumi:ams1::voicepop::vpdeploy:index:HostDeploy::{server}-deploy",
-        type="vpdeploy:index:HostDeploy",
+        urn=f"urn:pulumi:ams1::voicepop::command:local:Command::{server}-deploy",
+        type="command:local:Command",
         op="update",
         properties=tuple(properties),
         wave=wave,
@@ -172,7 +185,7 @@ def test_a_deploy_drains_its_host_on_delete_only_while_it_owns_it(
 
     def run_on(host: HostEntry, command: str) -> tuple[int, str]:
         commands.append(command)
-        return 0, recorded if command.startswith("cat ") else "drained"
+        return 0, f"owner={recorded}" if "deploy-owner" in command else "drained"
 
     monkeypatch.setattr(drain, "run_on", run_on)
     outcome = drain_host(entry(drain_wait_s=5), lambda _: None, owner)
@@ -181,15 +194,14 @@ def test_a_deploy_drains_its_host_on_delete_only_while_it_owns_it(
 
 
 def test_only_a_new_redeploy_token_reruns_and_drains_a_deploy() -> None:
-    from plugins.vpdeploy.provider import drain_plan, reruns
-
-    olds = {"trigger": "t", "sfu_digest": "s", "redeploy": "repair-1"}
-    assert not reruns(olds, {"trigger": "t", "sfu_digest": "s"})  # a run without a repair
-    assert not reruns(olds, {**olds})
-    asked = {"trigger": "t", "sfu_digest": "s", "redeploy": "repair-2"}
-    assert reruns(olds, asked)
-    assert drain_plan(olds, asked).restarts_sfu
-    assert not drain_plan(olds, {"trigger": "u", "sfu_digest": "s"}).restarts_sfu
+    taken = last_run(redeploy="repair-1")
+    assert nothing_to_do(request(), taken)  # a run without a repair
+    assert nothing_to_do(request(redeploy="repair-1"), taken)
+    assert not nothing_to_do(request(redeploy="repair-2"), taken)
+    record = HostRecord(owner="o", sfu_digest="s", redeploy_token="repair-1")
+    assert drain_plan(record, "s", "repair-2").restarts_sfu
+    assert not drain_plan(record, "s", "repair-1").restarts_sfu
+    assert not drain_plan(record, "s").restarts_sfu
 
 
 def test_the_repair_names_only_servers_of_the_pop() -> None:

@@ -116,8 +116,8 @@ def test_a_simulated_fleet_is_a_project_of_its_own_that_keeps_each_stacks_salt(
 
 def test_previews_saved_apart_join_into_the_comment_they_would_have_made(tmp_path: Path) -> None:
     change = ResourceChange(
-        urn="urn:pulumi:ams1::voicepop::vpdeploy:index:HostDeploy::ams1-sfu01-deploy",
-        type="vpdeploy:index:HostDeploy",
+        urn="urn:pulumi:ams1::voicepop::command:local:Command::ams1-sfu01-deploy",
+        type="command:local:Command",
         op="update",
         properties=(PropertyChange("host.sfu.log_level", 4, 5),),
         wave="wave 1 of 3 (canary)",

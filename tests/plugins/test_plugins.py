@@ -4,7 +4,6 @@ snake_case. The plugins' API calls are tested for real on the engine
 (test_flexmetal_on_the_engine.py, test_vproute53.py) and in tests/e2e."""
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
@@ -15,7 +14,6 @@ import pytest
 from pulumi.provider.experimental.property_value import PropertyValue
 from pulumi.provider.experimental.provider import (
     CheckRequest,
-    CreateRequest,
     DiffRequest,
     ReadRequest,
     UpdateRequest,
@@ -25,20 +23,16 @@ from plugins.errors import unless_gone
 from plugins.flexmetal import provider as flexmetal
 from plugins.plugin import PluginProvider
 from plugins.properties import COMPUTED, engine_values, plain_map
-from plugins.vpdeploy import provider as vpdeploy
 from plugins.vproute53 import provider as vproute53
 from stacks.resources.flexmetal import resources as flexmetal_resources
 from stacks.resources.flexmetal import schema as fm
 from stacks.resources.flexmetal.schema import SERVER
 from stacks.resources.schema import Schema, camel_case, with_current_names
-from stacks.resources.vpdeploy import resources as vpdeploy_resources
-from stacks.resources.vpdeploy import schema as vpd
 from stacks.resources.vproute53 import resources as vproute53_resources
 from stacks.resources.vproute53 import schema as r53
 from tests.project import PROJECT_ROOT
 
 T = TypeVar("T")
-DEPLOY_URN = "urn:pulumi:sbx::voicepop::voicepop:pop:Pop$vpdeploy:index:HostDeploy::sfu01-deploy"
 SERVER_URN = "urn:pulumi:sbx::voicepop::voicepop:pop:Pop$flexmetal:index:Server::sfu01"
 ZONE_URN = "urn:pulumi:sbx::voicepop::vproute53:index:Zone::sbx1-zone"
 HOST = {"name": "sbx1-sfu01", "address": "192.0.2.10", "user": "root", "data": {"port": 8088}}
@@ -57,16 +51,6 @@ def run(work: Coroutine[Any, Any, T]) -> T:
         return loop.run_until_complete(work)
     finally:
         loop.close()
-
-
-def deploy_inputs(address: str = "192.0.2.10", trigger: str = "t1") -> dict[str, Any]:
-    return {
-        "host": json.dumps({**HOST, "address": address}),
-        "trigger": trigger,
-        "secrets": {"bgp_md5": "x"},
-        "settle_s": 60.0,
-        "timeout_s": 900.0,
-    }
 
 
 def server_inputs(**changed: Any) -> dict[str, Any]:
@@ -98,36 +82,6 @@ SERVER_OUTPUTS = {
 def diff(plugin: PluginProvider, urn: str, olds: dict[str, Any], news: dict[str, Any]) -> Any:
     request = DiffRequest(urn, "id-1", on_the_wire(olds), on_the_wire(news), [])
     return run(plugin.diff(request))
-
-
-def test_a_deploy_reruns_in_place_and_is_replaced_only_for_another_server() -> None:
-    plugin = vpdeploy.plugin("")
-    assert diff(plugin, DEPLOY_URN, deploy_inputs(), deploy_inputs()).changes is False
-    rerun = diff(plugin, DEPLOY_URN, deploy_inputs(), deploy_inputs(trigger="t2"))
-    assert (rerun.changes, rerun.replaces) == (True, [])
-    moved = diff(plugin, DEPLOY_URN, deploy_inputs(), deploy_inputs("192.0.2.99", "t2"))
-    assert moved.changes and moved.replaces == ["host"]  # the old server drained, then released
-    unknown = {**deploy_inputs(), "host": COMPUTED, "trigger": COMPUTED}
-    later = diff(plugin, DEPLOY_URN, deploy_inputs(), unknown)
-    assert later.changes and later.replaces == []  # decided again once the address is known
-
-
-def test_a_deploy_preview_keeps_its_secrets_secret_and_its_figures_unknown() -> None:
-    request = CreateRequest(DEPLOY_URN, on_the_wire(deploy_inputs()), 0.0, preview=True)
-    planned = run(vpdeploy.plugin("").create(request)).properties
-    assert planned is not None
-    assert planned["secrets"].is_secret
-    assert not planned["host"].is_secret  # readable in the state: names of keys, never values
-    assert plain_map(planned)["checks_passed"] is COMPUTED
-
-
-def test_a_deploy_whose_trigger_is_the_same_only_restates_its_figures() -> None:
-    figures = {"changed_operations": 3, "checks_passed": 29, "deployed_at": "then"}
-    olds = {**deploy_inputs(), **figures}
-    news = {**deploy_inputs(), "settle_s": 30.0}
-    request = UpdateRequest(DEPLOY_URN, "d", on_the_wire(olds), on_the_wire(news), 0.0, [], False)
-    restated = plain_map(run(vpdeploy.plugin("").update(request)).properties or {})
-    assert restated["checks_passed"] == 29 and restated["settle_s"] == 30.0
 
 
 def test_a_server_diff_replaces_reinstalls_or_retags_as_documented() -> None:
@@ -225,7 +179,6 @@ def test_unless_gone_passes_every_other_error_on() -> None:
     [
         (flexmetal_resources.Server, fm.SERVER),
         (flexmetal_resources.SshKey, fm.SSH_KEY),
-        (vpdeploy_resources.HostDeploy, vpd.HOST_DEPLOY),
         (vproute53_resources.Zone, r53.ZONE),
         (vproute53_resources.HealthCheck, r53.HEALTH_CHECK),
     ],
@@ -240,7 +193,6 @@ def test_every_property_on_the_wire_is_snake_case() -> None:
     schemas = [
         fm.SERVER,
         fm.SSH_KEY,
-        vpd.HOST_DEPLOY,
         r53.ZONE,
         r53.HEALTH_CHECK,
         r53.RECORD_SETS,
@@ -277,7 +229,7 @@ def test_a_plugin_starts_without_running_the_sdk_modules_it_never_uses() -> None
     probe = (
         "import sys; from plugins.__main__ import DeferredModules, UNUSED_BY_PLUGINS; "
         "sys.meta_path.insert(0, DeferredModules(UNUSED_BY_PLUGINS)); "
-        "import plugins.vpdeploy.provider; "
+        "import plugins.flexmetal.provider; "
         "deferred = [m for m in ('pulumi.automation._cmd', 'dill') if m in sys.modules]; "
         "import pulumi.automation; "
         "print(deferred, pulumi.automation.LocalWorkspace.__name__)"
@@ -293,7 +245,7 @@ def test_the_plugin_entry_names_its_usage() -> None:
     assert "usage: python -m plugins NAME ENGINE_ADDRESS" in entry.stderr
 
 
-@pytest.mark.parametrize("plugin", ["flexmetal", "vproute53", "vpdeploy"])
+@pytest.mark.parametrize("plugin", ["flexmetal", "vproute53"])
 def test_a_plugin_exits_at_the_engines_sigint_even_started_with_sigint_ignored(
     plugin: str,
 ) -> None:

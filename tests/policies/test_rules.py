@@ -12,7 +12,7 @@ from stacks.spec.routing import Roa, RouteObject, RoutingRegistry
 
 pytestmark = pytest.mark.compliance
 
-SERVER, DEPLOY = "flexmetal:index:Server", "vpdeploy:index:HostDeploy"
+SERVER, DEPLOY = "flexmetal:index:Server", "command:local:Command"
 CHECK, RECORDS = "vproute53:index:HealthCheck", "vproute53:index:RecordSets"
 MD5 = "s3cr3t-md5-key"
 
@@ -61,7 +61,9 @@ def deploy(name: str, **host: Any) -> rules.Resource:
         **{section: {} for section in ROLE_SECTIONS if section != "firewall"},
         **host,
     }
-    return rules.Resource(DEPLOY, f"{name}-deploy", {"host": json.dumps(entry), "secrets": {}})
+    return rules.Resource(
+        DEPLOY, f"{name}-deploy", {"environment": {"VOICEPOP_HOST": json.dumps(entry)}}
+    )
 
 
 def check(server_name: str, check_id: str) -> rules.Resource:
@@ -150,9 +152,10 @@ def test_an_unregistered_or_too_long_prefix_is_named(prefix: str, expected: list
 
 def test_a_server_without_its_deploy_or_with_part_of_the_site_is_named() -> None:
     pop = [server("ams1-sfu1"), server("ams1-sfu2"), deploy("ams1-sfu2", anycast=None)]
-    entry = json.loads(pop[2].props["host"])
+    entry = json.loads(pop[2].props["environment"]["VOICEPOP_HOST"])
     del entry["anycast"], entry["bgp"]
-    pop[2] = rules.Resource(DEPLOY, "ams1-sfu2-deploy", {"host": json.dumps(entry)})
+    environment = {"VOICEPOP_HOST": json.dumps(entry)}
+    pop[2] = rules.Resource(DEPLOY, "ams1-sfu2-deploy", {"environment": environment})
     messages = list(rules.host_deploys(pop, pop_config(), ["production"]))
     assert messages[0].startswith("server ams1-sfu1 has no host deploy")
     assert "ams1-sfu2: its host deploy lacks role data anycast, bgp" in messages[1]
@@ -175,7 +178,8 @@ def test_a_production_pop_may_not_simulate_or_skip_its_deploys(
 
 def test_a_simulated_host_deploy_is_named() -> None:
     pop = healthy_pop()
-    pop[2] = rules.Resource(DEPLOY, pop[2].name, {**pop[2].props, "simulate": True})
+    simulated = {**pop[2].props["environment"], "VOICEPOP_SIMULATE": "1"}
+    pop[2] = rules.Resource(DEPLOY, pop[2].name, {"environment": simulated})
     [message] = rules.host_deploys(pop, pop_config(), ["production", "staging"])
     assert message.startswith("server ams1-sfu1: its host deploy is simulated")
 
@@ -196,10 +200,10 @@ def test_dns_ttls_outside_the_bounds_are_named(ttl: int, violates: bool) -> None
 def test_a_secret_config_value_in_a_plain_input_is_named_without_its_value() -> None:
     leaky = deploy("ams1-sfu1", bgp={"neighbors": [{"md5": MD5}]})
     [message] = rules.plain_secrets(leaky, pop_config(), rules.SECRET_INPUTS)
-    assert "property host holds the value of secret config voicepop:bgpMd5" in message
+    assert "property environment holds the value of secret config voicepop:bgpMd5" in message
     assert MD5 not in message
-    # in the input the plugin encrypts it belongs
-    kept = rules.Resource(DEPLOY, "d", {"secrets": {"bgpMd5": MD5}})
+    # in the deploy's secret variables (secret values, which the state encrypts) it belongs
+    kept = rules.Resource(DEPLOY, "d-deploy", {"environment": {"VOICEPOP_SECRET_bgpMd5": MD5}})
     assert list(rules.plain_secrets(kept, pop_config(), rules.SECRET_INPUTS)) == []
 
 

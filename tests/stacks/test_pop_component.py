@@ -158,6 +158,14 @@ def test_each_server_is_rented_with_its_identity_tag_and_the_admin_keys(
     return pulumi.Output.all(*(s.address for s in pop.servers.values())).apply(check)
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def unwrapped(value: Any) -> Any:
+    """A value the mocks hand back under the secret marker, without it."""
+    return value["value"] if isinstance(value, dict) and SECRET_SIG in value else value
+
+
 @pulumi.runtime.test
 def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
     mocks: RecordingMocks,
@@ -168,18 +176,22 @@ def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
 
     def check(_: Any) -> None:
         deploys = {
-            n: r for n, r in mocks.registered.items() if r["type"] == "vpdeploy:index:HostDeploy"
+            n: unwrapped(r["environment"])
+            for n, r in mocks.registered.items()
+            if r["type"] == "command:local:Command"
         }
         assert sorted(deploys) == ["ams1-sfu01-deploy", "ams1-sfu02-deploy", "ams1-sfu03-deploy"]
         second = deploys["ams1-sfu02-deploy"]
-        host = json.loads(second["host"])  # JSON: the role data keeps its integers
+        host = json.loads(second["VOICEPOP_HOST"])  # JSON: the role data keeps its integers
         assert (host["name"], host["address"]) == ("ams1-sfu02", "192.0.2.12")
         assert host["firewall"]["tcp_service_ports"] == [8088]
         assert "203.0.113.0/24" in host["bgp"]["prefixes"]
-        assert MD5 not in second["host"]  # the key's name only; its value is a secret input
-        assert second["secrets"]["value"] == {"bgpMd5": MD5}  # under the mocks' secret marker
-        assert deploys["ams1-sfu03-deploy"]["secrets"] == {}  # no BGP session, no key
-        triggers = {d["trigger"] for d in deploys.values()}
+        assert MD5 not in second["VOICEPOP_HOST"]  # the key's name only; its value: a secret
+        assert second["VOICEPOP_SECRET_bgpMd5"] == MD5
+        secret = mocks.registered["ams1-sfu02-deploy"]["environment"]
+        assert secret.get(SECRET_SIG), "under the secret marker: the state encrypts it"
+        assert not [k for k in deploys["ams1-sfu03-deploy"] if "SECRET" in k]  # no BGP session
+        triggers = {d["VOICEPOP_TRIGGER"] for d in deploys.values()}
         assert len(triggers) == 3, "each host's trigger is its own"
 
     return pulumi.Output.all(*(s.deploy.id for s in pop.servers.values() if s.deploy)).apply(check)
@@ -196,7 +208,7 @@ def test_no_deploy_when_the_spec_turns_it_off(mocks: RecordingMocks) -> Any:
 
     def check(_: Any) -> None:
         kinds = {r["type"] for r in mocks.registered.values()}
-        assert not {k for k in kinds if k.startswith(("vpdeploy", "pulumi:providers:vpdeploy"))}
+        assert "command:local:Command" not in kinds
 
     return pulumi.Output.all(*(s.address for s in pop.servers.values())).apply(check)
 
@@ -212,9 +224,9 @@ def test_each_deploy_knows_its_wave_and_waits_for_the_wave_before(mocks: Recordi
 
     def check(_: Any) -> None:
         deploys = [
-            (name, r["wave"])
+            (name, unwrapped(r["environment"])["VOICEPOP_WAVE"])
             for name, r in mocks.registered.items()
-            if r["type"] == "vpdeploy:index:HostDeploy"
+            if r["type"] == "command:local:Command"
         ]
         # registered (so started by the engine) in the waves' order: a wave's deploys wait
         # for the previous wave's (their dependencies)

@@ -1,0 +1,45 @@
+"""Each server's host deploy as a `pulumi_command.local.Command`: what the program gives it and
+what the deploy command (`python -m deploy`, deploy/command.py) reads, named once here.
+
+The Command runs `deploy/bin/host-deploy up` when it is created and when its environment
+changes (the trigger, the SFU digest, the secrets, a repair's token, the wave), and
+`deploy/bin/host-deploy leave` when it is deleted. The command's standard output is one JSON
+document, the run's figures (`deploys` in the stack's outputs); its standard error is the
+progress, streamed to the engine beside the resource. A new address is another server: the
+Command is replaced (its `triggers`), so the old server is drained before its release. No
+Pulumi imports: the preview and the policy pack read these names too."""
+
+from roles.secrets import PREFIX
+
+SECRET_PREFIX = PREFIX  # + a config key: the roles read them (roles/secrets.py)
+
+COMMAND_TYPE = "command:local:Command"
+RESOURCE_SUFFIX = "-deploy"  # `<server>-deploy`: a server's host deploy among other Commands
+
+# Relative: the engine starts every plugin, the command's provider too, in the program's folder
+# (Pulumi.yaml's main: stacks/), and a path of one checkout in the state would re-run every
+# deploy from another checkout.
+LAUNCHER = "../deploy/bin/host-deploy"
+CREATE = f"{LAUNCHER} up"
+UPDATE = CREATE
+DELETE = f"{LAUNCHER} leave"
+
+HOST = "VOICEPOP_HOST"  # the host's entry as JSON text
+TRIGGER = "VOICEPOP_TRIGGER"  # stacks/rollout/trigger.py: what shapes the host and proves it
+SFU_DIGEST = "VOICEPOP_SFU_DIGEST"  # a change restarts the SFU: the server is drained first
+WAVE = "VOICEPOP_WAVE"  # its place in the PoP's rollout ("wave 2 of 3"), for previews and logs
+SETTLE_S = "VOICEPOP_SETTLE_S"
+TIMEOUT_S = "VOICEPOP_TIMEOUT_S"
+SIMULATE = "VOICEPOP_SIMULATE"  # "1": nothing runs on the host (a simulated fleet's servers)
+REDEPLOY = "VOICEPOP_REDEPLOY"  # the drift repair's token: a new one deploys again, drained
+
+IGNORED_UNLESS_GIVEN = f'environment["{REDEPLOY}"]'  # a run without a repair asks nothing
+
+
+def environment_path(variable: str) -> str:
+    """A variable's property path in the engine's diffs (`environment.VOICEPOP_WAVE`)."""
+    return f"environment.{variable}"
+
+
+def is_host_deploy(resource_type: str, name: str) -> bool:
+    return resource_type == COMMAND_TYPE and name.endswith(RESOURCE_SUFFIX)
