@@ -13,7 +13,8 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
 
 .PHONY: help setup system-packages engine command-plugin venv validate preview up down test test-offline test-go lint lock \
         clean sandbox-up sandbox-down pr-comment drift stacks actionlint new-region \
-        policy-analyze audit repair pending examples fleet-preview fleet-up affected pr-comment-join
+        policy-analyze audit repair pending examples fleet-preview fleet-up affected pr-comment-join \
+        migrate-deploys
 
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -93,6 +94,9 @@ drift: venv engine ## Drift of STACK: provider and Route 53 (refresh), hosts (ro
 repair: venv engine ## Repair STACK's drift through pulumi up: drifted hosts deployed again (waves, gate), then drift again; exit 0/2/1
 	$(ENV) python -m ops.repair $(STACK) $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
 	  $(foreach config,$(POLICY_PACK_CONFIGS),--policy-pack-config $(config))
+
+migrate-deploys: venv engine ## One-time: STACK's host deploys moved off the old vpdeploy plugin (then make up / pulumi up)
+	$(ENV) tools/stack-env.sh $(STACK) python -m ops.migrate_deploys $(STACK) $(if $(DRY_RUN),--dry-run)
 
 audit: venv ## Host audit of STACK's servers (or INVENTORY=): JUnit, JSON and HTML in OUT (audit-report)
 	$(ENV) python -m audit $(if $(INVENTORY),--inventory $(INVENTORY),--stack $(STACK)) \

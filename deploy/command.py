@@ -2,6 +2,7 @@
 
     python -m deploy up       create and update: the host's deploy (deploy/runner.py)
     python -m deploy leave    delete: the host is drained before its server is released
+    python -m deploy attempt  the attempt marker's create and update: prints a new id
 
 Everything comes from the environment the program gives the Command (the host's entry, its
 trigger and SFU digest, the secrets) and from PULUMI_COMMAND_STDOUT, the last successful run's
@@ -13,7 +14,6 @@ record.py), where the next run finds it."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -49,16 +49,11 @@ class DeployRequest:
     simulate: bool
     redeploy: str
     secrets: dict[str, str]
+    attempt: str = ""  # the attempt marker's id (stacks/resources/host_deploy.py)
 
     @property
     def name(self) -> str:
         return str(json.loads(self.host_json).get("name") or "the host")
-
-    @property
-    def secrets_digest(self) -> str:
-        """Whether the secrets changed since the last run, without their values."""
-        document = json.dumps(sorted(self.secrets.items())) + self.trigger
-        return hashlib.sha256(document.encode()).hexdigest()[:32]
 
 
 def request_of(env: Mapping[str, str]) -> DeployRequest:
@@ -81,6 +76,7 @@ def request_of(env: Mapping[str, str]) -> DeployRequest:
         timeout_s=float(env[contract.TIMEOUT_S]),
         simulate=env.get(contract.SIMULATE) == "1",
         redeploy=env.get(contract.REDEPLOY, ""),
+        attempt=env.get(contract.ATTEMPT, ""),
         secrets={
             key.removeprefix(contract.SECRET_PREFIX): value
             for key, value in env.items()
@@ -99,12 +95,13 @@ def previous_run(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def nothing_to_do(request: DeployRequest, previous: Mapping[str, Any]) -> bool:
-    """Only the wave moved (a server added or removed elsewhere in the PoP), or a repair's token
-    was dropped: the host is as the last run left it."""
+    """Only the wave moved (a server added or removed elsewhere in the PoP) or a deploy knob
+    (settle or timeout): the host is as the last successful run left it, which was this same
+    attempt (a new trigger, SFU digest or secret makes a new one)."""
     return (
-        previous.get("trigger") == request.trigger
+        previous.get("attempt") == request.attempt
+        and previous.get("trigger") == request.trigger
         and previous.get("sfu_digest") == request.sfu_digest
-        and previous.get("secrets_digest") == request.secrets_digest
         and (not request.redeploy or request.redeploy == previous.get("redeploy"))
     )
 
@@ -127,7 +124,7 @@ def figures(run: HostRun, request: DeployRequest, owner: str) -> dict[str, Any]:
         "owner": owner,
         "trigger": request.trigger,
         "sfu_digest": request.sfu_digest,
-        "secrets_digest": request.secrets_digest,
+        "attempt": request.attempt,
         "redeploy": request.redeploy,
     }
 
@@ -193,9 +190,15 @@ def leave(env: Mapping[str, str]) -> str:
 
 
 def main(argv: list[str], env: Mapping[str, str]) -> int:
-    if argv not in (["up"], ["leave"]):
-        print("usage: python -m deploy up|leave (run by the stack's host deploy)", file=sys.stderr)
+    if argv not in (["up"], ["leave"], ["attempt"]):
+        print(
+            "usage: python -m deploy up|leave|attempt (run by the stack's host deploy)",
+            file=sys.stderr,
+        )
         return 2
+    if argv == ["attempt"]:
+        print(uuid.uuid4().hex)
+        return 0
     try:
         if argv == ["leave"]:
             progress(leave(env))

@@ -259,14 +259,17 @@ def _site_deploy(
     timer = threading.Timer(timeout_s, process.kill)
     timer.start()
     lines = []
+    role = ""
     try:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
             sink.write(scrub(line, secrets.values()))
             starting = STARTING.search(plain_lines(line)[0]) if line.strip() else None
-            if starting:
-                progress(f"deploying: {starting.group('name')}")
+            # one line per role: the engine keeps what a deploy prints in the state too
+            if starting and starting.group("name").split(" | ")[0] != role:
+                role = starting.group("name").split(" | ")[0]
+                progress(f"deploying: {role}")
         status = process.wait()
     finally:
         timer.cancel()

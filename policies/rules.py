@@ -75,8 +75,10 @@ def is_host_deploy(resource: Resource) -> bool:
 
 def encrypted_values_left_out(resource: Resource) -> Mapping[str, Any]:
     """The properties as the state keeps them in plain text: a host deploy's secrets (its
-    VOICEPOP_SECRET_* variables) are secret values, which the state encrypts."""
-    if not is_host_deploy(resource):
+    and its attempt marker's VOICEPOP_SECRET_* variables) are secret values, which the state
+    encrypts."""
+    marker = deploy_command.is_attempt_marker(resource.type, resource.name)
+    if not (is_host_deploy(resource) or marker):
         return resource.props
     environment = {
         key: value

@@ -197,20 +197,35 @@ def host_deploy(
         deploy_command.SECRET_PREFIX + key: value
         for key, value in deploy_secrets(spec, name).items()
     }
-    environment: dict[str, pulumi.Input[str]] = {
-        deploy_command.HOST: entry.apply(
-            lambda e: json.dumps(delivered(e).as_json(), sort_keys=True)
-        ),
+    redeploy = {deploy_command.REDEPLOY: rollout.redeploy} if rollout.redeploy else {}
+    # a run without a repair asks nothing: the token of the last repair stays as it is
+    unless_asked = [] if rollout.redeploy else [deploy_command.IGNORED_UNLESS_GIVEN]
+    what_it_does: dict[str, pulumi.Input[str]] = {
         deploy_command.TRIGGER: trigger,
         deploy_command.SFU_DIGEST: entry.apply(
             lambda e: sfu_digest(delivered(e).as_json(), code.sfu)
+        ),
+        **redeploy,
+        **secrets,
+    }
+    attempt = local.Command(
+        f"{name}{deploy_command.ATTEMPT_SUFFIX}",
+        create=deploy_command.MARK,
+        update=deploy_command.MARK,
+        environment=what_it_does,
+        logging=local.Logging.NONE,
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=unless_asked),
+    )
+    environment: dict[str, pulumi.Input[str]] = {
+        **what_it_does,
+        deploy_command.ATTEMPT: attempt.stdout,
+        deploy_command.HOST: entry.apply(
+            lambda e: json.dumps(delivered(e).as_json(), sort_keys=True)
         ),
         deploy_command.WAVE: rollout.wave.label(rollout.waves),
         deploy_command.SETTLE_S: str(spec.deploy.settle_s),
         deploy_command.TIMEOUT_S: str(spec.deploy.timeout_s),
         **({deploy_command.SIMULATE: "1"} if spec.deploy.simulate else {}),
-        **({deploy_command.REDEPLOY: rollout.redeploy} if rollout.redeploy else {}),
-        **secrets,
     }
     return local.Command(
         f"{name}{deploy_command.RESOURCE_SUFFIX}",
@@ -224,9 +239,7 @@ def host_deploy(
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(rollout.after),
-            # the figures carry a digest of the secrets (whether they changed since the run)
-            additional_secret_outputs=["stdout"],
-            ignore_changes=[] if rollout.redeploy else [deploy_command.IGNORED_UNLESS_GIVEN],
+            ignore_changes=unless_asked,
         ),
     )
 
@@ -297,9 +310,8 @@ OUTCOME = (
 
 
 def deploy_outcome(deploy: local.Command) -> pulumi.Output[dict[str, Any]]:
-    """The last run's figures, from the deploy command's JSON; never a secret (the command
-    prints none), though the Command marks its output secret when its inputs hold one."""
-    return pulumi.Output.unsecret(deploy.stdout).apply(outcome_of)
+    """The last run's figures, from the deploy command's JSON."""
+    return deploy.stdout.apply(outcome_of)
 
 
 def outcome_of(stdout: str | None) -> dict[str, Any]:

@@ -24,7 +24,8 @@ MARKER = "<!-- voicepop-preview -->"  # finds the comment again to edit it in pl
 VALUE_WIDTH = 120  # a property value longer than this is cut in the tables
 NOTE_RESERVE = 1_000
 TRIGGER = "trigger"  # room kept for the note that says what was trimmed
-UNSHOWN_DEPLOY_INPUTS = (SFU_DIGEST, "wave")  # digests and places: the rollout line says them
+# digests, places and the attempt's id: the rollout line says what they mean
+UNSHOWN_DEPLOY_INPUTS = (SFU_DIGEST, "wave", "attempt")
 
 # what goes first when the comment is too long (lowest first); counts and dangers never go
 FULL_DETAIL, HOST_DETAIL, PROPERTIES, POLICIES, RESOURCES = range(5)

@@ -208,7 +208,10 @@ def resource_change(metadata: Mapping[str, Any]) -> ResourceChange | None:
     op = folded_op(metadata.get("op", ""))
     if op in ("same", "read", "refresh") or metadata.get("type") == "pulumi:pulumi:Stack":
         return None
-    if deploy_command.is_host_deploy(metadata.get("type", ""), metadata["urn"].rsplit("::")[-1]):
+    kind, name = metadata.get("type", ""), metadata["urn"].rsplit("::")[-1]
+    if deploy_command.is_attempt_marker(kind, name):
+        return None  # counted, not listed: its deploy's row says what changes on the host
+    if deploy_command.is_host_deploy(kind, name):
         metadata = as_deploy(metadata)
     return ResourceChange(
         urn=metadata["urn"],
@@ -230,6 +233,7 @@ DEPLOY_NAMES = {
     deploy_command.TIMEOUT_S: "timeout_s",
     deploy_command.SIMULATE: "simulate",
     deploy_command.REDEPLOY: "redeploy",
+    deploy_command.ATTEMPT: "attempt",
 }
 COMMAND_NAMES = {"triggers": "address"}  # its one trigger: the server's address
 

@@ -15,6 +15,7 @@ SECRET_PREFIX = PREFIX  # + a config key: the roles read them (roles/secrets.py)
 
 COMMAND_TYPE = "command:local:Command"
 RESOURCE_SUFFIX = "-deploy"  # `<server>-deploy`: a server's host deploy among other Commands
+ATTEMPT_SUFFIX = "-attempt"  # `<server>-attempt`: the deploy's attempt marker (below)
 
 # Relative: the engine starts every plugin, the command's provider too, in the program's folder
 # (Pulumi.yaml's main: stacks/), and a path of one checkout in the state would re-run every
@@ -23,6 +24,12 @@ LAUNCHER = "../deploy/bin/host-deploy"
 CREATE = f"{LAUNCHER} up"
 UPDATE = CREATE
 DELETE = f"{LAUNCHER} leave"
+# The attempt marker: a Command of its own beside each deploy, which prints a new id whenever
+# what the deploy must do changes (its trigger, SFU digest or secrets). The deploy carries the
+# id; a failed deploy leaves the state as it was (the engine keeps a failed update's old
+# inputs), so its id differs from the marker's until a run succeeds: the next `pulumi up`
+# deploys a failed host again, even when the change that failed was reverted.
+MARK = f"{LAUNCHER} attempt"
 
 HOST = "VOICEPOP_HOST"  # the host's entry as JSON text
 TRIGGER = "VOICEPOP_TRIGGER"  # stacks/rollout/trigger.py: what shapes the host and proves it
@@ -31,6 +38,7 @@ WAVE = "VOICEPOP_WAVE"  # its place in the PoP's rollout ("wave 2 of 3"), for pr
 SETTLE_S = "VOICEPOP_SETTLE_S"
 TIMEOUT_S = "VOICEPOP_TIMEOUT_S"
 SIMULATE = "VOICEPOP_SIMULATE"  # "1": nothing runs on the host (a simulated fleet's servers)
+ATTEMPT = "VOICEPOP_ATTEMPT"  # the attempt marker's id
 REDEPLOY = "VOICEPOP_REDEPLOY"  # the drift repair's token: a new one deploys again, drained
 
 IGNORED_UNLESS_GIVEN = f'environment["{REDEPLOY}"]'  # a run without a repair asks nothing
@@ -43,3 +51,7 @@ def environment_path(variable: str) -> str:
 
 def is_host_deploy(resource_type: str, name: str) -> bool:
     return resource_type == COMMAND_TYPE and name.endswith(RESOURCE_SUFFIX)
+
+
+def is_attempt_marker(resource_type: str, name: str) -> bool:
+    return resource_type == COMMAND_TYPE and name.endswith(ATTEMPT_SUFFIX)

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.compliance]
 ANYCAST_V4 = "198.18.10.0/24"
 ZONE = "sandbox.voice.test"
 DEFAULT_UDP_RMEM_MIN = 16_384
-HOST_DEPLOY = "vpdeploy:index:HostDeploy"
+HOST_DEPLOY = "command:local:Command"  # a server's host deploy (`<server>-deploy`)
 SERVER = "flexmetal:index:Server"
 SANDBOX_AWS = {
     "AWS_ACCESS_KEY_ID": "sandbox",
@@ -58,8 +58,19 @@ def resources(sandbox: SandboxUnderTest, kind: str) -> dict[str, dict[str, Any]]
     }
 
 
+def deploy_figures(sandbox: SandboxUnderTest) -> dict[str, dict[str, Any]]:
+    """Each host deploy's last figures (its command's JSON, which the state encrypts)."""
+    result = sandbox.pulumi("stack export --show-secrets", with_config=False)
+    assert result.returncode == 0, result.stderr
+    return {
+        r["urn"].rsplit("::", 1)[1]: json.loads(r["outputs"]["stdout"])
+        for r in json.loads(result.stdout)["deployment"].get("resources", [])
+        if r["type"] == HOST_DEPLOY and r.get("outputs", {}).get("stdout")
+    }
+
+
 def deployed_at(sandbox: SandboxUnderTest) -> dict[str, str]:
-    return {name: out["deployed_at"] for name, out in resources(sandbox, HOST_DEPLOY).items()}
+    return {name: out["deployed_at"] for name, out in deploy_figures(sandbox).items()}
 
 
 def learned(sandbox: SandboxUnderTest) -> list[LearnedPath]:
@@ -243,11 +254,11 @@ def test_a_forced_redeploy_by_replace_leaves_the_server_announcing(pop: SandboxU
         for r in pop.state_resources()
         if r["type"] == HOST_DEPLOY and r["urn"].endswith(f"::{forced}-deploy")
     )
-    owner_before = resources(pop, HOST_DEPLOY)[f"{forced}-deploy"].get("owner")
+    owner_before = deploy_figures(pop)[f"{forced}-deploy"]["owner"]
     result = pop.pulumi(f"up --yes --skip-preview --replace '{urn}'", config(pop))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     assert "a newer deploy of the same host owns it" in result.stdout
-    owner = resources(pop, HOST_DEPLOY)[f"{forced}-deploy"]["owner"]
+    owner = deploy_figures(pop)[f"{forced}-deploy"]["owner"]
     assert owner and owner != owner_before
     assert pop.ssh(servers[forced], "cat /var/lib/voicepop/deploy-owner") == owner
     assert pop.ssh(servers[forced], "voicepop-drain status") == "in-service"

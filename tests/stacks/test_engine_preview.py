@@ -91,8 +91,9 @@ def test_sandbox_preview_plans_the_pop_its_servers_and_its_dns(tmp_path: Path) -
         ("create", "vproute53:index:HealthCheck", "sbx1-pop-health"),
         ("create", "vproute53:index:RecordSets", "sbx1-records"),
         *(("create", "command:local:Command", f"{name}-deploy") for name in server_names),
+        *(("create", "command:local:Command", f"{name}-attempt") for name in server_names),
     }
-    assert document["changeSummary"] == {"create": 21}
+    assert document["changeSummary"] == {"create": 24}
     servers = [s for s in document["steps"] if s["newState"]["type"] == "voicepop:index:Server"]
     pop_urn = next(
         s["urn"] for s in document["steps"] if s["newState"]["type"] == "voicepop:index:Pop"

@@ -178,7 +178,7 @@ def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
         deploys = {
             n: unwrapped(r["environment"])
             for n, r in mocks.registered.items()
-            if r["type"] == "command:local:Command"
+            if r["type"] == "command:local:Command" and n.endswith("-deploy")
         }
         assert sorted(deploys) == ["ams1-sfu01-deploy", "ams1-sfu02-deploy", "ams1-sfu03-deploy"]
         second = deploys["ams1-sfu02-deploy"]
@@ -226,7 +226,7 @@ def test_each_deploy_knows_its_wave_and_waits_for_the_wave_before(mocks: Recordi
         deploys = [
             (name, unwrapped(r["environment"])["VOICEPOP_WAVE"])
             for name, r in mocks.registered.items()
-            if r["type"] == "command:local:Command"
+            if r["type"] == "command:local:Command" and name.endswith("-deploy")
         ]
         # registered (so started by the engine) in the waves' order: a wave's deploys wait
         # for the previous wave's (their dependencies)

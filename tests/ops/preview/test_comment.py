@@ -30,9 +30,10 @@ def section_of(comment: str, stack: str) -> str:
 
 def test_counts_come_from_the_engines_summary() -> None:
     preview = recorded("server-added")
-    assert preview.counts == {"create": 4, "update": 2, "replace": 0, "delete": 0, "same": 19}
+    # the server, its health check, its host deploy and the deploy's attempt marker
+    assert preview.counts == {"create": 5, "update": 2, "replace": 0, "delete": 0, "same": 22}
     comment = render([preview])
-    assert "| `sandbox` | 4 | 2 | 0 | 0 | 19 | - |" in comment
+    assert "| `sandbox` | 5 | 2 | 0 | 0 | 22 | - |" in comment
 
 
 def test_no_change_is_one_line_per_stack() -> None:
@@ -130,7 +131,7 @@ def test_an_oversized_comment_is_trimmed_and_says_so() -> None:
     assert comment.startswith(MARKER)
     assert "Trimmed to fit GitHub's 65,536 characters: the full detail" in comment
     for index in range(40):  # every stack's counts and its dangers are kept
-        assert f"| `pop{index:02d}` | 0 | 4 | 6 | 0 | 11 |" in comment
+        assert f"| `pop{index:02d}` | 0 | 7 | 6 | 0 | 11 |" in comment
         assert f"**pop{index:02d}**: **server replaced**" in comment
     assert "Full detail" not in comment  # the least important went first
     assert "make pr-comment" in comment  # the footer that reproduces it stays
