@@ -167,6 +167,94 @@ def test_a_second_up_changes_nothing_and_deploys_nothing(pop: SandboxUnderTest) 
     assert deployed_at(pop) == before
 
 
+FIXTURE = Path(__file__).parent / "fixtures" / "vpdeploy-state.json"
+RECORD_FILES_SINCE = "/var/lib/voicepop/{sfu-digest,left-drained,redeploy-token}"
+
+
+def as_the_old_plugin_wrote_it(
+    deployment: dict[str, Any], owners: dict[str, str]
+) -> dict[str, Any]:
+    """The live deployment with each host deploy as the vpdeploy plugin wrote it: the
+    fixture's resources (exported from a sandbox that plugin deployed) with this sandbox's
+    entries, triggers, digests, secrets (encrypted for this stack) and owners."""
+    written = json.loads(FIXTURE.read_text())["resources"]
+    by_name = {r["urn"].rsplit("::", 1)[1]: r for r in written}
+    commands = {
+        r["urn"].rsplit("::", 1)[1]: r["inputs"]["environment"]
+        for r in deployment["resources"]
+        if r["type"] == HOST_DEPLOY
+    }
+    old = [by_name["sbx1-deployer"]]
+    for server, owner in owners.items():
+        env = commands[f"{server}-deploy"]
+        inputs = {
+            "host": env["VOICEPOP_HOST"],
+            "trigger": env["VOICEPOP_TRIGGER"],
+            "sfu_digest": env["VOICEPOP_SFU_DIGEST"],
+            "wave": env["VOICEPOP_WAVE"],
+            "settle_s": float(env["VOICEPOP_SETTLE_S"]),
+            "timeout_s": float(env["VOICEPOP_TIMEOUT_S"]),
+            "secrets": {
+                k.removeprefix("VOICEPOP_SECRET_"): v
+                for k, v in env.items()
+                if k.startswith("VOICEPOP_SECRET_")
+            },
+        }
+        template = by_name[f"{server}-deploy"]
+        outputs = {**template["outputs"], **inputs, "owner": owner}
+        old.append({**template, "inputs": inputs, "outputs": outputs})
+    kept = [
+        r
+        for r in deployment["resources"]
+        if r["type"] not in (HOST_DEPLOY, "pulumi:providers:command")
+    ]
+    return {**deployment, "resources": kept + old}
+
+
+def test_a_stack_the_vpdeploy_plugin_deployed_moves_over_without_a_drain_or_a_release(
+    pop: SandboxUnderTest, tmp_path: Path
+) -> None:
+    """The one-time move (README, "Moving a stack from the old vpdeploy plugin"): a state and
+    hosts as the plugin left them; `python -m ops.migrate_deploys`, then `pulumi up`: each
+    deploy is created in its wave, no host drained, no server touched, every host announcing."""
+    servers = addresses(pop)
+    machines = {n: o["uuid"] for n, o in resources(pop, SERVER).items()}
+    owners = {n: pop.ssh(a, "cat /var/lib/voicepop/deploy-owner") for n, a in servers.items()}
+    for address in servers.values():  # the plugin recorded the owner alone
+        pop.ssh(address, f"rm -f {RECORD_FILES_SINCE}; echo done")
+    exported = json.loads(pop.pulumi("stack export", with_config=False).stdout)
+    exported["deployment"] = as_the_old_plugin_wrote_it(exported["deployment"], owners)
+    legacy = tmp_path / "legacy.json"
+    legacy.write_text(json.dumps(exported))
+    imported = pop.pulumi(f"stack import --file {legacy}", with_config=False)
+    assert imported.returncode == 0, imported.stderr[-3000:]
+    assert {r["type"] for r in pop.state_resources()} >= {"vpdeploy:index:HostDeploy"}
+
+    migrate = "python -m ops.migrate_deploys sandbox"
+    env = {"PULUMI_BACKEND_URL": pop.backend, **pop.env}
+    dry = run_in_project_env(f"{migrate} --dry-run", env=env)
+    assert "would migrate the host deploys of sbx1-sfu01, sbx1-sfu02, sbx1-sfu03" in dry.stdout
+    moved = run_in_project_env(migrate, env=env)
+    assert moved.returncode == 0, moved.stdout[-3000:] + moved.stderr[-3000:]
+    kinds = {r["type"] for r in pop.state_resources()}
+    assert not {k for k in kinds if "vpdeploy" in k}, kinds
+
+    started = time.time()
+    result = pop.up(config(pop))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert changes_of(up_counts(result)) == {"create": 6}  # each deploy and its marker
+    assert {n: o["uuid"] for n, o in resources(pop, SERVER).items()} == machines
+    figures = deploy_figures(pop)
+    for name, address in servers.items():
+        marks = deploy_marks(pop, name, started)
+        assert "done" in marks and "drained" not in marks, (name, marks)
+        assert pop.ssh(address, "voicepop-drain status") == "in-service"
+        owner = figures[f"{name}-deploy"]["owner"]  # the new deploy owns its host now
+        assert owner != owners[name]
+        assert pop.ssh(address, "cat /var/lib/voicepop/deploy-owner") == owner
+    wait_until(lambda: announcing(pop) == set(servers.values()))
+
+
 def test_a_server_replacement_previews_with_its_deploy(pop: SandboxUnderTest) -> None:
     """Another instance type replaces every server; each deploy's host is unknown until its
     new server is delivered (the engine sends such a value as its unknown sentinel), and the
