@@ -43,7 +43,6 @@ class DeployRequest:
     host_json: str
     trigger: str
     sfu_digest: str
-    wave: str
     settle_s: float
     timeout_s: float
     simulate: bool
@@ -71,7 +70,6 @@ def request_of(env: Mapping[str, str]) -> DeployRequest:
         host_json=env[contract.HOST],
         trigger=env[contract.TRIGGER],
         sfu_digest=env.get(contract.SFU_DIGEST, ""),
-        wave=env.get(contract.WAVE, ""),
         settle_s=float(env[contract.SETTLE_S]),
         timeout_s=float(env[contract.TIMEOUT_S]),
         simulate=env.get(contract.SIMULATE) == "1",
@@ -95,9 +93,9 @@ def previous_run(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def nothing_to_do(request: DeployRequest, previous: Mapping[str, Any]) -> bool:
-    """Only the wave moved (a server added or removed elsewhere in the PoP) or a deploy knob
-    (settle or timeout): the host is as the last successful run left it, which was this same
-    attempt (a new trigger, SFU digest or secret makes a new one)."""
+    """Only a deploy knob moved (settle or timeout), or the repair's token was dropped: the
+    host is as the last successful run left it, which was this same attempt (a new trigger,
+    SFU digest or secret makes a new one)."""
     return (
         previous.get("attempt") == request.attempt
         and previous.get("trigger") == request.trigger
@@ -118,7 +116,6 @@ def figures(run: HostRun, request: DeployRequest, owner: str) -> dict[str, Any]:
         "drained": run.drained,
         "left_drained": False,
         "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "wave": request.wave,
         # which deploy owns the host (the host records it too): the delete of a deploy that a
         # newer one of the same host superseded (`pulumi up --replace`) drains nothing
         "owner": owner,
@@ -140,14 +137,12 @@ def up(env: Mapping[str, str]) -> dict[str, Any]:
     if request.simulate:
         return figures(SIMULATED, request, owner)
     if previous and nothing_to_do(request, previous):
-        progress(f"{request.name}: now {request.wave}; nothing to do on the host")
-        return {**previous, "wave": request.wave}
+        progress(f"{request.name}: nothing to do on the host")
+        return dict(previous)
     from deploy.runner import deploy_host  # the roles' models: not for a simulated fleet
     from roles.host import HostEntry
 
     host = HostEntry.model_validate_json(request.host_json)
-    if request.wave:
-        progress(f"{host.name}: {request.wave}")
     run = deploy_host(
         host,
         request.secrets,
@@ -155,7 +150,6 @@ def up(env: Mapping[str, str]) -> dict[str, Any]:
         request.timeout_s,
         lambda message: progress(f"{host.name}: {message}"),
         request.sfu_digest,
-        request.wave,
         owner,
         request.redeploy,
     )

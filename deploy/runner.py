@@ -73,7 +73,6 @@ def deploy_host(
     timeout_s: float,
     progress: Progress,
     sfu_digest: str = "",
-    wave: str = "",
     owner: str = "",
     redeploy: str = "",
 ) -> HostRun:
@@ -88,7 +87,7 @@ def deploy_host(
         declared = Path(workdir) / "hosts.json"
         inventory.write_text(render_pyinfra([host]))
         with log.open("w", buffering=1) as sink:  # by line: `tail -f` shows where a host is
-            mark(sink, f"start {wave}".strip())
+            mark(sink, "start")
             drained = False
             before = _read_record(host, sink) if owner else HostRecord()
             try:

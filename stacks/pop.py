@@ -222,7 +222,6 @@ def host_deploy(
         deploy_command.HOST: entry.apply(
             lambda e: json.dumps(delivered(e).as_json(), sort_keys=True)
         ),
-        deploy_command.WAVE: rollout.wave.label(rollout.waves),
         deploy_command.SETTLE_S: str(spec.deploy.settle_s),
         deploy_command.TIMEOUT_S: str(spec.deploy.timeout_s),
         **({deploy_command.SIMULATE: "1"} if spec.deploy.simulate else {}),

@@ -33,7 +33,7 @@ class ResourceChange:
     op: str  # create, update, replace, delete (a replacement's steps folded into one)
     properties: tuple[PropertyChange, ...] = ()
     replace_reasons: tuple[str, ...] = ()  # the properties that force the replacement
-    wave: str = ""  # a host deploy's place in its PoP's rollout ("wave 2 of 3")
+    wave: str = ""  # a host deploy's place in its PoP's rollout ("wave 2 of 3"): the spec's
 
     @property
     def name(self) -> str:
@@ -219,7 +219,6 @@ def resource_change(metadata: Mapping[str, Any]) -> ResourceChange | None:
         op=op,
         properties=property_changes(metadata) if op in ("update", "replace") else (),
         replace_reasons=tuple(metadata.get("keys") or ()) if op == "replace" else (),
-        wave=str(((metadata.get("new") or {}).get("inputs") or {}).get("wave") or ""),
     )
 
 
@@ -228,7 +227,6 @@ DEPLOY_NAMES = {
     deploy_command.HOST: "host",
     deploy_command.TRIGGER: "trigger",
     deploy_command.SFU_DIGEST: "sfu_digest",
-    deploy_command.WAVE: "wave",
     deploy_command.SETTLE_S: "settle_s",
     deploy_command.TIMEOUT_S: "timeout_s",
     deploy_command.SIMULATE: "simulate",
@@ -245,7 +243,7 @@ def deploy_name(variable: str) -> str:
 
 
 def deploy_path(path: str) -> str:
-    """`environment.VOICEPOP_WAVE` → `wave`; `triggers[0]` → `address`."""
+    """`environment.VOICEPOP_TRIGGER` → `trigger`; `triggers[0]` → `address`."""
     head, _, rest = path.partition(".")
     if head == "environment" and rest:
         return deploy_name(rest)

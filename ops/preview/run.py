@@ -6,7 +6,7 @@ the others still run."""
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -19,9 +19,11 @@ from ops.engine import (
     stack_environment,
     with_stack,
 )
-from ops.preview.events import StackPreview, stack_preview
+from ops.preview.events import ResourceChange, StackPreview, stack_preview
 from ops.preview.hosts import roles_dry_run
 from stacks.project import PROJECT_DIR
+from stacks.resources.host_deploy import RESOURCE_SUFFIX
+from stacks.rollout.waves import Wave, rollout_waves
 from stacks.spec.loading import read_stack_file
 from stacks.spec.models import PopSpec
 
@@ -71,9 +73,13 @@ def engine_preview(stack: str, options: PreviewOptions) -> tuple[list[str], str]
 def preview_stack(stack: str, options: PreviewOptions = PreviewOptions()) -> StackPreview:
     lines, failure = engine_preview(stack, options)
     preview = stack_preview(stack, lines)
-    preview.min_in_service = capacity_floor_of(
-        options.config_files.get(stack) or PROJECT_DIR / f"Pulumi.{stack}.yaml"
-    )
+    spec = spec_of(options.config_files.get(stack) or PROJECT_DIR / f"Pulumi.{stack}.yaml")
+    if spec is not None:
+        preview.min_in_service = spec.deploy.min_in_service
+        rollout = spec.deploy.rollout
+        preview.changes = with_waves(
+            preview.changes, rollout_waves(spec.server_names, rollout.canary, rollout.batch)
+        )
     if failure and not preview.errors:
         preview.errors.append(failure)
     if options.hosts and not preview.failed:
@@ -83,13 +89,25 @@ def preview_stack(stack: str, options: PreviewOptions = PreviewOptions()) -> Sta
     return preview
 
 
-def capacity_floor_of(stack_file: Path) -> str | None:
-    """The PoP's `deploy.min_in_service` as its stack file gives it (None: it does not parse;
-    the preview says why)."""
+def spec_of(stack_file: Path) -> PopSpec | None:
+    """The PoP's spec as its stack file gives it, for its capacity floor and its waves (None:
+    it does not parse; the preview says why)."""
     try:
-        return PopSpec.model_validate(read_stack_file(stack_file).raw_pop).deploy.min_in_service
+        return PopSpec.model_validate(read_stack_file(stack_file).raw_pop)
     except (OSError, ValueError, yaml.YAMLError):
         return None
+
+
+def with_waves(changes: list[ResourceChange], waves: list[Wave]) -> list[ResourceChange]:
+    """Each host deploy's change labelled with its wave, as the program orders the deploys
+    (the same waves: stacks/rollout/waves.py). Pure."""
+    labels = {server: wave.label(len(waves)) for wave in waves for server in wave.servers}
+    return [
+        replace(change, wave=labels.get(change.name.removesuffix(RESOURCE_SUFFIX), ""))
+        if change.host_deploy
+        else change
+        for change in changes
+    ]
 
 
 def preview_stacks(

@@ -2,12 +2,15 @@
 what the deploy command (`python -m deploy`, deploy/command.py) reads, named once here.
 
 The Command runs `deploy/bin/host-deploy up` when it is created and when its environment
-changes (the trigger, the SFU digest, the secrets, a repair's token, the wave), and
+changes (the trigger, the SFU digest, the secrets, a repair's token), and
 `deploy/bin/host-deploy leave` when it is deleted. The command's standard output is one JSON
 document, the run's figures (`deploys` in the stack's outputs); its standard error is the
 progress, streamed to the engine beside the resource. A new address is another server: the
-Command is replaced (its `triggers`), so the old server is drained before its release. No
-Pulumi imports: the preview and the policy pack read these names too."""
+Command is replaced (its `triggers`), so the old server is drained before its release. Its
+wave is not an input: the waves are its dependencies, and a server that only moves to another
+wave (one added or removed elsewhere in the PoP) has nothing to do; the preview labels waves
+from the spec, as the program orders them (stacks/rollout/waves.py). No Pulumi imports: the
+preview and the policy pack read these names too."""
 
 from roles.secrets import PREFIX
 
@@ -34,7 +37,6 @@ MARK = f"{LAUNCHER} attempt"
 HOST = "VOICEPOP_HOST"  # the host's entry as JSON text
 TRIGGER = "VOICEPOP_TRIGGER"  # stacks/rollout/trigger.py: what shapes the host and proves it
 SFU_DIGEST = "VOICEPOP_SFU_DIGEST"  # a change restarts the SFU: the server is drained first
-WAVE = "VOICEPOP_WAVE"  # its place in the PoP's rollout ("wave 2 of 3"), for previews and logs
 SETTLE_S = "VOICEPOP_SETTLE_S"
 TIMEOUT_S = "VOICEPOP_TIMEOUT_S"
 SIMULATE = "VOICEPOP_SIMULATE"  # "1": nothing runs on the host (a simulated fleet's servers)

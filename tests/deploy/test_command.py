@@ -13,7 +13,6 @@ ENVIRONMENT = {
     contract.HOST: json.dumps({"name": "sbx1-sfu01", "address": "192.0.2.11"}),
     contract.TRIGGER: "t1",
     contract.SFU_DIGEST: "s1",
-    contract.WAVE: "wave 1 of 2 (canary)",
     contract.SETTLE_S: "60",
     contract.TIMEOUT_S: "1800",
     contract.SIMULATE: "1",
@@ -37,7 +36,7 @@ def test_a_run_prints_its_figures_as_json_and_no_secret() -> None:
     done = run("up", ENVIRONMENT)
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
-    assert figures["trigger"] == "t1" and figures["wave"] == "wave 1 of 2 (canary)"
+    assert figures["trigger"] == "t1" and figures["sfu_digest"] == "s1"
     assert len(figures["owner"]) == 32
     assert "a-secret-key" not in done.stdout + done.stderr
     again = run("up", {**ENVIRONMENT, "PULUMI_COMMAND_STDOUT": done.stdout})

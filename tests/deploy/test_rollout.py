@@ -22,6 +22,7 @@ from tests.pop_specs import VALID_CONTEXT, valid_pop
 pytestmark = pytest.mark.fleet
 
 SERVERS = [f"ams1-sfu{n:02d}" for n in range(1, 5)]
+SERVER_TYPE = "flexmetal:index:Server"
 
 
 def test_a_canary_then_batches_of_two_over_four_servers() -> None:
@@ -107,7 +108,7 @@ def test_a_drained_host_is_verified_drained_and_announcing_nothing() -> None:
 def request(**changes: Any) -> DeployRequest:
     fields: dict[str, Any] = {
         "host_json": '{"name": "ams1-sfu01"}', "trigger": "t", "sfu_digest": "s",
-        "wave": "wave 2 of 3", "settle_s": 60.0, "timeout_s": 1800.0, "simulate": False,
+        "settle_s": 60.0, "timeout_s": 1800.0, "simulate": False,
         "redeploy": "", "secrets": {"bgpMd5": "k1"}, "attempt": "a1",
     }  # fmt: skip
     return DeployRequest(**{**fields, **changes})
@@ -124,8 +125,8 @@ def last_run(**changes: Any) -> dict[str, Any]:
     }
 
 
-def test_a_move_to_another_wave_has_nothing_to_do_on_the_host() -> None:
-    assert nothing_to_do(request(wave="wave 3 of 4"), last_run())
+def test_a_deploy_knob_alone_has_nothing_to_do_on_the_host() -> None:
+    assert nothing_to_do(request(settle_s=120.0), last_run())
     assert not nothing_to_do(request(trigger="u"), last_run())
     assert not nothing_to_do(request(sfu_digest="r"), last_run())
     # a new MD5 key, or a failed run since (the marker's new attempt, which no run took)
@@ -143,6 +144,20 @@ def deploy_change(server: str, wave: str, *, restarts_sfu: bool) -> ResourceChan
         properties=tuple(properties),
         wave=wave,
     )
+
+
+def test_the_preview_labels_each_deploy_with_the_programs_wave() -> None:
+    from ops.preview.run import with_waves
+
+    waves = rollout_waves(SERVERS, canary=1, batch="2")
+    changes = [
+        deploy_change("ams1-sfu03", "", restarts_sfu=False),
+        ResourceChange(
+            "urn:pulumi:ams1::voicepop::flexmetal:index:Server::ams1-sfu03", SERVER_TYPE, "update"
+        ),
+    ]
+    labelled = with_waves(changes, waves)
+    assert [c.wave for c in labelled] == ["wave 2 of 3", ""]
 
 
 def test_the_preview_says_which_waves_run_and_which_drain() -> None:

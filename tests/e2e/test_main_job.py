@@ -65,7 +65,9 @@ def deploy_figures(sandbox: SandboxUnderTest) -> dict[str, dict[str, Any]]:
     return {
         r["urn"].rsplit("::", 1)[1]: json.loads(r["outputs"]["stdout"])
         for r in json.loads(result.stdout)["deployment"].get("resources", [])
-        if r["type"] == HOST_DEPLOY and r.get("outputs", {}).get("stdout")
+        if r["type"] == HOST_DEPLOY
+        and r["urn"].endswith("-deploy")
+        and r.get("outputs", {}).get("stdout")
     }
 
 
@@ -610,7 +612,8 @@ def test_one_tuning_knob_rolls_out_in_waves_without_draining(pop: SandboxUnderTe
     with UpstreamWatch(pop) as watch:
         result = pop.up(tuned)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert changes_of(planned) == up_counts(result) == {"update": 3}, (
+    # each host deploy and its attempt marker
+    assert changes_of(planned) == up_counts(result) == {"update": 6}, (
         planned,
         result.stdout[-2000:],
     )
@@ -637,7 +640,9 @@ def test_adding_a_server_delivers_deploys_and_verifies_only_it(pop: SandboxUnder
     result = pop.up(config(pop, count=4, **knob))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     # the server, its component, its deploy and its health check; the PoP's check and records
-    assert changes_of(planned) == up_counts(result) == {"create": 4, "update": 2}
+    # its component, server, health check, deploy and the deploy's attempt marker; the
+    # others' deploys only moved to other waves: nothing to do, no change
+    assert changes_of(planned) == up_counts(result) == {"create": 5, "update": 2}
     after = deployed_at(pop)
     assert {n: after[n] for n in before} == before, "the other servers were not re-deployed"
     servers = addresses(pop)
@@ -744,7 +749,7 @@ def test_removing_a_server_drains_it_before_release(pop: SandboxUnderTest) -> No
         done.set()
         watcher.join()
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert changes_of(planned) == up_counts(result) == {"update": 2, "delete": 4}
+    assert changes_of(planned) == up_counts(result) == {"update": 2, "delete": 5}
     tagged = [i for i, communities in enumerate(seen) if GRACEFUL_SHUTDOWN in communities]
     assert tagged, "the upstream never saw the leaving server's route tagged GRACEFUL_SHUTDOWN"
     assert seen[-1] == [], "the route outlived the release"
@@ -790,7 +795,9 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
     }, "the hosts that succeeded were not deployed again"
     assert pop.ssh(broken, "systemctl is-active janus") == "active"
     assert len(pop.live_servers()) == 3
-    assert sorted(resources(pop, HOST_DEPLOY)) == [f"sbx1-sfu0{n}-deploy" for n in (1, 2, 3)]
+    assert sorted(resources(pop, HOST_DEPLOY)) == [
+        f"sbx1-sfu0{n}-{kind}" for n in (1, 2, 3) for kind in ("attempt", "deploy")
+    ]
 
 
 def test_a_reinstall_wipes_the_hosts_and_their_deploy_runs_again(pop: SandboxUnderTest) -> None:
