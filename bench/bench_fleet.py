@@ -5,7 +5,7 @@ Usage: python bench/bench_fleet.py [N:M ...]   (default: 10:20 25:20 50:20 50:10
        python bench/bench_fleet.py --plot RESULTS.json OUT.png
 
 For each size: `up` of the whole fleet (from nothing), a preview with nothing changed, a
-preview with one role change (a kernel knob of every PoP: every HostDeploy's trigger
+preview with one role change (a kernel knob of every PoP: every host deploy's trigger
 changes), and a preview of one changed PoP; each through `python -m ops.fleet` as `make
 fleet-preview` runs it (workers: one per core, the project's policy pack on), timed by the
 wall clock, with the peak memory of its whole process tree (the engines, language hosts,

@@ -139,20 +139,24 @@ def up(env: Mapping[str, str]) -> dict[str, Any]:
     if previous and nothing_to_do(request, previous):
         progress(f"{request.name}: nothing to do on the host")
         return dict(previous)
-    from deploy.runner import deploy_host  # the roles' models: not for a simulated fleet
+    from deploy.runner import deploy_host, log_folder  # the roles' models: not when simulated
+    from deploy.slots import deploy_slot, slot_count
     from roles.host import HostEntry
 
     host = HostEntry.model_validate_json(request.host_json)
-    run = deploy_host(
-        host,
-        request.secrets,
-        request.settle_s,
-        request.timeout_s,
-        lambda message: progress(f"{host.name}: {message}"),
-        request.sfu_digest,
-        owner,
-        request.redeploy,
-    )
+    with deploy_slot(
+        log_folder(), slot_count(), lambda: progress(f"{host.name}: waiting for a deploy slot")
+    ):
+        run = deploy_host(
+            host,
+            request.secrets,
+            request.settle_s,
+            request.timeout_s,
+            lambda message: progress(f"{host.name}: {message}"),
+            request.sfu_digest,
+            owner,
+            request.redeploy,
+        )
     progress(summary_line(host, run))
     return figures(run, request, owner)
 

@@ -136,7 +136,7 @@ def _status_details(error: PlainError) -> tuple[tuple[str, bytes], ...]:
 
 def _exit_quietly(signum: int, frame: Any) -> None:
     """The engine's close: at once. The interpreter's own shutdown could hang in gRPC's (the
-    vpdeploy plugin, which holds a channel to the engine's log, did in about one close of a
+    old vpdeploy plugin, which held a channel to the engine's log, did in about one close of a
     hundred: the engine waited out its 5 s and killed it)."""
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,6 +1,6 @@
 """A simulated fleet to measure fleet runs on: N PoP stacks of M servers each, against the
 provider stand-in and the Route 53 stand-in in API-only mode (servers are delivered without
-hosts; each HostDeploy only records its trigger: `deploy.simulate`).
+hosts; each host deploy only records its trigger: `deploy.simulate`).
 
     python -m ops.fleet.simulate --pops 50 --servers 20 --out DIR [--kernel KEY=VALUE]
         writes DIR/Pulumi.yaml (this project's program, plugins and virtualenv) and one

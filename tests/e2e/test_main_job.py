@@ -193,7 +193,7 @@ def as_the_old_plugin_wrote_it(
             "host": env["VOICEPOP_HOST"],
             "trigger": env["VOICEPOP_TRIGGER"],
             "sfu_digest": env["VOICEPOP_SFU_DIGEST"],
-            "wave": env["VOICEPOP_WAVE"],
+            "wave": by_name[f"{server}-deploy"]["inputs"]["wave"],  # the plugin's label
             "settle_s": float(env["VOICEPOP_SETTLE_S"]),
             "timeout_s": float(env["VOICEPOP_TIMEOUT_S"]),
             "secrets": {
