@@ -171,30 +171,25 @@ COMMAND_NOT_FOUND = 127
 
 
 def _read_record(host: HostEntry, sink: Any) -> HostRecord:
-    try:
-        status, output = drain.run_on(host, read_command())
-    except Exception as error:  # SSH: unreachable, refused, auth
-        status, output = -1, str(error)
-    sink.write(f"the host's record: {output or status}\n")
-    if status != 0:
-        raise HostDeployFailed(
-            f"{host.name}: could not read its deploy record: {output or f'exit {status}'}"
-            f" (full log: {sink.name})"
-        )
-    return parse_record(output)
+    return parse_record(_on_host(host, read_command(), "read its deploy record", sink))
 
 
 def _write_record(host: HostEntry, record: HostRecord, sink: Any) -> None:
+    _on_host(host, write_command(record), f"record its deploy ({record})", sink)
+
+
+def _on_host(host: HostEntry, command: str, what: str, sink: Any) -> str:
+    """`command`'s output on the host; raises HostDeployFailed saying it could not `what`."""
     try:
-        status, output = drain.run_on(host, write_command(record))
+        status, output = drain.run_on(host, command)
     except Exception as error:  # SSH: unreachable, refused, auth
         status, output = -1, str(error)
-    sink.write(f"recorded {record}: {output or status}\n")
+    sink.write(f"{what}: {output or status}\n")
     if status != 0:
         raise HostDeployFailed(
-            f"{host.name}: could not record its deploy: {output or f'exit {status}'}"
-            f" (full log: {sink.name})"
+            f"{host.name}: could not {what}: {output or f'exit {status}'} (full log: {sink.name})"
         )
+    return output
 
 
 def _note_failure(host: HostEntry, record: HostRecord, sink: Any) -> None:
