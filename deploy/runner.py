@@ -261,8 +261,8 @@ def _site_deploy(
             sink.write(scrub(line, secrets.values()))
             starting = STARTING.search(plain_lines(line)[0]) if line.strip() else None
             # one line per role: the engine keeps what a deploy prints in the state too
-            if starting and starting.group("name").split(" | ")[0] != role:
-                role = starting.group("name").split(" | ")[0]
+            if starting and (now := starting.group("name").split(" | ")[0]) != role:
+                role = now
                 progress(f"deploying: {role}")
         status = process.wait()
     finally:

@@ -27,7 +27,7 @@ from stacks.rollout.trigger import (
     file_digests,
     sfu_digest,
 )
-from stacks.rollout.waves import Wave, rollout_waves
+from stacks.rollout.waves import waves_of
 from stacks.spec.errors import SpecError, SpecInvalid
 from stacks.spec.models import PopSpec
 
@@ -44,11 +44,9 @@ class StackIdentity:
 
 @dataclass(frozen=True)
 class Rollout:
-    """A server's place in the PoP's rolling deploy: its wave, and the host deploys of the
-    wave before it, which its own deploy waits for (Pulumi dependencies)."""
+    """A server's place in the PoP's rolling deploy: the host deploys of the wave before its
+    own, which its deploy waits for (Pulumi dependencies)."""
 
-    wave: Wave
-    waves: int
     after: tuple[pulumi.Resource, ...] = ()
     redeploy: str = ""  # the drift repair's token for this host in this run (else none)
 
@@ -270,14 +268,12 @@ class VoicePop(pulumi.ComponentResource):
         ]
         key_ids = [key.uuid for key in keys]
         self.servers: dict[str, PopServer] = {}
-        waves = rollout_waves(
-            spec.server_names, spec.deploy.rollout.canary, spec.deploy.rollout.batch
-        )
+        waves = waves_of(spec)
         code = DeployedCode.of(identity.project_dir)
         previous: tuple[pulumi.Resource, ...] = ()
         for wave in waves:
             for name in wave.servers:
-                rollout = Rollout(wave, len(waves), previous, (redeploy or {}).get(name, ""))
+                rollout = Rollout(previous, (redeploy or {}).get(name, ""))
                 self.servers[name] = PopServer(
                     name, spec, identity, key_ids, provider, rollout, code, child
                 )

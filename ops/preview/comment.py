@@ -24,8 +24,8 @@ MARKER = "<!-- voicepop-preview -->"  # finds the comment again to edit it in pl
 VALUE_WIDTH = 120  # a property value longer than this is cut in the tables
 NOTE_RESERVE = 1_000
 TRIGGER = "trigger"  # room kept for the note that says what was trimmed
-# digests, places and the attempt's id: the rollout line says what they mean
-UNSHOWN_DEPLOY_INPUTS = (SFU_DIGEST, "wave", "attempt")
+# a digest and the attempt's id: the rollout line says what they mean
+UNSHOWN_DEPLOY_INPUTS = (SFU_DIGEST, "attempt")
 
 # what goes first when the comment is too long (lowest first); counts and dangers never go
 FULL_DETAIL, HOST_DETAIL, PROPERTIES, POLICIES, RESOURCES = range(5)
@@ -198,7 +198,7 @@ def rollout_line(changes: Sequence[ResourceChange]) -> str:
     waves: dict[str, list[str]] = {}
     draining: set[str] = set()
     for change in changes:
-        if change.host_deploy and change.wave and change.op != "delete" and not moved_only(change):
+        if change.host_deploy and change.wave and change.op != "delete":
             waves.setdefault(change.wave, []).append(change.name.removesuffix("-deploy"))
             if any(p.path == SFU_DIGEST for p in change.properties):
                 draining.add(change.wave)
@@ -210,11 +210,6 @@ def rollout_line(changes: Sequence[ResourceChange]) -> str:
         for label, servers in sorted(waves.items(), key=lambda item: wave_number(item[0]))
     )
     return f"**Rollout**, each wave after the one before passed its gate: {listed}\n"
-
-
-def moved_only(change: ResourceChange) -> bool:
-    """A host deploy whose server only moved to another wave: nothing runs on the host."""
-    return change.op == "update" and {p.path for p in change.properties} == {"wave"}
 
 
 def wave_number(label: str) -> int:

@@ -23,7 +23,7 @@ from ops.preview.events import ResourceChange, StackPreview, stack_preview
 from ops.preview.hosts import roles_dry_run
 from stacks.project import PROJECT_DIR
 from stacks.resources.host_deploy import RESOURCE_SUFFIX
-from stacks.rollout.waves import Wave, rollout_waves
+from stacks.rollout.waves import Wave, waves_of
 from stacks.spec.loading import read_stack_file
 from stacks.spec.models import PopSpec
 
@@ -76,10 +76,7 @@ def preview_stack(stack: str, options: PreviewOptions = PreviewOptions()) -> Sta
     spec = spec_of(options.config_files.get(stack) or PROJECT_DIR / f"Pulumi.{stack}.yaml")
     if spec is not None:
         preview.min_in_service = spec.deploy.min_in_service
-        rollout = spec.deploy.rollout
-        preview.changes = with_waves(
-            preview.changes, rollout_waves(spec.server_names, rollout.canary, rollout.batch)
-        )
+        preview.changes = with_waves(preview.changes, waves_of(spec))
     if failure and not preview.errors:
         preview.errors.append(failure)
     if options.hosts and not preview.failed:

@@ -10,6 +10,7 @@ rollout with the later waves untouched.
 from dataclasses import dataclass
 
 from stacks.spec.capacity import batch_size
+from stacks.spec.models import PopSpec
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,13 @@ def rollout_waves(servers: list[str], canary: int, batch: str) -> list[Wave]:
     groups = [rest[start : start + size] for start in range(0, len(rest), size)]
     waves = [Wave(1, tuple(canaries), canary=True)] if canaries else []
     return waves + [Wave(len(waves) + i, tuple(group)) for i, group in enumerate(groups, 1)]
+
+
+def waves_of(spec: PopSpec) -> list[Wave]:
+    """The PoP's waves as its spec's deploy.rollout gives them: the program's order, and the
+    preview's labels."""
+    rollout = spec.deploy.rollout
+    return rollout_waves(spec.server_names, rollout.canary, rollout.batch)
 
 
 def wave_of(waves: list[Wave], server: str) -> Wave:
