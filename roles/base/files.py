@@ -119,10 +119,11 @@ PENDING_SECURITY_UPDATES = (
 )
 
 # The units whose processes still map a replaced (deleted) shared library, one per line:
-# what needrestart finds, read from /proc. PID 1 (systemd) is listed as "init".
-STALE_LIBRARY_UNITS = r"""for maps in /proc/[0-9]*/maps; do
+# what needrestart finds, read from /proc. PID 1 (systemd) is listed as "init". One grep reads
+# every process's maps: a grep per process took 10 s on an emulated host (0.4 s this way).
+STALE_LIBRARY_UNITS = r"""grep -lsE '\.so[^ ]* \(deleted\)$' /proc/[0-9]*/maps |
+while read -r maps; do
   pid=${maps#/proc/}; pid=${pid%/maps}
-  grep -qE '\.so[^ ]* \(deleted\)$' "$maps" 2>/dev/null || continue
   if [ "$pid" = 1 ]; then echo init; continue; fi
   sed -n 's|^0::/system.slice/\([^/]*\.service\).*|\1|p' "/proc/$pid/cgroup" 2>/dev/null
 done | sort -u"""
