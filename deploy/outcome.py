@@ -8,6 +8,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:[\w ]+ )?operation: (?P<name>.+?)(?: \(.*\))?$")
 GRAND_TOTAL = re.compile(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)")
 FAILED_CONTROL = re.compile(r"^(?:FAILED|ERROR) (?P<test>verify/\S+?)(?: - (?P<why>.*))?$")
+PASSED = re.compile(r"(\d+) passed")
 HOST_LINE = re.compile(r"^\[[^\]]+\] ")  # `[host] what the host answered`
 DETAIL_LINES = 12
 
@@ -55,6 +56,23 @@ def deploy_failure(output: str) -> DeployFailure:
     answered = [line for line in after if HOST_LINE.match(line)]
     errors = [line for line in after if "rror" in line]
     return DeployFailure(step, (answered or errors or after)[-DETAIL_LINES:])
+
+
+def passed_checks(output: str) -> int:
+    """How many checks `pytest -q verify` reports passed."""
+    passed = PASSED.search("\n".join(plain_lines(output)))
+    return int(passed.group(1)) if passed else 0
+
+
+def failed_checks(output: str) -> list[str]:
+    """The node ids of the checks `pytest -rfE verify` reports failed or in error, each once:
+    what a settle loop runs again."""
+    failed = []
+    for line in plain_lines(output):
+        match = FAILED_CONTROL.match(line.strip())
+        if match and match.group("test") not in failed:
+            failed.append(match.group("test"))
+    return failed
 
 
 def failed_controls(output: str) -> list[str]:

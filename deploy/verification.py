@@ -3,13 +3,14 @@ and the audit of any inventory. They stand alone: pytest loads no conftest above
 folder, and they import nothing from `tests/`."""
 
 import sys
+from collections.abc import Sequence
 
 from verify import FOLDER as SUITES_FOLDER
 
 
-def verification_command(*options: str, suites: str = SUITES_FOLDER) -> list[str]:
-    """pytest over the suites (or one of them), run from the project root; `options` go
-    before them."""
+def verification_command(*options: str, targets: Sequence[str] = (SUITES_FOLDER,)) -> list[str]:
+    """pytest over the suites (or some of them, or some checks by their node ids), run from
+    the project root; `options` go before them."""
     return [
         sys.executable,
         "-m",
@@ -19,5 +20,5 @@ def verification_command(*options: str, suites: str = SUITES_FOLDER) -> list[str
         "no:cacheprovider",
         f"--confcutdir={SUITES_FOLDER}",
         *options,
-        suites,
+        *targets,
     ]

@@ -4,6 +4,7 @@ as users run them."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from deploy.outcome import grand_total
+from deploy.outcome import failed_checks, grand_total, passed_checks
 from deploy.verification import verification_command
 from roles.host import HostEntry
 from roles.inventory import render_pyinfra
@@ -25,6 +26,7 @@ from stacks.spec.checks import StackContext
 from tests.pop_specs import an_entry
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
+from verify import FOLDER as SUITES_FOLDER
 from verify.inventory import render_verify
 
 # the deploy's secrets, as the stack's deploy step exports them (roles/secrets.py)
@@ -124,20 +126,35 @@ def deploy(
     )
 
 
-def verify(
-    inventory: Inventory, settle_s: float = 0, only: str | None = None
-) -> subprocess.CompletedProcess[str]:
+@dataclass
+class Verified:
+    """The suites' outcome over one or more runs: each run's output in turn; the checks passed
+    over all of them, skipped in the first."""
+
+    returncode: int
+    stdout: str
+    passed: int
+    skipped: int
+
+
+SKIPPED = re.compile(r"(\d+) skipped")
+
+
+def verify(inventory: Inventory, settle_s: float = 0, only: str | None = None) -> Verified:
     """The suites over every host at once (one xdist worker per host), or `only` one; with
-    `settle_s`, again until they pass or that time is up (announcements follow a restarted SFU
-    in seconds), the time scaled by the machine's measured slowness."""
+    `settle_s`, the failed checks again until they pass or that time is up (announcements
+    follow a restarted SFU in seconds), as a deploy's verification does, the time scaled by
+    the machine's measured slowness."""
     deadline = time.monotonic() + settle_s * inventory.slowness
     hosts = [h for h in inventory.hosts() if only in (None, h["name"])]
+    outputs: list[str] = []
+    passed, targets = 0, [SUITES_FOLDER]
     with tempfile.TemporaryDirectory() as folder:
         declared = Path(folder) / "hosts.json"
         declared.write_text(render_verify([HostEntry.model_validate(h) for h in hosts]))
         while True:
             result = subprocess.run(
-                verification_command("-n", str(len(hosts))),
+                verification_command("-rfE", "-n", str(len(hosts)), targets=targets),
                 cwd=PROJECT_ROOT,
                 capture_output=True,
                 text=True,
@@ -145,8 +162,18 @@ def verify(
                 timeout=600 * inventory.slowness,
                 env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)},
             )
+            outputs.append(result.stdout)
+            passed += passed_checks(result.stdout)
             if result.returncode == 0 or time.monotonic() > deadline:
-                return result
+                skipped = SKIPPED.search(outputs[0])
+                return Verified(
+                    result.returncode,
+                    "\n".join(outputs),
+                    passed,
+                    int(skipped.group(1)) if skipped else 0,
+                )
+            targets = failed_checks(result.stdout)
+            assert targets, f"the suites failed naming no check: {result.stdout[-3000:]}"
             time.sleep(2)
 
 
@@ -158,14 +185,14 @@ def changed_operations(output: str) -> int:
     return totals.changed
 
 
-def checks_per_host() -> int:
-    """How many checks the verification suites hold for one host (collected, not run): what a
-    fully verified host passes."""
+def checks_per_host(suites: str = SUITES_FOLDER) -> int:
+    """How many checks the verification suites (or one of them) hold for one host (collected,
+    not run): what a fully verified host passes."""
     with tempfile.TemporaryDirectory() as folder:
         declared = Path(folder) / "hosts.json"
         declared.write_text(render_verify([an_entry("h1")]))
         listing = subprocess.run(
-            verification_command("--collect-only"),
+            verification_command("--collect-only", targets=[suites]),
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,

@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from deploy.outcome import deploy_failure, failed_controls, grand_total
+from deploy.outcome import (
+    deploy_failure,
+    failed_checks,
+    failed_controls,
+    grand_total,
+    passed_checks,
+)
 from stacks.rollout.trigger import deploy_trigger, deployed_code_digest, deployed_files
 from tests.project import PROJECT_ROOT
 
@@ -49,6 +55,22 @@ def test_failed_controls_are_listed_with_their_host_and_reason() -> None:
         "test_kernel_tuning.py::test_sysctl[sbx1-sfu02] - assert 16384 == 32768",
         "test_sfu.py::test_health[sbx1-sfu02]",
     ]
+
+
+def test_a_settle_loop_runs_again_the_checks_that_failed_each_once() -> None:
+    output = (
+        "\x1b[31mFAILED verify/test_anycast.py::test_every_session_is_established[h1]\x1b[0m"
+        " - assert 'Active' == 'Established'\n"
+        "ERROR verify/test_sfu.py::test_health[h2] - ConnectionResetError\n"
+        "FAILED verify/test_anycast.py::test_every_session_is_established[h1]\n"
+        "1 failed, 1 error, 36 passed, 6 skipped in 4.0s\n"
+    )
+    assert failed_checks(output) == [
+        "verify/test_anycast.py::test_every_session_is_established[h1]",
+        "verify/test_sfu.py::test_health[h2]",
+    ]
+    assert passed_checks(output) == 36
+    assert passed_checks("ERROR: file or directory not found: verify/x.py\n") == 0
 
 
 def test_the_trigger_follows_the_host_and_the_roles_only() -> None:
