@@ -4,8 +4,9 @@ them in force at every boot.
 Host data: `kernel_tuning` (overrides of roles/kernel_tuning/defaults.py, from the PoP spec).
 The host's kernel scope is read on it (roles/host_kind.py). Knobs the host cannot take are
 skipped and logged with the reason, never silently, and never fail the deploy.
-Each key is compared with the kernel's live value (one `sysctl -a` per host), so a value
-changed by hand is put back even when the drop-in itself is unchanged.
+Each key is compared with the kernel's live value (one `sysctl` of every declared key per
+host: a read per key cost a round trip each), so a value changed by hand is put back even
+when the drop-in itself is unchanged; a key already at its value gets no operation.
 """
 
 from io import StringIO
@@ -13,6 +14,7 @@ from io import StringIO
 from pyinfra import logger
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
+from pyinfra.facts.server import Sysctl
 from pyinfra.operations import files, server
 
 from roles.host_kind import HostKernelScope
@@ -37,5 +39,7 @@ def kernel_tuning(tuning: KernelTuning) -> None:
         dest=DROPIN_PATH,
         mode="644",
     )
+    live = host.get_fact(Sysctl, keys=sorted(plan.applied)) if plan.applied else {}
     for key, value in sorted(plan.applied.items()):
-        server.sysctl(name=f"Set {key}", key=key, value=_as_sysctl_value(value))
+        if live.get(key) != _as_sysctl_value(value):
+            server.sysctl(name=f"Set {key}", key=key, value=_as_sysctl_value(value))
