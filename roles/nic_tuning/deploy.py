@@ -13,12 +13,11 @@ from io import StringIO
 from pyinfra import logger
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
-from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, systemd
 
 from roles.nic_tuning import files as rendered
 from roles.nic_tuning.defaults import NicTuning
-from roles.nic_tuning.facts import InterfaceHolding, NicTuningDrift
+from roles.nic_tuning.facts import InterfaceHolding, NicTuningDrift, UnitInstalled
 
 
 def media_interfaces(tuning: NicTuning, address: str) -> list[str]:
@@ -30,7 +29,7 @@ def media_interfaces(tuning: NicTuning, address: str) -> list[str]:
 
 def stop_irqbalance() -> None:
     """irqbalance would move the queue IRQs the unit placed."""
-    if "irqbalance.service" in host.get_fact(SystemdEnabled):
+    if host.get_fact(UnitInstalled, unit="irqbalance.service"):
         systemd.service(
             name="irqbalance stopped: the role places the queue IRQs",
             service="irqbalance",

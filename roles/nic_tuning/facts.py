@@ -24,6 +24,17 @@ class InterfaceHolding(FactBase[str | None]):
         return output[0].split("@")[0] if output else None
 
 
+class UnitInstalled(FactBase[bool]):
+    """Whether systemd knows the unit (its file installed, not masked): one unit asked, as
+    listing them all took seconds on an emulated host."""
+
+    def command(self, unit: str) -> str:
+        return f"systemctl show --property LoadState --value {unit}"
+
+    def process(self, output: list[str]) -> bool:
+        return bool(output) and output[0].strip() == "loaded"
+
+
 class NicTuningDrift(FactBase[dict[str, Any] | None]):
     """The program's `check` run from standard input against a config (the program may not be
     on the host yet): {"changes": [...], "skipped": [...]}, or None when the host lacks

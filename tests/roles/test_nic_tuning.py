@@ -9,6 +9,7 @@ import pytest
 
 from roles.nic_tuning import tune
 from roles.nic_tuning.defaults import NicTuning
+from roles.nic_tuning.facts import UnitInstalled
 from roles.nic_tuning.files import render_config
 
 pytestmark = pytest.mark.roles
@@ -205,3 +206,13 @@ def test_the_config_names_the_resolved_interfaces_and_every_knob() -> None:
     rendered = json.loads(render_config(NicTuning(interfaces=("ens1",)), ["ens1", "ens2"]))
     assert rendered["interfaces"] == ["ens1", "ens2"]
     assert set(rendered) == {"interfaces"} | (set(NicTuning.model_fields) - {"interfaces"})
+
+
+def test_irqbalance_is_stopped_only_where_systemd_knows_its_unit() -> None:
+    """`systemctl show --property LoadState --value` as systemd 252 answers it."""
+    installed = UnitInstalled()
+    assert installed.command("irqbalance.service").endswith("--value irqbalance.service")
+    assert installed.process(["loaded"]) is True
+    assert installed.process(["not-found"]) is False
+    assert installed.process(["masked"]) is False
+    assert installed.process([]) is False
