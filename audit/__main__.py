@@ -19,6 +19,7 @@ from pathlib import Path
 
 from audit.plugin import RESULTS_ENV
 from audit.report import html_report, json_report, mandatory_failures, results_from
+from deploy.verification import workers_for
 from stacks.project import PROJECT_DIR
 
 JUNIT, JSON, HTML = "audit.junit.xml", "audit.json", "audit.html"
@@ -54,7 +55,7 @@ def pytest_command(hosts: int, junit: Path) -> list[str]:
         f"--junitxml={junit}",
         "-o",
         "junit_family=xunit1",  # properties per testcase
-        *(["-n", str(min(hosts, 8))] if hosts > 1 else []),
+        *workers_for(hosts),
     ]
 
 

@@ -22,3 +22,9 @@ def verification_command(*options: str, targets: Sequence[str] = (SUITES_FOLDER,
         *options,
         *targets,
     ]
+
+
+def workers_for(hosts: int) -> list[str]:
+    """xdist's option for one worker per host (the suites' conftest keeps each host's checks on
+    one worker, over one SSH connection), at most eight."""
+    return ["-n", str(min(hosts, 8))] if hosts > 1 else []

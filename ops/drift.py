@@ -11,12 +11,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deploy.outcome import failed_controls
-from deploy.verification import verification_command
+from deploy.verification import verification_command, workers_for
 from ops.inventories import inventory_hosts, stack_outputs
 from ops.preview.capacity import SERVER
 from ops.preview.comment import footer, host_sections, properties_list, resources_table
@@ -78,7 +79,7 @@ def verify_hosts(
         declared = Path(folder) / "hosts.json"
         declared.write_text(render_verify(hosts))
         result = subprocess.run(
-            verification_command("-rfE"),
+            verification_command("-rfE", *workers_for(len(hosts))),
             cwd=project_dir,
             env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)},
             capture_output=True,
@@ -116,11 +117,14 @@ def drift_report(
     except subprocess.CalledProcessError as error:
         resources.host_errors.append(f"cannot read the stack's outputs: {last_line(error.stderr)}")
         return DriftReport(stack, resources)
-    if not resources.failed:
-        resources.host_changes, resources.host_errors = roles_dry_run(
-            stack, project_dir, config_file, skip=gone, outputs=outputs
-        )
-    verified, failed, errors = verify_hosts(project_dir, outputs, skip=gone)
+    # the roles' plan and the suites only read the hosts: both at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        verification = pool.submit(verify_hosts, project_dir, outputs, skip=gone)
+        if not resources.failed:
+            resources.host_changes, resources.host_errors = roles_dry_run(
+                stack, project_dir, config_file, skip=gone, outputs=outputs
+            )
+        verified, failed, errors = verification.result()
     resources.host_errors += errors
     return DriftReport(stack, resources, failed, verified)
 
