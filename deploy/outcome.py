@@ -8,7 +8,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTING = re.compile(r"--> Starting (?:[\w ]+ )?operation: (?P<name>.+?)(?: \(.*\))?$")
 GRAND_TOTAL = re.compile(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)")
 FAILED_CONTROL = re.compile(r"^(?:FAILED|ERROR) (?P<test>verify/\S+?)(?: - (?P<why>.*))?$")
-PASSED = re.compile(r"(\d+) passed")
 HOST_LINE = re.compile(r"^\[[^\]]+\] ")  # `[host] what the host answered`
 DETAIL_LINES = 12
 
@@ -60,28 +59,36 @@ def deploy_failure(output: str) -> DeployFailure:
 
 def passed_checks(output: str) -> int:
     """How many checks `pytest -q verify` reports passed."""
-    passed = PASSED.search("\n".join(plain_lines(output)))
-    return int(passed.group(1)) if passed else 0
+    return _reported(output, "passed")
+
+
+def skipped_checks(output: str) -> int:
+    """How many checks `pytest -q verify` reports skipped (a host without what they check)."""
+    return _reported(output, "skipped")
+
+
+def _reported(output: str, outcome: str) -> int:
+    counted = re.search(rf"(\d+) {outcome}", "\n".join(plain_lines(output)))
+    return int(counted.group(1)) if counted else 0
+
+
+def _failed_lines(output: str) -> list[re.Match[str]]:
+    """The lines of `pytest -rfE verify`'s summary naming a check failed or in error."""
+    matches = (FAILED_CONTROL.match(line.strip()) for line in plain_lines(output))
+    return [match for match in matches if match]
 
 
 def failed_checks(output: str) -> list[str]:
-    """The node ids of the checks `pytest -rfE verify` reports failed or in error, each once:
-    what a settle loop runs again."""
-    failed = []
-    for line in plain_lines(output):
-        match = FAILED_CONTROL.match(line.strip())
-        if match and match.group("test") not in failed:
-            failed.append(match.group("test"))
-    return failed
+    """The node ids of the checks reported failed or in error, each once: what a settle loop
+    runs again."""
+    return list(dict.fromkeys(match.group("test") for match in _failed_lines(output)))
 
 
 def failed_controls(output: str) -> list[str]:
     """The controls `pytest -rfE verify` reports failed, as `module::check[host] - why`."""
     failed = []
-    for line in plain_lines(output):
-        match = FAILED_CONTROL.match(line.strip())
-        if match:
-            control = match.group("test").removeprefix("verify/")
-            why = (match.group("why") or "").strip()
-            failed.append(f"{control} - {why}" if why else control)
+    for match in _failed_lines(output):
+        control = match.group("test").removeprefix("verify/")
+        why = (match.group("why") or "").strip()
+        failed.append(f"{control} - {why}" if why else control)
     return failed

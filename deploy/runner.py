@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,8 @@ from deploy import drain
 from deploy.outcome import (
     STARTING,
     deploy_failure,
-    failed_checks,
     failed_controls,
     grand_total,
-    passed_checks,
     plain_lines,
 )
 from deploy.record import (
@@ -39,7 +37,7 @@ from deploy.record import (
     write_command,
 )
 from deploy.results import DrainPlan, HostDeployFailed, HostRun
-from deploy.verification import verification_command
+from deploy.verification import settle, verification_command
 from quality.report import CallReport, figures_line
 from roles.anycast.config import DRAIN_COMMAND
 from roles.host import HostEntry, ServiceState
@@ -290,12 +288,9 @@ def _verification(
     secrets: Iterable[str],
     suites: str = SUITES_FOLDER,
 ) -> int:
-    """How many checks passed; again until they all pass or `settle_s` is up, each time only
-    the checks that failed (what settles is the slow ones, such as the announcements after
-    an SFU's restart: a check passed stays passed)."""
-    deadline = time.monotonic() + settle_s
-    targets, passed = [suites], 0
-    while True:
+    """How many checks passed, the failed ones run again for up to `settle_s` (settle)."""
+
+    def run(targets: Sequence[str]) -> tuple[int, str]:
         result = subprocess.run(
             verification_command("-rfE", targets=targets),
             cwd=PROJECT_DIR,
@@ -308,15 +303,12 @@ def _verification(
         output = scrub(result.stdout + result.stderr, secrets)
         sink.write(output)
         sink.flush()
-        passed += passed_checks(output)
-        if result.returncode == 0:
-            return passed
-        if time.monotonic() > deadline:
-            break
-        targets = failed_checks(output)
-        if not targets:  # no check named (the run itself failed): all of them again
-            targets, passed = [suites], 0
-        time.sleep(2)
+        return result.returncode, output
+
+    settled = settle(run, settle_s, suites)
+    if settled.returncode == 0:
+        return settled.passed
+    output = settled.outputs[-1]
     failed = failed_controls(output)
     raise HostDeployFailed(
         f"{host.name}: verification failed, {len(failed)} control(s):\n  "

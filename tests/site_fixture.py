@@ -4,19 +4,19 @@ as users run them."""
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from deploy.outcome import failed_checks, grand_total, passed_checks
-from deploy.verification import verification_command
+from deploy.outcome import grand_total, skipped_checks
+from deploy.verification import settle, verification_command, workers_for
 from roles.host import HostEntry
 from roles.inventory import render_pyinfra
 from sandbox import settings as sandbox_settings
@@ -137,24 +137,19 @@ class Verified:
     skipped: int
 
 
-SKIPPED = re.compile(r"(\d+) skipped")
-
-
 def verify(inventory: Inventory, settle_s: float = 0, only: str | None = None) -> Verified:
     """The suites over every host at once (one xdist worker per host), or `only` one; with
-    `settle_s`, the failed checks again until they pass or that time is up (announcements
-    follow a restarted SFU in seconds), as a deploy's verification does, the time scaled by
-    the machine's measured slowness."""
-    deadline = time.monotonic() + settle_s * inventory.slowness
+    `settle_s`, the failed checks again until they pass or that time is up, as a deploy's
+    verification does (deploy.verification.settle), the time scaled by the machine's measured
+    slowness."""
     hosts = [h for h in inventory.hosts() if only in (None, h["name"])]
-    outputs: list[str] = []
-    passed, targets = 0, [SUITES_FOLDER]
     with tempfile.TemporaryDirectory() as folder:
         declared = Path(folder) / "hosts.json"
         declared.write_text(render_verify([HostEntry.model_validate(h) for h in hosts]))
-        while True:
+
+        def run(targets: Sequence[str]) -> tuple[int, str]:
             result = subprocess.run(
-                verification_command("-rfE", "-n", str(len(hosts)), targets=targets),
+                verification_command("-rfE", *workers_for(len(hosts)), targets=targets),
                 cwd=PROJECT_ROOT,
                 capture_output=True,
                 text=True,
@@ -162,19 +157,15 @@ def verify(inventory: Inventory, settle_s: float = 0, only: str | None = None) -
                 timeout=600 * inventory.slowness,
                 env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)},
             )
-            outputs.append(result.stdout)
-            passed += passed_checks(result.stdout)
-            if result.returncode == 0 or time.monotonic() > deadline:
-                skipped = SKIPPED.search(outputs[0])
-                return Verified(
-                    result.returncode,
-                    "\n".join(outputs),
-                    passed,
-                    int(skipped.group(1)) if skipped else 0,
-                )
-            targets = failed_checks(result.stdout)
-            assert targets, f"the suites failed naming no check: {result.stdout[-3000:]}"
-            time.sleep(2)
+            return result.returncode, result.stdout
+
+        settled = settle(run, settle_s * inventory.slowness)
+    return Verified(
+        settled.returncode,
+        "\n".join(settled.outputs),
+        settled.passed,
+        skipped_checks(settled.outputs[0]),
+    )
 
 
 def changed_operations(output: str) -> int:

@@ -41,5 +41,5 @@ def kernel_tuning(tuning: KernelTuning) -> None:
     )
     live = host.get_fact(Sysctl, keys=sorted(plan.applied)) if plan.applied else {}
     for key, value in sorted(plan.applied.items()):
-        if live.get(key) != _as_sysctl_value(value):
-            server.sysctl(name=f"Set {key}", key=key, value=_as_sysctl_value(value))
+        if live.get(key) != (wanted := _as_sysctl_value(value)):
+            server.sysctl(name=f"Set {key}", key=key, value=wanted)
