@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from roles.sfu.access import TOKEN_SECRET_KEY
 from stacks.spec import SpecInvalid
 from stacks.spec.catalogue import load_catalogue
 from stacks.spec.checks import StackContext, check_across_pops
@@ -96,7 +97,8 @@ def default_instance_type(provider: str, location: str, template_type: str | Non
 
 def secret_names(pop: Mapping[str, Any]) -> list[str]:
     neighbors = (pop.get("bgp") or {}).get("neighbors") or []
-    return sorted({n["md5_secret"] for n in neighbors if n.get("md5_secret")})
+    md5_keys = sorted({n["md5_secret"] for n in neighbors if n.get("md5_secret")})
+    return [*md5_keys, TOKEN_SECRET_KEY]  # the fleet's one token secret, the template's
 
 
 def check_new_pop(pop: dict[str, Any], stack: str, project_dir: Path) -> list[SpecError]:

@@ -1,5 +1,9 @@
 """The synthetic call probe's command line.
 
+Every call signs its own short-lived token with the stack's token secret, from the
+environment: VOICEPOP_SECRET_sfuTokenSecret=$(pulumi config get sfuTokenSecret) (and, during a
+rotation, the replaced one in VOICEPOP_SECRET_sfuTokenSecretPrevious: roles/sfu/access.py).
+
 python -m quality call ADDRESS [--server NAME] [--port 8088] [--duration 5] [--codec opus]
                        [--min-mos 4.0] [--json]
     one call through the SFU at ADDRESS: a human summary (or --json); exit 1 if the call
@@ -16,6 +20,8 @@ import sys
 from quality.emodel import CODECS
 from quality.probe import Target, probe_now
 from quality.report import summary
+from roles.secrets import MissingSecret
+from roles.sfu.access import Credentials
 
 
 def _positive(text: str) -> float:
@@ -100,15 +106,24 @@ def _reconnect(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "reconnect":
-        return _reconnect(args)
+        try:
+            return _reconnect(args)
+        except MissingSecret as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if args.command == "exporter":
         from quality.exporter import serve
 
         return serve(
             args.inventory, args.interval, args.duration, args.codec, args.listen, args.rounds
         )
+    try:
+        credentials = Credentials.from_environment()
+    except MissingSecret as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     target = Target(args.server, args.address, args.port)
-    report = probe_now(target, args.duration, args.codec, args.setup_timeout)
+    report = probe_now(target, credentials, args.duration, args.codec, args.setup_timeout)
     print(report.to_json() if args.json else summary(report), end="" if not args.json else "\n")
     if not report.ok:
         return 1

@@ -27,6 +27,7 @@ from aiortc.rtp import RtpPacket, is_rtcp
 
 from quality.janus import JanusError, JanusSession
 from quality.measure import Received, Sent, payload_key
+from roles.sfu.access import Credentials
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
@@ -125,11 +126,17 @@ async def _rtt_ms(peer: RTCPeerConnection) -> float | None:
 CANDIDATE = re.compile(r"^a=candidate:\S+ 1 udp \d+ (\S+) \d+ typ host", re.MULTILINE)
 
 
+TOKEN_MARGIN_S = 30.0  # a call's token outlives its set-up and media by this much
+
+
 class Call:
     """One call through an SFU: `start()` sets it up until the subscriber's first media
-    packet (raising CallFailed naming the step), then media flows until `close()`."""
+    packet (raising CallFailed naming the step), then media flows until `close()`. The caller
+    signs its own tokens with `credentials`, valid for the call's `media_s` seconds beside
+    its set-up; it makes its room with the admin key of the secret the server accepted."""
 
-    def __init__(self, signalling_url: str, media_address: str, setup_timeout_s: float = 10,
+    def __init__(self, signalling_url: str, media_address: str, credentials: Credentials,
+                 media_s: float, setup_timeout_s: float = 10,
                  request_timeout_s: float = 5) -> None:  # fmt: skip
         self.signalling_url = signalling_url
         self.media_address = media_address
@@ -140,8 +147,11 @@ class Call:
         self.received: list[Received] = []
         self.started = 0.0
         self.server_address = ""  # where the SFU's media answered (its host candidate)
-        self._janus = JanusSession(signalling_url, request_timeout_s)
+        ttl_s = setup_timeout_s + media_s + TOKEN_MARGIN_S
+        self._janus = JanusSession(signalling_url, request_timeout_s, credentials.tokens(ttl_s))
+        self._admin_keys = credentials.admin_keys()
         self._room = secrets.randbelow(2**31 - 1) + 1
+        self._room_secret = secrets.token_hex(16)  # only this call may destroy its room
         self._handle = 0
         self._blackhole = MediaBlackhole()
 
@@ -169,7 +179,8 @@ class Call:
         await janus.request(
             handle,
             {"request": "create", "room": self._room, "audiocodec": "opus", "is_private": True,
-             "publishers": 1, "permanent": False, "description": "voicepop probe"},
+             "publishers": 1, "permanent": False, "description": "voicepop probe",
+             "admin_key": self._admin_keys[janus.accepted], "secret": self._room_secret},
         )  # fmt: skip
         joined = await janus.message(
             handle,
@@ -234,16 +245,23 @@ class Call:
         await self.subscriber.close()
         if goodbye and self._handle:
             with contextlib.suppress(JanusError):  # the room was never made, or is gone
-                await self._janus.request(self._handle, {"request": "destroy", "room": self._room})
+                await self._janus.request(
+                    self._handle,
+                    {"request": "destroy", "room": self._room, "secret": self._room_secret},
+                )
         await self._janus.close(goodbye)
 
 
 async def place_call(
-    signalling_url: str, media_address: str, duration_s: float, setup_timeout_s: float = 10
+    signalling_url: str,
+    media_address: str,
+    credentials: Credentials,
+    duration_s: float,
+    setup_timeout_s: float = 10,
 ) -> CallLog:
     """A call of `duration_s` seconds through the SFU whose HTTP API is `signalling_url`;
     raises CallFailed naming the step that failed."""
-    call = Call(signalling_url, media_address, setup_timeout_s)
+    call = Call(signalling_url, media_address, credentials, duration_s, setup_timeout_s)
     try:
         await call.start()
         await asyncio.sleep(duration_s)

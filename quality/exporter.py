@@ -12,6 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from quality.probe import Target, probe
 from quality.report import CallReport
+from roles.secrets import MissingSecret
+from roles.sfu.access import Credentials
 
 LABELS = ("pop", "server")
 
@@ -79,6 +81,7 @@ class Metrics:
 
 async def _rounds(
     targets: list[tuple[str, Target]],
+    credentials: Credentials,
     metrics: Metrics,
     interval_s: float,
     duration_s: float,
@@ -89,7 +92,7 @@ async def _rounds(
     while not rounds or done < rounds:
         started = time.monotonic()
         for pop, target in targets:  # one call at a time: calls never skew each other
-            report = await probe(target, duration_s, codec)
+            report = await probe(target, credentials, duration_s, codec)
             metrics.record(pop, report)
             print(
                 f"{target.server}: {'ok' if report.ok else report.error}",
@@ -106,7 +109,8 @@ def serve(
 ) -> int:
     try:
         targets = targets_of(inventory)
-    except InventoryError as error:
+        credentials = Credentials.from_environment()
+    except (InventoryError, MissingSecret) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     host, _, port = listen.rpartition(":")
@@ -118,5 +122,5 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
-    asyncio.run(_rounds(targets, metrics, interval_s, duration_s, codec, rounds))
+    asyncio.run(_rounds(targets, credentials, metrics, interval_s, duration_s, codec, rounds))
     return 0

@@ -1,12 +1,14 @@
 """Janus's HTTP API as a video room client speaks it: a session, plugin handles, requests and
 the session's events by long polling. Blocking HTTP runs in a daemon thread, so that a probe
-never waits on a pending long poll to finish."""
+never waits on a pending long poll to finish. Every request carries the caller's signed token
+(roles/sfu/access.py); given several (one per secret during a rotation), the session is opened
+with the first the server accepts."""
 
 import asyncio
 import contextlib
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
@@ -15,22 +17,32 @@ POLL_S = 25  # Janus holds a long poll up to 30 s; its session times out after 6
 Event = dict[str, Any]
 
 
+UNAUTHORIZED = 403  # Janus's error code for a missing, expired, forged or foreign token
+
+
 class JanusError(Exception):
     """Janus refused a request or never answered; the message says which and why."""
 
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class JanusSession:
-    def __init__(self, base_url: str, timeout_s: float = 5.0) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 5.0, tokens: Sequence[str] = ()) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.session_id = 0
+        self.tokens = list(tokens)
+        self.accepted = 0  # the index of the token the server accepted
+        self._params: dict[str, str] = {"token": self.tokens[0]} if self.tokens else {}
         self._http = requests.Session()
         self._events: list[Event] = []
         self._arrived = asyncio.Event()
         self._closed = False
 
     async def _post(self, path: str, body: dict[str, Any]) -> Event:
-        body = {**body, "transaction": secrets.token_hex(6)}
+        body = {**body, **self._params, "transaction": secrets.token_hex(6)}
         url = f"{self.base_url}{path}"
         try:
             reply = await asyncio.to_thread(self._http.post, url, json=body, timeout=self.timeout_s)
@@ -40,11 +52,20 @@ class JanusSession:
         if answer.get("janus") == "error":
             problem = answer.get("error", {})
             why = f"{problem.get('code')} {problem.get('reason')}"
-            raise JanusError(f"signalling: {body['janus']} refused: {why}")
+            raise JanusError(f"signalling: {body['janus']} refused: {why}", problem.get("code", 0))
         return answer
 
     async def open(self) -> None:
-        answer = await self._post("", {"janus": "create"})
+        """A session, with the first of the tokens the server accepts."""
+        candidates = self.tokens or [""]
+        for index, token in enumerate(candidates):
+            self.accepted, self._params = index, ({"token": token} if token else {})
+            try:
+                answer = await self._post("", {"janus": "create"})
+                break
+            except JanusError as error:
+                if error.code != UNAUTHORIZED or index == len(candidates) - 1:
+                    raise
         self.session_id = int(answer["data"]["id"])
         loop = asyncio.get_running_loop()
         threading.Thread(target=self._poll, args=(loop,), daemon=True, name="janus-poll").start()
@@ -53,7 +74,8 @@ class JanusSession:
         url = f"{self.base_url}/{self.session_id}"
         while not self._closed:
             try:
-                reply = self._http.get(url, params={"maxev": 10}, timeout=POLL_S + 10)
+                params = {"maxev": "10", **self._params}
+                reply = self._http.get(url, params=params, timeout=POLL_S + 10)
                 events = reply.json()
             except (requests.RequestException, ValueError):
                 if self._closed:

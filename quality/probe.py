@@ -7,6 +7,7 @@ from quality.call import CallFailed, place_call
 from quality.emodel import CODECS
 from quality.measure import path_figures
 from quality.report import CallReport, failed, judged
+from roles.sfu.access import Credentials
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,16 @@ class Target:
 
 
 async def probe(
-    target: Target, duration_s: float, codec: str = "opus", setup_timeout_s: float = 10
+    target: Target,
+    credentials: Credentials,
+    duration_s: float,
+    codec: str = "opus",
+    setup_timeout_s: float = 10,
 ) -> CallReport:
     try:
-        log = await place_call(target.signalling_url, target.address, duration_s, setup_timeout_s)
+        log = await place_call(
+            target.signalling_url, target.address, credentials, duration_s, setup_timeout_s
+        )
     except CallFailed as error:
         return failed(target.server, target.address, str(error))
     figures = path_figures(log.sent, log.received)
@@ -39,6 +46,10 @@ async def probe(
 
 
 def probe_now(
-    target: Target, duration_s: float, codec: str = "opus", setup_timeout_s: float = 10
+    target: Target,
+    credentials: Credentials,
+    duration_s: float,
+    codec: str = "opus",
+    setup_timeout_s: float = 10,
 ) -> CallReport:
-    return asyncio.run(probe(target, duration_s, codec, setup_timeout_s))
+    return asyncio.run(probe(target, credentials, duration_s, codec, setup_timeout_s))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from quality.call import Call, CallFailed
+from roles.sfu.access import Credentials
 
 SERVICE_PORT = 8088
 
@@ -41,6 +42,8 @@ Connected = Callable[[CallRecord], None]
 async def _connected(
     address: str,
     port: int,
+    credentials: Credentials,
+    media_s: float,
     log: CallerLog,
     attempt_timeout_s: float,
     until: float,
@@ -48,7 +51,8 @@ async def _connected(
 ) -> Call:
     """A call that carries media, through whichever server the service address reaches now."""
     while True:
-        call = Call(f"http://{address}:{port}/janus", address, attempt_timeout_s, attempt_timeout_s)
+        url = f"http://{address}:{port}/janus"
+        call = Call(url, address, credentials, media_s, attempt_timeout_s, attempt_timeout_s)
         started = time.monotonic()
         try:
             await call.start()
@@ -71,11 +75,17 @@ async def keep_calling(
     attempt_timeout_s: float = 1.0,
     port: int = SERVICE_PORT,
     on_connected: Connected = lambda record: None,
+    credentials: Credentials | None = None,
 ) -> CallerLog:
-    """Calls `address` for `watch_s` seconds, reconnecting whenever media stops."""
+    """Calls `address` for `watch_s` seconds, reconnecting whenever media stops; its tokens
+    are signed with `credentials` (by default the environment's)."""
+    credentials = credentials or Credentials.from_environment()
     log = CallerLog(address, media_timeout_ms)
     until = time.monotonic() + watch_s
-    call = await _connected(address, port, log, attempt_timeout_s, until, on_connected)
+    media_s = watch_s + 30  # the grace after `until` below
+    call = await _connected(
+        address, port, credentials, media_s, log, attempt_timeout_s, until, on_connected
+    )
     seen = 0
     while time.monotonic() < until:
         await asyncio.sleep(0.01)
@@ -88,7 +98,9 @@ async def keep_calling(
         log.detected.append(time.monotonic())
         log.calls[-1].last_media = last
         await call.close(goodbye=False)
-        call = await _connected(address, port, log, attempt_timeout_s, until + 30, on_connected)
+        call = await _connected(
+            address, port, credentials, media_s, log, attempt_timeout_s, until + 30, on_connected
+        )
         seen = 0
     log.calls[-1].last_media = call.received[-1].at
     log.arrivals += [packet.at for packet in call.received[seen:]]

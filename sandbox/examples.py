@@ -54,7 +54,7 @@ def run(
     return subprocess.run(
         ["bash", "-c", f". tools/env.sh && {shell}"],
         cwd=PROJECT_DIR,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **settings.SFU_TOKEN_ENVIRONMENT, **(env or {})},
         capture_output=True,
         text=True,
         timeout=1800,
@@ -108,7 +108,7 @@ def exporter_metrics(servers: list[str]) -> str:
     exporter = subprocess.Popen(
         [sys.executable, "-m", "quality", "exporter", "--inventory", str(inventory),
          "--interval", "60", "--duration", "3", "--listen", f"127.0.0.1:{port}"],
-        cwd=PROJECT_DIR,
+        cwd=PROJECT_DIR, env={**os.environ, **settings.SFU_TOKEN_ENVIRONMENT},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120

@@ -18,6 +18,7 @@ forwards to it again.
 import argparse
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -156,7 +157,12 @@ def start_caller(address: str, watch_s: float, attempt_timeout_s: float) -> subp
     timeout = ["--attempt-timeout", str(attempt_timeout_s)]
     command = callers.command_in_namespace([sys.executable, "-m", "quality", *reconnect, *timeout])
     return subprocess.Popen(
-        command, cwd=settings.PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=settings.PROJECT_DIR,
+        env={**os.environ, **settings.SFU_TOKEN_ENVIRONMENT},  # the sandbox's callers' secret
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -30,6 +30,10 @@ FIRST_HOST_INDEX = 10  # hosts get .10 onwards
 UPSTREAM_ADDRESS = str(list(ipaddress.ip_network(NETWORK).hosts())[1])
 UPSTREAM_ASN = int(os.environ.get("VOICEPOP_SANDBOX_UPSTREAM_ASN", "65000"))
 UPSTREAM_MD5 = os.environ.get("VOICEPOP_SANDBOX_BGP_MD5", "sandbox-md5-kyVfLF2+")
+# The sandbox-only value of Pulumi.sandbox.yaml's voicepop:sfuTokenSecret: the sandbox's
+# callers, drills and tests sign their tokens with it (roles/sfu/access.py).
+SFU_TOKEN_SECRET = "e19a2577757483644bacf3dc618bfeb67c825a65624fd81f507cd39cdd7417ba"
+SFU_TOKEN_ENVIRONMENT = {"VOICEPOP_SECRET_sfuTokenSecret": SFU_TOKEN_SECRET}
 
 # Instance types delivered as QEMU virtual machines instead of containers: the tier that can
 # prove global sysctls and NIC rings, queues and IRQs (slower to boot, ~0.5 GB each).

@@ -15,6 +15,7 @@ import pulumi
 from pulumi_command import local
 
 from roles.host import HostEntry
+from roles.sfu.access import TOKEN_SECRET_KEY
 from stacks.dns.component import PopDns
 from stacks.host_data import host_entry
 from stacks.resources import host_deploy as deploy_command
@@ -156,10 +157,12 @@ def provider_timings(spec: PopSpec) -> dict[str, float]:
 
 
 def deploy_secrets(spec: PopSpec, server: str) -> dict[str, pulumi.Output[str]]:
-    """The stack's secret config values the server's roles need (its BGP sessions' MD5 keys)."""
+    """The stack's secret config values the server's roles need: its BGP sessions' MD5 keys
+    and the SFU's token secret."""
     config = pulumi.Config()
     keys = sorted({n.md5_secret for n in spec.neighbors_of(server) if n.md5_secret})
-    return {key: config.require_secret(key) for key in keys}
+    sfu = [TOKEN_SECRET_KEY] if spec.deploy.configures_hosts else []  # a simulated host: none
+    return {key: config.require_secret(key) for key in [*keys, *sfu]}
 
 
 def delivered(entry: HostEntry | None) -> HostEntry:
@@ -191,17 +194,17 @@ def host_deploy(
             installation=f"{v[1]}/{v[2]}",
         )
     )
-    secrets = {
-        deploy_command.SECRET_PREFIX + key: value
-        for key, value in deploy_secrets(spec, name).items()
-    }
+    given = deploy_secrets(spec, name)
+    secrets = {deploy_command.SECRET_PREFIX + key: value for key, value in given.items()}
     redeploy = {deploy_command.REDEPLOY: rollout.redeploy} if rollout.redeploy else {}
     # a run without a repair asks nothing: the token of the last repair stays as it is
     unless_asked = [] if rollout.redeploy else [deploy_command.IGNORED_UNLESS_GIVEN]
     what_it_does: dict[str, pulumi.Input[str]] = {
         deploy_command.TRIGGER: trigger,
-        deploy_command.SFU_DIGEST: entry.apply(
-            lambda e: sfu_digest(delivered(e).as_json(), code.sfu)
+        # the token secret is in the SFU's configuration: a rotation restarts it, drained
+        # (the digest is a secret output, as the secret it is made of)
+        deploy_command.SFU_DIGEST: pulumi.Output.all(entry, given.get(TOKEN_SECRET_KEY, "")).apply(
+            lambda v: sfu_digest(delivered(v[0]).as_json(), code.sfu, token_secret=v[1])
         ),
         **redeploy,
         **secrets,

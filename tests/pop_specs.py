@@ -39,7 +39,7 @@ _VALID_POP: dict[str, Any] = {
 if TYPE_CHECKING:
     from roles.host import HostEntry
 
-VALID_CONTEXT = StackContext(stack="ams1", config_keys={"bgpMd5": True})
+VALID_CONTEXT = StackContext(stack="ams1", config_keys={"bgpMd5": True, "sfuTokenSecret": True})
 
 
 def valid_pop() -> dict[str, Any]:

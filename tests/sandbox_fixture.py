@@ -20,6 +20,7 @@ import yaml
 
 from deploy.ssh import SSH_ATTEMPTS, SshUnreachable, open_ssh
 from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
+from sandbox import settings as sandbox_settings
 from tests.project import PROJECT_ROOT, run_in_project_env
 
 TEST_SANDBOX = {
@@ -46,6 +47,8 @@ class SandboxUnderTest:
             "VOICEPOP_DEPLOY_LOG_DIR": str(self.root / "deploy-logs"),
             # this test run owns it: a later run stops it (`sandbox sweep`) if this one dies
             "VOICEPOP_SANDBOX_OWNER_PID": str(self.owner_pid),
+            # the sandbox's callers sign their SFU tokens with the sandbox's secret
+            **sandbox_settings.SFU_TOKEN_ENVIRONMENT,
         }
 
     @property

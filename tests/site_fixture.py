@@ -30,12 +30,17 @@ from verify import FOLDER as SUITES_FOLDER
 from verify.inventory import render_verify
 
 # the deploy's secrets, as the stack's deploy step exports them (roles/secrets.py)
-SECRETS = {"VOICEPOP_SECRET_bgpMd5Upstream": sandbox_settings.UPSTREAM_MD5}
+SECRETS = {
+    "VOICEPOP_SECRET_bgpMd5Upstream": sandbox_settings.UPSTREAM_MD5,
+    **sandbox_settings.SFU_TOKEN_ENVIRONMENT,
+}
 
 
 def sandbox_spec(sandbox: SandboxUnderTest, **changes: Any) -> PopSpec:
     raw = yaml.safe_load(sandbox.config(changed_pop(**changes)).read_text())
-    context = StackContext(stack="sandbox", config_keys={"bgpMd5Upstream": True})
+    context = StackContext(
+        stack="sandbox", config_keys={"bgpMd5Upstream": True, "sfuTokenSecret": True}
+    )
     return parse_pop(raw["config"]["voicepop:pop"], context, "Pulumi.sandbox.yaml")
 
 

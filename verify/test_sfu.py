@@ -1,5 +1,6 @@
 """The SFU as it runs: service up, listening where declared, answering its health endpoint,
-locked admin API, file limits the host honours."""
+locked admin API, file limits the host honours; only callers with a signed token get in, rooms
+and forwarding only with the admin key, no stock demo rooms (verify/sfu_access.py)."""
 
 import json
 import time
@@ -12,6 +13,8 @@ from roles.host_kind import KernelScope
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS, KEPT_PLUGINS
 from verify.controls import control
+from verify.expect import expect
+from verify.sfu_access import AccessAttempts, attempts_command, configured_secret, parse_attempts
 
 pytestmark = pytest.mark.verify
 
@@ -112,3 +115,83 @@ def test_open_files_limit_is_what_the_host_can_honour(
     ceiling = hard_limit("1") if kernel_scope == "network-namespace" else None
     expected = min(settings.nofile_limit, ceiling) if ceiling else settings.nofile_limit
     assert hard_limit(main_pid) == expected, declared.name
+
+
+@pytest.fixture(scope="module")
+def access(remote: Any, declared: HostEntry) -> AccessAttempts:
+    """Every attempt of verify/sfu_access.py against the host's SFU, made once per host."""
+    settings = settings_of(declared)
+    janus = ADAPTERS[settings.implementation]
+    health(remote, f"http://127.0.0.1:{settings.signalling_port}{janus.info_path}")
+    secret = configured_secret(remote.file("/etc/janus/janus.jcfg").content_string)
+    assert secret, "no token_auth_secret in /etc/janus/janus.jcfg"
+    base = f"http://127.0.0.1:{settings.signalling_port}/janus"
+    return parse_attempts(remote.check_output(attempts_command(base, secret)))
+
+
+# Janus's answers: 403 unauthorized (no, a forged or an expired token), 405 the token does
+# not allow that plugin; each plugin's own code for a missing mandatory element (the admin key)
+MISSING_ELEMENT = {"videoroom": 429, "audiobridge": 483}
+REFUSED = {
+    "session_none": 403,
+    "session_forged": 403,
+    "session_expired": 403,
+    **{
+        f"janus.plugin.{plugin} {attempt}": code
+        for plugin in KEPT_PLUGINS
+        for attempt, code in (
+            ("attach_with_another_plugins_token", 405),
+            ("create_without_admin_key", MISSING_ELEMENT[plugin]),
+            ("create_with_admin_key", 0),
+            ("rtp_forward_without_admin_key", MISSING_ELEMENT[plugin]),
+        )
+    },
+}
+
+
+@control(
+    "VP-SFU-06",
+    "Only callers with a valid signed token get in, to the plugins their token names",
+    "Without tokens anyone who reaches the port uses the fleet as a free media relay.",
+)
+def test_only_callers_with_a_valid_token_get_in(
+    request: pytest.FixtureRequest, access: AccessAttempts, declared: HostEntry
+) -> None:
+    info = access.info
+    observed = {
+        "auth_token": info.get("auth_token"),
+        "server-name": info.get("server-name"),
+        **{k: v for k, v in access.refused().items() if "admin_key" not in k},
+    }
+    expected = {
+        "auth_token": True,
+        "server-name": f"{declared.name} ({declared.pop})",
+        **{k: v for k, v in REFUSED.items() if "admin_key" not in k},
+    }
+    expect(request, expected, observed, "token checks")
+
+
+@control(
+    "VP-SFU-07",
+    "Rooms are made and media forwarded only with the admin key",
+    "A room of a stranger's own could RTP-forward media anywhere: a UDP reflector.",
+)
+def test_rooms_and_forwarding_need_the_admin_key(
+    request: pytest.FixtureRequest, access: AccessAttempts
+) -> None:
+    observed = {k: v for k, v in access.refused().items() if "admin_key" in k}
+    expect(request, {k: v for k, v in REFUSED.items() if "admin_key" in k}, observed, "rooms")
+
+
+@control(
+    "VP-SFU-08",
+    "No stock demo rooms in any plugin",
+    "The packaged demo rooms are public, with a published secret.",
+)
+def test_no_stock_demo_rooms(
+    request: pytest.FixtureRequest, access: AccessAttempts, remote: Any
+) -> None:
+    rooms = {f"janus.plugin.{p}": access.answers[f"janus.plugin.{p} rooms"] for p in KEPT_PLUGINS}
+    configured = remote.run("grep -l '^room-' /etc/janus/*.jcfg").stdout.split()
+    expect(request, {"rooms": {p: [] for p in rooms}, "configured": []},
+           {"rooms": rooms, "configured": configured}, "demo rooms")  # fmt: skip

@@ -56,6 +56,13 @@ class SfuSettings(RoleSettings):
         description="UDP media range; must not overlap the kernel's ephemeral range",
     )
     signalling_port: Port = Field(8088, description="the SFU's signalling API (HTTP)")
+    allowed_origin: str | None = Field(
+        None,
+        pattern=r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$",
+        description="the one web origin (https://host[:port]) whose pages may call the "
+        "signalling API from a browser (CORS); none: no page of any origin may. Tokens, not "
+        "CORS, keep out clients that are not browsers",
+    )
     health: SfuHealth = Field(default_factory=SfuHealth)
     admin_port: Port = Field(7088, description="admin API, on 127.0.0.1 only")
     log_level: int = Field(4, ge=0, le=7, description="Janus debug_level (4: info)")

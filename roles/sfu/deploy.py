@@ -3,7 +3,9 @@
 really changed.
 
 Host data: `sfu` (overrides of roles/sfu/defaults.py; the spec gives the ports); the
-server's address (the inventory's), the only one the SFU gathers media candidates on.
+server's name and PoP (the SFU's server name) and address (the inventory's), the only one the
+SFU gathers media candidates on. Secret: the stack's token secret, from the deploy's
+environment (roles/secrets.py, roles/sfu/access.py).
 """
 
 import secrets
@@ -15,8 +17,15 @@ from pyinfra.context import host
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
+from roles.secrets import secret
+from roles.sfu.access import TOKEN_SECRET_KEY, secret_problem
+from roles.sfu.adapter import HostSide
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS
+
+
+class UnusableSecret(Exception):
+    pass
 
 
 class StoredSecret(FactBase[str]):
@@ -29,10 +38,23 @@ class StoredSecret(FactBase[str]):
         return output[0].strip() if output else ""
 
 
+def token_secret() -> str:
+    value = secret(TOKEN_SECRET_KEY)
+    problem = secret_problem(value)
+    if problem:
+        raise UnusableSecret(
+            f"secret voicepop:{TOKEN_SECRET_KEY} cannot sign the SFU's tokens: {problem}; "
+            "make one with `openssl rand -hex 32`"
+        )
+    return value
+
+
 @deploy("SFU")
-def sfu(settings: SfuSettings, media_address: str) -> None:
-    """`media_address`: the one the server is reached at (see below)."""
+def sfu(settings: SfuSettings, server_name: str, media_address: str) -> None:
+    """`server_name`: what the SFU calls itself; `media_address`: the one the server is
+    reached at (see below)."""
     adapter = ADAPTERS[settings.implementation]
+    signing = token_secret()  # before anything changes: a deploy without it stops here
     apt.packages(
         name=f"Install {', '.join(adapter.packages)}",
         packages=adapter.packages,
@@ -50,7 +72,8 @@ def sfu(settings: SfuSettings, media_address: str) -> None:
     changed = [stored]
     # media only on the address the server is reached at: a second interface (a management
     # or provider-internal network) would be offered to callers as a candidate they cannot use
-    for path, content in adapter.config_files(settings, admin_secret, media_address).items():
+    host_side = HostSide(server_name, media_address, admin_secret, signing)
+    for path, content in adapter.config_files(settings, host_side).items():
         folder = path.rsplit("/", 1)[0]
         files.directory(name=f"Folder {folder}", path=folder, mode="755")
         changed.append(
@@ -61,6 +84,8 @@ def sfu(settings: SfuSettings, media_address: str) -> None:
                 mode="640" if path.endswith(".jcfg") else "644",
             )
         )
+    for path in adapter.stock_files():
+        changed.append(files.file(name=f"Remove the packaged {path}", path=path, present=False))
     systemd.service(
         name=f"Restart {adapter.service} for its new configuration",
         service=adapter.service,

@@ -62,12 +62,20 @@ def deploy_trigger(host: dict[str, Any], code: str, installation: str = "") -> s
     return hashlib.sha256(document.encode()).hexdigest()[:32]
 
 
-def sfu_digest(host: dict[str, Any], sfu_code: str) -> str:
+def sfu_digest(host: dict[str, Any], sfu_code: str, token_secret: str = "") -> str:
     """What the SFU's configuration is made of: the sfu role's files (`sfu_code`:
-    deployed_code_digest(project_dir, SFU_ROLE_FOLDER)) and the host's `sfu` data and address.
-    When it changes, the deploy restarts the SFU, so a server in service is drained first; a
-    change elsewhere (a sysctl, the firewall) leaves the SFU and its calls alone."""
+    deployed_code_digest(project_dir, SFU_ROLE_FOLDER)), the host's `sfu` data, name and
+    address, and the token secret (hashed first: the digest is kept on the host). When it
+    changes, the deploy restarts the SFU, so a server in service is drained first; a change
+    elsewhere (a sysctl, the firewall) leaves the SFU and its calls alone."""
     document = json.dumps(
-        {"sfu": host.get("sfu"), "address": host.get("address"), "code": sfu_code}, sort_keys=True
+        {
+            "sfu": host.get("sfu"),
+            "name": [host.get("name"), host.get("pop")],
+            "address": host.get("address"),
+            "code": sfu_code,
+            "token_secret": hashlib.sha256(token_secret.encode()).hexdigest(),
+        },
+        sort_keys=True,
     )
     return hashlib.sha256(document.encode()).hexdigest()[:32]

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from roles.sfu.access import TOKEN_SECRET_KEY
 from roles.sfu.defaults import PortRange
 from stacks.spec.capacity import batch_size, capacity_floor, in_service_during_rollout
 from stacks.spec.catalogue import load_catalogue
@@ -45,6 +46,7 @@ def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
         *_check_asns(spec),
         *_check_prefixes(spec),
         *_check_neighbors(spec, context),
+        *(_check_sfu_token_secret(context) if spec.deploy.configures_hosts else ()),
         *_check_health(spec),
         *_check_dns(spec),
         *_check_ports(spec),
@@ -253,6 +255,20 @@ def _check_md5_reference(
             key,
             f"voicepop:{key} is stored in clear text",
             f"a secret: `pulumi config set --secret {key} <md5-key>`",
+        )
+
+
+def _check_sfu_token_secret(context: StackContext) -> Iterator[SpecError]:
+    """The SFU admits only callers with a token signed by this secret (roles/sfu/access.py)."""
+    key = TOKEN_SECRET_KEY
+    how = f"`pulumi config set --secret {key} $(openssl rand -hex 32)`, the fleet's one value"
+    if key not in context.config_keys:
+        yield SpecError(
+            f"voicepop:{key}", None, "no token secret for the SFU's callers in this stack", how
+        )
+    elif not context.config_keys[key]:
+        yield SpecError(
+            f"voicepop:{key}", "(clear text)", "stored in clear text", f"a secret: {how}"
         )
 
 

@@ -321,6 +321,11 @@ class DeploySpec(SpecModel):
         "ops/fleet/simulate.py, bench/)",
     )
 
+    @property
+    def configures_hosts(self) -> bool:
+        """Whether the deploy runs the roles on real hosts (the SFU's secrets are needed)."""
+        return self.enabled and not self.simulate
+
 
 class TuningSpec(SpecModel):
     kernel: KernelTuning = Field(default_factory=KernelTuning)

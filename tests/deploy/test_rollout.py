@@ -91,6 +91,10 @@ def test_only_what_the_sfu_is_made_of_moves_its_digest() -> None:
     assert sfu_digest({**host(first=10000), "kernel_tuning": {"x": 1}}, "code") == base
     assert sfu_digest(host(first=10001), "code") != base
     assert sfu_digest(host(first=10000), "other sfu role code") != base
+    # a rotation of the token secret restarts the SFU: its server is drained first
+    rotated = sfu_digest(host(first=10000), "code", token_secret="b" * 64)
+    assert sfu_digest(host(first=10000), "code", token_secret="a" * 64) not in (base, rotated)
+    assert "b" * 64 not in rotated
 
 
 def entry(drain_wait_s: int = 30) -> HostEntry:

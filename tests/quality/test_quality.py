@@ -20,6 +20,7 @@ from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import Janus
 from stacks.spec import SpecInvalid, parse_pop
 from tests.pop_specs import VALID_CONTEXT, valid_pop
+from tests.roles.sfu_host import HOST_SIDE
 
 pytestmark = pytest.mark.quality
 OPUS = emodel.CODECS["opus"]
@@ -211,7 +212,7 @@ def test_the_exporter_exposes_the_last_calls_figures(tmp_path: Path) -> None:
 
 
 def test_janus_gathers_media_only_on_the_servers_address() -> None:
-    core = Janus().config_files(SfuSettings(), "secret", "192.0.2.10")["/etc/janus/janus.jcfg"]
+    core = Janus().config_files(SfuSettings(), HOST_SIDE)["/etc/janus/janus.jcfg"]
     assert 'nat: {\n\tice_enforce_list = "192.0.2.10"\n}' in core
 
 

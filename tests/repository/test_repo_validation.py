@@ -24,7 +24,11 @@ def write_stack(directory: Path, stack: str, pop: dict[str, Any]) -> Path:
         registry.write_text((PROJECT_ROOT / REGISTRY_FILE).read_text())
     pop["code"] = stack
     path = directory / f"Pulumi.{stack}.yaml"
-    config = {"voicepop:pop": pop, "voicepop:bgpMd5": {"secure": "v1:not-decrypted-here"}}
+    config = {
+        "voicepop:pop": pop,
+        "voicepop:bgpMd5": {"secure": "v1:not-decrypted-here"},
+        "voicepop:sfuTokenSecret": {"secure": "v1:not-decrypted-here"},
+    }
     path.write_text(yaml.safe_dump({"config": config}))
     return path
 

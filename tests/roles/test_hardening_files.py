@@ -9,6 +9,7 @@ from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import SANDBOX as JANUS_SANDBOX
 from roles.sfu.janus import Janus
 from roles.unit_sandbox import parse_exposure, render_dropin
+from tests.roles.sfu_host import HOST_SIDE
 
 pytestmark = [pytest.mark.roles, pytest.mark.compliance]
 
@@ -37,8 +38,8 @@ def test_every_sandbox_locks_the_system_and_bounds_its_capabilities() -> None:
 
 
 def test_the_sfu_writes_its_sandbox_only_when_asked() -> None:
-    on = Janus().config_files(SfuSettings(), "secret", "192.0.2.10")
-    off = Janus().config_files(SfuSettings(sandboxing=False), "secret", "192.0.2.10")
+    on = Janus().config_files(SfuSettings(), HOST_SIDE)
+    off = Janus().config_files(SfuSettings(sandboxing=False), HOST_SIDE)
     assert on[JANUS_SANDBOX.dropin_path] == render_dropin(JANUS_SANDBOX)
     assert JANUS_SANDBOX.dropin_path not in off
 

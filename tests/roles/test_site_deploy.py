@@ -5,6 +5,7 @@ the suites and mended by the next run; the firewall is tested from outside too."
 
 import json
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from quality.report import CallReport
 from roles.anycast.config import BIRD_CONF
 from roles.base.files import JOURNALD_DROPIN, STALE_LIBRARY_UNITS
 from roles.firewall.rules import DROP_LOG_PREFIX, TABLE
+from sandbox import settings as sandbox_settings
 from stacks.host_data import host_data, host_entry
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
@@ -150,7 +152,10 @@ def call_through(host: dict[str, Any], duration_s: float) -> CallReport:
     """The probe's call, as the deploy's gate places it (its command line, JSON report)."""
     command = [sys.executable, "-m", "quality", "call", host["address"], "--server", host["name"],
                "--duration", str(duration_s), "--json"]  # fmt: skip
-    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+    env = {**os.environ, **sandbox_settings.SFU_TOKEN_ENVIRONMENT}
+    result = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False
+    )
     return CallReport(**json.loads(result.stdout))
 
 

@@ -15,6 +15,7 @@ from tests.pop_specs import VALID_CONTEXT, valid_pop
 pytestmark = pytest.mark.spec
 
 IDENTITY = StackIdentity(project="voicepop", stack="ams1", project_dir=Path("/nonexistent"))
+TOKEN_SECRET = "sfu-token-secret-" + "y" * 40
 MD5 = "mock-md5-value"
 
 
@@ -46,6 +47,7 @@ def mocks() -> RecordingMocks:
     recording = RecordingMocks()
     pulumi.runtime.set_mocks(recording, project="voicepop", stack="ams1", preview=False)
     pulumi.runtime.set_config("voicepop:bgpMd5", MD5)
+    pulumi.runtime.set_config("voicepop:sfuTokenSecret", TOKEN_SECRET)
     return recording
 
 
@@ -190,7 +192,12 @@ def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
         assert second["VOICEPOP_SECRET_bgpMd5"] == MD5
         secret = mocks.registered["ams1-sfu02-deploy"]["environment"]
         assert secret.get(SECRET_SIG), "under the secret marker: the state encrypts it"
-        assert not [k for k in deploys["ams1-sfu03-deploy"] if "SECRET" in k]  # no BGP session
+        assert second["VOICEPOP_SECRET_sfuTokenSecret"] == TOKEN_SECRET
+        assert TOKEN_SECRET not in second["VOICEPOP_SFU_DIGEST"]
+        # no BGP session: the SFU's token secret only
+        assert [k for k in deploys["ams1-sfu03-deploy"] if "SECRET_" in k] == [
+            "VOICEPOP_SECRET_sfuTokenSecret"
+        ]
         triggers = {d["VOICEPOP_TRIGGER"] for d in deploys.values()}
         assert len(triggers) == 3, "each host's trigger is its own"
 

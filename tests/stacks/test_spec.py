@@ -261,12 +261,24 @@ def test_instance_type_not_offered_at_the_location() -> None:
 
 
 def test_md5_secret_must_exist_and_be_secret() -> None:
-    missing = only_error(valid_pop(), StackContext(stack="ams1", config_keys={}))
+    token = {"sfuTokenSecret": True}
+    missing = only_error(valid_pop(), StackContext(stack="ams1", config_keys=token))
     assert missing.path == "voicepop:pop.bgp.neighbors[0].md5_secret"
     assert "no config key voicepop:bgpMd5" in missing.problem
-    clear = only_error(valid_pop(), StackContext(stack="ams1", config_keys={"bgpMd5": False}))
+    clear = only_error(
+        valid_pop(), StackContext(stack="ams1", config_keys={"bgpMd5": False, **token})
+    )
     assert "clear text" in clear.problem
     assert "--secret" in clear.allowed
+
+
+def test_the_sfus_token_secret_must_exist_and_be_secret() -> None:
+    missing = only_error(valid_pop(), StackContext(stack="ams1", config_keys={"bgpMd5": True}))
+    assert (missing.path, missing.value) == ("voicepop:sfuTokenSecret", None)
+    assert "no token secret" in missing.problem
+    assert "pulumi config set --secret sfuTokenSecret" in missing.allowed
+    clear = StackContext(stack="ams1", config_keys={"bgpMd5": True, "sfuTokenSecret": False})
+    assert "clear text" in only_error(valid_pop(), clear).problem
 
 
 def test_keepalive_must_be_at_most_a_third_of_hold_time() -> None:
@@ -316,7 +328,8 @@ def test_geo_steering_needs_a_continent_or_country() -> None:
 
 
 def test_stack_name_must_match_the_pop_code() -> None:
-    error = only_error(valid_pop(), StackContext(stack="ams2", config_keys={"bgpMd5": True}))
+    keys = {"bgpMd5": True, "sfuTokenSecret": True}
+    error = only_error(valid_pop(), StackContext(stack="ams2", config_keys=keys))
     assert error.path == "voicepop:pop.code"
     assert "stack name 'ams2'" in error.problem
 

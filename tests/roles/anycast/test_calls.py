@@ -28,6 +28,7 @@ from deploy.results import HostDeployFailed
 from deploy.runner import call_gate
 from roles.firewall.rules import TABLE
 from roles.host import HostEntry
+from sandbox import settings as sandbox_settings
 from tests.project import PROJECT_ROOT
 from tests.roles.anycast.pop import HOSTS
 from tests.sandbox_fixture import SandboxUnderTest
@@ -173,7 +174,10 @@ def exporter(inventory: Inventory) -> Iterator[str]:
     listen = f"127.0.0.1:{free_port()}"
     command = [sys.executable, "-m", "quality", "exporter", "--inventory", str(inventory.declared),
                "--interval", "2", "--duration", "1", "--listen", listen]  # fmt: skip
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, **sandbox_settings.SFU_TOKEN_ENVIRONMENT}
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True
+    )
     yield listen
     process.terminate()
     process.wait(timeout=10)
