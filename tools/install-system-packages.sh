@@ -5,8 +5,9 @@
 set -euo pipefail
 packages=(systemd-container debootstrap apt-cacher-ng bird2 iproute2 openssh-client
           qemu-system-x86 qemu-utils e2fsprogs
-          chromium \
-          prometheus)  # chromium: headless, to look at the HTML reports the project writes;
+          chromium libjs-janus-gateway \
+          prometheus)  # chromium: headless, to look at the HTML reports the project writes and,
+                       # with Janus's own janus.js (libjs-janus-gateway), to call the SFU;
                        # prometheus: scrapes the call probe's exporter in a test
 missing=()
 for package in "${packages[@]}"; do

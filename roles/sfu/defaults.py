@@ -58,7 +58,7 @@ class SfuSettings(RoleSettings):
     signalling_port: Port = Field(8088, description="the SFU's signalling API (HTTP)")
     allowed_origin: str | None = Field(
         None,
-        pattern=r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$",
+        pattern=r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$",
         description="the one web origin (https://host[:port]) whose pages may call the "
         "signalling API from a browser (CORS); none: no page of any origin may. Tokens, not "
         "CORS, keep out clients that are not browsers",

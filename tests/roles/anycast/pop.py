@@ -6,3 +6,5 @@ ANYCAST = "198.18.10.0/24"
 # a failed SFU is withdrawn ~2 s after it died (production: the spec's own timers)
 HEALTH = {"interval_s": 1, "timeout_s": 0.5, "fall": 2, "rise": 2}
 DRAIN_WAIT_S = 3
+# the one web origin whose pages may call the SFUs (the browser test serves its page there)
+ALLOWED_ORIGIN = "http://127.0.0.1:47913"

@@ -1,0 +1,145 @@
+"""A second, independent caller: headless Chromium running Janus's own janus.js (Debian's
+libjs-janus-gateway) from a page of the allowed origin, with a token and a room the test makes
+as the platform's backend would. Its call reaches the SFU (the SFU's receiver reports come
+back); the same page from another origin is refused by the browser (CORS)."""
+
+import json
+import subprocess
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from roles.sfu.access import mint_token, room_admin_key
+from sandbox import settings as sandbox_settings
+from tests.roles.anycast.pop import ALLOWED_ORIGIN
+from tests.site_fixture import Inventory
+
+pytestmark = [pytest.mark.quality, pytest.mark.verify]
+
+CHROMIUM = "/usr/bin/chromium"
+JANUS_JS = Path("/usr/share/javascript/janus-gateway/janus.js")
+PAGE = Path(__file__).with_name("browser_call.html")
+SECRET = sandbox_settings.SFU_TOKEN_SECRET
+
+
+class PageServer(ThreadingHTTPServer):
+    """Serves the page and janus.js, and takes the page's outcome (POST /result)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(("127.0.0.1", port), PageHandler)
+        self.outcome: dict[str, Any] | None = None
+        self.reported = threading.Event()
+
+
+class PageHandler(BaseHTTPRequestHandler):
+    server: PageServer
+
+    def do_GET(self) -> None:
+        path = urllib.parse.urlparse(self.path).path
+        files = {"/janus.js": (JANUS_JS, "text/javascript"), "/call.html": (PAGE, "text/html")}
+        if path not in files:
+            self.send_error(404)
+            return
+        body, kind = files[path][0].read_bytes(), files[path][1]
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        self.server.outcome = json.loads(self.rfile.read(length))
+        self.send_response(204)
+        self.end_headers()
+        self.server.reported.set()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def serving(port: int) -> Iterator[PageServer]:
+    server = PageServer(port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def allowed_page() -> Iterator[PageServer]:
+    yield from serving(int(ALLOWED_ORIGIN.rsplit(":", 1)[1]))
+
+
+@pytest.fixture
+def foreign_page() -> Iterator[PageServer]:
+    yield from serving(0)  # another port: another origin
+
+
+def backend_room(api: str) -> int:
+    """A room as the platform's backend makes one: with the admin key."""
+    token = mint_token(SECRET)
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = {**body, "token": token, "transaction": "backend"}
+        return dict(requests.post(api + path, json=body, timeout=5).json())
+
+    session = int(post("", {"janus": "create"})["data"]["id"])
+    handle = post(f"/{session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"})
+    room = 770_000 + session % 1000
+    made = post(
+        f"/{session}/{handle['data']['id']}",
+        {"janus": "message", "body": {"request": "create", "room": room,
+                                       "admin_key": room_admin_key(SECRET), "audiocodec": "opus"}},
+    )  # fmt: skip
+    assert made["plugindata"]["data"].get("videoroom") == "created", made
+    return room
+
+
+def browser_call(page: PageServer, api: str, tmp_path: Path) -> dict[str, Any]:
+    """Chromium opens the page with a caller's token and the backend's room; its outcome."""
+    port = page.server_address[1]
+    query = urllib.parse.urlencode(
+        {"server": api, "token": mint_token(SECRET, ttl_s=300), "room": backend_room(api)}
+    )
+    browser = subprocess.Popen(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'chromium'}", "--use-fake-ui-for-media-stream",
+         "--use-fake-device-for-media-stream", f"http://127.0.0.1:{port}/call.html?{query}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert page.reported.wait(60), "the page reported nothing within 60 s"
+    finally:
+        browser.terminate()
+        browser.wait(timeout=10)
+    assert page.outcome is not None
+    return page.outcome
+
+
+def test_chromium_with_janus_js_calls_with_a_token_from_the_allowed_origin(
+    inventory: Inventory, allowed_page: PageServer, tmp_path: Path
+) -> None:
+    host = inventory.hosts()[1]
+    api = f"http://{host['address']}:{host['sfu']['signalling_port']}/janus"
+    outcome = browser_call(allowed_page, api, tmp_path)
+    print(json.dumps(outcome))
+    assert outcome["ok"], outcome
+    assert outcome["packetsSent"] > 50  # 3 s of 20 ms Opus frames
+    assert outcome["roundTripTime"] is not None, "no receiver report from the SFU"
+
+
+def test_the_same_page_from_another_origin_is_refused_by_the_browser(
+    inventory: Inventory, foreign_page: PageServer, tmp_path: Path
+) -> None:
+    host = inventory.hosts()[1]
+    api = f"http://{host['address']}:{host['sfu']['signalling_port']}/janus"
+    outcome = browser_call(foreign_page, api, tmp_path)
+    print(json.dumps(outcome))
+    assert (outcome["ok"], outcome["step"]) == (False, "session"), outcome
