@@ -22,6 +22,7 @@ from roles.firewall.rules import (
     TABLE,
     accept_paths,
     declared_sets,
+    limit_rules,
     path_text,
 )
 from roles.host import HostEntry
@@ -100,6 +101,19 @@ def test_media_and_service_ports_are_open(
 def test_dropped_packets_are_logged_only_when_asked(listing: str, declared: HostEntry) -> None:
     logged = f'log prefix "{DROP_LOG_PREFIX}"' in listing
     assert logged == declared.firewall.policy().log_dropped, declared.name
+
+
+@control(
+    "VP-FW-09",
+    "New connections to the SFU are limited per source, exactly as declared",
+    "A single source must not exhaust the SFU's sessions or connections.",
+)
+def test_new_connections_to_the_sfu_are_limited_per_source(
+    request: pytest.FixtureRequest, listing: str, declared: HostEntry
+) -> None:
+    loaded = [line.strip() for line in listing.splitlines() if " add @signalling_" in line]
+    expect(request, limit_rules(declared.firewall.policy()), loaded if listing else NOT_LOADED,
+           "limits")  # fmt: skip
 
 
 @control("VP-FW-05", "BGP and BFD only from the neighbours", "Nobody else may talk to BIRD.")

@@ -7,7 +7,7 @@ neighbours."""
 
 from pydantic import Field
 
-from roles.firewall.rules import FirewallPolicy
+from roles.firewall.rules import FirewallPolicy, SourceLimits
 from roles.settings import Port, RoleSettings
 
 
@@ -19,6 +19,22 @@ class FirewallSettings(RoleSettings):
     log_dropped: bool = Field(
         False, description="log what the input policy drops (rate-limited: 5 a second)"
     )
+    # Abuse limits on the SFU's TCP ports (signalling, health), per source address. A call's
+    # set-up opens 2-3 connections (a browser up to 6) and keeps one long poll open; callers
+    # behind one NAT share its address: size these for the largest NAT callers come from.
+    new_connections_per_source_per_s: int = Field(
+        50, ge=1, le=100_000,
+        description="new connections a second one source address may open to the SFU's TCP "
+        "ports; above it (after the burst) new connections are dropped",
+    )  # fmt: skip
+    new_connections_per_source_burst: int = Field(
+        150, ge=1, le=100_000, description="new connections one source may open at once"
+    )
+    connections_per_source: int = Field(
+        512, ge=1, le=1_000_000,
+        description="connections one source address may hold open to the SFU's TCP ports "
+        "(one long poll per caller); more are reset",
+    )  # fmt: skip
 
 
 class FirewallHost(FirewallSettings):
@@ -38,4 +54,9 @@ class FirewallHost(FirewallSettings):
             bgp_peers=tuple(self.bgp_peers),
             extra_tcp_ports=tuple(self.extra_tcp_ports),
             log_dropped=self.log_dropped,
+            limits=SourceLimits(
+                self.new_connections_per_source_per_s,
+                self.new_connections_per_source_burst,
+                self.connections_per_source,
+            ),
         )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from roles.firewall.rules import (
+    METER_SETS,
     PROTOCOL_NUMBERS,
     TABLE,
     AcceptPath,
@@ -86,11 +87,14 @@ def element_of(element: Any, l4proto: bool = False) -> str:
 
 
 def loaded_sets(ruleset: Mapping[str, Any], table: str = TABLE) -> dict[str, list[str]]:
-    """The table's named sets and their elements, as networks."""
+    """The table's named address sets and their elements, as networks (the limits' meter
+    sets, which fill with the sources seen, are the limit rules' state, not a declaration;
+    nft's JSON does not flag them dynamic)."""
     return {
         found["name"]: sorted(network_of(e) for e in found.get("elem", []))
         for found in objects(ruleset, "set")
         if (found.get("family"), found.get("table")) == ("inet", table)
+        and found["name"] not in METER_SETS
     }
 
 

@@ -3,8 +3,10 @@
 Inbound is dropped unless it is: part of a connection the host made or accepted, loopback,
 ICMP/ICMPv6 (path MTU discovery and IPv6 neighbour discovery need it), SSH from the admin
 ranges, the SFU's media UDP range and its TCP service ports, or BGP (TCP 179) and BFD (UDP
-3784, 3785, 4784) from the host's own BGP neighbours. The ruleset replaces the project's
-table in one transaction, so it is never half applied.
+3784, 3785, 4784) from the host's own BGP neighbours. New connections to the SFU's TCP ports
+are limited per source address (a rate with a burst, and a count held open: nftables meters
+on dynamic sets). The ruleset replaces the project's table in one transaction, so it is never
+half applied.
 """
 
 import ipaddress
@@ -17,6 +19,19 @@ BFD_PORTS = (3784, 3785, 4784)  # single-hop, multihop, echo
 
 
 DROP_LOG_PREFIX = "voicepop drop: "
+RATE_SETS = {"ip": "signalling_rate4", "ip6": "signalling_rate6"}
+COUNT_SETS = {"ip": "signalling_conns4", "ip6": "signalling_conns6"}
+METER_SETS = frozenset({*RATE_SETS.values(), *COUNT_SETS.values()})
+RATE_SET_TIMEOUT = "1m"  # a source's rate state is forgotten a minute after its last attempt
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    """Per source address, on the SFU's TCP ports (FirewallSettings documents each)."""
+
+    new_per_s: int = 50
+    burst: int = 150
+    open_connections: int = 512
 
 
 @dataclass(frozen=True)
@@ -27,6 +42,7 @@ class FirewallPolicy:
     bgp_peers: tuple[str, ...] = field(default=())
     extra_tcp_ports: tuple[int, ...] = field(default=())  # FirewallSettings.extra_tcp_ports
     log_dropped: bool = False
+    limits: SourceLimits = field(default_factory=SourceLimits)
 
     @property
     def open_tcp_ports(self) -> list[int]:
@@ -143,6 +159,7 @@ def render_ruleset(policy: FirewallPolicy) -> str:
         *_set("admin6", "ipv6_addr", admin6),
         *_set("bgp_peers4", "ipv4_addr", peers4),
         *_set("bgp_peers6", "ipv6_addr", peers6),
+        *_meter_sets(),
         "\tchain input {",
         "\t\ttype filter hook input priority filter; policy drop;",
         *(f"\t\t{rule}" for rule in input_rules(policy)),
@@ -152,10 +169,42 @@ def render_ruleset(policy: FirewallPolicy) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _meter_sets() -> list[str]:
+    return [
+        *(f"\tset {name} {{ type {kind}; flags dynamic; timeout {RATE_SET_TIMEOUT}; }}"
+          for name, kind in zip(RATE_SETS.values(), ("ipv4_addr", "ipv6_addr"), strict=True)),
+        *(f"\tset {name} {{ type {kind}; flags dynamic; }}"
+          for name, kind in zip(COUNT_SETS.values(), ("ipv4_addr", "ipv6_addr"), strict=True)),
+    ]  # fmt: skip
+
+
+def limit_rules(policy: FirewallPolicy) -> list[str]:
+    """The per-source limits on new connections to the SFU's TCP ports, as `nft list` shows
+    them (the audit compares the loaded ones with these)."""
+    if not policy.tcp_service_ports:
+        return []
+    ports = canonical_set(list(policy.tcp_service_ports))
+    ports = ports if not ports.startswith("{") else "{ " + ", ".join(ports[1:-1].split(",")) + " }"
+    new = f"tcp dport {ports} ct state new"
+    limits = policy.limits
+    rate = f"limit rate over {limits.new_per_s}/second burst {limits.burst} packets"
+    return [
+        *(f"{new} add @{name} {{ {family} saddr {rate} }} drop"
+          for family, name in RATE_SETS.items()),
+        *(f"{new} add @{name} {{ {family} saddr ct count over {limits.open_connections} }} "
+          "reject with tcp reset" for family, name in COUNT_SETS.items()),
+    ]  # fmt: skip
+
+
 def input_rules(policy: FirewallPolicy) -> list[str]:
     """The input chain's rules in order: the accept paths, invalid packets dropped after the
-    established ones, and the drop log last when asked."""
-    rules = [path_rule(path) for path in accept_paths(policy)]
+    established ones, the per-source limits just before the SFU's ports are let in, and the
+    drop log last when asked."""
+    paths = accept_paths(policy)
+    rules = [path_rule(path) for path in paths]
+    service = (Match("tcp dport", canonical_set(policy.open_tcp_ports)),)
+    at = paths.index(service) if service in paths else len(rules)
+    rules[at:at] = limit_rules(policy)
     rules.insert(1, "ct state invalid drop")
     if policy.log_dropped:
         rules.append(f'limit rate 5/second log prefix "{DROP_LOG_PREFIX}"')

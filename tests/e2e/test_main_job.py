@@ -784,6 +784,7 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
     assert planned["sbx1-sfu02-deploy"] == "update", planned
     exported = pop.pulumi("stack export", with_config=False)
     assert sandbox_settings.UPSTREAM_MD5 not in exported.stdout, "a secret in clear in the state"
+    assert sandbox_settings.SFU_TOKEN_SECRET not in exported.stdout, "the SFU's token secret too"
 
     pop.ssh(broken, f"rm -f {NO_JANUS}; echo done")
     fixed = pop.up(config(pop))

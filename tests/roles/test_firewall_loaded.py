@@ -51,6 +51,7 @@ def paths(ruleset: dict[str, Any]) -> list[str]:
 
 def test_the_loaded_ruleset_is_exactly_the_declared_one() -> None:
     assert paths(RECORDED) == sorted(path_text(p) for p in accept_paths(POLICY))
+    # the per-source limits' meter sets hold the sources seen: state, not declared sets
     assert loaded_sets(RECORDED) == declared_sets(POLICY)
     assert input_hooks_elsewhere(RECORDED) == []
 

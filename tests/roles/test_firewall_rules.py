@@ -4,7 +4,7 @@ import pytest
 
 from roles.firewall.rules import DROP_LOG_PREFIX, accept_paths, path_text, render_ruleset
 from stacks.host_data import firewall_data
-from stacks.spec import parse_pop
+from stacks.spec import SpecInvalid, parse_pop
 from tests.pop_specs import VALID_CONTEXT, valid_pop
 
 pytestmark = pytest.mark.roles
@@ -48,4 +48,30 @@ def test_every_rule_that_lets_a_packet_in_is_an_accept_path_the_audit_knows() ->
         "iif lo accept",
         "meta l4proto {1,58} accept",
         "tcp dport 22 ip saddr @admin4 accept",
+    ]
+
+
+def test_new_connections_to_the_sfus_ports_are_limited_per_source_before_they_are_let_in() -> None:
+    lines = [line.strip() for line in ruleset(connections_per_source=100).splitlines()]
+    accept = lines.index("tcp dport 8088 accept")
+    new = "tcp dport 8088 ct state new"
+    rate = "limit rate over 50/second burst 150 packets"
+    assert lines[accept - 4 : accept] == [
+        f"{new} add @signalling_rate4 {{ ip saddr {rate} }} drop",
+        f"{new} add @signalling_rate6 {{ ip6 saddr {rate} }} drop",
+        f"{new} add @signalling_conns4 {{ ip saddr ct count over 100 }} reject with tcp reset",
+        f"{new} add @signalling_conns6 {{ ip6 saddr ct count over 100 }} reject with tcp reset",
+    ]
+    # established connections (a caller's requests and long polls) are let in before them
+    assert lines.index("ct state established,related accept") < accept - 4
+    assert "set signalling_rate4 { type ipv4_addr; flags dynamic; timeout 1m; }" in lines
+
+
+def test_the_limits_are_knobs_with_bounds() -> None:
+    raw = valid_pop()
+    raw["firewall"] = {"new_connections_per_source_per_s": 0}
+    with pytest.raises(SpecInvalid) as raised:
+        parse_pop(raw, VALID_CONTEXT, "x")
+    assert [e.path for e in raised.value.errors] == [
+        "voicepop:pop.firewall.new_connections_per_source_per_s"
     ]

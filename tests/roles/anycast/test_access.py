@@ -1,11 +1,13 @@
 """The SFU tried from outside as an attacker would, over the network against the folder's two
 deployed servers (conftest.py): every attempt without the right credentials is refused with
 Janus's own answer; a caller with a valid token still gets a call; a rotation of the token
-secret is seen by a call in progress and by callers holding tokens of both secrets."""
+secret is seen by a call in progress and by callers holding tokens of both secrets; a burst
+of session creations from one source is cut by the firewall's per-source limits."""
 
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -188,3 +190,38 @@ def test_a_rotation_of_the_token_secret_ends_the_calls_in_progress_and_admits_bo
         assert restored.returncode == 0, restored.stdout[-3000:]
     with pytest.raises(JanusError, match="403"):  # the trial secret is refused again
         asyncio.run(_open_with(url, [mint_token(new)]))
+
+
+def test_a_burst_of_session_creations_from_one_source_is_cut_and_a_call_still_gets_through(
+    inventory: Inventory,
+) -> None:
+    """400 session creations at once, each on a new connection, from this machine: the
+    firewall lets the burst and the rate through (firewall.new_connections_per_source_*:
+    150 at once, 50 a second) and drops the rest; the source's next call, a moment later,
+    sets up as usual. Last in this file: the others' calls come from the same source."""
+    host = inventory.hosts()[0]
+    url, token = api(host), mint_token(SECRET, ttl_s=120)
+    limits = host["firewall"]
+
+    def create(_: int) -> bool:
+        try:
+            answer = requests.post(url, json={"janus": "create", "transaction": "burst",
+                                              "token": token}, timeout=(1.5, 5))  # fmt: skip
+        except requests.RequestException:
+            return False
+        return bool(answer.json().get("janus") == "success")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        created = sum(pool.map(create, range(400)))
+    elapsed = time.monotonic() - started
+    allowed = (
+        limits["new_connections_per_source_burst"]
+        + limits["new_connections_per_source_per_s"] * elapsed
+    )
+    print(json.dumps({"attempted": 400, "created": created, "seconds": round(elapsed, 2),
+                      "allowed_at_most": round(allowed)}))  # fmt: skip
+    assert created < 400, "nothing was refused"
+    assert 0 < created <= allowed + 10  # + the retransmitted SYNs let in as the bucket refills
+    time.sleep(3)  # the source's bucket refills (50 a second)
+    assert asyncio.run(_open_with(url, [mint_token(SECRET)])) == 0
