@@ -104,7 +104,7 @@ def test_dropped_packets_are_logged_only_when_asked(listing: str, declared: Host
 
 
 @control(
-    "VP-FW-09",
+    "VP-FW-10",
     "New connections to the SFU are limited per source, exactly as declared",
     "A single source must not exhaust the SFU's sessions or connections.",
 )
