@@ -5,9 +5,10 @@ environment: VOICEPOP_SECRET_sfuTokenSecret=$(pulumi config get sfuTokenSecret) 
 rotation, the replaced one in VOICEPOP_SECRET_sfuTokenSecretPrevious: roles/sfu/access.py).
 
 python -m quality call ADDRESS [--server NAME] [--port 8088] [--duration 5] [--codec opus]
-                       [--min-mos 4.0] [--json]
+                       [--min-mos 4.0] [--json] [--service [--assign-port 8089]]
     one call through the SFU at ADDRESS: a human summary (or --json); exit 1 if the call
-    failed or scored below --min-mos
+    failed or scored below --min-mos. --service: ADDRESS is a PoP's service (anycast)
+    address; it assigns a server (quality/assign.py), which the call then goes to
 python -m quality exporter --inventory inventories/sandbox.json [--interval 30]
                            [--duration 3] [--listen 127.0.0.1:9108]
     calls each server of the inventory every --interval seconds and serves the figures in
@@ -17,6 +18,7 @@ python -m quality exporter --inventory inventories/sandbox.json [--interval 30]
 import argparse
 import sys
 
+from quality.assign import ASSIGN_PORT, NotAssigned, assigned_server
 from quality.emodel import CODECS
 from quality.probe import Target, probe_now
 from quality.report import summary
@@ -58,6 +60,10 @@ def parser() -> argparse.ArgumentParser:
         "--setup-timeout", type=_positive, default=10.0, help="seconds for the call to carry media"
     )
     call.add_argument("--json", action="store_true", help="the report as JSON")
+    call.add_argument("--service", action="store_true",
+                      help="ADDRESS is a service address: call the server it assigns")  # fmt: skip
+    call.add_argument("--assign-port", type=int, default=ASSIGN_PORT,
+                      help="the service address's assignment port (sfu.assign_port)")  # fmt: skip
     exporter = commands.add_parser("exporter", help="calls every N seconds, served for Prometheus")
     exporter.add_argument(
         "--inventory", required=True, help="an inventory's JSON (inventories/<stack>.json)"
@@ -77,7 +83,8 @@ def parser() -> argparse.ArgumentParser:
     )
     reconnect = commands.add_parser("reconnect", help="a caller that reconnects when media stops")
     reconnect.add_argument("address", help="the service address (anycast) to call")
-    reconnect.add_argument("--port", type=int, default=8088, help="the SFU's signalling port")
+    reconnect.add_argument("--port", type=int, default=ASSIGN_PORT,
+                           help="its assignment port (sfu.assign_port)")  # fmt: skip
     reconnect.add_argument("--watch", type=_positive, default=20.0, help="seconds to keep calling")
     reconnect.add_argument("--media-timeout-ms", type=_positive, default=300.0,
                            help="no media for this long: the call is lost")  # fmt: skip
@@ -123,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     target = Target(args.server, args.address, args.port)
+    if args.service:
+        try:
+            server = assigned_server(args.address, args.assign_port)
+        except NotAssigned as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        target = Target.of(server)
     report = probe_now(target, credentials, args.duration, args.codec, args.setup_timeout)
     print(report.to_json() if args.json else summary(report), end="" if not args.json else "\n")
     if not report.ok:

@@ -3,6 +3,7 @@
 import asyncio
 from dataclasses import dataclass
 
+from quality.assign import Assigned
 from quality.call import CallFailed, place_call
 from quality.emodel import CODECS
 from quality.measure import path_figures
@@ -17,10 +18,15 @@ class Target:
     server: str
     address: str
     signalling_port: int = 8088
+    url: str = ""  # the signalling URL a service address assigned, as it named it
 
     @property
     def signalling_url(self) -> str:
-        return f"http://{self.address}:{self.signalling_port}/janus"
+        return self.url or f"http://{self.address}:{self.signalling_port}/janus"
+
+    @classmethod
+    def of(cls, server: Assigned) -> "Target":
+        return cls(server.server, server.media_address, url=server.signalling_url)
 
 
 async def probe(

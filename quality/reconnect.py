@@ -1,18 +1,18 @@
-"""A caller that reconnects, as a real client does: it calls a PoP's service address (anycast),
-notices when media stops (no packet for `media_timeout_ms`), hangs up without waiting on the
-lost server, and calls the same service address again until media flows, wherever routing
-now takes it. Every received packet and every step is timed on the probe's monotonic clock,
-which the machine's other processes share, so a drill can line its own events up with them."""
+"""A caller that reconnects, as a real client does: it asks a PoP's service address (anycast)
+which server to use (quality/assign.py) and calls that server, notices when media stops (no
+packet for `media_timeout_ms`), hangs up without waiting on the lost server, and asks the
+same service address again until media flows, wherever routing now takes it. Every received
+packet and every step is timed on the probe's monotonic clock, which the machine's other
+processes share, so a drill can line its own events up with them."""
 
 import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from quality.assign import ASSIGN_PORT, NotAssigned, assigned
 from quality.call import Call, CallFailed
 from roles.sfu.access import Credentials
-
-SERVICE_PORT = 8088
 
 
 @dataclass
@@ -51,14 +51,17 @@ async def _connected(
 ) -> Call:
     """A call that carries media, through whichever server the service address reaches now."""
     while True:
-        url = f"http://{address}:{port}/janus"
-        call = Call(url, address, credentials, media_s, attempt_timeout_s, attempt_timeout_s)
         started = time.monotonic()
+        call = None
         try:
+            server = await assigned(address, port, attempt_timeout_s)
+            call = Call(server.signalling_url, server.media_address, credentials, media_s,
+                        attempt_timeout_s, attempt_timeout_s)  # fmt: skip
             await call.start()
-        except CallFailed as error:
+        except (NotAssigned, CallFailed) as error:
             log.failed_attempts.append((started, str(error)))
-            await call.close(goodbye=False)
+            if call is not None:
+                await call.close(goodbye=False)
             if time.monotonic() > until:
                 raise
             await asyncio.sleep(0.05)
@@ -73,7 +76,7 @@ async def keep_calling(
     watch_s: float,
     media_timeout_ms: float = 300,
     attempt_timeout_s: float = 1.0,
-    port: int = SERVICE_PORT,
+    port: int = ASSIGN_PORT,
     on_connected: Connected = lambda record: None,
     credentials: Credentials | None = None,
 ) -> CallerLog:

@@ -93,7 +93,7 @@ def write_calls(hosts: list[HostEntry], out: Path) -> None:
     anycast = anycast_service_addresses(pop_spec())[0]
     through = checked(
         run(callers.command_in_namespace(
-            [sys.executable, "-m", "quality", "call", anycast, "--duration", "5"]
+            [sys.executable, "-m", "quality", "call", anycast, "--service", "--duration", "5"]
         )),
         "the call on the anycast address",
     )  # fmt: skip

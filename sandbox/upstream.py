@@ -19,6 +19,7 @@ PROCESS = "upstream-bird"
 NAMESPACE = f"vp-upstream-{settings.BRIDGE}"
 OUTSIDE = f"vu-{settings.BRIDGE}"[:15]  # the bridge's end of the veth (names: 15 characters)
 INSIDE = "upstream0"
+HASH_POLICY = 1  # fib_multipath_hash_policy: layer 4 (addresses, protocol and ports)
 FOLDER = settings.STATE_DIR / "upstream"
 CONFIG = FOLDER / "bird.conf"
 SOCKET = FOLDER / "bird.ctl"
@@ -65,6 +66,11 @@ def ensure_namespace() -> None:
     ip(*inside, "addr", "replace", f"{settings.UPSTREAM_ADDRESS}/{prefix_length}", "dev", INSIDE)
     ip(*inside, "link", "set", INSIDE, "up")
     ip(*inside, "link", "set", "lo", "up")
+    # ECMP hashed on ports too, as many routers do: a caller's connections may reach different
+    # servers, so callers keep a session on the server the service address assigns them
+    for family in ("ipv4", "ipv6"):
+        policy = f"net.{family}.fib_multipath_hash_policy={HASH_POLICY}"
+        ip("netns", "exec", NAMESPACE, "sysctl", "-qw", policy)
 
 
 def start() -> None:

@@ -25,7 +25,7 @@ def bgp_peers_of(spec: PopSpec, server: str) -> list[str]:
 
 def firewall_data(spec: PopSpec, server: str) -> FirewallHost:
     """The firewall's settings (the spec's `firewall`), and what the rest of the spec opens."""
-    service_ports = {spec.sfu.signalling_port}
+    service_ports = {spec.sfu.signalling_port, spec.sfu.assign_port}
     if spec.sfu.health.protocol in ("http", "https", "tcp"):
         service_ports.add(spec.sfu.health.port)
     return FirewallHost(

@@ -10,6 +10,7 @@ import pytest
 
 from roles.host import HostEntry
 from roles.host_kind import KernelScope
+from roles.sfu.assign import assignment
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS, KEPT_PLUGINS
 from verify.controls import control
@@ -195,3 +196,17 @@ def test_no_stock_demo_rooms(
     configured = remote.run("grep -l '^room-' /etc/janus/*.jcfg").stdout.split()
     expect(request, {"rooms": {p: [] for p in rooms}, "configured": []},
            {"rooms": rooms, "configured": configured}, "demo rooms")  # fmt: skip
+
+
+@control(
+    "VP-SFU-09",
+    "The service address assigns callers to this server by its own address",
+    "A router hashing on ports sends a session's next connection to another server, where "
+    "the session does not exist: callers keep each session on the server assigned to them.",
+)
+def test_the_service_address_assigns_callers_to_this_server(
+    request: pytest.FixtureRequest, remote: Any, declared: HostEntry
+) -> None:
+    settings = settings_of(declared)
+    answer = health(remote, f"http://127.0.0.1:{settings.assign_port}/assign")
+    expect(request, assignment(settings, declared.name, declared.address), answer, "assign")

@@ -19,8 +19,9 @@ BFD_PORTS = (3784, 3785, 4784)  # single-hop, multihop, echo
 
 
 DROP_LOG_PREFIX = "voicepop drop: "
-RATE_SETS = {"ip": "signalling_rate4", "ip6": "signalling_rate6"}
-COUNT_SETS = {"ip": "signalling_conns4", "ip6": "signalling_conns6"}
+METER_SET_PREFIX = "signalling_"  # the limits' meter sets, which fill with the sources seen
+RATE_SETS = {"ip": f"{METER_SET_PREFIX}rate4", "ip6": f"{METER_SET_PREFIX}rate6"}
+COUNT_SETS = {"ip": f"{METER_SET_PREFIX}conns4", "ip6": f"{METER_SET_PREFIX}conns6"}
 METER_SETS = frozenset({*RATE_SETS.values(), *COUNT_SETS.values()})
 RATE_SET_TIMEOUT = "1m"  # a source's rate state is forgotten a minute after its last attempt
 

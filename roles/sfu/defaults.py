@@ -56,6 +56,11 @@ class SfuSettings(RoleSettings):
         description="UDP media range; must not overlap the kernel's ephemeral range",
     )
     signalling_port: Port = Field(8088, description="the SFU's signalling API (HTTP)")
+    assign_port: Port = Field(
+        8089,
+        description="where a caller asks the service (anycast) address which server to use: "
+        "the answering server names itself (roles/sfu/assign.py)",
+    )
     allowed_origin: str | None = Field(
         None,
         pattern=r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$",

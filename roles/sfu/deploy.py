@@ -20,8 +20,10 @@ from pyinfra.operations.util import any_changed
 from roles.secrets import secret
 from roles.sfu.access import TOKEN_SECRET_KEY, secret_problem
 from roles.sfu.adapter import HostSide
+from roles.sfu.assign import SERVICE as ASSIGN_SERVICE
+from roles.sfu.assign import assign_files
 from roles.sfu.defaults import SfuSettings
-from roles.sfu.janus import ADAPTERS
+from roles.sfu.janus import ADAPTERS, NO_ORIGIN
 
 
 class UnusableSecret(Exception):
@@ -50,9 +52,9 @@ def token_secret() -> str:
 
 
 @deploy("SFU")
-def sfu(settings: SfuSettings, server_name: str, media_address: str) -> None:
-    """`server_name`: what the SFU calls itself; `media_address`: the one the server is
-    reached at (see below)."""
+def sfu(settings: SfuSettings, server: str, pop: str, media_address: str) -> None:
+    """`server`, `pop`: the server's names; `media_address`: the one the server is reached at
+    (see below)."""
     adapter = ADAPTERS[settings.implementation]
     signing = token_secret()  # before anything changes: a deploy without it stops here
     apt.packages(
@@ -72,7 +74,7 @@ def sfu(settings: SfuSettings, server_name: str, media_address: str) -> None:
     changed = [stored]
     # media only on the address the server is reached at: a second interface (a management
     # or provider-internal network) would be offered to callers as a candidate they cannot use
-    host_side = HostSide(server_name, media_address, admin_secret, signing)
+    host_side = HostSide(f"{server} ({pop})", media_address, admin_secret, signing)
     for path, content in adapter.config_files(settings, host_side).items():
         folder = path.rsplit("/", 1)[0]
         files.directory(name=f"Folder {folder}", path=folder, mode="755")
@@ -96,6 +98,30 @@ def sfu(settings: SfuSettings, server_name: str, media_address: str) -> None:
     systemd.service(
         name=f"{adapter.service} running and enabled",
         service=adapter.service,
+        running=True,
+        enabled=True,
+    )
+    assigner(settings, server, media_address)
+
+
+def assigner(settings: SfuSettings, server: str, address: str) -> None:
+    """The assignment endpoint of the service address (roles/sfu/assign.py)."""
+    written = []
+    for path, content in assign_files(settings, server, address, NO_ORIGIN).items():
+        folder = path.rsplit("/", 1)[0]
+        files.directory(name=f"Folder {folder}", path=folder, mode="755")
+        put = files.put(name=f"Write {path}", src=StringIO(content), dest=path, mode="644")
+        written.append(put)
+    systemd.service(
+        name=f"Restart {ASSIGN_SERVICE} for its new answer",
+        service=ASSIGN_SERVICE,
+        restarted=True,
+        daemon_reload=True,
+        _if=any_changed(*written),
+    )
+    systemd.service(
+        name=f"{ASSIGN_SERVICE} running and enabled",
+        service=ASSIGN_SERVICE,
         running=True,
         enabled=True,
     )

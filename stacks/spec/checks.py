@@ -351,6 +351,7 @@ def _check_ports(spec: PopSpec) -> Iterator[SpecError]:
     for field, port in (
         ("sfu.signalling_port", spec.sfu.signalling_port),
         ("sfu.health.port", spec.sfu.health.port),
+        ("sfu.assign_port", spec.sfu.assign_port),
     ):
         if media.first <= port <= media.last:
             yield SpecError(
@@ -428,6 +429,7 @@ def _check_tcp_services(spec: PopSpec) -> Iterator[SpecError]:
     listeners += [
         ("sfu.signalling_port", spec.sfu.signalling_port),
         ("sfu.admin_port", spec.sfu.admin_port),
+        ("sfu.assign_port", spec.sfu.assign_port),
     ]
     if spec.sfu.health.port != spec.sfu.signalling_port:
         listeners.append(("sfu.health.port", spec.sfu.health.port))

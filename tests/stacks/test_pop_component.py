@@ -186,7 +186,7 @@ def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
         second = deploys["ams1-sfu02-deploy"]
         host = json.loads(second["VOICEPOP_HOST"])  # JSON: the role data keeps its integers
         assert (host["name"], host["address"]) == ("ams1-sfu02", "192.0.2.12")
-        assert host["firewall"]["tcp_service_ports"] == [8088]
+        assert host["firewall"]["tcp_service_ports"] == [8088, 8089]  # signalling, assignment
         assert "203.0.113.0/24" in host["bgp"]["prefixes"]
         assert MD5 not in second["VOICEPOP_HOST"]  # the key's name only; its value: a secret
         assert second["VOICEPOP_SECRET_bgpMd5"] == MD5

@@ -122,8 +122,16 @@ def test_two_services_on_one_port(
 
 def test_the_health_check_may_probe_the_signalling_api_itself() -> None:
     raw = valid_pop()
-    raw["sfu"] = {"signalling_port": 8089, "health": {"port": 8089}}
-    assert parse_pop(raw, VALID_CONTEXT, "x").sfu.health.port == 8089
+    raw["sfu"] = {"signalling_port": 8090, "health": {"port": 8090}}
+    assert parse_pop(raw, VALID_CONTEXT, "x").sfu.health.port == 8090
+
+
+def test_the_assignment_endpoint_needs_a_port_of_its_own() -> None:
+    raw = valid_pop()
+    raw["sfu"] = {"assign_port": 8088}
+    error = only_error(raw)
+    assert error.path == "voicepop:pop.sfu.assign_port"
+    assert "sfu.signalling_port" in error.problem
 
 
 def test_two_bgp_sessions_of_a_server_to_one_address() -> None:

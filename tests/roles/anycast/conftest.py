@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.roles.anycast.pop import ALLOWED_ORIGIN, DRAIN_WAIT_S, HEALTH, HOSTS
+from sandbox.settings import SFU_TOKEN_ENVIRONMENT
+from tests.roles.anycast.pop import HOSTS, SPEC_CHANGES
 from tests.sandbox_fixture import SandboxUnderTest, running_sandbox
 from tests.site_fixture import Inventory, deliver_and_declare, deploy, sandbox_spec
 
@@ -16,14 +17,17 @@ def test_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxUn
     yield from running_sandbox(tmp_path_factory)
 
 
+@pytest.fixture(autouse=True)
+def deploy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deploy's environment where a test runs a part of the deploy in its own process (the
+    call gate): the sandbox stack's token secret, as a deploy gets its stack's."""
+    for key, value in SFU_TOKEN_ENVIRONMENT.items():
+        monkeypatch.setenv(key, value)
+
+
 @pytest.fixture(scope="package")
 def inventory(test_sandbox: SandboxUnderTest) -> Inventory:
-    spec = sandbox_spec(
-        test_sandbox,
-        bgp__health=HEALTH,
-        bgp__drain_wait_s=DRAIN_WAIT_S,
-        sfu__allowed_origin=ALLOWED_ORIGIN,
-    )
+    spec = sandbox_spec(test_sandbox, **SPEC_CHANGES)
     inventory = deliver_and_declare(test_sandbox, spec, HOSTS)
     deployed = deploy(inventory)
     assert deployed.returncode == 0, deployed.stdout[-3000:]

@@ -8,3 +8,9 @@ HEALTH = {"interval_s": 1, "timeout_s": 0.5, "fall": 2, "rise": 2}
 DRAIN_WAIT_S = 3
 # the one web origin whose pages may call the SFUs (the browser test serves its page there)
 ALLOWED_ORIGIN = "http://127.0.0.1:47913"
+# the sandbox spec's changes for this PoP (sandbox_spec(test_sandbox, **SPEC_CHANGES))
+SPEC_CHANGES = {
+    "bgp__health": HEALTH,
+    "bgp__drain_wait_s": DRAIN_WAIT_S,
+    "sfu__allowed_origin": ALLOWED_ORIGIN,
+}

@@ -19,7 +19,7 @@ from sandbox.upstream import LearnedPath, learned_routes_of
 from stacks.host_data import host_data
 from stacks.spec import PopSpec
 from tests.project import PROJECT_ROOT
-from tests.roles.anycast.pop import ANYCAST, HEALTH, HOSTS
+from tests.roles.anycast.pop import ANYCAST, HOSTS, SPEC_CHANGES
 from tests.sandbox_fixture import SandboxUnderTest
 from tests.site_fixture import (
     SECRETS,
@@ -121,15 +121,13 @@ def test_the_gate_checks_the_health_endpoint_the_spec_names(
         inventory.write(hosts)
         assert deploy(inventory).returncode == 0
 
-    moved = sandbox_spec(
-        test_sandbox, bgp__health=HEALTH, bgp__drain_wait_s=3, sfu__health__path="/nowhere"
-    )
+    moved = sandbox_spec(test_sandbox, **SPEC_CHANGES, sfu__health__path="/nowhere")
     deploy_first_with(moved)
     services = test_sandbox.ssh(first, f"cat {rendered.HEALTHCHECKER_SERVICES}")
     assert "http://127.0.0.1:8088/nowhere" in services
     wait_for(lambda: first not in paths_by_server(test_sandbox), 8)
     assert second in paths_by_server(test_sandbox)
-    deploy_first_with(sandbox_spec(test_sandbox, bgp__health=HEALTH, bgp__drain_wait_s=3))
+    deploy_first_with(sandbox_spec(test_sandbox, **SPEC_CHANGES))
     assert inventory.hosts() == declared
     wait_for(lambda: first in paths_by_server(test_sandbox), 15)
 
