@@ -102,8 +102,11 @@ def backend_room(api: str) -> int:
     return room
 
 
-def browser_call(page: PageServer, api: str, tmp_path: Path) -> dict[str, Any]:
-    """Chromium opens the page with a caller's token and the backend's room; its outcome."""
+def browser_call(page: PageServer, inventory: Inventory, tmp_path: Path) -> dict[str, Any]:
+    """Chromium opens the page with a caller's token and a room the backend made on the
+    folder's second server; the page's outcome, printed."""
+    host = inventory.hosts()[1]
+    api = f"http://{host['address']}:{host['sfu']['signalling_port']}/janus"
     port = page.server_address[1]
     query = urllib.parse.urlencode(
         {"server": api, "token": mint_token(SECRET, ttl_s=300), "room": backend_room(api)}
@@ -120,16 +123,14 @@ def browser_call(page: PageServer, api: str, tmp_path: Path) -> dict[str, Any]:
         browser.terminate()
         browser.wait(timeout=10)
     assert page.outcome is not None
+    print(json.dumps(page.outcome))
     return page.outcome
 
 
 def test_chromium_with_janus_js_calls_with_a_token_from_the_allowed_origin(
     inventory: Inventory, allowed_page: PageServer, tmp_path: Path
 ) -> None:
-    host = inventory.hosts()[1]
-    api = f"http://{host['address']}:{host['sfu']['signalling_port']}/janus"
-    outcome = browser_call(allowed_page, api, tmp_path)
-    print(json.dumps(outcome))
+    outcome = browser_call(allowed_page, inventory, tmp_path)
     assert outcome["ok"], outcome
     assert outcome["packetsSent"] > 50  # 3 s of 20 ms Opus frames
     assert outcome["roundTripTime"] is not None, "no receiver report from the SFU"
@@ -138,8 +139,5 @@ def test_chromium_with_janus_js_calls_with_a_token_from_the_allowed_origin(
 def test_the_same_page_from_another_origin_is_refused_by_the_browser(
     inventory: Inventory, foreign_page: PageServer, tmp_path: Path
 ) -> None:
-    host = inventory.hosts()[1]
-    api = f"http://{host['address']}:{host['sfu']['signalling_port']}/janus"
-    outcome = browser_call(foreign_page, api, tmp_path)
-    print(json.dumps(outcome))
+    outcome = browser_call(foreign_page, inventory, tmp_path)
     assert (outcome["ok"], outcome["step"]) == (False, "session"), outcome
