@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,7 @@ def deploy_host(
                 passed = _verification(host, declared, settle_s, sink, secrets.values())
                 verified = time.monotonic()
                 mark(sink, "verified")
-                call = call_gate(host, progress, sink)
+                call = call_gate(host, progress, sink, secrets)
                 called = time.monotonic()
                 mark(sink, "gate passed")
                 if drained:
@@ -320,10 +320,13 @@ def _verification(
 CALL_ATTEMPTS = 2  # a call lost to a moment's hiccup is placed once more before failing
 
 
-def call_gate(host: HostEntry, progress: Progress, sink: Any) -> CallReport | None:
+def call_gate(
+    host: HostEntry, progress: Progress, sink: Any, secrets: Mapping[str, str] | None = None
+) -> CallReport | None:
     """A synthetic call through the host's SFU (`python -m quality call`, in a process of its
-    own); raises HostDeployFailed naming the host and the figures when it cannot be placed or
-    scores below the spec's sfu.call_gate.min_mos."""
+    own, with the deploy's `secrets`: it signs its token with the stack's); raises
+    HostDeployFailed naming the host and the figures when it cannot be placed or scores below
+    the spec's sfu.call_gate.min_mos."""
     sfu = host.sfu
     gate = sfu.call_gate
     if not gate.enabled:
@@ -337,7 +340,9 @@ def call_gate(host: HostEntry, progress: Progress, sink: Any) -> CallReport | No
     report = None
     for attempt in range(1, CALL_ATTEMPTS + 1):
         progress(f"synthetic call ({gate.duration_s:g} s), attempt {attempt}")
-        report = _placed_call(host, command, gate.duration_s + gate.setup_timeout_s + 30)
+        report = _placed_call(
+            host, command, gate.duration_s + gate.setup_timeout_s + 30, secrets or {}
+        )
         sink.write(f"synthetic call, attempt {attempt}: {figures_line(report)}\n")
         if report.ok and report.mos >= gate.min_mos:
             return report
@@ -354,11 +359,13 @@ def call_gate(host: HostEntry, progress: Progress, sink: Any) -> CallReport | No
     )
 
 
-def _placed_call(host: HostEntry, command: list[str], timeout_s: float) -> CallReport:
+def _placed_call(
+    host: HostEntry, command: list[str], timeout_s: float, secrets: Mapping[str, str]
+) -> CallReport:
+    env = {**os.environ, **{SECRET_PREFIX + key: value for key, value in secrets.items()}}
     try:
-        result = subprocess.run(
-            command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+        result = subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True,
+                                text=True, timeout=timeout_s, check=False)  # fmt: skip
         return CallReport(**json.loads(result.stdout))
     except subprocess.TimeoutExpired:
         error = f"the probe did not finish within {timeout_s:g} s"

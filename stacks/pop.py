@@ -201,10 +201,12 @@ def host_deploy(
     unless_asked = [] if rollout.redeploy else [deploy_command.IGNORED_UNLESS_GIVEN]
     what_it_does: dict[str, pulumi.Input[str]] = {
         deploy_command.TRIGGER: trigger,
-        # the token secret is in the SFU's configuration: a rotation restarts it, drained
-        # (the digest is a secret output, as the secret it is made of)
-        deploy_command.SFU_DIGEST: pulumi.Output.all(entry, given.get(TOKEN_SECRET_KEY, "")).apply(
-            lambda v: sfu_digest(delivered(v[0]).as_json(), code.sfu, token_secret=v[1])
+        # the token secret is in the SFU's configuration: a rotation restarts it, drained.
+        # The digest holds a hash of it only (as the host's record does): kept in clear
+        deploy_command.SFU_DIGEST: pulumi.Output.unsecret(
+            pulumi.Output.all(entry, given.get(TOKEN_SECRET_KEY, "")).apply(
+                lambda v: sfu_digest(delivered(v[0]).as_json(), code.sfu, token_secret=v[1])
+            )
         ),
         **redeploy,
         **secrets,

@@ -26,6 +26,7 @@ from quality.report import CallReport
 from roles.anycast.config import BIRD_CONF
 from roles.base.files import JOURNALD_DROPIN, STALE_LIBRARY_UNITS
 from roles.firewall.rules import DROP_LOG_PREFIX, TABLE
+from roles.sfu.access import TOKEN_SECRET_KEY
 from sandbox import settings as sandbox_settings
 from stacks.host_data import host_data, host_entry
 from tests.project import PROJECT_ROOT
@@ -380,7 +381,8 @@ def test_a_host_whose_ssh_goes_silent_mid_deploy_fails_within_the_bound_named(
 
     def run() -> None:
         try:
-            deploy_host(host, {}, settle_s=0, timeout_s=1800, progress=lambda _: None)
+            secrets = {TOKEN_SECRET_KEY: sandbox_settings.SFU_TOKEN_SECRET}  # the stack's
+            deploy_host(host, secrets, settle_s=0, timeout_s=1800, progress=lambda _: None)
         except BaseException as error:  # the outcome is what the test reads
             outcome["error"] = error
 

@@ -8,6 +8,7 @@ the other server when the SFU carrying its call crashes."""
 import copy
 import io
 import ipaddress
+import itertools
 import json
 import os
 import socket
@@ -282,22 +283,18 @@ def test_a_caller_on_the_anycast_address_reconnects_to_another_server_when_its_s
 
 def callers_calls(
     test_sandbox: SandboxUnderTest, address: str, *flags: str
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     """Calls placed one after another from the callers' namespace behind the upstream router,
-    each as `python -m quality call ADDRESS FLAGS --json` (a caller of its own)."""
+    each as `python -m quality call ADDRESS FLAGS --json` (a caller of its own): their reports,
+    for as long as the caller of this generator asks."""
     namespace = f"vp-callers-{test_sandbox.settings['VOICEPOP_SANDBOX_BRIDGE']}"
     command = ["ip", "netns", "exec", namespace, sys.executable, "-m", "quality", "call",
                address, "--duration", "1", "--setup-timeout", "3", "--json", *flags]  # fmt: skip
     env = {**os.environ, **test_sandbox.env}
-    reports = []
-    for _ in range(CALLERS):
+    while True:
         placed = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True,
                                 text=True, check=False, timeout=60)  # fmt: skip
-        reports.append(json.loads(placed.stdout))
-    return reports
-
-
-CALLERS = 12
+        yield json.loads(placed.stdout)
 
 
 def test_callers_on_the_anycast_address_keep_each_session_on_the_server_assigned_to_them(
@@ -305,25 +302,31 @@ def test_callers_on_the_anycast_address_keep_each_session_on_the_server_assigned
 ) -> None:
     """The upstream router hashes ECMP on ports (sandbox/upstream.py), as many routers do: a
     caller signalling to the anycast address itself has its connections (requests, the long
-    poll) spread over both servers and loses its session; a caller assigned a server by the
-    anycast address (quality/assign.py) keeps every request on that server."""
+    poll) spread over both servers and loses its session (a third of them, measured); a caller
+    assigned a server by the anycast address (quality/assign.py) keeps every request on that
+    server. Calls are placed until each side has shown itself (bounded: a chance below 1e-4
+    of stopping short by luck)."""
     namespace = f"vp-upstream-{test_sandbox.settings['VOICEPOP_SANDBOX_BRIDGE']}"
     policy = subprocess.run(["ip", "netns", "exec", namespace, "sysctl", "-n",
                              "net.ipv4.fib_multipath_hash_policy"],
                             capture_output=True, text=True, check=True)  # fmt: skip
     assert policy.stdout.strip() == "1"
     anycast = str(ipaddress.ip_network(ANYCAST)[1])  # the service address (the sandbox's)
-    assigned = callers_calls(test_sandbox, anycast, "--service")
-    straight = callers_calls(test_sandbox, anycast)
     servers = {host["name"] for host in inventory.hosts()}
-    summary = {
-        "assigned": {"ok": sum(r["ok"] for r in assigned),
-                     "servers": sorted({r["server"] for r in assigned})},
-        "straight to the anycast address": {"ok": sum(r["ok"] for r in straight),
-                                            "errors": sorted({r["error"][:60] for r in straight
-                                                              if not r["ok"]})},
-    }  # fmt: skip
-    print(json.dumps(summary, indent=1))
-    assert all(r["ok"] for r in assigned), [r["error"] for r in assigned if not r["ok"]]
+    assigned: list[dict[str, Any]] = []
+    for report in itertools.islice(callers_calls(test_sandbox, anycast, "--service"), 16):
+        assigned.append(report)
+        assert report["ok"], report["error"]
+        if len(assigned) >= 6 and {r["server"] for r in assigned} == servers:
+            break
+    straight: list[dict[str, Any]] = []
+    for report in itertools.islice(callers_calls(test_sandbox, anycast), 30):
+        straight.append(report)
+        if not report["ok"]:
+            break
+    seen = {"assigned": [r["server"] for r in assigned],
+            "straight": [r["error"][:60] or "ok" for r in straight]}  # fmt: skip
+    print(json.dumps(seen, indent=1))
     assert {r["server"] for r in assigned} == servers  # the hash spreads callers over both
-    assert not all(r["ok"] for r in straight), "no session was split: is ECMP hashed on ports?"
+    # e.g. "signalling: attach refused: 458 No such session ...": the other server's answer
+    assert not straight[-1]["ok"], "no session was split: is ECMP hashed on ports?"
