@@ -9,12 +9,13 @@ server answers 503 while its SFU does not answer its own health endpoint. Pure: 
 import json
 
 from roles.sfu.defaults import SfuSettings
-from roles.unit_sandbox import GENERATED, SHARED
+from roles.unit_sandbox import GENERATED, UnitSandbox, render_dropin
 
 SERVICE = "voicepop-sfu-assign"
 SCRIPT_PATH = "/usr/local/lib/voicepop/sfu-assign.py"
 ANSWER_PATH = "/etc/voicepop/sfu-assign.json"
 UNIT_PATH = f"/etc/systemd/system/{SERVICE}.service"
+SANDBOX = UnitSandbox(f"{SERVICE}.service", ())  # no capability at all
 
 # Run on the host by python3 (standard library only).
 SCRIPT = """\
@@ -76,7 +77,6 @@ def assign_files(
         "allow_origin": settings.allowed_origin or no_origin,
         "answer": assignment(settings, server, address),
     }
-    sandbox = "".join(f"{key}={value}\n" for key, value in SHARED)
     unit = (
         GENERATED
         + "[Unit]\n"
@@ -84,12 +84,12 @@ def assign_files(
         + "After=network-online.target\n"
         + "[Service]\n"
         + f"ExecStart=/usr/bin/python3 {SCRIPT_PATH} {ANSWER_PATH}\n"
-        + "DynamicUser=yes\nRestart=always\nRestartSec=1\nCapabilityBoundingSet=\n"
-        + sandbox
+        + "DynamicUser=yes\nRestart=always\nRestartSec=1\n"
         + "[Install]\nWantedBy=multi-user.target\n"
     )
     return {
         SCRIPT_PATH: SCRIPT,
         ANSWER_PATH: json.dumps(config, indent=1, sort_keys=True) + "\n",
         UNIT_PATH: unit,
+        SANDBOX.dropin_path: render_dropin(SANDBOX),
     }

@@ -13,6 +13,7 @@ from io import StringIO
 
 from pyinfra.api.deploy import deploy
 from pyinfra.api.facts import FactBase
+from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
@@ -75,17 +76,7 @@ def sfu(settings: SfuSettings, server: str, pop: str, media_address: str) -> Non
     # media only on the address the server is reached at: a second interface (a management
     # or provider-internal network) would be offered to callers as a candidate they cannot use
     host_side = HostSide(f"{server} ({pop})", media_address, admin_secret, signing)
-    for path, content in adapter.config_files(settings, host_side).items():
-        folder = path.rsplit("/", 1)[0]
-        files.directory(name=f"Folder {folder}", path=folder, mode="755")
-        changed.append(
-            files.put(
-                name=f"Write {path}",
-                src=StringIO(content),
-                dest=path,
-                mode="640" if path.endswith(".jcfg") else "644",
-            )
-        )
+    changed += written(adapter.config_files(settings, host_side))
     for path in adapter.stock_files():
         changed.append(files.file(name=f"Remove the packaged {path}", path=path, present=False))
     systemd.service(
@@ -104,20 +95,27 @@ def sfu(settings: SfuSettings, server: str, pop: str, media_address: str) -> Non
     assigner(settings, server, media_address)
 
 
-def assigner(settings: SfuSettings, server: str, address: str) -> None:
-    """The assignment endpoint of the service address (roles/sfu/assign.py)."""
-    written = []
-    for path, content in assign_files(settings, server, address, NO_ORIGIN).items():
+def written(contents: dict[str, str]) -> list[OperationMeta]:
+    """Each file written (its folder made), Janus's configuration readable by root and its
+    group only (it holds the secrets); the operations, for what restarts on a change."""
+    puts = []
+    for path, content in contents.items():
         folder = path.rsplit("/", 1)[0]
         files.directory(name=f"Folder {folder}", path=folder, mode="755")
-        put = files.put(name=f"Write {path}", src=StringIO(content), dest=path, mode="644")
-        written.append(put)
+        mode = "640" if path.endswith(".jcfg") else "644"
+        puts.append(files.put(name=f"Write {path}", src=StringIO(content), dest=path, mode=mode))
+    return puts
+
+
+def assigner(settings: SfuSettings, server: str, address: str) -> None:
+    """The assignment endpoint of the service address (roles/sfu/assign.py)."""
+    answer = written(assign_files(settings, server, address, NO_ORIGIN))
     systemd.service(
         name=f"Restart {ASSIGN_SERVICE} for its new answer",
         service=ASSIGN_SERVICE,
         restarted=True,
         daemon_reload=True,
-        _if=any_changed(*written),
+        _if=any_changed(*answer),
     )
     systemd.service(
         name=f"{ASSIGN_SERVICE} running and enabled",

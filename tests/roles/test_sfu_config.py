@@ -1,11 +1,16 @@
 """The SFU's configuration as text: who may use it (tokens, the admin key, CORS), what it
 calls itself, and no stock demo rooms (roles/sfu/janus.py)."""
 
+import json
+
 import pytest
 
 from roles.sfu.access import room_admin_key
+from roles.sfu.assign import ANSWER_PATH, UNIT_PATH, assign_files
+from roles.sfu.assign import SANDBOX as ASSIGN_SANDBOX
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ALL_PLUGINS, KEPT_PLUGINS, NO_ORIGIN, Janus
+from roles.unit_sandbox import render_dropin
 from stacks.spec import SpecInvalid, parse_pop
 from tests.pop_specs import VALID_CONTEXT, valid_pop
 from tests.roles.sfu_host import HOST_SIDE, TOKEN_SECRET
@@ -55,3 +60,13 @@ def test_the_allowed_origin_is_one_web_origin(origin: str) -> None:
         parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
     [error] = raised.value.errors
     assert error.path == "voicepop:pop.sfu.allowed_origin"
+
+
+def test_the_assignment_service_answers_with_the_server_itself_sandboxed_like_the_others() -> None:
+    files = assign_files(SfuSettings(), "ams1-sfu01", "192.0.2.10", NO_ORIGIN)
+    answer = json.loads(files[ANSWER_PATH])
+    assert answer["answer"] == {"server": "ams1-sfu01", "media_address": "192.0.2.10",
+                                "signalling_url": "http://192.0.2.10:8088/janus"}  # fmt: skip
+    assert (answer["port"], answer["allow_origin"]) == (8089, NO_ORIGIN)
+    assert files[ASSIGN_SANDBOX.dropin_path] == render_dropin(ASSIGN_SANDBOX)
+    assert "DynamicUser=yes" in files[UNIT_PATH]
