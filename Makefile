@@ -11,7 +11,7 @@ VENV_STAMP := .venv/.installed
 ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.sh) \
                   $(shell find tools/pulumi-engine/cmd -name '*.go')
 
-.PHONY: help setup system-packages engine command-plugin venv validate preview up down test test-offline test-go lint lock \
+.PHONY: help setup system-packages engine command-plugin acme-ca venv validate preview up down test test-offline test-go lint lock \
         clean sandbox-up sandbox-down pr-comment drift stacks actionlint new-region \
         policy-analyze audit repair pending examples fleet-preview fleet-up affected pr-comment-join \
         migrate-deploys
@@ -19,7 +19,7 @@ ENGINE_SOURCES := $(wildcard tools/pulumi-engine/go.* tools/pulumi-engine/build.
 help: ## List every entry point
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup: system-packages venv engine command-plugin ## Install everything (idempotent): packages, .venv, the Pulumi engine, pulumi-command's plugin
+setup: system-packages venv engine command-plugin acme-ca ## Install everything (idempotent): packages, .venv, the Pulumi engine, pulumi-command's plugin, the sandbox's ACME CA
 
 system-packages: ## Debian packages the sandbox needs (systemd-nspawn, debootstrap, ...)
 	tools/install-system-packages.sh
@@ -35,6 +35,9 @@ $(VENV_STAMP): requirements.txt
 
 engine: ## The Pulumi engine built from Go modules (or the installed one of its version), cached outside the work tree
 	tools/pulumi-engine/build.sh
+
+acme-ca: ## The sandbox's ACME CA (pebble) built from its Go module, cached outside the work tree
+	tools/acme-ca/build.sh
 
 command-plugin: engine ## pulumi-command's provider plugin: installed, or built from ../shared/third_party (cached), or fetched
 	$(ENV) tools/pulumi-command/setup.sh

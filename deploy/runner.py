@@ -152,6 +152,8 @@ def _out_of_service(
     if not plan.deployed_before:
         return False, "in-service"
     state = _drain_command(host, "status", sink)
+    if state == NOT_INSTALLED:  # a failed first run stopped before the anycast role
+        return False, "in-service"
     if state == "in-service" and plan.restarts_sfu:
         wait_s = drain_wait_of(host)
         progress(f"draining before the SFU's restart (withdrawn after {wait_s} s)")
@@ -165,6 +167,7 @@ def _out_of_service(
 
 
 COMMAND_NOT_FOUND = 127
+NOT_INSTALLED = "not-installed"  # no anycast role yet: nothing announced, nothing to drain
 
 
 def _read_record(host: HostEntry, sink: Any) -> HostRecord:
@@ -202,7 +205,7 @@ def _drain_command(host: HostEntry, action: str, sink: Any) -> str:
         status, output = -1, str(error)
     sink.write(f"voicepop-drain {action}: {output}\n")
     if action == "status" and status == COMMAND_NOT_FOUND:
-        return "in-service"  # no anycast role yet (a reinstalled host): nothing announced
+        return NOT_INSTALLED  # a reinstalled host, a first run that failed early
     if status != 0:
         raise HostDeployFailed(
             f"{host.name}: `voicepop-drain {action}` failed: {output or f'exit {status}'}"
@@ -333,7 +336,8 @@ def call_gate(
         return None
     command = [
         sys.executable, "-m", "quality", "call", host.address,
-        "--server", host.name, "--port", str(sfu.signalling_port),
+        "--server", host.name, "--name", host.dns_names[0] if host.dns_names else "",
+        "--port", str(sfu.tls.port),
         "--duration", str(gate.duration_s), "--codec", gate.codec_profile,
         "--setup-timeout", str(gate.setup_timeout_s), "--json",
     ]  # fmt: skip
@@ -363,6 +367,9 @@ def _placed_call(
     host: HostEntry, command: list[str], timeout_s: float, secrets: Mapping[str, str]
 ) -> CallReport:
     env = {**os.environ, **{SECRET_PREFIX + key: value for key, value in secrets.items()}}
+    bundle = host.sfu.tls.acme.ca_bundle
+    if bundle:  # a CA the system does not trust (the sandbox's): the caller trusts it
+        env["REQUESTS_CA_BUNDLE"] = str(PROJECT_DIR / bundle)
     try:
         result = subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True,
                                 text=True, timeout=timeout_s, check=False)  # fmt: skip

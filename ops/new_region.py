@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from roles.sfu.access import TOKEN_SECRET_KEY
+from roles.sfu.tls import ROUTE53_SECRET_KEY
 from stacks.spec import SpecInvalid
 from stacks.spec.catalogue import load_catalogue
 from stacks.spec.checks import StackContext, check_across_pops
@@ -98,7 +99,8 @@ def default_instance_type(provider: str, location: str, template_type: str | Non
 def secret_names(pop: Mapping[str, Any]) -> list[str]:
     neighbors = (pop.get("bgp") or {}).get("neighbors") or []
     md5_keys = sorted({n["md5_secret"] for n in neighbors if n.get("md5_secret")})
-    return [*md5_keys, TOKEN_SECRET_KEY]  # the fleet's one token secret, the template's
+    # the fleet's one token secret and the ACME client's key, the template's
+    return [*md5_keys, TOKEN_SECRET_KEY, ROUTE53_SECRET_KEY]
 
 
 def check_new_pop(pop: dict[str, Any], stack: str, project_dir: Path) -> list[SpecError]:

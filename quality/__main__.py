@@ -4,11 +4,13 @@ Every call signs its own short-lived token with the stack's token secret, from t
 environment: VOICEPOP_SECRET_sfuTokenSecret=$(pulumi config get sfuTokenSecret) (and, during a
 rotation, the replaced one in VOICEPOP_SECRET_sfuTokenSecretPrevious: roles/sfu/access.py).
 
-python -m quality call ADDRESS [--server NAME] [--port 8088] [--duration 5] [--codec opus]
-                       [--min-mos 4.0] [--json] [--service [--assign-port 8089]]
-    one call through the SFU at ADDRESS: a human summary (or --json); exit 1 if the call
-    failed or scored below --min-mos. --service: ADDRESS is a PoP's service (anycast)
-    address; it assigns a server (quality/assign.py), which the call then goes to
+python -m quality call ADDRESS [--server NAME] [--name DNS_NAME] [--port 443] [--duration 5]
+                       [--codec opus] [--min-mos 4.0] [--json] [--service]
+    one call through the SFU at ADDRESS over HTTPS (the certificate checked against
+    DNS_NAME; the roots: the system's or REQUESTS_CA_BUNDLE's): a human summary (or --json);
+    exit 1 if the call failed or scored below --min-mos. --service: ADDRESS is a PoP's
+    service (anycast) address and DNS_NAME the service's; it assigns a server
+    (quality/assign.py), which the call then goes to
 python -m quality exporter --inventory inventories/sandbox.json [--interval 30]
                            [--duration 3] [--listen 127.0.0.1:9108]
     calls each server of the inventory every --interval seconds and serves the figures in
@@ -18,7 +20,7 @@ python -m quality exporter --inventory inventories/sandbox.json [--interval 30]
 import argparse
 import sys
 
-from quality.assign import ASSIGN_PORT, NotAssigned, assigned_server
+from quality.assign import HTTPS_PORT, NotAssigned, assigned_server
 from quality.emodel import CODECS
 from quality.probe import Target, probe_now
 from quality.report import summary
@@ -50,7 +52,11 @@ def parser() -> argparse.ArgumentParser:
     call = commands.add_parser("call", help="one synthetic call through one SFU")
     call.add_argument("address", help="the server's address (its SFU's signalling and media)")
     call.add_argument("--server", default="", help="the server's name, for the report")
-    call.add_argument("--port", type=int, default=8088, help="the SFU's signalling port")
+    call.add_argument("--name", default="",
+                      help="the DNS name its certificate is checked against (--service: the "
+                      "service's); default: the address")  # fmt: skip
+    call.add_argument("--port", type=int, default=HTTPS_PORT,
+                      help="the SFU's HTTPS port (sfu.tls.port)")  # fmt: skip
     call.add_argument("--duration", type=_positive, default=5.0, help="seconds of media")
     call.add_argument(
         "--codec", choices=sorted(CODECS), default="opus", help="the E-model's codec profile"
@@ -62,8 +68,6 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument("--json", action="store_true", help="the report as JSON")
     call.add_argument("--service", action="store_true",
                       help="ADDRESS is a service address: call the server it assigns")  # fmt: skip
-    call.add_argument("--assign-port", type=int, default=ASSIGN_PORT,
-                      help="the service address's assignment port (sfu.assign_port)")  # fmt: skip
     exporter = commands.add_parser("exporter", help="calls every N seconds, served for Prometheus")
     exporter.add_argument(
         "--inventory", required=True, help="an inventory's JSON (inventories/<stack>.json)"
@@ -83,8 +87,10 @@ def parser() -> argparse.ArgumentParser:
     )
     reconnect = commands.add_parser("reconnect", help="a caller that reconnects when media stops")
     reconnect.add_argument("address", help="the service address (anycast) to call")
-    reconnect.add_argument("--port", type=int, default=ASSIGN_PORT,
-                           help="its assignment port (sfu.assign_port)")  # fmt: skip
+    reconnect.add_argument("--name", required=True,
+                           help="the service's DNS name (its certificates')")  # fmt: skip
+    reconnect.add_argument("--port", type=int, default=HTTPS_PORT,
+                           help="its HTTPS port (sfu.tls.port)")  # fmt: skip
     reconnect.add_argument("--watch", type=_positive, default=20.0, help="seconds to keep calling")
     reconnect.add_argument("--media-timeout-ms", type=_positive, default=300.0,
                            help="no media for this long: the call is lost")  # fmt: skip
@@ -103,8 +109,9 @@ def _reconnect(args: argparse.Namespace) -> int:
         print(f"connected {record.server} {record.first_media:.6f}", file=sys.stderr, flush=True)
 
     calling = keep_calling(
-        args.address, args.watch, args.media_timeout_ms, args.attempt_timeout, args.port, connected
-    )
+        args.address, args.name, args.watch, args.media_timeout_ms, args.attempt_timeout,
+        args.port, connected,
+    )  # fmt: skip
     log = asyncio.run(calling)
     print(json.dumps(log.to_dict()))
     return 0
@@ -129,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     except MissingSecret as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    target = Target(args.server, args.address, args.port)
+    target = Target(args.server, args.address, args.port, args.name)
     if args.service:
         try:
-            server = assigned_server(args.address, args.assign_port)
+            server = assigned_server(args.address, args.name or args.address, args.port)
         except NotAssigned as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

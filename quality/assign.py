@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import requests
 
-ASSIGN_PORT = 8089  # the sfu role's assign_port default
+from quality.https import connected_to
+
+HTTPS_PORT = 443  # the sfu role's tls.port default
 
 
 class NotAssigned(Exception):
@@ -22,11 +24,13 @@ class Assigned:
     media_address: str
 
 
-def assigned_server(address: str, port: int = ASSIGN_PORT, timeout_s: float = 2.0) -> Assigned:
-    host = f"[{address}]" if ":" in address else address
-    url = f"http://{host}:{port}/assign"
+def assigned_server(
+    address: str, name: str, port: int = HTTPS_PORT, timeout_s: float = 2.0
+) -> Assigned:
+    """The server the service `name` (reached at its service `address`) assigns."""
+    url, session = connected_to(f"https://{name}:{port}/assign", address)
     try:
-        reply = requests.get(url, timeout=timeout_s)
+        reply = session.get(url, timeout=timeout_s)
         reply.raise_for_status()
         answer = reply.json()
         return Assigned(answer["server"], answer["signalling_url"], answer["media_address"])
@@ -34,5 +38,7 @@ def assigned_server(address: str, port: int = ASSIGN_PORT, timeout_s: float = 2.
         raise NotAssigned(f"assignment: {url} answered no server: {error}") from error
 
 
-async def assigned(address: str, port: int = ASSIGN_PORT, timeout_s: float = 2.0) -> Assigned:
-    return await asyncio.to_thread(assigned_server, address, port, timeout_s)
+async def assigned(
+    address: str, name: str, port: int = HTTPS_PORT, timeout_s: float = 2.0
+) -> Assigned:
+    return await asyncio.to_thread(assigned_server, address, name, port, timeout_s)

@@ -148,7 +148,9 @@ class Call:
         self.started = 0.0
         self.server_address = ""  # where the SFU's media answered (its host candidate)
         ttl_s = setup_timeout_s + media_s + TOKEN_MARGIN_S
-        self._janus = JanusSession(signalling_url, request_timeout_s, credentials.tokens(ttl_s))
+        self._janus = JanusSession(
+            signalling_url, request_timeout_s, credentials.tokens(ttl_s), media_address
+        )
         self._admin_keys = credentials.admin_keys()
         self._room = secrets.randbelow(2**31 - 1) + 1
         self._room_secret = secrets.token_hex(16)  # only this call may destroy its room

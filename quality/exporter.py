@@ -37,8 +37,10 @@ def targets_of(path: str) -> list[tuple[str, Target]]:
         ]
         if missing:
             raise InventoryError(f"{path}: host [{index}] has no {', '.join(missing)}")
-        port = int((host.get("sfu") or {}).get("signalling_port", 8088))
-        targets.append((str(host.get("pop", "")), Target(host["name"], host["address"], port)))
+        port = int(((host.get("sfu") or {}).get("tls") or {}).get("port", 443))
+        name = (host.get("dns_names") or [""])[0]
+        target = Target(host["name"], host["address"], port, name)
+        targets.append((str(host.get("pop", "")), target))
     return targets
 
 

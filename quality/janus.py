@@ -13,6 +13,8 @@ from typing import Any
 
 import requests
 
+from quality.https import connected_to
+
 POLL_S = 25  # Janus holds a long poll up to 30 s; its session times out after 60 s unpolled
 Event = dict[str, Any]
 
@@ -29,14 +31,21 @@ class JanusError(Exception):
 
 
 class JanusSession:
-    def __init__(self, base_url: str, timeout_s: float = 5.0, tokens: Sequence[str] = ()) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = 5.0,
+        tokens: Sequence[str] = (),
+        connect_to: str | None = None,
+    ) -> None:
+        """`connect_to`: the server's address, when the URL names it (quality/https.py)."""
+        url, self._http = connected_to(base_url, connect_to)
+        self.base_url = url.rstrip("/")
         self.timeout_s = timeout_s
         self.session_id = 0
         self.tokens = list(tokens)
         self.accepted = 0  # the index of the token the server accepted
         self._params: dict[str, str] = {"token": self.tokens[0]} if self.tokens else {}
-        self._http = requests.Session()
         self._events: list[Event] = []
         self._arrived = asyncio.Event()
         self._closed = False

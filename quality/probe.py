@@ -13,16 +13,19 @@ from roles.sfu.access import Credentials
 
 @dataclass(frozen=True)
 class Target:
-    """A server the probe calls: its SFU's signalling API and the address media goes to."""
+    """A server the probe calls: its SFU's API over HTTPS by its name (its certificate's,
+    the server's own when none is given), reached at its address, where media goes too."""
 
     server: str
     address: str
-    signalling_port: int = 8088
+    port: int = 443
+    name: str = ""  # the server's DNS name; "": its address (no certificate names that)
     url: str = ""  # the signalling URL a service address assigned, as it named it
 
     @property
     def signalling_url(self) -> str:
-        return self.url or f"http://{self.address}:{self.signalling_port}/janus"
+        host = self.name or (f"[{self.address}]" if ":" in self.address else self.address)
+        return self.url or f"https://{host}:{self.port}/janus"
 
     @classmethod
     def of(cls, server: Assigned) -> "Target":

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from quality.assign import ASSIGN_PORT, NotAssigned, assigned
+from quality.assign import HTTPS_PORT, NotAssigned, assigned
 from quality.call import Call, CallFailed
 from roles.sfu.access import Credentials
 
@@ -41,6 +41,7 @@ Connected = Callable[[CallRecord], None]
 
 async def _connected(
     address: str,
+    name: str,
     port: int,
     credentials: Credentials,
     media_s: float,
@@ -54,7 +55,7 @@ async def _connected(
         started = time.monotonic()
         call = None
         try:
-            server = await assigned(address, port, attempt_timeout_s)
+            server = await assigned(address, name, port, attempt_timeout_s)
             call = Call(server.signalling_url, server.media_address, credentials, media_s,
                         attempt_timeout_s, attempt_timeout_s)  # fmt: skip
             await call.start()
@@ -73,21 +74,22 @@ async def _connected(
 
 async def keep_calling(
     address: str,
+    name: str,
     watch_s: float,
     media_timeout_ms: float = 300,
     attempt_timeout_s: float = 1.0,
-    port: int = ASSIGN_PORT,
+    port: int = HTTPS_PORT,
     on_connected: Connected = lambda record: None,
     credentials: Credentials | None = None,
 ) -> CallerLog:
-    """Calls `address` for `watch_s` seconds, reconnecting whenever media stops; its tokens
-    are signed with `credentials` (by default the environment's)."""
+    """Calls the service `name` at `address` for `watch_s` seconds, reconnecting whenever
+    media stops; its tokens are signed with `credentials` (by default the environment's)."""
     credentials = credentials or Credentials.from_environment()
     log = CallerLog(address, media_timeout_ms)
     until = time.monotonic() + watch_s
     media_s = watch_s + 30  # the grace after `until` below
     call = await _connected(
-        address, port, credentials, media_s, log, attempt_timeout_s, until, on_connected
+        address, name, port, credentials, media_s, log, attempt_timeout_s, until, on_connected
     )
     seen = 0
     while time.monotonic() < until:
@@ -102,7 +104,15 @@ async def keep_calling(
         log.calls[-1].last_media = last
         await call.close(goodbye=False)
         call = await _connected(
-            address, port, credentials, media_s, log, attempt_timeout_s, until + 30, on_connected
+            address,
+            name,
+            port,
+            credentials,
+            media_s,
+            log,
+            attempt_timeout_s,
+            until + 30,
+            on_connected,
         )
         seen = 0
     log.calls[-1].last_media = call.received[-1].at

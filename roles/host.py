@@ -36,6 +36,9 @@ class HostEntry(RoleSettings):
     sfu: SfuSettings = Field(default_factory=SfuSettings)
     anycast: AnycastSettings = Field(default_factory=AnycastSettings)
     bgp: AnycastHost | None = None  # None: the server announces nothing
+    # the names callers reach it by, its own first, then its PoP's and the service's: its
+    # certificate's (stacks/dns/records.py makes the records)
+    dns_names: list[str] = Field(default_factory=list)
     # what the verification expects of the server's service (a deploy that drained it)
     drain_expected: ServiceState = "in-service"
 

@@ -7,8 +7,9 @@ from roles.base.deploy import PACKAGES as BASE
 from roles.firewall.deploy import PACKAGES as FIREWALL
 from roles.nic_tuning.deploy import PACKAGES as NIC_TUNING
 from roles.sfu.janus import ADAPTERS
+from roles.sfu.tls import PACKAGES as TLS_FRONT
 
 
 def site_packages(sfu_implementation: str = "janus") -> list[str]:
     sfu = ADAPTERS[sfu_implementation].packages
-    return sorted({*BASE, *NIC_TUNING, *FIREWALL, *sfu, *ANYCAST})
+    return sorted({*BASE, *NIC_TUNING, *FIREWALL, *sfu, *TLS_FRONT, *ANYCAST})

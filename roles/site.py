@@ -20,5 +20,11 @@ base(settings=entry.base)
 kernel_tuning(tuning=entry.kernel_tuning)
 nic_tuning(tuning=entry.nic_tuning, address=entry.address)
 firewall(settings=entry.firewall)
-sfu(settings=entry.sfu, server=entry.name, pop=entry.pop, media_address=entry.address)
+sfu(
+    settings=entry.sfu,
+    server=entry.name,
+    pop=entry.pop,
+    media_address=entry.address,
+    names=entry.dns_names,
+)
 anycast(spec=entry.bgp, settings=entry.anycast, sfu=entry.sfu, router_id=entry.address)

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from sandbox import callers, claims, processes, settings, upstream
+from sandbox import acme, callers, claims, processes, settings, upstream
 from sandbox.hosts import aptproxy, network
 from sandbox.hosts.image import ensure_image
 from sandbox.hosts.tiers import sandbox_hosts
@@ -127,11 +127,13 @@ def up() -> None:
     upstream.start()
     callers.start()
     start_route53()
+    acme.start()
     start_standin()
     print(
         f"sandbox: up in {time.monotonic() - started:.1f} s\n"
         f"  provider stand-in  {standin_endpoint()}/v3\n"
-        f"  Route 53 (moto)    http://{settings.ROUTE53_LISTEN}\n"
+        f"  Route 53 (moto)    http://{settings.ROUTE53_LISTEN}, {settings.ROUTE53_ON_BRIDGE}\n"
+        f"  ACME CA (pebble)   {settings.ACME_DIRECTORY}, trusted: {settings.ACME_TRUST}\n"
         f"  hosts              on {settings.BRIDGE} ({settings.NETWORK})\n"
         f"  package proxy      {settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}\n"
         f"  upstream router    AS{settings.UPSTREAM_ASN} at {settings.UPSTREAM_ADDRESS}\n"
@@ -144,6 +146,7 @@ def down() -> None:
     processes.stop(STANDIN)
     sandbox_hosts().stop_all()
     processes.stop(APT_PROXY)
+    acme.stop()
     processes.stop(ROUTE53)
     callers.stop()
     upstream.stop()
@@ -165,6 +168,10 @@ def status() -> None:
                 "standin": {"pid": processes.running_pid(STANDIN), "healthy": standin_healthy()},
                 "apt_proxy": {"pid": processes.running_pid(APT_PROXY)},
                 "route53": {"pid": processes.running_pid(ROUTE53), "healthy": route53_healthy()},
+                "acme_ca": {
+                    "pid": processes.running_pid(acme.PEBBLE),
+                    "directory": settings.ACME_DIRECTORY,
+                },
                 "bridge": network.bridge_exists(),
                 "upstream_router": {
                     "pid": processes.running_pid(upstream.PROCESS),

@@ -48,6 +48,26 @@ APT_PROXY_PORT = 3142
 # Route 53, as moto's server speaks it (in memory: `down` forgets its zones)
 ROUTE53_LISTEN = f"127.0.0.1:{os.environ.get('VOICEPOP_SANDBOX_ROUTE53_PORT', '8788')}"
 
+# The ACME CA (pebble) the hosts get their certificates from: its directory on the bridge, its
+# management API on loopback; the DNS server it checks DNS-01 challenges with (answering from
+# Route 53's stand-in), and Route 53's stand-in relayed onto the bridge for the hosts' ACME
+# client. ACME_TRUST: the one PEM file the sandbox's hosts and callers trust (the CA's
+# listener and the roots it issues under), Pulumi.sandbox.yaml's sfu.tls.acme.ca_bundle.
+ACME_PORT = int(os.environ.get("VOICEPOP_SANDBOX_ACME_PORT", "14000"))
+ACME_MANAGEMENT_PORT = int(os.environ.get("VOICEPOP_SANDBOX_ACME_MANAGEMENT_PORT", "15000"))
+DNS_LISTEN = f"127.0.0.1:{os.environ.get('VOICEPOP_SANDBOX_DNS_PORT', '8053')}"
+ACME_DIRECTORY = f"https://{BRIDGE_ADDRESS}:{ACME_PORT}/dir"
+ROUTE53_ON_BRIDGE = f"http://{BRIDGE_ADDRESS}:{ROUTE53_LISTEN.rsplit(':', 1)[1]}"
+ACME_DIR = STATE_DIR / "acme"
+ACME_TRUST = ACME_DIR / "trust.pem"
+# The sandbox-only values of Pulumi.sandbox.yaml's sfu.tls.acme.route53_access_key_id and
+# voicepop:acmeRoute53SecretKey: moto takes any credentials.
+ACME_ROUTE53_KEY_ID = "sandbox-acme"
+ACME_ROUTE53_SECRET = "sandbox-acme-Kp2vB7wQ"
+ACME_SECRET_ENVIRONMENT = {"VOICEPOP_SECRET_acmeRoute53SecretKey": ACME_ROUTE53_SECRET}
+# what the sandbox's callers (the probe, drills, tests) need: the token secret, the CA's roots
+CALLER_ENVIRONMENT = {**SFU_TOKEN_ENVIRONMENT, "REQUESTS_CA_BUNDLE": str(ACME_TRUST)}
+
 SSH_KEY = STATE_DIR / "ssh" / "id_ed25519"
 STANDIN_STATE = STATE_DIR / "flexmetal.db"
 HOSTS_DIR = STATE_DIR / "hosts"

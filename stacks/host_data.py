@@ -25,9 +25,8 @@ def bgp_peers_of(spec: PopSpec, server: str) -> list[str]:
 
 def firewall_data(spec: PopSpec, server: str) -> FirewallHost:
     """The firewall's settings (the spec's `firewall`), and what the rest of the spec opens."""
-    service_ports = {spec.sfu.signalling_port, spec.sfu.assign_port}
-    if spec.sfu.health.protocol in ("http", "https", "tcp"):
-        service_ports.add(spec.sfu.health.port)
+    # the TLS front only: the SFU's own API and the assignment listen on loopback behind it
+    service_ports = {spec.sfu.tls.port, spec.sfu.health.port}
     return FirewallHost(
         **spec.firewall.model_dump(),
         admin_ranges=list(spec.access.ssh_admin_ranges),
@@ -52,6 +51,12 @@ def bgp_data(spec: PopSpec, server: str) -> AnycastHost:
     )
 
 
+def dns_names(spec: PopSpec, server: str) -> list[str]:
+    """The server's own name, its PoP's and the service's (stacks/dns/records.py)."""
+    labels = (server, spec.pop_record, spec.dns.service_record)
+    return [f"{label}.{spec.dns.zone}" for label in labels]
+
+
 def role_sections(spec: PopSpec, server: str) -> dict[str, Any]:
     """Every role's section of one server's entry, typed. What the host is (a dedicated
     server, a VM, a container) is not declared here: the roles read it on the host."""
@@ -69,7 +74,7 @@ def role_sections(spec: PopSpec, server: str) -> dict[str, Any]:
 def host_data(spec: PopSpec, server: str) -> dict[str, Any]:
     """The role sections as an entry's JSON carries them (the pop code beside them)."""
     sections = {k: v.model_dump(mode="json") for k, v in role_sections(spec, server).items()}
-    return {"pop": spec.code, **sections}
+    return {"pop": spec.code, "dns_names": dns_names(spec, server), **sections}
 
 
 def host_entry(spec: PopSpec, name: str, address: str, project_dir: Path) -> HostEntry:
@@ -83,5 +88,6 @@ def host_entry(spec: PopSpec, name: str, address: str, project_dir: Path) -> Hos
         ssh_key=str(project_dir / key) if key else None,
         ssh_dead_after_s=spec.deploy.ssh_dead_after_s,
         pop=spec.code,
+        dns_names=dns_names(spec, name),
         **role_sections(spec, name),
     )

@@ -16,6 +16,7 @@ from pulumi_command import local
 
 from roles.host import HostEntry
 from roles.sfu.access import TOKEN_SECRET_KEY
+from roles.sfu.tls import ROUTE53_SECRET_KEY
 from stacks.dns.component import PopDns
 from stacks.host_data import host_entry
 from stacks.resources import host_deploy as deploy_command
@@ -157,11 +158,12 @@ def provider_timings(spec: PopSpec) -> dict[str, float]:
 
 
 def deploy_secrets(spec: PopSpec, server: str) -> dict[str, pulumi.Output[str]]:
-    """The stack's secret config values the server's roles need: its BGP sessions' MD5 keys
-    and the SFU's token secret."""
+    """The stack's secret config values the server's roles need: its BGP sessions' MD5 keys,
+    the SFU's token secret and the ACME client's Route 53 secret key."""
     config = pulumi.Config()
     keys = sorted({n.md5_secret for n in spec.neighbors_of(server) if n.md5_secret})
-    sfu = [TOKEN_SECRET_KEY] if spec.deploy.configures_hosts else []  # a simulated host: none
+    # a simulated host: none
+    sfu = [TOKEN_SECRET_KEY, ROUTE53_SECRET_KEY] if spec.deploy.configures_hosts else []
     return {key: config.require_secret(key) for key in [*keys, *sfu]}
 
 

@@ -30,6 +30,7 @@ _VALID_POP: dict[str, Any] = {
         "zone": "voice.example.net",
         "steering": {"policy": "latency", "aws_region": "eu-central-1"},
     },
+    "sfu": {"tls": {"acme": {"route53_access_key_id": "AKIAIOSFODNN7EXAMPLE"}}},
     "access": {
         "ssh_admin_ranges": ["203.0.113.64/27"],
         "ssh_public_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBu6vfDlsDmDNDgwYrLztXTn0q3 ops"],
@@ -39,7 +40,10 @@ _VALID_POP: dict[str, Any] = {
 if TYPE_CHECKING:
     from roles.host import HostEntry
 
-VALID_CONTEXT = StackContext(stack="ams1", config_keys={"bgpMd5": True, "sfuTokenSecret": True})
+VALID_CONTEXT = StackContext(
+    stack="ams1",
+    config_keys={"bgpMd5": True, "sfuTokenSecret": True, "acmeRoute53SecretKey": True},
+)
 
 
 def valid_pop() -> dict[str, Any]:

@@ -28,6 +28,8 @@ TEST_SANDBOX = {
     "VOICEPOP_SANDBOX_NETWORK": "172.30.204.0/24",
     "VOICEPOP_SANDBOX_STANDIN_PORT": "18787",
     "VOICEPOP_SANDBOX_ROUTE53_PORT": "18788",
+    "VOICEPOP_SANDBOX_ACME_MANAGEMENT_PORT": "15001",
+    "VOICEPOP_SANDBOX_DNS_PORT": "18053",
 }
 API_TOKEN = "sandbox-api-token"
 
@@ -47,9 +49,19 @@ class SandboxUnderTest:
             "VOICEPOP_DEPLOY_LOG_DIR": str(self.root / "deploy-logs"),
             # this test run owns it: a later run stops it (`sandbox sweep`) if this one dies
             "VOICEPOP_SANDBOX_OWNER_PID": str(self.owner_pid),
-            # the sandbox's callers sign their SFU tokens with the sandbox's secret
+            # the sandbox's callers sign their SFU tokens with the sandbox's secret and trust
+            # its ACME CA's roots
             **sandbox_settings.SFU_TOKEN_ENVIRONMENT,
+            "REQUESTS_CA_BUNDLE": str(self.acme_trust),
         }
+
+    @property
+    def acme_trust(self) -> Path:
+        return self.root / "sandbox" / "acme" / "trust.pem"
+
+    @property
+    def bridge_address(self) -> str:
+        return str(next(ipaddress.ip_network(self.settings["VOICEPOP_SANDBOX_NETWORK"]).hosts()))
 
     @property
     def endpoint(self) -> str:
@@ -145,6 +157,11 @@ class SandboxUnderTest:
         for neighbor in pop["bgp"]["neighbors"]:
             neighbor["peer_address"] = self.upstream_address
         pop["dns"]["api_endpoint"] = self.route53_endpoint
+        acme = pop["sfu"]["tls"]["acme"]
+        acme["directory_url"] = f"https://{self.bridge_address}:14000/dir"
+        route53_port = self.settings["VOICEPOP_SANDBOX_ROUTE53_PORT"]
+        acme["route53_endpoint"] = f"http://{self.bridge_address}:{route53_port}"
+        acme["ca_bundle"] = str(self.acme_trust)
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
         # the provider's and DNS tests run many ups: the host deploy only where a test asks
         pop["deploy"] = {
@@ -237,9 +254,16 @@ def running_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
     started = sandbox.sandbox("up")
     assert started.returncode == 0, started.stdout + started.stderr
     sandbox.standin("settings", "step_delay_s=0.05", "release_delay_s=0.05")
+    # the tests' own callers (in this process) trust this sandbox's ACME CA, as its are
+    trusted = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = str(sandbox.acme_trust)
     try:
         yield sandbox
     finally:
+        if trusted is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = trusted
         sandbox.pulumi("destroy --yes --skip-preview")
         stopped = sandbox.sandbox("down")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr

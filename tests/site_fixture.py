@@ -33,13 +33,15 @@ from verify.inventory import render_verify
 SECRETS = {
     "VOICEPOP_SECRET_bgpMd5Upstream": sandbox_settings.UPSTREAM_MD5,
     **sandbox_settings.SFU_TOKEN_ENVIRONMENT,
+    **sandbox_settings.ACME_SECRET_ENVIRONMENT,
 }
 
 
 def sandbox_spec(sandbox: SandboxUnderTest, **changes: Any) -> PopSpec:
     raw = yaml.safe_load(sandbox.config(changed_pop(**changes)).read_text())
     context = StackContext(
-        stack="sandbox", config_keys={"bgpMd5Upstream": True, "sfuTokenSecret": True}
+        stack="sandbox",
+        config_keys={"bgpMd5Upstream": True, "sfuTokenSecret": True, "acmeRoute53SecretKey": True},
     )
     return parse_pop(raw["config"]["voicepop:pop"], context, "Pulumi.sandbox.yaml")
 

@@ -28,7 +28,12 @@ def settings_of(declared: HostEntry) -> SfuSettings:
 
 def health(remote: Any, url: str) -> dict[str, Any]:
     """The health endpoint's answer; a just-restarted SFU gets a few seconds to come up."""
-    fetch = f"import urllib.request; print(urllib.request.urlopen('{url}').read().decode())"
+    # a liveness check: the TLS front's certificate is VP-TLS-01's
+    fetch = (
+        "import ssl, urllib.request; "
+        f"print(urllib.request.urlopen('{url}', context=ssl._create_unverified_context())"
+        ".read().decode())"
+    )
     probe = f'python3 -c "{fetch}"'
     for _ in range(30):
         result = remote.run(probe)
@@ -64,18 +69,16 @@ def test_it_answers_its_health_endpoint_with_only_the_kept_plugins(
 
 @control(
     "VP-SFU-03",
-    "The SFU listens where declared; its admin API only locally",
-    "The admin API can end every call.",
+    "The SFU answers through the TLS front; its own API and its admin API only locally",
+    "The admin API can end every call; the own API is plain HTTP.",
 )
 def test_it_listens_where_declared_and_admin_only_locally(remote: Any, declared: HostEntry) -> None:
     settings = settings_of(declared)
     if settings.health.protocol != "tcp":
         health(remote, settings.health.local_url)
-    assert (
-        remote.socket(f"tcp://0.0.0.0:{settings.signalling_port}").is_listening
-        or remote.socket(f"tcp://:::{settings.signalling_port}").is_listening
-    )
     listening = remote.check_output("ss -Hltn")
+    assert f"127.0.0.1:{settings.signalling_port}" in listening
+    assert f"0.0.0.0:{settings.signalling_port}" not in listening
     assert f"127.0.0.1:{settings.admin_port}" in listening
     assert f"0.0.0.0:{settings.admin_port}" not in listening
     core = remote.file("/etc/janus/janus.jcfg").content_string
@@ -200,7 +203,7 @@ def test_no_stock_demo_rooms(
 
 @control(
     "VP-SFU-09",
-    "The service address assigns callers to this server by its own address",
+    "The service address assigns callers to this server by its own name and address",
     "A router hashing on ports sends a session's next connection to another server, where "
     "the session does not exist: callers keep each session on the server assigned to them.",
 )
@@ -209,4 +212,5 @@ def test_the_service_address_assigns_callers_to_this_server(
 ) -> None:
     settings = settings_of(declared)
     answer = health(remote, f"http://127.0.0.1:{settings.assign_port}/assign")
-    expect(request, assignment(settings, declared.name, declared.address), answer, "assign")
+    named = declared.dns_names[0] if declared.dns_names else declared.name
+    expect(request, assignment(settings, named, declared.address), answer, "assign")

@@ -105,7 +105,11 @@ class Route53Api:
         config = answer["HealthCheck"]["HealthCheckConfig"]
         if config["Type"] == "CALCULATED":
             return {"child_ids": sorted(config.get("ChildHealthChecks", []))}
-        observed: dict[str, Any] = {"address": config.get("IPAddress"), "port": config.get("Port")}
+        observed: dict[str, Any] = {
+            "address": config.get("IPAddress"),
+            "port": config.get("Port"),
+            "name": config.get("FullyQualifiedDomainName"),
+        }
         if "FailureThreshold" in config:
             observed["failure_threshold"] = config["FailureThreshold"]
         return observed
@@ -189,6 +193,9 @@ def _health_check_config(inputs: Mapping[str, Any]) -> dict[str, Any]:
     }
     if inputs.get("path"):
         config["ResourcePath"] = inputs["path"]
+    if inputs.get("name"):  # HTTPS: the server's name, sent as SNI (its certificate's)
+        config["FullyQualifiedDomainName"] = inputs["name"]
+        config["EnableSNI"] = True
     return config
 
 

@@ -11,6 +11,7 @@ before it replaces the running one, so a bad file never takes effect.
 
 import hashlib
 from io import StringIO
+from pathlib import Path
 
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
@@ -21,14 +22,15 @@ from pyinfra.operations.util import any_changed
 from roles.anycast import config as rendered
 from roles.anycast.defaults import AnycastSettings
 from roles.anycast.facts import HealthcheckerVersion
-from roles.anycast.wheels import pinned_version, wheelhouse
 from roles.host_kind import HostKernelScope
 from roles.secrets import secret
 from roles.sfu.defaults import SfuSettings
 from roles.unit_sandbox import UnitSandbox, render_dropin
+from roles.wheels import pinned_version, wheelhouse
 
 PACKAGES = ["bird2", "curl", "python3-venv"]
 WHEELS_DIR = "/opt/voicepop/wheels"
+HEALTHCHECKER_REQUIREMENTS = Path(__file__).with_name("healthchecker-requirements.txt")
 
 
 def _put(path: str, content: str, name: str, mode: str = "644"):  # type: ignore[no-untyped-def]
@@ -36,11 +38,11 @@ def _put(path: str, content: str, name: str, mode: str = "644"):  # type: ignore
 
 
 def install_healthchecker() -> None:
-    version = pinned_version("anycast-healthchecker")
+    version = pinned_version("anycast-healthchecker", HEALTHCHECKER_REQUIREMENTS)
     if host.get_fact(HealthcheckerVersion) == version:
         return
     files.directory(name="Wheels folder", path=WHEELS_DIR)
-    for wheel in sorted(wheelhouse().glob("*.whl")):
+    for wheel in sorted(wheelhouse(HEALTHCHECKER_REQUIREMENTS).glob("*.whl")):
         files.put(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{WHEELS_DIR}/{wheel.name}")
     server.shell(
         name=f"anycast-healthchecker {version} in its own venv",

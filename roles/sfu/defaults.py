@@ -14,12 +14,57 @@ class PortRange(RoleSettings):
     last: Port
 
 
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
+
+class Acme(RoleSettings):
+    """Where each server gets its certificate: an ACME CA, DNS-01 challenges written through
+    Route 53 (the zone the stack manages). The secret key of `route53_access_key_id` is the
+    stack's secret voicepop:acmeRoute53SecretKey: give that key the right to change the zone's
+    `_acme-challenge` records only."""
+
+    directory_url: str = Field(
+        LETS_ENCRYPT, pattern=r"^https://", description="the CA's ACME directory"
+    )
+    email: str | None = Field(
+        None, pattern=r"^[^@\s]+@[^@\s]+$", description="the CA's contact for the account"
+    )
+    route53_access_key_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9-]{4,128}$",
+        description="the AWS access key the hosts' ACME client writes challenges with",
+    )
+    route53_endpoint: str | None = Field(
+        None, pattern=r"^https?://", description="None: AWS; the sandbox: its Route 53 stand-in"
+    )
+    ca_bundle: str | None = Field(
+        None,
+        description="PEM file (on the deploy machine, relative to the project) of the roots "
+        "the hosts trust for the CA and the callers for the servers' certificates; None: the "
+        "system's (a public CA). The sandbox's: its ACME CA's",
+    )
+
+
+class SfuTls(RoleSettings):
+    """Signalling over HTTPS: a TLS front (nginx) on `port` serves the SFU's API and the
+    assignment, both on loopback behind it; the certificate names the server, its PoP and the
+    service (the stack's DNS names), from ACME, renewed by a timer (certbot's schedule: a
+    third of its lifetime left, or the CA's renewal window), the front reloaded (calls and
+    their media go on)."""
+
+    port: Port = Field(443, description="the SFU's API over HTTPS, the only port callers use")
+    acme: Acme = Field(default_factory=Acme)
+    min_days_left: int = Field(
+        14, ge=1, le=60, description="the verification fails a certificate with fewer"
+    )
+
+
 class SfuHealth(RoleSettings):
     """The SFU's health endpoint on each server: what gates its announcements (the anycast
-    role's check) and what Route 53 checks (its DNS health checks)."""
+    role's check) and what Route 53 checks (its DNS health checks): through the TLS front."""
 
-    protocol: Literal["http", "https", "tcp"] = "http"
-    port: Port = 8088
+    protocol: Literal["https", "tcp"] = "https"
+    port: Port = 443
     path: str = Field("/janus/info", pattern=r"^/", description="HTTP(S) only")
 
     @property
@@ -55,12 +100,16 @@ class SfuSettings(RoleSettings):
         default_factory=lambda: PortRange(first=10_000, last=20_000),
         description="UDP media range; must not overlap the kernel's ephemeral range",
     )
-    signalling_port: Port = Field(8088, description="the SFU's signalling API (HTTP)")
+    signalling_port: Port = Field(
+        8088, description="the SFU's own API (plain HTTP), on loopback behind the TLS front"
+    )
     assign_port: Port = Field(
         8089,
-        description="where a caller asks the service (anycast) address which server to use: "
-        "the answering server names itself (roles/sfu/assign.py)",
+        description="the assignment (roles/sfu/assign.py), on loopback behind the TLS front: "
+        "a caller asks the service (anycast) address which server to use, the answering "
+        "server names itself",
     )
+    tls: SfuTls = Field(default_factory=SfuTls)
     allowed_origin: str | None = Field(
         None,
         pattern=r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$",

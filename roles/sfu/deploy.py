@@ -10,21 +10,24 @@ environment (roles/secrets.py, roles/sfu/access.py).
 
 import secrets
 from io import StringIO
+from pathlib import Path
 
 from pyinfra.api.deploy import deploy
 from pyinfra.api.facts import FactBase
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from roles.secrets import secret
+from roles.sfu import tls
 from roles.sfu.access import TOKEN_SECRET_KEY, secret_problem
 from roles.sfu.adapter import HostSide
 from roles.sfu.assign import SERVICE as ASSIGN_SERVICE
 from roles.sfu.assign import assign_files
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS, NO_ORIGIN
+from roles.wheels import pinned_version, wheelhouse
 
 
 class UnusableSecret(Exception):
@@ -52,12 +55,22 @@ def token_secret() -> str:
     return value
 
 
+PROJECT_DIR = Path(__file__).resolve().parents[2]  # what a spec's relative paths start from
+
+
+class NoCertificateNames(Exception):
+    pass
+
+
 @deploy("SFU")
-def sfu(settings: SfuSettings, server: str, pop: str, media_address: str) -> None:
+def sfu(settings: SfuSettings, server: str, pop: str, media_address: str, names: list[str]) -> None:
     """`server`, `pop`: the server's names; `media_address`: the one the server is reached at
-    (see below)."""
+    (see below); `names`: its DNS names (its own first), its certificate's."""
     adapter = ADAPTERS[settings.implementation]
     signing = token_secret()  # before anything changes: a deploy without it stops here
+    route53_secret = secret(tls.ROUTE53_SECRET_KEY)
+    if not names:
+        raise NoCertificateNames(f"{server}: no DNS names for its certificate (dns_names)")
     apt.packages(
         name=f"Install {', '.join(adapter.packages)}",
         packages=adapter.packages,
@@ -92,7 +105,8 @@ def sfu(settings: SfuSettings, server: str, pop: str, media_address: str) -> Non
         running=True,
         enabled=True,
     )
-    assigner(settings, server, media_address)
+    assigner(settings, names[0], media_address)
+    tls_front(settings, names, route53_secret)
 
 
 def written(contents: dict[str, str]) -> list[OperationMeta]:
@@ -122,4 +136,98 @@ def assigner(settings: SfuSettings, server: str, address: str) -> None:
         service=ASSIGN_SERVICE,
         running=True,
         enabled=True,
+    )
+
+
+class CertificateNames(FactBase[list[str]]):
+    """The DNS names of the certificate the TLS front serves (none: no certificate yet)."""
+
+    def command(self) -> str:
+        return (
+            f"openssl x509 -in {tls.LIVE}/cert.pem -noout -ext subjectAltName 2>/dev/null || true"
+        )
+
+    def process(self, output: list[str]) -> list[str]:
+        text = " ".join(output)
+        return [part.strip().removeprefix("DNS:") for part in text.split(",") if "DNS:" in part]
+
+
+def install_certbot() -> None:
+    version = pinned_version("certbot", tls.REQUIREMENTS)
+    if host.get_fact(CertbotVersion) == version:
+        return
+    folder = "/opt/voicepop/wheels"
+    files.directory(name="Wheels folder", path=folder)
+    for wheel in sorted(wheelhouse(tls.REQUIREMENTS).glob("*.whl")):
+        files.put(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{folder}/{wheel.name}")
+    server.shell(
+        name=f"certbot {version} and its Route 53 plugin in their own venv",
+        commands=[
+            f"python3 -m venv {tls.CERTBOT_VENV}",
+            f"{tls.CERTBOT_VENV}/bin/pip install --quiet --no-index --find-links {folder} "
+            f"certbot=={version} certbot-dns-route53",
+        ],
+    )
+
+
+class CertbotVersion(FactBase[str]):
+    def command(self) -> str:
+        return f"{tls.CERTBOT_VENV}/bin/certbot --version 2>/dev/null | cut -d' ' -f2 || true"
+
+    def process(self, output: list[str]) -> str:
+        return output[0].strip() if output else ""
+
+
+def tls_front(settings: SfuSettings, names: list[str], route53_secret: str) -> None:
+    """The certificate (obtained now when missing, its names changed or its ACME settings
+    did), its renewal timer, and nginx serving the SFU's API and the assignment over HTTPS."""
+    acme = settings.tls.acme
+    apt.packages(name="Install the TLS front", packages=tls.PACKAGES, no_recommends=True)
+    install_certbot()
+    files.directory(name=f"Folder {tls.ACME_DIR}", path=tls.ACME_DIR, mode="700")
+    client = [
+        files.put(
+            name="ACME client's environment (Route 53's secret key: root only)",
+            src=StringIO(tls.acme_environment(acme, route53_secret, acme.ca_bundle is not None)),
+            dest=tls.ACME_ENV,
+            mode="600",
+        ),
+        files.put(
+            name="Certificate script",
+            src=StringIO(tls.certificate_script(acme, names)),
+            dest=tls.SCRIPT,
+            mode="755",
+        ),
+    ]
+    if acme.ca_bundle:
+        client.append(
+            files.put(
+                name="The ACME CA's roots (not a public CA)",
+                src=str(PROJECT_DIR / acme.ca_bundle),  # an absolute path stays as it is
+                dest=tls.CA_BUNDLE,
+                mode="644",
+            )
+        )
+    units = written(tls.certificate_units())
+    systemd.daemon_reload(name="systemd reads the certificate's units", _if=any_changed(*units))
+    systemd.service(name=f"{tls.TIMER} enabled", service=tls.TIMER, running=True, enabled=True)
+    names_differ = host.get_fact(CertificateNames) != names
+    obtained = server.shell(
+        name=f"Certificate for {', '.join(names)} (ACME DNS-01)",
+        commands=[tls.SCRIPT],
+        _if=(lambda: True) if names_differ else any_changed(*client),
+    )
+    removed = files.link(name="No plain HTTP site", path=tls.PACKAGED_SITE, present=False)
+    front = files.put(
+        name="TLS front's site", src=StringIO(tls.front_config(settings)), dest=tls.FRONT_CONF
+    )
+    server.shell(name="nginx -t", commands=["nginx -t -q"], _if=any_changed(front, removed))
+    systemd.service(
+        name="TLS front reloaded",
+        service=tls.FRONT,
+        reloaded=True,
+        _if=any_changed(front, removed, obtained),
+    )
+    systemd.service(
+        name="TLS front running and enabled", service=tls.FRONT, running=True, enabled=True
     )

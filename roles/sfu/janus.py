@@ -110,6 +110,7 @@ events: {{
 
 
 def _http(settings: SfuSettings) -> str:
+    # plain HTTP on loopback only: callers come through the TLS front (roles/sfu/tls.py).
     # Janus's enforce_cors also refuses requests without an Origin (the backend's, the
     # probe's): the allowed origin is only told to browsers, which then refuse other pages
     return (
@@ -119,6 +120,7 @@ def _http(settings: SfuSettings) -> str:
 \tbase_path = "/janus"
 \thttp = true
 \tport = {settings.signalling_port}
+\tip = "127.0.0.1"
 \thttps = false
 }}
 admin: {{

@@ -21,6 +21,7 @@ def health_check_props(
         "address": address,
         "port": check.port,
         "path": check.path,
+        "name": check.name,
         "interval_s": check.interval_s,
         "failure_threshold": check.failure_threshold,
         "child_ids": child_ids,

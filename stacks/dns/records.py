@@ -50,6 +50,7 @@ class HealthCheckSpec:
     address: str | None = None
     port: int | None = None
     path: str | None = None
+    name: str | None = None  # HTTPS: the name the check asks for (SNI), the server's own
     interval_s: int = 10
     failure_threshold: int = 3
     children: tuple[str, ...] = field(default_factory=tuple)  # keys, for CALCULATED
@@ -76,6 +77,7 @@ def health_checks(spec: "PopSpec", addresses: dict[str, str]) -> list[HealthChec
             address=address,
             port=health.port,
             path=health.path if health.protocol != "tcp" else None,
+            name=fqdn(server, spec.dns.zone).rstrip(".") if health.protocol == "https" else None,
             interval_s=spec.dns.health_check.interval_s,
             failure_threshold=spec.dns.health_check.failure_threshold,
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from roles.sfu.access import TOKEN_SECRET_KEY
 from roles.sfu.defaults import PortRange
+from roles.sfu.tls import ROUTE53_SECRET_KEY
 from stacks.spec.capacity import batch_size, capacity_floor, in_service_during_rollout
 from stacks.spec.catalogue import load_catalogue
 from stacks.spec.errors import SpecError
@@ -47,6 +48,7 @@ def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
         *_check_prefixes(spec),
         *_check_neighbors(spec, context),
         *(_check_sfu_token_secret(context) if spec.deploy.configures_hosts else ()),
+        *(_check_acme(spec, context) if spec.deploy.configures_hosts else ()),
         *_check_health(spec),
         *_check_dns(spec),
         *_check_ports(spec),
@@ -272,6 +274,26 @@ def _check_sfu_token_secret(context: StackContext) -> Iterator[SpecError]:
         )
 
 
+def _check_acme(spec: PopSpec, context: StackContext) -> Iterator[SpecError]:
+    """The hosts' ACME client writes its DNS-01 challenges through Route 53 with these."""
+    acme, path = spec.sfu.tls.acme, f"{ROOT}.sfu.tls.acme"
+    if not acme.route53_access_key_id:
+        yield SpecError(
+            f"{path}.route53_access_key_id",
+            None,
+            "no AWS access key for the hosts' ACME client (DNS-01 through Route 53)",
+            "the id of a key allowed to change the zone's _acme-challenge records",
+        )
+    key = ROUTE53_SECRET_KEY
+    how = f"`pulumi config set --secret {key} <the AWS secret access key>`"
+    if key not in context.config_keys:
+        yield SpecError(f"voicepop:{key}", None, "no secret key for the ACME client's AWS key", how)
+    elif not context.config_keys[key]:
+        yield SpecError(
+            f"voicepop:{key}", "(clear text)", "stored in clear text", f"a secret: {how}"
+        )
+
+
 def _check_dns(spec: PopSpec) -> Iterator[SpecError]:
     if spec.dns.create_zone and spec.environment != "sandbox":
         yield SpecError(
@@ -352,6 +374,7 @@ def _check_ports(spec: PopSpec) -> Iterator[SpecError]:
         ("sfu.signalling_port", spec.sfu.signalling_port),
         ("sfu.health.port", spec.sfu.health.port),
         ("sfu.assign_port", spec.sfu.assign_port),
+        ("sfu.tls.port", spec.sfu.tls.port),
     ):
         if media.first <= port <= media.last:
             yield SpecError(
@@ -430,9 +453,15 @@ def _check_tcp_services(spec: PopSpec) -> Iterator[SpecError]:
         ("sfu.signalling_port", spec.sfu.signalling_port),
         ("sfu.admin_port", spec.sfu.admin_port),
         ("sfu.assign_port", spec.sfu.assign_port),
+        ("sfu.tls.port", spec.sfu.tls.port),
     ]
-    if spec.sfu.health.port != spec.sfu.signalling_port:
-        listeners.append(("sfu.health.port", spec.sfu.health.port))
+    if spec.sfu.health.port != spec.sfu.tls.port:
+        yield SpecError(
+            f"{ROOT}.sfu.health.port",
+            spec.sfu.health.port,
+            "not the TLS front's port: only the TLS front answers from outside the server",
+            f"sfu.tls.port ({spec.sfu.tls.port})",
+        )
     listeners += [
         (f"firewall.extra_tcp_ports[{index}]", port)
         for index, port in enumerate(spec.firewall.extra_tcp_ports)

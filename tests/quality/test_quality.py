@@ -190,11 +190,13 @@ def test_the_exporter_exposes_the_last_calls_figures(tmp_path: Path) -> None:
         "name": "ams1-sfu01",
         "address": "192.0.2.10",
         "pop": "ams1",
-        "sfu": {"signalling_port": 8089},
+        "sfu": {"tls": {"port": 8443}},
+        "dns_names": ["ams1-sfu01.voice.example.net", "ams1.voice.example.net"],
     }
     inventory.write_text(json.dumps([host]))
     [(pop, target)] = targets_of(str(inventory))
-    assert (pop, target.signalling_url) == ("ams1", "http://192.0.2.10:8089/janus")
+    url = "https://ams1-sfu01.voice.example.net:8443/janus"  # reached at 192.0.2.10
+    assert (pop, target.signalling_url, target.address) == ("ams1", url, "192.0.2.10")
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     sent = [Sent(bytes([i]), i * 0.02) for i in range(100)]
@@ -219,7 +221,7 @@ def test_janus_gathers_media_only_on_the_servers_address() -> None:
 def test_the_call_gate_is_a_knob_of_the_sfu_section_with_its_bounds() -> None:
     assert SfuSettings().call_gate.min_mos == 4.0
     raw = valid_pop()
-    raw["sfu"] = {"call_gate": {"min_mos": 4.7}}
+    raw["sfu"] = {**raw["sfu"], **{"call_gate": {"min_mos": 4.7}}}
     with pytest.raises(SpecInvalid) as raised:
         parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
     [error] = raised.value.errors

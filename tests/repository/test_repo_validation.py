@@ -28,6 +28,7 @@ def write_stack(directory: Path, stack: str, pop: dict[str, Any]) -> Path:
         "voicepop:pop": pop,
         "voicepop:bgpMd5": {"secure": "v1:not-decrypted-here"},
         "voicepop:sfuTokenSecret": {"secure": "v1:not-decrypted-here"},
+        "voicepop:acmeRoute53SecretKey": {"secure": "v1:not-decrypted-here"},
     }
     path.write_text(yaml.safe_dump({"config": config}))
     return path

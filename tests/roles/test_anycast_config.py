@@ -134,16 +134,12 @@ def test_health_checks_follow_the_spec() -> None:
 @pytest.mark.parametrize(
     ("health", "check"),
     [
-        ({}, "/usr/bin/curl -fsS -o /dev/null -m 0.5 http://127.0.0.1:8088/janus/info"),
+        ({}, "/usr/bin/curl -fsS -k -o /dev/null -m 0.5 https://127.0.0.1:443/janus/info"),
         (
             {"path": "/healthz"},
-            "/usr/bin/curl -fsS -o /dev/null -m 0.5 http://127.0.0.1:8088/healthz",
+            "/usr/bin/curl -fsS -k -o /dev/null -m 0.5 https://127.0.0.1:443/healthz",
         ),
-        (
-            {"protocol": "https", "port": 8443},
-            "-k -o /dev/null -m 0.5 https://127.0.0.1:8443/janus",
-        ),
-        ({"protocol": "tcp", "port": 9000}, '/bin/bash -c "</dev/tcp/127.0.0.1/9000"'),
+        ({"protocol": "tcp"}, '/bin/bash -c "</dev/tcp/127.0.0.1/443"'),
     ],
 )
 def test_the_gate_checks_the_endpoint_of_the_specs_sfu_health(
@@ -151,7 +147,7 @@ def test_the_gate_checks_the_endpoint_of_the_specs_sfu_health(
 ) -> None:
     """The same endpoint Route 53 checks: change `sfu.health` and the gate follows."""
     raw = valid_pop()
-    raw["sfu"] = {"health": health}
+    raw["sfu"] = {**raw["sfu"], **{"health": health}}
     spec = parse_pop(raw, VALID_CONTEXT, "x")
     command = rendered.health_check_command(spec.sfu.health, 0.5)
     assert check in command
@@ -161,7 +157,7 @@ def test_the_gate_checks_the_endpoint_of_the_specs_sfu_health(
     assert "'" not in command
 
 
-@pytest.mark.parametrize("protocol", ["http", "tcp"])
+@pytest.mark.parametrize("protocol", ["https", "tcp"])
 def test_the_gate_check_runs_and_fails_on_a_closed_port(protocol: str) -> None:
     health = SfuHealth(protocol=protocol, port=1, path="/x")
     check = rendered.health_check_command(health, 0.5)

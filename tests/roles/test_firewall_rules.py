@@ -19,14 +19,14 @@ def ruleset(**firewall: object) -> str:
 
 def test_by_default_only_the_sfus_ports_are_open_and_nothing_is_logged() -> None:
     text = ruleset()
-    assert "\t\ttcp dport { 8088, 8089 } accept\n" in text  # signalling, assignment
+    assert "\t\ttcp dport 443 accept\n" in text  # the TLS front: signalling, assignment
     assert "udp dport 10000-20000 accept" in text
     assert "log prefix" not in text
     assert "tcp dport 22 ip saddr @admin4 accept" in text
 
 
 def test_extra_tcp_ports_of_the_spec_are_opened_beside_the_sfus() -> None:
-    assert "\t\ttcp dport { 443, 8088, 8089 } accept\n" in ruleset(extra_tcp_ports=[443])
+    assert "\t\ttcp dport { 443, 5061 } accept\n" in ruleset(extra_tcp_ports=[5061])
 
 
 def test_dropped_packets_are_logged_last_and_rate_limited_when_asked() -> None:
@@ -53,8 +53,8 @@ def test_every_rule_that_lets_a_packet_in_is_an_accept_path_the_audit_knows() ->
 
 def test_new_connections_to_the_sfus_ports_are_limited_per_source_before_they_are_let_in() -> None:
     lines = [line.strip() for line in ruleset(connections_per_source=100).splitlines()]
-    accept = lines.index("tcp dport { 8088, 8089 } accept")
-    new = "tcp dport { 8088, 8089 } ct state new"
+    accept = lines.index("tcp dport 443 accept")
+    new = "tcp dport 443 ct state new"
     rate = "limit rate over 50/second burst 150 packets"
     assert lines[accept - 4 : accept] == [
         f"{new} add @signalling_rate4 {{ ip saddr {rate} }} drop",

@@ -33,12 +33,20 @@ def test_every_apt_install_of_the_roles_is_a_listed_constant() -> None:
         "roles/base/deploy.py": ["PACKAGES"],
         "roles/firewall/deploy.py": ["PACKAGES"],
         "roles/nic_tuning/deploy.py": ["PACKAGES"],
-        "roles/sfu/deploy.py": ["adapter.packages"],
+        "roles/sfu/deploy.py": ["adapter.packages", "tls.PACKAGES"],
     }
 
 
 def test_the_site_packages_are_every_roles_packages() -> None:
     packages = site_packages()
-    for package in ("chrony", "nftables", "ethtool", "janus", "bird2", "python3-venv"):
+    for package in (
+        "chrony",
+        "nftables",
+        "ethtool",
+        "janus",
+        "bird2",
+        "python3-venv",
+        "nginx-light",
+    ):
         assert package in packages
     assert packages == sorted(set(packages))

@@ -55,7 +55,7 @@ def test_browsers_are_told_no_origin_unless_one_is_allowed() -> None:
 @pytest.mark.parametrize("origin", ["app.example", "https://app.example/path", "*", "null"])
 def test_the_allowed_origin_is_one_web_origin(origin: str) -> None:
     raw = valid_pop()
-    raw["sfu"] = {"allowed_origin": origin}
+    raw["sfu"] = {**raw["sfu"], **{"allowed_origin": origin}}
     with pytest.raises(SpecInvalid) as raised:
         parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
     [error] = raised.value.errors
@@ -66,7 +66,7 @@ def test_the_assignment_service_answers_with_the_server_itself_sandboxed_like_th
     files = assign_files(SfuSettings(), "ams1-sfu01", "192.0.2.10", NO_ORIGIN)
     answer = json.loads(files[ANSWER_PATH])
     assert answer["answer"] == {"server": "ams1-sfu01", "media_address": "192.0.2.10",
-                                "signalling_url": "http://192.0.2.10:8088/janus"}  # fmt: skip
+                                "signalling_url": "https://ams1-sfu01/janus"}  # fmt: skip
     assert (answer["port"], answer["allow_origin"]) == (8089, NO_ORIGIN)
     assert files[ASSIGN_SANDBOX.dropin_path] == render_dropin(ASSIGN_SANDBOX)
     assert "DynamicUser=yes" in files[UNIT_PATH]

@@ -59,11 +59,12 @@ def test_a_health_check_per_server_and_one_for_the_pop() -> None:
     spec = spec_with(health_check={"interval_s": 30, "failure_threshold": 2})
     checks = {check.key: check for check in health_checks(spec, ADDRESSES)}
     server = checks["ams1-ams1-sfu01"]
-    assert (server.kind, server.address, server.port, server.path) == (
-        "HTTP",
+    assert (server.kind, server.address, server.port, server.path, server.name) == (
+        "HTTPS",
         "192.0.2.10",
-        8088,
+        443,
         "/janus/info",
+        "ams1-sfu01.voice.example.net",  # sent as SNI: the certificate's name
     )
     assert (server.interval_s, server.failure_threshold) == (30, 2)
     assert checks["ams1-pop"].kind == "CALCULATED"

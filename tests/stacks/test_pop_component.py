@@ -48,6 +48,7 @@ def mocks() -> RecordingMocks:
     pulumi.runtime.set_mocks(recording, project="voicepop", stack="ams1", preview=False)
     pulumi.runtime.set_config("voicepop:bgpMd5", MD5)
     pulumi.runtime.set_config("voicepop:sfuTokenSecret", TOKEN_SECRET)
+    pulumi.runtime.set_config("voicepop:acmeRoute53SecretKey", "acme-secret")
     return recording
 
 
@@ -186,7 +187,7 @@ def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
         second = deploys["ams1-sfu02-deploy"]
         host = json.loads(second["VOICEPOP_HOST"])  # JSON: the role data keeps its integers
         assert (host["name"], host["address"]) == ("ams1-sfu02", "192.0.2.12")
-        assert host["firewall"]["tcp_service_ports"] == [8088, 8089]  # signalling, assignment
+        assert host["firewall"]["tcp_service_ports"] == [443]  # the TLS front
         assert "203.0.113.0/24" in host["bgp"]["prefixes"]
         assert MD5 not in second["VOICEPOP_HOST"]  # the key's name only; its value: a secret
         assert second["VOICEPOP_SECRET_bgpMd5"] == MD5
@@ -194,9 +195,11 @@ def test_each_server_gets_its_deploy_with_its_own_host_data_and_secrets(
         assert secret.get(SECRET_SIG), "under the secret marker: the state encrypts it"
         assert second["VOICEPOP_SECRET_sfuTokenSecret"] == TOKEN_SECRET
         assert TOKEN_SECRET not in second["VOICEPOP_SFU_DIGEST"]
-        # no BGP session: the SFU's token secret only
-        assert [k for k in deploys["ams1-sfu03-deploy"] if "SECRET_" in k] == [
-            "VOICEPOP_SECRET_sfuTokenSecret"
+        assert second["VOICEPOP_SECRET_acmeRoute53SecretKey"] == "acme-secret"
+        # no BGP session: the SFU's token secret and the ACME client's key only
+        assert sorted(k for k in deploys["ams1-sfu03-deploy"] if "SECRET_" in k) == [
+            "VOICEPOP_SECRET_acmeRoute53SecretKey",
+            "VOICEPOP_SECRET_sfuTokenSecret",
         ]
         triggers = {d["VOICEPOP_TRIGGER"] for d in deploys.values()}
         assert len(triggers) == 3, "each host's trigger is its own"

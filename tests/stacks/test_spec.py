@@ -218,7 +218,7 @@ def test_bad_server_name() -> None:
 
 def test_media_ports_overlapping_the_ephemeral_range() -> None:
     raw = valid_pop()
-    raw["sfu"] = {"media_ports": {"first": 50_000, "last": 60_000}}
+    raw["sfu"] = {**raw["sfu"], **{"media_ports": {"first": 50_000, "last": 60_000}}}
     error = only_error(raw)
     assert error.path == "voicepop:pop.sfu.media_ports"
     assert "overlaps the kernel's ephemeral port range 32768-60999" in error.problem
@@ -229,7 +229,7 @@ def test_media_ports_overlapping_the_ephemeral_range() -> None:
 
 def test_signalling_port_inside_the_media_range() -> None:
     raw = valid_pop()
-    raw["sfu"] = {"signalling_port": 10_500}
+    raw["sfu"] = {**raw["sfu"], **{"signalling_port": 10_500}}
     assert only_error(raw).path == "voicepop:pop.sfu.signalling_port"
 
 
@@ -261,7 +261,7 @@ def test_instance_type_not_offered_at_the_location() -> None:
 
 
 def test_md5_secret_must_exist_and_be_secret() -> None:
-    token = {"sfuTokenSecret": True}
+    token = {"sfuTokenSecret": True, "acmeRoute53SecretKey": True}
     missing = only_error(valid_pop(), StackContext(stack="ams1", config_keys=token))
     assert missing.path == "voicepop:pop.bgp.neighbors[0].md5_secret"
     assert "no config key voicepop:bgpMd5" in missing.problem
@@ -273,11 +273,12 @@ def test_md5_secret_must_exist_and_be_secret() -> None:
 
 
 def test_the_sfus_token_secret_must_exist_and_be_secret() -> None:
-    missing = only_error(valid_pop(), StackContext(stack="ams1", config_keys={"bgpMd5": True}))
+    others = {"bgpMd5": True, "acmeRoute53SecretKey": True}
+    missing = only_error(valid_pop(), StackContext(stack="ams1", config_keys=others))
     assert (missing.path, missing.value) == ("voicepop:sfuTokenSecret", None)
     assert "no token secret" in missing.problem
     assert "pulumi config set --secret sfuTokenSecret" in missing.allowed
-    clear = StackContext(stack="ams1", config_keys={"bgpMd5": True, "sfuTokenSecret": False})
+    clear = StackContext(stack="ams1", config_keys={**others, "sfuTokenSecret": False})
     assert "clear text" in only_error(valid_pop(), clear).problem
 
 
@@ -328,7 +329,7 @@ def test_geo_steering_needs_a_continent_or_country() -> None:
 
 
 def test_stack_name_must_match_the_pop_code() -> None:
-    keys = {"bgpMd5": True, "sfuTokenSecret": True}
+    keys = {"bgpMd5": True, "sfuTokenSecret": True, "acmeRoute53SecretKey": True}
     error = only_error(valid_pop(), StackContext(stack="ams2", config_keys=keys))
     assert error.path == "voicepop:pop.code"
     assert "stack name 'ams2'" in error.problem
@@ -354,7 +355,7 @@ def test_relational_errors_are_all_reported_too() -> None:
     raw["bgp"]["local_asn"] = 0
     raw["bgp"]["neighbors"][0]["hold_time_s"] = 2
     raw["provider"]["location"] = "EU: Atlantis"
-    raw["sfu"] = {"media_ports": {"first": 40_000, "last": 41_000}}
+    raw["sfu"] = {**raw["sfu"], **{"media_ports": {"first": 40_000, "last": 41_000}}}
     assert len(errors_of(raw)) == 4
 
 
@@ -428,7 +429,7 @@ def test_a_sandbox_may_open_ssh_widely() -> None:
 def test_each_roles_section_is_the_roles_own_settings_under_the_same_name() -> None:
     raw = valid_pop()
     raw["base"] = {"journald_max_use_mb": 512}
-    raw["sfu"] = {"log_level": 6, "health": {"path": "/healthz"}}
+    raw["sfu"] = {**raw["sfu"], **{"log_level": 6, "health": {"path": "/healthz"}}}
     raw["anycast"] = {"connect_delay_s": 3}
     raw["firewall"] = {"extra_tcp_ports": [8443], "log_dropped": True}
     spec = parse_pop(raw, VALID_CONTEXT, "x")
@@ -456,7 +457,7 @@ def test_a_roles_section_is_checked_like_the_rest_of_the_spec(
     section: str, value: dict[str, Any], path: str
 ) -> None:
     raw = valid_pop()
-    raw[section] = value
+    raw[section] = {**raw.get(section, {}), **value}
     assert only_error(raw).path == path
 
 
@@ -468,7 +469,7 @@ def test_an_unknown_key_of_a_roles_section_suggests_the_knob() -> None:
 
 def test_the_sfu_open_files_limit_fits_the_machines() -> None:
     raw = valid_pop()
-    raw["sfu"] = {"nofile_limit": 4_000_000}
+    raw["sfu"] = {**raw["sfu"], **{"nofile_limit": 4_000_000}}
     error = only_error(raw)
     assert error.path == "voicepop:pop.sfu.nofile_limit"
     assert "tuning.kernel.file_max" in error.problem

@@ -87,17 +87,26 @@ def test_values_that_contradict_each_other(raw: dict[str, Any], path: str, limit
     assert error.allowed.startswith("at most ")
 
 
+ACME = valid_pop()["sfu"]["tls"]["acme"]
+
+
 @pytest.mark.parametrize(
     ("sfu", "firewall", "path", "value", "other"),
     [
         ({"admin_port": 8088}, {}, "voicepop:pop.sfu.admin_port", 8088, "sfu.signalling_port"),
         ({"signalling_port": 179}, {}, "voicepop:pop.sfu.signalling_port", 179, "BGP"),
-        ({"health": {"port": 7088}}, {}, "voicepop:pop.sfu.health.port", 7088, "sfu.admin_port"),
+        (
+            {"tls": {"port": 7088, "acme": ACME}, "health": {"port": 7088}},
+            {},
+            "voicepop:pop.sfu.tls.port",
+            7088,
+            "sfu.admin_port",
+        ),
         (
             {},
-            {"extra_tcp_ports": [443, 443]},
+            {"extra_tcp_ports": [5061, 5061]},
             "voicepop:pop.firewall.extra_tcp_ports[1]",
-            443,
+            5061,
             "firewall.extra_tcp_ports[0]",
         ),
         (
@@ -113,22 +122,27 @@ def test_two_services_on_one_port(
     sfu: dict[str, Any], firewall: dict[str, Any], path: str, value: int, other: str
 ) -> None:
     raw = valid_pop()
-    raw["sfu"] = sfu
+    raw["sfu"] = {**raw["sfu"], **sfu}
     raw["firewall"] = firewall
     error = only_error(raw)
     assert (error.path, error.value) == (path, value)
     assert f"the port of {other}" in error.problem
 
 
-def test_the_health_check_may_probe_the_signalling_api_itself() -> None:
+def test_the_health_check_goes_through_the_tls_front() -> None:
     raw = valid_pop()
-    raw["sfu"] = {"signalling_port": 8090, "health": {"port": 8090}}
-    assert parse_pop(raw, VALID_CONTEXT, "x").sfu.health.port == 8090
+    raw["sfu"]["tls"]["port"] = 8443
+    raw["sfu"]["health"] = {"port": 8443}
+    assert parse_pop(raw, VALID_CONTEXT, "x").sfu.health.port == 8443
+    raw["sfu"]["health"] = {"port": 8088}  # the SFU's own API, on loopback only
+    error = only_error(raw)
+    assert (error.path, error.value) == ("voicepop:pop.sfu.health.port", 8088)
+    assert error.allowed == "sfu.tls.port (8443)"
 
 
 def test_the_assignment_endpoint_needs_a_port_of_its_own() -> None:
     raw = valid_pop()
-    raw["sfu"] = {"assign_port": 8088}
+    raw["sfu"] = {**raw["sfu"], **{"assign_port": 8088}}
     error = only_error(raw)
     assert error.path == "voicepop:pop.sfu.assign_port"
     assert "sfu.signalling_port" in error.problem

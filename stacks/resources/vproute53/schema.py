@@ -20,6 +20,7 @@ HEALTH_CHECK = Schema(
         "address",
         "port",
         "path",
+        "name",
         "interval_s",
         "failure_threshold",
         "child_ids",

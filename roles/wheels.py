@@ -1,5 +1,6 @@
-"""anycast-healthchecker's wheels, built once on the control machine and cached outside the
-work tree by the requirements' content (hosts have no route to a package index)."""
+"""The wheels of a role's Python tools (anycast-healthchecker, certbot), built once on the
+control machine and cached outside the work tree by their requirements' content (hosts have
+no route to a package index): each role pins its own in a requirements file beside it."""
 
 import fcntl
 import hashlib
@@ -11,8 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REQUIREMENTS = Path(__file__).with_name("healthchecker-requirements.txt")
-
 
 def cache_root() -> Path:
     base = (
@@ -22,15 +21,15 @@ def cache_root() -> Path:
     return Path(base) / "wheels"
 
 
-def wheelhouse() -> Path:
-    """The folder of wheels for REQUIREMENTS, built with this Python's pip if not cached."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
+def wheelhouse(requirements: Path) -> Path:
+    """The folder of wheels for `requirements`, built with this Python's pip if not cached."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
     folder = cache_root() / digest
     folder.parent.mkdir(parents=True, exist_ok=True)
     with (folder.parent / ".lock").open("w") as lock:
         wait_for_lock(lock.fileno())  # one build, however many hosts and runs ask at once
         if not folder.is_dir():
-            build(folder)
+            build(folder, requirements)
     return folder
 
 
@@ -46,7 +45,7 @@ def wait_for_lock(fd: int) -> None:
             pause(0.1)
 
 
-def build(folder: Path) -> None:
+def build(folder: Path, requirements: Path) -> None:
     scratch = tempfile.mkdtemp(dir=folder.parent)
     try:
         subprocess.run(
@@ -58,7 +57,7 @@ def build(folder: Path) -> None:
                 "--quiet",
                 "--no-deps",
                 "-r",
-                str(REQUIREMENTS),
+                str(requirements),
                 "-w",
                 scratch,
             ],
@@ -69,8 +68,8 @@ def build(folder: Path) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def pinned_version(package: str) -> str:
-    for line in REQUIREMENTS.read_text().splitlines():
+def pinned_version(package: str, requirements: Path) -> str:
+    for line in requirements.read_text().splitlines():
         if line.startswith(f"{package}=="):
             return line.split("==", 1)[1].strip()
     raise KeyError(package)

@@ -1,0 +1,36 @@
+"""HTTPS to a server by its name at an address the caller already knows (curl's
+`--connect-to`): the connection goes to the address, the certificate is checked against the
+name in the URL, as a caller that resolved the name would. Callers know a server's address
+from its assignment (roles/sfu/assign.py) or the inventory; the sandbox's names are in no
+resolver this machine asks. The roots trusted are the system's, or REQUESTS_CA_BUNDLE's (the
+sandbox's ACME CA)."""
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+class _NamedServer(HTTPAdapter):
+    def __init__(self, name: str) -> None:
+        self._name = name
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["server_hostname"] = self._name  # SNI
+        kwargs["assert_hostname"] = self._name  # the certificate's name
+        super().init_poolmanager(*args, **kwargs)
+
+
+def connected_to(url: str, address: str | None) -> tuple[str, requests.Session]:
+    """The URL to request and a session for it: `url` itself when `address` is None."""
+    session = requests.Session()
+    parts = urlsplit(url)
+    if not address or parts.hostname in (None, address):
+        return url, session
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    session.mount(f"{parts.scheme}://{netloc}", _NamedServer(parts.hostname))
+    session.headers["Host"] = parts.netloc
+    return urlunsplit(parts._replace(netloc=netloc)), session
