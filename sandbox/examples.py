@@ -54,7 +54,7 @@ def run(
     return subprocess.run(
         ["bash", "-c", f". tools/env.sh && {shell}"],
         cwd=PROJECT_DIR,
-        env={**os.environ, **settings.SFU_TOKEN_ENVIRONMENT, **(env or {})},
+        env={**os.environ, **settings.CALLER_ENVIRONMENT, **(env or {})},
         capture_output=True,
         text=True,
         timeout=1800,
@@ -84,7 +84,7 @@ def write_calls(hosts: list[HostEntry], out: Path) -> None:
     host = hosts[-1]
     raw = checked(
         run(["python", "-m", "quality", "call", host.address, "--server", host.name,
-             "--duration", "5", "--json"]),
+             "--name", host.dns_names[0], "--duration", "5", "--json"]),
         "the call",
     )  # fmt: skip
     report = CallReport(**json.loads(raw))
@@ -93,7 +93,8 @@ def write_calls(hosts: list[HostEntry], out: Path) -> None:
     anycast = anycast_service_addresses(pop_spec())[0]
     through = checked(
         run(callers.command_in_namespace(
-            [sys.executable, "-m", "quality", "call", anycast, "--service", "--duration", "5"]
+            [sys.executable, "-m", "quality", "call", anycast, "--service",
+             "--name", host.dns_names[-1], "--duration", "5"]
         )),
         "the call on the anycast address",
     )  # fmt: skip
@@ -108,7 +109,7 @@ def exporter_metrics(servers: list[str]) -> str:
     exporter = subprocess.Popen(
         [sys.executable, "-m", "quality", "exporter", "--inventory", str(inventory),
          "--interval", "60", "--duration", "3", "--listen", f"127.0.0.1:{port}"],
-        cwd=PROJECT_DIR, env={**os.environ, **settings.SFU_TOKEN_ENVIRONMENT},
+        cwd=PROJECT_DIR, env={**os.environ, **settings.CALLER_ENVIRONMENT},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120

@@ -152,14 +152,17 @@ def restore(kind: str, host: HostEntry, prefix: str, port: str) -> None:
         time.sleep(0.1)
 
 
-def start_caller(address: str, watch_s: float, attempt_timeout_s: float) -> subprocess.Popen[str]:
-    reconnect = ["reconnect", address, "--watch", str(watch_s)]
+def start_caller(
+    address: str, name: str, watch_s: float, attempt_timeout_s: float
+) -> subprocess.Popen[str]:
+    """A caller of the service `name` at its anycast `address`, behind the upstream router."""
+    reconnect = ["reconnect", address, "--name", name, "--watch", str(watch_s)]
     timeout = ["--attempt-timeout", str(attempt_timeout_s)]
     command = callers.command_in_namespace([sys.executable, "-m", "quality", *reconnect, *timeout])
     return subprocess.Popen(
         command,
         cwd=settings.PROJECT_DIR,
-        env={**os.environ, **settings.SFU_TOKEN_ENVIRONMENT},  # the sandbox's callers' secret
+        env={**os.environ, **settings.CALLER_ENVIRONMENT},  # the sandbox's token secret, CA
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -180,7 +183,8 @@ def drill(
 ) -> Failover:
     prefix, address = anycast_target(hosts)
     by_address = {host.address: host for host in hosts}
-    caller = start_caller(address, watch_s, attempt_timeout_s)
+    service_name = hosts[0].dns_names[-1]  # the service's, every server's last
+    caller = start_caller(address, service_name, watch_s, attempt_timeout_s)
     try:
         carrying = first_connection(caller)
         if carrying not in by_address:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import paramiko
 import pytest
 import yaml
@@ -138,6 +139,15 @@ class SandboxUnderTest:
             assert time.monotonic() < deadline, f"{name} not delivered: {server['status']}"
             time.sleep(0.5)
         return server
+
+    def ensure_zone(self, zone: str) -> None:
+        """The hosted zone in this sandbox's Route 53, made if missing."""
+        route53 = boto3.client("route53", endpoint_url=self.route53_endpoint,
+                               region_name="us-east-1", aws_access_key_id="sandbox",
+                               aws_secret_access_key="sandbox")  # fmt: skip
+        zones = route53.list_hosted_zones_by_name(DNSName=zone)["HostedZones"]
+        if not any(found["Name"].rstrip(".") == zone for found in zones):
+            route53.create_hosted_zone(Name=zone, CallerReference=f"tests-{zone}")
 
     def live_servers(self, name: str | None = None) -> list[dict[str, Any]]:
         return [

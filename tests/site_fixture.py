@@ -2,16 +2,19 @@
 the sandbox spec (pyinfra's, and the verification suites' JSON), pyinfra and the suites run
 as users run them."""
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import yaml
 
@@ -84,7 +87,10 @@ class Inventory:
 def deliver_and_declare(
     sandbox: SandboxUnderTest, spec: PopSpec, hosts: tuple[tuple[str, str], ...]
 ) -> Inventory:
-    """`hosts`: (name, instance type) of each server to deliver."""
+    """`hosts`: (name, instance type) of each server to deliver; the spec's zone made in the
+    sandbox's Route 53, as the stack would (the servers' ACME client writes its challenges
+    there)."""
+    sandbox.ensure_zone(spec.dns.zone)
     declared = []
     slowness = 1.0
     for name, instance_type in hosts:
@@ -113,8 +119,10 @@ def deploy(
     inventory: Inventory, secrets: dict[str, str] | None = None, only: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """pyinfra's log (the results table too) goes to stderr: both land in stdout here.
-    `only`: one host (pyinfra's --limit), for what needs no kernel of its own."""
-    return subprocess.run(
+    `only`: one host (pyinfra's --limit), for what needs no kernel of its own. A run whose
+    results count an error fails (returncode 1): with --no-wait, pyinfra 3 exits 0 when one
+    host's operation failed and the others went on (seen: a certificate refused on one host)."""
+    ran = subprocess.run(
         [
             str(Path(sys.executable).with_name("pyinfra")),
             "-y",
@@ -131,6 +139,10 @@ def deploy(
         timeout=600 * inventory.slowness,
         env={**os.environ, **(SECRETS if secrets is None else secrets)},
     )
+    totals = grand_total(ran.stdout)
+    if ran.returncode == 0 and (totals is None or totals.errors):
+        ran.returncode = 1
+    return ran
 
 
 @dataclass
@@ -198,3 +210,18 @@ def checks_per_host(suites: str = SUITES_FOLDER) -> int:
             env={**os.environ, "VOICEPOP_VERIFY_INVENTORY": str(declared)},
         ).stdout
     return sum(1 for line in listing.splitlines() if line.endswith("[h1]"))
+
+
+@contextlib.contextmanager
+def names_resolved(hosts: Sequence[dict[str, Any]]) -> Iterator[dict[str, str]]:
+    """The hosts' own DNS names resolve to their addresses in this process, as a caller's
+    resolver would resolve them (the sandbox's zone is in none this machine asks): requests
+    to https://<server name>/ then check the certificate against that name."""
+    table = {host["dns_names"][0]: host["address"] for host in hosts if host.get("dns_names")}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real(table.get(host, host), *args, **kwargs)
+
+    with mock.patch("socket.getaddrinfo", getaddrinfo):
+        yield table

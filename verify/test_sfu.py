@@ -213,4 +213,5 @@ def test_the_service_address_assigns_callers_to_this_server(
     settings = settings_of(declared)
     answer = health(remote, f"http://127.0.0.1:{settings.assign_port}/assign")
     named = declared.dns_names[0] if declared.dns_names else declared.name
-    expect(request, assignment(settings, named, declared.address), answer, "assign")
+    expected = assignment(settings, declared.name, named, declared.address)
+    expect(request, expected, answer, "assign")

@@ -59,25 +59,25 @@ Server(("127.0.0.1", config["port"]), Handler).serve_forever()  # behind the TLS
 """
 
 
-def assignment(settings: SfuSettings, server: str, address: str) -> dict[str, str]:
-    """What the server answers a caller: itself, by its name (its certificate's) and its
-    address (where media goes)."""
+def assignment(settings: SfuSettings, server: str, name: str, address: str) -> dict[str, str]:
+    """What the server answers a caller: itself, its API by its DNS name (its certificate's)
+    and its address (where media goes, and the name resolves to)."""
     port = "" if settings.tls.port == 443 else f":{settings.tls.port}"
     return {
         "server": server,
-        "signalling_url": f"https://{server}{port}/janus",
+        "signalling_url": f"https://{name}{port}/janus",
         "media_address": address,
     }
 
 
 def assign_files(
-    settings: SfuSettings, server: str, address: str, no_origin: str
+    settings: SfuSettings, server: str, name: str, address: str, no_origin: str
 ) -> dict[str, str]:
     config = {
         "port": settings.assign_port,
         "health_url": f"http://127.0.0.1:{settings.signalling_port}/janus/info",
         "allow_origin": settings.allowed_origin or no_origin,
-        "answer": assignment(settings, server, address),
+        "answer": assignment(settings, server, name, address),
     }
     unit = (
         GENERATED

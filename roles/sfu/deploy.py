@@ -8,6 +8,7 @@ SFU gathers media candidates on. Secret: the stack's token secret, from the depl
 environment (roles/secrets.py, roles/sfu/access.py).
 """
 
+import re
 import secrets
 from io import StringIO
 from pathlib import Path
@@ -105,7 +106,7 @@ def sfu(settings: SfuSettings, server: str, pop: str, media_address: str, names:
         running=True,
         enabled=True,
     )
-    assigner(settings, names[0], media_address)
+    assigner(settings, server, names[0], media_address)
     tls_front(settings, names, route53_secret)
 
 
@@ -121,9 +122,9 @@ def written(contents: dict[str, str]) -> list[OperationMeta]:
     return puts
 
 
-def assigner(settings: SfuSettings, server: str, address: str) -> None:
+def assigner(settings: SfuSettings, server: str, name: str, address: str) -> None:
     """The assignment endpoint of the service address (roles/sfu/assign.py)."""
-    answer = written(assign_files(settings, server, address, NO_ORIGIN))
+    answer = written(assign_files(settings, server, name, address, NO_ORIGIN))
     systemd.service(
         name=f"Restart {ASSIGN_SERVICE} for its new answer",
         service=ASSIGN_SERVICE,
@@ -148,8 +149,7 @@ class CertificateNames(FactBase[list[str]]):
         )
 
     def process(self, output: list[str]) -> list[str]:
-        text = " ".join(output)
-        return [part.strip().removeprefix("DNS:") for part in text.split(",") if "DNS:" in part]
+        return sorted(re.findall(r"DNS:([^,\s]+)", " ".join(output)))
 
 
 def install_certbot() -> None:
@@ -211,7 +211,7 @@ def tls_front(settings: SfuSettings, names: list[str], route53_secret: str) -> N
     units = written(tls.certificate_units())
     systemd.daemon_reload(name="systemd reads the certificate's units", _if=any_changed(*units))
     systemd.service(name=f"{tls.TIMER} enabled", service=tls.TIMER, running=True, enabled=True)
-    names_differ = host.get_fact(CertificateNames) != names
+    names_differ = host.get_fact(CertificateNames) != sorted(names)
     obtained = server.shell(
         name=f"Certificate for {', '.join(names)} (ACME DNS-01)",
         commands=[tls.SCRIPT],

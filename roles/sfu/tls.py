@@ -33,6 +33,7 @@ TIMER = "voicepop-certificate.timer"
 FRONT = "nginx.service"
 FRONT_CONF = "/etc/nginx/conf.d/voicepop-sfu.conf"
 PACKAGED_SITE = "/etc/nginx/sites-enabled/default"  # plain HTTP on port 80
+ATTEMPTS = 4
 
 
 def acme_environment(acme: Acme, secret_key: str, ca_bundle: bool) -> str:
@@ -56,16 +57,23 @@ def certificate_script(acme: Acme, names: list[str]) -> str:
     return f"""#!/bin/sh
 {GENERATED}# The SFU's certificate from ACME (DNS-01 through Route 53): obtained when missing or
 # when its names changed, renewed when due, else left alone; a new one reloads the TLS front.
-# Arguments go to certbot (e.g. --force-renewal).
+# Arguments go to certbot (e.g. --force-renewal). The servers of a PoP share its name and the
+# service's: two asking at once replace each other's challenge record and one is refused, so
+# a refused attempt waits a random while and tries again ({ATTEMPTS} attempts).
 set -eu
 set -a
 . {ACME_ENV}
 set +a
-exec {CERTBOT_VENV}/bin/certbot certonly --non-interactive --agree-tos --quiet \\
+attempt=1
+while ! {CERTBOT_VENV}/bin/certbot certonly --non-interactive --agree-tos --quiet \\
   --server {shlex.quote(acme.directory_url)} {contact} \\
   --authenticator dns-route53 --cert-name {CERT_NAME} --key-type ecdsa \\
   --keep-until-expiring {domains} \\
-  --deploy-hook 'systemctl try-reload-or-restart {FRONT}' "$@"
+  --deploy-hook 'systemctl try-reload-or-restart {FRONT}' "$@"; do
+  [ "$attempt" -lt {ATTEMPTS} ] || exit 1
+  sleep $(( $(shuf -i 2-10 -n 1) * attempt ))
+  attempt=$((attempt + 1))
+done
 """
 
 

@@ -785,6 +785,12 @@ def test_a_broken_deploy_names_host_and_step_and_a_fixed_rerun_converges(
     exported = pop.pulumi("stack export", with_config=False)
     assert sandbox_settings.UPSTREAM_MD5 not in exported.stdout, "a secret in clear in the state"
     assert sandbox_settings.SFU_TOKEN_SECRET not in exported.stdout, "the SFU's token secret too"
+    assert sandbox_settings.ACME_ROUTE53_SECRET not in exported.stdout, "the ACME client's key"
+    logs = "".join(path.read_text() for path in (pop.root / "deploy-logs").glob("*.log"))
+    assert logs, "no deploy logs to look through"
+    for secret in (sandbox_settings.ACME_ROUTE53_SECRET, sandbox_settings.SFU_TOKEN_SECRET):
+        assert secret not in logs + report, "a secret in the deploy's logs or output"
+    assert "PRIVATE KEY" not in logs + exported.stdout, "a private key left the host"
 
     pop.ssh(broken, f"rm -f {NO_JANUS}; echo done")
     fixed = pop.up(config(pop))

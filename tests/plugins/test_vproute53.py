@@ -65,11 +65,13 @@ def test_records_and_health_checks_are_created_as_the_spec_says(
         for c in route53(deployed).list_health_checks()["HealthChecks"]
     }
     assert checks[steered["HealthCheckId"]]["Type"] == "CALCULATED"
-    per_server = [c for c in checks.values() if c["Type"] == "HTTP"]
+    per_server = [c for c in checks.values() if c["Type"] == "HTTPS"]
     assert sorted(c["IPAddress"] for c in per_server) == sorted(addresses.values())
-    assert {(c["Port"], c["ResourcePath"], c["RequestInterval"]) for c in per_server} == {
-        (8088, "/janus/info", 10)
-    }
+    assert {(c["Port"], c["ResourcePath"], c["RequestInterval"], c["EnableSNI"])
+            for c in per_server} == {(443, "/janus/info", 10, True)}  # fmt: skip
+    # the name asked for (SNI) is the server's own, its certificate's
+    names = {c["IPAddress"]: c["FullyQualifiedDomainName"] for c in per_server}
+    assert names == {address: f"{name}.{ZONE}" for name, address in addresses.items()}
 
 
 def test_a_ttl_change_is_an_in_place_update_of_one_change_batch(

@@ -63,10 +63,11 @@ def test_the_allowed_origin_is_one_web_origin(origin: str) -> None:
 
 
 def test_the_assignment_service_answers_with_the_server_itself_sandboxed_like_the_others() -> None:
-    files = assign_files(SfuSettings(), "ams1-sfu01", "192.0.2.10", NO_ORIGIN)
+    name = "ams1-sfu01.voice.example.net"
+    files = assign_files(SfuSettings(), "ams1-sfu01", name, "192.0.2.10", NO_ORIGIN)
     answer = json.loads(files[ANSWER_PATH])
     assert answer["answer"] == {"server": "ams1-sfu01", "media_address": "192.0.2.10",
-                                "signalling_url": "https://ams1-sfu01/janus"}  # fmt: skip
+                                "signalling_url": f"https://{name}/janus"}  # fmt: skip
     assert (answer["port"], answer["allow_origin"]) == (8089, NO_ORIGIN)
     assert files[ASSIGN_SANDBOX.dropin_path] == render_dropin(ASSIGN_SANDBOX)
     assert "DynamicUser=yes" in files[UNIT_PATH]

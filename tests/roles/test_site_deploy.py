@@ -152,8 +152,9 @@ def test_a_service_still_mapping_a_replaced_library_is_found(
 def call_through(host: dict[str, Any], duration_s: float) -> CallReport:
     """The probe's call, as the deploy's gate places it (its command line, JSON report)."""
     command = [sys.executable, "-m", "quality", "call", host["address"], "--server", host["name"],
-               "--duration", str(duration_s), "--json"]  # fmt: skip
-    env = {**os.environ, **sandbox_settings.SFU_TOKEN_ENVIRONMENT}
+               "--name", host["dns_names"][0], "--duration", str(duration_s), "--json"]  # fmt: skip
+    env = dict(os.environ)  # the sandbox's token secret, its CA's roots (running_sandbox)
+    env.update(sandbox_settings.SFU_TOKEN_ENVIRONMENT)
     result = subprocess.run(
         command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False
     )

@@ -9,7 +9,13 @@ import pytest
 from sandbox.settings import SFU_TOKEN_ENVIRONMENT
 from tests.roles.anycast.pop import HOSTS, SPEC_CHANGES
 from tests.sandbox_fixture import SandboxUnderTest, running_sandbox
-from tests.site_fixture import Inventory, deliver_and_declare, deploy, sandbox_spec
+from tests.site_fixture import (
+    Inventory,
+    deliver_and_declare,
+    deploy,
+    names_resolved,
+    sandbox_spec,
+)
 
 
 @pytest.fixture(scope="package")
@@ -23,6 +29,13 @@ def deploy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     call gate): the sandbox stack's token secret, as a deploy gets its stack's."""
     for key, value in SFU_TOKEN_ENVIRONMENT.items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(autouse=True)
+def server_names(inventory: Inventory) -> Iterator[dict[str, str]]:
+    """Each server's name resolves to its address here (tests/site_fixture.py)."""
+    with names_resolved(inventory.hosts()) as table:
+        yield table
 
 
 @pytest.fixture(scope="package")

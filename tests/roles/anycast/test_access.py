@@ -27,7 +27,8 @@ VIDEOROOM = "janus.plugin.videoroom"
 
 
 def api(host: dict[str, Any]) -> str:
-    return f"http://{host['address']}:{host['sfu']['signalling_port']}/janus"
+    """The server's API as callers reach it: HTTPS, by its name (conftest.py resolves it)."""
+    return f"https://{host['dns_names'][0]}:{host['sfu']['tls']['port']}/janus"
 
 
 def post(url: str, body: dict[str, Any], **headers: str) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def test_the_gate_checks_the_health_endpoint_the_spec_names(
     moved = sandbox_spec(test_sandbox, **SPEC_CHANGES, sfu__health__path="/nowhere")
     deploy_first_with(moved)
     services = test_sandbox.ssh(first, f"cat {rendered.HEALTHCHECKER_SERVICES}")
-    assert "http://127.0.0.1:8088/nowhere" in services
+    assert "https://127.0.0.1:443/nowhere" in services
     wait_for(lambda: first not in paths_by_server(test_sandbox), 8)
     assert second in paths_by_server(test_sandbox)
     deploy_first_with(sandbox_spec(test_sandbox, **SPEC_CHANGES))

@@ -4,6 +4,7 @@ as the platform's backend would. Its call reaches the SFU (the SFU's receiver re
 back); the same page from another origin is refused by the browser (CORS)."""
 
 import json
+import os
 import subprocess
 import threading
 import urllib.parse
@@ -102,11 +103,30 @@ def backend_room(api: str) -> int:
     return room
 
 
+def home_trusting(bundle: Path, home: Path) -> Path:
+    """A home whose NSS database (Chromium's trust store on Linux) trusts each certificate
+    of `bundle` as a CA: the sandbox's ACME CA's roots, as a user's browser trusts public
+    ones."""
+    database = home / ".pki" / "nssdb"
+    database.mkdir(parents=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{database}", "--empty-password"], check=True)
+    blocks = bundle.read_text().split("-----END CERTIFICATE-----")
+    for index, block in enumerate(b for b in blocks if "BEGIN CERTIFICATE" in b):
+        pem = home / f"root{index}.pem"
+        pem.write_text(block.strip() + "\n-----END CERTIFICATE-----\n")
+        subprocess.run(["certutil", "-A", "-d", f"sql:{database}", "-n", f"sandbox-{index}",
+                        "-t", "C,,", "-i", str(pem)], check=True)  # fmt: skip
+    return home
+
+
 def browser_call(page: PageServer, inventory: Inventory, tmp_path: Path) -> dict[str, Any]:
     """Chromium opens the page with a caller's token and a room the backend made on the
-    folder's second server; the page's outcome, printed."""
+    folder's second server, which it reaches over HTTPS by its name, trusting the sandbox's
+    ACME CA; the page's outcome, printed."""
     host = inventory.hosts()[1]
-    api = f"http://{host['address']}:{host['sfu']['signalling_port']}/janus"
+    name = host["dns_names"][0]
+    api = f"https://{name}:{host['sfu']['tls']['port']}/janus"
+    home = home_trusting(Path(os.environ["REQUESTS_CA_BUNDLE"]), tmp_path / "home")
     port = page.server_address[1]
     query = urllib.parse.urlencode(
         {"server": api, "token": mint_token(SECRET, ttl_s=300), "room": backend_room(api)}
@@ -114,8 +134,10 @@ def browser_call(page: PageServer, inventory: Inventory, tmp_path: Path) -> dict
     browser = subprocess.Popen(
         [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
          f"--user-data-dir={tmp_path / 'chromium'}", "--use-fake-ui-for-media-stream",
-         "--use-fake-device-for-media-stream", f"http://127.0.0.1:{port}/call.html?{query}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "--use-fake-device-for-media-stream",
+         f"--host-resolver-rules=MAP {name} {host['address']}",
+         f"http://127.0.0.1:{port}/call.html?{query}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(home)},
     )  # fmt: skip
     try:
         assert page.reported.wait(60), "the page reported nothing within 60 s"

@@ -176,7 +176,7 @@ def exporter(inventory: Inventory) -> Iterator[str]:
     listen = f"127.0.0.1:{free_port()}"
     command = [sys.executable, "-m", "quality", "exporter", "--inventory", str(inventory.declared),
                "--interval", "2", "--duration", "1", "--listen", listen]  # fmt: skip
-    env = {**os.environ, **sandbox_settings.SFU_TOKEN_ENVIRONMENT}
+    env = {**os.environ, **sandbox_settings.SFU_TOKEN_ENVIRONMENT}  # and the CA (running_sandbox)
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True
     )
@@ -314,13 +314,14 @@ def test_callers_on_the_anycast_address_keep_each_session_on_the_server_assigned
     anycast = str(ipaddress.ip_network(ANYCAST)[1])  # the service address (the sandbox's)
     servers = {host["name"] for host in inventory.hosts()}
     assigned: list[dict[str, Any]] = []
-    for report in itertools.islice(callers_calls(test_sandbox, anycast, "--service"), 16):
+    service = ("--name", inventory.hosts()[0]["dns_names"][-1])
+    for report in itertools.islice(callers_calls(test_sandbox, anycast, "--service", *service), 16):
         assigned.append(report)
         assert report["ok"], report["error"]
         if len(assigned) >= 6 and {r["server"] for r in assigned} == servers:
             break
     straight: list[dict[str, Any]] = []
-    for report in itertools.islice(callers_calls(test_sandbox, anycast), 30):
+    for report in itertools.islice(callers_calls(test_sandbox, anycast, *service), 30):
         straight.append(report)
         if not report["ok"]:
             break

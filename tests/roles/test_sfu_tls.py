@@ -1,0 +1,77 @@
+"""The TLS front's and the ACME client's files, as text (roles/sfu/tls.py)."""
+
+import subprocess
+from pathlib import Path
+
+from roles.sfu.defaults import Acme, SfuSettings, SfuTls
+from roles.sfu.deploy import CertificateNames
+from roles.sfu.tls import (
+    ACME_ENV,
+    CA_BUNDLE,
+    LIVE,
+    SCRIPT,
+    SERVICE,
+    TIMER,
+    acme_environment,
+    certificate_script,
+    certificate_units,
+    front_config,
+)
+
+NAMES = ["ams1-sfu01.voice.example.net", "ams1.voice.example.net", "sfu.voice.example.net"]
+ACME = Acme(route53_access_key_id="AKIAIOSFODNN7EXAMPLE", email="noc@voice.example.net")
+
+
+def test_the_front_serves_only_the_api_and_the_assignment_over_https() -> None:
+    config = front_config(SfuSettings(tls=SfuTls(port=8443)))
+    assert "listen 8443 ssl default_server;" in config
+    assert "listen [::]:8443 ssl default_server;" in config
+    assert f"ssl_certificate {LIVE}/fullchain.pem;" in config
+    assert "proxy_pass http://127.0.0.1:8088;" in config  # the SFU's own API, on loopback
+    assert "proxy_pass http://127.0.0.1:8089;" in config  # the assignment
+    assert "location / {\n        return 404;" in config
+    assert "listen 80" not in config and "ssl_protocols TLSv1.2 TLSv1.3;" in config
+
+
+def test_the_certificate_script_asks_for_every_name_and_is_valid_shell(tmp_path: Path) -> None:
+    script = certificate_script(ACME, NAMES)
+    assert all(f"-d {name}" in script for name in NAMES)
+    assert "--email noc@voice.example.net" in script
+    assert "--server https://acme-v02.api.letsencrypt.org/directory" in script
+    assert "--keep-until-expiring" in script and "try-reload-or-restart nginx" in script
+    assert f". {ACME_ENV}" in script
+    path = tmp_path / "certificate"
+    path.write_text(script)
+    assert subprocess.run(["sh", "-n", str(path)], check=False).returncode == 0
+    anonymous = certificate_script(Acme(route53_access_key_id="AKIAIOSFODNN7EXAMPLE"), NAMES)
+    assert "--register-unsafely-without-email" in anonymous
+
+
+def test_the_acme_environment_quotes_the_secret_and_names_the_sandboxs_endpoints() -> None:
+    production = acme_environment(ACME, "se cr'et", ca_bundle=False)
+    assert "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n" in production
+    assert "AWS_SECRET_ACCESS_KEY='se cr'\"'\"'et'\n" in production  # one shell word
+    assert "ENDPOINT" not in production and "REQUESTS_CA_BUNDLE" not in production
+    sandbox = Acme(
+        route53_access_key_id="sandbox-acme", route53_endpoint="http://172.30.203.1:8788"
+    )
+    text = acme_environment(sandbox, "x", ca_bundle=True)
+    assert "AWS_ENDPOINT_URL_ROUTE_53=http://172.30.203.1:8788\n" in text
+    assert f"REQUESTS_CA_BUNDLE={CA_BUNDLE}\n" in text
+
+
+def test_the_certificates_names_are_read_from_openssls_listing() -> None:
+    listing = ["X509v3 Subject Alternative Name: critical",
+               "    DNS:sfu.voice.example.net, DNS:ams1-sfu01.voice.example.net"]  # fmt: skip
+    assert CertificateNames().process(listing) == sorted(
+        ["ams1-sfu01.voice.example.net", "sfu.voice.example.net"]
+    )
+    assert CertificateNames().process([]) == []  # no certificate yet
+
+
+def test_a_timer_runs_the_script_twice_a_day() -> None:
+    units = certificate_units()
+    service = units[f"/etc/systemd/system/{SERVICE}"]
+    timer = units[f"/etc/systemd/system/{TIMER}"]
+    assert f"ExecStart={SCRIPT}" in service and "Type=oneshot" in service
+    assert "OnCalendar=*-*-* 00,12:00:00" in timer and "Persistent=true" in timer
