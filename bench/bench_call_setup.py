@@ -78,7 +78,7 @@ def main(calls: int) -> None:
         ("plain HTTP to Janus, no token check (before)", False),
         ("HTTPS through the TLS front, token checked (after)", True),
     )
-    os.environ.setdefault("REQUESTS_CA_BUNDLE", str(ACME_TRUST))
+    os.environ["REQUESTS_CA_BUNDLE"] = str(ACME_TRUST)  # the sandbox CA's roots
     try:
         for _ in range(ROUNDS):  # interleaved: the machine's load drifts over minutes
             for label, deployed in modes:

@@ -27,7 +27,8 @@ def test_the_front_serves_only_the_api_and_the_assignment_over_https() -> None:
     assert "listen 8443 ssl default_server;" in config
     assert "listen [::]:8443 ssl default_server;" in config
     assert f"ssl_certificate {LIVE}/fullchain.pem;" in config
-    assert "proxy_pass http://127.0.0.1:8088;" in config  # the SFU's own API, on loopback
+    assert "server 127.0.0.1:8088;\n    keepalive 32;" in config  # the SFU's API, on loopback
+    assert "proxy_pass http://voicepop_janus;" in config
     assert "proxy_pass http://127.0.0.1:8089;" in config  # the assignment
     assert "location / {\n        return 404;" in config
     assert "listen 80" not in config and "ssl_protocols TLSv1.2 TLSv1.3;" in config

@@ -28,3 +28,12 @@ def test_sandbox_stack_peers_with_the_sandbox_upstream_router() -> None:
     assert neighbor["peer_address"] == settings.UPSTREAM_ADDRESS
     assert neighbor["peer_asn"] == settings.UPSTREAM_ASN
     assert ipaddress.ip_address(settings.UPSTREAM_ADDRESS) in ipaddress.ip_network(settings.NETWORK)
+
+
+def test_sandbox_stack_gets_its_certificates_from_the_sandboxs_acme_ca() -> None:
+    document = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text())
+    acme = document["config"]["voicepop:pop"]["sfu"]["tls"]["acme"]
+    assert acme["directory_url"] == settings.ACME_DIRECTORY
+    assert acme["route53_endpoint"] == settings.ROUTE53_ON_BRIDGE
+    assert acme["route53_access_key_id"] == settings.ACME_ROUTE53_KEY_ID
+    assert settings.PROJECT_DIR / acme["ca_bundle"] == settings.ACME_TRUST
