@@ -34,6 +34,8 @@ SETTINGS = {
     "VOICEPOP_SANDBOX_NETWORK": "172.30.205.0/24",
     "VOICEPOP_SANDBOX_STANDIN_PORT": "28787",
     "VOICEPOP_SANDBOX_ROUTE53_PORT": "28788",
+    "VOICEPOP_SANDBOX_ACME_MANAGEMENT_PORT": "25000",
+    "VOICEPOP_SANDBOX_DNS_PORT": "28053",
 }
 CONTAINERS = [("sbx1-sfu01", "bm7.std.8"), ("sbx1-sfu02", "bm7.std.8"), ("sbx1-sfu03", "bm7.std.8")]
 VM = ("sbx1-sfu04", "bm9.std.16")
