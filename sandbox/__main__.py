@@ -99,6 +99,8 @@ def start_route53() -> None:
 
 
 def claim_the_bridge() -> None:
+    # our relay of Route 53 onto the bridge holds Route 53's port number too: started anew
+    processes.stop(acme.RELAY)
     claim = claims.current_claim()
     problems = claims.conflicts(
         claim,

@@ -338,7 +338,7 @@ def test_a_knob_of_every_roles_spec_section_reaches_the_host(
         tuning={"kernel": TUNING},
         **announced_by_the_container(),
         base={"journald_max_use_mb": 512},
-        sfu={"log_level": 6},
+        sfu__log_level=6,  # the ACME settings of the section kept
         anycast={"connect_delay_s": 3},
         firewall={"extra_tcp_ports": [8443], "log_dropped": True},
     )
