@@ -1,6 +1,7 @@
 """The wheels of a role's Python tools (anycast-healthchecker, certbot), built once on the
 control machine and cached outside the work tree by their requirements' content (hosts have
-no route to a package index): each role pins its own in a requirements file beside it."""
+no route to a package index): each role pins its own in a requirements file beside it, and
+installs them with `venv_from_wheels` into a venv of the tool's own on the host."""
 
 import fcntl
 import hashlib
@@ -11,6 +12,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from pyinfra.api.facts import FactBase
+from pyinfra.context import host
+from pyinfra.operations import files, server
+
+HOST_WHEELS = "/opt/voicepop/wheels"  # where the hosts' pip finds them
 
 
 def cache_root() -> Path:
@@ -73,3 +80,33 @@ def pinned_version(package: str, requirements: Path) -> str:
         if line.startswith(f"{package}=="):
             return line.split("==", 1)[1].strip()
     raise KeyError(package)
+
+
+class VenvPackageVersion(FactBase[str]):
+    """The version of `package` installed in the venv at `venv` ("": none, or no venv)."""
+
+    def command(self, venv: str, package: str) -> str:
+        query = f"import importlib.metadata as m; print(m.version('{package}'))"
+        return f'{venv}/bin/python -c "{query}" 2>/dev/null || true'
+
+    def process(self, output: list[str]) -> str:
+        return output[0].strip() if output else ""
+
+
+def venv_from_wheels(requirements: Path, venv: str, package: str, *also: str) -> None:
+    """`package` at its pinned version (and `also`) in the venv at `venv`, from the wheels of
+    `requirements`; nothing done when that version is there already."""
+    version = pinned_version(package, requirements)
+    if host.get_fact(VenvPackageVersion, venv=venv, package=package) == version:
+        return
+    files.directory(name="Wheels folder", path=HOST_WHEELS)
+    for wheel in sorted(wheelhouse(requirements).glob("*.whl")):
+        files.put(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{HOST_WHEELS}/{wheel.name}")
+    server.shell(
+        name=f"{package} {version} in its own venv",
+        commands=[
+            f"python3 -m venv {venv}",
+            f"{venv}/bin/pip install --quiet --no-index --find-links {HOST_WHEELS} "
+            f"{package}=={version} {' '.join(also)}".rstrip(),
+        ],
+    )

@@ -21,15 +21,13 @@ from pyinfra.operations.util import any_changed
 
 from roles.anycast import config as rendered
 from roles.anycast.defaults import AnycastSettings
-from roles.anycast.facts import HealthcheckerVersion
 from roles.host_kind import HostKernelScope
 from roles.secrets import secret
 from roles.sfu.defaults import SfuSettings
 from roles.unit_sandbox import UnitSandbox, render_dropin
-from roles.wheels import pinned_version, wheelhouse
+from roles.wheels import venv_from_wheels
 
 PACKAGES = ["bird2", "curl", "python3-venv"]
-WHEELS_DIR = "/opt/voicepop/wheels"
 HEALTHCHECKER_REQUIREMENTS = Path(__file__).with_name("healthchecker-requirements.txt")
 
 
@@ -38,19 +36,8 @@ def _put(path: str, content: str, name: str, mode: str = "644"):  # type: ignore
 
 
 def install_healthchecker() -> None:
-    version = pinned_version("anycast-healthchecker", HEALTHCHECKER_REQUIREMENTS)
-    if host.get_fact(HealthcheckerVersion) == version:
-        return
-    files.directory(name="Wheels folder", path=WHEELS_DIR)
-    for wheel in sorted(wheelhouse(HEALTHCHECKER_REQUIREMENTS).glob("*.whl")):
-        files.put(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{WHEELS_DIR}/{wheel.name}")
-    server.shell(
-        name=f"anycast-healthchecker {version} in its own venv",
-        commands=[
-            f"python3 -m venv {rendered.HEALTHCHECKER_VENV}",
-            f"{rendered.HEALTHCHECKER_VENV}/bin/pip install --quiet --no-index --find-links "
-            f"{WHEELS_DIR} anycast-healthchecker=={version}",
-        ],
+    venv_from_wheels(
+        HEALTHCHECKER_REQUIREMENTS, rendered.HEALTHCHECKER_VENV, "anycast-healthchecker"
     )
 
 

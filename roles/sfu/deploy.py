@@ -28,7 +28,7 @@ from roles.sfu.assign import SERVICE as ASSIGN_SERVICE
 from roles.sfu.assign import assign_files
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS, NO_ORIGIN
-from roles.wheels import pinned_version, wheelhouse
+from roles.wheels import venv_from_wheels
 
 
 class UnusableSecret(Exception):
@@ -152,38 +152,12 @@ class CertificateNames(FactBase[list[str]]):
         return sorted(re.findall(r"DNS:([^,\s]+)", " ".join(output)))
 
 
-def install_certbot() -> None:
-    version = pinned_version("certbot", tls.REQUIREMENTS)
-    if host.get_fact(CertbotVersion) == version:
-        return
-    folder = "/opt/voicepop/wheels"
-    files.directory(name="Wheels folder", path=folder)
-    for wheel in sorted(wheelhouse(tls.REQUIREMENTS).glob("*.whl")):
-        files.put(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{folder}/{wheel.name}")
-    server.shell(
-        name=f"certbot {version} and its Route 53 plugin in their own venv",
-        commands=[
-            f"python3 -m venv {tls.CERTBOT_VENV}",
-            f"{tls.CERTBOT_VENV}/bin/pip install --quiet --no-index --find-links {folder} "
-            f"certbot=={version} certbot-dns-route53",
-        ],
-    )
-
-
-class CertbotVersion(FactBase[str]):
-    def command(self) -> str:
-        return f"{tls.CERTBOT_VENV}/bin/certbot --version 2>/dev/null | cut -d' ' -f2 || true"
-
-    def process(self, output: list[str]) -> str:
-        return output[0].strip() if output else ""
-
-
 def tls_front(settings: SfuSettings, names: list[str], route53_secret: str) -> None:
     """The certificate (obtained now when missing, its names changed or its ACME settings
     did), its renewal timer, and nginx serving the SFU's API and the assignment over HTTPS."""
     acme = settings.tls.acme
     apt.packages(name="Install the TLS front", packages=tls.PACKAGES, no_recommends=True)
-    install_certbot()
+    venv_from_wheels(tls.REQUIREMENTS, tls.CERTBOT_VENV, "certbot", "certbot-dns-route53")
     files.directory(name=f"Folder {tls.ACME_DIR}", path=tls.ACME_DIR, mode="700")
     client = [
         files.put(
