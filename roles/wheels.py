@@ -17,6 +17,8 @@ from pyinfra.api.facts import FactBase
 from pyinfra.context import host
 from pyinfra.operations import files, server
 
+from roles.python_tools import PythonTool
+
 HOST_WHEELS = "/opt/voicepop/wheels"  # where the hosts' pip finds them
 
 
@@ -75,13 +77,6 @@ def build(folder: Path, requirements: Path) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def pinned_version(package: str, requirements: Path) -> str:
-    for line in requirements.read_text().splitlines():
-        if line.startswith(f"{package}=="):
-            return line.split("==", 1)[1].strip()
-    raise KeyError(package)
-
-
 class VenvPackageVersion(FactBase[str]):
     """The version of `package` installed in the venv at `venv` ("": none, or no venv)."""
 
@@ -93,20 +88,15 @@ class VenvPackageVersion(FactBase[str]):
         return output[0].strip() if output else ""
 
 
-def venv_from_wheels(requirements: Path, venv: str, package: str, *also: str) -> None:
-    """`package` at its pinned version (and `also`) in the venv at `venv`, from the wheels of
-    `requirements`; nothing done when that version is there already."""
-    version = pinned_version(package, requirements)
-    if host.get_fact(VenvPackageVersion, venv=venv, package=package) == version:
+def venv_from_wheels(tool: PythonTool) -> None:
+    """The tool at its pinned version in its venv, from the wheels of its requirements;
+    nothing done when that version is there already."""
+    if host.get_fact(VenvPackageVersion, venv=tool.venv, package=tool.package) == tool.version:
         return
     files.directory(name="Wheels folder", path=HOST_WHEELS)
-    for wheel in sorted(wheelhouse(requirements).glob("*.whl")):
+    for wheel in sorted(wheelhouse(tool.requirements).glob("*.whl")):
         files.put(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{HOST_WHEELS}/{wheel.name}")
     server.shell(
-        name=f"{package} {version} in its own venv",
-        commands=[
-            f"python3 -m venv {venv}",
-            f"{venv}/bin/pip install --quiet --no-index --find-links {HOST_WHEELS} "
-            f"{package}=={version} {' '.join(also)}".rstrip(),
-        ],
+        name=f"{tool.package} {tool.version} in its own venv",
+        commands=tool.install_commands(HOST_WHEELS),
     )

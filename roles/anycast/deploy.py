@@ -22,13 +22,18 @@ from pyinfra.operations.util import any_changed
 from roles.anycast import config as rendered
 from roles.anycast.defaults import AnycastSettings
 from roles.host_kind import HostKernelScope
+from roles.python_tools import PythonTool
 from roles.secrets import secret
 from roles.sfu.defaults import SfuSettings
 from roles.unit_sandbox import UnitSandbox, render_dropin
 from roles.wheels import venv_from_wheels
 
 PACKAGES = ["bird2", "curl", "python3-venv"]
-HEALTHCHECKER_REQUIREMENTS = Path(__file__).with_name("healthchecker-requirements.txt")
+HEALTHCHECKER = PythonTool(
+    Path(__file__).with_name("healthchecker-requirements.txt"),
+    rendered.HEALTHCHECKER_VENV,
+    "anycast-healthchecker",
+)
 
 
 def _put(path: str, content: str, name: str, mode: str = "644"):  # type: ignore[no-untyped-def]
@@ -36,9 +41,7 @@ def _put(path: str, content: str, name: str, mode: str = "644"):  # type: ignore
 
 
 def install_healthchecker() -> None:
-    venv_from_wheels(
-        HEALTHCHECKER_REQUIREMENTS, rendered.HEALTHCHECKER_VENV, "anycast-healthchecker"
-    )
+    venv_from_wheels(HEALTHCHECKER)
 
 
 def bind_service_addresses(spec: rendered.AnycastHost, settings: AnycastSettings) -> str:

@@ -157,7 +157,7 @@ def tls_front(settings: SfuSettings, names: list[str], route53_secret: str) -> N
     did), its renewal timer, and nginx serving the SFU's API and the assignment over HTTPS."""
     acme = settings.tls.acme
     apt.packages(name="Install the TLS front", packages=tls.PACKAGES, no_recommends=True)
-    venv_from_wheels(tls.REQUIREMENTS, tls.CERTBOT_VENV, "certbot", "certbot-dns-route53")
+    venv_from_wheels(tls.CERTBOT)
     files.directory(name=f"Folder {tls.ACME_DIR}", path=tls.ACME_DIR, mode="700")
     client = [
         files.put(

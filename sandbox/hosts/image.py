@@ -1,10 +1,16 @@
 """The test hosts' root file system: a minimal Debian built with debootstrap, cached outside
-the work tree and keyed by its recipe, shared read-only by every host (overlayfs)."""
+the work tree and keyed by its recipe, shared read-only by every host (overlayfs). Upgraded from
+the security archive when built: a fresh host has no update pending, so each of the suite's
+many first deploys does not install the same ones again (the step that installs them is proved
+on a host whose package a test set back: tests/roles/test_site_deploy.py)."""
 
+import contextlib
 import hashlib
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from sandbox import settings
 
@@ -100,7 +106,8 @@ def apt_proxy_conf() -> str:
 
 
 def recipe() -> str:
-    parts = [SUITE, *PACKAGES, NET_UNIT, POST_INSTALL_UNIT, SSHD_CONFIG, *MASKED_UNITS, "v2"]
+    # v3: upgraded at build
+    parts = [SUITE, *PACKAGES, NET_UNIT, POST_INSTALL_UNIT, SSHD_CONFIG, *MASKED_UNITS, "v3"]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
@@ -133,6 +140,10 @@ def ensure_image(log: Path) -> Path:
             check=True,
         )
     _customise(staging / "rootfs", mirror)
+    with log.open("ab") as out, chroot_mounts(staging / "rootfs"):
+        apt_in_root(staging / "rootfs", out, "update", "-qq")
+        apt_in_root(staging / "rootfs", out, "upgrade", "-y", "-qq")
+        subprocess.run(["chroot", str(staging / "rootfs"), "apt-get", "clean"], check=True)
     (staging / ".complete").touch()
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
@@ -169,3 +180,41 @@ def _customise(rootfs: Path, mirror: str) -> None:
     (rootfs / "etc/apt/sources.list.d").mkdir(exist_ok=True)
     (rootfs / "etc/voicepop").mkdir(exist_ok=True)
     (rootfs / "etc/machine-id").write_text("")
+
+
+@contextlib.contextmanager
+def chroot_mounts(root: Path) -> Iterator[None]:
+    """/proc, /sys and /dev in `root` for apt and its maintainer scripts, and no service that
+    a package ships started in the chroot."""
+    mounts = [("proc", root / "proc"), ("sysfs", root / "sys"), ("/dev", root / "dev")]
+    no_services = root / "usr/sbin/policy-rc.d"
+    no_services.write_text("#!/bin/sh\nexit 101\n")
+    no_services.chmod(0o755)
+    try:
+        for source, target in mounts:
+            kind = ["--bind"] if source.startswith("/") else ["-t", source]
+            subprocess.run(["mount", *kind, source, str(target)], check=True)
+        yield
+    finally:
+        no_services.unlink()
+        for _, target in reversed(mounts):
+            subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def apt_in_root(root: Path, out: BinaryIO, *args: str) -> None:
+    """apt-get in the image's root, from this machine's mirror (not the sandbox's proxy)."""
+    subprocess.run(
+        [
+            "chroot",
+            str(root),
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "-o",
+            "Acquire::http::Proxy=false",
+            *args,
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        check=True,
+    )

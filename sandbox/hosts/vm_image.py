@@ -2,9 +2,11 @@
 small initramfs and the packages the site deploy installs (roles/packages.py), as a qcow2 base
 every VM overlays. Built once per recipe, cached outside the work tree. With the packages baked
 in, a deploy on a VM only configures: package installs under emulation took minutes, and how
-many depended on the machine (the container hosts still prove the installs). For the same
-reason the image is upgraded when built, so the base role's security updates at deploy find
-nothing pending there (the container hosts, delivered with updates pending, prove that step).
+many depended on the machine (the container hosts still prove the installs); so do the roles'
+Python tools, each in its venv as its role installs it (3 min more on a VM: most of it venv's
+own pip, compiled under emulation). For the same
+reason the image is upgraded when built (as the container hosts' is), so the base role's
+security updates at deploy find nothing pending there.
 
 A VM gets what a container gets written into its overlay (keys, hostname, address) from a
 small ext4 "config drive" instead, read at boot by voicepop-config.service: this machine's
@@ -19,9 +21,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from roles.base.files import LISTS_STAMP
-from roles.packages import site_packages
+from roles.packages import site_packages, site_python_tools
+from roles.python_tools import PythonTool
+from roles.wheels import wheelhouse
 from sandbox import settings
-from sandbox.hosts.image import ensure_image, prune_other_builds
+from sandbox.hosts.image import apt_in_root, chroot_mounts, ensure_image, prune_other_builds
 from sandbox.hosts.image import recipe as container_recipe
 
 DISK_SIZE = "3G"
@@ -71,6 +75,7 @@ def recipe() -> str:
         container_recipe(),
         *KERNEL_PACKAGES,
         *site_packages(),
+        *(tool_recipe(tool) for tool in site_python_tools()),
         *INITRAMFS_MODULES,
         CONFIG_UNIT,
         APPLY_CONFIG,
@@ -78,6 +83,10 @@ def recipe() -> str:
         "v3",  # v2: upgraded at build; v3: the base role's lists stamp touched at build
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def tool_recipe(tool: PythonTool) -> str:
+    return "\n".join([*tool.install_commands("wheels"), tool.requirements.read_text()])
 
 
 def image_dir() -> Path:
@@ -96,6 +105,8 @@ def ensure_vm_image(log: Path) -> VmImage:
     with log.open("ab") as out:
         subprocess.run(["cp", "-a", str(ensure_image(log)), str(root)], check=True)
         _install_packages(root, out)
+        for tool in site_python_tools():
+            _install_python_tool(root, tool, out)
         _customise(root)
         kernel = sorted((root / "boot").glob("vmlinuz-*"))[-1]
         initrd = sorted((root / "boot").glob("initrd.img-*"))[-1]
@@ -130,46 +141,33 @@ def _install_packages(root: Path, out: BinaryIO) -> None:
     (initramfs / "conf.d").mkdir(exist_ok=True)
     (initramfs / "conf.d/voicepop").write_text("MODULES=list\n")
     (initramfs / "modules").write_text("".join(f"{m}\n" for m in INITRAMFS_MODULES))
-    mounts = [("proc", root / "proc"), ("sysfs", root / "sys"), ("/dev", root / "dev")]
-    no_services = root / "usr/sbin/policy-rc.d"  # nothing the packages ship starts in the chroot
-    no_services.write_text("#!/bin/sh\nexit 101\n")
-    no_services.chmod(0o755)
-    try:
-        for source, target in mounts:
-            kind = ["--bind"] if source.startswith("/") else ["-t", source]
-            subprocess.run(["mount", *kind, source, str(target)], check=True)
-        _apt(root, out, "update", "-qq")
+    with chroot_mounts(root):
+        apt_in_root(root, out, "update", "-qq")
         packages = [*KERNEL_PACKAGES, *site_packages()]
-        _apt(root, out, "install", "-y", "-qq", "--no-install-recommends", *packages)
-        _apt(root, out, "upgrade", "-y", "-qq")
+        apt_in_root(root, out, "install", "-y", "-qq", "--no-install-recommends", *packages)
+        apt_in_root(root, out, "upgrade", "-y", "-qq")
         subprocess.run(["chroot", str(root), "apt-get", "clean"], check=True)
-        # the lists are as fresh as the base role asks: a deploy within the hour refreshes none
-        stamp = root / LISTS_STAMP.lstrip("/")
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.touch()
+    # the lists are as fresh as the base role asks: a deploy within the hour refreshes none
+    stamp = root / LISTS_STAMP.lstrip("/")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
+
+
+def _install_python_tool(root: Path, tool: PythonTool, out: BinaryIO) -> None:
+    """The tool in its venv, as its role installs it on a host, from the wheels the role
+    would copy there (built on this machine; removed from the image after)."""
+    wheels = root / "tmp/voicepop-wheels"
+    shutil.copytree(wheelhouse(tool.requirements), wheels)
+    try:
+        for command in tool.install_commands("/tmp/voicepop-wheels"):
+            subprocess.run(
+                ["chroot", str(root), "sh", "-c", command],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
     finally:
-        no_services.unlink()
-        for _, target in reversed(mounts):
-            subprocess.run(["umount", "-l", str(target)], check=False)
-
-
-def _apt(root: Path, out: BinaryIO, *args: str) -> None:
-    """apt-get in the image's root, from this machine's mirror (not the sandbox's proxy)."""
-    subprocess.run(
-        [
-            "chroot",
-            str(root),
-            "env",
-            "DEBIAN_FRONTEND=noninteractive",
-            "apt-get",
-            "-o",
-            "Acquire::http::Proxy=false",
-            *args,
-        ],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        check=True,
-    )
+        shutil.rmtree(wheels)
 
 
 def _customise(root: Path) -> None:

@@ -1,10 +1,11 @@
 """The install half of the roles is listed in one place (roles/packages.py), so an image that
-bakes it in (the sandbox's VM image) leaves a deploy nothing to install."""
+bakes it in (the sandbox's VM image) leaves a deploy nothing to install: the Debian packages
+and the Python tools in their venvs."""
 
 import ast
 from pathlib import Path
 
-from roles.packages import site_packages
+from roles.packages import site_packages, site_python_tools
 from tests.project import PROJECT_ROOT
 
 
@@ -20,6 +21,16 @@ def apt_package_arguments(path: Path) -> list[str]:
         ):
             found += [ast.unparse(k.value) for k in node.keywords if k.arg == "packages"]
     return found
+
+
+def venv_arguments(path: Path) -> list[str]:
+    return [
+        ast.unparse(node.args[0])
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "venv_from_wheels"
+    ]
 
 
 def test_every_apt_install_of_the_roles_is_a_listed_constant() -> None:
@@ -50,3 +61,27 @@ def test_the_site_packages_are_every_roles_packages() -> None:
     ):
         assert package in packages
     assert packages == sorted(set(packages))
+
+
+def test_every_python_tool_the_roles_install_is_a_listed_constant() -> None:
+    arguments = {
+        str(path.relative_to(PROJECT_ROOT)): venv_arguments(path)
+        for path in sorted((PROJECT_ROOT / "roles").rglob("*.py"))
+        if venv_arguments(path)
+    }
+    assert arguments == {
+        "roles/anycast/deploy.py": ["HEALTHCHECKER"],
+        "roles/sfu/deploy.py": ["tls.CERTBOT"],
+    }
+    assert [tool.package for tool in site_python_tools()] == ["certbot", "anycast-healthchecker"]
+
+
+def test_a_tool_installs_its_pinned_version_from_the_wheels_only() -> None:
+    certbot = next(tool for tool in site_python_tools() if tool.package == "certbot")
+    venv, pip = certbot.install_commands("/w")
+    assert venv == "python3 -m venv /opt/voicepop/certbot"
+    assert pip == (
+        "/opt/voicepop/certbot/bin/pip install --quiet --no-index --find-links /w "
+        f"certbot=={certbot.version} certbot-dns-route53"
+    )
+    assert certbot.version == "5.8.0"

@@ -27,6 +27,7 @@ from roles.anycast.config import BIRD_CONF
 from roles.base.files import JOURNALD_DROPIN, STALE_LIBRARY_UNITS
 from roles.firewall.rules import DROP_LOG_PREFIX, TABLE
 from roles.sfu.access import TOKEN_SECRET_KEY
+from roles.sfu.tls import ROUTE53_SECRET_KEY
 from sandbox import settings as sandbox_settings
 from stacks.host_data import host_data, host_entry
 from tests.project import PROJECT_ROOT
@@ -103,9 +104,35 @@ def test_the_vm_tier_takes_global_kernel_and_nic_knobs_a_container_refuses(
     assert 'setting key "net.core.rmem_max": Invalid argument' in on_container
 
 
-def test_deploy_then_verify_on_a_container_and_a_vm(inventory: Inventory) -> None:
+# One library of the container set back to the release's version, behind its security update:
+# the hosts' image is upgraded when built, so this is what the deploy's own upgrade step has to
+# find and install. The libraries that cannot go back alone (glibc, systemd's, PAM's) are left.
+SET_BACK_ONE_LIBRARY = r"""
+apt-get update -qq >/dev/null
+for package in $(apt list --installed 2>/dev/null | awk -F/ '/-security/ {print $1}'); do
+  case $package in lib*) ;; *) continue;; esac
+  case $package in libc6|libc-bin|libsystemd*|libudev*|libpam*) continue;; esac
+  release=$(apt-cache madison "$package" | awk -F' [|] ' '$3 ~ / bookworm\/main / {print $2; exit}')
+  [ -n "$release" ] || continue
+  if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove --allow-downgrades \
+      "$package=$release" >/dev/null 2>&1; then
+    echo "$package $release"; exit 0
+  fi
+done
+echo "no library of the image could be set back behind its security update" >&2; exit 1
+"""
+
+
+def test_deploy_then_verify_on_a_container_and_a_vm(
+    inventory: Inventory, test_sandbox: SandboxUnderTest
+) -> None:
+    container_address = inventory.host(HOSTS[0][0])["address"]
+    package, release = test_sandbox.ssh(container_address, SET_BACK_ONE_LIBRARY).split()
     deployed = deploy(inventory)
     assert deployed.returncode == 0, deployed.stdout[-3000:]
+    assert "Install 1 pending security update(s)" in deployed.stdout, deployed.stdout[-3000:]
+    installed = test_sandbox.ssh(container_address, f"dpkg-query -W -f '${{Version}}' {package}")
+    assert installed != release, f"{package} still at {release}"
     assert "kernel_tuning skips net.core.rmem_max" in deployed.stdout
     container, vm = "sbx1-sfu01", "sbx1-sfu02"  # pyinfra's host names: the server names
     for knob in NIC_KNOBS_SKIPPED_ON_A_CONTAINER:
@@ -382,7 +409,10 @@ def test_a_host_whose_ssh_goes_silent_mid_deploy_fails_within_the_bound_named(
 
     def run() -> None:
         try:
-            secrets = {TOKEN_SECRET_KEY: sandbox_settings.SFU_TOKEN_SECRET}  # the stack's
+            secrets = {  # the stack's
+                TOKEN_SECRET_KEY: sandbox_settings.SFU_TOKEN_SECRET,
+                ROUTE53_SECRET_KEY: sandbox_settings.ACME_ROUTE53_SECRET,
+            }
             deploy_host(host, secrets, settle_s=0, timeout_s=1800, progress=lambda _: None)
         except BaseException as error:  # the outcome is what the test reads
             outcome["error"] = error
@@ -392,7 +422,8 @@ def test_a_host_whose_ssh_goes_silent_mid_deploy_fails_within_the_bound_named(
     try:
         started = time.monotonic()  # the log shows the deploy under way while it runs
         while not (log.exists() and "Starting operation" in log.read_text()):
-            assert time.monotonic() - started < 120 and deploying.is_alive(), "no progress"
+            alive = deploying.is_alive()
+            assert time.monotonic() - started < 120 and alive, f"no progress: {outcome}"
             time.sleep(0.2)
         test_sandbox.ssh(
             address,
