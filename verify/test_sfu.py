@@ -10,6 +10,7 @@ import pytest
 
 from roles.host import HostEntry
 from roles.host_kind import KernelScope
+from roles.sfu.assign import SERVICE as ASSIGN_SERVICE
 from roles.sfu.assign import assignment
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS, KEPT_PLUGINS
@@ -26,8 +27,9 @@ def settings_of(declared: HostEntry) -> SfuSettings:
     return declared.sfu
 
 
-def health(remote: Any, url: str) -> dict[str, Any]:
-    """The health endpoint's answer; a just-restarted SFU gets a few seconds to come up."""
+def health(remote: Any, url: str, unit: str) -> dict[str, Any]:
+    """The health endpoint's answer; a just-restarted SFU gets a few seconds to come up (one
+    whose unit is not even starting gets none: it fails at once)."""
     # a liveness check: the TLS front's certificate is VP-TLS-01's
     fetch = (
         "import ssl, urllib.request; "
@@ -39,8 +41,17 @@ def health(remote: Any, url: str) -> dict[str, Any]:
         result = remote.run(probe)
         if result.rc == 0:
             return dict(json.loads(result.stdout))
+        if not coming_up(remote, unit):
+            break
         time.sleep(0.5)
     raise AssertionError(f"{url} did not answer: {result.stderr}")
+
+
+def coming_up(remote: Any, unit: str) -> bool:
+    """Whether the unit behind an endpoint is running or starting (a unit stopped or failed
+    answers nothing however long it is asked)."""
+    state = remote.run(f"systemctl is-active {unit}").stdout.strip()
+    return state in ("active", "activating", "reloading")
 
 
 @control("VP-SFU-01", "The SFU runs and starts at boot", "No SFU, no calls.")
@@ -60,7 +71,9 @@ def test_it_answers_its_health_endpoint_with_only_the_kept_plugins(
 ) -> None:
     settings = settings_of(declared)
     janus = ADAPTERS[settings.implementation]
-    info = health(remote, f"http://127.0.0.1:{settings.signalling_port}{janus.info_path}")
+    info = health(
+        remote, f"http://127.0.0.1:{settings.signalling_port}{janus.info_path}", janus.service
+    )
     assert info["name"] == "Janus WebRTC Server"
     plugins = {name.removeprefix("janus.plugin.") for name in info["plugins"]}
     assert plugins == set(KEPT_PLUGINS)
@@ -75,7 +88,7 @@ def test_it_answers_its_health_endpoint_with_only_the_kept_plugins(
 def test_it_listens_where_declared_and_admin_only_locally(remote: Any, declared: HostEntry) -> None:
     settings = settings_of(declared)
     if settings.health.protocol != "tcp":
-        health(remote, settings.health.local_url)
+        health(remote, settings.health.local_url, ADAPTERS[settings.implementation].service)
     listening = remote.check_output("ss -Hltn")
     assert f"127.0.0.1:{settings.signalling_port}" in listening
     assert f"0.0.0.0:{settings.signalling_port}" not in listening
@@ -126,7 +139,7 @@ def access(remote: Any, declared: HostEntry) -> AccessAttempts:
     """Every attempt of verify/sfu_access.py against the host's SFU, made once per host."""
     settings = settings_of(declared)
     janus = ADAPTERS[settings.implementation]
-    health(remote, f"http://127.0.0.1:{settings.signalling_port}{janus.info_path}")
+    health(remote, f"http://127.0.0.1:{settings.signalling_port}{janus.info_path}", janus.service)
     secret = configured_secret(remote.file("/etc/janus/janus.jcfg").content_string)
     assert secret, "no token_auth_secret in /etc/janus/janus.jcfg"
     base = f"http://127.0.0.1:{settings.signalling_port}/janus"
@@ -211,7 +224,7 @@ def test_the_service_address_assigns_callers_to_this_server(
     request: pytest.FixtureRequest, remote: Any, declared: HostEntry
 ) -> None:
     settings = settings_of(declared)
-    answer = health(remote, f"http://127.0.0.1:{settings.assign_port}/assign")
+    answer = health(remote, f"http://127.0.0.1:{settings.assign_port}/assign", ASSIGN_SERVICE)
     named = declared.dns_names[0] if declared.dns_names else declared.name
     expected = assignment(settings, declared.name, named, declared.address)
     expect(request, expected, answer, "assign")
