@@ -143,7 +143,7 @@ def ensure_image(log: Path) -> Path:
     with log.open("ab") as out, chroot_mounts(staging / "rootfs"):
         apt_in_root(staging / "rootfs", out, "update", "-qq")
         apt_in_root(staging / "rootfs", out, "upgrade", "-y", "-qq")
-        subprocess.run(["chroot", str(staging / "rootfs"), "apt-get", "clean"], check=True)
+        apt_in_root(staging / "rootfs", out, "clean")
     (staging / ".complete").touch()
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)

@@ -4,9 +4,9 @@ every VM overlays. Built once per recipe, cached outside the work tree. With the
 in, a deploy on a VM only configures: package installs under emulation took minutes, and how
 many depended on the machine (the container hosts still prove the installs); so do the roles'
 Python tools, each in its venv as its role installs it (3 min more on a VM: most of it venv's
-own pip, compiled under emulation). For the same
-reason the image is upgraded when built (as the container hosts' is), so the base role's
-security updates at deploy find nothing pending there.
+own pip, compiled under emulation). For the same reason the image is upgraded when built (as
+the container hosts' is), so the base role's security updates at deploy find nothing pending
+there.
 
 A VM gets what a container gets written into its overlay (keys, hostname, address) from a
 small ext4 "config drive" instead, read at boot by voicepop-config.service: this machine's
@@ -146,7 +146,7 @@ def _install_packages(root: Path, out: BinaryIO) -> None:
         packages = [*KERNEL_PACKAGES, *site_packages()]
         apt_in_root(root, out, "install", "-y", "-qq", "--no-install-recommends", *packages)
         apt_in_root(root, out, "upgrade", "-y", "-qq")
-        subprocess.run(["chroot", str(root), "apt-get", "clean"], check=True)
+        apt_in_root(root, out, "clean")
     # the lists are as fresh as the base role asks: a deploy within the hour refreshes none
     stamp = root / LISTS_STAMP.lstrip("/")
     stamp.parent.mkdir(parents=True, exist_ok=True)

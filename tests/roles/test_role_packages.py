@@ -3,15 +3,15 @@ bakes it in (the sandbox's VM image) leaves a deploy nothing to install: the Deb
 and the Python tools in their venvs."""
 
 import ast
-from pathlib import Path
+from collections.abc import Callable
 
 from roles.packages import site_packages, site_python_tools
 from tests.project import PROJECT_ROOT
 
 
-def apt_package_arguments(path: Path) -> list[str]:
+def apt_package_arguments(tree: ast.AST) -> list[str]:
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -23,23 +23,27 @@ def apt_package_arguments(path: Path) -> list[str]:
     return found
 
 
-def venv_arguments(path: Path) -> list[str]:
+def venv_arguments(tree: ast.AST) -> list[str]:
     return [
         ast.unparse(node.args[0])
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
         and node.func.id == "venv_from_wheels"
     ]
 
 
+def arguments_in_roles(find: Callable[[ast.AST], list[str]]) -> dict[str, list[str]]:
+    """Each role file's install arguments as `find` reads them from its syntax tree."""
+    found = {}
+    for path in sorted((PROJECT_ROOT / "roles").rglob("*.py")):
+        if arguments := find(ast.parse(path.read_text())):
+            found[str(path.relative_to(PROJECT_ROOT))] = arguments
+    return found
+
+
 def test_every_apt_install_of_the_roles_is_a_listed_constant() -> None:
-    arguments = {
-        str(path.relative_to(PROJECT_ROOT)): apt_package_arguments(path)
-        for path in sorted((PROJECT_ROOT / "roles").rglob("*.py"))
-        if apt_package_arguments(path)
-    }
-    assert arguments == {
+    assert arguments_in_roles(apt_package_arguments) == {
         "roles/anycast/deploy.py": ["PACKAGES"],
         "roles/base/deploy.py": ["PACKAGES"],
         "roles/firewall/deploy.py": ["PACKAGES"],
@@ -64,12 +68,7 @@ def test_the_site_packages_are_every_roles_packages() -> None:
 
 
 def test_every_python_tool_the_roles_install_is_a_listed_constant() -> None:
-    arguments = {
-        str(path.relative_to(PROJECT_ROOT)): venv_arguments(path)
-        for path in sorted((PROJECT_ROOT / "roles").rglob("*.py"))
-        if venv_arguments(path)
-    }
-    assert arguments == {
+    assert arguments_in_roles(venv_arguments) == {
         "roles/anycast/deploy.py": ["HEALTHCHECKER"],
         "roles/sfu/deploy.py": ["tls.CERTBOT"],
     }
