@@ -3,10 +3,12 @@ container host and a VM host of the sandbox spec (the container alone announces)
 by the verification suites; a second run changes nothing; a host broken by hand is caught by
 the suites and mended by the next run; the firewall is tested from outside too."""
 
+import concurrent.futures
 import json
-import math
 import os
+import re
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -191,42 +193,72 @@ def call_through(host: dict[str, Any], duration_s: float) -> CallReport:
 # tc netem on the VM's own link (this machine's kernel has no netem; the VM's has): every
 # packet the server sends is delayed 40 ms +- 10 ms (uniform) and 2 % are dropped at random
 NETEM = {"delay_ms": 40, "jitter_ms": 10, "loss_pct": 2.0}
+PING_INTERVAL_S = 0.02  # as often as the probe's packets
+
+
+def ping_rtts(address: str, seconds: float) -> dict[int, float]:
+    """Round-trip times by sequence number, from `ping` over the same path as the probe."""
+    out = subprocess.run(
+        ["ping", "-n", "-i", str(PING_INTERVAL_S), "-w", str(seconds), address],
+        capture_output=True, text=True, check=False, timeout=seconds + 10,
+    ).stdout  # fmt: skip
+    found = re.findall(r"icmp_seq=(\d+) ttl=\d+ time=([\d.]+) ms", out)
+    return {int(seq): float(rtt) for seq, rtt in found}
+
+
+def mean_change_ms(rtts: dict[int, float]) -> float:
+    """The mean change of the delay between consecutive packets: what RFC 3550's interarrival
+    jitter estimates."""
+    changes = [abs(rtts[seq] - rtts[seq - 1]) for seq in rtts if seq - 1 in rtts]
+    return statistics.fmean(changes)
 
 
 @pytest.mark.quality
 def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
     inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
+    """The probe's figures against an independent instrument on the same path at the same
+    time (`ping`, 50 a second): under emulation the VM's timers fire late when this machine is
+    busy (netem's delay came out 48 ms for 40 on a loaded CI machine), so what was injected
+    is measured by ping, and the probe must agree with it."""
     vm = inventory.host("sbx1-sfu02")
     clean = call_through(vm, 5)
     assert clean.ok and clean.packets_lost == 0 and clean.mos >= 4.3, clean
+    clean_rtts = ping_rtts(vm["address"], 3)
     link = test_sandbox.ssh(vm["address"], f"ip -o -4 addr show to {vm['address']} | cut -d' ' -f2")
     netem = "delay {delay_ms}ms {jitter_ms}ms loss {loss_pct}%".format(**NETEM)
     test_sandbox.ssh(vm["address"], f"tc qdisc replace dev {link} root netem {netem}")
     try:
-        impaired = call_through(vm, 20)
+        with concurrent.futures.ThreadPoolExecutor(1) as pinger:
+            pinged = pinger.submit(ping_rtts, vm["address"], 20)
+            impaired = call_through(vm, 20)
+            impaired_rtts = pinged.result()
     finally:
         test_sandbox.ssh(vm["address"], f"tc qdisc del dev {link} root")
     assert impaired.ok, impaired
+    # what ping saw added: at least what was injected (netem never delivers early)
+    added = statistics.fmean(impaired_rtts.values()) - statistics.fmean(clean_rtts.values())
+    assert added >= NETEM["delay_ms"] - 2, (added, impaired_rtts)
     added_delay = impaired.one_way_ms - clean.one_way_ms
-    assert added_delay == pytest.approx(NETEM["delay_ms"], abs=5), impaired
+    assert added_delay == pytest.approx(added, abs=5), (impaired, added)
     assert impaired.rtt_ms is not None and clean.rtt_ms is not None
-    assert impaired.rtt_ms - clean.rtt_ms == pytest.approx(NETEM["delay_ms"], abs=15), impaired
-    # RFC 3550 jitter of a uniform +-10 ms delay: E|D| of two draws, 20/3 = 6.7 ms; it adds to
-    # the link's own jitter (the emulated VM's, 1-5 ms) as independent noise does, in quadrature
-    added_jitter = math.hypot(clean.jitter_ms, NETEM["jitter_ms"] * 2 / 3)
-    assert impaired.jitter_ms == pytest.approx(added_jitter, abs=3), (impaired, clean)
+    assert impaired.rtt_ms - clean.rtt_ms == pytest.approx(added, abs=15), (impaired, added)
+    # RFC 3550's jitter estimates the mean change of delay between packets; for a uniform
+    # +-10 ms delay that is 20/3 = 6.7 ms, more with the emulated VM's own: ping's figure
+    reference_jitter = mean_change_ms(impaired_rtts)
+    assert reference_jitter >= NETEM["jitter_ms"] * 2 / 3 - 1, reference_jitter
+    assert impaired.jitter_ms == pytest.approx(reference_jitter, abs=3), (impaired, clean)
     # ~970 packets sent at 2 % loss: 1.3 points is three standard deviations of the count
     loss_low, loss_high = NETEM["loss_pct"] - 1.3, NETEM["loss_pct"] + 1.3
     assert loss_low <= impaired.loss_pct <= loss_high, impaired
-    # the E-model's MOS for what was injected (the delay in the caller's jitter buffer, the
+    # the E-model's MOS for what was measured (the delay in the caller's jitter buffer, the
     # loss anywhere in its tolerance) bounds the MOS the probe reports
     opus = emodel.CODECS["opus"]
-    delay = emodel.mouth_to_ear_ms(clean.one_way_ms + NETEM["delay_ms"], 20 / 3, opus)
+    delay = emodel.mouth_to_ear_ms(clean.one_way_ms + added, reference_jitter, opus)
     best, worst = (
         emodel.mos_of(emodel.rating(delay, loss, 1.0, opus)) for loss in (loss_low, loss_high)
     )
-    assert worst - 0.03 <= impaired.mos <= best + 0.03, (impaired, worst, best)
+    assert worst - 0.05 <= impaired.mos <= best + 0.05, (impaired, worst, best)
     assert impaired.mos < clean.mos - 0.1
 
 

@@ -248,12 +248,18 @@ def test_the_uplink_watch_reads_udp_frames_and_leaves_dns_and_tcp() -> None:
     assert udp_of(frame) == "2001:db8::1:1 -> 2001:db8::1:2"
 
 
+# what the crash drill's caller gives one attempt at a call: more than a call's set-up takes
+# on a loaded 2-core CI machine (~3 s seen there), so that a slow set-up is not a failed one
+ATTEMPT_TIMEOUT_S = 4.0
+
+
 def test_a_caller_on_the_anycast_address_reconnects_to_another_server_when_its_sfu_crashes(
     inventory: Inventory, test_sandbox: SandboxUnderTest, tmp_path: Path
 ) -> None:
     drill = subprocess.run(
         [sys.executable, "-m", "sandbox.failover", "sfu-crash",
-         "--inventory", str(inventory.declared), "--watch", "10", "--out", str(tmp_path)],
+         "--inventory", str(inventory.declared), "--watch", "15", "--out", str(tmp_path),
+         "--attempt-timeout", str(ATTEMPT_TIMEOUT_S)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
         env={**os.environ, **test_sandbox.env}, timeout=180,
     )  # fmt: skip
@@ -271,8 +277,11 @@ def test_a_caller_on_the_anycast_address_reconnects_to_another_server_when_its_s
     # withdrawn by the health check: fall (2) x interval (1 s) after the failure, give or take
     assert 0.5 < figures["withdrawal_s"] < 4.0, figures
     # the caller may be assigned the other server before the withdrawal: the upstream hashes
-    # each assignment request's connection on its ports, the dead server's host answers 503
-    assert figures["reconnect_s"] <= figures["withdrawal_s"] + 2.0, figures
+    # each assignment request's connection on its ports, the dead server's host answers 503.
+    # After the withdrawal at most the attempt in flight is lost, then the new call's set-up
+    assert figures["reconnect_s"] <= (
+        figures["withdrawal_s"] + ATTEMPT_TIMEOUT_S + figures["setup_s"] + 0.5
+    ), failover
     assert (tmp_path / "failover-sfu-crash.png").read_bytes()[:4] == b"\x89PNG"
     assert "sfu-crash: " in drill.stdout and "withdrawal seen upstream" in drill.stdout
     # the drill put the server back: it is forwarded to and carries calls again
