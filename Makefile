@@ -117,8 +117,8 @@ down: setup ## Destroy the sandbox PoP and stop the sandbox, leaving nothing run
 	$(ENV) python -m sandbox down
 	rm -f inventories/sandbox.py inventories/sandbox.yml inventories/sandbox.json
 
-test: setup lint test-go ## The whole test suite, as CI runs it
-	$(ENV) python -m pytest --durations=25 $(PYTEST_ARGS)
+test: setup lint test-go ## The whole test suite, as CI runs it: two workers, each with sandboxes of its own
+	$(ENV) python -m pytest -n 2 --dist loadscope --durations=25 $(PYTEST_ARGS)
 
 test-go: ## go test of the project's Go code (the engine's Python language host)
 	cd tools/pulumi-engine && GOFLAGS=-mod=mod CGO_ENABLED=0 \

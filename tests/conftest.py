@@ -10,6 +10,7 @@ without a sandbox):
 import pytest
 
 from tests.sandbox_fixture import sandbox_machine, test_sandbox, vm_instance_type  # noqa: F401
+from tests.scheduling import SandboxScopeScheduling, order_longest_first
 from tests.standin_fixture import standin  # noqa: F401
 
 TIERS_OF_FIXTURE = {
@@ -28,3 +29,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(tier)
         if not any(item.get_closest_marker(tier) for tier in NEEDS_SOMETHING):
             item.add_marker("offline")
+    order_longest_first(items)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> SandboxScopeScheduling:
+    return SandboxScopeScheduling(config, log)

@@ -24,14 +24,26 @@ from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
 from sandbox import settings as sandbox_settings
 from tests.project import PROJECT_ROOT, run_in_project_env
 
-TEST_SANDBOX = {
-    "VOICEPOP_SANDBOX_BRIDGE": "vptest0",
-    "VOICEPOP_SANDBOX_NETWORK": "172.30.204.0/24",
-    "VOICEPOP_SANDBOX_STANDIN_PORT": "18787",
-    "VOICEPOP_SANDBOX_ROUTE53_PORT": "18788",
-    "VOICEPOP_SANDBOX_ACME_MANAGEMENT_PORT": "15001",
-    "VOICEPOP_SANDBOX_DNS_PORT": "18053",
-}
+
+def worker_sandbox_settings(
+    worker: str = os.environ.get("PYTEST_XDIST_WORKER", ""),
+) -> dict[str, str]:
+    """The settings of a test worker's sandboxes (`make test` runs two workers, gw0 and gw1):
+    a bridge, network and ports of each worker's own, so that the two run side by side (and
+    beside a developer's sandbox, vpbr0, and the benchmarks', vpbench0 on 172.30.205.0/24)."""
+    index = int(worker.removeprefix("gw") or 0)
+    step = 100 * index
+    return {
+        "VOICEPOP_SANDBOX_BRIDGE": f"vptest{index}",
+        "VOICEPOP_SANDBOX_NETWORK": f"172.30.{204 + 2 * index}.0/24",
+        "VOICEPOP_SANDBOX_STANDIN_PORT": str(18787 + step),
+        "VOICEPOP_SANDBOX_ROUTE53_PORT": str(18788 + step),
+        "VOICEPOP_SANDBOX_ACME_MANAGEMENT_PORT": str(15001 + step),
+        "VOICEPOP_SANDBOX_DNS_PORT": str(18053 + step),
+    }
+
+
+TEST_SANDBOX = worker_sandbox_settings()
 API_TOKEN = "sandbox-api-token"
 
 

@@ -1,6 +1,6 @@
 """The package proxy the sandbox's hosts install through, as a PoP with an internal mirror
 would: Debian's apt-cacher-ng on the bridge, forwarding to this machine's Debian mirror. Its
-cache lives outside the work tree, so a second sandbox installs from it."""
+cache lives outside the work tree, so the bridge's next sandbox installs from it."""
 
 import shutil
 from pathlib import Path
@@ -18,7 +18,9 @@ def write_config(conf_dir: Path) -> None:
         shutil.copy(stock, conf_dir / stock.name)
     mirror = debian_mirror().rstrip("/")
     (conf_dir / "backends_debian").write_text(f"{mirror}/\n")
-    cache = settings.CACHE_DIR / "apt-cacher-ng"
+    # one cache per bridge: apt-cacher-ng keeps its index to itself, two daemons would not
+    # share one cache folder safely (`make test`'s two workers run two sandboxes)
+    cache = settings.CACHE_DIR / "apt-cacher-ng" / settings.BRIDGE
     logs = settings.LOGS_DIR / "apt-cacher-ng"
     cache.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)

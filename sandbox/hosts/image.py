@@ -5,6 +5,7 @@ many first deploys does not install the same ones again (the step that installs 
 on a host whose package a test set back: tests/roles/test_site_deploy.py)."""
 
 import contextlib
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -119,8 +120,23 @@ def ensure_image(log: Path) -> Path:
     """The root file system, built once per recipe (about a minute)."""
     final = image_dir()
     rootfs = final / "rootfs"
-    if (final / ".complete").is_file():
-        return rootfs
+    with build_lock(final):
+        if not (final / ".complete").is_file():
+            _build_image(final, log)
+    return rootfs
+
+
+@contextlib.contextmanager
+def build_lock(final: Path) -> Iterator[None]:
+    """One build of an image at a time, however many sandboxes ask for it at once (`make
+    test`'s two workers): the others wait, then find it built."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with (final.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def _build_image(final: Path, log: Path) -> None:
     staging = final.with_name(final.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -148,13 +164,12 @@ def ensure_image(log: Path) -> Path:
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     prune_other_builds(final)
-    return rootfs
 
 
 def prune_other_builds(kept: Path) -> None:
     """Removes builds of older recipes beside `kept`, so the cache stays one image large."""
     for other in kept.parent.iterdir():
-        if other != kept and not other.name.endswith(".partial"):
+        if other != kept and other.is_dir() and not other.name.endswith(".partial"):
             shutil.rmtree(other, ignore_errors=True)
 
 

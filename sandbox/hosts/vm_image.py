@@ -25,7 +25,13 @@ from roles.packages import site_packages, site_python_tools
 from roles.python_tools import PythonTool
 from roles.wheels import wheelhouse
 from sandbox import settings
-from sandbox.hosts.image import apt_in_root, chroot_mounts, ensure_image, prune_other_builds
+from sandbox.hosts.image import (
+    apt_in_root,
+    build_lock,
+    chroot_mounts,
+    ensure_image,
+    prune_other_builds,
+)
 from sandbox.hosts.image import recipe as container_recipe
 
 DISK_SIZE = "3G"
@@ -96,8 +102,13 @@ def image_dir() -> Path:
 def ensure_vm_image(log: Path) -> VmImage:
     final = image_dir()
     image = VmImage(final / "base.qcow2", final / "vmlinuz", final / "initrd.img")
-    if (final / ".complete").is_file():
-        return image
+    with build_lock(final):
+        if not (final / ".complete").is_file():
+            _build_vm_image(final, log)
+    return image
+
+
+def _build_vm_image(final: Path, log: Path) -> None:
     staging = final.with_name(final.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -132,7 +143,6 @@ def ensure_vm_image(log: Path) -> VmImage:
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     prune_other_builds(final)
-    return image
 
 
 def _install_packages(root: Path, out: BinaryIO) -> None:
