@@ -54,6 +54,14 @@ def wait_for_lock(fd: int) -> None:
             pause(0.1)
 
 
+def index_environment() -> dict[str, str]:
+    """pip's environment: its trust is its own (PIP_CERT, pip.conf's `cert`, or the system's
+    roots). A REQUESTS_CA_BUNDLE here names the roots of the SFUs' ACME CA, which the deploy's
+    callers trust (deploy/runner.py, the sandbox's tests), and which no package index chains
+    to; requests lets it override pip's own setting, so it is left out."""
+    return {key: value for key, value in os.environ.items() if key != "REQUESTS_CA_BUNDLE"}
+
+
 def build(folder: Path, requirements: Path) -> None:
     scratch = tempfile.mkdtemp(dir=folder.parent)
     try:
@@ -71,6 +79,7 @@ def build(folder: Path, requirements: Path) -> None:
                 scratch,
             ],
             check=True,
+            env=index_environment(),
         )
         os.rename(scratch, folder)
     finally:

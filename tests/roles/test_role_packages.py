@@ -3,9 +3,13 @@ bakes it in (the sandbox's VM image) leaves a deploy nothing to install: the Deb
 and the Python tools in their venvs."""
 
 import ast
+import os
 from collections.abc import Callable
 
+import pytest
+
 from roles.packages import site_packages, site_python_tools
+from roles.wheels import index_environment
 from tests.project import PROJECT_ROOT
 
 
@@ -84,3 +88,17 @@ def test_a_tool_installs_its_pinned_version_from_the_wheels_only() -> None:
         f"certbot=={certbot.version} certbot-dns-route53"
     )
     assert certbot.version == "5.8.0"
+
+
+def test_the_wheels_are_fetched_with_pips_own_trust_not_the_sfus_ca(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deploy's environment names the SFUs' ACME roots in REQUESTS_CA_BUNDLE (for its
+    callers); pip, which lets that override its own `cert`, must not see it (a cold cache's
+    first build failed on it: the index does not chain to the sandbox's CA)."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/tmp/sandbox/acme/trust.pem")
+    monkeypatch.setenv("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt")
+    environment = index_environment()
+    assert "REQUESTS_CA_BUNDLE" not in environment
+    assert environment["PIP_CERT"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert environment["PATH"] == os.environ["PATH"]
