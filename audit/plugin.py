@@ -50,12 +50,22 @@ def message_of(report: pytest.TestReport) -> str:
     return ""
 
 
+IS_WORKER = False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist worker of this run, by its config, never by PYTEST_XDIST_WORKER: an audit run
+    from within an xdist worker (the project's own tests run in two) inherits that variable."""
+    global IS_WORKER
+    IS_WORKER = hasattr(config, "workerinput")
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     outcome = outcome_of(report)
     path = os.environ.get(RESULTS_ENV)
     if outcome is None or not path:
         return
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if IS_WORKER:
         return  # the controller writes every worker's results
     properties: dict[str, Any] = dict(report.user_properties)
     record = {

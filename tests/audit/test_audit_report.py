@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.plugin import RESULTS_ENV
 from audit.report import html_report, json_report, mandatory_failures, results_from
 from tests.pop_specs import an_entry
 from tests.project import PROJECT_ROOT
@@ -183,3 +184,24 @@ def test_the_audit_loads_the_suites_conftest_and_not_the_test_suites(tmp_path: P
     assert any("verify/conftest.py" in line for line in registered), registered
     assert not any("tests/conftest.py" in line for line in registered), registered
     assert "test_base.py::test_sshd_runs_with_keys_only[ams1-sfu01]" in collected.stdout
+
+
+def test_an_audit_run_from_an_xdist_worker_still_writes_its_results(tmp_path: Path) -> None:
+    """The audit's pytest inherits PYTEST_XDIST_WORKER when it runs under a worker (`make
+    test` runs two): it is the controller of its own run all the same and writes the results
+    (it wrote none, and the audit said the suites did not run)."""
+    (tmp_path / "test_checked.py").write_text(
+        "from verify.controls import control\n\n"
+        "@control('VP-TEST-01', 'A check', 'Why it matters.')\n"
+        "def test_checked():\n    assert True\n"
+    )
+    results = tmp_path / "results.jsonl"
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "audit.plugin", "-p", "no:cacheprovider",
+         f"--rootdir={tmp_path}", "-c", "/dev/null", str(tmp_path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, RESULTS_ENV: str(results), "PYTEST_XDIST_WORKER": "gw1"},
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    [record] = [json.loads(line) for line in results.read_text().splitlines()]
+    assert record["status"] == "passed" and record["control_id"] == "VP-TEST-01"
