@@ -32,6 +32,7 @@ REQUIRED_COMMANDS = ("systemd-nspawn", "debootstrap", "/usr/sbin/apt-cacher-ng",
 STANDIN = "flexmetal-standin"
 ROUTE53 = "route53-moto"
 APT_PROXY = "apt-cacher-ng"
+COLLECTOR = "log-collector"
 
 
 def require_machine() -> None:
@@ -98,6 +99,19 @@ def start_route53() -> None:
         time.sleep(0.1)
 
 
+def start_collector() -> None:
+    address, port = settings.COLLECTOR.rsplit(":", 1)
+    command = [
+        sys.executable,
+        "-m",
+        "sandbox.collector",
+        address,
+        port,
+        str(settings.COLLECTED_LOG),
+    ]
+    processes.start(COLLECTOR, command)
+
+
 def claim_the_bridge() -> None:
     # our relay of Route 53 onto the bridge holds Route 53's port number too: started anew
     processes.stop(acme.RELAY)
@@ -126,6 +140,7 @@ def up() -> None:
     conf = settings.STATE_DIR / "apt-cacher-ng"
     aptproxy.write_config(conf)
     processes.start(APT_PROXY, aptproxy.command(conf))
+    start_collector()
     upstream.start()
     callers.start()
     start_route53()
@@ -138,6 +153,7 @@ def up() -> None:
         f"  ACME CA (pebble)   {settings.ACME_DIRECTORY}, trusted: {settings.ACME_TRUST}\n"
         f"  hosts              on {settings.BRIDGE} ({settings.NETWORK})\n"
         f"  package proxy      {settings.BRIDGE_ADDRESS}:{settings.APT_PROXY_PORT}\n"
+        f"  log collector      {settings.COLLECTOR}, into {settings.COLLECTED_LOG}\n"
         f"  upstream router    AS{settings.UPSTREAM_ASN} at {settings.UPSTREAM_ADDRESS}\n"
         f"  callers            {callers.CALLER}, namespace {callers.NAMESPACE}"
     )
@@ -148,6 +164,7 @@ def down() -> None:
     processes.stop(STANDIN)
     sandbox_hosts().stop_all()
     processes.stop(APT_PROXY)
+    processes.stop(COLLECTOR)
     acme.stop()
     processes.stop(ROUTE53)
     callers.stop()
@@ -169,6 +186,7 @@ def status() -> None:
             {
                 "standin": {"pid": processes.running_pid(STANDIN), "healthy": standin_healthy()},
                 "apt_proxy": {"pid": processes.running_pid(APT_PROXY)},
+                "log_collector": {"pid": processes.running_pid(COLLECTOR)},
                 "route53": {"pid": processes.running_pid(ROUTE53), "healthy": route53_healthy()},
                 "acme_ca": {
                     "pid": processes.running_pid(acme.PEBBLE),

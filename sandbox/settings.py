@@ -68,8 +68,14 @@ ACME_SECRET_ENVIRONMENT = {"VOICEPOP_SECRET_acmeRoute53SecretKey": ACME_ROUTE53_
 # what the sandbox's callers (the probe, drills, tests) need: the token secret, the CA's roots
 CALLER_ENVIRONMENT = {**SFU_TOKEN_ENVIRONMENT, "REQUESTS_CA_BUNDLE": str(ACME_TRUST)}
 
+# The log collector the hosts ship their logs to (Pulumi.sandbox.yaml's base.log_collector):
+# syslog over TCP on the bridge, every message a line of COLLECTED_LOG (sandbox/collector.py)
+COLLECTOR_PORT = int(os.environ.get("VOICEPOP_SANDBOX_COLLECTOR_PORT", "6514"))
+COLLECTOR = f"{BRIDGE_ADDRESS}:{COLLECTOR_PORT}"
+
 SSH_KEY = STATE_DIR / "ssh" / "id_ed25519"
 STANDIN_STATE = STATE_DIR / "flexmetal.db"
 HOSTS_DIR = STATE_DIR / "hosts"
 PIDS_DIR = STATE_DIR / "pids"
 LOGS_DIR = STATE_DIR / "logs"
+COLLECTED_LOG = LOGS_DIR / "collected.log"
