@@ -75,6 +75,7 @@ def config_file(folder: Path, deploy: bool = False, **changes: Any) -> Path:
     pop["dns"]["api_endpoint"] = f"http://127.0.0.1:{ENV['VOICEPOP_SANDBOX_ROUTE53_PORT']}"
     for neighbor in pop["bgp"]["neighbors"]:
         neighbor["peer_address"] = str(list(network.hosts())[1])  # the upstream router
+    pop["base"]["log_collector"] = f"{next(network.hosts())}:6514"  # the sandbox's collector
     pop["deploy"] = {"enabled": deploy, "ssh_private_key": f"{folder}/sandbox/ssh/id_ed25519"}
     for dotted, value in changes.items():
         *parents, leaf = dotted.split("__")

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from roles.anycast.config import AnycastHost
 from roles.anycast.defaults import AnycastSettings
-from roles.base.defaults import BaseSettings
+from roles.base.defaults import DEPLOY_SSH_USER, BaseSettings
 from roles.firewall.defaults import FirewallHost
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.nic_tuning.defaults import NicTuning
@@ -25,7 +25,7 @@ ServiceState = Literal["in-service", "drained"]
 class HostEntry(RoleSettings):
     name: str
     address: str
-    ssh_user: str = "root"
+    ssh_user: str = DEPLOY_SSH_USER
     ssh_key: str | None = None  # None: the operator's SSH agent
     ssh_dead_after_s: float = 60.0
     pop: str

@@ -5,6 +5,7 @@ the container hosts still prove the installs."""
 
 from roles.anycast.deploy import HEALTHCHECKER
 from roles.anycast.deploy import PACKAGES as ANYCAST
+from roles.base.deploy import AUDIT_PACKAGES as AUDIT
 from roles.base.deploy import PACKAGES as BASE
 from roles.firewall.deploy import PACKAGES as FIREWALL
 from roles.nic_tuning.deploy import PACKAGES as NIC_TUNING
@@ -16,7 +17,7 @@ from roles.sfu.tls import PACKAGES as TLS_FRONT
 
 def site_packages(sfu_implementation: str = "janus") -> list[str]:
     sfu = ADAPTERS[sfu_implementation].packages
-    return sorted({*BASE, *NIC_TUNING, *FIREWALL, *sfu, *TLS_FRONT, *ANYCAST})
+    return sorted({*BASE, *AUDIT, *NIC_TUNING, *FIREWALL, *sfu, *TLS_FRONT, *ANYCAST})
 
 
 def site_python_tools() -> list[PythonTool]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from roles.anycast.config import AnycastHost, Neighbor
+from roles.base.defaults import DEPLOY_SSH_USER
 from roles.firewall.defaults import FirewallHost
 from roles.host import HostEntry
 from stacks.spec.models import PopSpec
@@ -84,7 +85,7 @@ def host_entry(spec: PopSpec, name: str, address: str, project_dir: Path) -> Hos
     return HostEntry(
         name=name,
         address=address,
-        ssh_user="root",
+        ssh_user=DEPLOY_SSH_USER,
         ssh_key=str(project_dir / key) if key else None,
         ssh_dead_after_s=spec.deploy.ssh_dead_after_s,
         pop=spec.code,

@@ -91,6 +91,11 @@ class SandboxUnderTest:
         return str(list(network.hosts())[1])
 
     @property
+    def collected_log(self) -> Path:
+        """What the sandbox's log collector received from the hosts (sandbox/collector.py)."""
+        return self.root / "sandbox" / "logs" / "collected.log"
+
+    @property
     def ssh_key(self) -> Path:
         return self.root / "sandbox" / "ssh" / "id_ed25519"
 
@@ -184,6 +189,7 @@ class SandboxUnderTest:
         route53_port = self.settings["VOICEPOP_SANDBOX_ROUTE53_PORT"]
         acme["route53_endpoint"] = f"http://{self.bridge_address}:{route53_port}"
         acme["ca_bundle"] = str(self.acme_trust)
+        pop["base"]["log_collector"] = f"{self.bridge_address}:6514"
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
         # the provider's and DNS tests run many ups: the host deploy only where a test asks
         pop["deploy"] = {

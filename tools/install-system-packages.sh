@@ -6,12 +6,13 @@ set -euo pipefail
 packages=(systemd-container debootstrap apt-cacher-ng bird2 iproute2 openssh-client
           qemu-system-x86 qemu-utils e2fsprogs
           chromium libjs-janus-gateway \
-          prometheus socat libnss3-tools iputils-ping)  # chromium: headless, to look at the HTML reports the project writes and,
+          prometheus socat libnss3-tools iputils-ping lynis)  # chromium: headless, to look at the HTML reports the project writes and,
                        # with Janus's own janus.js (libjs-janus-gateway), to call the SFU;
                        # prometheus: scrapes the call probe's exporter in a test;
                        # socat: Route 53's stand-in on the bridge, for the hosts' ACME
                        # client; libnss3-tools: the browser trusts the sandbox's ACME root;
-                       # iputils-ping: the reference the probe's delay figures are checked by
+                       # iputils-ping: the reference the probe's delay figures are checked by;
+                       # lynis: the independent audit, copied to a host and run there
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -1,5 +1,5 @@
-"""The base of a host as it really runs: sshd's effective config, chrony, journald, updates.
-The suite's reads are one round trip per host."""
+"""The base of a host as it really runs: sshd's effective config, chrony, journald, updates,
+what a login meets and where the logs go. The suite's reads are one round trip per host."""
 
 from typing import Any
 
@@ -13,6 +13,8 @@ from verify.controls import control
 from verify.expect import expect
 
 pytestmark = pytest.mark.verify
+
+ROOT_ONLY = {**rendered.ROOT_ONLY_FILES, **rendered.ROOT_ONLY_FOLDERS}
 
 
 def settings_of(declared: HostEntry) -> BaseSettings:
@@ -32,6 +34,13 @@ def base(remote: Any) -> dict[str, Read]:
             "unattended_installed": "dpkg-query -W -f '${Status}' unattended-upgrades",
             "unattended": f"cat {rendered.UNATTENDED_CONF}",
             "auto_upgrades": f"cat {rendered.AUTO_UPGRADES_CONF}",
+            **{f"issue {path}": f"cat {path}" for path in rendered.ISSUE_FILES},
+            "login_defs": f"grep -E '^[A-Z_]+[[:space:]]' {rendered.LOGIN_DEFS}",
+            "session": f"cat {rendered.SESSION_PROFILE}",
+            "modes": "stat -c '%a %n' " + " ".join(ROOT_ONLY),
+            "rsyslog_active": "systemctl is-active rsyslog",
+            "forward": f"cat {rendered.RSYSLOG_FORWARD}",
+            "collector_connections": "ss -Htn state established",
         },
     )
 
@@ -85,3 +94,70 @@ def test_security_updates_policy(base: dict[str, Read], declared: HostEntry) -> 
     assert policy == rendered.unattended_upgrades(settings)
     assert f'Automatic-Reboot "{str(settings.automatic_reboot).lower()}"' in policy
     assert base["auto_upgrades"].output + "\n" == rendered.auto_upgrades(settings)
+
+
+@control(
+    "VP-BASE-05",
+    "Logins meet a legal banner, a strict umask and an idle timeout; root's files are closed",
+    "A notice makes unauthorised use unambiguous; files made by an operator are not world-"
+    "readable; a forgotten root shell closes itself; sshd's and cron's files are root's alone.",
+    "advisory",
+)
+def test_logins_are_bounded_and_roots_files_closed(
+    request: pytest.FixtureRequest, base: dict[str, Read], declared: HostEntry
+) -> None:
+    settings = settings_of(declared)
+    expected = {
+        **{path: rendered.login_banner(settings) for path in rendered.ISSUE_FILES},
+        **{key: [line.split()] for key, line in rendered.login_defs(settings).items()},
+        rendered.SESSION_PROFILE: rendered.session_profile(settings),
+    }
+    set_in_login_defs: dict[str, list[list[str]]] = {}
+    for line in base["login_defs"].output.splitlines():
+        set_in_login_defs.setdefault(line.split()[0], []).append(line.split())
+    observed = {
+        **{path: base[f"issue {path}"].output + "\n" for path in rendered.ISSUE_FILES},
+        **{key: set_in_login_defs.get(key, []) for key in rendered.login_defs(settings)},
+        rendered.SESSION_PROFILE: base["session"].output + "\n",
+    }
+    pairs = (line.split(" ", 1) for line in base["modes"].output.splitlines() if " " in line)
+    modes = {path: mode for mode, path in pairs}
+    for path, mode in ROOT_ONLY.items():
+        expected[path], observed[path] = mode, modes.get(path, "missing")
+    expect(request, expected, observed, f"{declared.name}: banner, umask, timeout, modes")
+
+
+@control(
+    "VP-BASE-06",
+    "Logs are shipped off the host to the declared collector",
+    "An intruder with root edits the logs on the host; the collector's copy shows what "
+    "happened, and the fleet's logs are read in one place.",
+)
+def test_logs_are_shipped_to_the_collector(
+    request: pytest.FixtureRequest, base: dict[str, Read], declared: HostEntry
+) -> None:
+    settings = settings_of(declared)
+    forward = rendered.rsyslog_forward(settings)
+    if forward is None:
+        assert base["forward"].status != 0, f"{rendered.RSYSLOG_FORWARD}: no collector declared"
+        pytest.skip("no log collector declared for this host")
+    peers = [line.split()[-1] for line in base["collector_connections"].output.splitlines()]
+    collector = settings.log_collector
+    connected = any(is_collector(peer, collector) for peer in peers)
+    expected = {"rsyslog": "active", "config": forward, "connected to": collector}
+    observed = {
+        "rsyslog": base["rsyslog_active"].output,
+        "config": base["forward"].output + "\n",
+        "connected to": collector if connected else peers,
+    }
+    expect(request, expected, observed, f"{declared.name}: rsyslog's forwarding")
+
+
+def is_collector(peer: str, collector: str | None) -> bool:
+    """`ss -n` prints addresses: a collector declared by name matches on its port."""
+    if collector is None or ":" not in peer:
+        return False
+    target, port = collector.rsplit(":", 1)
+    peer_address, peer_port = peer.rsplit(":", 1)
+    named = not target.replace(".", "").isdigit()
+    return peer_port == port and (named or peer_address == target)

@@ -1,6 +1,7 @@
 """The hardening as it really runs on a host: security updates applied and no service left on
-replaced libraries, core dumps off, unused kernel protocols unloadable, and each network-facing
-service in its systemd sandbox at or below its exposure bound. One round trip per host."""
+replaced libraries, core dumps off, unused kernel protocols unloadable, each network-facing
+service in its systemd sandbox at or below its exposure bound, privileged commands audited and
+the installed files as their packages shipped them. One round trip per host."""
 
 from typing import Any
 
@@ -11,6 +12,7 @@ from roles.base import files as rendered
 from roles.base.defaults import BaseSettings
 from roles.host import HostEntry
 from roles.host_kind import KernelScope
+from roles.packages import site_packages
 from roles.sfu.janus import SANDBOX as JANUS_SANDBOX
 from roles.unit_sandbox import UnitSandbox, exposure_command, parse_exposure, render_dropin
 from verify.batch import Read, read_all
@@ -20,6 +22,13 @@ from verify.expect import expect
 pytestmark = pytest.mark.verify
 
 SANDBOXES = (JANUS_SANDBOX, BIRD_SANDBOX, HEALTHCHECKER_SANDBOX)
+# the files of the packages the roles install, against the packages' checksums: the changed
+# ones, one per line (debsums -s prints nothing for an intact package)
+DEBSUMS = (
+    "debsums -s $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' "
+    + " ".join(site_packages())
+    + " 2>/dev/null | awk '/^ii/ {print $2}')"
+)
 
 
 def base_of(declared: HostEntry) -> BaseSettings:
@@ -34,6 +43,9 @@ def host(remote: Any) -> dict[str, Read]:
         "timers": "systemctl is-enabled " + " ".join(rendered.APT_TIMERS),
         "modprobe": f"cat {rendered.MODPROBE_DROPIN}",
         "core_limit": "systemctl show -p DefaultLimitCORE --value",
+        "audit_rules": "auditctl -l",
+        "auditd": "systemctl is-active auditd",
+        "debsums": DEBSUMS,
     }
     for path in rendered.core_dump_files(BaseSettings()):
         reads[f"file {path}"] = f"cat {path}"
@@ -104,8 +116,9 @@ def test_core_dumps_are_off(
 
 @control(
     "VP-HARD-05",
-    "Unused kernel protocols (dccp, sctp, rds, tipc) cannot be loaded",
-    "Rarely used protocol modules are a recurring source of kernel vulnerabilities.",
+    "Unused kernel protocols and removable storage cannot be loaded",
+    "Rarely used protocol modules are a recurring source of kernel vulnerabilities; a rack "
+    "server takes no USB or FireWire storage.",
 )
 def test_unused_kernel_protocols_are_unloadable(
     request: pytest.FixtureRequest,
@@ -163,3 +176,42 @@ def test_network_facing_services_run_sandboxed(
             else f"exposure {exposure}, drop-in {state}"
         )
     expect(request, expected, observed, "systemd sandboxing (systemd-analyze security)")
+
+
+@control(
+    "VP-HARD-07",
+    "Every program run as root by a logged-in user is audited",
+    "What a person did with root is on record, in the audit log and shipped with the logs; "
+    "a container has no audit subsystem (its machine audits it).",
+)
+def test_privileged_commands_are_audited(
+    request: pytest.FixtureRequest,
+    host: dict[str, Read],
+    declared: HostEntry,
+    kernel_scope: KernelScope,
+) -> None:
+    if kernel_scope != "full":
+        pytest.skip("a container host has no audit subsystem of its own")
+    settings = base_of(declared)
+    if not settings.audit_privileged_commands:
+        pytest.skip("audit_privileged_commands is off for this host")
+    expected = {"auditd": "active", "rules": rendered.audit_rules_as_listed(settings)}
+    rules = host["audit_rules"].output.splitlines()
+    observed = {
+        "auditd": host["auditd"].output,
+        "rules": [r for r in rules if rendered.AUDIT_KEY in r],
+    }
+    expect(request, expected, observed, "auditd and auditctl -l")
+
+
+@control(
+    "VP-HARD-08",
+    "The installed files of the roles' packages match their checksums",
+    "A binary changed on the host (by hand, or by an intruder) is not what was reviewed.",
+    "advisory",
+)
+def test_installed_files_match_their_packages(
+    request: pytest.FixtureRequest, host: dict[str, Read]
+) -> None:
+    changed = sorted(line for line in host["debsums"].output.splitlines() if line)
+    expect(request, [], changed, "debsums -s")

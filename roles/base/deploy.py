@@ -1,6 +1,8 @@
 """The base role: chrony, a hardened sshd (checked with `sshd -t` before any reload, so a bad
 file never locks the host out), journald limits, security updates applied at deploy and
-unattended after, core dumps off and unused kernel protocols unloadable.
+unattended after, core dumps off and unused kernel protocols unloadable; a login banner, a
+strict umask and idle timeout for login shells, logs shipped to a collector, privileged
+commands audited, and what only root may read closed to others.
 
 Host data: `base` (overrides of roles/base/defaults.py). A container host (read on it,
 roles/host_kind.py) runs chrony without clock control.
@@ -19,7 +21,11 @@ from roles.base.defaults import BaseSettings
 from roles.base.facts import PendingSecurityUpdates, StaleLibraryUnits
 from roles.host_kind import HostKernelScope
 
-PACKAGES = ["chrony", "unattended-upgrades", "openssh-server"]
+# rsyslog ships the logs; libpam-tmpdir gives each login a private /tmp; debsums checks the
+# installed files against the packages' checksums (VP-HARD-08)
+PACKAGES = ["chrony", "unattended-upgrades", "openssh-server", "rsyslog", "libpam-tmpdir",
+            "debsums"]  # fmt: skip
+AUDIT_PACKAGES = ["auditd"]  # on hosts with a kernel of their own
 
 
 def _put(path: str, content: str, name: str):  # type: ignore[no-untyped-def]
@@ -32,6 +38,8 @@ def base(settings: BaseSettings) -> None:
         name="Base packages", packages=PACKAGES, update=True, cache_time=86_400, no_recommends=True
     )
 
+    for issue in rendered.ISSUE_FILES:
+        _put(issue, rendered.login_banner(settings), f"login banner: {issue}")
     sshd = _put(rendered.SSHD_DROPIN, rendered.sshd_dropin(settings), "sshd hardening")
     server.shell(
         name="Check sshd's config, then reload it",
@@ -84,6 +92,63 @@ def base(settings: BaseSettings) -> None:
         _if=any_changed(*no_core) if no_core else lambda: False,
         commands=["systemctl daemon-reexec"],
     )
+
+    login_shells(settings)
+    ship_logs(settings)
+    if host.get_fact(HostKernelScope) == "full":
+        audit_privileged_commands(settings)
+    close_to_others()
+
+
+def login_shells(settings: BaseSettings) -> None:
+    for key, line in rendered.login_defs(settings).items():
+        files.line(
+            name=f"login.defs: {key}",
+            path=rendered.LOGIN_DEFS,
+            line=rendered.login_defs_pattern(key),
+            replace=line,
+        )
+    _put(rendered.SESSION_PROFILE, rendered.session_profile(settings), "login shells' session")
+
+
+def ship_logs(settings: BaseSettings) -> None:
+    """rsyslog forwards every message to the collector, or keeps them on the host."""
+    forward = rendered.rsyslog_forward(settings)
+    if forward is None:
+        changed = files.file(name="No log collector", path=rendered.RSYSLOG_FORWARD, present=False)
+    else:
+        changed = _put(rendered.RSYSLOG_FORWARD, forward, "logs shipped to the collector")
+    server.shell(
+        name="Check rsyslog's config, then restart it",
+        _if=changed.did_change,
+        commands=["rsyslogd -N1 -f /etc/rsyslog.conf", "systemctl restart rsyslog"],
+    )
+    systemd.service(name="rsyslog running", service="rsyslog", running=True, enabled=True)
+
+
+def audit_privileged_commands(settings: BaseSettings) -> None:
+    rules = rendered.audit_rules(settings)
+    if rules is None:
+        files.file(name="No audit of privileged commands", path=rendered.AUDIT_RULES,
+                   present=False)  # fmt: skip
+        return
+    apt.packages(name="auditd", packages=AUDIT_PACKAGES, no_recommends=True)
+    loaded = files.put(
+        name="audit rules: privileged commands",
+        src=StringIO(rules),
+        dest=rendered.AUDIT_RULES,
+        mode="640",
+    )
+    server.shell(name="auditd loads its rules", _if=loaded.did_change,
+                 commands=["augenrules --load"])  # fmt: skip
+    systemd.service(name="auditd running", service="auditd", running=True, enabled=True)
+
+
+def close_to_others() -> None:
+    for path, mode in rendered.ROOT_ONLY_FILES.items():
+        files.file(name=f"{path} root's only", path=path, mode=mode)
+    for path, mode in rendered.ROOT_ONLY_FOLDERS.items():
+        files.directory(name=f"{path} root's only", path=path, mode=mode)
 
 
 def enable_apt_timers() -> None:

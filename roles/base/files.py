@@ -13,6 +13,18 @@ MODPROBE_DROPIN = "/etc/modprobe.d/60-voicepop-disabled-protocols.conf"
 LIMITS_DROPIN = "/etc/security/limits.d/60-voicepop-no-core.conf"
 SYSTEMD_DROPIN = "/etc/systemd/system.conf.d/60-voicepop-no-core.conf"
 COREDUMP_DROPIN = "/etc/systemd/coredump.conf.d/60-voicepop-no-core.conf"
+ISSUE_FILES = ("/etc/issue", "/etc/issue.net")  # the console's and sshd's Banner
+LOGIN_DEFS = "/etc/login.defs"
+SESSION_PROFILE = "/etc/profile.d/voicepop-session.sh"
+RSYSLOG_FORWARD = "/etc/rsyslog.d/60-voicepop-forward.conf"
+AUDIT_RULES = "/etc/audit/rules.d/60-voicepop-privileged.rules"
+AUDIT_KEY = "voicepop-privileged"
+# what only root may read (sshd's config) and enter (the cron folders, made if missing: a
+# package that adds a job to one keeps the folder's mode)
+ROOT_ONLY_FILES = {"/etc/ssh/sshd_config": "600"}
+ROOT_ONLY_FOLDERS = {
+    f"/etc/cron.{name}": "700" for name in ("d", "hourly", "daily", "weekly", "monthly")
+}
 
 
 def sshd_effective(settings: BaseSettings) -> dict[str, str]:
@@ -27,6 +39,13 @@ def sshd_effective(settings: BaseSettings) -> dict[str, str]:
         "clientaliveinterval": str(settings.ssh_client_alive_interval_s),
         "allowtcpforwarding": yes_no(settings.ssh_allow_tcp_forwarding),
         "allowagentforwarding": yes_no(settings.ssh_allow_agent_forwarding),
+        "clientalivecountmax": str(settings.ssh_client_alive_count_max),
+        "maxsessions": str(settings.ssh_max_sessions),
+        "loglevel": settings.ssh_log_level,
+        "allowusers": " ".join(settings.ssh_allow_users),
+        "compression": "no",
+        "tcpkeepalive": "no",  # ClientAlive* detects dead peers, inside the encrypted channel
+        "banner": ISSUE_FILES[1],
     }
 
 
@@ -45,7 +64,87 @@ def sshd_dropin(settings: BaseSettings) -> str:
         f"ClientAliveInterval {settings.ssh_client_alive_interval_s}\n"
         f"AllowTcpForwarding {yes_no(settings.ssh_allow_tcp_forwarding)}\n"
         f"AllowAgentForwarding {yes_no(settings.ssh_allow_agent_forwarding)}\n"
+        f"ClientAliveCountMax {settings.ssh_client_alive_count_max}\n"
+        f"MaxSessions {settings.ssh_max_sessions}\n"
+        f"LogLevel {settings.ssh_log_level}\n"
+        f"AllowUsers {' '.join(settings.ssh_allow_users)}\n"
+        "Compression no\n"
+        "TCPKeepAlive no\n"
+        f"Banner {ISSUE_FILES[1]}\n"
     )
+
+
+def login_banner(settings: BaseSettings) -> str:
+    """/etc/issue and /etc/issue.net: the notice alone (no OS or version for a stranger)."""
+    return settings.login_banner.rstrip() + "\n"
+
+
+def login_defs_pattern(key: str) -> str:
+    """The line of `key` in login.defs, set or commented out as Debian ships it ("#KEY value"),
+    never one of the comments that merely name it ("# UMASK is the default ..."). pyinfra's
+    files.line matches it with grep and sed's basic syntax: no `?` (a literal there)."""
+    return rf"^#*{key}\s.*"
+
+
+# No account has a password (SSH keys only); one set by hand is still hashed the slow way
+SHA_CRYPT_ROUNDS = 65_536
+
+
+def login_defs(settings: BaseSettings) -> dict[str, str]:
+    """login.defs' lines the role sets, by key: the console's and su's umask (Debian's PAM has
+    no pam_umask, so SSH sessions take the login shells' umask from the session profile) and
+    the rounds of a password's hash."""
+    return {
+        "UMASK": f"UMASK\t\t{settings.default_umask}",
+        "SHA_CRYPT_MIN_ROUNDS": f"SHA_CRYPT_MIN_ROUNDS {SHA_CRYPT_ROUNDS}",
+        "SHA_CRYPT_MAX_ROUNDS": f"SHA_CRYPT_MAX_ROUNDS {SHA_CRYPT_ROUNDS}",
+    }
+
+
+def session_profile(settings: BaseSettings) -> str:
+    """Interactive login shells: the umask, an idle timeout they cannot unset, no core
+    dumps. Non-interactive commands (a deploy's, the suites') never read it."""
+    lines = [f"umask {settings.default_umask}", "ulimit -c 0 2>/dev/null"]
+    if settings.shell_idle_timeout_s:
+        lines += [f"TMOUT={settings.shell_idle_timeout_s}", "readonly TMOUT", "export TMOUT"]
+    return GENERATED + "\n".join(lines) + "\n"
+
+
+def rsyslog_forward(settings: BaseSettings) -> str | None:
+    """Every message to the collector over TCP, octet-counted (RFC 6587), queued on disk while
+    it is away and retried for ever; None: no collector, logs stay on the host."""
+    if settings.log_collector is None:
+        return None
+    target, port = settings.log_collector.rsplit(":", 1)
+    return GENERATED + (
+        f'*.* action(type="omfwd" target="{target}" port="{port}" protocol="tcp"\n'
+        '       TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format"\n'
+        '       queue.type="LinkedList" queue.filename="voicepop-forward"\n'
+        '       queue.maxDiskSpace="256m" queue.saveOnShutdown="on"\n'
+        '       action.resumeRetryCount="-1" action.resumeInterval="10")\n'
+    )
+
+
+def audit_rules(settings: BaseSettings) -> str | None:
+    """Every program run as root by a user who logged in (auid set, not the unset -1): what
+    a person did with root, as the audit log keeps it; None: not audited."""
+    if not settings.audit_privileged_commands:
+        return None
+    return GENERATED + "".join(
+        f"-a always,exit -F arch={arch} -S execve -F euid=0 -F auid!=unset -k {AUDIT_KEY}\n"
+        for arch in ("b64", "b32")
+    )
+
+
+def audit_rules_as_listed(settings: BaseSettings) -> list[str]:
+    """The rules as `auditctl -l` prints them once loaded."""
+    rules = audit_rules(settings)
+    if rules is None:
+        return []
+    return [
+        f"-a always,exit -F arch={arch} -S execve -F euid=0 -F auid!=-1 -F key={AUDIT_KEY}"
+        for arch in ("b64", "b32")
+    ]
 
 
 def journald_dropin(settings: BaseSettings) -> str:

@@ -55,3 +55,10 @@ class KernelTuning(BaseModel):
         "leave by another path than the request came in (asymmetric routing), which strict "
         "filtering drops; loose still drops sources no route leads back to",
     )
+    kernel_hardening: bool = Field(
+        True,
+        description="machine-wide kernel hardening (hosts with a kernel of their own): kernel "
+        "pointers and the kernel log hidden from users, no magic SysRq, no unprivileged BPF "
+        "and a hardened BPF JIT, perf events for root only, protected FIFOs and files in "
+        "sticky folders, no core dumps of setuid programs, no line discipline autoload",
+    )

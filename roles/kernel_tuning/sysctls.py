@@ -39,6 +39,27 @@ def hardening_values(tuning: KernelTuning) -> dict[str, str]:
     return values
 
 
+# The kernel's own hardening (all machine-wide): the values the benchmarks' profiles (Lynis's
+# KRNL-6000) ask for. Not kernel.modules_disabled: nftables and BIRD load modules as they go.
+KERNEL_HARDENING = {
+    "dev.tty.ldisc_autoload": "0",
+    "fs.protected_fifos": "2",
+    "fs.protected_regular": "2",
+    "fs.suid_dumpable": "0",
+    "kernel.core_uses_pid": "1",
+    "kernel.dmesg_restrict": "1",
+    "kernel.kptr_restrict": "2",
+    "kernel.perf_event_paranoid": "3",
+    "kernel.sysrq": "0",
+    "kernel.unprivileged_bpf_disabled": "1",
+    "net.core.bpf_jit_harden": "2",
+}
+
+
+def kernel_hardening_values(tuning: KernelTuning) -> dict[str, str]:
+    return dict(KERNEL_HARDENING) if tuning.kernel_hardening else {}
+
+
 # Keys a network namespace owns: a container host may set these for itself.
 NAMESPACED_KEYS = frozenset(
     {
@@ -75,6 +96,7 @@ def sysctl_values(tuning: KernelTuning) -> dict[str, str]:
         ),
         "fs.file-max": str(tuning.file_max),
         **hardening_values(tuning),
+        **kernel_hardening_values(tuning),
     }
 
 

@@ -195,12 +195,19 @@ def tls_front(settings: SfuSettings, names: list[str], route53_secret: str) -> N
     front = files.put(
         name="TLS front's site", src=StringIO(tls.front_config(settings)), dest=tls.FRONT_CONF
     )
-    server.shell(name="nginx -t", commands=["nginx -t -q"], _if=any_changed(front, removed))
+    protocols = files.line(
+        name="nginx.conf: TLS 1.2 and 1.3 only",
+        path=tls.NGINX_CONF,
+        line=r"^\s*ssl_protocols\s.*",
+        replace=tls.NGINX_CONF_PROTOCOLS,
+    )
+    changed = any_changed(front, removed, protocols)
+    server.shell(name="nginx -t", commands=["nginx -t -q"], _if=changed)
     systemd.service(
         name="TLS front reloaded",
         service=tls.FRONT,
         reloaded=True,
-        _if=any_changed(front, removed, obtained),
+        _if=any_changed(front, removed, protocols, obtained),
     )
     systemd.service(
         name="TLS front running and enabled", service=tls.FRONT, running=True, enabled=True

@@ -34,6 +34,20 @@ SERVICE = "voicepop-certificate.service"
 TIMER = "voicepop-certificate.timer"
 FRONT = "nginx.service"
 FRONT_CONF = "/etc/nginx/conf.d/voicepop-sfu.conf"
+NGINX_CONF = "/etc/nginx/nginx.conf"
+# Debian's nginx.conf still offers TLS 1.0 and 1.1 to every server block that sets none
+NGINX_CONF_PROTOCOLS = "\tssl_protocols TLSv1.2 TLSv1.3;"
+# TLS 1.2's forward-secret AEAD suites (Mozilla's "intermediate"); TLS 1.3 has only such
+CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    )
+)
 PACKAGED_SITE = "/etc/nginx/sites-enabled/default"  # plain HTTP on port 80
 ATTEMPTS = 4
 
@@ -119,6 +133,8 @@ server {{
     ssl_certificate {LIVE}/fullchain.pem;
     ssl_certificate_key {LIVE}/privkey.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers {CIPHERS};
+    ssl_prefer_server_ciphers on;
     ssl_session_cache shared:voicepop:10m;
     server_tokens off;
 

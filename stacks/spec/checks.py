@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from roles.base.defaults import DEPLOY_SSH_USER
 from roles.sfu.access import TOKEN_SECRET_KEY
 from roles.sfu.defaults import PortRange
 from roles.sfu.tls import ROUTE53_SECRET_KEY
@@ -58,6 +59,7 @@ def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
         *_check_tcp_services(spec),
         *_check_server_name_lengths(spec),
         *_check_deploy(spec),
+        *_check_deploy_user_admitted(spec),
         *_check_rollout(spec),
     ]
 
@@ -520,6 +522,20 @@ def _check_deploy(spec: PopSpec) -> Iterator[SpecError]:
                 f"{'false' if field == 'simulate' else 'true'} (only a sandbox may "
                 f"{'simulate' if field == 'simulate' else 'skip'} them)",
             )
+
+
+def _check_deploy_user_admitted(spec: PopSpec) -> Iterator[SpecError]:
+    """sshd's AllowUsers holds the deploy's own user: a list without it would lock the next
+    deploy (and the suites, and the audit) out of every server."""
+    allowed = spec.base.ssh_allow_users
+    if DEPLOY_SSH_USER not in allowed:
+        yield SpecError(
+            f"{ROOT}.base.ssh_allow_users",
+            list(allowed),
+            f"leaves out {DEPLOY_SSH_USER!r}, the user the deploys log in as: the next deploy "
+            "would be locked out of every server",
+            f"a list that holds {DEPLOY_SSH_USER!r}",
+        )
 
 
 def _check_rollout(spec: PopSpec) -> Iterator[SpecError]:

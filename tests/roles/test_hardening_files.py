@@ -1,5 +1,7 @@
 """The hardening's rendered files and parsed readings, as text (offline)."""
 
+import subprocess
+
 import pytest
 
 from roles.anycast.config import BIRD_SANDBOX, HEALTHCHECKER_SANDBOX
@@ -75,6 +77,8 @@ def test_unused_protocols_are_made_unloadable_not_just_blacklisted() -> None:
         "install sctp /bin/false",
         "install rds /bin/false",
         "install tipc /bin/false",
+        "install usb-storage /bin/false",
+        "install firewire-core /bin/false",
     ]
 
 
@@ -94,3 +98,91 @@ def test_the_system_bus_is_never_restarted_by_a_deploy() -> None:
     assert f"find {rendered.LISTS_STAMP} -mmin -60" in rendered.PENDING_SECURITY_UPDATES
     refreshed = "apt-get update -qq >/dev/null 2>&1 && mkdir -p /var/lib/voicepop && touch"
     assert f"{refreshed} {rendered.LISTS_STAMP}" in rendered.PENDING_SECURITY_UPDATES
+
+
+def test_sshd_takes_the_benchmarks_settings_from_the_knobs() -> None:
+    settings = BaseSettings(ssh_allow_users=("root", "ops"), ssh_max_sessions=3)
+    dropin = rendered.sshd_dropin(settings)
+    for line in ("ClientAliveCountMax 2", "MaxSessions 3", "LogLevel VERBOSE",
+                 "AllowUsers root ops", "Compression no", "TCPKeepAlive no",
+                 "Banner /etc/issue.net"):  # fmt: skip
+        assert f"\n{line}\n" in dropin
+    effective = rendered.sshd_effective(settings)  # as sshd -T prints them
+    assert effective["allowusers"] == "root ops" and effective["maxsessions"] == "3"
+    assert effective["loglevel"] == "VERBOSE" and effective["banner"] == "/etc/issue.net"
+
+
+def test_login_shells_get_the_umask_and_a_read_only_idle_timeout() -> None:
+    profile = rendered.session_profile(BaseSettings())
+    assert profile.startswith(rendered.GENERATED)
+    assert "umask 027\n" in profile and "ulimit -c 0" in profile
+    assert "TMOUT=900\nreadonly TMOUT\nexport TMOUT\n" in profile
+    assert "TMOUT" not in rendered.session_profile(BaseSettings(shell_idle_timeout_s=0))
+    lines = rendered.login_defs(BaseSettings(default_umask="077"))
+    assert lines["UMASK"] == "UMASK\t\t077"
+    assert lines["SHA_CRYPT_MIN_ROUNDS"] == lines["SHA_CRYPT_MAX_ROUNDS"].replace("MAX", "MIN")
+    assert rendered.login_banner(BaseSettings(login_banner="Keep out.  ")) == "Keep out.\n"
+
+
+def test_logs_go_to_the_collector_over_tcp_queued_on_disk() -> None:
+    assert rendered.rsyslog_forward(BaseSettings()) is None  # no collector: logs stay
+    forward = rendered.rsyslog_forward(BaseSettings(log_collector="logs.example.net:6514"))
+    assert forward is not None
+    assert 'target="logs.example.net" port="6514" protocol="tcp"' in forward
+    assert 'TCP_Framing="octet-counted"' in forward
+    assert 'queue.type="LinkedList" queue.filename="voicepop-forward"' in forward
+    assert 'action.resumeRetryCount="-1"' in forward  # retried for ever, never dropped
+
+
+def test_privileged_commands_are_audited_as_auditctl_lists_them() -> None:
+    rules = rendered.audit_rules(BaseSettings())
+    assert rules is not None
+    written = [line for line in rules.splitlines() if line.startswith("-a")]
+    listed = rendered.audit_rules_as_listed(BaseSettings())
+    assert len(written) == len(listed) == 2  # 64- and 32-bit system calls
+    for rule, as_listed in zip(written, listed, strict=True):
+        assert rule.replace("auid!=unset -k ", "auid!=-1 -F key=") == as_listed
+    assert rendered.audit_rules(BaseSettings(audit_privileged_commands=False)) is None
+    assert rendered.audit_rules_as_listed(BaseSettings(audit_privileged_commands=False)) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("log_collector", "logs.example.net", "should match pattern"),
+        ("log_collector", "logs example:514", "should match pattern"),
+        ("default_umask", "22", "should match pattern"),
+        ("ssh_allow_users", [], "at least 1 item"),
+        ("ssh_allow_users", ["Root Admin"], "should match pattern"),
+        ("ssh_log_level", "DEBUG3", "'INFO' or 'VERBOSE'"),
+    ],
+)
+def test_the_new_base_knobs_refuse_what_would_not_work(
+    field: str, value: object, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        BaseSettings.model_validate({field: value})
+
+
+# Debian 12's /etc/login.defs, the lines that name the keys the role sets
+DEBIAN_LOGIN_DEFS = """\
+#\tUMASK\t\tDefault "umask" value.
+# UMASK is the default umask value for pam_umask and is used by
+# 022 is the "historical" value in Debian for UMASK
+UMASK\t\t022
+# If HOME_MODE is not set, the value of UMASK is used to create the mode.
+#SHA_CRYPT_MIN_ROUNDS 5000
+#SHA_CRYPT_MAX_ROUNDS 5000
+"""
+
+
+def test_each_login_defs_key_replaces_its_one_line_never_a_comment() -> None:
+    """pyinfra's files.line matches with grep's basic syntax and appends the line when nothing
+    matches: `^#?UMASK` matched nothing there (`?` is literal), and the second UMASK line
+    appended was read by Lynis as no strict umask. Checked with grep itself."""
+    for key in rendered.login_defs(BaseSettings()):
+        found = subprocess.run(
+            ["grep", "-c", "-e", rendered.login_defs_pattern(key)],
+            input=DEBIAN_LOGIN_DEFS, capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+        assert found.strip() == "1", key

@@ -9,8 +9,10 @@ import pytest
 from roles.host_kind import DETECT_CONTAINER, kernel_scope_of
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.kernel_tuning.sysctls import (
+    KERNEL_HARDENING,
     NAMESPACED_KEYS,
     hardening_values,
+    kernel_hardening_values,
     plan_for,
     render_dropin,
     sysctl_values,
@@ -24,9 +26,9 @@ def test_every_knob_has_a_sysctl_key() -> None:
     assert values["net.core.rmem_max"] == "25165824"
     assert values["net.ipv4.ip_local_port_range"] == "32768\t60999"
     hardening = hardening_values(KernelTuning())
-    tuning_knobs = len(KernelTuning.model_fields) - 5  # the five hardening knobs
+    tuning_knobs = len(KernelTuning.model_fields) - 6  # the five network hardening knobs, kernel's
     # every tuning knob, the two ephemeral port ends in one key; and the hardening keys
-    assert len(values) == tuning_knobs - 1 + len(hardening)
+    assert len(values) == tuning_knobs - 1 + len(hardening) + len(KERNEL_HARDENING)
 
 
 def test_network_hardening_is_per_namespace_and_reverse_path_filtering_loose() -> None:
@@ -108,3 +110,13 @@ def test_the_detection_command_reads_the_host(tmp_path: Path, setup: str, scope:
         check=True,
     ).stdout
     assert kernel_scope_of(detected) == scope
+
+
+def test_the_kernels_own_hardening_is_machine_wide_and_a_knob() -> None:
+    full = plan_for(KernelTuning(), "full").applied
+    assert {key: full[key] for key in KERNEL_HARDENING} == KERNEL_HARDENING
+    assert full["kernel.kptr_restrict"] == "2" and full["kernel.sysrq"] == "0"
+    assert "kernel.modules_disabled" not in full  # nftables and BIRD load modules as they go
+    skipped = plan_for(KernelTuning(), "network-namespace").skipped
+    assert set(KERNEL_HARDENING) <= set(skipped)  # a container would change its machine's
+    assert kernel_hardening_values(KernelTuning(kernel_hardening=False)) == {}

@@ -49,7 +49,7 @@ def arguments_in_roles(find: Callable[[ast.AST], list[str]]) -> dict[str, list[s
 def test_every_apt_install_of_the_roles_is_a_listed_constant() -> None:
     assert arguments_in_roles(apt_package_arguments) == {
         "roles/anycast/deploy.py": ["PACKAGES"],
-        "roles/base/deploy.py": ["PACKAGES"],
+        "roles/base/deploy.py": ["PACKAGES", "AUDIT_PACKAGES"],
         "roles/firewall/deploy.py": ["PACKAGES"],
         "roles/nic_tuning/deploy.py": ["PACKAGES"],
         "roles/sfu/deploy.py": ["adapter.packages", "tls.PACKAGES"],
@@ -66,6 +66,8 @@ def test_the_site_packages_are_every_roles_packages() -> None:
         "bird2",
         "python3-venv",
         "nginx-light",
+        "rsyslog",
+        "auditd",
     ):
         assert package in packages
     assert packages == sorted(set(packages))

@@ -26,7 +26,7 @@ from deploy.ssh import SSH_ATTEMPTS
 from quality import emodel
 from quality.report import CallReport
 from roles.anycast.config import BIRD_CONF
-from roles.base.files import JOURNALD_DROPIN, STALE_LIBRARY_UNITS
+from roles.base.files import AUDIT_KEY, JOURNALD_DROPIN, STALE_LIBRARY_UNITS
 from roles.firewall.rules import DROP_LOG_PREFIX, TABLE
 from roles.sfu.access import TOKEN_SECRET_KEY
 from roles.sfu.tls import ROUTE53_SECRET_KEY
@@ -144,10 +144,18 @@ def test_deploy_then_verify_on_a_container_and_a_vm(
     assert changed_operations(deployed.stdout) > 0
     verified = verify(inventory, settle_s=30)
     assert verified.returncode == 0, verified.stdout[-3000:]
-    # every check on both hosts, but the VM's announcement checks: it announces nothing
+    # every check on both hosts, but the VM's announcement checks (it announces nothing) and
+    # the container's audit of privileged commands (no audit subsystem of its own)
     every, announcements = checks_per_host(), checks_per_host(ANNOUNCEMENT_SUITE)
-    assert verified.passed == 2 * every - announcements, verified.stdout[-3000:]
-    assert verified.skipped == announcements, verified.stdout[-3000:]
+    assert verified.passed == 2 * every - announcements - 1, verified.stdout[-3000:]
+    assert verified.skipped == announcements + 1, verified.stdout[-3000:]
+    # what a person runs as root on the VM is on the audit record
+    vm_address = inventory.host(vm)["address"]
+    test_sandbox.ssh(vm_address, "/usr/bin/id -u >/dev/null")
+    audited = test_sandbox.ssh(
+        vm_address, f"ausearch -k {AUDIT_KEY} -x /usr/bin/id --format text 2>/dev/null; true"
+    )
+    assert "successfully executed /usr/bin/id" in audited, audited
 
 
 def test_a_second_run_changes_nothing(inventory: Inventory) -> None:

@@ -37,3 +37,8 @@ def test_sandbox_stack_gets_its_certificates_from_the_sandboxs_acme_ca() -> None
     assert acme["route53_endpoint"] == settings.ROUTE53_ON_BRIDGE
     assert acme["route53_access_key_id"] == settings.ACME_ROUTE53_KEY_ID
     assert settings.PROJECT_DIR / acme["ca_bundle"] == settings.ACME_TRUST
+
+
+def test_sandbox_stack_ships_its_logs_to_the_sandboxs_collector() -> None:
+    document = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text())
+    assert document["config"]["voicepop:pop"]["base"]["log_collector"] == settings.COLLECTOR

@@ -480,3 +480,18 @@ def test_an_extra_firewall_port_may_not_open_ssh_or_media(port: int) -> None:
     raw = valid_pop()
     raw["firewall"] = {"extra_tcp_ports": [port]}
     assert only_error(raw).path == "voicepop:pop.firewall.extra_tcp_ports[0]"
+
+
+def test_an_allow_list_without_the_deploys_user_is_refused_before_anything_runs() -> None:
+    raw = valid_pop()
+    raw["base"] = {"ssh_allow_users": ["ops"]}
+    error = only_error(raw)
+    assert error.path == "voicepop:pop.base.ssh_allow_users"
+    assert error.value == ["ops"]
+    assert "'root', the user the deploys log in as" in error.problem
+    assert "locked out of every server" in error.problem
+    assert error.allowed == "a list that holds 'root'"
+    raw["base"] = {"ssh_allow_users": ["ops", "root"], "log_collector": "logs.ams1.example:6514"}
+    spec = parse_pop(raw, VALID_CONTEXT, "x")
+    assert spec.base.ssh_allow_users == ("ops", "root")
+    assert spec.base.log_collector == "logs.ams1.example:6514"
