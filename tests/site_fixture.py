@@ -195,6 +195,16 @@ def changed_operations(output: str) -> int:
     return totals.changed
 
 
+# the checks a container host skips: the audit of privileged commands (VP-HARD-07), for want
+# of an audit subsystem of its own
+CONTAINER_SKIPS = 1
+
+
+def checks_on_a_container() -> int:
+    """What a fully verified container host passes."""
+    return checks_per_host() - CONTAINER_SKIPS
+
+
 def checks_per_host(suites: str = SUITES_FOLDER) -> int:
     """How many checks the verification suites (or one of them) hold for one host (collected,
     not run): what a fully verified host passes."""

@@ -37,11 +37,12 @@ class BaseSettings(BaseModel):
         "many unanswered keep-alives",
     )
     ssh_max_sessions: int = Field(
-        2,
-        ge=1,
-        le=10,
-        description="sshd MaxSessions: channels per connection (a deploy and "
-        "the suites use one at a time)",
+        10,
+        ge=4,
+        le=64,
+        description="sshd MaxSessions: channels open at once on one connection. A deploy opens "
+        "them faster than sshd retires closed ones: at 2, sshd refused channels mid-deploy "
+        "(ChannelException 'Connect failed': a dozen of the suite's tests failed so)",
     )
     ssh_log_level: Literal["INFO", "VERBOSE"] = Field(
         "VERBOSE", description="sshd LogLevel: VERBOSE logs each login's key fingerprint"

@@ -40,10 +40,11 @@ def hardening_values(tuning: KernelTuning) -> dict[str, str]:
 
 
 # The kernel's own hardening (all machine-wide): the values the benchmarks' profiles (Lynis's
-# KRNL-6000) ask for. Not kernel.modules_disabled: nftables and BIRD load modules as they go.
+# KRNL-6000) ask for. Not kernel.modules_disabled: nftables and BIRD load modules as they go;
+# not fs.protected_fifos: Debian's procps sets it to 1 at boot from protect-links.conf, which
+# systemd-sysctl reads after our drop-in (file names sort "60-..." before "p...").
 KERNEL_HARDENING = {
     "dev.tty.ldisc_autoload": "0",
-    "fs.protected_fifos": "2",
     "fs.protected_regular": "2",
     "fs.suid_dumpable": "0",
     "kernel.core_uses_pid": "1",

@@ -28,7 +28,7 @@ from sandbox.summary import zone_records
 from sandbox.upstream import LearnedPath, learned_routes_of, parse_routes
 from tests.project import run_in_project_env
 from tests.sandbox_fixture import SandboxUnderTest, changed_pop
-from tests.site_fixture import checks_per_host
+from tests.site_fixture import checks_on_a_container
 
 pytestmark = [pytest.mark.e2e, pytest.mark.compliance]
 
@@ -130,7 +130,7 @@ def test_up_delivers_deploys_verifies_announces_and_publishes(
     servers = addresses(pop)
     assert sorted(servers) == ["sbx1-sfu01", "sbx1-sfu02", "sbx1-sfu03"]
     assert {name: d["checks_passed"] for name, d in outputs["deploys"].items()} == dict.fromkeys(
-        servers, checks_per_host()
+        servers, checks_on_a_container()
     )
     # each deploy ended with a synthetic call through the server's SFU, scored by the E-model
     assert all(d["call_mos"] >= 4.3 for d in outputs["deploys"].values()), outputs["deploys"]
@@ -647,7 +647,7 @@ def test_adding_a_server_delivers_deploys_and_verifies_only_it(pop: SandboxUnder
     assert {n: after[n] for n in before} == before, "the other servers were not re-deployed"
     servers = addresses(pop)
     new = servers["sbx1-sfu04"]
-    assert pop.outputs()["deploys"]["sbx1-sfu04"]["checks_passed"] == checks_per_host()
+    assert pop.outputs()["deploys"]["sbx1-sfu04"]["checks_passed"] == checks_on_a_container()
     assert sysctl(pop, new, "net.ipv4.udp_rmem_min") == 32_768
     wait_until(lambda: new in announcing(pop))
     assert a_records(pop)[f"sbx1-sfu04.{ZONE}"] == [new]

@@ -101,14 +101,15 @@ def test_the_system_bus_is_never_restarted_by_a_deploy() -> None:
 
 
 def test_sshd_takes_the_benchmarks_settings_from_the_knobs() -> None:
-    settings = BaseSettings(ssh_allow_users=("root", "ops"), ssh_max_sessions=3)
+    settings = BaseSettings(ssh_allow_users=("root", "ops"), ssh_max_sessions=6)
     dropin = rendered.sshd_dropin(settings)
-    for line in ("ClientAliveCountMax 2", "MaxSessions 3", "LogLevel VERBOSE",
+    for line in ("ClientAliveCountMax 2", "MaxSessions 6", "LogLevel VERBOSE",
                  "AllowUsers root ops", "Compression no", "TCPKeepAlive no",
                  "Banner /etc/issue.net"):  # fmt: skip
         assert f"\n{line}\n" in dropin
     effective = rendered.sshd_effective(settings)  # as sshd -T prints them
-    assert effective["allowusers"] == "root ops" and effective["maxsessions"] == "3"
+    assert effective["allowusers"] == "root ops" and effective["maxsessions"] == "6"
+    assert BaseSettings().ssh_max_sessions == 10  # 2 refused a deploy's channels
     assert effective["loglevel"] == "VERBOSE" and effective["banner"] == "/etc/issue.net"
 
 
