@@ -44,6 +44,7 @@ def host(remote: Any) -> dict[str, Read]:
         "modprobe": f"cat {rendered.MODPROBE_DROPIN}",
         "core_limit": "systemctl show -p DefaultLimitCORE --value",
         "audit_rules": "auditctl -l",
+        "audit_status": "auditctl -s",
         "auditd": "systemctl is-active auditd",
         "debsums": DEBSUMS,
     }
@@ -195,13 +196,21 @@ def test_privileged_commands_are_audited(
     settings = base_of(declared)
     if not settings.audit_privileged_commands:
         pytest.skip("audit_privileged_commands is off for this host")
-    expected = {"auditd": "active", "rules": rendered.audit_rules_as_listed(settings)}
+    enabled = [
+        line for line in host["audit_status"].output.splitlines() if line.startswith("enabled")
+    ]
+    expected = {
+        "auditd": "active",
+        "auditing": ["enabled 1"],
+        "rules": rendered.audit_rules_as_listed(settings),
+    }
     rules = host["audit_rules"].output.splitlines()
     observed = {
         "auditd": host["auditd"].output,
+        "auditing": enabled,
         "rules": [r for r in rules if rendered.AUDIT_KEY in r],
     }
-    expect(request, expected, observed, "auditd and auditctl -l")
+    expect(request, expected, observed, "auditd, auditctl -s and -l")
 
 
 @control(

@@ -130,10 +130,13 @@ def audit_rules(settings: BaseSettings) -> str | None:
     a person did with root, as the audit log keeps it; None: not audited."""
     if not settings.audit_privileged_commands:
         return None
-    return GENERATED + "".join(
+    rules = "".join(
         f"-a always,exit -F arch={arch} -S execve -F euid=0 -F auid!=unset -k {AUDIT_KEY}\n"
         for arch in ("b64", "b32")
     )
+    # auditd does not switch the kernel's auditing on by itself (`auditctl -s`: enabled 0,
+    # rules loaded, nothing recorded); augenrules moves -e to the end of the rules
+    return GENERATED + rules + "-e 1\n"
 
 
 def audit_rules_as_listed(settings: BaseSettings) -> list[str]:

@@ -139,6 +139,7 @@ def test_privileged_commands_are_audited_as_auditctl_lists_them() -> None:
     rules = rendered.audit_rules(BaseSettings())
     assert rules is not None
     written = [line for line in rules.splitlines() if line.startswith("-a")]
+    assert rules.endswith("-e 1\n")  # auditing switched on: auditd leaves it off
     listed = rendered.audit_rules_as_listed(BaseSettings())
     assert len(written) == len(listed) == 2  # 64- and 32-bit system calls
     for rule, as_listed in zip(written, listed, strict=True):

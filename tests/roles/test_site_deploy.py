@@ -154,7 +154,9 @@ def test_deploy_then_verify_on_a_container_and_a_vm(
     vm_address = inventory.host(vm)["address"]
     test_sandbox.ssh(vm_address, "/usr/bin/id -u >/dev/null")
     audited = test_sandbox.ssh(
-        vm_address, f"ausearch -k {AUDIT_KEY} -x /usr/bin/id --format text 2>/dev/null; true"
+        # --input-logs: without a terminal ausearch reads its standard input, not the log
+        vm_address,
+        f"ausearch --input-logs -k {AUDIT_KEY} -x /usr/bin/id --format text; true",
     )
     assert "successfully executed /usr/bin/id" in audited, audited
 
