@@ -100,13 +100,12 @@ def start_route53() -> None:
 
 
 def start_collector() -> None:
-    address, port = settings.COLLECTOR.rsplit(":", 1)
     command = [
         sys.executable,
         "-m",
         "sandbox.collector",
-        address,
-        port,
+        settings.BRIDGE_ADDRESS,
+        str(settings.COLLECTOR_PORT),
         str(settings.COLLECTED_LOG),
     ]
     processes.start(COLLECTOR, command)

@@ -189,7 +189,7 @@ class SandboxUnderTest:
         route53_port = self.settings["VOICEPOP_SANDBOX_ROUTE53_PORT"]
         acme["route53_endpoint"] = f"http://{self.bridge_address}:{route53_port}"
         acme["ca_bundle"] = str(self.acme_trust)
-        pop["base"]["log_collector"] = f"{self.bridge_address}:6514"
+        pop["base"]["log_collector"] = f"{self.bridge_address}:{sandbox_settings.COLLECTOR_PORT}"
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
         # the provider's and DNS tests run many ups: the host deploy only where a test asks
         pop["deploy"] = {

@@ -144,9 +144,10 @@ def audit_rules_as_listed(settings: BaseSettings) -> list[str]:
     rules = audit_rules(settings)
     if rules is None:
         return []
-    return [
-        f"-a always,exit -F arch={arch} -S execve -F euid=0 -F auid!=-1 -F key={AUDIT_KEY}"
-        for arch in ("b64", "b32")
+    return [  # auditctl prints the unset auid as -1 and the key as a field
+        line.replace("auid!=unset -k ", "auid!=-1 -F key=")
+        for line in rules.splitlines()
+        if line.startswith("-a ")
     ]
 
 

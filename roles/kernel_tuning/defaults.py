@@ -59,6 +59,6 @@ class KernelTuning(BaseModel):
         True,
         description="machine-wide kernel hardening (hosts with a kernel of their own): kernel "
         "pointers and the kernel log hidden from users, no magic SysRq, no unprivileged BPF "
-        "and a hardened BPF JIT, perf events for root only, protected FIFOs and files in "
-        "sticky folders, no core dumps of setuid programs, no line discipline autoload",
+        "and a hardened BPF JIT, perf events for root only, protected files in sticky "
+        "folders, no core dumps of setuid programs, no line discipline autoload",
     )
