@@ -12,9 +12,10 @@ python -m quality call ADDRESS [--server NAME] [--name DNS_NAME] [--port 443] [-
     service (anycast) address and DNS_NAME the service's; it assigns a server
     (quality/assign.py), which the call then goes to
 python -m quality exporter --inventory inventories/sandbox.json [--interval 30]
-                           [--duration 3] [--listen 127.0.0.1:9108]
+                           [--duration 3] [--listen 127.0.0.1:9108] [--source-pop control]
     calls each server of the inventory every --interval seconds and serves the figures in
-    Prometheus's exposition format on --listen
+    Prometheus's exposition format on --listen, labelled source_pop, target_pop,
+    target_server and path (unicast), with the certificate's expiry each server presents
 """
 
 import argparse
@@ -85,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--rounds", type=int, default=0, help="stop after this many rounds (0: never)"
     )
+    exporter.add_argument("--source-pop", default="control",
+                          help="the calls' source_pop label: where this exporter runs "
+                          "(default: control, the operator's machine)")  # fmt: skip
     reconnect = commands.add_parser("reconnect", help="a caller that reconnects when media stops")
     reconnect.add_argument("address", help="the service address (anycast) to call")
     reconnect.add_argument("--name", required=True,
@@ -129,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         from quality.exporter import serve
 
         return serve(
-            args.inventory, args.interval, args.duration, args.codec, args.listen, args.rounds
-        )
+            args.inventory, args.interval, args.duration, args.codec, args.listen, args.rounds,
+            args.source_pop,
+        )  # fmt: skip
     try:
         credentials = Credentials.from_environment()
     except MissingSecret as error:

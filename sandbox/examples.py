@@ -15,6 +15,7 @@ sample stacks, an up of simulated PoPs in waves stopped by a broken one)."""
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -102,6 +103,12 @@ def write_calls(hosts: list[HostEntry], out: Path) -> None:
     (out / "metrics.txt").write_text(exporter_metrics([host.name for host in hosts]))
 
 
+def call_up(metrics: str, server: str) -> bool:
+    """The exporter's page has a call of `server` that carried media."""
+    line = rf'^voicepop_call_up{{[^}}]*target_server="{re.escape(server)}"}} 1\.0$'
+    return re.search(line, metrics, re.MULTILINE) is not None
+
+
 def exporter_metrics(servers: list[str]) -> str:
     """The exporter's page once it has a call of every server."""
     port = free_port()
@@ -120,7 +127,7 @@ def exporter_metrics(servers: list[str]) -> str:
                     text = page.read().decode()
             except OSError:
                 continue
-            if all(f'server="{name}"}} 1.0' in text for name in servers):
+            if all(call_up(text, name) for name in servers):
                 return "\n".join(line for line in text.splitlines() if "voicepop_" in line) + "\n"
         sys.exit("examples: the exporter had no call of every server within 120 s")
     finally:
