@@ -136,15 +136,16 @@ class Metrics:
         self.floor.labels(pop).set(gate.floor)
 
 
-def _record_certificate(metrics: Metrics, source_pop: str, pop: str, target: Target) -> None:
+def read_not_after(target: Target) -> float | None:
+    """When the certificate the target presents for its name expires; None when it is reached
+    by its address alone (no name to check) or its certificate could not be read (said)."""
     if not target.name:
-        return  # reached by its address: no name to check a certificate against
+        return None
     try:
-        not_after = certificate_not_after(target.address, target.port, target.name)
+        return certificate_not_after(target.address, target.port, target.name)
     except CertificateUnread as error:
         print(f"{target.server}: {error}", file=sys.stderr, flush=True)
-        return
-    metrics.record_certificate(source_pop, pop, target.server, not_after)
+        return None
 
 
 async def _rounds(
@@ -163,7 +164,9 @@ async def _rounds(
         for pop, target in targets:  # one call at a time: calls never skew each other
             report = await probe(target, credentials, duration_s, codec)
             metrics.record(source_pop, pop, report)
-            _record_certificate(metrics, source_pop, pop, target)
+            not_after = read_not_after(target)
+            if not_after is not None:
+                metrics.record_certificate(source_pop, pop, target.server, not_after)
             print(
                 f"{target.server}: {'ok' if report.ok else report.error}",
                 file=sys.stderr,

@@ -49,3 +49,41 @@ class MediaGate(RoleSettings):
                 "drain bound (hysteresis)"
             )
         return self
+
+
+class ProbeLoad(RoleSettings):
+    """How much the probing mesh may cost. A prober places one call at a time, so a server
+    carries at most one probe call per prober that calls it."""
+
+    calls_per_minute: float = Field(
+        12, gt=0, le=60, description="calls a prober places per minute, all targets together"
+    )
+    call_s: float = Field(3.0, ge=1, le=30, description="seconds of media per call")
+    call_kbit_s: float = Field(
+        130,
+        gt=0,
+        description="what one probe call moves through a server, both ways, headers included "
+        "(Opus at 50 packets a second each way)",
+    )
+    server_capacity_calls: int = Field(
+        500,
+        ge=1,
+        description="concurrent calls one server carries at the MOS bound: a stated figure "
+        "until the load benchmark measures it per instance type",
+    )
+    max_share_pct: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="the most of a server's capacity the mesh's calls may take (all probers "
+        "calling it at once)",
+    )
+
+    @model_validator(mode="after")
+    def _calls_fit_the_minute(self) -> "ProbeLoad":
+        if self.calls_per_minute * self.call_s > 60:
+            raise ValueError(
+                f"calls_per_minute {self.calls_per_minute} x call_s {self.call_s} is more than "
+                "a minute of calls; allowed: at most 60 s of calls a minute (one at a time)"
+            )
+        return self
