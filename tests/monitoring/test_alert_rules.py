@@ -4,28 +4,24 @@ fired, has a severity and a runbook entry, and reads only metrics that something
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
-from quality.exporter import Metrics
-from tests.project import PROJECT_ROOT
+from tests.monitoring.queries import (
+    MONITORING,
+    OTHER_EXPORTERS,
+    exported_by_the_prober,
+    metrics_read,
+    promtool,
+)
 
-MONITORING = PROJECT_ROOT / "monitoring"
 RULES = MONITORING / "rules" / "voicepop.rules.yml"
 RULE_TESTS = MONITORING / "rules" / "voicepop.test.yml"
 RUNBOOK = MONITORING / "RUNBOOK.md"
 SEVERITIES = {"page", "ticket"}
-# metrics the rules read that other exporters serve: not the project's prober
-OTHER_EXPORTERS = {
-    "up": "Prometheus itself, for every scrape",
-    "bird_protocol_up": "bird_exporter on each server (BIRD's protocols)",
-}
-PROMTOOL = shutil.which("promtool") or "promtool"
 
 
 def alerts() -> list[dict[str, Any]]:
@@ -33,20 +29,18 @@ def alerts() -> list[dict[str, Any]]:
     return [rule for group in groups for rule in group["rules"]]
 
 
-def promtool(*args: str, cwd: Path = MONITORING / "rules") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
-    )
+def rules_tool(*args: str, cwd: Path = MONITORING / "rules") -> Any:
+    return promtool(*args, cwd=cwd)
 
 
 def test_the_rules_load() -> None:
-    checked = promtool("check", "rules", RULES.name)
+    checked = rules_tool("check", "rules", RULES.name)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(alerts())} rules found" in checked.stdout
 
 
 def test_the_rules_unit_tests_pass() -> None:
-    tested = promtool("test", "rules", RULE_TESTS.name)
+    tested = rules_tool("test", "rules", RULE_TESTS.name)
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "SUCCESS" in tested.stdout
 
@@ -60,7 +54,7 @@ def test_the_unit_tests_fail_when_a_bound_moves(tmp_path: Path) -> None:
     assert moved != RULES.read_text()
     (tmp_path / RULES.name).write_text(moved)
     shutil.copy(RULE_TESTS, tmp_path)
-    tested = promtool("test", "rules", RULE_TESTS.name, cwd=tmp_path)
+    tested = rules_tool("test", "rules", RULE_TESTS.name, cwd=tmp_path)
     assert tested.returncode != 0
     assert "alertname: VoicepopServerMosLow" in tested.stdout + tested.stderr
 
@@ -93,18 +87,9 @@ def test_every_alert_has_a_severity_and_its_runbook_entry() -> None:
     assert sorted(entries) == sorted(rule["alert"] for rule in alerts()), "an entry of no rule"
 
 
-def exported_by_the_prober() -> set[str]:
-    registry = CollectorRegistry()
-    Metrics(registry)
-    return {
-        f"{family.name}_total" if family.type == "counter" else family.name
-        for family in registry.collect()
-    }
-
-
 @pytest.mark.parametrize("rule", alerts(), ids=lambda rule: rule["alert"])
 def test_every_metric_a_rule_reads_is_exported(rule: dict[str, Any]) -> None:
-    read = set(re.findall(r"\b(?:voicepop|bird)_\w+|\bup(?=\{)", rule["expr"]))
+    read = metrics_read(rule["expr"])
     assert read, rule["expr"]
     unknown = read - exported_by_the_prober() - set(OTHER_EXPORTERS)
     assert unknown == set(), f"{rule['alert']} reads metrics nothing exports"
