@@ -113,6 +113,9 @@ def parser() -> argparse.ArgumentParser:
                         )  # fmt: skip
     prober.add_argument("--listen", default="127.0.0.1:9108", help="host:port of the metrics")
     prober.add_argument("--rounds", type=int, default=0, help="stop after N rounds (0: never)")
+    prober.add_argument(
+        "--external", action="store_true", help="a vantage point outside the PoPs: no media gate"
+    )
     reconnect = commands.add_parser("reconnect", help="a caller that reconnects when media stops")
     reconnect.add_argument("address", help="the service address (anycast) to call")
     reconnect.add_argument("--name", required=True,
@@ -156,7 +159,7 @@ def _prober(args: argparse.Namespace) -> int:
         return 2
     return serve_mesh(
         args.source_pop, args.inventory, load, args.floor, args.listen, args.probers_per_pop,
-        args.rounds,
+        args.rounds, args.external,
     )  # fmt: skip
 
 

@@ -6,7 +6,9 @@ target of its plan (quality/mesh.py); every call's figures exported for Promethe
 python -m quality prober --source-pop POP --inventory inventories/<pop>.json
                          [--inventory inventories/<other>.json ...] [--floor N]
                          [--calls-per-minute 12] [--call-seconds 3] [--probers-per-pop 1]
-                         [--listen 127.0.0.1:9108] [--rounds 0]
+                         [--listen 127.0.0.1:9108] [--rounds 0] [--external]
+--external: a vantage point outside every PoP of the mesh (its own PoP has no inventory and
+no media gate), e.g. behind the sandbox's upstream router, where callers are.
 """
 
 import asyncio
@@ -112,16 +114,27 @@ def ends_of(inventories: list[str]) -> list[PopEnd]:
 
 
 def plan(
-    source_pop: str, ends: list[PopEnd], load: ProbeLoad, probers_per_pop: int
+    source_pop: str,
+    ends: list[PopEnd],
+    load: ProbeLoad,
+    probers_per_pop: int,
+    external: bool = False,
 ) -> list[MeshCall]:
     """This prober's calls, once the whole mesh's load (every PoP of `ends` running
-    `probers_per_pop` probers like this one) is within the load's bounds."""
+    `probers_per_pop` probers like this one, and this one if it is `external`: a vantage
+    point outside every PoP) is within the load's bounds."""
     pops = [end.pop for end in ends]
-    if source_pop not in pops:
-        raise MeshError(f"--source-pop {source_pop}: no inventory of it; allowed: {pops}")
+    if external and source_pop in pops:
+        raise MeshError(f"--source-pop {source_pop}: a PoP of the mesh; allowed: --external "
+                        f"only for a vantage point outside {pops}")  # fmt: skip
+    if not external and source_pop not in pops:
+        raise MeshError(f"--source-pop {source_pop}: no inventory of it; allowed: {pops}, or "
+                        "--external for a vantage point outside them")  # fmt: skip
     plans = {
         f"{pop}/{index}": mesh_calls(pop, ends) for pop in pops for index in range(probers_per_pop)
     }
+    if external:
+        plans[source_pop] = mesh_calls(source_pop, ends)
     check_load(mesh_load(plans, load), load)
     return mesh_calls(source_pop, ends)
 
@@ -134,21 +147,23 @@ def serve_mesh(
     listen: str,
     probers_per_pop: int = 1,
     rounds: int = 0,
+    external: bool = False,
 ) -> int:
     try:
         ends = ends_of(inventories)
-        calls = plan(source_pop, ends, load, probers_per_pop)
+        calls = plan(source_pop, ends, load, probers_per_pop, external)
         credentials = Credentials.from_environment()
     except (MeshError, MissingSecret) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    own = next(end for end in ends if end.pop == source_pop)
-    servers = [target.server for target in own.servers]
-    gate = new_pop_gate(servers, len(servers) if floor is None else floor)
-    host, _, port = listen.rpartition(":")
     registry = CollectorRegistry()
-    prober = Prober(source_pop, calls, credentials, Metrics(registry), load, gate=gate)
-    prober.metrics.record_gate(source_pop, gate)
+    prober = Prober(source_pop, calls, credentials, Metrics(registry), load)
+    if not external:
+        own = next(end for end in ends if end.pop == source_pop)
+        servers = [target.server for target in own.servers]
+        prober.gate = new_pop_gate(servers, len(servers) if floor is None else floor)
+        prober.metrics.record_gate(source_pop, prober.gate)
+    host, _, port = listen.rpartition(":")
     start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
     paths = sum(1 for call in calls if call.path == ANYCAST)
     print(

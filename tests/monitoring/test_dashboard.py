@@ -2,9 +2,7 @@
 overlap, every panel's query parsed by Prometheus's own parser (`promtool check rules` on the
 queries as recording rules) and reading only metrics that something exports."""
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -12,31 +10,12 @@ import yaml
 from tests.monitoring.queries import (
     MONITORING,
     OTHER_EXPORTERS,
+    dashboard,
+    dashboard_queries,
     exported_by_the_prober,
     metrics_read,
     promtool,
 )
-
-DASHBOARD = MONITORING / "dashboards" / "voicepop.json"
-# what Grafana puts for the template variables before it sends a query
-VARIABLES = {"$pop": ".*", "${datasource}": "prometheus"}
-
-
-def dashboard() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return loaded
-
-
-def queries() -> dict[str, str]:
-    """`panel id/refId` -> its PromQL, the template variables filled in."""
-    found = {}
-    for panel in dashboard()["panels"]:
-        for target in panel["targets"]:
-            expr = target["expr"]
-            for variable, value in VARIABLES.items():
-                expr = expr.replace(variable, value)
-            found[f"{panel['id']}/{target['refId']}"] = expr
-    return found
 
 
 def as_recording_rules(exprs: dict[str, str]) -> str:
@@ -65,10 +44,10 @@ def test_the_dashboard_is_grafana_json_with_unique_panels_that_do_not_overlap() 
 
 
 def test_every_panels_query_parses_with_promtool(tmp_path: Path) -> None:
-    (tmp_path / "panels.yml").write_text(as_recording_rules(queries()))
+    (tmp_path / "panels.yml").write_text(as_recording_rules(dashboard_queries()))
     checked = promtool("check", "rules", "panels.yml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"SUCCESS: {len(queries())} rules found" in checked.stdout
+    assert f"SUCCESS: {len(dashboard_queries())} rules found" in checked.stdout
 
 
 def test_a_query_that_does_not_parse_is_caught(tmp_path: Path) -> None:
@@ -78,7 +57,7 @@ def test_a_query_that_does_not_parse_is_caught(tmp_path: Path) -> None:
     assert "parse error" in checked.stdout + checked.stderr
 
 
-@pytest.mark.parametrize(("key", "expr"), sorted(queries().items()))
+@pytest.mark.parametrize(("key", "expr"), sorted(dashboard_queries().items()))
 def test_every_metric_a_panel_reads_is_exported(key: str, expr: str) -> None:
     read = metrics_read(expr)
     assert read, expr

@@ -122,6 +122,9 @@ def test_the_prober_refuses_a_source_pop_without_an_inventory(
     (tmp_path / "ams1.json").write_text(json.dumps(AMS1))
     assert main(["prober", "--source-pop", "fra1", "--inventory", str(tmp_path / "ams1.json")]) == 2
     assert "--source-pop fra1: no inventory of it; allowed: ['ams1']" in capsys.readouterr().err
+    external = ["--external", "--source-pop", "ams1", "--inventory", str(tmp_path / "ams1.json")]
+    assert main(["prober", *external]) == 2
+    assert "--source-pop ams1: a PoP of the mesh" in capsys.readouterr().err
 
 
 def test_plan_checks_the_whole_meshs_load() -> None:
@@ -154,3 +157,16 @@ def test_the_prober_judges_only_its_own_pops_servers_on_their_own_addresses() ->
         'target_pop="iad1",target_server="iad1-sfu01"} 3.0' in text
     )
     assert 'voicepop_media_gate_held{pop="ams1",server="ams1-sfu02"} 1.0' in text
+
+
+def test_an_external_vantage_point_calls_every_pop_and_counts_in_the_load() -> None:
+    ends = [pop_end(AMS1, "a")]
+    calls = plan("callers", ends, ProbeLoad(), probers_per_pop=1, external=True)
+    assert [(c.path, c.target.server if c.target else None) for c in calls] == [
+        (ANYCAST, None),
+        (UNICAST, "ams1-sfu01"),
+        (UNICAST, "ams1-sfu02"),
+    ]
+    tight = ProbeLoad(server_capacity_calls=100, max_share_pct=1.0)  # 1 call: ams1's prober
+    with pytest.raises(MeshError, match="2 probe call"):
+        plan("callers", ends, tight, probers_per_pop=1, external=True)

@@ -219,7 +219,8 @@ def test_the_exporter_is_scraped_by_a_real_prometheus(exporter: str) -> None:
                     mos = prometheus_query(f"http://{web}", "voicepop_call_mos")
                 except OSError:
                     continue  # Prometheus still starting
-            assert {sample["metric"]["server"] for sample in mos} == {name for name, _ in HOSTS}
+            servers = {sample["metric"]["target_server"] for sample in mos}
+            assert servers == {name for name, _ in HOSTS}
             assert all(float(sample["value"][1]) >= 4.3 for sample in mos), mos
             assert all(sample["metric"]["job"] == "voicepop-quality" for sample in mos)
             [up] = prometheus_query(f"http://{web}", 'up{job="voicepop-quality"}')
