@@ -5,7 +5,8 @@ upstream router, where callers are (an external vantage point), calls the PoP's 
 address and its servers. Every dashboard panel's query returns data; the rules evaluate
 without error and none fires on a healthy PoP; loss on one server's media makes the media
 gate drain it (in its figures: actuation on the server is the next part) and its alert go
-pending, within the floor; the loss removed, the server returns after its good calls."""
+pending, within the floor; the loss removed, the server returns after its good calls. The
+scorecard reads the same Prometheus."""
 
 import json
 import os
@@ -31,8 +32,9 @@ from tests.site_fixture import Inventory
 pytestmark = [pytest.mark.quality]
 
 RULES = PROJECT_ROOT / "monitoring" / "rules" / "voicepop.rules.yml"
-# one call of 1 s every 1.5 s: each of the PoP's two servers is called every ~3 s
-LOAD = ["--calls-per-minute", "40", "--call-seconds", "1"]
+# a call of 3 s every 3 s (the SFU reports the round trip after ~1 s): each of the PoP's two
+# servers is called every ~8 s
+LOAD = ["--calls-per-minute", "20", "--call-seconds", "3"]
 # the panels whose exporter the sandbox's hosts do not run yet
 NOT_IN_THE_SANDBOX = {"bird_protocol_up": "bird_exporter is not deployed on the hosts yet"}
 # 25 % of the server's UDP dropped on its way out, BFD's aside (its sessions stay up)
@@ -133,6 +135,23 @@ def test_every_dashboard_panel_has_data_after_a_few_rounds_of_both_probers(
         ("callers", "sbx1")
     ]
     assert float(matrix[0]["value"][1]) >= 4.0, matrix
+
+
+def test_the_scorecard_reads_the_meshs_calls_from_prometheus(
+    prometheus: str, tmp_path: Path
+) -> None:
+    scorecard = subprocess.run(
+        [sys.executable, "-m", "ops.scorecard", "--prometheus", prometheus, "--last", "10m",
+         "--step", "3", "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert scorecard.returncode == 0, scorecard.stderr
+    [row] = [line for line in scorecard.stdout.splitlines() if line.startswith("| sbx1 |")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "flexmetal EU: Rotterdam" and float(cells[2]) >= 1, row
+    assert cells[3] == "100.000 %" and cells[4] == "0 (0 s)", row  # a healthy PoP
+    assert float(cells[5].split(" / ")[0]) >= 4.0, row  # its median MOS
+    assert (tmp_path / "scorecard.html").read_text().count("<table>") == 2  # outages: none
 
 
 def test_the_rules_evaluate_and_none_fires_on_a_healthy_pop(prometheus: str) -> None:
