@@ -123,8 +123,11 @@ def reconnects_of(drills: list[Path], inventories: list[Path]) -> dict[str, list
     -> runs, each with the failed server's address), placed by the inventories' addresses."""
     pop_of = {}
     for inventory in inventories:
-        for host in json.loads(inventory.read_text()):
-            pop_of[host["address"]] = host.get("pop", "")
+        try:
+            hosts = json.loads(inventory.read_text())
+            pop_of.update({host["address"]: host.get("pop", "") for host in hosts})
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ScorecardError(f"{inventory}: not an inventory's JSON ({error})") from error
     found: dict[str, list[float]] = {}
     for drill in drills:
         try:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from sandbox import settings as sandbox_settings
+from sandbox import watch
 from tests.monitoring.queries import dashboard_queries as queries
 from tests.project import PROJECT_ROOT
 from tests.roles.anycast.test_calls import free_port
@@ -31,10 +32,9 @@ from tests.site_fixture import Inventory
 
 pytestmark = [pytest.mark.quality]
 
-RULES = PROJECT_ROOT / "monitoring" / "rules" / "voicepop.rules.yml"
 # a call of 3 s every 3 s (the SFU reports the round trip after ~1 s): each of the PoP's two
 # servers is called every ~8 s
-LOAD = ["--calls-per-minute", "20", "--call-seconds", "3"]
+LOAD = ("--calls-per-minute", "20", "--call-seconds", "3")
 # the panels whose exporter the sandbox's hosts do not run yet
 NOT_IN_THE_SANDBOX = {"bird_protocol_up": "bird_exporter is not deployed on the hosts yet"}
 # 25 % of the server's UDP dropped on its way out, BFD's aside (its sessions stay up)
@@ -65,45 +65,28 @@ def wait_for(condition: Any, limit_s: float, what: str) -> float:
 
 @pytest.fixture(scope="module")
 def prometheus(inventory: Inventory, test_sandbox: SandboxUnderTest) -> Iterator[str]:
-    """Both probers and a Prometheus scraping them every second, its rules the project's;
-    the external prober's metrics reach it through socat (it listens in the callers' space)."""
+    """The sandbox's watch (sandbox/watch.py) on free ports, scraping every second: both
+    probers (the PoP's floor 1 of its 2 servers), the relay, Prometheus with the rules."""
     env = {**os.environ, **test_sandbox.env, **sandbox_settings.SFU_TOKEN_ENVIRONMENT}
-    prober = [sys.executable, "-m", "quality", "prober", "--inventory", str(inventory.declared),
-              *LOAD]  # fmt: skip
     inside, outside, relay = free_port(), free_port(), free_port()
     namespace = f"vp-callers-{test_sandbox.settings['VOICEPOP_SANDBOX_BRIDGE']}"
-    processes = [
-        subprocess.Popen(
-            [*prober, "--source-pop", "sbx1", "--floor", "1", "--listen", f"127.0.0.1:{inside}"],
-            cwd=PROJECT_ROOT, env=env, stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            ["ip", "netns", "exec", namespace, *prober, "--external", "--source-pop", "callers",
-             "--listen", f"127.0.0.1:{relay}"],
-            cwd=PROJECT_ROOT, env=env, stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            ["socat", f"TCP-LISTEN:{outside},bind=127.0.0.1,reuseaddr,fork",
-             f"EXEC:ip netns exec {namespace} socat STDIO TCP\\:127.0.0.1\\:{relay}"],
-        ),
-    ]  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "prometheus.yml"
         config.write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            f"rule_files: ['{RULES}']\n"
-            "scrape_configs:\n"
-            "  - job_name: voicepop-prober\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{inside}', '127.0.0.1:{outside}']}}]\n"
+            watch.prometheus_config([f"127.0.0.1:{inside}", f"127.0.0.1:{outside}"], 1)
         )
         web = f"127.0.0.1:{free_port()}"
-        processes.append(
-            subprocess.Popen(
-                ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={folder}/data",
-                 f"--web.listen-address={web}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
+        commands = [
+            watch.prober_command(inventory.declared, "sbx1", f"127.0.0.1:{inside}", 1, LOAD),
+            watch.external_prober_command(inventory.declared, namespace, relay, LOAD),
+            watch.relay_command(namespace, outside, relay),
+            watch.prometheus_command(config, Path(folder) / "data", web),
+        ]
+        processes = [
+            subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+            for command in commands
+        ]  # fmt: skip
         try:
             yield f"http://{web}"
         finally:
