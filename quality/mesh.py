@@ -104,17 +104,18 @@ def mesh_calls(source_pop: str, ends: list[PopEnd]) -> list[MeshCall]:
 @dataclass(frozen=True)
 class ServerLoad:
     server: str
-    probers: int  # probers calling it on its own address: the most probe calls at once
+    probers: int  # probers reaching it: at worst that many probe calls at once
     calls_per_minute: float  # on average, all probers together
-    share_pct: float  # of the server's capacity, with every prober calling it at once
-    kbit_s: float  # at that moment
+    calls_at_once: float  # on average: calls a minute x seconds a call / 60
+    share_pct: float  # of the server's capacity, on average
+    peak_share_pct: float  # at worst, every prober calling it at the same moment
+    kbit_s: float  # on average
 
 
 def mesh_load(plans: dict[str, list[MeshCall]], load: ProbeLoad) -> list[ServerLoad]:
-    """What the mesh costs each server: `plans` maps each prober to its calls. A prober places
-    one call at a time, so it adds at most one call to a server at once, whether it calls the
-    server's own address or its PoP's service address (which assigns one of the PoP's
-    servers: on average each as often)."""
+    """What the mesh costs each server: `plans` maps each prober to its calls, which it places
+    one at a time, `load.calls_per_minute` spread over them. A call to a PoP's service address
+    lands on one of its servers (assigned: on average each as often)."""
     servers_of: dict[str, set[str]] = {}
     for calls in plans.values():
         for call in calls:
@@ -133,24 +134,32 @@ def mesh_load(plans: dict[str, list[MeshCall]], load: ProbeLoad) -> list[ServerL
             for server in landing:
                 reaching.setdefault(server, set()).add(prober)
                 per_minute[server] = per_minute.get(server, 0.0) + share
-    return [
-        ServerLoad(
-            server,
-            len(probers),
-            per_minute[server],
-            100 * len(probers) / load.server_capacity_calls,
-            len(probers) * load.call_kbit_s,
+    loads = []
+    for server, probers in sorted(reaching.items()):
+        at_once = per_minute[server] * load.call_s / 60
+        loads.append(
+            ServerLoad(
+                server,
+                len(probers),
+                per_minute[server],
+                at_once,
+                100 * at_once / load.server_capacity_calls,
+                100 * len(probers) / load.server_capacity_calls,
+                at_once * load.call_kbit_s,
+            )
         )
-        for server, probers in sorted(reaching.items())
-    ]
+    return loads
 
 
 def check_load(loads: list[ServerLoad], load: ProbeLoad) -> None:
+    """The mesh's average load on each server within `max_share_pct` of its capacity."""
     over = [server for server in loads if server.share_pct > load.max_share_pct]
     if over:
         worst = max(over, key=lambda s: s.share_pct)
         raise MeshError(
-            f"probing.load.max_share_pct: {worst.server} would carry {worst.probers} probe "
-            f"call(s) at once, {worst.share_pct:.2f} % of its {load.server_capacity_calls} "
-            f"calls; allowed: at most {load.max_share_pct} % (fewer probers, or a higher share)"
+            f"probing.load.max_share_pct: {worst.server} would carry {worst.calls_at_once:.2f} "
+            f"probe calls at once on average ({worst.calls_per_minute:.1f} a minute of "
+            f"{load.call_s:g} s), {worst.share_pct:.2f} % of its {load.server_capacity_calls} "
+            f"calls; allowed: at most {load.max_share_pct} % (fewer calls a minute, shorter "
+            "calls, or a higher share)"
         )

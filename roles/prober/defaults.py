@@ -53,7 +53,7 @@ class MediaGate(RoleSettings):
 
 class ProbeLoad(RoleSettings):
     """How much the probing mesh may cost. A prober places one call at a time, so a server
-    carries at most one probe call per prober that calls it."""
+    carries at most one probe call per prober that reaches it; on average far fewer."""
 
     calls_per_minute: float = Field(
         12, gt=0, le=60, description="calls a prober places per minute, all targets together"
@@ -75,8 +75,8 @@ class ProbeLoad(RoleSettings):
         1.0,
         gt=0,
         le=10,
-        description="the most of a server's capacity the mesh's calls may take (all probers "
-        "calling it at once)",
+        description="the most of a server's capacity the mesh's calls may take on average "
+        "(calls at once: calls a minute reaching it x seconds a call / 60)",
     )
 
     @model_validator(mode="after")

@@ -76,27 +76,30 @@ def test_a_prober_calls_its_own_servers_and_the_other_pops_service_and_servers()
 
 def test_the_mesh_load_per_server_counts_every_prober_that_reaches_it() -> None:
     ends = [pop_end(AMS1, "a"), pop_end(IAD1, "b")]
-    load = ProbeLoad(calls_per_minute=10, server_capacity_calls=500)
+    load = ProbeLoad(calls_per_minute=10, call_s=3, server_capacity_calls=500)
     loads = mesh_load({pop: mesh_calls(pop, ends) for pop in ("ams1", "iad1")}, load)
     first = loads[0]
     assert first.server == "ams1-sfu01"
     assert first.probers == 2  # its own PoP's and iad1's (by address and by the service)
     # each prober: 10 a minute over 5 targets; iad1's service calls land here half the time
     assert first.calls_per_minute == pytest.approx(10 / 5 + 10 / 5 + 10 / 5 / 2)
-    assert first.share_pct == pytest.approx(0.4)
-    assert first.kbit_s == 2 * load.call_kbit_s
-    check_load(loads, load)  # 0.4 % of 500 calls: within 1 %
+    assert first.calls_at_once == pytest.approx(5 * 3 / 60)
+    assert first.share_pct == pytest.approx(100 * 0.25 / 500)
+    assert first.peak_share_pct == pytest.approx(100 * 2 / 500)
+    assert first.kbit_s == pytest.approx(0.25 * load.call_kbit_s)
+    check_load(loads, load)  # 0.05 % of 500 calls: within 1 %
 
 
 def test_a_mesh_over_its_share_is_refused_naming_the_knob_and_the_server() -> None:
     ends = [pop_end(AMS1, "a"), pop_end(IAD1, "b")]
-    load = ProbeLoad(server_capacity_calls=100, max_share_pct=1.0)
+    load = ProbeLoad(calls_per_minute=20, call_s=3, server_capacity_calls=50)
     plans = {f"{p}/{i}": mesh_calls(p, ends) for p in ("ams1", "iad1") for i in range(2)}
     with pytest.raises(MeshError) as refused:
         check_load(mesh_load(plans, load), load)
     assert str(refused.value) == (
-        "probing.load.max_share_pct: ams1-sfu01 would carry 4 probe call(s) at once, 4.00 % of "
-        "its 100 calls; allowed: at most 1.0 % (fewer probers, or a higher share)"
+        "probing.load.max_share_pct: ams1-sfu01 would carry 1.00 probe calls at once on average "
+        "(20.0 a minute of 3 s), 2.00 % of its 50 calls; allowed: at most 1.0 % (fewer calls a "
+        "minute, shorter calls, or a higher share)"
     )
 
 
@@ -129,10 +132,10 @@ def test_the_prober_refuses_a_source_pop_without_an_inventory(
 
 def test_plan_checks_the_whole_meshs_load() -> None:
     ends = [pop_end(AMS1, "a"), pop_end(IAD1, "b")]
-    # a server is reached by one prober of each PoP: 2 calls at once, 2 % of 100 calls
-    tight = ProbeLoad(server_capacity_calls=200, max_share_pct=1.0)
+    # one prober a PoP: 10 calls a minute of 3 s reach a server, 0.5 at once: 1 % of 50
+    tight = ProbeLoad(calls_per_minute=20, call_s=3, server_capacity_calls=50)
     assert len(plan("ams1", ends, tight, probers_per_pop=1)) == 5
-    with pytest.raises(MeshError, match="4 probe call"):
+    with pytest.raises(MeshError, match=r"1\.00 probe calls at once"):
         plan("ams1", ends, tight, probers_per_pop=2)
 
 
@@ -167,6 +170,8 @@ def test_an_external_vantage_point_calls_every_pop_and_counts_in_the_load() -> N
         (UNICAST, "ams1-sfu01"),
         (UNICAST, "ams1-sfu02"),
     ]
-    tight = ProbeLoad(server_capacity_calls=100, max_share_pct=1.0)  # 1 call: ams1's prober
-    with pytest.raises(MeshError, match="2 probe call"):
+    # ams1's prober: 20 a minute over its 2 servers; the vantage point's: 20 over 3, and half
+    # of its service calls: 10 + 6.7 + 3.3 = 20 a minute of 3 s, 1 call at once: 2 % of 50
+    tight = ProbeLoad(calls_per_minute=20, call_s=3, server_capacity_calls=50)
+    with pytest.raises(MeshError, match=r"1\.00 probe calls at once"):
         plan("callers", ends, tight, probers_per_pop=1, external=True)
