@@ -12,7 +12,9 @@ no media gate), e.g. behind the sandbox's upstream router, where callers are.
 """
 
 import asyncio
+import faulthandler
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -156,6 +158,7 @@ def serve_mesh(
     except (MeshError, MissingSecret) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: its threads' stacks on stderr
     registry = CollectorRegistry()
     prober = Prober(source_pop, calls, credentials, Metrics(registry), load)
     if not external:

@@ -9,8 +9,10 @@ Writes: pr-comment.md (a tuning knob and a server fewer, previewed with the poli
 drift-report.md and repair.txt (a sysctl, an extra accept rule and a provider tag changed
 behind Pulumi's back, found, then repaired through `pulumi up`), audit/ (JSON, JUnit, HTML
 and a screenshot of it), quality/ (one call's JSON and its summary, a call on the anycast
-address from the callers' namespace, the exporter's metrics) and fleet/ (a preview of the
-sample stacks, an up of simulated PoPs in waves stopped by a broken one)."""
+address from the callers' namespace, the exporter's metrics), fleet/ (a preview of the
+sample stacks, an up of simulated PoPs in waves stopped by a broken one) and monitoring/
+(the sandbox watch's scorecard, its Prometheus graph of the mesh's MOS, the alert rules'
+unit tests)."""
 
 import argparse
 import json
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -251,6 +254,51 @@ def write_fleet(out: Path) -> None:
     )  # fmt: skip
 
 
+# --- the sandbox's watch: scorecard, graph, alert rules ------------------------------------
+
+MOS_PANEL = 'voicepop_call_mos{path="unicast"}'
+
+
+def prometheus_has_calls(base: str) -> bool:
+    query = urllib.parse.urlencode({"query": 'count(voicepop_calls_total{path="anycast"})'})
+    try:
+        with urllib.request.urlopen(f"{base}/api/v1/query?{query}", timeout=5) as answer:
+            return bool(json.load(answer)["data"]["result"])
+    except OSError:
+        return False
+
+
+def write_watch(out: Path) -> None:
+    """What the sandbox's watch (started by `make up`) has seen so far."""
+    base = f"http://{settings.PROMETHEUS_LISTEN}"
+    deadline = time.monotonic() + 180
+    while not prometheus_has_calls(base):
+        if time.monotonic() > deadline:
+            sys.exit(f"examples: the watch's Prometheus ({base}) has no call: `make up` starts it")
+        time.sleep(5)
+    out.mkdir(parents=True, exist_ok=True)
+    checked(
+        run(["python", "-m", "ops.scorecard", "--prometheus", base, "--last", "1h",
+             "--inventory", "inventories/sandbox.json", "--drills",
+             "bench/results/reconnect.json", "--step", "5", "--out", str(out)]),
+        "make scorecard",
+    )  # fmt: skip
+    rules = run(["promtool", "test", "rules", "monitoring/rules/voicepop.test.yml"])
+    (out / "rules-test.txt").write_text(
+        transcript("promtool test rules monitoring/rules/voicepop.test.yml",
+                   checked(rules, "the rules' unit tests"))
+    )  # fmt: skip
+    graph = urllib.parse.urlencode({"g0.expr": MOS_PANEL, "g0.tab": "0", "g0.range_input": "15m"})
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--disable-background-networking", "--disable-component-update", "--no-first-run",
+             f"--user-data-dir={folder}/profile", f"--screenshot={out / 'prometheus-mos.png'}",
+             "--window-size=1280,900", "--virtual-time-budget=15000", f"{base}/graph?{graph}"],
+            capture_output=True, timeout=120, check=True,
+        )  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -270,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         ("drift and repair", lambda: write_drift_and_repair(hosts, args.out)),
         ("audit", lambda: write_audit(args.out / "audit")),
         ("fleet runs", lambda: write_fleet(args.out / "fleet")),
+        ("the watch", lambda: write_watch(args.out / "monitoring")),
     ]
     for name, step in steps:
         started = time.monotonic()

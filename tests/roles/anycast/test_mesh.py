@@ -82,14 +82,17 @@ def prometheus(inventory: Inventory, test_sandbox: SandboxUnderTest) -> Iterator
             watch.relay_command(namespace, outside, relay),
             watch.prometheus_command(config, Path(folder) / "data", web),
         ]
+        logs = [Path(folder) / f"{name}.log" for name in ("inside", "outside", "relay", "prom")]
         processes = [
             subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-            for command in commands
+                             stderr=log.open("w"))
+            for command, log in zip(commands, logs, strict=True)
         ]  # fmt: skip
         try:
             yield f"http://{web}"
         finally:
+            for log in logs[:2]:  # the probers' calls, shown with a failed test's output
+                print(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-15:]))
             for process in reversed(processes):
                 process.terminate()
                 process.wait(timeout=10)
