@@ -101,6 +101,11 @@ repair: venv engine ## Repair STACK's drift through pulumi up: drifted hosts dep
 migrate-deploys: venv engine ## One-time: STACK's host deploys moved off the old vpdeploy plugin (then make up / pulumi up)
 	$(ENV) tools/stack-env.sh $(STACK) python -m ops.migrate_deploys $(STACK) $(if $(DRY_RUN),--dry-run)
 
+scorecard: venv ## Provider scorecard from the sandbox watch's Prometheus (or PROMETHEUS=) over LAST= (default 24h) into OUT
+	$(ENV) python -m ops.scorecard --prometheus $(or $(PROMETHEUS),http://127.0.0.1:9190) \
+	  --last $(or $(LAST),24h) --inventory inventories/sandbox.json \
+	  --drills bench/results/reconnect.json $(if $(OUT),--out $(OUT))
+
 audit: venv ## Host audit of STACK's servers (or INVENTORY=): JUnit, JSON and HTML in OUT (audit-report)
 	$(ENV) python -m audit $(if $(INVENTORY),--inventory $(INVENTORY),--stack $(STACK)) \
 	  $(if $(OUT),--out $(OUT))
@@ -109,7 +114,8 @@ up: setup validate ## The main job on the embedded default: the sandbox PoP deli
 	started=$$(date +%s); $(ENV) python -m sandbox up \
 	  && tools/stack-env.sh sandbox pulumi up --yes --non-interactive $(POLICY_FLAGS) \
 	  && tools/stack-env.sh sandbox python -m ops.inventories sandbox \
-	  && tools/stack-env.sh sandbox python -m sandbox.summary --started $$started
+	  && tools/stack-env.sh sandbox python -m sandbox.summary --started $$started \
+	  && $(ENV) python -m sandbox.watch start
 
 down: setup ## Destroy the sandbox PoP and stop the sandbox, leaving nothing running
 	$(ENV) python -m sandbox up

@@ -11,19 +11,27 @@ python -m quality call ADDRESS [--server NAME] [--name DNS_NAME] [--port 443] [-
     exit 1 if the call failed or scored below --min-mos. --service: ADDRESS is a PoP's
     service (anycast) address and DNS_NAME the service's; it assigns a server
     (quality/assign.py), which the call then goes to
+python -m quality prober --source-pop POP --inventory inventories/<pop>.json [--inventory ...]
+                        [--calls-per-minute 12] [--call-seconds 3] [--floor N]
+    the probing mesh's prober (quality/prober.py): its PoP's servers, and each other PoP's
+    service address and servers, one call at a time; its PoP's servers judged by the media gate
 python -m quality exporter --inventory inventories/sandbox.json [--interval 30]
-                           [--duration 3] [--listen 127.0.0.1:9108]
+                           [--duration 3] [--listen 127.0.0.1:9108] [--source-pop control]
     calls each server of the inventory every --interval seconds and serves the figures in
-    Prometheus's exposition format on --listen
+    Prometheus's exposition format on --listen, labelled source_pop, target_pop,
+    target_server and path (unicast), with the certificate's expiry each server presents
 """
 
 import argparse
 import sys
 
+from pydantic import ValidationError
+
 from quality.assign import HTTPS_PORT, NotAssigned, assigned_server
 from quality.emodel import CODECS
 from quality.probe import Target, probe_now
 from quality.report import summary
+from roles.prober.defaults import ProbeLoad
 from roles.secrets import MissingSecret
 from roles.sfu.access import Credentials
 
@@ -85,6 +93,29 @@ def parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--rounds", type=int, default=0, help="stop after this many rounds (0: never)"
     )
+    exporter.add_argument("--source-pop", default="control",
+                          help="the calls' source_pop label: where this exporter runs "
+                          "(default: control, the operator's machine)")  # fmt: skip
+    prober = commands.add_parser(
+        "prober", help="the probing mesh's prober: calls its PoP and the others, judges its own"
+    )
+    prober.add_argument("--source-pop", required=True, help="the PoP this prober runs in")
+    prober.add_argument("--inventory", action="append", required=True,
+                        help="a PoP's inventory JSON (inventories/<stack>.json); once per PoP "
+                        "of the mesh, the prober's own among them")  # fmt: skip
+    prober.add_argument("--calls-per-minute", type=_positive, default=ProbeLoad().calls_per_minute)
+    prober.add_argument("--call-seconds", type=_positive, default=ProbeLoad().call_s)
+    prober.add_argument("--probers-per-pop", type=int, default=1,
+                        help="probers each PoP runs: what the load check counts")  # fmt: skip
+    prober.add_argument("--floor", type=int, default=None,
+                        help="servers of its PoP the media gate keeps in service (the "
+                        "spec's deploy.min_in_service; default: all: the gate only reports)",
+                        )  # fmt: skip
+    prober.add_argument("--listen", default="127.0.0.1:9108", help="host:port of the metrics")
+    prober.add_argument("--rounds", type=int, default=0, help="stop after N rounds (0: never)")
+    prober.add_argument(
+        "--external", action="store_true", help="a vantage point outside the PoPs: no media gate"
+    )
     reconnect = commands.add_parser("reconnect", help="a caller that reconnects when media stops")
     reconnect.add_argument("address", help="the service address (anycast) to call")
     reconnect.add_argument("--name", required=True,
@@ -117,6 +148,21 @@ def _reconnect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prober(args: argparse.Namespace) -> int:
+    from quality.prober import serve_mesh
+
+    try:
+        load = ProbeLoad(calls_per_minute=args.calls_per_minute, call_s=args.call_seconds)
+    except ValidationError as error:
+        problems = "; ".join(problem["msg"] for problem in error.errors())
+        print(f"error: --calls-per-minute, --call-seconds: {problems}", file=sys.stderr)
+        return 2
+    return serve_mesh(
+        args.source_pop, args.inventory, load, args.floor, args.listen, args.probers_per_pop,
+        args.rounds, args.external,
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "reconnect":
@@ -125,12 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         except MissingSecret as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if args.command == "prober":
+        return _prober(args)
     if args.command == "exporter":
         from quality.exporter import serve
 
         return serve(
-            args.inventory, args.interval, args.duration, args.codec, args.listen, args.rounds
-        )
+            args.inventory, args.interval, args.duration, args.codec, args.listen, args.rounds,
+            args.source_pop,
+        )  # fmt: skip
     try:
         credentials = Credentials.from_environment()
     except MissingSecret as error:

@@ -1,6 +1,13 @@
 """The probe as a long-lived exporter: a call through each server of an inventory every
 interval, the latest figures served in Prometheus's exposition format (prometheus_client), so
-that a team's Prometheus scrapes voice quality beside everything else it watches."""
+that a team's Prometheus scrapes voice quality beside everything else it watches.
+
+Every call's figures are labelled with the probing mesh's labels: the PoP the call came from
+(`source_pop`), the PoP and server it reached (`target_pop`, `target_server`) and whether it
+went to the server's own address or to a PoP's service address (`path`: unicast | anycast).
+The media gate's state is labelled by `pop` and `server`. The alert rules
+(monitoring/rules/voicepop.rules.yml) read these names; a test checks that they exist here.
+"""
 
 import asyncio
 import json
@@ -10,12 +17,16 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from quality.https import CertificateUnread, certificate_not_after
+from quality.media_gate import PopGate
 from quality.probe import Target, probe
 from quality.report import CallReport
 from roles.secrets import MissingSecret
 from roles.sfu.access import Credentials
 
-LABELS = ("pop", "server")
+LABELS = ("source_pop", "target_pop", "target_server", "path")
+GATE_LABELS = ("pop", "server")
+PATHS = ("unicast", "anycast")
 
 
 class InventoryError(ValueError):
@@ -46,25 +57,54 @@ def targets_of(path: str) -> list[tuple[str, Target]]:
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        def gauge(name: str, text: str) -> Gauge:
-            return Gauge(f"voicepop_call_{name}", text, LABELS, registry=registry)
+        def gauge(name: str, text: str, labels: tuple[str, ...] = LABELS) -> Gauge:
+            return Gauge(name, text, labels, registry=registry)
 
-        self.up = gauge("up", "1 if the last synthetic call carried media, else 0")
-        self.mos = gauge("mos", "estimated MOS of the last call (ITU-T G.107 E-model)")
-        self.r_factor = gauge("r_factor", "E-model transmission rating R of the last call")
-        self.setup = gauge("setup_seconds", "signalling to first media packet")
-        self.rtt = gauge("rtt_seconds", "round trip, from the SFU's receiver reports")
-        self.one_way = gauge("one_way_delay_seconds", "publisher to subscriber through the SFU")
-        self.jitter = gauge("jitter_seconds", "RFC 3550 interarrival jitter at the subscriber")
-        self.loss = gauge("loss_ratio", "packets lost on the way through the SFU")
-        self.burst = gauge("loss_burst_ratio", "G.107 BurstR of the loss (1: random)")
-        self.last = gauge("last_timestamp_seconds", "when the last call ended (Unix time)")
+        def call_gauge(name: str, text: str) -> Gauge:
+            return gauge(f"voicepop_call_{name}", text)
+
+        self.up = call_gauge("up", "1 if the last synthetic call carried media, else 0")
+        self.mos = call_gauge("mos", "estimated MOS of the last call (ITU-T G.107 E-model)")
+        self.r_factor = call_gauge("r_factor", "E-model transmission rating R of the last call")
+        self.setup = call_gauge("setup_seconds", "signalling to first media packet")
+        self.rtt = call_gauge("rtt_seconds", "round trip, from the SFU's receiver reports")
+        self.one_way = call_gauge(
+            "one_way_delay_seconds", "publisher to subscriber through the SFU"
+        )
+        self.jitter = call_gauge("jitter_seconds", "RFC 3550 interarrival jitter at the subscriber")
+        self.loss = call_gauge("loss_ratio", "packets lost on the way through the SFU")
+        self.burst = call_gauge("loss_burst_ratio", "G.107 BurstR of the loss (1: random)")
+        self.last = call_gauge("last_timestamp_seconds", "when the last call ended (Unix time)")
+        self.not_after = call_gauge(
+            "tls_not_after_seconds", "when the certificate the target presented expires"
+        )
         self.calls = Counter(
             "voicepop_calls", "synthetic calls placed", (*LABELS, "result"), registry=registry
         )
+        self.drained = gauge(
+            "voicepop_media_gate_drained", "1 if the media gate drained the server", GATE_LABELS
+        )
+        self.held = gauge(
+            "voicepop_media_gate_held",
+            "1 if the server's media is bad but the capacity floor keeps it in service",
+            GATE_LABELS,
+        )
+        self.in_service = gauge(
+            "voicepop_pop_servers_in_service", "servers of the PoP in service", ("pop",)
+        )
+        self.floor = gauge(
+            "voicepop_pop_capacity_floor", "servers the PoP must keep in service", ("pop",)
+        )
 
-    def record(self, pop: str, report: CallReport) -> None:
-        labels = {"pop": pop, "server": report.server}
+    def record(
+        self, source_pop: str, target_pop: str, report: CallReport, path: str = "unicast"
+    ) -> None:
+        labels = {
+            "source_pop": source_pop,
+            "target_pop": target_pop,
+            "target_server": report.server,
+            "path": path,
+        }
         self.calls.labels(**labels, result="ok" if report.ok else "failed").inc()
         self.up.labels(**labels).set(1 if report.ok else 0)
         self.last.labels(**labels).set(time.time())
@@ -80,8 +120,36 @@ class Metrics:
         self.loss.labels(**labels).set(report.loss_pct / 100)
         self.burst.labels(**labels).set(report.burst_r)
 
+    def record_certificate(
+        self, source_pop: str, target_pop: str, server: str, not_after: float, path: str = "unicast"
+    ) -> None:
+        self.not_after.labels(source_pop, target_pop, server, path).set(not_after)
+
+    def record_gate(
+        self, pop: str, gate: PopGate, out_otherwise: frozenset[str] = frozenset()
+    ) -> None:
+        drained, held = set(gate.drained()), set(gate.held())
+        for server in gate.servers:
+            self.drained.labels(pop, server).set(1 if server in drained else 0)
+            self.held.labels(pop, server).set(1 if server in held else 0)
+        self.in_service.labels(pop).set(gate.in_service(out_otherwise))
+        self.floor.labels(pop).set(gate.floor)
+
+
+def read_not_after(target: Target) -> float | None:
+    """When the certificate the target presents for its name expires; None when it is reached
+    by its address alone (no name to check) or its certificate could not be read (said)."""
+    if not target.name:
+        return None
+    try:
+        return certificate_not_after(target.address, target.port, target.name)
+    except CertificateUnread as error:
+        print(f"{target.server}: {error}", file=sys.stderr, flush=True)
+        return None
+
 
 async def _rounds(
+    source_pop: str,
     targets: list[tuple[str, Target]],
     credentials: Credentials,
     metrics: Metrics,
@@ -95,7 +163,10 @@ async def _rounds(
         started = time.monotonic()
         for pop, target in targets:  # one call at a time: calls never skew each other
             report = await probe(target, credentials, duration_s, codec)
-            metrics.record(pop, report)
+            metrics.record(source_pop, pop, report)
+            not_after = read_not_after(target)
+            if not_after is not None:
+                metrics.record_certificate(source_pop, pop, target.server, not_after)
             print(
                 f"{target.server}: {'ok' if report.ok else report.error}",
                 file=sys.stderr,
@@ -107,7 +178,13 @@ async def _rounds(
 
 
 def serve(
-    inventory: str, interval_s: float, duration_s: float, codec: str, listen: str, rounds: int = 0
+    inventory: str,
+    interval_s: float,
+    duration_s: float,
+    codec: str,
+    listen: str,
+    rounds: int = 0,
+    source_pop: str = "control",
 ) -> int:
     try:
         targets = targets_of(inventory)
@@ -124,5 +201,8 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
-    asyncio.run(_rounds(targets, credentials, metrics, interval_s, duration_s, codec, rounds))
+    calling = _rounds(
+        source_pop, targets, credentials, metrics, interval_s, duration_s, codec, rounds
+    )
+    asyncio.run(calling)
     return 0

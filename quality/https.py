@@ -5,6 +5,9 @@ from its assignment (roles/sfu/assign.py) or the inventory; the sandbox's names 
 resolver this machine asks. The roots trusted are the system's, or REQUESTS_CA_BUNDLE's (the
 sandbox's ACME CA)."""
 
+import os
+import socket
+import ssl
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,3 +37,24 @@ def connected_to(url: str, address: str | None) -> tuple[str, requests.Session]:
     session.mount(f"{parts.scheme}://{netloc}", _NamedServer(parts.hostname))
     session.headers["Host"] = parts.netloc
     return urlunsplit(parts._replace(netloc=netloc)), session
+
+
+class CertificateUnread(Exception):
+    """The server's certificate could not be read or did not verify."""
+
+
+def certificate_not_after(address: str, port: int, name: str, timeout_s: float = 5.0) -> float:
+    """When the certificate a server presents for `name` at `address` expires (Unix time),
+    checked against the same roots as the calls' signalling."""
+    context = ssl.create_default_context(cafile=os.environ.get("REQUESTS_CA_BUNDLE") or None)
+    try:
+        with (
+            socket.create_connection((address, port), timeout=timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            certificate = tls.getpeercert()
+    except (OSError, ssl.SSLError) as error:
+        raise CertificateUnread(f"certificate of {name} at {address}:{port}: {error}") from error
+    if not certificate or "notAfter" not in certificate:
+        raise CertificateUnread(f"certificate of {name} at {address}:{port}: no expiry")
+    return float(ssl.cert_time_to_seconds(str(certificate["notAfter"])))

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from sandbox import acme, callers, claims, processes, settings, upstream
+from sandbox import acme, callers, claims, processes, settings, upstream, watch
 from sandbox.hosts import aptproxy, network
 from sandbox.hosts.image import ensure_image
 from sandbox.hosts.tiers import sandbox_hosts
@@ -160,6 +160,7 @@ def up() -> None:
 
 def down() -> None:
     started = time.monotonic()
+    watch.stop()
     processes.stop(STANDIN)
     sandbox_hosts().stop_all()
     processes.stop(APT_PROXY)
@@ -197,6 +198,7 @@ def status() -> None:
                     "established": upstream.established_peers(),
                 },
                 "hosts": hosts.running(),
+                "watch": watch.status(),
             },
             indent=2,
         )

@@ -9,18 +9,22 @@ Writes: pr-comment.md (a tuning knob and a server fewer, previewed with the poli
 drift-report.md and repair.txt (a sysctl, an extra accept rule and a provider tag changed
 behind Pulumi's back, found, then repaired through `pulumi up`), audit/ (JSON, JUnit, HTML
 and a screenshot of it), quality/ (one call's JSON and its summary, a call on the anycast
-address from the callers' namespace, the exporter's metrics) and fleet/ (a preview of the
-sample stacks, an up of simulated PoPs in waves stopped by a broken one)."""
+address from the callers' namespace, the exporter's metrics), fleet/ (a preview of the
+sample stacks, an up of simulated PoPs in waves stopped by a broken one) and monitoring/
+(the sandbox watch's scorecard, its Prometheus graph of the mesh's MOS, the alert rules'
+unit tests)."""
 
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -102,6 +106,12 @@ def write_calls(hosts: list[HostEntry], out: Path) -> None:
     (out / "metrics.txt").write_text(exporter_metrics([host.name for host in hosts]))
 
 
+def call_up(metrics: str, server: str) -> bool:
+    """The exporter's page has a call of `server` that carried media."""
+    line = rf'^voicepop_call_up{{[^}}]*target_server="{re.escape(server)}"}} 1\.0$'
+    return re.search(line, metrics, re.MULTILINE) is not None
+
+
 def exporter_metrics(servers: list[str]) -> str:
     """The exporter's page once it has a call of every server."""
     port = free_port()
@@ -120,7 +130,7 @@ def exporter_metrics(servers: list[str]) -> str:
                     text = page.read().decode()
             except OSError:
                 continue
-            if all(f'server="{name}"}} 1.0' in text for name in servers):
+            if all(call_up(text, name) for name in servers):
                 return "\n".join(line for line in text.splitlines() if "voicepop_" in line) + "\n"
         sys.exit("examples: the exporter had no call of every server within 120 s")
     finally:
@@ -244,6 +254,51 @@ def write_fleet(out: Path) -> None:
     )  # fmt: skip
 
 
+# --- the sandbox's watch: scorecard, graph, alert rules ------------------------------------
+
+MOS_PANEL = 'voicepop_call_mos{path="unicast"}'
+
+
+def prometheus_has_calls(base: str) -> bool:
+    query = urllib.parse.urlencode({"query": 'count(voicepop_calls_total{path="anycast"})'})
+    try:
+        with urllib.request.urlopen(f"{base}/api/v1/query?{query}", timeout=5) as answer:
+            return bool(json.load(answer)["data"]["result"])
+    except OSError:
+        return False
+
+
+def write_watch(out: Path) -> None:
+    """What the sandbox's watch (started by `make up`) has seen so far."""
+    base = f"http://{settings.PROMETHEUS_LISTEN}"
+    deadline = time.monotonic() + 180
+    while not prometheus_has_calls(base):
+        if time.monotonic() > deadline:
+            sys.exit(f"examples: the watch's Prometheus ({base}) has no call: `make up` starts it")
+        time.sleep(5)
+    out.mkdir(parents=True, exist_ok=True)
+    checked(
+        run(["python", "-m", "ops.scorecard", "--prometheus", base, "--last", "1h",
+             "--inventory", "inventories/sandbox.json", "--drills",
+             "bench/results/reconnect.json", "--step", "5", "--out", str(out)]),
+        "make scorecard",
+    )  # fmt: skip
+    rules = run(["promtool", "test", "rules", "monitoring/rules/voicepop.test.yml"])
+    (out / "rules-test.txt").write_text(
+        transcript("promtool test rules monitoring/rules/voicepop.test.yml",
+                   checked(rules, "the rules' unit tests"))
+    )  # fmt: skip
+    graph = urllib.parse.urlencode({"g0.expr": MOS_PANEL, "g0.tab": "0", "g0.range_input": "15m"})
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--disable-background-networking", "--disable-component-update", "--no-first-run",
+             f"--user-data-dir={folder}/profile", f"--screenshot={out / 'prometheus-mos.png'}",
+             "--window-size=1280,900", "--virtual-time-budget=15000", f"{base}/graph?{graph}"],
+            capture_output=True, timeout=120, check=True,
+        )  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -263,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         ("drift and repair", lambda: write_drift_and_repair(hosts, args.out)),
         ("audit", lambda: write_audit(args.out / "audit")),
         ("fleet runs", lambda: write_fleet(args.out / "fleet")),
+        ("the watch", lambda: write_watch(args.out / "monitoring")),
     ]
     for name, step in steps:
         started = time.monotonic()

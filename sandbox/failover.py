@@ -6,7 +6,7 @@ the upstream router's forwarding lose it, and lets the caller reconnect as a cli
     python -m sandbox.failover KIND --inventory inventories/sandbox.json [--watch 12]
                                [--out DIR]
 KIND:
-  sfu-crash  the SFU killed (SIGKILL) and kept down: the health check withdraws the server
+  sfu-crash  the SFU killed (SIGKILL) and kept down: its unit withdraws the server
   power-off  the server's link cut at the bridge, as a power loss looks to the network (no
              BGP goodbye: BFD notices); its processes keep running, so it returns with the link
   drain      planned: `voicepop-drain drain` (graceful shutdown, then withdrawal), then the SFU

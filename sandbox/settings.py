@@ -73,6 +73,12 @@ CALLER_ENVIRONMENT = {**SFU_TOKEN_ENVIRONMENT, "REQUESTS_CA_BUNDLE": str(ACME_TR
 COLLECTOR_PORT = int(os.environ.get("VOICEPOP_SANDBOX_COLLECTOR_PORT", "6514"))
 COLLECTOR = f"{BRIDGE_ADDRESS}:{COLLECTOR_PORT}"
 
+# The sandbox's watch (sandbox/watch.py): a Prometheus with the project's rules, scraping the
+# probing mesh's two probers of the sandbox PoP (inside it, and behind the upstream router)
+PROMETHEUS_LISTEN = f"127.0.0.1:{os.environ.get('VOICEPOP_SANDBOX_PROMETHEUS_PORT', '9190')}"
+PROBER_PORT = int(os.environ.get("VOICEPOP_SANDBOX_PROBER_PORT", "9108"))
+EXTERNAL_PROBER_PORT = int(os.environ.get("VOICEPOP_SANDBOX_EXTERNAL_PROBER_PORT", "9109"))
+
 SSH_KEY = STATE_DIR / "ssh" / "id_ed25519"
 STANDIN_STATE = STATE_DIR / "flexmetal.db"
 HOSTS_DIR = STATE_DIR / "hosts"

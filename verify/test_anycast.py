@@ -10,6 +10,7 @@ import pytest
 from roles.anycast import config as rendered
 from roles.host import HostEntry
 from roles.host_kind import KernelScope
+from roles.sfu.janus import ADAPTERS
 from verify.batch import Read, read_all
 from verify.controls import control
 
@@ -27,6 +28,7 @@ def bird(remote: Any, declared: HostEntry, kernel_scope: KernelScope) -> dict[st
     spec = announcing(declared)
     settings = declared.anycast
     interface = rendered.service_interface(kernel_scope, settings)
+    sfu_service = ADAPTERS[declared.sfu.implementation].service
     return read_all(
         remote,
         {
@@ -38,6 +40,8 @@ def bird(remote: Any, declared: HostEntry, kernel_scope: KernelScope) -> dict[st
             },
             "addresses": f"ip -o addr show dev {interface}",
             "drain": f"{rendered.DRAIN_COMMAND} status",
+            "sfu gate": f"{rendered.SFU_GATE_COMMAND} status",
+            "sfu hooks": f"systemctl show {sfu_service} -p ExecStartPost -p ExecStopPost",
             "enabled": "systemctl is-enabled bird anycast-healthchecker "
             f"{rendered.ADDRESSES_UNIT_NAME}",
             "active": "systemctl is-active bird anycast-healthchecker",
@@ -122,3 +126,19 @@ def test_bird_and_the_healthchecker_run_and_start_at_boot(
 ) -> None:
     assert bird["enabled"].output.split() == ["enabled"] * 3, declared.name
     assert bird["active"].output.split() == ["active"] * 2, declared.name
+
+
+@control(
+    "VP-BGP-06",
+    "The SFU's unit withdraws the server when it stops",
+    "A crash is withdrawn at once, not after the health check has failed twice.",
+)
+def test_the_sfus_unit_withdraws_the_server_when_it_stops(
+    bird: dict[str, Read], declared: HostEntry
+) -> None:
+    hooks = dict(line.split("=", 1) for line in bird["sfu hooks"].output.splitlines())
+    for hook, argument in (("ExecStopPost", "stopped"), ("ExecStartPost", "started")):
+        expected = f"argv[]={rendered.SFU_GATE_COMMAND} {argument} "
+        assert expected in hooks.get(hook, ""), f"{declared.name}: {hook}: {hooks.get(hook)}"
+    # the SFU runs (VP-SFU), so the gate must let its announcements out
+    assert bird["sfu gate"].output == "running", f"{declared.name}: {bird['sfu gate'].output}"

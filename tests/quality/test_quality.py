@@ -4,6 +4,12 @@ of sent and received packets, the reports, the exporter's exposition and the pro
 
 import json
 import math
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,10 +18,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from quality import emodel
 from quality.__main__ import main
 from quality.exporter import InventoryError, Metrics, targets_of
+from quality.https import CertificateUnread, certificate_not_after
 from quality.measure import Received, Sent, loss_pattern, path_figures, rfc3550_jitter_ms
+from quality.media_gate import Outcome, judge, new_pop_gate
 from quality.report import failed, figures_line, judged, summary
 from quality.timeline import Failover, packets_per_bin, render_png
 from quality.timeline import summary as timeline_summary
+from roles.prober.defaults import MediaGate
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import Janus
 from stacks.spec import SpecInvalid, parse_pop
@@ -202,15 +211,38 @@ def test_the_exporter_exposes_the_last_calls_figures(tmp_path: Path) -> None:
     sent = [Sent(bytes([i]), i * 0.02) for i in range(100)]
     received = [Received(bytes([i]), i * 960, i * 0.02 + 0.01) for i in range(100)]
     metrics.record(
-        pop, judged("ams1-sfu01", "192.0.2.10", path_figures(sent, received), 0.2, 20.0, 2)
+        "iad1",
+        pop,
+        judged("ams1-sfu01", "192.0.2.10", path_figures(sent, received), 0.2, 20.0, 2),
     )
-    metrics.record(pop, failed("ams1-sfu02", "192.0.2.11", "media: no packet"))
+    metrics.record("iad1", pop, failed("ams1-sfu02", "192.0.2.11", "media: no packet"))
+    metrics.record_certificate("iad1", pop, "ams1-sfu01", 1_800_000_000.0)
     text = generate_latest(registry).decode()
-    assert 'voicepop_call_up{pop="ams1",server="ams1-sfu01"} 1.0' in text
-    assert 'voicepop_call_up{pop="ams1",server="ams1-sfu02"} 0.0' in text
-    assert 'voicepop_call_rtt_seconds{pop="ams1",server="ams1-sfu01"} 0.02' in text
-    assert 'voicepop_calls_total{pop="ams1",result="failed",server="ams1-sfu02"} 1.0' in text
-    assert 'voicepop_call_mos{pop="ams1",server="ams1-sfu02"}' not in text  # no figures to show
+    # prometheus_client writes labels in their names' order
+    labels = 'path="unicast",source_pop="iad1",target_pop="ams1",target_server="ams1-sfu0{}"'
+    assert f"voicepop_call_up{{{labels.format(1)}}} 1.0" in text
+    assert f"voicepop_call_up{{{labels.format(2)}}} 0.0" in text
+    assert f"voicepop_call_rtt_seconds{{{labels.format(1)}}} 0.02" in text
+    failed_labels = labels.format(2).replace('unicast",', 'unicast",result="failed",')
+    assert f"voicepop_calls_total{{{failed_labels}}} 1.0" in text
+    assert f"voicepop_call_mos{{{labels.format(2)}}}" not in text  # no figures to show
+    assert f"voicepop_call_tls_not_after_seconds{{{labels.format(1)}}} 1.8e+09" in text
+
+
+def test_the_media_gates_state_is_exported_per_server_and_pop() -> None:
+    registry = CollectorRegistry()
+    servers = ["ams1-sfu01", "ams1-sfu02", "ams1-sfu03"]
+    pop = new_pop_gate(servers, floor=2)
+    for server in servers:
+        for _ in range(3):
+            pop = judge(pop, Outcome(server, ok=False), MediaGate())
+    Metrics(registry).record_gate("ams1", pop)
+    text = generate_latest(registry).decode()
+    assert 'voicepop_media_gate_drained{pop="ams1",server="ams1-sfu01"} 1.0' in text
+    assert 'voicepop_media_gate_held{pop="ams1",server="ams1-sfu02"} 1.0' in text
+    assert 'voicepop_media_gate_held{pop="ams1",server="ams1-sfu01"} 0.0' in text
+    assert 'voicepop_pop_servers_in_service{pop="ams1"} 2.0' in text
+    assert 'voicepop_pop_capacity_floor{pop="ams1"} 2.0' in text
 
 
 def test_janus_gathers_media_only_on_the_servers_address() -> None:
@@ -276,3 +308,49 @@ def test_the_timeline_is_drawn_as_a_png(tmp_path: Path) -> None:
     render_png(a_failover(), str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A TLS server on loopback presenting a 30-day certificate for probe.test (openssl)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "30", "-subj", "/CN=probe.test",
+         "-addext", "subjectAltName=DNS:probe.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            try:
+                with context.wrap_socket(connection, server_side=True) as tls:
+                    tls.recv(1)
+            except (OSError, ssl.SSLError):
+                pass  # a client that refused the certificate
+
+    threading.Thread(target=answer, daemon=True).start()
+    yield port, cert
+    listener.close()
+
+
+def test_the_certificates_expiry_is_read_against_the_roots_and_the_name(
+    tls_server: tuple[int, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, cert = tls_server
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    not_after = certificate_not_after("127.0.0.1", port, "probe.test")
+    assert not_after - time.time() == pytest.approx(30 * 86400, abs=86400)
+    with pytest.raises(CertificateUnread, match=r"other\.test at 127\.0\.0\.1"):
+        certificate_not_after("127.0.0.1", port, "other.test")  # not the certificate's name
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    with pytest.raises(CertificateUnread, match="certificate verify failed"):
+        certificate_not_after("127.0.0.1", port, "probe.test")  # not in the system's roots

@@ -3,6 +3,7 @@ the health checks, the address unit and the drain command."""
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,9 @@ def bird_parses(config: str, tmp_path: Path) -> subprocess.CompletedProcess[str]
     drain = tmp_path / "drain.conf"
     drain.write_text(rendered.drain_state(0))
     config = config.replace(rendered.DRAIN_STATE, str(drain))
+    sfu = tmp_path / "sfu.conf"
+    sfu.write_text(rendered.sfu_state(False))
+    config = config.replace(rendered.SFU_STATE, str(sfu))
     (tmp_path / "bird.conf").write_text(config)
     return subprocess.run(
         [BIRD, "-p", "-c", str(tmp_path / "bird.conf")],
@@ -56,7 +60,7 @@ def test_the_bird_config_parses(tmp_path: Path) -> None:
     assert parsed.returncode == 0, parsed.stderr + config
 
 
-def test_only_the_spec_prefixes_pass_gated_by_health_and_drain() -> None:
+def test_only_the_spec_prefixes_pass_gated_by_health_the_sfus_unit_and_drain() -> None:
     config = rendered.render_bird_conf(host_of(), SETTINGS, "192.0.2.10", PASSWORDS)
     assert "define VOICEPOP_PREFIXES4 = [ 198.51.100.0/24 ];" in config
     assert "define VOICEPOP_PREFIXES6 = [ 2001:db8:100::/48 ];" in config
@@ -64,6 +68,7 @@ def test_only_the_spec_prefixes_pass_gated_by_health_and_drain() -> None:
     assert export4.splitlines()[1:] == [
         "\tif ! (net ~ VOICEPOP_PREFIXES4) then reject;",
         "\tif ! (net ~ ACAST_PS_ADVERTISE) then reject;",
+        "\tif VOICEPOP_SFU_STOPPED = 1 then reject;",
         "\tif VOICEPOP_DRAIN = 2 then reject;",
         "\tif VOICEPOP_DRAIN = 1 then bgp_community.add((65535, 0));",
         "\taccept;",
@@ -190,3 +195,63 @@ def test_the_drain_command_is_valid_shell_with_the_spec_wait(tmp_path: Path) -> 
     (tmp_path / "drain").write_text(script)
     assert subprocess.run(["sh", "-n", str(tmp_path / "drain")], check=False).returncode == 0
     assert "wait_s=${2:-45}" in script
+
+
+def sfu_gate(tmp_path: Path, health_check: str) -> tuple[Path, Path, dict[str, str]]:
+    """The SFU gate command with its state file in `tmp_path`, and a PATH whose `birdc`
+    records each call and answers as BIRD does, and whose `logger` is silent."""
+    state = tmp_path / "sfu.conf"
+    state.write_text(rendered.sfu_state(False))
+    script = tmp_path / "voicepop-sfu-gate"
+    text = rendered.render_sfu_gate_command(health_check)
+    script.write_text(text.replace(rendered.SFU_STATE, str(state)))
+    script.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "birdc").write_text(f"#!/bin/sh\necho configure >> {tmp_path}/birdc.log\n"
+                                   "echo Reconfigured\n")  # fmt: skip
+    (bin_dir / "logger").write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("birdc", "logger"):
+        (bin_dir / tool).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    return script, state, env
+
+
+def test_the_sfu_gate_withdraws_on_a_stop_and_announces_once_the_sfu_answers(
+    tmp_path: Path,
+) -> None:
+    """The command the SFU's unit runs, run for real against a stand-in for birdc: a stop
+    withdraws at once; a start waits in the background until the health check passes."""
+    answers = tmp_path / "answers"
+    script, state, env = sfu_gate(tmp_path, f"test -e {answers}")
+
+    def run(*args: str) -> str:
+        done = subprocess.run([str(script), *args], env=env, capture_output=True, text=True,
+                              check=True, timeout=10)  # fmt: skip
+        return done.stdout.strip()
+
+    assert run("status") == "running"
+    run("stopped")
+    assert state.read_text() == rendered.sfu_state(True)
+    assert run("status") == "stopped"
+    assert (tmp_path / "birdc.log").read_text() == "configure\n"
+    run("started")  # returns at once: the SFU does not answer yet
+    time.sleep(1)
+    assert run("status") == "stopped"
+    answers.touch()
+    deadline = time.monotonic() + 5
+    while run("status") != "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert state.read_text() == rendered.sfu_state(False)
+    assert (tmp_path / "birdc.log").read_text() == "configure\n" * 2
+
+
+def test_the_sfus_unit_runs_the_gate_when_it_stops_and_starts() -> None:
+    dropin = rendered.render_sfu_gate_dropin()
+    assert f"ExecStopPost=-+{rendered.SFU_GATE_COMMAND} stopped\n" in dropin
+    assert f"ExecStartPost=-+{rendered.SFU_GATE_COMMAND} started\n" in dropin
+    assert rendered.sfu_gate_dropin_path("janus") == (
+        "/etc/systemd/system/janus.service.d/60-voicepop-announce.conf"
+    )
+    check = rendered.health_check_command(SfuHealth(), 1.0)
+    assert f"answers() {{\n    {check}\n}}" in rendered.render_sfu_gate_command(check)

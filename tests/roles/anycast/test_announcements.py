@@ -97,13 +97,18 @@ def test_a_prefix_outside_the_spec_never_leaves_the_host(
 def test_a_failed_sfu_is_withdrawn_and_announced_again_once_healthy(
     inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
+    """The SFU's unit withdraws the server as it stops (its ExecStopPost), without waiting
+    for the health check to fail `fall` times (2 x 1 s here); once started and answering it
+    is announced again."""
     first, second = addresses(inventory)
     test_sandbox.ssh(first, "systemctl stop janus")
-    # fall 2 checks 1 s apart, each allowed 0.5 s: withdrawn within ~3 s, seen within 8 s
+    assert test_sandbox.ssh(first, f"{rendered.SFU_GATE_COMMAND} status") == "stopped"
     withdrawn = wait_for(lambda: first not in paths_by_server(test_sandbox), 8)
+    assert withdrawn < 1.0, withdrawn
     assert second in paths_by_server(test_sandbox)  # the anycast path stays, via the other
     test_sandbox.ssh(first, "systemctl start janus")
     announced = wait_for(lambda: first in paths_by_server(test_sandbox), 15)
+    assert test_sandbox.ssh(first, f"{rendered.SFU_GATE_COMMAND} status") == "running"
     print(f"withdrawn {withdrawn:.1f} s after the SFU stopped, back {announced:.1f} s after")
 
 

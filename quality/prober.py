@@ -1,0 +1,179 @@
+"""The probing mesh's prober: one call at a time, at the pace its load allows, through each
+target of its plan (quality/mesh.py); every call's figures exported for Prometheus
+(quality/exporter.py `Metrics`), and its own PoP's servers judged by the media gate
+(quality/media_gate.py), whose state is exported beside them.
+
+python -m quality prober --source-pop POP --inventory inventories/<pop>.json
+                         [--inventory inventories/<other>.json ...] [--floor N]
+                         [--calls-per-minute 12] [--call-seconds 3] [--probers-per-pop 1]
+                         [--listen 127.0.0.1:9108] [--rounds 0] [--external]
+--external: a vantage point outside every PoP of the mesh (its own PoP has no inventory and
+no media gate), e.g. behind the sandbox's upstream router, where callers are.
+"""
+
+import asyncio
+import faulthandler
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from quality.assign import NotAssigned, assigned
+from quality.exporter import Metrics, read_not_after
+from quality.media_gate import Outcome, PopGate, judge, new_pop_gate
+from quality.mesh import (
+    ANYCAST,
+    UNICAST,
+    MeshCall,
+    MeshError,
+    PopEnd,
+    check_load,
+    mesh_calls,
+    mesh_load,
+    pop_end,
+)
+from quality.probe import Target, probe
+from quality.report import CallReport, failed
+from roles.prober.defaults import MediaGate, ProbeLoad
+from roles.secrets import MissingSecret
+from roles.sfu.access import Credentials
+
+
+async def place(
+    call: MeshCall, credentials: Credentials, call_s: float, codec: str = "opus"
+) -> CallReport:
+    """One call of the plan: to the server itself, or to whichever server the PoP's service
+    address assigns."""
+    if call.target is not None:
+        return await probe(call.target, credentials, call_s, codec)
+    assert call.service is not None
+    service = call.service
+    try:
+        server = await assigned(service.address, service.name, service.port)
+    except NotAssigned as error:
+        return failed(f"{call.target_pop}-service", service.address, str(error))
+    return await probe(Target.of(server), credentials, call_s, codec)
+
+
+@dataclass
+class Prober:
+    source_pop: str
+    calls: list[MeshCall]
+    credentials: Credentials
+    metrics: Metrics
+    load: ProbeLoad = field(default_factory=ProbeLoad)
+    bounds: MediaGate = field(default_factory=MediaGate)
+    gate: PopGate | None = None  # its own PoP's servers, judged on their unicast calls
+    codec: str = "opus"
+
+    def record(self, call: MeshCall, report: CallReport, not_after: float | None = None) -> None:
+        """A call's figures, the certificate's expiry it met (if read) and, for a server of
+        its own PoP called on its own address, the media gate's judgement."""
+        self.metrics.record(self.source_pop, call.target_pop, report, call.path)
+        if not_after is not None and call.target is not None:
+            self.metrics.record_certificate(
+                self.source_pop, call.target_pop, call.target.server, not_after, call.path
+            )
+        if self.gate is not None and call.path == UNICAST and call.target_pop == self.source_pop:
+            outcome = Outcome(report.server, report.ok, report.mos, report.loss_pct)
+            before = self.gate.servers.get(report.server)
+            self.gate = judge(self.gate, outcome, self.bounds)
+            after = self.gate.servers[report.server]
+            if before is None or before.verdict is not after.verdict or before.held != after.held:
+                held = " (held by the capacity floor)" if after.held else ""
+                print(f"media gate: {report.server} {after.verdict}{held}", file=sys.stderr)
+            self.metrics.record_gate(self.source_pop, self.gate)
+
+    async def run(self, rounds: int = 0) -> None:
+        """Rounds of the plan, a call every 60 / calls_per_minute seconds (0 rounds: forever)."""
+        spacing_s = 60 / self.load.calls_per_minute
+        done = 0
+        while not rounds or done < rounds:
+            for call in self.calls:
+                started = time.monotonic()
+                report = await place(call, self.credentials, self.load.call_s, self.codec)
+                not_after = read_not_after(call.target) if call.target else None
+                self.record(call, report, not_after)
+                outcome = "ok" if report.ok else report.error
+                print(f"{call.label}: {report.server} {outcome}", file=sys.stderr, flush=True)
+                await asyncio.sleep(max(0.0, spacing_s - (time.monotonic() - started)))
+            done += 1
+
+
+def ends_of(inventories: list[str]) -> list[PopEnd]:
+    ends = []
+    for path in inventories:
+        try:
+            hosts = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise MeshError(f"{path}: not a readable inventory JSON ({error})") from error
+        ends.append(pop_end(hosts, path))
+    return ends
+
+
+def plan(
+    source_pop: str,
+    ends: list[PopEnd],
+    load: ProbeLoad,
+    probers_per_pop: int,
+    external: bool = False,
+) -> list[MeshCall]:
+    """This prober's calls, once the whole mesh's load (every PoP of `ends` running
+    `probers_per_pop` probers like this one, and this one if it is `external`: a vantage
+    point outside every PoP) is within the load's bounds."""
+    pops = [end.pop for end in ends]
+    if external and source_pop in pops:
+        raise MeshError(f"--source-pop {source_pop}: a PoP of the mesh; allowed: --external "
+                        f"only for a vantage point outside {pops}")  # fmt: skip
+    if not external and source_pop not in pops:
+        raise MeshError(f"--source-pop {source_pop}: no inventory of it; allowed: {pops}, or "
+                        "--external for a vantage point outside them")  # fmt: skip
+    plans = {
+        f"{pop}/{index}": mesh_calls(pop, ends) for pop in pops for index in range(probers_per_pop)
+    }
+    if external:
+        plans[source_pop] = mesh_calls(source_pop, ends)
+    check_load(mesh_load(plans, load), load)
+    return mesh_calls(source_pop, ends)
+
+
+def serve_mesh(
+    source_pop: str,
+    inventories: list[str],
+    load: ProbeLoad,
+    floor: int | None,
+    listen: str,
+    probers_per_pop: int = 1,
+    rounds: int = 0,
+    external: bool = False,
+) -> int:
+    try:
+        ends = ends_of(inventories)
+        calls = plan(source_pop, ends, load, probers_per_pop, external)
+        credentials = Credentials.from_environment()
+    except (MeshError, MissingSecret) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: its threads' stacks on stderr
+    registry = CollectorRegistry()
+    prober = Prober(source_pop, calls, credentials, Metrics(registry), load)
+    if not external:
+        own = next(end for end in ends if end.pop == source_pop)
+        servers = [target.server for target in own.servers]
+        prober.gate = new_pop_gate(servers, len(servers) if floor is None else floor)
+        prober.metrics.record_gate(source_pop, prober.gate)
+    host, _, port = listen.rpartition(":")
+    start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    paths = sum(1 for call in calls if call.path == ANYCAST)
+    print(
+        f"serving http://{host or '127.0.0.1'}:{port}/metrics: {len(calls)} targets "
+        f"({paths} service addresses), a call every {60 / load.calls_per_minute:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    asyncio.run(prober.run(rounds))
+    return 0

@@ -1,0 +1,155 @@
+"""The sandbox's watch: the probing mesh on the sandbox PoP, scraped by a Prometheus holding
+the project's alert rules (monitoring/), so the PoP is watched between deploys and
+`make scorecard` has figures to read. Two probers: one inside the PoP (this machine on the
+PoP's bridge, where a server of it would run one: each server on its own address, judged by
+the media gate within the PoP's capacity floor) and one behind the upstream router, where
+callers are (an external vantage point: the PoP's service address and its servers). The
+second listens in the callers' namespace; socat relays its metrics to Prometheus.
+
+    python -m sandbox.watch start [--inventory inventories/sandbox.json] [--floor N]
+        (--floor: default Pulumi.sandbox.yaml's deploy.min_in_service)
+    python -m sandbox.watch stop
+    python -m sandbox.watch status
+
+`make up` starts it once the PoP is deployed; `python -m sandbox down` stops it.
+"""
+
+import argparse
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+from sandbox import callers, processes, settings
+from stacks.spec.capacity import capacity_floor
+from stacks.spec.loading import parse_pop, read_stack_file
+
+PROBER, EXTERNAL, RELAY, PROMETHEUS = (
+    "prober",
+    "prober-external",
+    "prober-relay",
+    "prometheus",
+)
+RULES = settings.PROJECT_DIR / "monitoring" / "rules" / "voicepop.rules.yml"
+# one call of 3 s every 5 s: a server of a two-server PoP is called every ~10 s
+LOAD = ("--calls-per-minute", "12", "--call-seconds", "3")
+
+
+def prober_command(
+    inventory: Path, pop: str, listen: str, floor: int | None, load: tuple[str, ...] = LOAD
+) -> list[str]:
+    """The prober inside the PoP."""
+    floor_flags = ["--floor", str(floor)] if floor is not None else []
+    return [sys.executable, "-m", "quality", "prober", "--source-pop", pop, "--inventory",
+            str(inventory), *load, *floor_flags, "--listen", listen]  # fmt: skip
+
+
+def external_prober_command(
+    inventory: Path, namespace: str, port: int, load: tuple[str, ...] = LOAD
+) -> list[str]:
+    """The prober behind the upstream router: in the callers' namespace, listening on its
+    loopback (reached through `relay_command`)."""
+    return ["ip", "netns", "exec", namespace, sys.executable, "-m", "quality", "prober",
+            "--external", "--source-pop", "callers", "--inventory", str(inventory), *load,
+            "--listen", f"127.0.0.1:{port}"]  # fmt: skip
+
+
+def relay_command(namespace: str, listen_port: int, target_port: int) -> list[str]:
+    """socat: this machine's 127.0.0.1:listen_port to the namespace's 127.0.0.1:target_port."""
+    inside = f"ip netns exec {namespace} socat STDIO TCP\\:127.0.0.1\\:{target_port}"
+    return ["socat", f"TCP-LISTEN:{listen_port},bind=127.0.0.1,reuseaddr,fork", f"EXEC:{inside}"]
+
+
+def prometheus_config(targets: list[str], interval_s: float = 15.0) -> str:
+    return (
+        f"global: {{scrape_interval: {interval_s}s, evaluation_interval: {interval_s}s}}\n"
+        f"rule_files: ['{RULES}']\n"
+        "scrape_configs:\n"
+        "  - job_name: voicepop-prober\n"
+        f"    static_configs: [{{targets: {json.dumps(targets)}}}]\n"
+    )
+
+
+def prometheus_command(config: Path, data: Path, listen: str) -> list[str]:
+    return ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
+            f"--web.listen-address={listen}", "--storage.tsdb.retention.time=30d"]  # fmt: skip
+
+
+def pop_of(inventory: Path) -> str:
+    hosts = json.loads(inventory.read_text())
+    return str(hosts[0]["pop"])
+
+
+def sandbox_floor() -> int:
+    """The sandbox PoP's capacity floor (its spec's deploy.min_in_service)."""
+    stack_file = read_stack_file(settings.PROJECT_DIR / "Pulumi.sandbox.yaml")
+    return capacity_floor(parse_pop(stack_file.raw_pop, stack_file.context, stack_file.path.name))
+
+
+def start(inventory: Path, floor: int | None) -> None:
+    if not inventory.exists():
+        sys.exit(f"sandbox.watch: {inventory} does not exist: run `make up` first")
+    floor = sandbox_floor() if floor is None else floor
+    relay_port = settings.EXTERNAL_PROBER_PORT + 1000  # in the callers' namespace
+    inside = f"127.0.0.1:{settings.PROBER_PORT}"
+    outside = f"127.0.0.1:{settings.EXTERNAL_PROBER_PORT}"
+    env = settings.CALLER_ENVIRONMENT
+    processes.start(PROBER, prober_command(inventory, pop_of(inventory), inside, floor), env)
+    processes.start(
+        EXTERNAL, external_prober_command(inventory, callers.NAMESPACE, relay_port), env
+    )
+    processes.start(
+        RELAY, relay_command(callers.NAMESPACE, settings.EXTERNAL_PROBER_PORT, relay_port)
+    )
+    folder = settings.STATE_DIR / "prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "prometheus.yml"
+    config.write_text(prometheus_config([inside, outside]))
+    processes.start(
+        PROMETHEUS, prometheus_command(config, folder / "data", settings.PROMETHEUS_LISTEN)
+    )
+    print(
+        f"sandbox.watch: probers {inside} (inside {pop_of(inventory)}), {outside} (behind the "
+        f"upstream router); Prometheus http://{settings.PROMETHEUS_LISTEN} with "
+        f"{RULES.relative_to(settings.PROJECT_DIR)}"
+    )
+
+
+def stop() -> None:
+    for name in (PROMETHEUS, RELAY, EXTERNAL, PROBER):
+        processes.stop(name)
+
+
+def status() -> dict[str, object]:
+    try:
+        with urllib.request.urlopen(f"http://{settings.PROMETHEUS_LISTEN}/-/ready", timeout=2):
+            ready = True
+    except OSError:
+        ready = False
+    return {
+        **{name: processes.running_pid(name) for name in (PROBER, EXTERNAL, RELAY, PROMETHEUS)},
+        "prometheus_ready": ready,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    top = argparse.ArgumentParser(prog="python -m sandbox.watch", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    top.add_argument("action", choices=["start", "stop", "status"])
+    top.add_argument("--inventory", type=Path,
+                     default=settings.PROJECT_DIR / "inventories" / "sandbox.json")  # fmt: skip
+    top.add_argument(
+        "--floor", type=int, default=None, help="the PoP's capacity floor (default: its spec's)"
+    )
+    args = top.parse_args(argv)
+    if args.action == "start":
+        start(args.inventory, args.floor)
+    elif args.action == "stop":
+        stop()
+    else:
+        print(json.dumps(status(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
