@@ -60,7 +60,8 @@ def relay_command(namespace: str, listen_port: int, target_port: int) -> list[st
     return ["socat", f"TCP-LISTEN:{listen_port},bind=127.0.0.1,reuseaddr,fork", f"EXEC:{inside}"]
 
 
-def prometheus_config(targets: list[str], interval_s: float = 15.0) -> str:
+def prometheus_config(targets: list[str], interval_s: int = 15) -> str:
+    """Prometheus takes whole units in a duration ("15s", never "15.0s")."""
     return (
         f"global: {{scrape_interval: {interval_s}s, evaluation_interval: {interval_s}s}}\n"
         f"rule_files: ['{RULES}']\n"

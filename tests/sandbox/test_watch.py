@@ -1,0 +1,27 @@
+"""The sandbox watch's pieces, offline: its Prometheus config loads with `promtool` (the
+project's rules included), its probers' commands are the mesh's."""
+
+from pathlib import Path
+
+from sandbox import watch
+from tests.monitoring.queries import promtool
+
+
+def test_the_watchs_prometheus_config_loads_with_the_rules(tmp_path: Path) -> None:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(watch.prometheus_config(["127.0.0.1:9108", "127.0.0.1:9109"]))
+    checked = promtool("check", "config", str(config), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 13 rules found" in checked.stdout
+
+
+def test_the_probers_are_one_inside_the_pop_and_one_behind_the_upstream() -> None:
+    inside = watch.prober_command(Path("inv.json"), "sbx1", "127.0.0.1:9108", floor=2)
+    assert inside[1:4] == ["-m", "quality", "prober"]
+    assert inside[inside.index("--source-pop") + 1] == "sbx1"
+    assert inside[inside.index("--floor") + 1] == "2"
+    outside = watch.external_prober_command(Path("inv.json"), "vp-callers-vpbr0", 10109)
+    assert outside[:4] == ["ip", "netns", "exec", "vp-callers-vpbr0"]
+    assert "--external" in outside and outside[-1] == "127.0.0.1:10109"
+    relay = watch.relay_command("vp-callers-vpbr0", 9109, 10109)
+    assert relay[1] == "TCP-LISTEN:9109,bind=127.0.0.1,reuseaddr,fork"
