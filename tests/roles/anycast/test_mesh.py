@@ -126,6 +126,9 @@ def test_every_dashboard_panel_has_data_after_a_few_rounds_of_both_probers(
 def test_the_scorecard_reads_the_meshs_calls_from_prometheus(
     prometheus: str, tmp_path: Path
 ) -> None:
+    # a few calls to the service address (the counters' increase needs two samples apart)
+    placed = 'sum(voicepop_calls_total{path="anycast"}) >= 4'
+    wait_for(lambda: query(prometheus, placed), 90, "four calls to the service address")
     scorecard = subprocess.run(
         [sys.executable, "-m", "ops.scorecard", "--prometheus", prometheus, "--last", "10m",
          "--step", "3", "--out", str(tmp_path)],
