@@ -328,6 +328,22 @@ def sfu_state(stopped: bool) -> str:
     return f"define VOICEPOP_SFU_STOPPED = {int(stopped)};\n"
 
 
+def set_state_function(variable: str) -> str:
+    """The shell function the drain and SFU gate commands set BIRD's `variable` with (in the
+    file `$STATE`, replaced whole), then have BIRD read its config again; it fails, and with
+    `set -e` its command, when BIRD does not take it."""
+    return f"""set_state() {{
+    printf 'define {variable} = %s;\\n' "$1" > "$STATE.tmp"
+    mv "$STATE.tmp" "$STATE"
+    answer=$(birdc configure 2>&1) || true
+    case "$answer" in
+        *Reconfigur*) ;;
+        *) echo "birdc configure failed: $answer" >&2; return 1 ;;
+    esac
+}}
+"""
+
+
 def render_sfu_gate_command(health_check: str) -> str:
     """What the SFU's unit runs when it stops or starts (`render_sfu_gate_dropin`): a stop,
     a crash included, withdraws this server's announcements at once; a start puts them back
@@ -344,16 +360,7 @@ def render_sfu_gate_command(health_check: str) -> str:
 set -eu
 STATE={SFU_STATE}
 
-set_state() {{
-    printf 'define VOICEPOP_SFU_STOPPED = %s;\\n' "$1" > "$STATE.tmp"
-    mv "$STATE.tmp" "$STATE"
-    answer=$(birdc configure 2>&1) || true
-    case "$answer" in
-        *Reconfigur*) ;;
-        *) echo "birdc configure failed: $answer" >&2; return 1 ;;
-    esac
-}}
-
+{set_state_function("VOICEPOP_SFU_STOPPED")}
 answers() {{
     {health_check}
 }}
@@ -410,16 +417,7 @@ def render_drain_command(host: AnycastHost) -> str:
 set -eu
 STATE={DRAIN_STATE}
 
-set_state() {{
-    printf 'define VOICEPOP_DRAIN = %s;\\n' "$1" > "$STATE.tmp"
-    mv "$STATE.tmp" "$STATE"
-    answer=$(birdc configure)
-    case "$answer" in
-        *Reconfigur*) ;;
-        *) echo "birdc configure failed: $answer" >&2; exit 1 ;;
-    esac
-}}
-
+{set_state_function("VOICEPOP_DRAIN")}
 case "${{1:-}}" in
     drain)
         wait_s=${{2:-{host.drain_wait_s}}}
