@@ -156,7 +156,6 @@ def follow_the_media_gate(
     agent = Path(__file__).with_name("media_agent.py").read_text()
     secrets = "\n".join(Credentials.from_environment().secrets) + "\n"
     unit = rendered.render_media_agent_unit(spec, settings, server, OUT_OF_SERVICE_FLAG)
-    files.directory(name="voicepop's secrets folder", path="/etc/voicepop", mode="700")
     changed = [
         _put(rendered.MEDIA_AGENT, agent, "Media gate agent", "755"),
         _put(rendered.MEDIA_SECRET, secrets, "Media gate's verdict key", "600"),
