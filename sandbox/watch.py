@@ -89,9 +89,12 @@ def sandbox_floor() -> int:
 
 
 def start(inventory: Path, floor: int | None) -> None:
+    """Starts the watch, or starts it again (a new inventory, a new floor); its Prometheus
+    keeps its data."""
     if not inventory.exists():
         sys.exit(f"sandbox.watch: {inventory} does not exist: run `make up` first")
     floor = sandbox_floor() if floor is None else floor
+    stop()
     relay_port = settings.EXTERNAL_PROBER_PORT + 1000  # in the callers' namespace
     # on the bridge: the PoP's servers ask it for their media gate's verdicts
     inside = f"{settings.BRIDGE_ADDRESS}:{settings.PROBER_PORT}"
