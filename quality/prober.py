@@ -16,11 +16,14 @@ import faulthandler
 import json
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from quality.assign import NotAssigned, assigned
 from quality.exporter import Metrics, read_not_after
@@ -38,6 +41,7 @@ from quality.mesh import (
 )
 from quality.probe import Target, probe
 from quality.report import CallReport, failed
+from roles.anycast.media_agent import sign
 from roles.prober.defaults import MediaGate, ProbeLoad
 from roles.secrets import MissingSecret
 from roles.sfu.access import Credentials
@@ -69,6 +73,7 @@ class Prober:
     bounds: MediaGate = field(default_factory=MediaGate)
     gate: PopGate | None = None  # its own PoP's servers, judged on their unicast calls
     codec: str = "opus"
+    judged_at: float = 0.0  # when the gate last judged a call (the verdicts' issue time)
 
     def record(self, call: MeshCall, report: CallReport, not_after: float | None = None) -> None:
         """A call's figures, the certificate's expiry it met (if read) and, for a server of
@@ -82,11 +87,22 @@ class Prober:
             outcome = Outcome(report.server, report.ok, report.mos, report.loss_pct)
             before = self.gate.servers.get(report.server)
             self.gate = judge(self.gate, outcome, self.bounds)
+            self.judged_at = time.time()
             after = self.gate.servers[report.server]
             if before is None or before.verdict is not after.verdict or before.held != after.held:
                 held = " (held by the capacity floor)" if after.held else ""
                 print(f"media gate: {report.server} {after.verdict}{held}", file=sys.stderr)
             self.metrics.record_gate(self.source_pop, self.gate)
+
+    def verdicts(self) -> dict[str, Any] | None:
+        """The media gate's verdicts for its PoP's servers (roles/anycast/media_agent.py
+        follows them), signed with the token secret; issued when it last judged a call, so a
+        prober that stopped calling serves verdicts that go stale. None: no gate (external)."""
+        if self.gate is None:
+            return None
+        document = {"pop": self.source_pop, "issued_at": self.judged_at,
+                    "drained": self.gate.drained()}  # fmt: skip
+        return sign(document, self.credentials.secrets[0])
 
     async def run(self, rounds: int = 0) -> None:
         """Rounds of the plan, a call every 60 / calls_per_minute seconds (0 rounds: forever)."""
@@ -102,6 +118,34 @@ class Prober:
                 print(f"{call.label}: {report.server} {outcome}", file=sys.stderr, flush=True)
                 await asyncio.sleep(max(0.0, spacing_s - (time.monotonic() - started)))
             done += 1
+
+
+def serve_http(prober: Prober, registry: CollectorRegistry, host: str, port: int) -> None:
+    """/metrics for Prometheus, /verdicts for the PoP's servers, in a thread of their own."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._answer(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                return
+            verdicts = prober.verdicts() if self.path == "/verdicts" else None
+            if verdicts is None:
+                self._answer(404, "text/plain", b"not found\n")
+                return
+            self._answer(200, "application/json", json.dumps(verdicts).encode())
+
+        def _answer(self, status: int, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass  # Prometheus and the servers ask every few seconds
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="http").start()
 
 
 def ends_of(inventories: list[str]) -> list[PopEnd]:
@@ -167,10 +211,10 @@ def serve_mesh(
         prober.gate = new_pop_gate(servers, len(servers) if floor is None else floor)
         prober.metrics.record_gate(source_pop, prober.gate)
     host, _, port = listen.rpartition(":")
-    start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    serve_http(prober, registry, host or "127.0.0.1", int(port))
     paths = sum(1 for call in calls if call.path == ANYCAST)
     print(
-        f"serving http://{host or '127.0.0.1'}:{port}/metrics: {len(calls)} targets "
+        f"serving http://{host or '127.0.0.1'}:{port}/metrics and /verdicts: {len(calls)} targets "
         f"({paths} service addresses), a call every {60 / load.calls_per_minute:.1f} s",
         file=sys.stderr,
         flush=True,

@@ -27,4 +27,10 @@ sfu(
     media_address=entry.address,
     names=entry.dns_names,
 )
-anycast(spec=entry.bgp, settings=entry.anycast, sfu=entry.sfu, router_id=entry.address)
+anycast(
+    spec=entry.bgp,
+    settings=entry.anycast,
+    sfu=entry.sfu,
+    router_id=entry.address,
+    server=entry.name,
+)

@@ -2,9 +2,10 @@
 the project's alert rules (monitoring/), so the PoP is watched between deploys and
 `make scorecard` has figures to read. Two probers: one inside the PoP (this machine on the
 PoP's bridge, where a server of it would run one: each server on its own address, judged by
-the media gate within the PoP's capacity floor) and one behind the upstream router, where
-callers are (an external vantage point: the PoP's service address and its servers). The
-second listens in the callers' namespace; socat relays its metrics to Prometheus.
+the media gate within the PoP's capacity floor; the servers follow the verdicts it serves on
+the bridge, Pulumi.sandbox.yaml's anycast.media_gate_sources) and one behind the upstream
+router, where callers are (an external vantage point: the PoP's service address and its
+servers). The second listens in the callers' namespace; socat relays its metrics.
 
     python -m sandbox.watch start [--inventory inventories/sandbox.json] [--floor N]
         (--floor: default Pulumi.sandbox.yaml's deploy.min_in_service)
@@ -88,11 +89,15 @@ def sandbox_floor() -> int:
 
 
 def start(inventory: Path, floor: int | None) -> None:
+    """Starts the watch, or starts it again (a new inventory, a new floor); its Prometheus
+    keeps its data."""
     if not inventory.exists():
         sys.exit(f"sandbox.watch: {inventory} does not exist: run `make up` first")
     floor = sandbox_floor() if floor is None else floor
+    stop()
     relay_port = settings.EXTERNAL_PROBER_PORT + 1000  # in the callers' namespace
-    inside = f"127.0.0.1:{settings.PROBER_PORT}"
+    # on the bridge: the PoP's servers ask it for their media gate's verdicts
+    inside = f"{settings.BRIDGE_ADDRESS}:{settings.PROBER_PORT}"
     outside = f"127.0.0.1:{settings.EXTERNAL_PROBER_PORT}"
     env = settings.CALLER_ENVIRONMENT
     processes.start(PROBER, prober_command(inventory, pop_of(inventory), inside, floor), env)

@@ -42,6 +42,8 @@ def bird(remote: Any, declared: HostEntry, kernel_scope: KernelScope) -> dict[st
             "drain": f"{rendered.DRAIN_COMMAND} status",
             "sfu gate": f"{rendered.SFU_GATE_COMMAND} status",
             "sfu hooks": f"systemctl show {sfu_service} -p ExecStartPost -p ExecStopPost",
+            "media agent": f"systemctl is-enabled {rendered.MEDIA_UNIT_NAME}; "
+            f"systemctl is-active {rendered.MEDIA_UNIT_NAME}; true",
             "enabled": "systemctl is-enabled bird anycast-healthchecker "
             f"{rendered.ADDRESSES_UNIT_NAME}",
             "active": "systemctl is-active bird anycast-healthchecker",
@@ -142,3 +144,16 @@ def test_the_sfus_unit_withdraws_the_server_when_it_stops(
         assert expected in hooks.get(hook, ""), f"{declared.name}: {hook}: {hooks.get(hook)}"
     # the SFU runs (VP-SFU), so the gate must let its announcements out
     assert bird["sfu gate"].output == "running", f"{declared.name}: {bird['sfu gate'].output}"
+
+
+@control(
+    "VP-BGP-07",
+    "The server follows its PoP's media gate where the spec names its probers, else none",
+    "A server whose media is bad is drained within the PoP's capacity floor.",
+)
+def test_the_server_follows_its_pops_media_gate(bird: dict[str, Read], declared: HostEntry) -> None:
+    state = bird["media agent"].output.split()
+    if not declared.anycast.media_gate_sources:  # nothing to follow: no agent either
+        assert "active" not in state, f"{declared.name}: an agent with no prober named: {state}"
+        return
+    assert state == ["enabled", "active"], f"{declared.name}: the media gate's agent: {state}"

@@ -16,6 +16,7 @@ from roles.settings import RoleSettings
 # A DNS label: a neighbour's name is also the name of its BIRD protocol.
 LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 CONFIG_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
+HOST_PORT_PATTERN = r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"  # an IPv4 address or a name, and a port
 
 
 def _ip_address(value: str) -> str:
@@ -64,6 +65,20 @@ class AnycastSettings(RoleSettings):
         ge=0,
         le=10,
         description="the same for the healthchecker (9.6 unsandboxed; 2.1 measured)",
+    )
+    media_gate_sources: list[Annotated[str, Field(pattern=HOST_PORT_PATTERN)]] = Field(
+        default_factory=list,
+        description="host:port of the PoP's probers whose media gate verdicts (signed with the "
+        "SFU token secret) this server follows: drained on bad media (GRACEFUL_SHUTDOWN, then "
+        "withdrawn), back on good; empty: the gate only reports",
+    )
+    media_gate_poll_s: float = Field(5, gt=0, le=60, description="how often it asks them")
+    media_gate_stale_after_s: float = Field(
+        120,
+        ge=10,
+        le=3600,
+        description="a verdict older than this is not followed; with none fresher the server "
+        "returns to service (a silent prober never keeps a server out)",
     )
     # placeholders the healthchecker keeps in its lists so they are never empty (BIRD has no
     # empty prefix set): never announced, the export filter allows only the spec's prefixes

@@ -24,8 +24,10 @@ from roles.anycast.defaults import AnycastSettings
 from roles.host_kind import HostKernelScope
 from roles.python_tools import PythonTool
 from roles.secrets import secret
+from roles.sfu.access import Credentials
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS
+from roles.sfu.tls import OUT_OF_SERVICE_FLAG
 from roles.unit_sandbox import UnitSandbox, render_dropin
 from roles.wheels import venv_from_wheels
 
@@ -138,12 +140,51 @@ def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings, router
     systemd.service(name="BIRD running", service="bird", running=True, enabled=True)
 
 
+def follow_the_media_gate(
+    spec: rendered.AnycastHost, settings: AnycastSettings, server: str
+) -> None:
+    """The media gate's agent, where the spec names the PoP's probers (anycast.
+    media_gate_sources); none named: the agent is stopped and removed."""
+    installed = host.get_fact(File, path=rendered.MEDIA_UNIT) is not None
+    if not settings.media_gate_sources:
+        if installed:
+            systemd.service(name="Media gate agent stopped", service=rendered.MEDIA_UNIT_NAME,
+                            running=False, enabled=False)  # fmt: skip
+            files.file(name="Media gate agent's unit removed", path=rendered.MEDIA_UNIT,
+                       present=False)  # fmt: skip
+        return
+    agent = Path(__file__).with_name("media_agent.py").read_text()
+    secrets = "\n".join(Credentials.from_environment().secrets) + "\n"
+    unit = rendered.render_media_agent_unit(spec, settings, server, OUT_OF_SERVICE_FLAG)
+    changed = [
+        _put(rendered.MEDIA_AGENT, agent, "Media gate agent", "755"),
+        _put(rendered.MEDIA_SECRET, secrets, "Media gate's verdict key", "600"),
+        _put(rendered.MEDIA_UNIT, unit, "Media gate agent's unit"),
+    ]
+    systemd.service(
+        name="Media gate agent takes its config",
+        service=rendered.MEDIA_UNIT_NAME,
+        restarted=True,
+        daemon_reload=True,
+        _if=any_changed(*changed),
+    )
+    systemd.service(
+        name="Media gate agent running", service=rendered.MEDIA_UNIT_NAME, running=True,
+        enabled=True,
+    )  # fmt: skip
+
+
 @deploy("Anycast")
 def anycast(
-    spec: rendered.AnycastHost | None, settings: AnycastSettings, sfu: SfuSettings, router_id: str
+    spec: rendered.AnycastHost | None,
+    settings: AnycastSettings,
+    sfu: SfuSettings,
+    router_id: str,
+    server: str = "",
 ) -> None:
     """`spec`: the host's share of `bgp`; `sfu`: whose health gates the announcements;
-    `router_id`: the address the server is reached at."""
+    `router_id`: the address the server is reached at; `server`: its name (the media gate's
+    verdicts name servers)."""
     if spec is None or not spec.prefixes:
         return  # this server announces nothing
     apt.packages(name="BIRD, curl, venv", packages=PACKAGES, no_recommends=True)
@@ -161,12 +202,15 @@ def anycast(
             )
     if host.get_fact(File, path=rendered.DRAIN_STATE) is None:
         _put(rendered.DRAIN_STATE, rendered.drain_state(0), "Drain state: in service")
+    if host.get_fact(File, path=rendered.MEDIA_STATE) is None:
+        _put(rendered.MEDIA_STATE, rendered.media_state(0), "Media gate state: in service")
     if host.get_fact(File, path=rendered.SFU_STATE) is None:
         _put(rendered.SFU_STATE, rendered.sfu_state(False), "SFU state: running")
     _put(rendered.DRAIN_COMMAND, rendered.render_drain_command(spec), "Drain command", "755")
     configure_bird(spec, settings, router_id)
     run_healthchecker(spec, settings, sfu, interface)
     tell_the_gate_when_the_sfu_stops(spec, sfu)
+    follow_the_media_gate(spec, settings, server)
 
 
 def tell_the_gate_when_the_sfu_stops(spec: rendered.AnycastHost, sfu: SfuSettings) -> None:

@@ -33,6 +33,9 @@ SCRIPT = "/usr/local/sbin/voicepop-certificate"
 SERVICE = "voicepop-certificate.service"
 TIMER = "voicepop-certificate.timer"
 FRONT = "nginx.service"
+# present while the server is out of service by the media gate (roles/anycast/media_agent.py):
+# its health endpoint answers 503, so Route 53's health check and the announcements follow
+OUT_OF_SERVICE_FLAG = "/run/voicepop/out-of-service"
 FRONT_CONF = "/etc/nginx/conf.d/voicepop-sfu.conf"
 NGINX_CONF = "/etc/nginx/nginx.conf"
 # Debian's nginx.conf still offers TLS 1.0 and 1.1 to every server block that sets none
@@ -117,6 +120,23 @@ WantedBy=timers.target
     return {f"/etc/systemd/system/{SERVICE}": service, f"/etc/systemd/system/{TIMER}": timer}
 
 
+def _health_location(settings: SfuSettings) -> str:
+    """The health endpoint Janus serves (sfu.health over HTTPS, a /janus path), failing with
+    503 while the server is out of service; any other health path is left as it is."""
+    health = settings.health
+    if health.protocol != "https" or not health.path.startswith("/janus"):
+        return ""
+    return f"""    location = {health.path} {{
+        if (-f {OUT_OF_SERVICE_FLAG}) {{
+            return 503;
+        }}
+        proxy_pass http://voicepop_janus;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+    }}
+"""
+
+
 def front_config(settings: SfuSettings) -> str:
     """nginx's only site: the SFU's API and the assignment over HTTPS (HTTP/1.1: Janus's
     long polls), nothing on plain HTTP. Janus holds a long poll up to 30 s."""
@@ -145,7 +165,7 @@ server {{
         proxy_buffering off;
         proxy_read_timeout 65s;
     }}
-    location = /assign {{
+{_health_location(settings)}    location = /assign {{
         proxy_pass http://127.0.0.1:{settings.assign_port};
     }}
     location / {{

@@ -4,6 +4,9 @@ prober's bookkeeping (labels, the media gate on its own PoP only) without a netw
 import dataclasses
 import json
 import re
+import socket
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,9 @@ from quality.mesh import (
     mesh_load,
     pop_end,
 )
-from quality.prober import Prober, plan
+from quality.prober import Prober, plan, serve_http
 from quality.report import failed
+from roles.anycast.media_agent import DRAINED, wanted_state
 from roles.prober.defaults import ProbeLoad
 from roles.sfu.access import Credentials
 from stacks.host_data import host_data
@@ -175,3 +179,26 @@ def test_an_external_vantage_point_calls_every_pop_and_counts_in_the_load() -> N
     tight = ProbeLoad(calls_per_minute=20, call_s=3, server_capacity_calls=50)
     with pytest.raises(MeshError, match=r"1\.00 probe calls at once"):
         plan("callers", ends, tight, probers_per_pop=1, external=True)
+
+
+def test_the_prober_serves_its_metrics_and_signed_verdicts_the_servers_follow() -> None:
+    calls = mesh_calls("ams1", [pop_end(AMS1, "a")])
+    registry = CollectorRegistry()
+    prober = Prober("ams1", calls, Credentials(("secret",)), Metrics(registry),
+                    gate=new_pop_gate(["ams1-sfu01", "ams1-sfu02"], floor=1))  # fmt: skip
+    for _ in range(3):
+        prober.record(calls[0], failed("ams1-sfu01", "192.0.2.10", "media: no packet"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve_http(prober, registry, "127.0.0.1", port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/verdicts", timeout=5) as answer:
+        document = json.load(answer)
+    assert document["drained"] == ["ams1-sfu01"] and document["pop"] == "ams1"
+    assert time.time() - document["issued_at"] < 10  # when it judged the last call
+    follows = wanted_state([document], "ams1-sfu01", ["secret"], time.time(), 120)
+    assert follows == DRAINED
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        assert b'voicepop_media_gate_drained{pop="ams1",server="ams1-sfu01"} 1.0' in answer.read()
+    external = Prober("callers", calls, Credentials(("secret",)), Metrics(CollectorRegistry()))
+    assert external.verdicts() is None  # no PoP of its own: nothing to follow

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from roles.anycast import config as rendered
 from roles.anycast.defaults import AnycastSettings
@@ -45,6 +46,9 @@ def bird_parses(config: str, tmp_path: Path) -> subprocess.CompletedProcess[str]
     sfu = tmp_path / "sfu.conf"
     sfu.write_text(rendered.sfu_state(False))
     config = config.replace(rendered.SFU_STATE, str(sfu))
+    media = tmp_path / "media.conf"
+    media.write_text(rendered.media_state(0))
+    config = config.replace(rendered.MEDIA_STATE, str(media))
     (tmp_path / "bird.conf").write_text(config)
     return subprocess.run(
         [BIRD, "-p", "-c", str(tmp_path / "bird.conf")],
@@ -60,7 +64,7 @@ def test_the_bird_config_parses(tmp_path: Path) -> None:
     assert parsed.returncode == 0, parsed.stderr + config
 
 
-def test_only_the_spec_prefixes_pass_gated_by_health_the_sfus_unit_and_drain() -> None:
+def test_only_the_spec_prefixes_pass_gated_by_health_the_sfus_unit_drain_and_media() -> None:
     config = rendered.render_bird_conf(host_of(), SETTINGS, "192.0.2.10", PASSWORDS)
     assert "define VOICEPOP_PREFIXES4 = [ 198.51.100.0/24 ];" in config
     assert "define VOICEPOP_PREFIXES6 = [ 2001:db8:100::/48 ];" in config
@@ -69,8 +73,8 @@ def test_only_the_spec_prefixes_pass_gated_by_health_the_sfus_unit_and_drain() -
         "\tif ! (net ~ VOICEPOP_PREFIXES4) then reject;",
         "\tif ! (net ~ ACAST_PS_ADVERTISE) then reject;",
         "\tif VOICEPOP_SFU_STOPPED = 1 then reject;",
-        "\tif VOICEPOP_DRAIN = 2 then reject;",
-        "\tif VOICEPOP_DRAIN = 1 then bgp_community.add((65535, 0));",
+        "\tif VOICEPOP_DRAIN = 2 || VOICEPOP_MEDIA = 2 then reject;",
+        "\tif VOICEPOP_DRAIN = 1 || VOICEPOP_MEDIA = 1 then bgp_community.add((65535, 0));",
         "\taccept;",
     ]
 
@@ -255,3 +259,21 @@ def test_the_sfus_unit_runs_the_gate_when_it_stops_and_starts() -> None:
     )
     check = rendered.health_check_command(SfuHealth(), 1.0)
     assert f"answers() {{\n    {check}\n}}" in rendered.render_sfu_gate_command(check)
+
+
+def test_the_media_gate_agent_runs_with_the_specs_sources_and_timers() -> None:
+    settings = AnycastSettings(media_gate_sources=["192.0.2.1:9108"], media_gate_poll_s=2)
+    unit = rendered.render_media_agent_unit(
+        host_of(drain_wait_s=7), settings, "ams1-sfu01", "/run/voicepop/out-of-service"
+    )
+    assert (
+        f"ExecStart={rendered.MEDIA_AGENT} run --server ams1-sfu01 --source 192.0.2.1:9108 "
+        f"--secret-file {rendered.MEDIA_SECRET} --state {rendered.MEDIA_STATE} "
+        "--flag /run/voicepop/out-of-service --drain-wait-s 7 --poll-s 2 --stale-after-s 120\n"
+    ) in unit
+    assert "RuntimeDirectory=voicepop\n" in unit and "ReadWritePaths=/etc/bird\n" in unit
+
+
+def test_a_media_gate_source_must_be_a_host_and_port() -> None:
+    with pytest.raises(ValidationError, match="String should match pattern"):
+        AnycastSettings(media_gate_sources=["http://192.0.2.1:9108/verdicts"])

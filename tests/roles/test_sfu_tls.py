@@ -9,6 +9,7 @@ from roles.sfu.tls import (
     ACME_ENV,
     CA_BUNDLE,
     LIVE,
+    OUT_OF_SERVICE_FLAG,
     SCRIPT,
     SERVICE,
     TIMER,
@@ -32,6 +33,20 @@ def test_the_front_serves_only_the_api_and_the_assignment_over_https() -> None:
     assert "proxy_pass http://127.0.0.1:8089;" in config  # the assignment
     assert "location / {\n        return 404;" in config
     assert "listen 80" not in config and "ssl_protocols TLSv1.2 TLSv1.3;" in config
+
+
+def test_the_health_endpoint_fails_while_the_server_is_out_of_service() -> None:
+    """Route 53's health check and the announcements follow the media gate's drain."""
+    config = front_config(SfuSettings())
+    assert (
+        "    location = /janus/info {\n"
+        f"        if (-f {OUT_OF_SERVICE_FLAG}) {{\n"
+        "            return 503;\n"
+        "        }\n"
+        "        proxy_pass http://voicepop_janus;\n"
+    ) in config
+    other = front_config(SfuSettings.model_validate({"health": {"path": "/healthz"}}))
+    assert "location = /healthz" not in other  # a path Janus does not serve stays a 404
 
 
 def test_the_certificate_script_asks_for_every_name_and_is_valid_shell(tmp_path: Path) -> None:

@@ -14,3 +14,16 @@ SPEC_CHANGES = {
     "bgp__drain_wait_s": DRAIN_WAIT_S,
     "sfu__allowed_origin": ALLOWED_ORIGIN,
 }
+
+# the media gate's agents follow the folder's prober inside the PoP, asking every second; a
+# verdict 30 s old is stale (the prober is only up during test_mesh.py)
+MEDIA_GATE_POLL_S = 1
+MEDIA_GATE_STALE_AFTER_S = 30
+
+
+def media_gate_changes(source: str) -> dict[str, object]:
+    return {
+        "anycast__media_gate_sources": [source],
+        "anycast__media_gate_poll_s": MEDIA_GATE_POLL_S,
+        "anycast__media_gate_stale_after_s": MEDIA_GATE_STALE_AFTER_S,
+    }

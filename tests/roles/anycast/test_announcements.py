@@ -19,7 +19,7 @@ from sandbox.upstream import LearnedPath, learned_routes_of
 from stacks.host_data import host_data
 from stacks.spec import PopSpec
 from tests.project import PROJECT_ROOT
-from tests.roles.anycast.pop import ANYCAST, HOSTS, SPEC_CHANGES
+from tests.roles.anycast.pop import ANYCAST, HOSTS, SPEC_CHANGES, media_gate_changes
 from tests.sandbox_fixture import SandboxUnderTest
 from tests.site_fixture import (
     SECRETS,
@@ -113,7 +113,7 @@ def test_a_failed_sfu_is_withdrawn_and_announced_again_once_healthy(
 
 
 def test_the_gate_checks_the_health_endpoint_the_spec_names(
-    inventory: Inventory, test_sandbox: SandboxUnderTest
+    inventory: Inventory, test_sandbox: SandboxUnderTest, media_gate_source: str
 ) -> None:
     """Change `sfu.health.path` in the spec: the first server's gate now checks a path its SFU
     does not serve, and withdraws it; the path back, it is announced again."""
@@ -126,13 +126,14 @@ def test_the_gate_checks_the_health_endpoint_the_spec_names(
         inventory.write(hosts)
         assert deploy(inventory).returncode == 0
 
-    moved = sandbox_spec(test_sandbox, **SPEC_CHANGES, sfu__health__path="/nowhere")
+    changes = {**SPEC_CHANGES, **media_gate_changes(media_gate_source)}
+    moved = sandbox_spec(test_sandbox, **changes, sfu__health__path="/nowhere")
     deploy_first_with(moved)
     services = test_sandbox.ssh(first, f"cat {rendered.HEALTHCHECKER_SERVICES}")
     assert "https://127.0.0.1:443/nowhere" in services
     wait_for(lambda: first not in paths_by_server(test_sandbox), 8)
     assert second in paths_by_server(test_sandbox)
-    deploy_first_with(sandbox_spec(test_sandbox, **SPEC_CHANGES))
+    deploy_first_with(sandbox_spec(test_sandbox, **changes))
     assert inventory.hosts() == declared
     wait_for(lambda: first in paths_by_server(test_sandbox), 15)
 

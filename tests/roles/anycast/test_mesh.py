@@ -3,10 +3,10 @@ rules. One prober inside the PoP (this machine on the PoP's bridge, where a serv
 would run it) calls each server on its own address and judges it; one prober behind the
 upstream router, where callers are (an external vantage point), calls the PoP's service
 address and its servers. Every dashboard panel's query returns data; the rules evaluate
-without error and none fires on a healthy PoP; loss on one server's media makes the media
-gate drain it (in its figures: actuation on the server is the next part) and its alert go
-pending, within the floor; the loss removed, the server returns after its good calls. The
-scorecard reads the same Prometheus."""
+without error and none fires on a healthy PoP; the scorecard reads the same Prometheus. Loss
+on one server's media drains it (the prober's verdict, its agent's GRACEFUL_SHUTDOWN then
+withdrawal, its health endpoint failing) and callers land on the other; the loss removed, it
+returns. The same loss on both drains one only (the floor) and the floor's alert fires."""
 
 import json
 import os
@@ -24,13 +24,19 @@ import pytest
 
 from sandbox import settings as sandbox_settings
 from sandbox import watch
+from sandbox.upstream import learned_routes_of
 from tests.monitoring.queries import dashboard_queries as queries
 from tests.project import PROJECT_ROOT
-from tests.roles.anycast.test_calls import free_port
+from tests.roles.anycast.pop import HOSTS
+from tests.roles.anycast.test_calls import callers_calls, free_port
 from tests.sandbox_fixture import SandboxUnderTest
 from tests.site_fixture import Inventory
 
 pytestmark = [pytest.mark.quality]
+
+GRACEFUL_SHUTDOWN = (65535, 0)
+HEALTH_PATH = "/janus/info"  # the spec's sfu.health.path
+ANYCAST_SERVICE = "198.18.10.1"  # the sandbox's anycast prefix's service address
 
 # a call of 3 s every 3 s (the SFU reports the round trip after ~1 s): each of the PoP's two
 # servers is called every ~8 s
@@ -64,20 +70,21 @@ def wait_for(condition: Any, limit_s: float, what: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def prometheus(inventory: Inventory, test_sandbox: SandboxUnderTest) -> Iterator[str]:
-    """The sandbox's watch (sandbox/watch.py) on free ports, scraping every second: both
-    probers (the PoP's floor 1 of its 2 servers), the relay, Prometheus with the rules."""
+def prometheus(
+    inventory: Inventory, test_sandbox: SandboxUnderTest, media_gate_source: str
+) -> Iterator[str]:
+    """The sandbox's watch (sandbox/watch.py), scraping every second: both probers (the one
+    inside the PoP on the bridge, where the servers' media gate agents ask for its verdicts;
+    the PoP's floor 1 of its 2 servers), the relay, Prometheus with the rules."""
     env = {**os.environ, **test_sandbox.env, **sandbox_settings.SFU_TOKEN_ENVIRONMENT}
-    inside, outside, relay = free_port(), free_port(), free_port()
+    inside, outside, relay = media_gate_source, free_port(), free_port()
     namespace = f"vp-callers-{test_sandbox.settings['VOICEPOP_SANDBOX_BRIDGE']}"
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "prometheus.yml"
-        config.write_text(
-            watch.prometheus_config([f"127.0.0.1:{inside}", f"127.0.0.1:{outside}"], 1)
-        )
+        config.write_text(watch.prometheus_config([inside, f"127.0.0.1:{outside}"], 1))
         web = f"127.0.0.1:{free_port()}"
         commands = [
-            watch.prober_command(inventory.declared, "sbx1", f"127.0.0.1:{inside}", 1, LOAD),
+            watch.prober_command(inventory.declared, "sbx1", inside, 1, LOAD),
             watch.external_prober_command(inventory.declared, namespace, relay, LOAD),
             watch.relay_command(namespace, outside, relay),
             watch.prometheus_command(config, Path(folder) / "data", web),
@@ -152,22 +159,78 @@ def test_the_rules_evaluate_and_none_fires_on_a_healthy_pop(prometheus: str) -> 
     assert query(prometheus, 'ALERTS{alertstate="firing"}') == []
 
 
-def test_loss_on_one_server_drains_it_in_the_gate_and_its_alert_goes_pending(
+def announced_by(test_sandbox: SandboxUnderTest) -> dict[str, list[tuple[int, ...]]]:
+    """The upstream router's paths to the anycast prefix: next hop -> its communities."""
+    paths = learned_routes_of(test_sandbox.root / "sandbox")
+    return {path.next_hop: [tuple(c) for c in path.communities] for path in paths}
+
+
+def test_bad_media_drains_the_server_callers_move_and_it_returns(
     prometheus: str, inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
-    first = inventory.host("sbx1-sfu01")["address"]
-    drained = 'voicepop_media_gate_drained{server="sbx1-sfu01"} == 1'
-    pending = 'ALERTS{alertname="VoicepopServerDrainedByMediaGate",server="sbx1-sfu01"}'
+    """Loss on one server's media: its prober's verdict drains it, its agent tags its routes
+    GRACEFUL_SHUTDOWN then withdraws them and fails its health endpoint (Route 53 follows);
+    calls on the service address land on the other server; the loss gone, it returns."""
+    first, second = (inventory.host(name)["address"] for name, _ in HOSTS)
+    wait_for(lambda: {first, second} <= set(announced_by(test_sandbox)), 30, "both announced")
+    timeline: list[tuple[str, float]] = []
+    started = time.monotonic()
+
+    def mark(event: str) -> None:
+        timeline.append((event, time.monotonic() - started))
+
     test_sandbox.ssh(first, LOSS)
+    mark("25 % loss on sbx1-sfu01's media")
     try:
-        out_s = wait_for(lambda: query(prometheus, drained), 60, "drained by the gate")
-        wait_for(lambda: query(prometheus, pending), 10, "the alert pending")
-        # two servers, floor 1: the other stays in, not held
-        [in_service] = query(prometheus, 'voicepop_pop_servers_in_service{pop="sbx1"}')
-        assert in_service["value"][1] == "1"
-        assert query(prometheus, "voicepop_media_gate_held == 1") == []
+        drained = 'voicepop_media_gate_drained{server="sbx1-sfu01"} == 1'
+        wait_for(lambda: query(prometheus, drained), 90, "the gate's verdict")
+        mark("the prober's verdict: drained")
+        wait_for(lambda: GRACEFUL_SHUTDOWN in announced_by(test_sandbox).get(first, []), 15,
+                 "65535:0 on its path")  # fmt: skip
+        mark("its path tagged 65535:0 upstream")
+        wait_for(lambda: first not in announced_by(test_sandbox), 15, "its path withdrawn")
+        mark("its path withdrawn upstream")
+        assert second in announced_by(test_sandbox)
+        health = f"curl -sk -o /dev/null -w '%{{http_code}}' https://127.0.0.1{HEALTH_PATH}"
+        assert test_sandbox.ssh(first, health) == "503"  # Route 53's check fails: DNS follows
+        assert test_sandbox.ssh(second, health) == "200"
+        callers = callers_calls(test_sandbox, ANYCAST_SERVICE, "--service", "--name",
+                                inventory.host(HOSTS[0][0])["dns_names"][-1])  # fmt: skip
+        landed = {next(callers)["media_address"] for _ in range(3)}
+        assert landed == {second}, landed
+        mark("3 calls on the service address: all on sbx1-sfu02")
     finally:
         test_sandbox.ssh(first, "nft delete table inet vptest")
-    back_s = wait_for(lambda: not query(prometheus, drained), 90, "returned after good calls")
-    print(f"drained {out_s:.0f} s after the loss began, back {back_s:.0f} s after it ended")
-    assert query(prometheus, 'voicepop_pop_servers_in_service{pop="sbx1"} == 2')
+        mark("the loss removed")
+    wait_for(lambda: not query(prometheus, drained), 120, "the verdict: in service")
+    mark("the prober's verdict: in service (5 good calls)")
+    wait_for(lambda: first in announced_by(test_sandbox), 30, "announced again")
+    mark("its path announced again upstream")
+    assert test_sandbox.ssh(first, health) == "200"
+    print("\n".join(f"{at:6.1f} s  {event}" for event, at in timeline))
+
+
+def test_the_same_loss_on_every_server_drains_none_beyond_the_floor_and_alerts(
+    prometheus: str, inventory: Inventory, test_sandbox: SandboxUnderTest
+) -> None:
+    """Both servers bad, floor 1: one drains, the other is held in service, its alert pending."""
+    addresses = [inventory.host(name)["address"] for name, _ in HOSTS]
+    for address in addresses:
+        test_sandbox.ssh(address, LOSS)
+    try:
+        held = "voicepop_media_gate_held == 1"
+        wait_for(lambda: query(prometheus, held), 120, "one server held by the floor")
+        [drained] = query(prometheus, "voicepop_media_gate_drained == 1")
+        [kept] = query(prometheus, held)
+        assert drained["metric"]["server"] != kept["metric"]["server"]
+        [in_service] = query(prometheus, 'voicepop_pop_servers_in_service{pop="sbx1"}')
+        assert in_service["value"][1] == "1"  # the floor, not below
+        alert = 'ALERTS{alertname="VoicepopMediaGateHeldByFloor"}'
+        wait_for(lambda: query(prometheus, alert), 10, "the floor's alert pending")
+        kept_address = inventory.host(kept["metric"]["server"])["address"]
+        assert kept_address in announced_by(test_sandbox)  # still carrying calls
+    finally:
+        for address in addresses:
+            test_sandbox.ssh(address, "nft delete table inet vptest")
+    wait_for(lambda: not query(prometheus, "voicepop_media_gate_drained == 1"), 120, "all back")
+    wait_for(lambda: set(addresses) <= set(announced_by(test_sandbox)), 30, "both announced")
