@@ -27,7 +27,7 @@ from aiortc.rtp import RtpPacket, is_rtcp
 
 from quality.janus import JanusError, JanusSession
 from quality.measure import Received, Sent, payload_key
-from roles.sfu.access import Credentials
+from roles.sfu.access import PROBE_ROOM_DESCRIPTION, Credentials
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
@@ -181,7 +181,7 @@ class Call:
         await janus.request(
             handle,
             {"request": "create", "room": self._room, "audiocodec": "opus", "is_private": True,
-             "publishers": 1, "permanent": False, "description": "voicepop probe",
+             "publishers": 1, "permanent": False, "description": PROBE_ROOM_DESCRIPTION,
              "admin_key": self._admin_keys[janus.accepted], "secret": self._room_secret},
         )  # fmt: skip
         joined = await janus.message(

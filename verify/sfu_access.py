@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from roles.sfu.access import PLUGINS, mint_token, room_admin_key
+from roles.sfu.access import PLUGINS, PROBE_ROOM_DESCRIPTION, mint_token, room_admin_key
 
 # Run on the host: `python3 - '<arguments as JSON>'`. Each attempt's answer is Janus's error
 # code (the API's, else the plugin's), 0 when it was granted.
@@ -51,7 +51,8 @@ for plugin, other in a["plugins"].items():
         port=5000, audio_port=5000, **room)))
     listed = ask(dict(request="list", admin_key=a["admin_key"]))
     out[plugin + " rooms"] = sorted(
-        r["room"] for r in listed["plugindata"]["data"].get("list", []) if r["room"] != a["room"])
+        r["room"] for r in listed["plugindata"]["data"].get("list", [])
+        if r["room"] != a["room"] and r.get("description") != a["probe_rooms"])
     if made == 0:
         ask(dict(request="destroy", secret=a["room_secret"], **room))
 post("/%d" % session, {"janus": "destroy", **valid})
@@ -101,6 +102,7 @@ def attempts_command(base_url: str, token_secret: str) -> str:
         "admin_key": room_admin_key(token_secret),
         "room": AUDIT_ROOM,
         "room_secret": "voicepop-audit-room",
+        "probe_rooms": PROBE_ROOM_DESCRIPTION,  # the synthetic calls', not demo rooms
     }
     return f"python3 - {shlex.quote(json.dumps(arguments))} <<'PY'\n{ON_HOST}\nPY"
 

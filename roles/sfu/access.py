@@ -36,6 +36,9 @@ TOKEN_SECRET_KEY = "sfuTokenSecret"  # the stack's secret config key (voicepop:s
 PREVIOUS_SECRET_KEY = "sfuTokenSecretPrevious"  # the one being replaced, during a rotation
 REALM = "janus"
 PLUGINS = {"videoroom": "janus.plugin.videoroom", "audiobridge": "janus.plugin.audiobridge"}
+# what the synthetic calls' rooms are described as (quality/call.py): private rooms made with
+# the admin key for one call, which the audit tells from stock demo rooms by it
+PROBE_ROOM_DESCRIPTION = "voicepop probe"
 CALLER_TTL_S = 12 * 3600  # the longest call a caller's token is minted for, by default
 MIN_SECRET_LENGTH = 32
 ADMIN_KEY_PURPOSE = b"voicepop sfu room admin key"
