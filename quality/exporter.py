@@ -81,6 +81,12 @@ class Metrics:
         self.calls = Counter(
             "voicepop_calls", "synthetic calls placed", (*LABELS, "result"), registry=registry
         )
+        self.service_up = gauge(
+            "voicepop_service_up",
+            "1 if the last call to the PoP's service address carried media, whichever server it "
+            "was assigned (a failed call has no server)",
+            ("source_pop", "target_pop"),
+        )
         self.drained = gauge(
             "voicepop_media_gate_drained", "1 if the media gate drained the server", GATE_LABELS
         )
@@ -106,6 +112,8 @@ class Metrics:
             "path": path,
         }
         self.calls.labels(**labels, result="ok" if report.ok else "failed").inc()
+        if path == "anycast":
+            self.service_up.labels(source_pop, target_pop).set(1 if report.ok else 0)
         self.up.labels(**labels).set(1 if report.ok else 0)
         self.last.labels(**labels).set(time.time())
         if not report.ok:

@@ -74,7 +74,8 @@ def scores(
         base,
         "query_range",
         {
-            "query": f"min by (target_pop) (voicepop_call_up{{{ANYCAST}}})",
+            # down when no vantage point's last call to the service address carried media
+            "query": "max by (target_pop) (voicepop_service_up)",
             "start": str(start),
             "end": str(end),
             "step": str(step_s),

@@ -101,7 +101,8 @@ def test_a_period_given_twice_or_not_at_all_is_refused(
 
 def openmetrics(start: int) -> str:
     """An hour of the mesh's metrics for two PoPs' service addresses, a call every 15 s:
-    ams1 down for 2 minutes 10 minutes in (8 failed calls), MOS 4.35 throughout; iad1 always
+    ams1 down for 2 minutes 10 minutes in (8 failed calls, after which the failed calls' own
+    series stays at 0), MOS 4.35 throughout; iad1 always
     up, its MOS 4.0, 4.2, 4.4 in turn and 5 % loss on every 10th call."""
     labels = 'path="anycast",source_pop="callers",target_pop="{pop}",target_server="{pop}-sfu01"'
     families: dict[str, list[str]] = {}
@@ -115,6 +116,10 @@ def openmetrics(start: int) -> str:
             mos = 4.35 if pop == "ams1" else (4.0, 4.2, 4.4)[index % 3]
             loss = 0.05 if pop == "iad1" and index % 10 == 0 else 0.0
             series = labels.format(pop=pop)
+            service = f'source_pop="callers",target_pop="{pop}"'
+            families.setdefault("voicepop_service_up", []).append(
+                f"voicepop_service_up{{{service}}} {0 if down else 1} {at}"
+            )
             for name, value in (
                 ("voicepop_call_up", 0 if down else 1),
                 ("voicepop_call_mos", mos),
@@ -122,6 +127,11 @@ def openmetrics(start: int) -> str:
                 ("voicepop_call_rtt_seconds", 0.03),
             ):
                 families.setdefault(name, []).append(f"{name}{{{series}}} {value} {at}")
+            if pop == "ams1" and at - start >= 600:
+                # a failed call's series (no server assigned: the service's name) keeps its 0
+                # while later calls, each labelled with its server, carry media
+                stuck = labels.format(pop=pop).replace("ams1-sfu01", "ams1-service")
+                families["voicepop_call_up"].append(f"voicepop_call_up{{{stuck}}} 0 {at}")
             for result, count in (("ok", ok[pop]), ("failed", failed[pop])):
                 families.setdefault("voicepop_calls", []).append(
                     f'voicepop_calls_total{{{series},result="{result}"}} {count} {at}'
