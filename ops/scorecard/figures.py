@@ -46,7 +46,7 @@ class PopScore:
 
 
 def outages_of(samples: Sequence[tuple[float, float]], step_s: float, end: float) -> list[Outage]:
-    """Runs of samples at 0 (the service address's calls failing) in a range query's series
+    """Runs of samples at 0 (no vantage point reaching the service address) in a range query
     (time, value) sampled every `step_s`: an outage starts at its first 0 and ends at the
     next 1 (a gap in the series ends none). The resolution is the probe's interval."""
     outages, down_since = [], None
@@ -191,8 +191,9 @@ def render_markdown(start: float, end: float, scores: list[PopScore]) -> str:
         f"# Provider scorecard, {_time(start)} to {_time(end)}",
         "",
         "Calls to each PoP's service address (anycast) by the probing mesh; availability is "
-        "the share of those calls that carried media, an outage a run of failed ones (to the "
-        "probe's interval); reconnect times from the failover drills.",
+        "the share of those calls that carried media; an outage lasts while no vantage point's "
+        "last call to it carried media (to the probes' interval); reconnect times from the "
+        "failover drills.",
         "",
         "## By provider",
         "",
