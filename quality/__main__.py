@@ -174,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prober":
         return _prober(args)
     if args.command == "exporter":
-        from quality.exporter import serve
+        from quality.prober import serve_exporter
 
-        return serve(
+        return serve_exporter(
             args.inventory, args.interval, args.duration, args.codec, args.listen, args.rounds,
             args.source_pop,
         )  # fmt: skip

@@ -1,6 +1,7 @@
-"""The probe as a long-lived exporter: a call through each server of an inventory every
-interval, the latest figures served in Prometheus's exposition format (prometheus_client), so
-that a team's Prometheus scrapes voice quality beside everything else it watches.
+"""What the probes export: each call's latest figures in Prometheus's exposition format
+(prometheus_client), so that a team's Prometheus scrapes voice quality beside everything else
+it watches; the calls are placed by quality/prober.py (the mesh's prober, and the exporter
+command: a call through each server of an inventory every interval).
 
 Every call's figures are labelled with the probing mesh's labels: the PoP the call came from
 (`source_pop`), the PoP and server it reached (`target_pop`, `target_server`) and whether it
@@ -9,24 +10,21 @@ The media gate's state is labelled by `pop` and `server`. The alert rules
 (monitoring/rules/voicepop.rules.yml) read these names; a test checks that they exist here.
 """
 
-import asyncio
 import json
 import sys
 import time
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from quality.https import CertificateUnread, certificate_not_after
 from quality.media_gate import PopGate
-from quality.probe import Target, probe
+from quality.mesh import ANYCAST, UNICAST
+from quality.probe import Target
 from quality.report import CallReport
-from roles.secrets import MissingSecret
-from roles.sfu.access import Credentials
 
 LABELS = ("source_pop", "target_pop", "target_server", "path")
 GATE_LABELS = ("pop", "server")
-PATHS = ("unicast", "anycast")
 
 
 class InventoryError(ValueError):
@@ -48,10 +46,7 @@ def targets_of(path: str) -> list[tuple[str, Target]]:
         ]
         if missing:
             raise InventoryError(f"{path}: host [{index}] has no {', '.join(missing)}")
-        port = int(((host.get("sfu") or {}).get("tls") or {}).get("port", 443))
-        name = (host.get("dns_names") or [""])[0]
-        target = Target(host["name"], host["address"], port, name)
-        targets.append((str(host.get("pop", "")), target))
+        targets.append((str(host.get("pop", "")), Target.of_host(host)))
     return targets
 
 
@@ -103,7 +98,7 @@ class Metrics:
         )
 
     def record(
-        self, source_pop: str, target_pop: str, report: CallReport, path: str = "unicast"
+        self, source_pop: str, target_pop: str, report: CallReport, path: str = UNICAST
     ) -> None:
         labels = {
             "source_pop": source_pop,
@@ -112,7 +107,7 @@ class Metrics:
             "path": path,
         }
         self.calls.labels(**labels, result="ok" if report.ok else "failed").inc()
-        if path == "anycast":
+        if path == ANYCAST:
             self.service_up.labels(source_pop, target_pop).set(1 if report.ok else 0)
         self.up.labels(**labels).set(1 if report.ok else 0)
         self.last.labels(**labels).set(time.time())
@@ -129,18 +124,16 @@ class Metrics:
         self.burst.labels(**labels).set(report.burst_r)
 
     def record_certificate(
-        self, source_pop: str, target_pop: str, server: str, not_after: float, path: str = "unicast"
+        self, source_pop: str, target_pop: str, server: str, not_after: float, path: str = UNICAST
     ) -> None:
         self.not_after.labels(source_pop, target_pop, server, path).set(not_after)
 
-    def record_gate(
-        self, pop: str, gate: PopGate, out_otherwise: frozenset[str] = frozenset()
-    ) -> None:
+    def record_gate(self, pop: str, gate: PopGate) -> None:
         drained, held = set(gate.drained()), set(gate.held())
         for server in gate.servers:
             self.drained.labels(pop, server).set(1 if server in drained else 0)
             self.held.labels(pop, server).set(1 if server in held else 0)
-        self.in_service.labels(pop).set(gate.in_service(out_otherwise))
+        self.in_service.labels(pop).set(gate.in_service())
         self.floor.labels(pop).set(gate.floor)
 
 
@@ -154,63 +147,3 @@ def read_not_after(target: Target) -> float | None:
     except CertificateUnread as error:
         print(f"{target.server}: {error}", file=sys.stderr, flush=True)
         return None
-
-
-async def _rounds(
-    source_pop: str,
-    targets: list[tuple[str, Target]],
-    credentials: Credentials,
-    metrics: Metrics,
-    interval_s: float,
-    duration_s: float,
-    codec: str,
-    rounds: int,
-) -> None:
-    done = 0
-    while not rounds or done < rounds:
-        started = time.monotonic()
-        for pop, target in targets:  # one call at a time: calls never skew each other
-            report = await probe(target, credentials, duration_s, codec)
-            metrics.record(source_pop, pop, report)
-            not_after = read_not_after(target)
-            if not_after is not None:
-                metrics.record_certificate(source_pop, pop, target.server, not_after)
-            print(
-                f"{target.server}: {'ok' if report.ok else report.error}",
-                file=sys.stderr,
-                flush=True,
-            )
-        done += 1
-        if done != rounds:
-            await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
-
-
-def serve(
-    inventory: str,
-    interval_s: float,
-    duration_s: float,
-    codec: str,
-    listen: str,
-    rounds: int = 0,
-    source_pop: str = "control",
-) -> int:
-    try:
-        targets = targets_of(inventory)
-        credentials = Credentials.from_environment()
-    except (InventoryError, MissingSecret) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    host, _, port = listen.rpartition(":")
-    registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-    print(
-        f"serving http://{host or '127.0.0.1'}:{port}/metrics, {len(targets)} servers",
-        file=sys.stderr,
-        flush=True,
-    )
-    calling = _rounds(
-        source_pop, targets, credentials, metrics, interval_s, duration_s, codec, rounds
-    )
-    asyncio.run(calling)
-    return 0

@@ -68,18 +68,14 @@ def pop_end(hosts: list[Any], source: str) -> PopEnd:
     if len(pops) != 1:
         several = ", ".join(sorted(pops))
         raise MeshError(f"{source}: hosts of several PoPs ({several}); allowed: one PoP a file")
-    servers = []
     for index, host in enumerate(hosts):
-        names = host.get("dns_names") or [""]
-        port = int(((host.get("sfu") or {}).get("tls") or {}).get("port", HTTPS_PORT))
-        servers.append(
-            Target(_field(source, index, host, "name"), _field(source, index, host, "address"),
-                   port, names[0])
-        )  # fmt: skip
-    return PopEnd(pops.pop(), tuple(servers), _service_of(hosts))
+        for key in ("name", "address"):
+            _field(source, index, host, key)
+    servers = tuple(Target.of_host(host) for host in hosts)
+    return PopEnd(pops.pop(), servers, _service_of(hosts, servers[0].port))
 
 
-def _service_of(hosts: list[dict[str, Any]]) -> Service | None:
+def _service_of(hosts: list[dict[str, Any]], port: int) -> Service | None:
     """The first IPv4 prefix every server announces (else IPv6) stands for the service; its
     name is the last of each server's DNS names (stacks/host_data.py `dns_names`)."""
     announced = [set((host.get("bgp") or {}).get("prefixes") or []) for host in hosts]
@@ -87,7 +83,6 @@ def _service_of(hosts: list[dict[str, Any]]) -> Service | None:
     names = hosts[0].get("dns_names") or []
     if not common or len(names) < 2:
         return None
-    port = int(((hosts[0].get("sfu") or {}).get("tls") or {}).get("port", HTTPS_PORT))
     return Service(service_address(common[0]).split("/")[0], names[-1], port)
 
 

@@ -2,8 +2,9 @@
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
-from quality.assign import Assigned
+from quality.assign import HTTPS_PORT, Assigned
 from quality.call import CallFailed, place_call
 from quality.emodel import CODECS
 from quality.measure import path_figures
@@ -30,6 +31,13 @@ class Target:
     @classmethod
     def of(cls, server: Assigned) -> "Target":
         return cls(server.server, server.media_address, url=server.signalling_url)
+
+    @classmethod
+    def of_host(cls, host: dict[str, Any]) -> "Target":
+        """A server as an inventory's host entry names it (inventories/<stack>.json, whose
+        name and address the caller has checked): its HTTPS port and its own DNS name."""
+        port = int(((host.get("sfu") or {}).get("tls") or {}).get("port", HTTPS_PORT))
+        return cls(host["name"], host["address"], port, (host.get("dns_names") or [""])[0])
 
 
 async def probe(

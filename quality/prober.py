@@ -1,7 +1,8 @@
 """The probing mesh's prober: one call at a time, at the pace its load allows, through each
 target of its plan (quality/mesh.py); every call's figures exported for Prometheus
 (quality/exporter.py `Metrics`), and its own PoP's servers judged by the media gate
-(quality/media_gate.py), whose state is exported beside them.
+(quality/media_gate.py), whose state is exported beside them. The exporter command is the
+same prober on one inventory's servers, a round every interval, without a gate.
 
 python -m quality prober --source-pop POP --inventory inventories/<pop>.json
                          [--inventory inventories/<other>.json ...] [--floor N]
@@ -26,7 +27,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from quality.assign import NotAssigned, assigned
-from quality.exporter import Metrics, read_not_after
+from quality.exporter import InventoryError, Metrics, read_not_after, targets_of
 from quality.media_gate import Outcome, PopGate, judge, new_pop_gate
 from quality.mesh import (
     ANYCAST,
@@ -104,6 +105,15 @@ class Prober:
                     "drained": self.gate.drained()}  # fmt: skip
         return sign(document, self.credentials.secrets[0])
 
+    async def call_once(self, call: MeshCall, call_s: float) -> None:
+        """One call of the plan, placed, recorded (with the certificate its server presents)
+        and logged."""
+        report = await place(call, self.credentials, call_s, self.codec)
+        not_after = read_not_after(call.target) if call.target else None
+        self.record(call, report, not_after)
+        outcome = "ok" if report.ok else report.error
+        print(f"{call.label}: {report.server} {outcome}", file=sys.stderr, flush=True)
+
     async def run(self, rounds: int = 0) -> None:
         """Rounds of the plan, a call every 60 / calls_per_minute seconds (0 rounds: forever)."""
         spacing_s = 60 / self.load.calls_per_minute
@@ -111,13 +121,21 @@ class Prober:
         while not rounds or done < rounds:
             for call in self.calls:
                 started = time.monotonic()
-                report = await place(call, self.credentials, self.load.call_s, self.codec)
-                not_after = read_not_after(call.target) if call.target else None
-                self.record(call, report, not_after)
-                outcome = "ok" if report.ok else report.error
-                print(f"{call.label}: {report.server} {outcome}", file=sys.stderr, flush=True)
+                await self.call_once(call, self.load.call_s)
                 await asyncio.sleep(max(0.0, spacing_s - (time.monotonic() - started)))
             done += 1
+
+    async def run_every(self, interval_s: float, call_s: float, rounds: int = 0) -> None:
+        """The exporter's pace: a round of the plan every `interval_s` seconds, its calls one
+        after another (0 rounds: forever)."""
+        done = 0
+        while not rounds or done < rounds:
+            started = time.monotonic()
+            for call in self.calls:
+                await self.call_once(call, call_s)
+            done += 1
+            if done != rounds:
+                await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
 
 
 def serve_http(prober: Prober, registry: CollectorRegistry, host: str, port: int) -> None:
@@ -210,14 +228,46 @@ def serve_mesh(
         servers = [target.server for target in own.servers]
         prober.gate = new_pop_gate(servers, len(servers) if floor is None else floor)
         prober.metrics.record_gate(source_pop, prober.gate)
-    host, _, port = listen.rpartition(":")
-    serve_http(prober, registry, host or "127.0.0.1", int(port))
     paths = sum(1 for call in calls if call.path == ANYCAST)
+    where = listening(prober, registry, listen)
     print(
-        f"serving http://{host or '127.0.0.1'}:{port}/metrics and /verdicts: {len(calls)} targets "
+        f"serving {where}/metrics and /verdicts: {len(calls)} targets "
         f"({paths} service addresses), a call every {60 / load.calls_per_minute:.1f} s",
         file=sys.stderr,
         flush=True,
     )
     asyncio.run(prober.run(rounds))
+    return 0
+
+
+def listening(prober: Prober, registry: CollectorRegistry, listen: str) -> str:
+    """`serve_http` on `listen` (host:port, host 127.0.0.1 when left out); its base URL."""
+    host, _, port = listen.rpartition(":")
+    serve_http(prober, registry, host or "127.0.0.1", int(port))
+    return f"http://{host or '127.0.0.1'}:{port}"
+
+
+def serve_exporter(
+    inventory: str,
+    interval_s: float,
+    duration_s: float,
+    codec: str,
+    listen: str,
+    rounds: int = 0,
+    source_pop: str = "control",
+) -> int:
+    """`python -m quality exporter`: each server of one inventory on its own address, a round
+    every `interval_s`, judged by no gate."""
+    try:
+        targets = targets_of(inventory)
+        credentials = Credentials.from_environment()
+    except (InventoryError, MissingSecret) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    calls = [MeshCall(source_pop, pop, UNICAST, target=target) for pop, target in targets]
+    registry = CollectorRegistry()
+    prober = Prober(source_pop, calls, credentials, Metrics(registry), codec=codec)
+    where = listening(prober, registry, listen)
+    print(f"serving {where}/metrics, {len(targets)} servers", file=sys.stderr, flush=True)
+    asyncio.run(prober.run_every(interval_s, duration_s, rounds))
     return 0
