@@ -4,7 +4,6 @@ create-blocks-from openmetrics`): availability, the outage, the spreads, the dri
 """
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,6 +23,7 @@ from ops.scorecard.figures import (
     render_markdown,
 )
 from ops.scorecard.prometheus import providers_of, reconnects_of, scores
+from tests.loopback import free_port
 from tests.project import PROJECT_ROOT
 
 STEP_S = 15
@@ -141,12 +141,6 @@ def openmetrics(start: int) -> str:
         kind = "counter" if name == "voicepop_calls" else "gauge"
         lines += [f"# TYPE {name} {kind}", *samples]
     return "\n".join([*lines, "# EOF"]) + "\n"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

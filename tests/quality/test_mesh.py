@@ -4,7 +4,6 @@ prober's bookkeeping (labels, the media gate on its own PoP only) without a netw
 import dataclasses
 import json
 import re
-import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -33,6 +32,7 @@ from roles.prober.defaults import ProbeLoad
 from roles.sfu.access import Credentials
 from stacks.host_data import host_data
 from stacks.spec import parse_pop
+from tests.loopback import free_port
 from tests.pop_specs import VALID_CONTEXT, valid_pop
 
 pytestmark = pytest.mark.quality
@@ -188,9 +188,7 @@ def test_the_prober_serves_its_metrics_and_signed_verdicts_the_servers_follow() 
                     gate=new_pop_gate(["ams1-sfu01", "ams1-sfu02"], floor=1))  # fmt: skip
     for _ in range(3):
         prober.record(calls[0], failed("ams1-sfu01", "192.0.2.10", "media: no packet"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     serve_http(prober, registry, "127.0.0.1", port)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/verdicts", timeout=5) as answer:
         document = json.load(answer)

@@ -2,7 +2,6 @@
 and moto's server (Route 53 for the stacks, S3 for the shared-state backend) on loopback
 ports of the tests' own, started once for the folder and stopped after it."""
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,13 +18,8 @@ from ops.fleet.simulate import (
     write_fleet,
 )
 from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
+from tests.loopback import free_port
 from tests.project import run_in_project_env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

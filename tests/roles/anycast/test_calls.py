@@ -18,8 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from deploy.runner import call_gate
 from roles.firewall.rules import TABLE
 from roles.host import HostEntry
 from sandbox import settings as sandbox_settings
+from tests.loopback import free_port, prometheus_query
 from tests.project import PROJECT_ROOT
 from tests.roles.anycast.pop import ANYCAST, HOSTS
 from tests.sandbox_fixture import SandboxUnderTest
@@ -165,12 +164,6 @@ def test_a_call_that_scores_below_the_gates_minimum_fails_it_named(
     assert (tmp_path / "deploy.log").read_text().count("synthetic call, attempt") == 2
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def exporter(inventory: Inventory) -> Iterator[str]:
     listen = f"127.0.0.1:{free_port()}"
@@ -183,12 +176,6 @@ def exporter(inventory: Inventory) -> Iterator[str]:
     yield listen
     process.terminate()
     process.wait(timeout=10)
-
-
-def prometheus_query(base: str, query: str) -> list[dict[str, Any]]:
-    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
-    with urllib.request.urlopen(url, timeout=5) as answer:
-        return list(json.load(answer)["data"]["result"])
 
 
 def test_the_exporter_is_scraped_by_a_real_prometheus(exporter: str) -> None:

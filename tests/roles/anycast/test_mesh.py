@@ -25,10 +25,12 @@ import pytest
 from sandbox import settings as sandbox_settings
 from sandbox import watch
 from sandbox.upstream import learned_routes_of
+from tests.loopback import free_port
+from tests.loopback import prometheus_query as query
 from tests.monitoring.queries import dashboard_queries as queries
 from tests.project import PROJECT_ROOT
 from tests.roles.anycast.pop import HOSTS
-from tests.roles.anycast.test_calls import callers_calls, free_port
+from tests.roles.anycast.test_calls import callers_calls
 from tests.sandbox_fixture import SandboxUnderTest
 from tests.site_fixture import Inventory, verify
 
@@ -49,12 +51,6 @@ LOSS = (
     "'{ type filter hook output priority 0; }'; nft add rule inet vptest out meta l4proto udp "
     "udp dport != '{ 3784, 3785, 4784 }' numgen random mod 100 '<' 25 drop"
 )
-
-
-def query(base: str, promql: str) -> list[dict[str, Any]]:
-    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-    with urllib.request.urlopen(url, timeout=5) as answer:
-        return list(json.load(answer)["data"]["result"])
 
 
 def wait_for(condition: Any, limit_s: float, what: str) -> float:
