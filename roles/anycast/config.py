@@ -2,14 +2,16 @@
 BIRD 2's config, anycast-healthchecker's, the unit binding the service addresses, and the
 drain command. Pure: the role writes these files; the tests read them offline.
 
-Four gates in the export filter, in order: the prefix is one the spec lets this server
+Five gates in the export filter, in order: the prefix is one the spec lets this server
 announce (anything else configured on the host never leaves it); the SFU passes its health
 check (anycast-healthchecker keeps the list); the SFU's unit has not stopped (its stop, a crash
 included, withdraws at once through `voicepop-sfu-gate`, not after the health check has failed
-`fall` times); the server is not drained (`voicepop-drain`).
+`fall` times); the server is drained neither by an operator (`voicepop-drain`) nor by its
+PoP's media gate (`voicepop-media-gate`).
 """
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
@@ -31,6 +33,25 @@ MEDIA_AGENT = "/usr/local/sbin/voicepop-media-gate"
 MEDIA_SECRET = "/etc/voicepop/media-gate.secret"
 MEDIA_UNIT_NAME = "voicepop-media-gate.service"
 MEDIA_UNIT = f"/etc/systemd/system/{MEDIA_UNIT_NAME}"
+
+
+@dataclass(frozen=True)
+class BirdState:
+    """A variable of BIRD's config in a file of its own: the role creates it once, in service
+    (0), then only its command changes it, so a re-deploy neither undrains a drained server
+    nor announces a stopped SFU."""
+
+    path: str
+    variable: str
+
+    def define(self, value: int) -> str:
+        return f"define {self.variable} = {value};\n"
+
+
+SFU_STOPPED = BirdState(SFU_STATE, "VOICEPOP_SFU_STOPPED")  # 1: stopped (voicepop-sfu-gate)
+DRAIN = BirdState(DRAIN_STATE, "VOICEPOP_DRAIN")  # 1 draining, 2 drained (voicepop-drain)
+MEDIA = BirdState(MEDIA_STATE, "VOICEPOP_MEDIA")  # the same, by voicepop-media-gate
+BIRD_STATES = (SFU_STOPPED, DRAIN, MEDIA)
 HEALTHCHECKER_DIR = "/var/lib/anycast-healthchecker"
 PREFIX_LISTS = {
     4: f"{HEALTHCHECKER_DIR}/anycast-prefixes.conf",
@@ -328,14 +349,6 @@ def render_addresses_unit(host: AnycastHost, interface: str, dummy: bool) -> str
     )
 
 
-def drain_state(value: int) -> str:
-    return f"define VOICEPOP_DRAIN = {value};\n"
-
-
-def media_state(value: int) -> str:
-    return f"define VOICEPOP_MEDIA = {value};\n"
-
-
 def render_media_agent_unit(
     host: AnycastHost, settings: AnycastSettings, server: str, flag: str
 ) -> str:
@@ -370,10 +383,6 @@ def render_media_agent_unit(
             "",
         ]
     )
-
-
-def sfu_state(stopped: bool) -> str:
-    return f"define VOICEPOP_SFU_STOPPED = {int(stopped)};\n"
 
 
 def set_state_function(variable: str) -> str:

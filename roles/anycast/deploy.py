@@ -200,12 +200,9 @@ def anycast(
                 rendered.withdrawn_list(family, settings),
                 f"IPv{family} prefix list, withdrawn until the first passed checks",
             )
-    if host.get_fact(File, path=rendered.DRAIN_STATE) is None:
-        _put(rendered.DRAIN_STATE, rendered.drain_state(0), "Drain state: in service")
-    if host.get_fact(File, path=rendered.MEDIA_STATE) is None:
-        _put(rendered.MEDIA_STATE, rendered.media_state(0), "Media gate state: in service")
-    if host.get_fact(File, path=rendered.SFU_STATE) is None:
-        _put(rendered.SFU_STATE, rendered.sfu_state(False), "SFU state: running")
+    for state in rendered.BIRD_STATES:  # created once (rendered.BirdState)
+        if host.get_fact(File, path=state.path) is None:
+            _put(state.path, state.define(0), f"{state.variable}: in service")
     _put(rendered.DRAIN_COMMAND, rendered.render_drain_command(spec), "Drain command", "755")
     configure_bird(spec, settings, router_id)
     run_healthchecker(spec, settings, sfu, interface)

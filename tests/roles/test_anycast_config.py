@@ -40,15 +40,10 @@ def bird_parses(config: str, tmp_path: Path) -> subprocess.CompletedProcess[str]
         copy = tmp_path / f"list{family}.conf"
         copy.write_text(rendered.withdrawn_list(family, SETTINGS))
         config = config.replace(path, str(copy))
-    drain = tmp_path / "drain.conf"
-    drain.write_text(rendered.drain_state(0))
-    config = config.replace(rendered.DRAIN_STATE, str(drain))
-    sfu = tmp_path / "sfu.conf"
-    sfu.write_text(rendered.sfu_state(False))
-    config = config.replace(rendered.SFU_STATE, str(sfu))
-    media = tmp_path / "media.conf"
-    media.write_text(rendered.media_state(0))
-    config = config.replace(rendered.MEDIA_STATE, str(media))
+    for state in rendered.BIRD_STATES:
+        copy = tmp_path / state.path.rsplit("/", 1)[1]
+        copy.write_text(state.define(0))
+        config = config.replace(state.path, str(copy))
     (tmp_path / "bird.conf").write_text(config)
     return subprocess.run(
         [BIRD, "-p", "-c", str(tmp_path / "bird.conf")],
@@ -205,7 +200,7 @@ def sfu_gate(tmp_path: Path, health_check: str) -> tuple[Path, Path, dict[str, s
     """The SFU gate command with its state file in `tmp_path`, and a PATH whose `birdc`
     records each call and answers as BIRD does, and whose `logger` is silent."""
     state = tmp_path / "sfu.conf"
-    state.write_text(rendered.sfu_state(False))
+    state.write_text(rendered.SFU_STOPPED.define(0))
     script = tmp_path / "voicepop-sfu-gate"
     text = rendered.render_sfu_gate_command(health_check)
     script.write_text(text.replace(rendered.SFU_STATE, str(state)))
@@ -236,7 +231,7 @@ def test_the_sfu_gate_withdraws_on_a_stop_and_announces_once_the_sfu_answers(
 
     assert run("status") == "running"
     run("stopped")
-    assert state.read_text() == rendered.sfu_state(True)
+    assert state.read_text() == rendered.SFU_STOPPED.define(1)
     assert run("status") == "stopped"
     assert (tmp_path / "birdc.log").read_text() == "configure\n"
     run("started")  # returns at once: the SFU does not answer yet
@@ -246,7 +241,7 @@ def test_the_sfu_gate_withdraws_on_a_stop_and_announces_once_the_sfu_answers(
     deadline = time.monotonic() + 5
     while run("status") != "running" and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert state.read_text() == rendered.sfu_state(False)
+    assert state.read_text() == rendered.SFU_STOPPED.define(0)
     assert (tmp_path / "birdc.log").read_text() == "configure\n" * 2
 
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from roles.anycast import config as rendered
 from roles.anycast import media_agent
 from roles.anycast.media_agent import DRAINED, DRAINING, IN_SERVICE, sign, wanted_state
 
@@ -27,6 +28,11 @@ NOW = 1_800_000_000.0
 
 def verdict(drained: list[str], issued_at: float = NOW, secret: str = SECRET) -> dict[str, Any]:
     return sign({"pop": "ams1", "issued_at": issued_at, "drained": drained}, secret)
+
+
+def test_the_agent_sets_the_variable_bird_reads() -> None:
+    """The agent stands alone on the host (standard library only): its variable is the role's."""
+    assert rendered.MEDIA.variable == media_agent.VARIABLE
 
 
 def test_a_fresh_signed_verdict_is_followed() -> None:
