@@ -35,6 +35,7 @@ import yaml
 from deploy.drain import run_on
 from ops.fleet import simulate
 from ops.inventories import inventory_hosts, stack_outputs
+from ops.scorecard.prometheus import SERVICE_CALLS, ScorecardError, by_pop
 from plugins.flexmetal.client import FlexMetalClient, RetryPolicy
 from quality.report import CallReport, summary
 from roles.host import HostEntry
@@ -260,12 +261,12 @@ MOS_PANEL = 'voicepop_call_mos{path="unicast"}'
 
 
 def prometheus_has_calls(base: str) -> bool:
-    query = urllib.parse.urlencode({"query": 'count(voicepop_calls_total{path="anycast"})'})
+    """The watch's Prometheus holds calls to the service address (the scorecard's reading)."""
+    placed = f"count by (target_pop) (voicepop_calls_total{{{SERVICE_CALLS}}})"
     try:
-        with urllib.request.urlopen(f"{base}/api/v1/query?{query}", timeout=5) as answer:
-            return bool(json.load(answer)["data"]["result"])
-    except OSError:
-        return False
+        return bool(by_pop(base, placed, time.time()))
+    except ScorecardError:
+        return False  # still starting
 
 
 def write_watch(out: Path) -> None:

@@ -3,7 +3,6 @@ over the period, a range query for the outages), the provider of each PoP from i
 the drills' reconnect times."""
 
 import json
-import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -13,7 +12,7 @@ import yaml
 
 from ops.scorecard.figures import PopScore, Spread, outages_of
 
-ANYCAST = 'path="anycast"'
+SERVICE_CALLS = 'path="anycast"'  # the calls to a PoP's service address
 
 
 class ScorecardError(RuntimeError):
@@ -43,7 +42,7 @@ def _spread(
     base: str, metric: str, window: str, at: float, tail: float
 ) -> dict[str, tuple[float, float]]:
     def quantile(q: float) -> dict[str, float]:
-        over_time = f"quantile_over_time({q}, {metric}{{{ANYCAST}}}[{window}])"
+        over_time = f"quantile_over_time({q}, {metric}{{{SERVICE_CALLS}}}[{window}])"
         return by_pop(base, f"quantile by (target_pop) ({q}, {over_time})", at)
 
     medians, tails = quantile(0.5), quantile(tail)
@@ -59,14 +58,12 @@ def scores(
     step_s: float = 15.0,
 ) -> list[PopScore]:
     window = f"{max(1, round(end - start))}s"
-    calls = by_pop(
-        base, f"sum by (target_pop) (increase(voicepop_calls_total{{{ANYCAST}}}[{window}]))", end
-    )
-    ok = by_pop(
-        base,
-        f'sum by (target_pop) (increase(voicepop_calls_total{{{ANYCAST},result="ok"}}[{window}]))',
-        end,
-    )
+
+    def placed(selector: str) -> dict[str, float]:
+        increase = f"increase(voicepop_calls_total{{{selector}}}[{window}])"
+        return by_pop(base, f"sum by (target_pop) ({increase})", end)
+
+    calls, ok = placed(SERVICE_CALLS), placed(f'{SERVICE_CALLS},result="ok"')
     mos = _spread(base, "voicepop_call_mos", window, end, 0.05)
     loss = _spread(base, "voicepop_call_loss_ratio", window, end, 0.95)
     rtt = _spread(base, "voicepop_call_rtt_seconds", window, end, 0.95)
