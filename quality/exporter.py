@@ -66,7 +66,9 @@ class Metrics:
         self.one_way = call_gauge(
             "one_way_delay_seconds", "publisher to subscriber through the SFU"
         )
-        self.jitter = call_gauge("jitter_seconds", "RFC 3550 interarrival jitter at the subscriber")
+        self.jitter = call_gauge(
+            "jitter_seconds", "RFC 3550 interarrival jitter at the subscriber, the call's mean"
+        )
         self.loss = call_gauge("loss_ratio", "packets lost on the way through the SFU")
         self.burst = call_gauge("loss_burst_ratio", "G.107 BurstR of the loss (1: random)")
         self.last = call_gauge("last_timestamp_seconds", "when the last call ended (Unix time)")

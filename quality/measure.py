@@ -31,17 +31,36 @@ class Received:
     at: float
 
 
-def rfc3550_jitter_ms(packets: list[Received], clock_rate: int = CLOCK_RATE) -> float:
-    """The interarrival jitter of RFC 3550 (6.4.1, A.8), in the order packets arrived:
-    J += (|D| - J) / 16, D the change in transit time between consecutive packets."""
-    jitter = 0.0
+def rfc3550_estimates_ms(packets: list[Received], clock_rate: int = CLOCK_RATE) -> list[float]:
+    """The interarrival jitter of RFC 3550 (6.4.1, A.8) after each packet, in the order they
+    arrived: J += (|D| - J) / 16, D the change in transit time between consecutive packets."""
+    jitter, estimates = 0.0, []
     for before, after in itertools.pairwise(packets):
         sent_gap = ((after.rtp_timestamp - before.rtp_timestamp) % 2**32) / clock_rate
         if sent_gap > 2**31 / clock_rate:  # reordered: the timestamp went back
             sent_gap -= 2**32 / clock_rate
         transit_change = (after.at - before.at) - sent_gap
         jitter += (abs(transit_change) - jitter) / 16
-    return jitter * 1000
+        estimates.append(jitter * 1000)
+    return estimates
+
+
+def rfc3550_jitter_ms(packets: list[Received], clock_rate: int = CLOCK_RATE) -> float:
+    """The estimator's last value: what a receiver report sent as the call ended says."""
+    estimates = rfc3550_estimates_ms(packets, clock_rate)
+    return estimates[-1] if estimates else 0.0
+
+
+ESTIMATOR_SETTLING = 16  # packets: the estimator's gain is 1/16, and it starts from 0
+
+
+def call_jitter_ms(packets: list[Received], clock_rate: int = CLOCK_RATE) -> float:
+    """The estimator averaged over the call, once settled. Its last value weighs only the
+    last ~16 packets (a third of a second), so one stall as a call ends decided a whole
+    call's jitter; the call's jitter buffer lived through all of it."""
+    estimates = rfc3550_estimates_ms(packets, clock_rate)
+    settled = estimates[ESTIMATOR_SETTLING:] or estimates
+    return statistics.fmean(settled) if settled else 0.0
 
 
 @dataclass(frozen=True)
@@ -81,7 +100,8 @@ class PathFigures:
     packets_received: int
     one_way_ms: float  # mean over the received packets
     one_way_p95_ms: float
-    jitter_ms: float
+    jitter_ms: float  # RFC 3550's estimator, averaged over the call
+    jitter_last_ms: float  # its value as the call ended
     loss: LossPattern
 
 
@@ -93,7 +113,9 @@ def path_figures(
     may still have been on their way)."""
     by_key = {packet.key: packet for packet in received}
     if not received:
-        return PathFigures(len(sent), 0, 0.0, 0.0, 0.0, LossPattern(len(sent), len(sent), 1.0, 0.0))
+        return PathFigures(
+            len(sent), 0, 0.0, 0.0, 0.0, 0.0, LossPattern(len(sent), len(sent), 1.0, 0.0)
+        )
     first = next((i for i, packet in enumerate(sent) if packet.key in by_key), len(sent))
     end = sent[-1].at - in_flight_s if sent else 0.0
     window = [packet for packet in sent[first:] if packet.at <= end] or sent[first:]
@@ -104,6 +126,7 @@ def path_figures(
         packets_received=len(delays),
         one_way_ms=1000 * statistics.fmean(delays) if delays else 0.0,
         one_way_p95_ms=1000 * delays[int(0.95 * (len(delays) - 1))] if delays else 0.0,
-        jitter_ms=rfc3550_jitter_ms(received),
+        jitter_ms=call_jitter_ms(received),
+        jitter_last_ms=rfc3550_jitter_ms(received),
         loss=pattern,
     )

@@ -19,7 +19,8 @@ class CallReport:
     rtt_ms: float | None = None  # the publisher's leg, from the SFU's receiver reports
     one_way_ms: float = 0.0  # publisher -> SFU -> subscriber, mean
     one_way_p95_ms: float = 0.0
-    jitter_ms: float = 0.0  # RFC 3550, at the subscriber
+    jitter_ms: float = 0.0  # RFC 3550's, at the subscriber, averaged over the call
+    jitter_last_ms: float = 0.0  # RFC 3550's as the call ended
     packets_sent: int = 0
     packets_received: int = 0
     loss_pct: float = 0.0
@@ -68,6 +69,7 @@ def judged(
         one_way_ms=round(figures.one_way_ms, 3),
         one_way_p95_ms=round(figures.one_way_p95_ms, 3),
         jitter_ms=round(figures.jitter_ms, 3),
+        jitter_last_ms=round(figures.jitter_last_ms, 3),
         packets_sent=figures.packets_sent,
         packets_received=figures.packets_received,
         loss_pct=round(loss.loss_pct, 3),
@@ -106,7 +108,10 @@ def summary(report: CallReport) -> str:
         ("setup (signalling to first media)", f"{report.setup_s * 1000:.0f} ms"),
         ("round trip (publisher's leg)", report.rtt_text),
         ("one-way delay, mean / p95", f"{report.one_way_ms:.1f} / {report.one_way_p95_ms:.1f} ms"),
-        ("jitter (RFC 3550)", f"{report.jitter_ms:.2f} ms"),
+        (
+            "jitter (RFC 3550), mean / at end",
+            f"{report.jitter_ms:.2f} / {report.jitter_last_ms:.2f} ms",
+        ),
         (
             "packets lost",
             f"{report.packets_lost} of {report.packets_sent} ({report.loss_pct:.2f} %)",
