@@ -112,8 +112,8 @@ def test_jitter_follows_rfc3550s_estimator_step_by_step() -> None:
 def test_a_calls_jitter_is_the_estimator_over_the_call_not_its_last_packets() -> None:
     # steady 4 ms of jitter for 8 s, then a 300 ms stall as the call ends: the packets held
     # arrive together. The end value is the stall's; the call's mean barely moves.
-    steady = [0, 4] * 200
-    stalled = [*steady, *(300 - 20 * i for i in range(15))]
+    steady = [0.0, 4.0] * 200
+    stalled = [*steady, *(300.0 - 20 * i for i in range(15))]
     assert rfc3550_jitter_ms(arrivals(stalled)) > 20
     assert call_jitter_ms(arrivals(steady)) == pytest.approx(4.0, abs=0.3)
     assert call_jitter_ms(arrivals(stalled)) == pytest.approx(4.0, abs=1.5)
@@ -121,8 +121,8 @@ def test_a_calls_jitter_is_the_estimator_over_the_call_not_its_last_packets() ->
 
 def test_the_calls_jitter_skips_the_estimators_rise_from_zero() -> None:
     # the estimator starts at 0: its first 16 values would pull a short call's mean down
-    assert call_jitter_ms(arrivals([0, 10] * 40)) > 9
-    assert call_jitter_ms(arrivals([0, 10])) == pytest.approx(10 / 16)
+    assert call_jitter_ms(arrivals([0.0, 10.0] * 40)) > 9
+    assert call_jitter_ms(arrivals([0.0, 10.0])) == pytest.approx(10 / 16)
     assert call_jitter_ms(arrivals([0.0])) == 0.0
 
 
