@@ -91,7 +91,7 @@ def deliver_and_declare(
     sandbox's Route 53, as the stack would (the servers' ACME client writes its challenges
     there)."""
     sandbox.ensure_zone(spec.dns.zone)
-    declared = []
+    addresses = {}
     slowness = 1.0
     for name, instance_type in hosts:
         started = time.monotonic()
@@ -99,15 +99,17 @@ def deliver_and_declare(
         if instance_type in sandbox_settings.VM_INSTANCE_TYPES:
             boot_s = time.monotonic() - started
             slowness = max(slowness, boot_s / VM_DELIVERY_REFERENCE_S)
-        declared.append(
-            {
-                "name": name,
-                "address": server["ipAddresses"][0]["ipAddress"],
-                "ssh_user": "root",
-                "ssh_key": str(sandbox.ssh_key),
-                **host_data(spec, name),
-            }
-        )
+        addresses[name] = server["ipAddresses"][0]["ipAddress"]
+    declared = [
+        {
+            "name": name,
+            "address": address,
+            "ssh_user": "root",
+            "ssh_key": str(sandbox.ssh_key),
+            **host_data(spec, name, addresses),
+        }
+        for name, address in addresses.items()
+    ]
     inventory = Inventory(
         sandbox.root / "declared.json", sandbox.root / "inventory.py", slowness=slowness
     )
@@ -235,3 +237,20 @@ def names_resolved(hosts: Sequence[dict[str, Any]]) -> Iterator[dict[str, str]]:
 
     with mock.patch("socket.getaddrinfo", getaddrinfo):
         yield table
+
+
+# The nftables table a test adds on a host to impair its media (`media_loss`), and removes.
+IMPAIRMENT_TABLE = "vptest"
+
+
+def media_loss(percent: int) -> str:
+    """A host command dropping `percent` % of the host's outgoing UDP at random, BFD's ports
+    aside (its sessions stay up): this machine's kernel has no netem for the containers'
+    links. `nft delete table inet vptest` removes it."""
+    table = f"inet {IMPAIRMENT_TABLE}"
+    return (
+        f"nft add table {table}; nft add chain {table} out "
+        "'{ type filter hook output priority 0; }'; nft add rule "
+        f"{table} out meta l4proto udp udp dport != '{{ 3784, 3785, 4784 }}' "
+        f"numgen random mod 100 '<' {percent} drop"
+    )

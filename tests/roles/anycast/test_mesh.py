@@ -18,21 +18,20 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sandbox import settings as sandbox_settings
 from sandbox import watch
 from sandbox.upstream import learned_routes_of
-from tests.loopback import free_port
+from tests.loopback import free_port, wait_for
 from tests.loopback import prometheus_query as query
 from tests.monitoring.queries import dashboard_queries as queries
 from tests.project import PROJECT_ROOT
 from tests.roles.anycast.pop import HOSTS
 from tests.roles.anycast.test_calls import callers_calls
 from tests.sandbox_fixture import SandboxUnderTest
-from tests.site_fixture import Inventory, verify
+from tests.site_fixture import Inventory, media_loss, verify
 
 pytestmark = [pytest.mark.quality]
 
@@ -45,24 +44,7 @@ ANYCAST_SERVICE = "198.18.10.1"  # the sandbox's anycast prefix's service addres
 LOAD = ("--calls-per-minute", "20", "--call-seconds", "3")
 # the panels whose exporter the sandbox's hosts do not run yet
 NOT_IN_THE_SANDBOX = {"bird_protocol_up": "bird_exporter is not deployed on the hosts yet"}
-# 25 % of the server's UDP dropped on its way out, BFD's aside (its sessions stay up)
-LOSS = (
-    "nft add table inet vptest; nft add chain inet vptest out "
-    "'{ type filter hook output priority 0; }'; nft add rule inet vptest out meta l4proto udp "
-    "udp dport != '{ 3784, 3785, 4784 }' numgen random mod 100 '<' 25 drop"
-)
-
-
-def wait_for(condition: Any, limit_s: float, what: str) -> float:
-    started = time.monotonic()
-    while True:
-        try:
-            if condition():
-                return time.monotonic() - started
-        except OSError:
-            pass  # Prometheus still starting
-        assert time.monotonic() - started < limit_s, f"not within {limit_s} s: {what}"
-        time.sleep(1)
+LOSS = media_loss(25)  # 25 % of the server's UDP dropped on its way out
 
 
 @pytest.fixture(scope="module")
