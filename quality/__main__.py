@@ -23,15 +23,15 @@ python -m quality exporter --inventory inventories/sandbox.json [--interval 30]
 """
 
 import argparse
+import json
 import sys
-
-from pydantic import ValidationError
+from pathlib import Path
 
 from quality.assign import HTTPS_PORT, NotAssigned, assigned_server
 from quality.emodel import CODECS
 from quality.probe import Target, probe_now
 from quality.report import summary
-from roles.prober.defaults import ProbeLoad
+from roles.prober.defaults import ProbeLoad, ProbingSettings
 from roles.secrets import MissingSecret
 from roles.sfu.access import Credentials
 
@@ -103,8 +103,14 @@ def parser() -> argparse.ArgumentParser:
     prober.add_argument("--inventory", action="append", required=True,
                         help="a PoP's inventory JSON (inventories/<stack>.json); once per PoP "
                         "of the mesh, the prober's own among them")  # fmt: skip
-    prober.add_argument("--calls-per-minute", type=_positive, default=ProbeLoad().calls_per_minute)
-    prober.add_argument("--call-seconds", type=_positive, default=ProbeLoad().call_s)
+    prober.add_argument("--settings", default=None,
+                        help="the spec's probing section as JSON, its `load` and `gate` (the "
+                        "prober role writes it); the two options below override its load",
+                        )  # fmt: skip
+    prober.add_argument("--calls-per-minute", type=_positive, default=None,
+                        help=f"default {ProbeLoad().calls_per_minute:g}")  # fmt: skip
+    prober.add_argument("--call-seconds", type=_positive, default=None,
+                        help=f"default {ProbeLoad().call_s:g}")  # fmt: skip
     prober.add_argument("--probers-per-pop", type=int, default=1,
                         help="probers each PoP runs: what the load check counts")  # fmt: skip
     prober.add_argument("--floor", type=int, default=None,
@@ -148,18 +154,26 @@ def _reconnect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probing(args: argparse.Namespace) -> ProbingSettings:
+    """The load and the gate: the settings file's (or the defaults), the options over them."""
+    given = json.loads(Path(args.settings).read_text()) if args.settings else {}
+    settings = ProbingSettings.model_validate(given)
+    overrides = {"calls_per_minute": args.calls_per_minute, "call_s": args.call_seconds}
+    load = {**settings.load.model_dump(), **{k: v for k, v in overrides.items() if v}}
+    return settings.model_copy(update={"load": ProbeLoad.model_validate(load)})
+
+
 def _prober(args: argparse.Namespace) -> int:
     from quality.prober import serve_mesh
 
     try:
-        load = ProbeLoad(calls_per_minute=args.calls_per_minute, call_s=args.call_seconds)
-    except ValidationError as error:
-        problems = "; ".join(problem["msg"] for problem in error.errors())
-        print(f"error: --calls-per-minute, --call-seconds: {problems}", file=sys.stderr)
+        settings = _probing(args)
+    except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        print(f"error: --settings, --calls-per-minute, --call-seconds: {error}", file=sys.stderr)
         return 2
     return serve_mesh(
-        args.source_pop, args.inventory, load, args.floor, args.listen, args.probers_per_pop,
-        args.rounds, args.external,
+        args.source_pop, args.inventory, settings.load, args.floor, args.listen,
+        args.probers_per_pop, args.rounds, args.external, settings.gate,
     )  # fmt: skip
 
 

@@ -131,14 +131,14 @@ def mesh_load(plans: dict[str, list[MeshCall]], load: ProbeLoad) -> list[ServerL
                 per_minute[server] = per_minute.get(server, 0.0) + share
     loads = []
     for server, probers in sorted(reaching.items()):
-        at_once = per_minute[server] * load.call_s / 60
+        at_once = load.calls_at_once(per_minute[server])
         loads.append(
             ServerLoad(
                 server,
                 len(probers),
                 per_minute[server],
                 at_once,
-                100 * at_once / load.server_capacity_calls,
+                load.share_pct(per_minute[server]),
                 100 * len(probers) / load.server_capacity_calls,
                 at_once * load.call_kbit_s,
             )

@@ -212,6 +212,7 @@ def serve_mesh(
     probers_per_pop: int = 1,
     rounds: int = 0,
     external: bool = False,
+    bounds: MediaGate | None = None,
 ) -> int:
     try:
         ends = ends_of(inventories)
@@ -222,7 +223,7 @@ def serve_mesh(
         return 2
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: its threads' stacks on stderr
     registry = CollectorRegistry()
-    prober = Prober(source_pop, calls, credentials, Metrics(registry), load)
+    prober = Prober(source_pop, calls, credentials, Metrics(registry), load, bounds or MediaGate())
     if not external:
         own = next(end for end in ends if end.pop == source_pop)
         servers = [target.server for target in own.servers]

@@ -16,6 +16,7 @@ from roles.base.defaults import DEPLOY_SSH_USER, BaseSettings
 from roles.firewall.defaults import FirewallHost
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.nic_tuning.defaults import NicTuning
+from roles.prober.config import ProberHost
 from roles.settings import RoleSettings
 from roles.sfu.defaults import SfuSettings
 
@@ -36,6 +37,7 @@ class HostEntry(RoleSettings):
     sfu: SfuSettings = Field(default_factory=SfuSettings)
     anycast: AnycastSettings = Field(default_factory=AnycastSettings)
     bgp: AnycastHost | None = None  # None: the server announces nothing
+    prober: ProberHost | None = None  # None: the server runs no prober (probing.servers)
     # the names callers reach it by, its own first, then its PoP's and the service's: its
     # certificate's (stacks/dns/records.py makes the records)
     dns_names: list[str] = Field(default_factory=list)

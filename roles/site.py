@@ -12,6 +12,7 @@ from roles.firewall.deploy import firewall
 from roles.host import entry_of
 from roles.kernel_tuning.deploy import kernel_tuning
 from roles.nic_tuning.deploy import nic_tuning
+from roles.prober.deploy import prober
 from roles.sfu.deploy import sfu
 
 entry = entry_of(host)
@@ -34,3 +35,4 @@ anycast(
     router_id=entry.address,
     server=entry.name,
 )
+prober(settings=entry.prober)

@@ -97,10 +97,11 @@ class VenvPackageVersion(FactBase[str]):
         return output[0].strip() if output else ""
 
 
-def venv_from_wheels(tool: PythonTool) -> None:
+def venv_from_wheels(tool: PythonTool, fresh: bool = False) -> None:
     """The tool at its pinned version in its venv, from the wheels of its requirements;
-    nothing done when that version is there already."""
-    if host.get_fact(VenvPackageVersion, venv=tool.venv, package=tool.package) == tool.version:
+    nothing done when that version is there already, unless `fresh` (its other pins moved)."""
+    installed = host.get_fact(VenvPackageVersion, venv=tool.venv, package=tool.package)
+    if installed == tool.version and not fresh:
         return
     files.directory(name="Wheels folder", path=HOST_WHEELS)
     for wheel in sorted(wheelhouse(tool.requirements).glob("*.whl")):

@@ -7,6 +7,7 @@ A role's own section of the spec (`sfu`, `base`, `firewall`, `anycast`, `tuning.
 it (`bgp`: the server's share of the spec's `bgp`; the firewall's openings).
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,32 +15,59 @@ from roles.anycast.config import AnycastHost, Neighbor
 from roles.base.defaults import DEPLOY_SSH_USER
 from roles.firewall.defaults import FirewallHost
 from roles.host import HostEntry
+from roles.prober.config import ProberHost, ProberTarget
+from stacks.spec.capacity import capacity_floor
 from stacks.spec.models import PopSpec
 
 # The role sections of every host's entry (roles/site.py runs one role per section).
-ROLE_SECTIONS = ("base", "kernel_tuning", "nic_tuning", "firewall", "sfu", "anycast", "bgp")
+ROLE_SECTIONS = (
+    "base", "kernel_tuning", "nic_tuning", "firewall", "sfu", "anycast", "bgp", "prober",
+)  # fmt: skip
+# Every server's address, by name: what a section derived from the other servers needs (the
+# probers' targets, the agents' sources, the probers' firewall openings)
+Addresses = Mapping[str, str]
+
+
+def addresses_needed(spec: PopSpec, server: str) -> list[str]:
+    """The servers whose addresses `server`'s entry names: every one for a prober, the
+    probers for the others (their media gate's sources)."""
+    if server in spec.probing.servers:
+        return list(spec.server_names)
+    return [name for name in spec.probing.servers if name != server]
+
+
+def prober_addresses(spec: PopSpec, addresses: Addresses) -> list[str]:
+    """host:port of the PoP's probers (delivered), in the spec's order."""
+    port = spec.probing.port
+    return [f"{addresses[name]}:{port}" for name in spec.probing.servers if name in addresses]
 
 
 def bgp_peers_of(spec: PopSpec, server: str) -> list[str]:
     return [n.peer_address for n in spec.neighbors_of(server)]
 
 
-def firewall_data(spec: PopSpec, server: str) -> FirewallHost:
+def firewall_data(spec: PopSpec, server: str, addresses: Addresses | None = None) -> FirewallHost:
     """The firewall's settings (the spec's `firewall`), and what the rest of the spec opens."""
     # the TLS front only: the SFU's own API and the assignment listen on loopback behind it
     service_ports = {spec.sfu.tls.port, spec.sfu.health.port}
+    prober = {}
+    if server in spec.probing.servers:  # the PoP's agents and the team's Prometheus ask it
+        clients = [*(addresses or {}).values(), *spec.probing.scrape_from]
+        prober = {"prober_port": spec.probing.port, "prober_clients": sorted(set(clients))}
     return FirewallHost(
         **spec.firewall.model_dump(),
         admin_ranges=list(spec.access.ssh_admin_ranges),
         media_ports=(spec.sfu.media_ports.first, spec.sfu.media_ports.last),
         tcp_service_ports=sorted(service_ports),
         bgp_peers=bgp_peers_of(spec, server),
+        **prober,
     )
 
 
-def bgp_data(spec: PopSpec, server: str) -> AnycastHost:
-    """The server's share of `bgp`: what it announces, to whom, gated how. MD5 keys stay
-    names of secret config keys; the deploy gets their values from the environment."""
+def bgp_data(spec: PopSpec, server: str, addresses: Addresses | None = None) -> AnycastHost:
+    """The server's share of `bgp`: what it announces, to whom, gated how (its media gate's
+    probers among it). MD5 keys stay names of secret config keys; the deploy gets their values
+    from the environment."""
     return AnycastHost(
         local_asn=spec.bgp.local_asn,
         prefixes=[p.prefix for p in spec.prefixes_of(server)],
@@ -49,6 +77,39 @@ def bgp_data(spec: PopSpec, server: str) -> AnycastHost:
         health=spec.bgp.health,
         drain_wait_s=spec.bgp.drain_wait_s,
         import_routes=spec.bgp.import_routes,
+        media_gate_sources=[
+            *prober_addresses(spec, addresses or {}),
+            *spec.anycast.media_gate_sources,
+        ],
+    )
+
+
+def prober_data(spec: PopSpec, server: str, addresses: Addresses) -> ProberHost | None:
+    """The prober's section on a server `probing.servers` names: every delivered server of the
+    PoP to call (a server not delivered yet is called once it is: its address changes this
+    entry), the capacity floor its gate keeps; None elsewhere."""
+    if server not in spec.probing.servers:
+        return None
+    delivered = [name for name in spec.server_names if addresses.get(name)]
+    return ProberHost(
+        pop=spec.code,
+        listen=addresses[server],
+        port=spec.probing.port,
+        floor=capacity_floor(spec, len(delivered)),
+        probers=len(spec.probing.servers),
+        servers=[
+            ProberTarget(
+                name=name,
+                address=addresses[name],
+                dns_name=dns_names(spec, name)[0],
+                port=spec.sfu.tls.port,
+            )
+            for name in delivered
+        ],
+        load=spec.probing.load,
+        gate=spec.probing.gate,
+        max_exposure=spec.probing.max_exposure,
+        ca_bundle=spec.sfu.tls.acme.ca_bundle,
     )
 
 
@@ -58,29 +119,37 @@ def dns_names(spec: PopSpec, server: str) -> list[str]:
     return [f"{label}.{spec.dns.zone}" for label in labels]
 
 
-def role_sections(spec: PopSpec, server: str) -> dict[str, Any]:
-    """Every role's section of one server's entry, typed. What the host is (a dedicated
-    server, a VM, a container) is not declared here: the roles read it on the host."""
+def role_sections(spec: PopSpec, server: str, addresses: Addresses | None = None) -> dict[str, Any]:
+    """Every role's section of one server's entry, typed; `addresses`: every server's, for
+    what is derived from the others (a PoP with probers needs them). What the host is (a
+    dedicated server, a VM, a container) is not declared here: the roles read it on the host."""
     return {
         "base": spec.base,
         "kernel_tuning": spec.tuning.kernel,
         "nic_tuning": spec.tuning.nic,
-        "firewall": firewall_data(spec, server),
+        "firewall": firewall_data(spec, server, addresses),
         "sfu": spec.sfu,
         "anycast": spec.anycast,
-        "bgp": bgp_data(spec, server),
+        "bgp": bgp_data(spec, server, addresses),
+        "prober": prober_data(spec, server, addresses or {}),
     }
 
 
-def host_data(spec: PopSpec, server: str) -> dict[str, Any]:
+def host_data(spec: PopSpec, server: str, addresses: Addresses | None = None) -> dict[str, Any]:
     """The role sections as an entry's JSON carries them (the pop code beside them)."""
-    sections = {k: v.model_dump(mode="json") for k, v in role_sections(spec, server).items()}
+    sections = {
+        k: v.model_dump(mode="json")
+        for k, v in role_sections(spec, server, addresses).items()
+        if v is not None
+    }
     return {"pop": spec.code, "dns_names": dns_names(spec, server), **sections}
 
 
-def host_entry(spec: PopSpec, name: str, address: str, project_dir: Path) -> HostEntry:
+def host_entry(
+    spec: PopSpec, name: str, address: str, project_dir: Path, addresses: Addresses | None = None
+) -> HostEntry:
     """One host as the deploy, the suites and the inventories take it: name, address, how to
-    reach it, its role sections."""
+    reach it, its role sections (`addresses`: every server's, for a PoP with probers)."""
     key = spec.deploy.ssh_private_key
     return HostEntry(
         name=name,
@@ -90,5 +159,5 @@ def host_entry(spec: PopSpec, name: str, address: str, project_dir: Path) -> Hos
         ssh_dead_after_s=spec.deploy.ssh_dead_after_s,
         pop=spec.code,
         dns_names=dns_names(spec, name),
-        **role_sections(spec, name),
+        **role_sections(spec, name, {**(addresses or {}), name: address}),
     )

@@ -18,7 +18,7 @@ from roles.host import HostEntry
 from roles.sfu.access import TOKEN_SECRET_KEY
 from roles.sfu.tls import ROUTE53_SECRET_KEY
 from stacks.dns.component import PopDns
-from stacks.host_data import host_entry
+from stacks.host_data import addresses_needed, host_entry
 from stacks.resources import host_deploy as deploy_command
 from stacks.resources.flexmetal.resources import FlexMetal, Server, SshKey
 from stacks.resources.flexmetal.schema import TIMINGS, identity_tag
@@ -104,7 +104,9 @@ def resolve_ssh_public_keys(spec: PopSpec, project_dir: Path) -> list[str]:
 
 
 class PopServer(pulumi.ComponentResource):
-    """One SFU server of a PoP and what is derived for it from the spec."""
+    """One SFU server of a PoP and what is derived for it from the spec: made in two steps, the
+    server first (`PopServer`), then its entry and deploy (`deployed`), once every server of
+    the PoP exists, so an entry can name the others' addresses (a prober calls them all)."""
 
     def __init__(
         self,
@@ -113,11 +115,10 @@ class PopServer(pulumi.ComponentResource):
         identity: StackIdentity,
         ssh_key_ids: list[pulumi.Output[str]],
         provider: FlexMetal,
-        rollout: Rollout,
-        code: DeployedCode,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(SERVER_TYPE, name, None, opts)
+        self.name = name
         self.machine = Server(
             name,
             name=name,
@@ -131,9 +132,21 @@ class PopServer(pulumi.ComponentResource):
         )
         self.fqdn = pulumi.Output.from_input(f"{name}.{spec.dns.zone}")
         self.address = self.machine.primary_ip
-        # the host's entry, made once: the deploy's input and the stack's outputs both use it
-        self.entry = self.address.apply(
-            lambda at: host_entry(spec, name, at, identity.project_dir) if at else None
+
+    def deployed(
+        self,
+        spec: PopSpec,
+        identity: StackIdentity,
+        others: Mapping[str, pulumi.Output[str]],
+        rollout: Rollout,
+        code: DeployedCode,
+    ) -> None:
+        """Its entry (made once: the deploy's input and the stack's outputs both use it) and
+        its deploy; `others`: the addresses of the servers its entry names (stacks/host_data.py
+        `addresses_needed`)."""
+        name = self.name
+        self.entry = pulumi.Output.all(self.address, dict(others)).apply(
+            lambda v: host_entry(spec, name, v[0], identity.project_dir, v[1]) if v[0] else None
         )
         self.announced_prefixes = pulumi.Output.from_input(prefixes_announced_by(spec, name))
         self.bgp_neighbors = pulumi.Output.from_input(neighbors_of(spec, name))
@@ -274,16 +287,23 @@ class VoicePop(pulumi.ComponentResource):
             for index, public_key in enumerate(resolve_ssh_public_keys(spec, identity.project_dir))
         ]
         key_ids = [key.uuid for key in keys]
-        self.servers: dict[str, PopServer] = {}
         waves = waves_of(spec)
+        self.servers: dict[str, PopServer] = {
+            name: PopServer(name, spec, identity, key_ids, provider, child)
+            for wave in waves
+            for name in wave.servers
+        }
         code = DeployedCode.of(identity.project_dir)
         previous: tuple[pulumi.Resource, ...] = ()
         for wave in waves:
             for name in wave.servers:
                 rollout = Rollout(previous, (redeploy or {}).get(name, ""))
-                self.servers[name] = PopServer(
-                    name, spec, identity, key_ids, provider, rollout, code, child
-                )
+                others = {
+                    other: self.servers[other].address
+                    for other in addresses_needed(spec, name)
+                    if other in self.servers
+                }
+                self.servers[name].deployed(spec, identity, others, rollout, code)
             previous = tuple(
                 deploy for name in wave.servers if (deploy := self.servers[name].deploy)
             )

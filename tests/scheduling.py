@@ -17,6 +17,7 @@ LONGEST_FIRST = (
     "tests/roles/test_site_deploy.py",  # ~1050: the VM tier
     "tests/e2e/test_main_job.py",  # ~1000
     "tests/roles/anycast/",  # ~600 with the mesh (issue 26), ~400 before
+    "tests/roles/test_prober_role.py",  # ~215 (issue 26)
     "tests/plugins/test_flexmetal_on_the_engine.py",  # ~200
     "tests/ops/fleet/",
 )

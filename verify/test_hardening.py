@@ -13,6 +13,7 @@ from roles.base.defaults import BaseSettings
 from roles.host import HostEntry
 from roles.host_kind import KernelScope
 from roles.packages import site_packages
+from roles.prober.config import SANDBOX as PROBER_SANDBOX
 from roles.sfu.janus import SANDBOX as JANUS_SANDBOX
 from roles.unit_sandbox import UnitSandbox, exposure_command, parse_exposure, render_dropin
 from verify.batch import Read, read_all
@@ -21,7 +22,7 @@ from verify.expect import expect
 
 pytestmark = pytest.mark.verify
 
-SANDBOXES = (JANUS_SANDBOX, BIRD_SANDBOX, HEALTHCHECKER_SANDBOX)
+SANDBOXES = (JANUS_SANDBOX, BIRD_SANDBOX, HEALTHCHECKER_SANDBOX, PROBER_SANDBOX)
 # the files of the packages the roles install, against the packages' checksums: the changed
 # ones, one per line (debsums -s prints nothing for an intact package)
 DEBSUMS = (
@@ -148,12 +149,14 @@ def wanted_sandboxes(declared: HostEntry) -> dict[UnitSandbox, float]:
     if anycast.sandboxing and declared.announces:
         wanted[BIRD_SANDBOX] = anycast.bird_max_exposure
         wanted[HEALTHCHECKER_SANDBOX] = anycast.healthchecker_max_exposure
+    if declared.prober is not None:
+        wanted[PROBER_SANDBOX] = declared.prober.max_exposure
     return wanted
 
 
 @control(
     "VP-HARD-06",
-    "Janus, BIRD and the healthchecker run in their systemd sandboxes",
+    "Janus, BIRD, the healthchecker and the prober run in their systemd sandboxes",
     "They parse untrusted packets; a compromise must stay inside the service.",
 )
 def test_network_facing_services_run_sandboxed(

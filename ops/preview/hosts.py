@@ -59,8 +59,11 @@ def hosts_to_plan(
     servers = (outputs.get("pop") or {}).get("servers") or {}
     stack_file = read_stack_file(config or project_dir / f"Pulumi.{stack}.yaml")
     spec = parse_pop(stack_file.raw_pop, stack_file.context, f"Pulumi.{stack}.yaml")
+    addresses = {
+        name: server["address"] for name, server in servers.items() if server.get("address")
+    }
     return [
-        host_entry(spec, name, server["address"], project_dir)
+        host_entry(spec, name, server["address"], project_dir, addresses)
         for name, server in sorted(servers.items())
         if server.get("host") and name in spec.server_names
     ]

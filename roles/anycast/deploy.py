@@ -143,10 +143,10 @@ def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings, router
 def follow_the_media_gate(
     spec: rendered.AnycastHost, settings: AnycastSettings, server: str
 ) -> None:
-    """The media gate's agent, where the spec names the PoP's probers (anycast.
-    media_gate_sources); none named: the agent is stopped and removed."""
+    """The media gate's agent, where the PoP has probers (probing.servers, or anycast.
+    media_gate_sources); none: the agent is stopped and removed."""
     installed = host.get_fact(File, path=rendered.MEDIA_UNIT) is not None
-    if not settings.media_gate_sources:
+    if not spec.media_gate_sources:
         if installed:
             systemd.service(name="Media gate agent stopped", service=rendered.MEDIA_UNIT_NAME,
                             running=False, enabled=False)  # fmt: skip

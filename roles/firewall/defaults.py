@@ -45,6 +45,9 @@ class FirewallHost(FirewallSettings):
     media_ports: tuple[Port, Port]
     tcp_service_ports: list[Port] = Field(default_factory=list)
     bgp_peers: list[str] = Field(default_factory=list)
+    # a prober server's port (roles/prober), open to the PoP's servers and `probing.scrape_from`
+    prober_port: Port | None = None
+    prober_clients: list[str] = Field(default_factory=list)
 
     def policy(self) -> FirewallPolicy:
         return FirewallPolicy(
@@ -54,6 +57,8 @@ class FirewallHost(FirewallSettings):
             bgp_peers=tuple(self.bgp_peers),
             extra_tcp_ports=tuple(self.extra_tcp_ports),
             log_dropped=self.log_dropped,
+            prober_port=self.prober_port,
+            prober_clients=tuple(self.prober_clients),
             limits=SourceLimits(
                 self.new_connections_per_source_per_s,
                 self.new_connections_per_source_burst,

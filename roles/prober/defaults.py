@@ -1,10 +1,16 @@
-"""Every knob of the probing mesh with its default: the prober's load (`ProbeLoad`) and the
-media gate that drains a server on bad synthetic calls (`MediaGate`). Pure models; the gate's
-logic is quality/media_gate.py."""
+"""Every knob of the probing mesh with its default: the PoP spec's `probing` section
+(`ProbingSettings`: which servers run a prober, what it may cost, `ProbeLoad`, and the media
+gate that drains a server on bad synthetic calls, `MediaGate`). Pure models; the gate's logic
+is quality/media_gate.py, the prober quality/prober.py, the role running it roles/prober/."""
 
-from pydantic import Field, model_validator
+import ipaddress
+from typing import Annotated
 
-from roles.settings import RoleSettings
+from pydantic import AfterValidator, Field, model_validator
+
+from roles.settings import Port, RoleSettings
+
+PROBER_PORT = 9108
 
 
 class MediaGate(RoleSettings):
@@ -79,6 +85,14 @@ class ProbeLoad(RoleSettings):
         "(calls at once: calls a minute reaching it x seconds a call / 60)",
     )
 
+    def calls_at_once(self, calls_per_minute: float) -> float:
+        """On average, on a server that `calls_per_minute` probe calls reach."""
+        return calls_per_minute * self.call_s / 60
+
+    def share_pct(self, calls_per_minute: float) -> float:
+        """Of a server's capacity, on average."""
+        return 100 * self.calls_at_once(calls_per_minute) / self.server_capacity_calls
+
     @model_validator(mode="after")
     def _calls_fit_the_minute(self) -> "ProbeLoad":
         if self.calls_per_minute * self.call_s > 60:
@@ -87,3 +101,42 @@ class ProbeLoad(RoleSettings):
                 "a minute of calls; allowed: at most 60 s of calls a minute (one at a time)"
             )
         return self
+
+
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not an address or a network ({error})") from error
+
+
+class ProbingSettings(RoleSettings):
+    """The PoP's probers. Each server named in `servers` runs one (roles/prober): it calls every
+    server of its PoP on its own address, one call at a time at the pace `load` allows, exports
+    each call's figures at http://ADDRESS:`port`/metrics, and judges the PoP's servers by
+    `gate`; every announcing server of the PoP follows the verdicts of the first of them that
+    answers (the others stand by). Cost: a prober is one Python process (108 MiB, 9.5 % of a
+    core calling without a pause, measured), a 245 MB venv, and each server of its PoP carries
+    its share of calls: one or two per PoP.
+    None named: nothing probes the PoP from inside, and no server follows a media gate (unless
+    `anycast.media_gate_sources` names probers run elsewhere)."""
+
+    servers: list[str] = Field(
+        default_factory=list,
+        description="the PoP's servers that run a prober (two: one stands by for the other)",
+    )
+    port: Port = Field(PROBER_PORT, description="the prober's /metrics and /verdicts, HTTP")
+    scrape_from: list[Annotated[str, AfterValidator(_network)]] = Field(
+        default_factory=list,
+        description="addresses or networks besides the PoP's servers that may read the "
+        "probers' port (the team's Prometheus)",
+    )
+    load: ProbeLoad = Field(default_factory=ProbeLoad)
+    gate: MediaGate = Field(default_factory=MediaGate)
+    max_exposure: float = Field(
+        2.0,
+        ge=0,
+        le=10,
+        description="the prober's systemd-analyze security exposure, at most (a user of its "
+        "own, no capability)",
+    )

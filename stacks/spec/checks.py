@@ -61,6 +61,7 @@ def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
         *_check_deploy(spec),
         *_check_deploy_user_admitted(spec),
         *_check_rollout(spec),
+        *_check_probing(spec),
     ]
 
 
@@ -652,3 +653,43 @@ def _check_access(spec: PopSpec) -> Iterator[SpecError]:
                 f"an admin network of /{MIN_SSH_ADMIN_IPV4_PREFIX_LEN} or narrower (IPv6: "
                 f"/{MIN_SSH_ADMIN_IPV6_PREFIX_LEN} or narrower), e.g. the VPN's or bastion's",
             )
+
+
+def _check_probing(spec: PopSpec) -> Iterator[SpecError]:
+    """The probers run on servers of the PoP, each once, on a port of their own, and the calls
+    they place on each server of the PoP stay within the load's share of its capacity (the
+    probers of other PoPs are counted when each prober starts: quality/mesh.py)."""
+    probing = spec.probing
+    path = f"{ROOT}.probing"
+    yield from _unknown_servers(spec, f"{path}.servers", probing.servers)
+    for name, count in Counter(probing.servers).items():
+        if count > 1:
+            yield SpecError(f"{path}.servers", name, f"named {count} times", "each server once")
+    if not probing.servers:
+        return
+    media = spec.sfu.media_ports
+    ports = ((SSH_PORT, "SSH"), (BGP_PORT, "BGP"), (spec.sfu.tls.port, "sfu.tls.port"),
+             (spec.sfu.health.port, "sfu.health.port"),
+             (spec.sfu.signalling_port, "sfu.signalling_port"),
+             (spec.sfu.assign_port, "sfu.assign_port"))  # fmt: skip
+    takers = [name for port, name in ports if port == probing.port]
+    if media.first <= probing.port <= media.last:
+        takers.append(f"the media range {media.first}-{media.last}")
+    if takers:
+        yield SpecError(
+            f"{path}.port", probing.port, f"taken by {', '.join(takers)}", "a port of its own"
+        )
+    servers = len(spec.server_names)
+    load = probing.load
+    per_minute = len(set(probing.servers)) * load.calls_per_minute / max(servers, 1)
+    if load.share_pct(per_minute) > load.max_share_pct:
+        yield SpecError(
+            f"{path}.load.max_share_pct",
+            load.max_share_pct,
+            f"the PoP's {len(set(probing.servers))} prober(s) would put "
+            f"{load.calls_at_once(per_minute):.2f} calls at once on each of its {servers} "
+            f"server(s) on average ({per_minute:.1f} a minute of {load.call_s:g} s), "
+            f"{load.share_pct(per_minute):.2f} % of its {load.server_capacity_calls} calls",
+            f"at most {load.max_share_pct} %: fewer probers or calls a minute, shorter calls, "
+            "or a higher share",
+        )

@@ -2,9 +2,9 @@
 
 This module is the one place where the spec's shape is written down. What a role applies is
 typed once, in that role's `defaults.py`, and composed here as it is: `sfu`, `base`,
-`firewall`, `anycast`, `tuning.kernel`, `tuning.nic`, and the BGP sessions and health gate of
-`bgp`; each keeps its names from the stack file to the host. Checks of one field sit on the
-field; checks that relate fields sit in `checks.py`.
+`firewall`, `anycast`, `tuning.kernel`, `tuning.nic`, `probing`, and the BGP sessions and
+health gate of `bgp`; each keeps its names from the stack file to the host. Checks of one
+field sit on the field; checks that relate fields sit in `checks.py`.
 """
 
 import ipaddress
@@ -24,6 +24,7 @@ from roles.base.defaults import BaseSettings
 from roles.firewall.defaults import FirewallSettings
 from roles.kernel_tuning.defaults import KernelTuning
 from roles.nic_tuning.defaults import NicTuning
+from roles.prober.defaults import ProbingSettings
 from roles.sfu.defaults import SfuSettings
 from stacks.spec.reference import MAX_IPV4_PREFIX_LEN, MAX_IPV6_PREFIX_LEN, MAX_TTL_S, MIN_TTL_S
 
@@ -346,6 +347,7 @@ class PopSpec(SpecModel):
     firewall: FirewallSettings = Field(default_factory=FirewallSettings)
     anycast: AnycastSettings = Field(default_factory=AnycastSettings)
     tuning: TuningSpec = Field(default_factory=TuningSpec)
+    probing: ProbingSettings = Field(default_factory=ProbingSettings)
     deploy: DeploySpec = Field(default_factory=DeploySpec)
 
     @property

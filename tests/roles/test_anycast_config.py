@@ -257,12 +257,15 @@ def test_the_sfus_unit_runs_the_gate_when_it_stops_and_starts() -> None:
 
 
 def test_the_media_gate_agent_runs_with_the_specs_sources_and_timers() -> None:
-    settings = AnycastSettings(media_gate_sources=["192.0.2.1:9108"], media_gate_poll_s=2)
+    settings = AnycastSettings(media_gate_poll_s=2)
+    sources = ["192.0.2.2:9108", "192.0.2.1:9108"]  # the PoP's probers, then the spec's
+    host = host_of(drain_wait_s=7).model_copy(update={"media_gate_sources": sources})
     unit = rendered.render_media_agent_unit(
-        host_of(drain_wait_s=7), settings, "ams1-sfu01", "/run/voicepop/out-of-service"
+        host, settings, "ams1-sfu01", "/run/voicepop/out-of-service"
     )
     assert (
-        f"ExecStart={rendered.MEDIA_AGENT} run --server ams1-sfu01 --source 192.0.2.1:9108 "
+        f"ExecStart={rendered.MEDIA_AGENT} run --server ams1-sfu01 --source 192.0.2.2:9108 "
+        "--source 192.0.2.1:9108 "
         f"--secret-file {rendered.MEDIA_SECRET} --state {rendered.MEDIA_STATE} "
         "--flag /run/voicepop/out-of-service --drain-wait-s 7 --poll-s 2 --stale-after-s 120\n"
     ) in unit

@@ -52,6 +52,7 @@ def test_every_apt_install_of_the_roles_is_a_listed_constant() -> None:
         "roles/base/deploy.py": ["PACKAGES", "AUDIT_PACKAGES"],
         "roles/firewall/deploy.py": ["PACKAGES"],
         "roles/nic_tuning/deploy.py": ["PACKAGES"],
+        "roles/prober/deploy.py": ["PACKAGES"],
         "roles/sfu/deploy.py": ["adapter.packages", "tls.PACKAGES"],
     }
 
@@ -76,6 +77,7 @@ def test_the_site_packages_are_every_roles_packages() -> None:
 def test_every_python_tool_the_roles_install_is_a_listed_constant() -> None:
     assert arguments_in_roles(venv_arguments) == {
         "roles/anycast/deploy.py": ["HEALTHCHECKER"],
+        "roles/prober/deploy.py": ["PROBER"],  # on the probers only: not in site_python_tools
         "roles/sfu/deploy.py": ["tls.CERTBOT"],
     }
     assert [tool.package for tool in site_python_tools()] == ["certbot", "anycast-healthchecker"]

@@ -1,0 +1,126 @@
+"""The prober role: on the servers the spec's `probing.servers` names, the PoP's prober
+(`python -m quality prober`) as a service, calling every server of its PoP and serving its
+figures and its media gate's verdicts on the host's address (roles/prober/config.py renders
+its files). On any other server, a prober left from an earlier spec is stopped and removed.
+
+Host data: `prober` (roles/prober/config.py `ProberHost`, from stacks/host_data.py; None where
+the server runs none). The SFU's token secret comes from the deploy's environment
+(roles/sfu/access.py), as the SFU's own configuration gets it.
+"""
+
+import hashlib
+from io import StringIO
+from pathlib import Path
+
+from pyinfra.api.deploy import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.context import host
+from pyinfra.facts.files import File, Sha1File
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from roles.prober import config as rendered
+from roles.python_tools import PythonTool
+from roles.secrets import PREFIX
+from roles.sfu.access import PREVIOUS_SECRET_KEY, TOKEN_SECRET_KEY, Credentials
+from roles.unit_sandbox import render_dropin
+from roles.wheels import venv_from_wheels
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PACKAGES = ["python3-venv"]
+PROBER = PythonTool(
+    Path(__file__).with_name("prober-requirements.txt"),
+    rendered.VENV,
+    "aiortc",
+    also=("numpy", "prometheus_client", "pydantic", "requests"),
+)
+
+
+def _put(path: str, content: str, name: str, mode: str = "644"):  # type: ignore[no-untyped-def]
+    return files.put(name=name, src=StringIO(content), dest=path, mode=mode)
+
+
+def secret_variables() -> dict[str, str]:
+    """The token secret, and the one being replaced during a rotation, as the prober reads
+    them (Credentials.from_environment)."""
+    secrets = Credentials.from_environment().secrets
+    keys = [TOKEN_SECRET_KEY, PREVIOUS_SECRET_KEY][: len(secrets)]
+    return {PREFIX + key: value for key, value in zip(keys, secrets, strict=True)}
+
+
+def remove_prober() -> None:
+    if host.get_fact(File, path=rendered.UNIT) is None:
+        return
+    systemd.service(name="Prober stopped", service=rendered.UNIT_NAME, running=False,
+                    enabled=False)  # fmt: skip
+    for path in (rendered.UNIT, rendered.SANDBOX.dropin_path):
+        files.file(name=f"{path} removed", path=path, present=False)
+    for folder in (rendered.CONFIG_DIR, rendered.PROBER_DIR):
+        files.directory(name=f"{folder} removed", path=folder, present=False)
+    systemd.daemon_reload(name="systemd forgets the prober")
+
+
+def installed_pins() -> str:
+    """What the venv was made from, kept in it: a change of any pin (not only aiortc's, which
+    the venv's check reads) makes it anew."""
+    return PROBER.requirements.read_text() + f"also: {' '.join(PROBER.also)}\n"
+
+
+def install_venv() -> list[OperationMeta]:
+    """The venv, made anew when its pins moved (the prober then restarts on it)."""
+    pins = installed_pins()
+    if host.get_fact(Sha1File, path=rendered.VENV_PINS) == hashlib.sha1(pins.encode()).hexdigest():
+        return []
+    server.shell(name="Prober's venv made anew", commands=[f"rm -rf {rendered.VENV}"])
+    venv_from_wheels(PROBER, fresh=True)
+    return [_put(rendered.VENV_PINS, pins, "What the prober's venv was made from")]
+
+
+def install_code() -> list[OperationMeta]:
+    """The prober's venv from its wheels, and the project's modules it runs."""
+    changed = install_venv()
+    sources = rendered.source_files(PROJECT_DIR)
+    for folder in sorted({str(Path(under).parent) for _, under in sources}):
+        files.directory(name=f"Prober's {folder}/", path=f"{rendered.LIB}/{folder}")
+    return changed + [
+        files.put(name=f"Prober's {under}", src=str(source), dest=f"{rendered.LIB}/{under}")
+        for source, under in sources
+    ]
+
+
+def trusted_roots(settings: rendered.ProberHost) -> list[OperationMeta]:
+    if not settings.ca_bundle:
+        return []
+    source = PROJECT_DIR / settings.ca_bundle  # an absolute path stays as it is
+    return [files.put(name="The SFUs' CA roots", src=str(source), dest=rendered.CA_BUNDLE)]
+
+
+@deploy("Prober")
+def prober(settings: rendered.ProberHost | None) -> None:
+    if settings is None:
+        remove_prober()
+        return
+    apt.packages(name="Python's venv", packages=PACKAGES, no_recommends=True)
+    changed = install_code()
+    files.directory(name="Prober's config folder", path=rendered.CONFIG_DIR, mode="755")
+    changed += [
+        _put(settings.inventory_path, rendered.render_inventory(settings), "The PoP's servers"),
+        _put(rendered.SETTINGS, rendered.render_settings(settings), "Prober's load and gate"),
+        _put(
+            rendered.SECRET_ENV,
+            rendered.render_secret_env(secret_variables()),
+            "Prober's token secret",
+            "600",
+        ),
+        *trusted_roots(settings),
+        _put(rendered.UNIT, rendered.render_unit(settings), "Prober's unit"),
+        _put(rendered.SANDBOX.dropin_path, render_dropin(rendered.SANDBOX), "Prober's sandbox"),
+    ]
+    systemd.service(
+        name="Prober takes its config",
+        service=rendered.UNIT_NAME,
+        restarted=True,
+        daemon_reload=True,
+        _if=any_changed(*changed),
+    )
+    systemd.service(name="Prober running", service=rendered.UNIT_NAME, running=True, enabled=True)
