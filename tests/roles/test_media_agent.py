@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -107,6 +107,13 @@ class Prober(BaseHTTPRequestHandler):
         pass
 
 
+def eventually(condition: Callable[[], bool], limit_s: float) -> bool:
+    deadline = time.monotonic() + limit_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return condition()
+
+
 @pytest.fixture
 def prober() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Prober)
@@ -128,15 +135,17 @@ def test_the_agent_as_the_host_runs_it_drains_on_a_verdict_and_returns(
          "--drain-wait-s", "0.5", "--poll-s", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+
+    def drained() -> bool:
+        return media_agent.current_state(state) == DRAINED and flag.exists()
+
+    def in_service() -> bool:  # the flag goes first, then BIRD's state: both, not one
+        return media_agent.current_state(state) == IN_SERVICE and not flag.exists()
+
     try:
-        deadline = time.monotonic() + 10
-        while not flag.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert media_agent.current_state(state) == DRAINED and flag.exists()
+        assert eventually(drained, 20)
         Prober.document = verdict([], issued_at=time.time())
-        while flag.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert media_agent.current_state(state) == IN_SERVICE and not flag.exists()
+        assert eventually(in_service, 20)
     finally:
         agent.terminate()
         output, _ = agent.communicate(timeout=5)
