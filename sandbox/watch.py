@@ -61,15 +61,30 @@ def relay_command(namespace: str, listen_port: int, target_port: int) -> list[st
     return ["socat", f"TCP-LISTEN:{listen_port},bind=127.0.0.1,reuseaddr,fork", f"EXEC:{inside}"]
 
 
-def prometheus_config(targets: list[str], interval_s: int = 15) -> str:
-    """Prometheus takes whole units in a duration ("15s", never "15.0s")."""
+def prometheus_config(
+    targets: list[str], interval_s: int = 15, bird: list[str] | None = None
+) -> str:
+    """The probers' and the servers' bird_exporters (`bird`) as Prometheus's targets.
+    Prometheus takes whole units in a duration ("15s", never "15.0s")."""
     return (
         f"global: {{scrape_interval: {interval_s}s, evaluation_interval: {interval_s}s}}\n"
         f"rule_files: ['{RULES}']\n"
         "scrape_configs:\n"
         "  - job_name: voicepop-prober\n"
         f"    static_configs: [{{targets: {json.dumps(targets)}}}]\n"
+        "  - job_name: voicepop-bird\n"
+        f"    static_configs: [{{targets: {json.dumps(bird or [])}}}]\n"
     )
+
+
+def bird_exporters(inventory: Path) -> list[str]:
+    """host:port of each announcing server's bird_exporter (the inventory's entries)."""
+    return [
+        f"{host['address']}:{host['anycast'].get('bird_exporter_port', 9324)}"
+        for host in json.loads(inventory.read_text())
+        if (host.get("bgp") or {}).get("prefixes")
+        and (host.get("anycast") or {}).get("bird_exporter", True)
+    ]
 
 
 def prometheus_command(config: Path, data: Path, listen: str) -> list[str]:
@@ -110,7 +125,7 @@ def start(inventory: Path, floor: int | None) -> None:
     folder = settings.STATE_DIR / "prometheus"
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prometheus.yml"
-    config.write_text(prometheus_config([inside, outside]))
+    config.write_text(prometheus_config([inside, outside], bird=bird_exporters(inventory)))
     processes.start(
         PROMETHEUS, prometheus_command(config, folder / "data", settings.PROMETHEUS_LISTEN)
     )

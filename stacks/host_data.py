@@ -50,17 +50,19 @@ def firewall_data(spec: PopSpec, server: str, addresses: Addresses | None = None
     """The firewall's settings (the spec's `firewall`), and what the rest of the spec opens."""
     # the TLS front only: the SFU's own API and the assignment listen on loopback behind it
     service_ports = {spec.sfu.tls.port, spec.sfu.health.port}
-    prober = {}
+    opened: dict[str, Any] = {}
+    if spec.anycast.bird_exporter and spec.prefixes_of(server):
+        opened["metrics_ports"] = [spec.anycast.bird_exporter_port]
     if server in spec.probing.servers:  # the PoP's agents and the team's Prometheus ask it
-        clients = [*(addresses or {}).values(), *spec.probing.scrape_from]
-        prober = {"prober_port": spec.probing.port, "prober_clients": sorted(set(clients))}
+        clients = [*(addresses or {}).values(), *spec.firewall.scrape_from]
+        opened |= {"prober_port": spec.probing.port, "prober_clients": sorted(set(clients))}
     return FirewallHost(
         **spec.firewall.model_dump(),
         admin_ranges=list(spec.access.ssh_admin_ranges),
         media_ports=(spec.sfu.media_ports.first, spec.sfu.media_ports.last),
         tcp_service_ports=sorted(service_ports),
         bgp_peers=bgp_peers_of(spec, server),
-        **prober,
+        **opened,
     )
 
 

@@ -193,6 +193,8 @@ class SandboxUnderTest:
         # no prober's verdicts unless a test runs one (tests/roles/anycast): the stack file's
         # is the developer's sandbox watch, whose verdicts name servers of the same names
         pop["anycast"]["media_gate_sources"] = []
+        # this sandbox's Prometheus, if a test runs one, scrapes from its bridge address
+        pop["firewall"]["scrape_from"] = [self.bridge_address]
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]
         # the provider's and DNS tests run many ups: the host deploy only where a test asks
         pop["deploy"] = {

@@ -47,6 +47,9 @@ def bird(remote: Any, declared: HostEntry, kernel_scope: KernelScope) -> dict[st
             "enabled": "systemctl is-enabled bird anycast-healthchecker "
             f"{rendered.ADDRESSES_UNIT_NAME}",
             "active": "systemctl is-active bird anycast-healthchecker",
+            "exporter": f"curl -sS --max-time 5 http://{declared.address}:"
+            f"{settings.bird_exporter_port}/metrics | grep '^bird_protocol_up{{'; "
+            f"systemctl is-active {rendered.BIRD_EXPORTER_UNIT_NAME}; true",
         },
     )
 
@@ -157,3 +160,29 @@ def test_the_server_follows_its_pops_media_gate(bird: dict[str, Read], declared:
         assert "active" not in state, f"{declared.name}: an agent with no prober named: {state}"
         return
     assert state == ["enabled", "active"], f"{declared.name}: the media gate's agent: {state}"
+
+
+@control(
+    "VP-BGP-08",
+    "BIRD's sessions are exported for the alerts where the spec asks (bird_exporter)",
+    "A BGP session down pages the on-call only if Prometheus can read it.",
+)
+def test_birds_sessions_are_exported(bird: dict[str, Read], declared: HostEntry) -> None:
+    lines = bird["exporter"].output.splitlines()
+    if not declared.anycast.bird_exporter:
+        assert lines[-1:] != ["active"], f"{declared.name}: bird_exporter runs, not asked"
+        return
+    up = {
+        name: line.rsplit(" ", 1)[-1]
+        for line in lines  # bird_protocol_uptime is another metric
+        if line.startswith("bird_protocol_up{")
+        and 'proto="BGP"' in line
+        and (name := _label(line, "name"))
+    }
+    wanted = {n.protocol: "1" for n in announcing(declared).neighbors}
+    assert up == wanted, f"{declared.name}: bird_protocol_up of its BGP sessions: {up}"
+
+
+def _label(line: str, label: str) -> str:
+    marker = f'{label}="'
+    return line.split(marker, 1)[1].split('"', 1)[0] if marker in line else ""

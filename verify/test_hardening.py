@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from roles.anycast.config import BIRD_SANDBOX, HEALTHCHECKER_SANDBOX
+from roles.anycast.config import BIRD_EXPORTER_SANDBOX, BIRD_SANDBOX, HEALTHCHECKER_SANDBOX
 from roles.base import files as rendered
 from roles.base.defaults import BaseSettings
 from roles.host import HostEntry
@@ -22,7 +22,9 @@ from verify.expect import expect
 
 pytestmark = pytest.mark.verify
 
-SANDBOXES = (JANUS_SANDBOX, BIRD_SANDBOX, HEALTHCHECKER_SANDBOX, PROBER_SANDBOX)
+SANDBOXES = (
+    JANUS_SANDBOX, BIRD_SANDBOX, HEALTHCHECKER_SANDBOX, BIRD_EXPORTER_SANDBOX, PROBER_SANDBOX,
+)  # fmt: skip
 # the files of the packages the roles install, against the packages' checksums: the changed
 # ones, one per line (debsums -s prints nothing for an intact package)
 DEBSUMS = (
@@ -149,6 +151,8 @@ def wanted_sandboxes(declared: HostEntry) -> dict[UnitSandbox, float]:
     if anycast.sandboxing and declared.announces:
         wanted[BIRD_SANDBOX] = anycast.bird_max_exposure
         wanted[HEALTHCHECKER_SANDBOX] = anycast.healthchecker_max_exposure
+        if anycast.bird_exporter:
+            wanted[BIRD_EXPORTER_SANDBOX] = anycast.bird_exporter_max_exposure
     if declared.prober is not None:
         wanted[PROBER_SANDBOX] = declared.prober.max_exposure
     return wanted
@@ -156,7 +160,7 @@ def wanted_sandboxes(declared: HostEntry) -> dict[UnitSandbox, float]:
 
 @control(
     "VP-HARD-06",
-    "Janus, BIRD, the healthchecker and the prober run in their systemd sandboxes",
+    "Janus, BIRD, the healthchecker, bird_exporter and the prober run in their systemd sandboxes",
     "They parse untrusted packets; a compromise must stay inside the service.",
 )
 def test_network_facing_services_run_sandboxed(

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from roles.settings import RoleSettings
+from roles.settings import Port, RoleSettings
 
 # A DNS label: a neighbour's name is also the name of its BIRD protocol.
 LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -65,6 +65,18 @@ class AnycastSettings(RoleSettings):
         ge=0,
         le=10,
         description="the same for the healthchecker (9.6 unsandboxed; 2.1 measured)",
+    )
+    bird_exporter: bool = Field(
+        True,
+        description="BIRD's protocols exported for Prometheus (Debian's prometheus-bird-exporter) "
+        "on the server's address: the BGP session alert reads them",
+    )
+    bird_exporter_port: Port = Field(9324, description="its port, open to firewall.scrape_from")
+    bird_exporter_max_exposure: float = Field(
+        2.5,
+        ge=0,
+        le=10,
+        description="its `systemd-analyze security` exposure, at most (1.5 measured)",
     )
     media_gate_sources: list[Annotated[str, Field(pattern=HOST_PORT_PATTERN)]] = Field(
         default_factory=list,

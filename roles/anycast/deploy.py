@@ -31,7 +31,7 @@ from roles.sfu.tls import OUT_OF_SERVICE_FLAG
 from roles.unit_sandbox import UnitSandbox, render_dropin
 from roles.wheels import venv_from_wheels
 
-PACKAGES = ["bird2", "curl", "python3-venv"]
+PACKAGES = ["bird2", "curl", "python3-venv", rendered.BIRD_EXPORTER_PACKAGE]
 HEALTHCHECKER = PythonTool(
     Path(__file__).with_name("healthchecker-requirements.txt"),
     rendered.HEALTHCHECKER_VENV,
@@ -187,7 +187,7 @@ def anycast(
     verdicts name servers)."""
     if spec is None or not spec.prefixes:
         return  # this server announces nothing
-    apt.packages(name="BIRD, curl, venv", packages=PACKAGES, no_recommends=True)
+    apt.packages(name="BIRD, bird_exporter, curl, venv", packages=PACKAGES, no_recommends=True)
     install_healthchecker()
     interface = bind_service_addresses(spec, settings)
     files.directory(name="BIRD's prefix lists", path=f"{rendered.HEALTHCHECKER_DIR}/6")
@@ -208,6 +208,27 @@ def anycast(
     run_healthchecker(spec, settings, sfu, interface)
     tell_the_gate_when_the_sfu_stops(spec, sfu)
     follow_the_media_gate(spec, settings, server)
+    export_birds_state(settings, router_id)
+
+
+def export_birds_state(settings: AnycastSettings, address: str) -> None:
+    """BIRD's protocols for Prometheus on the server's address (the BGP session alert), in the
+    exporter's systemd sandbox; off: stopped (the package stays)."""
+    name = rendered.BIRD_EXPORTER_UNIT_NAME
+    if not settings.bird_exporter:
+        if host.get_fact(File, path=rendered.BIRD_EXPORTER_DEFAULTS) is not None:
+            systemd.service(name="bird_exporter stopped", service=name, running=False,
+                            enabled=False)  # fmt: skip
+        return
+    defaults = rendered.render_bird_exporter_defaults(address, settings.bird_exporter_port)
+    sandbox = rendered.BIRD_EXPORTER_SANDBOX
+    changed = [
+        _put(rendered.BIRD_EXPORTER_DEFAULTS, defaults, "bird_exporter's address"),
+        _put(sandbox.dropin_path, render_dropin(sandbox), "bird_exporter's sandbox"),
+    ]
+    systemd.service(name="bird_exporter takes its config", service=name, restarted=True,
+                    daemon_reload=True, _if=any_changed(*changed))  # fmt: skip
+    systemd.service(name="bird_exporter running", service=name, running=True, enabled=True)
 
 
 def tell_the_gate_when_the_sfu_stops(spec: rendered.AnycastHost, sfu: SfuSettings) -> None:

@@ -5,10 +5,20 @@ What the ruleset lets in is otherwise derived from the spec (stacks/host_data.py
 `access.ssh_admin_ranges`, the SFU's media range and ports, BGP and BFD from the server's own
 neighbours."""
 
-from pydantic import Field
+import ipaddress
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from roles.firewall.rules import FirewallPolicy, SourceLimits
 from roles.settings import Port, RoleSettings
+
+
+def network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not an address or a network ({error})") from error
 
 
 class FirewallSettings(RoleSettings):
@@ -18,6 +28,11 @@ class FirewallSettings(RoleSettings):
     )
     log_dropped: bool = Field(
         False, description="log what the input policy drops (rate-limited: 5 a second)"
+    )
+    scrape_from: list[Annotated[str, AfterValidator(network)]] = Field(
+        default_factory=list,
+        description="the team's Prometheus (addresses or networks): may read the servers' "
+        "metrics ports (bird_exporter's, the probers')",
     )
     # Abuse limits on the SFU's TCP ports (signalling, health), per source address. A call's
     # set-up opens 2-3 connections (a browser up to 6) and keeps one long poll open; callers
@@ -45,7 +60,9 @@ class FirewallHost(FirewallSettings):
     media_ports: tuple[Port, Port]
     tcp_service_ports: list[Port] = Field(default_factory=list)
     bgp_peers: list[str] = Field(default_factory=list)
-    # a prober server's port (roles/prober), open to the PoP's servers and `probing.scrape_from`
+    # the metrics ports, open to `scrape_from` (bird_exporter's)
+    metrics_ports: list[Port] = Field(default_factory=list)
+    # a prober server's port (roles/prober), open to the PoP's servers and `scrape_from`
     prober_port: Port | None = None
     prober_clients: list[str] = Field(default_factory=list)
 
@@ -57,6 +74,8 @@ class FirewallHost(FirewallSettings):
             bgp_peers=tuple(self.bgp_peers),
             extra_tcp_ports=tuple(self.extra_tcp_ports),
             log_dropped=self.log_dropped,
+            metrics_ports=tuple(self.metrics_ports),
+            scrapers=tuple(self.scrape_from),
             prober_port=self.prober_port,
             prober_clients=tuple(self.prober_clients),
             limits=SourceLimits(

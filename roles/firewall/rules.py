@@ -44,6 +44,8 @@ class FirewallPolicy:
     extra_tcp_ports: tuple[int, ...] = field(default=())  # FirewallSettings.extra_tcp_ports
     log_dropped: bool = False
     limits: SourceLimits = field(default_factory=SourceLimits)
+    metrics_ports: tuple[int, ...] = field(default=())  # from the scrapers only
+    scrapers: tuple[str, ...] = field(default=())  # FirewallSettings.scrape_from
     prober_port: int | None = None  # a prober server's (roles/prober): from prober_clients
     prober_clients: tuple[str, ...] = field(default=())
 
@@ -118,6 +120,12 @@ def accept_paths(policy: FirewallPolicy) -> list[AcceptPath]:
         (Match("udp dport", canonical_set(list(BFD_PORTS))), Match("ip saddr", "@bgp_peers4")),
         (Match("udp dport", canonical_set(list(BFD_PORTS))), Match("ip6 saddr", "@bgp_peers6")),
     ]
+    if policy.metrics_ports:
+        ports = canonical_set(list(policy.metrics_ports))
+        paths += [
+            (Match("tcp dport", ports), Match("ip saddr", "@scrapers4")),
+            (Match("tcp dport", ports), Match("ip6 saddr", "@scrapers6")),
+        ]
     if policy.prober_port is not None:
         paths += [
             (Match("tcp dport", str(policy.prober_port)), Match("ip saddr", "@prober_clients4")),
@@ -137,6 +145,7 @@ def declared_ports(policy: FirewallPolicy) -> tuple[PortRanges, PortRanges]:
     if policy.bgp_peers:
         tcp.append((BGP_PORT, BGP_PORT))
         udp += [(port, port) for port in BFD_PORTS]
+    tcp += [(port, port) for port in policy.metrics_ports]
     if policy.prober_port is not None:
         tcp.append((policy.prober_port, policy.prober_port))
     return tcp, udp
@@ -152,6 +161,9 @@ def address_sets(policy: FirewallPolicy) -> list[tuple[str, str, list[str]]]:
         ("bgp_peers4", "ipv4_addr", peers4),
         ("bgp_peers6", "ipv6_addr", peers6),
     ]
+    if policy.metrics_ports:
+        scrapers4, scrapers6 = _by_family(policy.scrapers)
+        sets += [("scrapers4", "ipv4_addr", scrapers4), ("scrapers6", "ipv6_addr", scrapers6)]
     if policy.prober_port is not None:
         clients4, clients6 = _by_family(policy.prober_clients)
         sets += [("prober_clients4", "ipv4_addr", clients4),

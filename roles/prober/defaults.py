@@ -3,10 +3,7 @@
 gate that drains a server on bad synthetic calls, `MediaGate`). Pure models; the gate's logic
 is quality/media_gate.py, the prober quality/prober.py, the role running it roles/prober/."""
 
-import ipaddress
-from typing import Annotated
-
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from roles.settings import Port, RoleSettings
 
@@ -103,13 +100,6 @@ class ProbeLoad(RoleSettings):
         return self
 
 
-def _network(value: str) -> str:
-    try:
-        return str(ipaddress.ip_network(value, strict=False))
-    except ValueError as error:
-        raise ValueError(f"{value!r} is not an address or a network ({error})") from error
-
-
 class ProbingSettings(RoleSettings):
     """The PoP's probers. Each server named in `servers` runs one (roles/prober): it calls every
     server of its PoP on its own address, one call at a time at the pace `load` allows, exports
@@ -125,11 +115,10 @@ class ProbingSettings(RoleSettings):
         default_factory=list,
         description="the PoP's servers that run a prober (two: one stands by for the other)",
     )
-    port: Port = Field(PROBER_PORT, description="the prober's /metrics and /verdicts, HTTP")
-    scrape_from: list[Annotated[str, AfterValidator(_network)]] = Field(
-        default_factory=list,
-        description="addresses or networks besides the PoP's servers that may read the "
-        "probers' port (the team's Prometheus)",
+    port: Port = Field(
+        PROBER_PORT,
+        description="the prober's /metrics and /verdicts, HTTP, open to the PoP's servers and "
+        "firewall.scrape_from",
     )
     load: ProbeLoad = Field(default_factory=ProbeLoad)
     gate: MediaGate = Field(default_factory=MediaGate)

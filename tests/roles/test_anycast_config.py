@@ -275,3 +275,14 @@ def test_the_media_gate_agent_runs_with_the_specs_sources_and_timers() -> None:
 def test_a_media_gate_source_must_be_a_host_and_port() -> None:
     with pytest.raises(ValidationError, match="String should match pattern"):
         AnycastSettings(media_gate_sources=["http://192.0.2.1:9108/verdicts"])
+
+
+def test_bird_exporter_serves_birds_protocols_on_the_servers_address_only() -> None:
+    defaults = rendered.render_bird_exporter_defaults("192.0.2.11", 9324)
+    assert defaults.endswith(
+        'ARGS="-format.new -bird.v2 -bird.socket=/run/bird/bird.ctl '
+        '-web.listen-address=192.0.2.11:9324"\n'
+    )
+    assert "-web.listen-address=[2001:db8::11]:9324" in (
+        rendered.render_bird_exporter_defaults("2001:db8::11", 9324)
+    )

@@ -29,15 +29,17 @@ pytestmark = pytest.mark.roles
 ADDRESSES = {"ams1-sfu01": "192.0.2.11", "ams1-sfu02": "192.0.2.12", "ams1-sfu03": "192.0.2.13"}
 
 
-def pop_with(**probing: Any) -> dict[str, Any]:
+def pop_with(scrape_from: list[str] | None = None, **probing: Any) -> dict[str, Any]:
     raw = valid_pop()
     raw["servers"] = {"count": 3}
     raw["probing"] = probing
+    if scrape_from:
+        raw["firewall"] = {"scrape_from": scrape_from}
     return raw
 
 
-def spec_with(**probing: Any) -> PopSpec:
-    return parse_pop(pop_with(**probing), VALID_CONTEXT, "Pulumi.ams1.yaml")
+def spec_with(scrape_from: list[str] | None = None, **probing: Any) -> PopSpec:
+    return parse_pop(pop_with(scrape_from, **probing), VALID_CONTEXT, "Pulumi.ams1.yaml")
 
 
 def errors_of(**probing: Any) -> list[SpecError]:
@@ -124,6 +126,10 @@ def test_the_probers_port_is_open_to_its_pops_servers_and_the_scrapers_only() ->
     spec = spec_with(servers=["ams1-sfu02"], scrape_from=["203.0.113.0/28", "2001:db8::9"])
     policy = host_entry(spec, "ams1-sfu02", "192.0.2.12", PROJECT_ROOT, ADDRESSES).firewall.policy()
     paths = [path_text(path) for path in accept_paths(policy)]
+    assert paths[-4:-2] == [  # bird_exporter's, to the scrapers only
+        "tcp dport 9324 ip saddr @scrapers4 accept",
+        "tcp dport 9324 ip6 saddr @scrapers6 accept",
+    ]
     assert paths[-2:] == [
         "tcp dport 9108 ip saddr @prober_clients4 accept",
         "tcp dport 9108 ip6 saddr @prober_clients6 accept",
@@ -138,8 +144,10 @@ def test_the_probers_port_is_open_to_its_pops_servers_and_the_scrapers_only() ->
         in text
     )
     assert (9108, 9108) in declared_ports(policy)[0]
+    assert "set scrapers4 { type ipv4_addr; flags interval; elements = { 203.0.113.0/28 } }" in text
     other = host_entry(spec, "ams1-sfu01", "192.0.2.11", PROJECT_ROOT, ADDRESSES).firewall
     assert "9108" not in render_ruleset(other.policy())
+    assert "tcp dport 9324 ip saddr @scrapers4 accept" in render_ruleset(other.policy())
 
 
 def prober_host(**changes: Any) -> rendered.ProberHost:

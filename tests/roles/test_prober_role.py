@@ -40,11 +40,11 @@ PROBING = {
 LOSS = media_loss(25)  # 25 % of the server's UDP dropped on its way out
 
 
-def changes(test_sandbox: SandboxUnderTest, probing: Mapping[str, object]) -> dict[str, object]:
-    """The spec's changes: `probing`, this machine (on the PoP's bridge) as the scraper, the
-    agents asking every second, a quick drain."""
+def changes(probing: Mapping[str, object]) -> dict[str, object]:
+    """The spec's changes: `probing`, the agents asking every second, a quick drain (this
+    machine, on the PoP's bridge, is the sandbox's scraper: tests/sandbox_fixture.py)."""
     return {
-        "probing": {**probing, "scrape_from": [test_sandbox.bridge_address]},
+        "probing": probing,
         "anycast__media_gate_poll_s": 1,
         "bgp__drain_wait_s": 3,
     }
@@ -52,7 +52,7 @@ def changes(test_sandbox: SandboxUnderTest, probing: Mapping[str, object]) -> di
 
 @pytest.fixture(scope="module")
 def inventory(test_sandbox: SandboxUnderTest) -> Inventory:
-    spec = sandbox_spec(test_sandbox, **changes(test_sandbox, PROBING))
+    spec = sandbox_spec(test_sandbox, **changes(PROBING))
     inventory = deliver_and_declare(test_sandbox, spec, HOSTS)
     deployed = deploy(inventory)
     assert deployed.returncode == 0, deployed.stdout[-3000:]
@@ -150,7 +150,7 @@ def test_bad_media_on_the_other_server_drains_it_through_the_prober_and_it_retur
 def test_a_spec_naming_no_prober_removes_it_and_the_agents(
     inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
-    spec = sandbox_spec(test_sandbox, **changes(test_sandbox, {"servers": []}))
+    spec = sandbox_spec(test_sandbox, **changes({"servers": []}))
     addresses = {name: inventory.host(name)["address"] for name, _ in HOSTS}
 
     def without_prober(host: dict[str, object]) -> None:
