@@ -5,10 +5,12 @@ back); the same page from another origin is refused by the browser (CORS)."""
 
 import json
 import os
+import secrets
 import subprocess
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -83,8 +85,8 @@ def foreign_page() -> Iterator[PageServer]:
     yield from serving(0)  # another port: another origin
 
 
-def backend_room(api: str) -> int:
-    """A room as the platform's backend makes one: with the admin key."""
+def backend_request(api: str, request: dict[str, Any]) -> dict[str, Any]:
+    """One video room request as the platform's backend sends it, in a session of its own."""
     token = mint_token(SECRET)
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -93,14 +95,24 @@ def backend_room(api: str) -> int:
 
     session = int(post("", {"janus": "create"})["data"]["id"])
     handle = post(f"/{session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"})
-    room = 770_000 + session % 1000
-    made = post(
-        f"/{session}/{handle['data']['id']}",
-        {"janus": "message", "body": {"request": "create", "room": room,
-                                       "admin_key": room_admin_key(SECRET), "audiocodec": "opus"}},
-    )  # fmt: skip
-    assert made["plugindata"]["data"].get("videoroom") == "created", made
-    return room
+    answer = post(f"/{session}/{handle['data']['id']}", {"janus": "message", "body": request})
+    post(f"/{session}", {"janus": "destroy"})
+    return dict(answer["plugindata"]["data"])
+
+
+@contextmanager
+def backend_room(api: str) -> Iterator[int]:
+    """A room as the platform's backend makes one: with the admin key; destroyed after (the
+    folder's hosts are left as found: the verification counts any other room as a demo's)."""
+    room = 770_000 + secrets.randbelow(1000)
+    made = backend_request(api, {"request": "create", "room": room, "audiocodec": "opus",
+                                 "admin_key": room_admin_key(SECRET)})  # fmt: skip
+    assert made.get("videoroom") == "created", made
+    try:
+        yield room
+    finally:
+        gone = backend_request(api, {"request": "destroy", "room": room})
+        assert gone.get("videoroom") == "destroyed", gone
 
 
 def home_trusting(bundle: Path, home: Path) -> Path:
@@ -128,22 +140,24 @@ def browser_call(page: PageServer, inventory: Inventory, tmp_path: Path) -> dict
     api = f"https://{name}:{host['sfu']['tls']['port']}/janus"
     home = home_trusting(Path(os.environ["REQUESTS_CA_BUNDLE"]), tmp_path / "home")
     port = page.server_address[1]
-    query = urllib.parse.urlencode(
-        {"server": api, "token": mint_token(SECRET, ttl_s=300), "room": backend_room(api)}
-    )
-    browser = subprocess.Popen(
-        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'chromium'}", "--use-fake-ui-for-media-stream",
-         "--use-fake-device-for-media-stream",
-         f"--host-resolver-rules=MAP {name} {host['address']}",
-         f"http://127.0.0.1:{port}/call.html?{query}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HOME": str(home)},
-    )  # fmt: skip
-    try:
-        assert page.reported.wait(60), "the page reported nothing within 60 s"
-    finally:
-        browser.terminate()
-        browser.wait(timeout=10)
+    with backend_room(api) as room:
+        query = urllib.parse.urlencode(
+            {"server": api, "token": mint_token(SECRET, ttl_s=300), "room": room}
+        )
+        browser = subprocess.Popen(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'chromium'}", "--use-fake-ui-for-media-stream",
+             "--use-fake-device-for-media-stream",
+             f"--host-resolver-rules=MAP {name} {host['address']}",
+             f"http://127.0.0.1:{port}/call.html?{query}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "HOME": str(home)},
+        )  # fmt: skip
+        try:
+            assert page.reported.wait(60), "the page reported nothing within 60 s"
+        finally:
+            browser.terminate()
+            browser.wait(timeout=10)
     assert page.outcome is not None
     print(json.dumps(page.outcome))
     return page.outcome
