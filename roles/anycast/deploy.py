@@ -17,13 +17,13 @@ from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
 
 from roles.anycast import config as rendered
 from roles.anycast.defaults import AnycastSettings
 from roles.host_kind import HostKernelScope
 from roles.python_tools import PythonTool
 from roles.secrets import secret
+from roles.services import runs_with
 from roles.sfu.access import Credentials
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS
@@ -91,16 +91,7 @@ def run_healthchecker(
     ]
     if settings.sandboxing:
         changed.append(sandboxed(rendered.HEALTHCHECKER_SANDBOX))
-    systemd.service(
-        name="Healthchecker takes its config",
-        service="anycast-healthchecker",
-        restarted=True,
-        daemon_reload=True,
-        _if=any_changed(*changed),
-    )
-    systemd.service(
-        name="Healthchecker running", service="anycast-healthchecker", running=True, enabled=True
-    )
+    runs_with("Healthchecker", "anycast-healthchecker", changed)
 
 
 def sandboxed(sandbox: UnitSandbox):  # type: ignore[no-untyped-def]
@@ -161,17 +152,7 @@ def follow_the_media_gate(
         _put(rendered.MEDIA_SECRET, secrets, "Media gate's verdict key", "600"),
         _put(rendered.MEDIA_UNIT, unit, "Media gate agent's unit"),
     ]
-    systemd.service(
-        name="Media gate agent takes its config",
-        service=rendered.MEDIA_UNIT_NAME,
-        restarted=True,
-        daemon_reload=True,
-        _if=any_changed(*changed),
-    )
-    systemd.service(
-        name="Media gate agent running", service=rendered.MEDIA_UNIT_NAME, running=True,
-        enabled=True,
-    )  # fmt: skip
+    runs_with("Media gate agent", rendered.MEDIA_UNIT_NAME, changed)
 
 
 @deploy("Anycast")
@@ -226,9 +207,7 @@ def export_birds_state(settings: AnycastSettings, address: str) -> None:
         _put(rendered.BIRD_EXPORTER_DEFAULTS, defaults, "bird_exporter's address"),
         _put(sandbox.dropin_path, render_dropin(sandbox), "bird_exporter's sandbox"),
     ]
-    systemd.service(name="bird_exporter takes its config", service=name, restarted=True,
-                    daemon_reload=True, _if=any_changed(*changed))  # fmt: skip
-    systemd.service(name="bird_exporter running", service=name, running=True, enabled=True)
+    runs_with("bird_exporter", name, changed)
 
 
 def tell_the_gate_when_the_sfu_stops(spec: rendered.AnycastHost, sfu: SfuSettings) -> None:

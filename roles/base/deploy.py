@@ -20,6 +20,7 @@ from roles.base import files as rendered
 from roles.base.defaults import BaseSettings
 from roles.base.facts import PendingSecurityUpdates, StaleLibraryUnits
 from roles.host_kind import HostKernelScope
+from roles.services import runs_with
 
 # rsyslog ships the logs; libpam-tmpdir gives each login a private /tmp; debsums checks the
 # installed files against the packages' checksums (VP-HARD-08)
@@ -66,14 +67,7 @@ def base(settings: BaseSettings) -> None:
                 "chrony without clock control in a container",
             )
         )
-    systemd.service(
-        name="chrony takes its config",
-        service="chrony",
-        restarted=True,
-        daemon_reload=True,
-        _if=any_changed(*chrony_changes),
-    )
-    systemd.service(name="chrony running", service="chrony", running=True, enabled=True)
+    runs_with("chrony", "chrony", chrony_changes)
 
     _put(rendered.UNATTENDED_CONF, rendered.unattended_upgrades(settings), "security updates")
     _put(rendered.AUTO_UPGRADES_CONF, rendered.auto_upgrades(settings), "periodic upgrades")

@@ -126,6 +126,6 @@ class ProbingSettings(RoleSettings):
         2.0,
         ge=0,
         le=10,
-        description="the prober's systemd-analyze security exposure, at most (a user of its "
-        "own, no capability)",
+        description="the prober's `systemd-analyze security` exposure, at most (a user of its "
+        "own, no capability: VP-HARD-06 passes at this bound on the sandbox's hosts)",
     )

@@ -17,11 +17,11 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
 
 from roles.prober import config as rendered
 from roles.python_tools import PythonTool
 from roles.secrets import PREFIX
+from roles.services import runs_with
 from roles.sfu.access import PREVIOUS_SECRET_KEY, TOKEN_SECRET_KEY, Credentials
 from roles.unit_sandbox import render_dropin
 from roles.wheels import venv_from_wheels
@@ -116,11 +116,4 @@ def prober(settings: rendered.ProberHost | None) -> None:
         _put(rendered.UNIT, rendered.render_unit(settings), "Prober's unit"),
         _put(rendered.SANDBOX.dropin_path, render_dropin(rendered.SANDBOX), "Prober's sandbox"),
     ]
-    systemd.service(
-        name="Prober takes its config",
-        service=rendered.UNIT_NAME,
-        restarted=True,
-        daemon_reload=True,
-        _if=any_changed(*changed),
-    )
-    systemd.service(name="Prober running", service=rendered.UNIT_NAME, running=True, enabled=True)
+    runs_with("Prober", rendered.UNIT_NAME, changed)

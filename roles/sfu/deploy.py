@@ -21,6 +21,7 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from roles.secrets import secret
+from roles.services import runs_with
 from roles.sfu import tls
 from roles.sfu.access import TOKEN_SECRET_KEY, secret_problem
 from roles.sfu.adapter import HostSide
@@ -93,19 +94,7 @@ def sfu(settings: SfuSettings, server: str, pop: str, media_address: str, names:
     changed += written(adapter.config_files(settings, host_side))
     for path in adapter.stock_files():
         changed.append(files.file(name=f"Remove the packaged {path}", path=path, present=False))
-    systemd.service(
-        name=f"Restart {adapter.service} for its new configuration",
-        service=adapter.service,
-        restarted=True,
-        daemon_reload=True,
-        _if=any_changed(*changed),
-    )
-    systemd.service(
-        name=f"{adapter.service} running and enabled",
-        service=adapter.service,
-        running=True,
-        enabled=True,
-    )
+    runs_with(adapter.service, adapter.service, changed)
     assigner(settings, server, names[0], media_address)
     tls_front(settings, names, route53_secret)
 
@@ -125,19 +114,7 @@ def written(contents: dict[str, str]) -> list[OperationMeta]:
 def assigner(settings: SfuSettings, server: str, name: str, address: str) -> None:
     """The assignment endpoint of the service address (roles/sfu/assign.py)."""
     answer = written(assign_files(settings, server, name, address, NO_ORIGIN))
-    systemd.service(
-        name=f"Restart {ASSIGN_SERVICE} for its new answer",
-        service=ASSIGN_SERVICE,
-        restarted=True,
-        daemon_reload=True,
-        _if=any_changed(*answer),
-    )
-    systemd.service(
-        name=f"{ASSIGN_SERVICE} running and enabled",
-        service=ASSIGN_SERVICE,
-        running=True,
-        enabled=True,
-    )
+    runs_with(ASSIGN_SERVICE, ASSIGN_SERVICE, answer)
 
 
 class CertificateNames(FactBase[list[str]]):
