@@ -247,3 +247,37 @@ def test_the_deploys_are_registered_wave_by_wave(mocks: RecordingMocks) -> Any:
         assert not [r for r in mocks.registered.values() if "VOICEPOP_WAVE" in str(r)]
 
     return pulumi.Output.all(*(s.deploy.id for s in pop.servers.values() if s.deploy)).apply(check)
+
+
+@pulumi.runtime.test
+def test_a_probers_entry_names_every_servers_address_and_the_others_name_the_prober(
+    mocks: RecordingMocks,
+) -> Any:
+    """The program makes every server first, then the entries: a prober's calls every server
+    of its PoP, each other server's agent follows the prober (stacks/host_data.py)."""
+    from stacks.pop import VoicePop
+
+    raw = valid_pop()
+    raw["servers"] = {"count": 3}
+    raw["probing"] = {"servers": ["ams1-sfu03"]}
+    pop = VoicePop(parse_pop(raw, VALID_CONTEXT, "x"), IDENTITY)
+
+    def check(_: Any) -> None:
+        hosts = {
+            name.removesuffix("-deploy"): json.loads(unwrapped(r["environment"])["VOICEPOP_HOST"])
+            for name, r in mocks.registered.items()
+            if r["type"] == "command:local:Command" and name.endswith("-deploy")
+        }
+        prober = hosts["ams1-sfu03"]["prober"]
+        assert [(s["name"], s["address"]) for s in prober["servers"]] == [
+            (f"ams1-sfu0{n}", f"192.0.2.1{n}") for n in (1, 2, 3)
+        ]
+        assert prober["floor"] == 2 and prober["listen"] == "192.0.2.13"
+        for name in ("ams1-sfu01", "ams1-sfu02"):
+            assert "prober" not in hosts[name]
+            assert hosts[name]["bgp"]["media_gate_sources"] == ["192.0.2.13:9108"]
+        assert hosts["ams1-sfu03"]["firewall"]["prober_clients"] == [
+            "192.0.2.11", "192.0.2.12", "192.0.2.13",
+        ]  # fmt: skip
+
+    return pulumi.Output.all(*(s.deploy.id for s in pop.servers.values() if s.deploy)).apply(check)
