@@ -1,11 +1,12 @@
 """The sandbox's watch: the probing mesh on the sandbox PoP, scraped by a Prometheus holding
 the project's alert rules (monitoring/), so the PoP is watched between deploys and
-`make scorecard` has figures to read. Two probers: one inside the PoP (this machine on the
-PoP's bridge, where a server of it would run one: each server on its own address, judged by
-the media gate within the PoP's capacity floor; the servers follow the verdicts it serves on
-the bridge, Pulumi.sandbox.yaml's anycast.media_gate_sources) and one behind the upstream
-router, where callers are (an external vantage point: the PoP's service address and its
-servers). The second listens in the callers' namespace; socat relays its metrics.
+`make scorecard` has figures to read. Two probers: the PoP's own (the prober role on the server
+Pulumi.sandbox.yaml's probing.servers names: each server on its own address, judged by the
+media gate within the PoP's capacity floor, the servers following its verdicts; a PoP without
+one gets one on this machine on the PoP's bridge instead) and one behind the upstream router,
+where callers are (an external vantage point: the PoP's service address and its servers). The
+second listens in the callers' namespace; socat relays its metrics. Prometheus reads each
+server's bird_exporter too.
 
     python -m sandbox.watch start [--inventory inventories/sandbox.json] [--floor N]
         (--floor: default Pulumi.sandbox.yaml's deploy.min_in_service)
@@ -77,6 +78,15 @@ def prometheus_config(
     )
 
 
+def role_probers(inventory: Path) -> list[str]:
+    """host:port of the PoP's probers the prober role runs (the inventory's entries)."""
+    return [
+        f"{host['prober']['listen']}:{host['prober']['port']}"
+        for host in json.loads(inventory.read_text())
+        if host.get("prober")
+    ]
+
+
 def bird_exporters(inventory: Path) -> list[str]:
     """host:port of each announcing server's bird_exporter (the inventory's entries)."""
     return [
@@ -111,11 +121,12 @@ def start(inventory: Path, floor: int | None) -> None:
     floor = sandbox_floor() if floor is None else floor
     stop()
     relay_port = settings.EXTERNAL_PROBER_PORT + 1000  # in the callers' namespace
-    # on the bridge: the PoP's servers ask it for their media gate's verdicts
-    inside = f"{settings.BRIDGE_ADDRESS}:{settings.PROBER_PORT}"
     outside = f"127.0.0.1:{settings.EXTERNAL_PROBER_PORT}"
     env = settings.CALLER_ENVIRONMENT
-    processes.start(PROBER, prober_command(inventory, pop_of(inventory), inside, floor), env)
+    inside = role_probers(inventory)
+    if not inside:  # one on the bridge, where the servers would ask for its verdicts
+        inside = [f"{settings.BRIDGE_ADDRESS}:{settings.PROBER_PORT}"]
+        processes.start(PROBER, prober_command(inventory, pop_of(inventory), inside[0], floor), env)
     processes.start(
         EXTERNAL, external_prober_command(inventory, callers.NAMESPACE, relay_port), env
     )
@@ -125,13 +136,13 @@ def start(inventory: Path, floor: int | None) -> None:
     folder = settings.STATE_DIR / "prometheus"
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prometheus.yml"
-    config.write_text(prometheus_config([inside, outside], bird=bird_exporters(inventory)))
+    config.write_text(prometheus_config([*inside, outside], bird=bird_exporters(inventory)))
     processes.start(
         PROMETHEUS, prometheus_command(config, folder / "data", settings.PROMETHEUS_LISTEN)
     )
     print(
-        f"sandbox.watch: probers {inside} (inside {pop_of(inventory)}), {outside} (behind the "
-        f"upstream router); Prometheus http://{settings.PROMETHEUS_LISTEN} with "
+        f"sandbox.watch: probers {', '.join(inside)} (inside {pop_of(inventory)}), {outside} "
+        f"(behind the upstream router); Prometheus http://{settings.PROMETHEUS_LISTEN} with "
         f"{RULES.relative_to(settings.PROJECT_DIR)}"
     )
 

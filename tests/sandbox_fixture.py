@@ -190,9 +190,10 @@ class SandboxUnderTest:
         acme["route53_endpoint"] = f"http://{self.bridge_address}:{route53_port}"
         acme["ca_bundle"] = str(self.acme_trust)
         pop["base"]["log_collector"] = f"{self.bridge_address}:{sandbox_settings.COLLECTOR_PORT}"
-        # no prober's verdicts unless a test runs one (tests/roles/anycast): the stack file's
-        # is the developer's sandbox watch, whose verdicts name servers of the same names
-        pop["anycast"]["media_gate_sources"] = []
+        # no prober unless a test runs one (tests/roles/anycast, tests/roles/test_prober_role):
+        # the stack file's is the developer's sandbox's
+        pop.pop("probing", None)
+        pop.setdefault("anycast", {})["media_gate_sources"] = []
         # this sandbox's Prometheus, if a test runs one, scrapes from its bridge address
         pop["firewall"]["scrape_from"] = [self.bridge_address]
         pop["access"]["ssh_public_keys"] = [f"file:{self.ssh_key}.pub"]

@@ -40,3 +40,12 @@ def test_prometheus_reads_the_bird_exporter_of_each_announcing_server(tmp_path: 
         {"name": "d", "address": "192.0.2.4", "anycast": {}, **announcing},
     ]))  # fmt: skip
     assert watch.bird_exporters(inventory) == ["192.0.2.1:9400", "192.0.2.4:9324"]
+
+
+def test_the_pops_own_probers_are_the_ones_the_role_runs(tmp_path: Path) -> None:
+    inventory = tmp_path / "sandbox.json"
+    inventory.write_text(json.dumps([
+        {"name": "a", "address": "192.0.2.1", "prober": {"listen": "192.0.2.1", "port": 9108}},
+        {"name": "b", "address": "192.0.2.2"},
+    ]))  # fmt: skip
+    assert watch.role_probers(inventory) == ["192.0.2.1:9108"]
