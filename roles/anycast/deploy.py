@@ -166,8 +166,9 @@ def anycast(
     """`spec`: the host's share of `bgp`; `sfu`: whose health gates the announcements;
     `router_id`: the address the server is reached at; `server`: its name (the media gate's
     verdicts name servers)."""
-    if spec is None or not spec.prefixes:
-        return  # this server announces nothing
+    if spec is None or not spec.prefixes:  # this server announces nothing
+        stop_the_bird_exporter()  # an image with the roles' packages baked in started it
+        return
     apt.packages(name="BIRD, bird_exporter, curl, venv", packages=PACKAGES, no_recommends=True)
     install_healthchecker()
     interface = bind_service_addresses(spec, settings)
@@ -192,14 +193,20 @@ def anycast(
     export_birds_state(settings, router_id)
 
 
+def stop_the_bird_exporter() -> None:
+    """Its package installed (by this role, or baked into an image), not asked for: stopped,
+    not started at boot (it listens on every address by default)."""
+    if host.get_fact(File, path=rendered.BIRD_EXPORTER_DEFAULTS) is not None:
+        systemd.service(name="bird_exporter stopped", service=rendered.BIRD_EXPORTER_UNIT_NAME,
+                        running=False, enabled=False)  # fmt: skip
+
+
 def export_birds_state(settings: AnycastSettings, address: str) -> None:
     """BIRD's protocols for Prometheus on the server's address (the BGP session alert), in the
     exporter's systemd sandbox; off: stopped (the package stays)."""
     name = rendered.BIRD_EXPORTER_UNIT_NAME
     if not settings.bird_exporter:
-        if host.get_fact(File, path=rendered.BIRD_EXPORTER_DEFAULTS) is not None:
-            systemd.service(name="bird_exporter stopped", service=name, running=False,
-                            enabled=False)  # fmt: skip
+        stop_the_bird_exporter()
         return
     defaults = rendered.render_bird_exporter_defaults(address, settings.bird_exporter_port)
     sandbox = rendered.BIRD_EXPORTER_SANDBOX

@@ -334,7 +334,10 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
         best = mos_for(one_way, reference_jitter - 3, max(loss_low, 0.0))
         worst = mos_for(one_way, reference_jitter + own_jitter + 3, loss_high)
         assert worst - 0.05 <= call.mos <= best + 0.05, (call, worst, best)
-        assert call.mos < min(c.mos for c in clean) - 0.1, (call, clean)
+        # and below every clean call's: by how much is the E-model's for what was measured
+        # (a fixed 0.1 failed a call whose 2 % random loss came out 0.53 %: 2 packets of 379,
+        # inside the binomial bounds above, MOS 4.308 against the clean 4.378)
+        assert call.mos < min(c.mos for c in clean), (call, clean)
     # together the impaired calls lost what netem drops, within three standard deviations
     sent = sum(call.packets_sent for call in impaired)
     lost = sum(call.packets_lost for call in impaired)
