@@ -99,6 +99,7 @@ class PathFigures:
     packets_sent: int
     packets_received: int
     one_way_ms: float  # mean over the received packets
+    one_way_median_ms: float  # a typical packet's: a busy machine's stalls stretch the mean
     one_way_p95_ms: float
     jitter_ms: float  # RFC 3550's estimator, averaged over the call
     jitter_last_ms: float  # its value as the call ended
@@ -114,7 +115,7 @@ def path_figures(
     by_key = {packet.key: packet for packet in received}
     if not received:
         return PathFigures(
-            len(sent), 0, 0.0, 0.0, 0.0, 0.0, LossPattern(len(sent), len(sent), 1.0, 0.0)
+            len(sent), 0, 0.0, 0.0, 0.0, 0.0, 0.0, LossPattern(len(sent), len(sent), 1.0, 0.0)
         )
     first = next((i for i, packet in enumerate(sent) if packet.key in by_key), len(sent))
     end = sent[-1].at - in_flight_s if sent else 0.0
@@ -125,6 +126,7 @@ def path_figures(
         packets_sent=len(window),
         packets_received=len(delays),
         one_way_ms=1000 * statistics.fmean(delays) if delays else 0.0,
+        one_way_median_ms=1000 * statistics.median(delays) if delays else 0.0,
         one_way_p95_ms=1000 * delays[int(0.95 * (len(delays) - 1))] if delays else 0.0,
         jitter_ms=call_jitter_ms(received),
         jitter_last_ms=rfc3550_jitter_ms(received),

@@ -18,6 +18,7 @@ class CallReport:
     setup_s: float = 0.0  # first signalling request to the first media packet received
     rtt_ms: float | None = None  # the publisher's leg, from the SFU's receiver reports
     one_way_ms: float = 0.0  # publisher -> SFU -> subscriber, mean
+    one_way_median_ms: float = 0.0
     one_way_p95_ms: float = 0.0
     jitter_ms: float = 0.0  # RFC 3550's, at the subscriber, averaged over the call
     jitter_last_ms: float = 0.0  # RFC 3550's as the call ended
@@ -67,6 +68,7 @@ def judged(
         setup_s=round(setup_s, 4),
         rtt_ms=None if rtt_ms is None else round(rtt_ms, 3),
         one_way_ms=round(figures.one_way_ms, 3),
+        one_way_median_ms=round(figures.one_way_median_ms, 3),
         one_way_p95_ms=round(figures.one_way_p95_ms, 3),
         jitter_ms=round(figures.jitter_ms, 3),
         jitter_last_ms=round(figures.jitter_last_ms, 3),
@@ -107,7 +109,11 @@ def summary(report: CallReport) -> str:
     rows = [
         ("setup (signalling to first media)", f"{report.setup_s * 1000:.0f} ms"),
         ("round trip (publisher's leg)", report.rtt_text),
-        ("one-way delay, mean / p95", f"{report.one_way_ms:.1f} / {report.one_way_p95_ms:.1f} ms"),
+        (
+            "one-way, mean / median / p95",
+            f"{report.one_way_ms:.1f} / {report.one_way_median_ms:.1f} / "
+            f"{report.one_way_p95_ms:.1f} ms",
+        ),
         (
             "jitter (RFC 3550), mean / at end",
             f"{report.jitter_ms:.2f} / {report.jitter_last_ms:.2f} ms",

@@ -161,6 +161,16 @@ def test_path_figures_match_packets_by_payload_and_leave_the_tail_in_flight() ->
     assert figures.loss.mean_burst == 1.5
 
 
+def test_a_stall_stretches_the_mean_one_way_delay_not_the_median() -> None:
+    sent = [Sent(bytes([i]), i * 0.02) for i in range(100)]
+    # 40 ms each, but 10 packets held 300 ms by a stall of the receiving machine
+    received = [Received(bytes([i]), i * 960, i * 0.02 + (0.3 if 50 <= i < 60 else 0.04))
+                for i in range(100)]  # fmt: skip
+    figures = path_figures(sent, received)
+    assert figures.one_way_median_ms == pytest.approx(40)
+    assert figures.one_way_ms > 60
+
+
 def test_a_call_that_received_nothing_lost_everything() -> None:
     figures = path_figures([Sent(b"a", 0.0)], [])
     assert (figures.packets_received, figures.loss.loss_pct) == (0, 100.0)
