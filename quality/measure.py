@@ -47,18 +47,25 @@ def rfc3550_estimates_ms(packets: list[Received], clock_rate: int = CLOCK_RATE) 
 
 def rfc3550_jitter_ms(packets: list[Received], clock_rate: int = CLOCK_RATE) -> float:
     """The estimator's last value: what a receiver report sent as the call ended says."""
-    estimates = rfc3550_estimates_ms(packets, clock_rate)
-    return estimates[-1] if estimates else 0.0
+    return last_of(rfc3550_estimates_ms(packets, clock_rate))
 
 
 ESTIMATOR_SETTLING = 16  # packets: the estimator's gain is 1/16, and it starts from 0
 
 
 def call_jitter_ms(packets: list[Received], clock_rate: int = CLOCK_RATE) -> float:
-    """The estimator averaged over the call, once settled. Its last value weighs only the
-    last ~16 packets (a third of a second), so one stall as a call ends decided a whole
-    call's jitter; the call's jitter buffer lived through all of it."""
-    estimates = rfc3550_estimates_ms(packets, clock_rate)
+    """The estimator averaged over the call, once settled (`settled_mean`)."""
+    return settled_mean(rfc3550_estimates_ms(packets, clock_rate))
+
+
+def last_of(estimates: list[float]) -> float:
+    return estimates[-1] if estimates else 0.0
+
+
+def settled_mean(estimates: list[float]) -> float:
+    """The estimates' mean once the estimator settled. Its last value weighs only the last
+    ~16 packets (a third of a second), so one stall as a call ends decided a whole call's
+    jitter; the call's jitter buffer lived through all of it."""
     settled = estimates[ESTIMATOR_SETTLING:] or estimates
     return statistics.fmean(settled) if settled else 0.0
 
@@ -121,6 +128,7 @@ def path_figures(
     end = sent[-1].at - in_flight_s if sent else 0.0
     window = [packet for packet in sent[first:] if packet.at <= end] or sent[first:]
     delays = sorted(by_key[p.key].at - p.at for p in window if p.key in by_key)
+    jitter = rfc3550_estimates_ms(received)  # once, for the call's mean and its last value
     pattern = loss_pattern([packet.key not in by_key for packet in window])
     return PathFigures(
         packets_sent=len(window),
@@ -128,7 +136,7 @@ def path_figures(
         one_way_ms=1000 * statistics.fmean(delays) if delays else 0.0,
         one_way_median_ms=1000 * statistics.median(delays) if delays else 0.0,
         one_way_p95_ms=1000 * delays[int(0.95 * (len(delays) - 1))] if delays else 0.0,
-        jitter_ms=call_jitter_ms(received),
-        jitter_last_ms=rfc3550_jitter_ms(received),
+        jitter_ms=settled_mean(jitter),
+        jitter_last_ms=last_of(jitter),
         loss=pattern,
     )
