@@ -23,12 +23,11 @@ from roles.anycast.defaults import AnycastSettings
 from roles.host_kind import HostKernelScope
 from roles.python_tools import PythonTool
 from roles.secrets import secret
-from roles.services import runs_with
+from roles.services import put_text, runs_with, sandboxed
 from roles.sfu.access import Credentials
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS
 from roles.sfu.tls import OUT_OF_SERVICE_FLAG
-from roles.unit_sandbox import UnitSandbox, render_dropin
 from roles.wheels import venv_from_wheels
 
 PACKAGES = ["bird2", "curl", "python3-venv", rendered.BIRD_EXPORTER_PACKAGE]
@@ -39,10 +38,6 @@ HEALTHCHECKER = PythonTool(
 )
 
 
-def _put(path: str, content: str, name: str, mode: str = "644"):  # type: ignore[no-untyped-def]
-    return files.put(name=name, src=StringIO(content), dest=path, mode=mode)
-
-
 def install_healthchecker() -> None:
     venv_from_wheels(HEALTHCHECKER)
 
@@ -51,7 +46,7 @@ def bind_service_addresses(spec: rendered.AnycastHost, settings: AnycastSettings
     """Binds them now and at boot; returns the interface holding them."""
     interface = rendered.service_interface(host.get_fact(HostKernelScope), settings)
     dummy = interface != "lo"
-    unit = _put(
+    unit = put_text(
         rendered.ADDRESSES_UNIT,
         rendered.render_addresses_unit(spec, interface, dummy),
         "Service addresses unit",
@@ -77,25 +72,23 @@ def run_healthchecker(
 ) -> None:
     check = rendered.health_check_command(sfu.health, spec.health.timeout_s)
     changed = [
-        _put(
+        put_text(
             rendered.HEALTHCHECKER_CONF,
             rendered.render_healthchecker_conf(spec, settings),
             "Healthchecker config",
         ),
-        _put(
+        put_text(
             rendered.HEALTHCHECKER_SERVICES,
             rendered.render_healthchecker_services(spec, check, interface),
             "Health checks",
         ),
-        _put(rendered.HEALTHCHECKER_UNIT, rendered.HEALTHCHECKER_UNIT_TEXT, "Healthchecker unit"),
+        put_text(
+            rendered.HEALTHCHECKER_UNIT, rendered.HEALTHCHECKER_UNIT_TEXT, "Healthchecker unit"
+        ),
     ]
     if settings.sandboxing:
         changed.append(sandboxed(rendered.HEALTHCHECKER_SANDBOX))
     runs_with("Healthchecker", "anycast-healthchecker", changed)
-
-
-def sandboxed(sandbox: UnitSandbox):  # type: ignore[no-untyped-def]
-    return _put(sandbox.dropin_path, render_dropin(sandbox), f"{sandbox.unit} sandboxing")
 
 
 def configure_bird(spec: rendered.AnycastHost, settings: AnycastSettings, router_id: str) -> None:
@@ -148,9 +141,9 @@ def follow_the_media_gate(
     secrets = "\n".join(Credentials.from_environment().secrets) + "\n"
     unit = rendered.render_media_agent_unit(spec, settings, server, OUT_OF_SERVICE_FLAG)
     changed = [
-        _put(rendered.MEDIA_AGENT, agent, "Media gate agent", "755"),
-        _put(rendered.MEDIA_SECRET, secrets, "Media gate's verdict key", "600"),
-        _put(rendered.MEDIA_UNIT, unit, "Media gate agent's unit"),
+        put_text(rendered.MEDIA_AGENT, agent, "Media gate agent", "755"),
+        put_text(rendered.MEDIA_SECRET, secrets, "Media gate's verdict key", "600"),
+        put_text(rendered.MEDIA_UNIT, unit, "Media gate agent's unit"),
     ]
     runs_with("Media gate agent", rendered.MEDIA_UNIT_NAME, changed)
 
@@ -177,15 +170,15 @@ def anycast(
     # neither announce an unhealthy server nor undrain a drained one
     for family in (4, 6):
         if host.get_fact(File, path=rendered.PREFIX_LISTS[family]) is None:
-            _put(
+            put_text(
                 rendered.PREFIX_LISTS[family],
                 rendered.withdrawn_list(family, settings),
                 f"IPv{family} prefix list, withdrawn until the first passed checks",
             )
     for state in rendered.BIRD_STATES:  # created once (rendered.BirdState)
         if host.get_fact(File, path=state.path) is None:
-            _put(state.path, state.define(0), f"{state.variable}: in service")
-    _put(rendered.DRAIN_COMMAND, rendered.render_drain_command(spec), "Drain command", "755")
+            put_text(state.path, state.define(0), f"{state.variable}: in service")
+    put_text(rendered.DRAIN_COMMAND, rendered.render_drain_command(spec), "Drain command", "755")
     configure_bird(spec, settings, router_id)
     run_healthchecker(spec, settings, sfu, interface)
     tell_the_gate_when_the_sfu_stops(spec, sfu)
@@ -209,10 +202,9 @@ def export_birds_state(settings: AnycastSettings, address: str) -> None:
         stop_the_bird_exporter()
         return
     defaults = rendered.render_bird_exporter_defaults(address, settings.bird_exporter_port)
-    sandbox = rendered.BIRD_EXPORTER_SANDBOX
     changed = [
-        _put(rendered.BIRD_EXPORTER_DEFAULTS, defaults, "bird_exporter's address"),
-        _put(sandbox.dropin_path, render_dropin(sandbox), "bird_exporter's sandbox"),
+        put_text(rendered.BIRD_EXPORTER_DEFAULTS, defaults, "bird_exporter's address"),
+        sandboxed(rendered.BIRD_EXPORTER_SANDBOX),
     ]
     runs_with("bird_exporter", name, changed)
 
@@ -222,9 +214,9 @@ def tell_the_gate_when_the_sfu_stops(spec: rendered.AnycastHost, sfu: SfuSetting
     within a second instead of after `fall` failed health checks."""
     check = rendered.health_check_command(sfu.health, spec.health.timeout_s)
     command = rendered.render_sfu_gate_command(check)
-    _put(rendered.SFU_GATE_COMMAND, command, "SFU gate command", "755")
+    put_text(rendered.SFU_GATE_COMMAND, command, "SFU gate command", "755")
     service = ADAPTERS[sfu.implementation].service
-    dropin = _put(
+    dropin = put_text(
         rendered.sfu_gate_dropin_path(service),
         rendered.render_sfu_gate_dropin(),
         f"{service} tells the gate when it stops",
