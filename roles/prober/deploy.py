@@ -9,7 +9,6 @@ the server runs none). The SFU's token secret comes from the deploy's environmen
 """
 
 import hashlib
-from io import StringIO
 from pathlib import Path
 
 from pyinfra.api.deploy import deploy
@@ -20,10 +19,8 @@ from pyinfra.operations import apt, files, server, systemd
 
 from roles.prober import config as rendered
 from roles.python_tools import PythonTool
-from roles.secrets import PREFIX
-from roles.services import runs_with
-from roles.sfu.access import PREVIOUS_SECRET_KEY, TOKEN_SECRET_KEY, Credentials
-from roles.unit_sandbox import render_dropin
+from roles.services import put_text, runs_with, sandboxed
+from roles.sfu.access import Credentials
 from roles.wheels import venv_from_wheels
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -34,18 +31,6 @@ PROBER = PythonTool(
     "aiortc",
     also=("numpy", "prometheus_client", "pydantic", "requests"),
 )
-
-
-def _put(path: str, content: str, name: str, mode: str = "644"):  # type: ignore[no-untyped-def]
-    return files.put(name=name, src=StringIO(content), dest=path, mode=mode)
-
-
-def secret_variables() -> dict[str, str]:
-    """The token secret, and the one being replaced during a rotation, as the prober reads
-    them (Credentials.from_environment)."""
-    secrets = Credentials.from_environment().secrets
-    keys = [TOKEN_SECRET_KEY, PREVIOUS_SECRET_KEY][: len(secrets)]
-    return {PREFIX + key: value for key, value in zip(keys, secrets, strict=True)}
 
 
 def remove_prober() -> None:
@@ -73,7 +58,7 @@ def install_venv() -> list[OperationMeta]:
         return []
     server.shell(name="Prober's venv made anew", commands=[f"rm -rf {rendered.VENV}"])
     venv_from_wheels(PROBER, fresh=True)
-    return [_put(rendered.VENV_PINS, pins, "What the prober's venv was made from")]
+    return [put_text(rendered.VENV_PINS, pins, "What the prober's venv was made from")]
 
 
 def install_code() -> list[OperationMeta]:
@@ -104,16 +89,16 @@ def prober(settings: rendered.ProberHost | None) -> None:
     changed = install_code()
     files.directory(name="Prober's config folder", path=rendered.CONFIG_DIR, mode="755")
     changed += [
-        _put(settings.inventory_path, rendered.render_inventory(settings), "The PoP's servers"),
-        _put(rendered.SETTINGS, rendered.render_settings(settings), "Prober's load and gate"),
-        _put(
+        put_text(settings.inventory_path, rendered.render_inventory(settings), "The PoP's servers"),
+        put_text(rendered.SETTINGS, rendered.render_settings(settings), "Prober's load and gate"),
+        put_text(
             rendered.SECRET_ENV,
-            rendered.render_secret_env(secret_variables()),
+            rendered.render_secret_env(Credentials.from_environment().environment()),
             "Prober's token secret",
             "600",
         ),
         *trusted_roots(settings),
-        _put(rendered.UNIT, rendered.render_unit(settings), "Prober's unit"),
-        _put(rendered.SANDBOX.dropin_path, render_dropin(rendered.SANDBOX), "Prober's sandbox"),
+        put_text(rendered.UNIT, rendered.render_unit(settings), "Prober's unit"),
+        sandboxed(rendered.SANDBOX),
     ]
     runs_with("Prober", rendered.UNIT_NAME, changed)

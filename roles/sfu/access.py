@@ -92,6 +92,12 @@ class Credentials:
         previous = os.environ.get(PREFIX + PREVIOUS_SECRET_KEY, "")
         return cls((secret(TOKEN_SECRET_KEY), *([previous] if previous else [])))
 
+    def environment(self) -> dict[str, str]:
+        """The variables `from_environment` reads them from (a service run with its own copy
+        of them: the prober)."""
+        keys = (TOKEN_SECRET_KEY, PREVIOUS_SECRET_KEY)[: len(self.secrets)]
+        return {PREFIX + key: value for key, value in zip(keys, self.secrets, strict=True)}
+
     def tokens(self, ttl_s: float, plugins: Sequence[str] = ("videoroom",)) -> list[str]:
         return [mint_token(s, plugins, ttl_s) for s in self.secrets]
 

@@ -19,6 +19,7 @@ from roles.firewall.rules import accept_paths, declared_ports, path_text, render
 from roles.prober import config as rendered
 from roles.prober.deploy import PROBER
 from roles.python_tools import pinned_version
+from roles.sfu.access import Credentials
 from stacks.host_data import addresses_needed, host_data, host_entry
 from stacks.spec import PopSpec, SpecError, SpecInvalid, parse_pop
 from tests.pop_specs import VALID_CONTEXT, valid_pop
@@ -202,6 +203,16 @@ def test_the_settings_it_writes_are_the_load_and_gate_the_prober_runs_with(tmp_p
 def test_the_secrets_environment_is_what_the_prober_reads() -> None:
     text = rendered.render_secret_env({"VOICEPOP_SECRET_sfuTokenSecret": "s3cret"})
     assert text == "VOICEPOP_SECRET_sfuTokenSecret=s3cret\n"
+
+
+def test_the_secrets_the_role_writes_are_read_back_as_the_deploy_gave_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rotating = Credentials(("new-secret", "old-secret"))
+    for key, value in rotating.environment().items():
+        monkeypatch.setenv(key, value)
+    assert Credentials.from_environment() == rotating
+    assert Credentials(("only",)).environment() == {"VOICEPOP_SECRET_sfuTokenSecret": "only"}
 
 
 def loaded_by_the_prober(attribute: str) -> list[str]:
