@@ -22,6 +22,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from roles.anycast.defaults import AnycastSettings
 from sandbox import callers, processes, settings
 from stacks.spec.capacity import capacity_floor
 from stacks.spec.loading import parse_pop, read_stack_file
@@ -32,6 +33,7 @@ PROBER, EXTERNAL, RELAY, PROMETHEUS = (
     "prober-relay",
     "prometheus",
 )
+DEFAULT = AnycastSettings()  # what an entry that leaves a field out has
 RULES = settings.PROJECT_DIR / "monitoring" / "rules" / "voicepop.rules.yml"
 # one call of 3 s every 5 s: a server of a two-server PoP is called every ~10 s
 LOAD = ("--calls-per-minute", "12", "--call-seconds", "3")
@@ -90,10 +92,10 @@ def role_probers(inventory: Path) -> list[str]:
 def bird_exporters(inventory: Path) -> list[str]:
     """host:port of each announcing server's bird_exporter (the inventory's entries)."""
     return [
-        f"{host['address']}:{host['anycast'].get('bird_exporter_port', 9324)}"
+        f"{host['address']}:{host['anycast'].get('bird_exporter_port', DEFAULT.bird_exporter_port)}"
         for host in json.loads(inventory.read_text())
         if (host.get("bgp") or {}).get("prefixes")
-        and (host.get("anycast") or {}).get("bird_exporter", True)
+        and (host.get("anycast") or {}).get("bird_exporter", DEFAULT.bird_exporter)
     ]
 
 
