@@ -7,7 +7,7 @@ A role's own section of the spec (`sfu`, `base`, `firewall`, `anycast`, `tuning.
 it (`bgp`: the server's share of the spec's `bgp`; the firewall's openings).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ from roles.anycast.config import AnycastHost, Neighbor
 from roles.base.defaults import DEPLOY_SSH_USER
 from roles.firewall.defaults import FirewallHost
 from roles.host import HostEntry
-from roles.prober.config import ProberHost, ProberTarget
+from roles.prober.config import PeerPop, PeerServer, ProberHost, ProberTarget
+from roles.sfu.defaults import SfuTls
 from stacks.spec.capacity import capacity_floor
 from stacks.spec.models import PopSpec
 
@@ -86,10 +87,13 @@ def bgp_data(spec: PopSpec, server: str, addresses: Addresses | None = None) -> 
     )
 
 
-def prober_data(spec: PopSpec, server: str, addresses: Addresses) -> ProberHost | None:
+def prober_data(
+    spec: PopSpec, server: str, addresses: Addresses, peers: Sequence[PeerPop] = ()
+) -> ProberHost | None:
     """The prober's section on a server `probing.servers` names: every delivered server of the
     PoP to call (a server not delivered yet is called once it is: its address changes this
-    entry), the capacity floor its gate keeps; None elsewhere."""
+    entry), the capacity floor its gate keeps, the peer PoPs as their stacks' outputs say
+    (`peer_pop`); None elsewhere."""
     if server not in spec.probing.servers:
         return None
     delivered = [name for name in spec.server_names if addresses.get(name)]
@@ -112,7 +116,32 @@ def prober_data(spec: PopSpec, server: str, addresses: Addresses) -> ProberHost 
         gate=spec.probing.gate,
         max_exposure=spec.probing.max_exposure,
         ca_bundle=spec.sfu.tls.acme.ca_bundle,
+        peers=[peer for peer in peers if peer.servers and peer.pop != spec.code],
     )
+
+
+def peer_pop(pop_output: Mapping[str, Any] | None) -> PeerPop | None:
+    """Another PoP as its stack's `pop` output describes it (stacks/pop.py `pop_summary`): its
+    delivered servers with the names, port and prefixes the mesh calls them by, read field by
+    field (the peer's entries may come from another version of this program). None for a
+    stack without that output (never brought up)."""
+    if not pop_output or not pop_output.get("code"):
+        return None
+    servers = []
+    for _, server in sorted((pop_output.get("servers") or {}).items()):
+        entry = server.get("host")
+        if not entry:
+            continue  # not delivered (yet)
+        servers.append(
+            PeerServer(
+                name=entry["name"],
+                address=entry["address"],
+                dns_names=entry.get("dns_names") or [],
+                port=((entry.get("sfu") or {}).get("tls") or {}).get("port", SfuTls().port),
+                prefixes=(entry.get("bgp") or {}).get("prefixes") or [],
+            )
+        )
+    return PeerPop(pop=str(pop_output["code"]), servers=servers)
 
 
 def dns_names(spec: PopSpec, server: str) -> list[str]:
@@ -121,10 +150,16 @@ def dns_names(spec: PopSpec, server: str) -> list[str]:
     return [f"{label}.{spec.dns.zone}" for label in labels]
 
 
-def role_sections(spec: PopSpec, server: str, addresses: Addresses | None = None) -> dict[str, Any]:
+def role_sections(
+    spec: PopSpec,
+    server: str,
+    addresses: Addresses | None = None,
+    peers: Sequence[PeerPop] = (),
+) -> dict[str, Any]:
     """Every role's section of one server's entry, typed; `addresses`: every server's, for
-    what is derived from the others (a PoP with probers needs them). What the host is (a
-    dedicated server, a VM, a container) is not declared here: the roles read it on the host."""
+    what is derived from the others (a PoP with probers needs them); `peers`: the other PoPs
+    its prober calls. What the host is (a dedicated server, a VM, a container) is not declared
+    here: the roles read it on the host."""
     return {
         "base": spec.base,
         "kernel_tuning": spec.tuning.kernel,
@@ -133,7 +168,7 @@ def role_sections(spec: PopSpec, server: str, addresses: Addresses | None = None
         "sfu": spec.sfu,
         "anycast": spec.anycast,
         "bgp": bgp_data(spec, server, addresses),
-        "prober": prober_data(spec, server, addresses or {}),
+        "prober": prober_data(spec, server, addresses or {}, peers),
     }
 
 
@@ -148,10 +183,16 @@ def host_data(spec: PopSpec, server: str, addresses: Addresses | None = None) ->
 
 
 def host_entry(
-    spec: PopSpec, name: str, address: str, project_dir: Path, addresses: Addresses | None = None
+    spec: PopSpec,
+    name: str,
+    address: str,
+    project_dir: Path,
+    addresses: Addresses | None = None,
+    peers: Sequence[PeerPop] = (),
 ) -> HostEntry:
     """One host as the deploy, the suites and the inventories take it: name, address, how to
-    reach it, its role sections (`addresses`: every server's, for a PoP with probers)."""
+    reach it, its role sections (`addresses`: every server's, for a PoP with probers; `peers`:
+    the other PoPs a prober calls)."""
     key = spec.deploy.ssh_private_key
     return HostEntry(
         name=name,
@@ -161,5 +202,5 @@ def host_entry(
         ssh_dead_after_s=spec.deploy.ssh_dead_after_s,
         pop=spec.code,
         dns_names=dns_names(spec, name),
-        **role_sections(spec, name, {**(addresses or {}), name: address}),
+        **role_sections(spec, name, {**(addresses or {}), name: address}, peers),
     )

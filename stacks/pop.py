@@ -15,10 +15,11 @@ import pulumi
 from pulumi_command import local
 
 from roles.host import HostEntry
+from roles.prober.config import PeerPop
 from roles.sfu.access import TOKEN_SECRET_KEY
 from roles.sfu.tls import ROUTE53_SECRET_KEY
 from stacks.dns.component import PopDns
-from stacks.host_data import addresses_needed, host_entry
+from stacks.host_data import addresses_needed, host_entry, peer_pop
 from stacks.resources import host_deploy as deploy_command
 from stacks.resources.flexmetal.resources import FlexMetal, Server, SshKey
 from stacks.resources.flexmetal.schema import TIMINGS, identity_tag
@@ -140,13 +141,16 @@ class PopServer(pulumi.ComponentResource):
         others: Mapping[str, pulumi.Output[str]],
         rollout: Rollout,
         code: DeployedCode,
+        peers: pulumi.Output[list[PeerPop]] | None = None,
     ) -> None:
         """Its entry (made once: the deploy's input and the stack's outputs both use it) and
         its deploy; `others`: the addresses of the servers its entry names (stacks/host_data.py
-        `addresses_needed`)."""
+        `addresses_needed`); `peers`: the other PoPs a prober on it calls."""
         name = self.name
-        self.entry = pulumi.Output.all(self.address, dict(others)).apply(
-            lambda v: host_entry(spec, name, v[0], identity.project_dir, v[1]) if v[0] else None
+        self.entry = pulumi.Output.all(self.address, dict(others), peers or []).apply(
+            lambda v: (
+                host_entry(spec, name, v[0], identity.project_dir, v[1], v[2]) if v[0] else None
+            )
         )
         self.announced_prefixes = pulumi.Output.from_input(prefixes_announced_by(spec, name))
         self.bgp_neighbors = pulumi.Output.from_input(neighbors_of(spec, name))
@@ -294,6 +298,7 @@ class VoicePop(pulumi.ComponentResource):
             for name in wave.servers
         }
         code = DeployedCode.of(identity.project_dir)
+        peers = peer_pops(spec, identity, self)
         previous: tuple[pulumi.Resource, ...] = ()
         for wave in waves:
             for name in wave.servers:
@@ -303,7 +308,10 @@ class VoicePop(pulumi.ComponentResource):
                     for other in addresses_needed(spec, name)
                     if other in self.servers
                 }
-                self.servers[name].deployed(spec, identity, others, rollout, code)
+                probes = name in spec.probing.servers
+                self.servers[name].deployed(
+                    spec, identity, others, rollout, code, peers if probes else None
+                )
             previous = tuple(
                 deploy for name in wave.servers if (deploy := self.servers[name].deploy)
             )
@@ -324,6 +332,28 @@ class VoicePop(pulumi.ComponentResource):
         # the stack exports both (stacks/__main__.py); the component does not keep a copy
         # (the summary is most of a stack's outputs, and every engine event copies it)
         self.register_outputs({})
+
+
+def peer_pops(
+    spec: PopSpec, identity: StackIdentity, parent: pulumi.Resource
+) -> pulumi.Output[list[PeerPop]]:
+    """The PoPs of `probing.peers` as their stacks' `pop` outputs describe them (a
+    StackReference each, in this stack's organization and project); a peer without servers
+    delivered yet is left out until it has some."""
+    if not spec.probing.servers or not spec.probing.peers:
+        return pulumi.Output.from_input([])
+    organization = pulumi.get_organization()
+    outputs = [
+        pulumi.StackReference(
+            f"peer-{peer}",
+            stack_name=f"{organization}/{identity.project}/{peer}",
+            opts=pulumi.ResourceOptions(parent=parent),
+        ).get_output("pop")
+        for peer in spec.probing.peers
+    ]
+    return pulumi.Output.all(*outputs).apply(
+        lambda pops: [found for pop in pops if (found := peer_pop(pop))]
+    )
 
 
 OUTCOME = (

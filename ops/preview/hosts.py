@@ -17,6 +17,7 @@ from ops.inventories import stack_outputs
 from ops.preview.events import HostChange
 from roles.host import HostEntry
 from roles.inventory import render_pyinfra
+from roles.prober.config import PeerPop
 from roles.secrets import PREFIX as SECRET_PREFIX
 from stacks.host_data import host_entry
 from stacks.spec import SpecInvalid
@@ -63,10 +64,17 @@ def hosts_to_plan(
         name: server["address"] for name, server in servers.items() if server.get("address")
     }
     return [
-        host_entry(spec, name, server["address"], project_dir, addresses)
+        host_entry(spec, name, server["address"], project_dir, addresses, peers_of(server["host"]))
         for name, server in sorted(servers.items())
         if server.get("host") and name in spec.server_names
     ]
+
+
+def peers_of(entry: Mapping[str, Any]) -> list[PeerPop]:
+    """The peer PoPs a prober's last deploy got (its stack's StackReferences, read at `up`):
+    a preview plans with them as they were."""
+    prober = entry.get("prober") or {}
+    return [PeerPop.model_validate(peer) for peer in prober.get("peers") or []]
 
 
 def stack_secrets(stack: str, project_dir: Path, config_file: Path | None) -> dict[str, str]:

@@ -19,6 +19,7 @@ LIB = f"{PROBER_DIR}/lib"  # the project's own modules it runs (quality, and the
 CONFIG_DIR = "/etc/voicepop/prober"
 SETTINGS = f"{CONFIG_DIR}/settings.json"
 SECRET_ENV = f"{CONFIG_DIR}/secret.env"
+INVENTORIES = f"{CONFIG_DIR}/pops"  # its PoP's servers and each peer PoP's, a file each
 CA_BUNDLE = f"{CONFIG_DIR}/ca-bundle.pem"
 UNIT_NAME = "voicepop-prober.service"
 UNIT = f"/etc/systemd/system/{UNIT_NAME}"
@@ -52,6 +53,23 @@ class ProberTarget(RoleSettings):
     port: Port  # the SFU's HTTPS (sfu.tls.port)
 
 
+class PeerServer(RoleSettings):
+    """A server of another PoP as the prober calls it, from that PoP's stack outputs."""
+
+    name: str
+    address: str
+    dns_names: list[str]  # its own, its PoP's, the service's (the last: the service's name)
+    port: Port  # the SFU's HTTPS
+    prefixes: list[str] = Field(default_factory=list)  # what it announces: the service's
+
+
+class PeerPop(RoleSettings):
+    """Another PoP of the mesh (the spec's `probing.peers`): its delivered servers."""
+
+    pop: str
+    servers: list[PeerServer]
+
+
 class ProberHost(RoleSettings):
     """A prober's section of its host's entry."""
 
@@ -67,10 +85,20 @@ class ProberHost(RoleSettings):
     # the roots of the SFUs' certificates when not a public CA's: the deploy machine's file
     # (sfu.tls.acme.ca_bundle), copied beside the prober's config (the SFU's copy is root's)
     ca_bundle: str | None = None
+    peers: list[PeerPop] = Field(default_factory=list)  # the other PoPs it calls
 
     @property
     def inventory_path(self) -> str:
-        return f"{CONFIG_DIR}/{self.pop}.json"
+        return inventory_path(self.pop)
+
+    @property
+    def inventory_paths(self) -> list[str]:
+        """Its own PoP's inventory first, then each peer's."""
+        return [self.inventory_path, *(inventory_path(peer.pop) for peer in self.peers)]
+
+
+def inventory_path(pop: str) -> str:
+    return f"{INVENTORIES}/{pop}.json"
 
 
 def render_inventory(prober: ProberHost) -> str:
@@ -88,6 +116,23 @@ def render_inventory(prober: ProberHost) -> str:
     return json.dumps(hosts, indent=1, sort_keys=True) + "\n"
 
 
+def render_peer_inventory(peer: PeerPop) -> str:
+    """A peer PoP's servers in the shape of inventories/<stack>.json, with what the mesh reads
+    of its service: the prefixes they announce and the service's name (quality/mesh.py)."""
+    hosts = [
+        {
+            "name": server.name,
+            "address": server.address,
+            "pop": peer.pop,
+            "dns_names": server.dns_names,
+            "sfu": {"tls": {"port": server.port}},
+            "bgp": {"prefixes": server.prefixes},
+        }
+        for server in peer.servers
+    ]
+    return json.dumps(hosts, indent=1, sort_keys=True) + "\n"
+
+
 def render_settings(prober: ProberHost) -> str:
     settings = {"load": prober.load.model_dump(), "gate": prober.gate.model_dump()}
     return json.dumps(settings, indent=1, sort_keys=True) + "\n"
@@ -101,7 +146,8 @@ def render_secret_env(variables: dict[str, str]) -> str:
 def prober_command(prober: ProberHost) -> str:
     return (
         f"{VENV}/bin/python -m quality prober --source-pop {prober.pop} "
-        f"--inventory {prober.inventory_path} --settings {SETTINGS} --floor {prober.floor} "
+        + "".join(f"--inventory {path} " for path in prober.inventory_paths)
+        + f"--settings {SETTINGS} --floor {prober.floor} "
         f"--probers-per-pop {prober.probers} --listen {prober.listen}:{prober.port}"
     )
 

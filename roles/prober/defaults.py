@@ -102,7 +102,8 @@ class ProbeLoad(RoleSettings):
 
 class ProbingSettings(RoleSettings):
     """The PoP's probers. Each server named in `servers` runs one (roles/prober): it calls every
-    server of its PoP on its own address, one call at a time at the pace `load` allows, exports
+    server of its PoP on its own address, and each PoP of `peers` at its service address and
+    on each of its servers' addresses, one call at a time at the pace `load` allows, exports
     each call's figures at http://ADDRESS:`port`/metrics, and judges the PoP's servers by
     `gate`; every announcing server of the PoP follows the verdicts of the first of them that
     answers (the others stand by). Cost: a prober is one Python process (108 MiB, 9.5 % of a
@@ -114,6 +115,12 @@ class ProbingSettings(RoleSettings):
     servers: list[str] = Field(
         default_factory=list,
         description="the PoP's servers that run a prober (two: one stands by for the other)",
+    )
+    peers: list[str] = Field(
+        default_factory=list,
+        description="the stacks of the other PoPs its probers call (their service address and "
+        "each server), read from those stacks' outputs (a StackReference each): a peer's "
+        "first `pulumi up` comes before a PoP names it",
     )
     port: Port = Field(
         PROBER_PORT,

@@ -14,7 +14,7 @@ from pathlib import Path
 from pyinfra.api.deploy import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import File, FindFiles, Sha1File
 from pyinfra.operations import apt, files, server, systemd
 
 from roles.prober import config as rendered
@@ -80,6 +80,22 @@ def trusted_roots(settings: rendered.ProberHost) -> list[OperationMeta]:
     return [files.put(name="The SFUs' CA roots", src=str(source), dest=rendered.CA_BUNDLE)]
 
 
+def inventories(settings: rendered.ProberHost) -> list[OperationMeta]:
+    """Its PoP's inventory and each peer's; a peer no longer named loses its file."""
+    written = [
+        put_text(settings.inventory_path, rendered.render_inventory(settings), "The PoP's servers")
+    ]
+    for peer in settings.peers:
+        content = rendered.render_peer_inventory(peer)
+        written.append(put_text(rendered.inventory_path(peer.pop), content, f"Peer {peer.pop}"))
+    found = host.get_fact(FindFiles, path=rendered.INVENTORIES, maxdepth=1, fname="*.json")
+    stale = sorted(set(found or []) - set(settings.inventory_paths))
+    return written + [
+        files.file(name=f"{path} removed (no longer a peer)", path=path, present=False)
+        for path in stale
+    ]
+
+
 @deploy("Prober")
 def prober(settings: rendered.ProberHost | None) -> None:
     if settings is None:
@@ -88,8 +104,9 @@ def prober(settings: rendered.ProberHost | None) -> None:
     apt.packages(name="Python's venv", packages=PACKAGES, no_recommends=True)
     changed = install_code()
     files.directory(name="Prober's config folder", path=rendered.CONFIG_DIR, mode="755")
+    files.directory(name="Prober's inventories", path=rendered.INVENTORIES, mode="755")
     changed += [
-        put_text(settings.inventory_path, rendered.render_inventory(settings), "The PoP's servers"),
+        *inventories(settings),
         put_text(rendered.SETTINGS, rendered.render_settings(settings), "Prober's load and gate"),
         put_text(
             rendered.SECRET_ENV,

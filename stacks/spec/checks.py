@@ -614,6 +614,9 @@ def check_across_pops(
                 )
             )
 
+    for source, spec in specs.items():
+        errors[source] += _peer_problems(source, spec, specs)
+
     everything = [p for source, spec in specs.items() for p in announced_prefixes(source, spec)]
     for index, mine in enumerate(everything):
         for theirs in everything[:index]:
@@ -623,6 +626,38 @@ def check_across_pops(
                 errors[mine.source].append(_prefix_clash(mine, theirs))
                 errors[theirs.source].append(_prefix_clash(theirs, mine))
     return errors
+
+
+def _peer_problems(source: str, spec: PopSpec, specs: Mapping[str, PopSpec]) -> list[SpecError]:
+    """Each of `probing.peers` is another stack of the repo, of the same environment (a
+    sandbox's probers never call production, nor the other way round)."""
+    stacks = {stack_name(other): pop for other, pop in specs.items()}
+    problems = []
+    for index, peer in enumerate(spec.probing.peers):
+        path = f"{ROOT}.probing.peers[{index}]"
+        theirs = stacks.get(peer)
+        others = sorted(name for name in stacks if name != stack_name(source))
+        if peer == stack_name(source):
+            problems.append(SpecError(path, peer, "this PoP's own stack", "another PoP's stack"))
+        elif theirs is None:
+            allowed = f"a stack of the repo: {', '.join(others) or 'none'}"
+            missing = "no such stack (no Pulumi.<stack>.yaml in the repo)"
+            problems.append(SpecError(path, peer, missing, allowed))
+        elif theirs.environment != spec.environment:
+            problems.append(
+                SpecError(
+                    path,
+                    peer,
+                    f"a {theirs.environment} PoP, this one is {spec.environment}",
+                    f"a {spec.environment} PoP's stack",
+                )
+            )
+    return problems
+
+
+def stack_name(source: str) -> str:
+    """`Pulumi.ams1.yaml` -> `ams1`."""
+    return source.removeprefix("Pulumi.").removesuffix(".yaml")
 
 
 def _prefix_clash(mine: AnnouncedPrefix, theirs: AnnouncedPrefix) -> SpecError:
@@ -665,7 +700,17 @@ def _check_probing(spec: PopSpec) -> Iterator[SpecError]:
     for name, count in Counter(probing.servers).items():
         if count > 1:
             yield SpecError(f"{path}.servers", name, f"named {count} times", "each server once")
+    for peer, count in Counter(probing.peers).items():
+        if count > 1:
+            yield SpecError(f"{path}.peers", peer, f"named {count} times", "each peer once")
     if not probing.servers:
+        if probing.peers:
+            yield SpecError(
+                f"{path}.peers",
+                probing.peers,
+                "no prober would call them: probing.servers names none",
+                "a prober in probing.servers, or no peers",
+            )
         return
     media = spec.sfu.media_ports
     ports = ((SSH_PORT, "SSH"), (BGP_PORT, "BGP"), (spec.sfu.tls.port, "sfu.tls.port"),

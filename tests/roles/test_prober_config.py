@@ -162,8 +162,9 @@ def test_the_unit_runs_the_prober_on_the_hosts_address_as_a_user_of_its_own() ->
     unit = rendered.render_unit(prober_host())
     assert (
         "ExecStart=/opt/voicepop/prober/venv/bin/python -m quality prober --source-pop ams1 "
-        "--inventory /etc/voicepop/prober/ams1.json --settings /etc/voicepop/prober/settings.json "
-        "--floor 2 --probers-per-pop 1 --listen 192.0.2.12:9108\n"
+        "--inventory /etc/voicepop/prober/pops/ams1.json "
+        "--settings /etc/voicepop/prober/settings.json --floor 2 --probers-per-pop 1 "
+        "--listen 192.0.2.12:9108\n"
     ) in unit
     assert "Environment=PYTHONPATH=/opt/voicepop/prober/lib\n" in unit
     assert "EnvironmentFile=/etc/voicepop/prober/secret.env\nDynamicUser=yes\n" in unit

@@ -24,6 +24,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.registered: dict[str, dict[str, Any]] = {}
+        self.stacks: dict[str, dict[str, Any]] = {}  # other stacks' outputs, by full name
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
@@ -32,6 +33,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs.update(primary_ip=f"192.0.2.{10 + index}", uuid=f"uuid-{args.name}")
         if args.typ == "flexmetal:index:SshKey":
             outputs["uuid"] = f"key-{args.name}"
+        if args.typ == "pulumi:pulumi:StackReference":
+            stack = args.resource_id  # a read of the stack by its full name
+            outputs = {"name": stack, "outputs": self.stacks.get(stack or "", {})}
         self.registered[args.name] = {"type": args.typ, **outputs}
         return f"{args.name}-id", outputs
 
@@ -45,7 +49,9 @@ def mocks() -> RecordingMocks:
     # test (asyncio.run closes its loop) left behind
     asyncio.set_event_loop(asyncio.new_event_loop())
     recording = RecordingMocks()
-    pulumi.runtime.set_mocks(recording, project="voicepop", stack="ams1", preview=False)
+    pulumi.runtime.set_mocks(
+        recording, project="voicepop", stack="ams1", preview=False, organization="organization"
+    )
     pulumi.runtime.set_config("voicepop:bgpMd5", MD5)
     pulumi.runtime.set_config("voicepop:sfuTokenSecret", TOKEN_SECRET)
     pulumi.runtime.set_config("voicepop:acmeRoute53SecretKey", "acme-secret")
@@ -279,5 +285,40 @@ def test_a_probers_entry_names_every_servers_address_and_the_others_name_the_pro
         assert hosts["ams1-sfu03"]["firewall"]["prober_clients"] == [
             "192.0.2.11", "192.0.2.12", "192.0.2.13",
         ]  # fmt: skip
+
+    return pulumi.Output.all(*(s.deploy.id for s in pop.servers.values() if s.deploy)).apply(check)
+
+
+@pulumi.runtime.test
+def test_a_probers_entry_names_the_peer_pops_its_stack_references_read(
+    mocks: RecordingMocks,
+) -> Any:
+    """Each of probing.peers is a StackReference in the stack's organization and project; its
+    `pop` output makes the prober's peer (stacks/host_data.py `peer_pop`), and a peer stack
+    without that output (never brought up) adds nothing."""
+    from stacks.pop import VoicePop
+    from tests.roles.test_prober_peers import PEER_ADDRESSES, fra1, peer_output
+
+    mocks.stacks["organization/voicepop/fra1"] = {"pop": peer_output(fra1(), PEER_ADDRESSES)}
+    raw = valid_pop()
+    raw["probing"] = {"servers": ["ams1-sfu02"], "peers": ["fra1", "lon1"]}
+    pop = VoicePop(parse_pop(raw, VALID_CONTEXT, "x"), IDENTITY)
+
+    def check(_: Any) -> None:
+        references = sorted(
+            r["name"]
+            for r in mocks.registered.values()
+            if r["type"] == "pulumi:pulumi:StackReference"
+        )
+        assert references == ["organization/voicepop/fra1", "organization/voicepop/lon1"]
+        deploy = mocks.registered["ams1-sfu02-deploy"]
+        prober = json.loads(unwrapped(deploy["environment"])["VOICEPOP_HOST"])["prober"]
+        [peer] = prober["peers"]
+        assert peer["pop"] == "fra1"
+        assert [(s["name"], s["address"]) for s in peer["servers"]] == sorted(
+            PEER_ADDRESSES.items()
+        )
+        other = mocks.registered["ams1-sfu01-deploy"]
+        assert "prober" not in json.loads(unwrapped(other["environment"])["VOICEPOP_HOST"])
 
     return pulumi.Output.all(*(s.deploy.id for s in pop.servers.values() if s.deploy)).apply(check)
