@@ -110,18 +110,24 @@ audit: venv ## Host audit of STACK's servers (or INVENTORY=): JUnit, JSON and HT
 	$(ENV) python -m audit $(if $(INVENTORY),--inventory $(INVENTORY),--stack $(STACK)) \
 	  $(if $(OUT),--out $(OUT))
 
-up: setup validate ## The main job on the embedded default: the sandbox PoP delivered, deployed, verified
+# The second sandbox PoP (sandbox2) first: the first's prober calls it (its probing.peers).
+up: setup validate ## The main job on the embedded default: the sandbox PoPs delivered, deployed, verified
 	started=$$(date +%s); $(ENV) python -m sandbox up \
+	  && tools/stack-env.sh sandbox2 pulumi up --yes --non-interactive $(POLICY_FLAGS) \
+	  && tools/stack-env.sh sandbox2 python -m ops.inventories sandbox2 \
 	  && tools/stack-env.sh sandbox pulumi up --yes --non-interactive $(POLICY_FLAGS) \
 	  && tools/stack-env.sh sandbox python -m ops.inventories sandbox \
+	  && tools/stack-env.sh sandbox2 python -m sandbox.summary --stack sandbox2 \
 	  && tools/stack-env.sh sandbox python -m sandbox.summary --started $$started \
 	  && $(ENV) python -m sandbox.watch start
 
-down: setup ## Destroy the sandbox PoP and stop the sandbox, leaving nothing running
+down: setup ## Destroy the sandbox PoPs and stop the sandbox, leaving nothing running
 	$(ENV) python -m sandbox up
 	$(ENV) tools/stack-env.sh sandbox pulumi destroy --yes --non-interactive
+	$(ENV) tools/stack-env.sh sandbox2 pulumi destroy --yes --non-interactive
 	$(ENV) python -m sandbox down
-	rm -f inventories/sandbox.py inventories/sandbox.yml inventories/sandbox.json
+	rm -f inventories/sandbox.py inventories/sandbox.yml inventories/sandbox.json \
+	  inventories/sandbox2.py inventories/sandbox2.yml inventories/sandbox2.json
 
 test: setup lint test-go ## The whole test suite, as CI runs it: two workers, each with sandboxes of its own
 	$(ENV) python -m pytest -n 2 --dist loadscope --durations=25 $(PYTEST_ARGS)

@@ -24,6 +24,19 @@ NETWORK = os.environ.get("VOICEPOP_SANDBOX_NETWORK", "172.30.203.0/24")
 BRIDGE_ADDRESS = str(next(ipaddress.ip_network(NETWORK).hosts()))
 FIRST_HOST_INDEX = 10  # hosts get .10 onwards
 
+# The sandbox's second site: servers ordered in SECOND_LOCATION are hosts on a bridge of their
+# own, behind the upstream router (its first address), which routes between the two sites;
+# the machine has no address there and reaches them through the router, as a team reaches a
+# PoP in another city. The sandbox's second PoP (Pulumi.sandbox2.yaml) opens there. Its
+# network: 172.31.X.0/24 beside the first's 172.30.X.0/24.
+SECOND_LOCATION = "EU: Frankfurt"
+SECOND_BRIDGE = f"{BRIDGE}s2"[:15]
+SECOND_NETWORK = os.environ.get(
+    "VOICEPOP_SANDBOX_SECOND_NETWORK",
+    f"172.31.{ipaddress.ip_network(NETWORK).network_address.packed[2]}.0/24",
+)
+SECOND_GATEWAY = str(next(ipaddress.ip_network(SECOND_NETWORK).hosts()))
+
 # The upstream router (BIRD in a network namespace on the bridge): the neighbour the sandbox
 # PoP's servers peer with. Its MD5 key is the sandbox-only value of Pulumi.sandbox.yaml's
 # voicepop:bgpMd5Upstream.

@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import processes, settings
+from sandbox.hosts import network
 from sandbox.hosts.network import ip
 
 PROCESS = "upstream-bird"
 NAMESPACE = f"vp-upstream-{settings.BRIDGE}"
 OUTSIDE = f"vu-{settings.BRIDGE}"[:15]  # the bridge's end of the veth (names: 15 characters)
 INSIDE = "upstream0"
+# its leg on the second site's bridge (sandbox/hosts/sites.py), the gateway of that site
+SECOND_OUTSIDE = f"vu-{settings.SECOND_BRIDGE}"[:15]
+SECOND_INSIDE = "site2"
 HASH_POLICY = 1  # fib_multipath_hash_policy: layer 4 (addresses, protocol and ports)
 FOLDER = settings.STATE_DIR / "upstream"
 CONFIG = FOLDER / "bird.conf"
@@ -39,10 +43,7 @@ protocol static offered_default {{ ipv4; route 0.0.0.0/0 unreachable; }}
 protocol bfd {{
 \tinterface "*" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }};
 }}
-protocol bgp pops {{
-\tlocal {settings.UPSTREAM_ADDRESS} as {settings.UPSTREAM_ASN};
-\tneighbor range {settings.NETWORK} external;
-\tdynamic name "pop";
+template bgp pop_session {{
 \tpassword "{settings.UPSTREAM_MD5}";
 \thold time 9;
 \tkeepalive time 3;
@@ -51,6 +52,17 @@ protocol bgp pops {{
 \tbfd on;
 \tipv4 {{ import all; export where net = 0.0.0.0/0; }};
 \tipv6 {{ import all; export none; }};
+}}
+protocol bgp pops from pop_session {{
+\tlocal {settings.UPSTREAM_ADDRESS} as {settings.UPSTREAM_ASN};
+\tneighbor range {settings.NETWORK} external;
+\tdynamic name "pop";
+}}
+# the second site's servers, on its leg there
+protocol bgp site2 from pop_session {{
+\tlocal {settings.SECOND_GATEWAY} as {settings.UPSTREAM_ASN};
+\tneighbor range {settings.SECOND_NETWORK} external;
+\tdynamic name "site2pop";
 }}
 """
 
@@ -66,11 +78,28 @@ def ensure_namespace() -> None:
     ip(*inside, "addr", "replace", f"{settings.UPSTREAM_ADDRESS}/{prefix_length}", "dev", INSIDE)
     ip(*inside, "link", "set", INSIDE, "up")
     ip(*inside, "link", "set", "lo", "up")
+    ensure_second_site()
     # ECMP hashed on ports too, as many routers do: a caller's connections may reach different
     # servers, so callers keep a session on the server the service address assigns them
     for family in ("ipv4", "ipv6"):
         policy = f"net.{family}.fib_multipath_hash_policy={HASH_POLICY}"
         ip("netns", "exec", NAMESPACE, "sysctl", "-qw", policy)
+
+
+def ensure_second_site() -> None:
+    """The second site's bridge, without an address of the machine's, the router's leg on it,
+    and the machine's route to it through the router."""
+    network.ensure_bridge(settings.SECOND_BRIDGE, address=None)
+    if ip("link", "show", SECOND_OUTSIDE, check=False).returncode != 0:
+        ip("link", "add", SECOND_OUTSIDE, "type", "veth", "peer", "name", SECOND_INSIDE,
+           "netns", NAMESPACE)  # fmt: skip
+    ip("link", "set", SECOND_OUTSIDE, "master", settings.SECOND_BRIDGE, "up")
+    prefix_length = settings.SECOND_NETWORK.split("/")[1]
+    inside = ("-n", NAMESPACE)
+    gateway = f"{settings.SECOND_GATEWAY}/{prefix_length}"
+    ip(*inside, "addr", "replace", gateway, "dev", SECOND_INSIDE)
+    ip(*inside, "link", "set", SECOND_INSIDE, "up")
+    ip("route", "replace", settings.SECOND_NETWORK, "via", settings.UPSTREAM_ADDRESS)
 
 
 def start() -> None:
@@ -97,6 +126,9 @@ def start() -> None:
 
 def stop() -> None:
     processes.stop(PROCESS)
+    ip("route", "del", settings.SECOND_NETWORK, check=False)
+    ip("link", "del", SECOND_OUTSIDE, check=False)
+    network.remove_bridge(settings.SECOND_BRIDGE)
     ip("link", "del", OUTSIDE, check=False)
     ip("netns", "del", NAMESPACE, check=False)
     SOCKET.unlink(missing_ok=True)
@@ -165,7 +197,7 @@ def established_peers() -> list[str]:
     result = birdc("show protocols all")
     peers, current_up = [], False
     for line in result.stdout.splitlines():
-        if re.match(r"^pop\d+\s+BGP", line):
+        if re.match(r"^(site2)?pop\d+\s+BGP", line):
             current_up = "Established" in line
         elif current_up and (match := re.match(r"\s+Neighbor address:\s+(\S+)", line)):
             peers.append(match.group(1))

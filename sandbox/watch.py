@@ -9,7 +9,9 @@ second listens in the callers' namespace; socat relays its metrics. Prometheus r
 server's bird_exporter too.
 
     python -m sandbox.watch start [--inventory inventories/sandbox.json] [--floor N]
-        (--floor: default Pulumi.sandbox.yaml's deploy.min_in_service)
+                                  [--other inventories/sandbox2.json ...]
+        (--floor: default Pulumi.sandbox.yaml's deploy.min_in_service; --other: the
+        sandbox's second PoP, when its inventory exists)
     python -m sandbox.watch stop
     python -m sandbox.watch status
 
@@ -49,12 +51,18 @@ def prober_command(
 
 
 def external_prober_command(
-    inventory: Path, namespace: str, port: int, load: tuple[str, ...] = LOAD
+    inventory: Path,
+    namespace: str,
+    port: int,
+    load: tuple[str, ...] = LOAD,
+    others: tuple[Path, ...] = (),
 ) -> list[str]:
     """The prober behind the upstream router: in the callers' namespace, listening on its
-    loopback (reached through `relay_command`)."""
+    loopback (reached through `relay_command`); it calls every PoP of `inventory` and
+    `others`."""
+    inventories = [flag for path in (inventory, *others) for flag in ("--inventory", str(path))]
     return ["ip", "netns", "exec", namespace, sys.executable, "-m", "quality", "prober",
-            "--external", "--source-pop", "callers", "--inventory", str(inventory), *load,
+            "--external", "--source-pop", "callers", *inventories, *load,
             "--listen", f"127.0.0.1:{port}"]  # fmt: skip
 
 
@@ -115,9 +123,10 @@ def sandbox_floor() -> int:
     return capacity_floor(parse_pop(stack_file.raw_pop, stack_file.context, stack_file.path.name))
 
 
-def start(inventory: Path, floor: int | None) -> None:
+def start(inventory: Path, floor: int | None, others: tuple[Path, ...] = ()) -> None:
     """Starts the watch, or starts it again (a new inventory, a new floor); its Prometheus
-    keeps its data."""
+    keeps its data. `others`: the inventories of the sandbox's other PoPs (the second's),
+    whose probers and bird_exporters it scrapes too and which the external prober calls."""
     if not inventory.exists():
         sys.exit(f"sandbox.watch: {inventory} does not exist: run `make up` first")
     floor = sandbox_floor() if floor is None else floor
@@ -129,16 +138,17 @@ def start(inventory: Path, floor: int | None) -> None:
     if not inside:  # one on the bridge, where the servers would ask for its verdicts
         inside = [f"{settings.BRIDGE_ADDRESS}:{settings.PROBER_PORT}"]
         processes.start(PROBER, prober_command(inventory, pop_of(inventory), inside[0], floor), env)
-    processes.start(
-        EXTERNAL, external_prober_command(inventory, callers.NAMESPACE, relay_port), env
-    )
+    inside += [found for other in others for found in role_probers(other)]
+    external = external_prober_command(inventory, callers.NAMESPACE, relay_port, others=others)
+    processes.start(EXTERNAL, external, env)
     processes.start(
         RELAY, relay_command(callers.NAMESPACE, settings.EXTERNAL_PROBER_PORT, relay_port)
     )
     folder = settings.STATE_DIR / "prometheus"
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prometheus.yml"
-    config.write_text(prometheus_config([*inside, outside], bird=bird_exporters(inventory)))
+    bird = [found for path in (inventory, *others) for found in bird_exporters(path)]
+    config.write_text(prometheus_config([*inside, outside], bird=bird))
     processes.start(
         PROMETHEUS, prometheus_command(config, folder / "data", settings.PROMETHEUS_LISTEN)
     )
@@ -173,11 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--inventory", type=Path,
                      default=settings.PROJECT_DIR / "inventories" / "sandbox.json")  # fmt: skip
     top.add_argument(
+        "--other", type=Path, action="append", default=None,
+        help="another PoP's inventory (default: inventories/sandbox2.json, when it exists)",
+    )  # fmt: skip
+    top.add_argument(
         "--floor", type=int, default=None, help="the PoP's capacity floor (default: its spec's)"
     )
     args = top.parse_args(argv)
     if args.action == "start":
-        start(args.inventory, args.floor)
+        second = settings.PROJECT_DIR / "inventories" / "sandbox2.json"
+        others = args.other if args.other is not None else [second] if second.exists() else []
+        start(args.inventory, args.floor, tuple(others))
     elif args.action == "stop":
         stop()
     else:

@@ -91,6 +91,17 @@ class SandboxUnderTest:
         return str(list(network.hosts())[1])
 
     @property
+    def second_network(self) -> str:
+        """The sandbox's second site (sandbox/settings.py SECOND_NETWORK, by its rule)."""
+        third = ipaddress.ip_network(self.settings["VOICEPOP_SANDBOX_NETWORK"]).network_address
+        return f"172.31.{third.packed[2]}.0/24"
+
+    @property
+    def second_gateway(self) -> str:
+        """The upstream router's leg on the second site."""
+        return str(next(ipaddress.ip_network(self.second_network).hosts()))
+
+    @property
     def collected_log(self) -> Path:
         """What the sandbox's log collector received from the hosts (sandbox/collector.py)."""
         return self.root / "sandbox" / "logs" / "collected.log"
@@ -175,14 +186,18 @@ class SandboxUnderTest:
 
     # --- the stack under test -------------------------------------------------------------
 
-    def config(self, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
-        """The sandbox stack's config aimed at this sandbox, optionally changed."""
-        document = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text())
+    def config(
+        self, change: Callable[[dict[str, Any]], None] | None = None, stack: str = "sandbox"
+    ) -> Path:
+        """The sandbox stack's config aimed at this sandbox, optionally changed; `stack`:
+        sandbox2, the second sandbox PoP's (on the second site)."""
+        document = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())
         pop = document["config"]["voicepop:pop"]
         pop["provider"]["api_endpoint"] = self.endpoint
         pop["access"]["ssh_admin_ranges"] = [self.settings["VOICEPOP_SANDBOX_NETWORK"]]
+        second_site = pop["provider"]["location"] == sandbox_settings.SECOND_LOCATION
         for neighbor in pop["bgp"]["neighbors"]:
-            neighbor["peer_address"] = self.upstream_address
+            neighbor["peer_address"] = self.second_gateway if second_site else self.upstream_address
         pop["dns"]["api_endpoint"] = self.route53_endpoint
         acme = pop["sfu"]["tls"]["acme"]
         acme["directory_url"] = f"https://{self.bridge_address}:14000/dir"
@@ -205,26 +220,34 @@ class SandboxUnderTest:
         }
         if change:
             change(pop)
-        path = self.root / "Pulumi.sandbox.yaml"
+        path = self.root / f"Pulumi.{stack}.yaml"
         path.write_text(yaml.safe_dump(document))
         return path
 
     def pulumi(
-        self, command: str, config: Path | None = None, *, with_config: bool = True
+        self,
+        command: str,
+        config: Path | None = None,
+        *,
+        with_config: bool = True,
+        stack: str = "sandbox",
     ) -> subprocess.CompletedProcess[str]:
         """A pulumi command on the test's backend; with this sandbox's config unless told not
         to (stack output and export take no config)."""
-        config_flag = f" --config-file {config or self.config()}" if with_config else ""
+        config_flag = f" --config-file {config or self.config(stack=stack)}" if with_config else ""
         return run_in_project_env(
-            f"tools/stack-env.sh sandbox pulumi {command} --non-interactive{config_flag}",
+            f"tools/stack-env.sh {stack} pulumi {command} --stack {stack} --non-interactive"
+            f"{config_flag}",
             env={"PULUMI_BACKEND_URL": self.backend, **self.env},
         )
 
-    def up(self, config: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return self.pulumi("up --yes --skip-preview", config)
+    def up(
+        self, config: Path | None = None, stack: str = "sandbox"
+    ) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up --yes --skip-preview", config, stack=stack)
 
-    def outputs(self) -> dict[str, Any]:
-        result = self.pulumi("stack output --json --show-secrets", with_config=False)
+    def outputs(self, stack: str = "sandbox") -> dict[str, Any]:
+        result = self.pulumi("stack output --json --show-secrets", with_config=False, stack=stack)
         assert result.returncode == 0, result.stderr
         return dict(json.loads(result.stdout))
 

@@ -19,6 +19,7 @@ from sandbox import settings
 from sandbox.flexmetal.faults import FaultRule, take_provisioning_fault
 from sandbox.flexmetal.store import Store
 from sandbox.hosts.backend import HostBackend, HostRequest
+from sandbox.hosts.sites import HostSite, host_site
 from stacks.spec.catalogue import ProviderCatalogue
 
 STATUS_WALK = (
@@ -390,15 +391,21 @@ class FlexMetalApi:
 
         self._host_work.submit(run)
 
+    def _site(self, location: str) -> HostSite:
+        return host_site(location, self.setting("host_network"))
+
     def _host_request(self, server: dict[str, Any]) -> HostRequest:
+        site = self._site(server["location"]["name"])
         return HostRequest(
             server_uuid=server["uuid"],
             name=server["name"],
             address=server["ipAddresses"][0]["ipAddress"],
-            prefix_length=ipaddress.ip_network(self.setting("host_network")).prefixlen,
+            prefix_length=site.prefix_length,
             ssh_public_keys=tuple(server["_sshKeys"]),
             instance_type=server["instanceType"]["name"],
             post_install_script=server["_postInstallScript"],
+            bridge=site.bridge,
+            routes=site.routes,
         )
 
     def _start_host(self, server_uuid: str) -> None:
@@ -408,7 +415,8 @@ class FlexMetalApi:
                 if server["status"] != "provisioning":
                     return
                 if not server["ipAddresses"]:
-                    server["ipAddresses"] = [{"ipAddress": self._free_address()}]
+                    address = self._free_address(server["location"]["name"])
+                    server["ipAddresses"] = [{"ipAddress": address}]
                     self.store.put("server", server_uuid, server)
             self.hosts.start(self._host_request(server))
         except Exception as error:  # the host could not start: the server fails, as on metal
@@ -449,8 +457,10 @@ class FlexMetalApi:
             current["updated_at"] = int(self.clock())
             self.store.put("command", command_uuid, current)
 
-    def _free_address(self) -> str:
-        network = ipaddress.ip_network(self.setting("host_network"))
+    def _free_address(self, location: str) -> str:
+        """The first address of the location's site no server holds (from the setting's
+        first host index on)."""
+        network = ipaddress.ip_network(self._site(location).network)
         taken = {
             address["ipAddress"]
             for server in self.store.all("server")

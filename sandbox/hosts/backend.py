@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from typing import Protocol
 
+from sandbox import settings
+
 
 @dataclass(frozen=True)
 class HostRequest:
@@ -13,6 +15,8 @@ class HostRequest:
     ssh_public_keys: tuple[str, ...]
     instance_type: str
     post_install_script: str = ""
+    bridge: str = settings.BRIDGE  # the site's (sandbox/hosts/sites.py)
+    routes: tuple[tuple[str, str], ...] = ()  # (destination, via) beyond the bridge
 
 
 class HostBackend(Protocol):

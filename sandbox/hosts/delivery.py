@@ -11,6 +11,20 @@ def net_env(host: HostRequest, interface: str) -> str:
     return f"IFACE={interface}\nADDRESS={host.address}\nPREFIX_LENGTH={host.prefix_length}\n"
 
 
+# the image's address unit (sandbox/hosts/image.py NET_UNIT), extended by a host's routes
+ROUTES_DROPIN = "etc/systemd/system/voicepop-net.service.d/routes.conf"
+
+
+def routes_dropin(host: HostRequest, interface: str) -> str:
+    """The host's routes beyond its bridge, set with its address (the second site's hosts
+    reach the machine's network through the upstream router)."""
+    lines = [
+        f"ExecStart=/sbin/ip route replace {destination} via {via} dev {interface}"
+        for destination, via in host.routes
+    ]
+    return "[Service]\n" + "\n".join(lines) + "\n"
+
+
 def delivered_files(host: HostRequest, interface: str) -> dict[str, tuple[str, int]]:
     """Path relative to the root -> (content, mode)."""
     files = {
@@ -23,6 +37,8 @@ def delivered_files(host: HostRequest, interface: str) -> dict[str, tuple[str, i
         "etc/voicepop/net.env": (net_env(host, interface), 0o644),
         APT_PROXY_CONF: (apt_proxy_conf(), 0o644),
     }
+    if host.routes:
+        files[ROUTES_DROPIN] = (routes_dropin(host, interface), 0o644)
     if host.post_install_script:
         files["root/post-install.sh"] = (host.post_install_script, 0o644)
     return files

@@ -15,11 +15,16 @@ def bridge_exists(name: str = settings.BRIDGE) -> bool:
     return ip("link", "show", name, check=False).returncode == 0
 
 
-def ensure_bridge(name: str = settings.BRIDGE) -> None:
-    prefix = ipaddress.ip_network(settings.NETWORK).prefixlen
+def ensure_bridge(
+    name: str = settings.BRIDGE, address: str | None = settings.BRIDGE_ADDRESS
+) -> None:
+    """The bridge, up, with the machine's `address` on it (None: the machine takes no part
+    in that network: the second site's)."""
     if not bridge_exists(name):
         ip("link", "add", name, "type", "bridge")
-    ip("addr", "replace", f"{settings.BRIDGE_ADDRESS}/{prefix}", "dev", name)
+    if address:
+        prefix = ipaddress.ip_network(settings.NETWORK).prefixlen
+        ip("addr", "replace", f"{address}/{prefix}", "dev", name)
     ip("link", "set", name, "up")
 
 

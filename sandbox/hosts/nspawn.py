@@ -127,7 +127,7 @@ class NspawnHosts:
                 join_cgroups += f"echo $$ > {hierarchy / machine}/cgroup.procs; "
         nspawn = (
             f"systemd-nspawn --quiet -D {paths.merged} -M {machine} --boot --register=no "
-            f"--keep-unit --network-bridge={settings.BRIDGE} --console=read-only"
+            f"--keep-unit --network-bridge={host.bridge} --console=read-only"
         )
         # A container's reboot ends nspawn with 133: boot it again, as systemd-nspawn@.service
         # does. SIGTERM (stop) is passed on to nspawn, which shuts the container down cleanly.

@@ -127,7 +127,7 @@ class QemuHosts:
         subprocess.run(
             ["ip", "tuntap", "add", "dev", tap, "mode", "tap", "multi_queue"], check=True
         )
-        subprocess.run(["ip", "link", "set", tap, "master", settings.BRIDGE, "up"], check=True)
+        subprocess.run(["ip", "link", "set", tap, "master", host.bridge, "up"], check=True)
         paths.tap_file.write_text(tap)
         command = [
             "qemu-system-x86_64",

@@ -2,6 +2,7 @@
 servers are real hosts (containers) reachable over SSH: up, re-run, in-place changes,
 reinstall, refresh, import, faults, destroy. The tests run in order and share one sandbox."""
 
+import ipaddress
 import json
 import shlex
 import subprocess
@@ -321,6 +322,42 @@ def test_a_standin_restart_mid_run_loses_nothing(test_sandbox: SandboxUnderTest)
     test_sandbox.standin("settings", "step_delay_s=0.05")
     assert outcome["up"].returncode == 0, outcome["up"].stderr
     assert len(test_sandbox.live_servers("sbx1-sfu07")) == 1
+
+
+def test_the_second_sandbox_pop_opens_behind_the_upstream_and_the_first_probers_peer_reads_it(
+    test_sandbox: SandboxUnderTest,
+) -> None:
+    """The second sandbox PoP (Pulumi.sandbox2.yaml) opens in the second site: its server is a
+    host on the second site's bridge, reached over SSH through the upstream router. The first
+    PoP's prober names it in probing.peers: a StackReference on the real engine reads its
+    outputs into the prober's entry; named before its first up, the preview fails naming it."""
+    probing = {"servers": ["sbx1-sfu01"], "peers": ["sandbox2"]}
+    first = test_sandbox.config(changed_pop(probing=probing))
+    early = test_sandbox.pulumi("preview", first)
+    assert early.returncode != 0
+    assert "sandbox2" in early.stdout + early.stderr
+    second = test_sandbox.config(changed_pop(servers__count=1), stack="sandbox2")
+    opened = test_sandbox.up(second, stack="sandbox2")
+    assert opened.returncode == 0, opened.stdout[-3000:] + opened.stderr
+    [(name, server)] = test_sandbox.outputs("sandbox2")["pop"]["servers"].items()
+    address = server["address"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(test_sandbox.second_network)
+    assert test_sandbox.ssh(address, "hostname") == name == "sbx2-sfu01"
+    route = test_sandbox.ssh(
+        address, f"ip route show {test_sandbox.settings['VOICEPOP_SANDBOX_NETWORK']}"
+    )
+    assert f"via {test_sandbox.second_gateway}" in route
+    try:
+        read = test_sandbox.up(first)
+        assert read.returncode == 0, read.stdout[-3000:] + read.stderr
+        prober = test_sandbox.outputs()["pop"]["servers"]["sbx1-sfu01"]["host"]["prober"]
+        [peer] = prober["peers"]
+        assert peer["pop"] == "sbx2"
+        assert [(s["name"], s["address"]) for s in peer["servers"]] == [(name, address)]
+        assert peer["servers"][0]["prefixes"] == ["198.18.20.0/24"]
+    finally:
+        closed = test_sandbox.pulumi("destroy --yes --skip-preview", second, stack="sandbox2")
+        assert closed.returncode == 0, closed.stdout[-3000:] + closed.stderr
 
 
 def test_destroy_releases_every_server_and_stops_its_host(test_sandbox: SandboxUnderTest) -> None:

@@ -42,3 +42,22 @@ def test_sandbox_stack_gets_its_certificates_from_the_sandboxs_acme_ca() -> None
 def test_sandbox_stack_ships_its_logs_to_the_sandboxs_collector() -> None:
     document = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text())
     assert document["config"]["voicepop:pop"]["base"]["log_collector"] == settings.COLLECTOR
+
+
+def test_the_second_sandbox_pop_opens_in_the_second_site_behind_the_upstream_router() -> None:
+    first = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text())
+    second = yaml.safe_load((PROJECT_ROOT / "Pulumi.sandbox2.yaml").read_text())
+    pop = second["config"]["voicepop:pop"]
+    assert pop["provider"]["location"] == settings.SECOND_LOCATION
+    [neighbor] = pop["bgp"]["neighbors"]
+    assert neighbor["peer_address"] == settings.SECOND_GATEWAY
+    assert neighbor["peer_asn"] == settings.UPSTREAM_ASN
+    # the machine reaches it from its address on the first site's bridge, through the router
+    assert pop["access"]["ssh_admin_ranges"] == [settings.NETWORK]
+    assert pop["base"]["log_collector"] == settings.COLLECTOR
+    assert pop["sfu"]["tls"]["acme"]["directory_url"] == settings.ACME_DIRECTORY
+    # the first PoP's prober calls it; its secrets are the first's, under the same salt
+    assert first["config"]["voicepop:pop"]["probing"]["peers"] == ["sandbox2"]
+    assert second["encryptionsalt"] == first["encryptionsalt"]
+    secrets = {k: v for k, v in first["config"].items() if k != "voicepop:pop"}
+    assert {k: v for k, v in second["config"].items() if k != "voicepop:pop"} == secrets

@@ -25,6 +25,12 @@ def test_the_probers_are_one_inside_the_pop_and_one_behind_the_upstream() -> Non
     outside = watch.external_prober_command(Path("inv.json"), "vp-callers-vpbr0", 10109)
     assert outside[:4] == ["ip", "netns", "exec", "vp-callers-vpbr0"]
     assert "--external" in outside and outside[-1] == "127.0.0.1:10109"
+    both = watch.external_prober_command(
+        Path("a.json"), "vp-callers-vpbr0", 10109, others=(Path("b.json"),)
+    )
+    assert [both[i + 1] for i, flag in enumerate(both) if flag == "--inventory"] == [
+        "a.json", "b.json",
+    ]  # the sandbox's second PoP too  # fmt: skip
     relay = watch.relay_command("vp-callers-vpbr0", 9109, 10109)
     assert relay[1] == "TCP-LISTEN:9109,bind=127.0.0.1,reuseaddr,fork"
 
