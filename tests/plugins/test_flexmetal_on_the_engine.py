@@ -335,7 +335,7 @@ def test_the_second_sandbox_pop_opens_behind_the_upstream_and_the_first_probers_
     first = test_sandbox.config(changed_pop(probing=probing))
     early = test_sandbox.pulumi("preview", first)
     assert early.returncode != 0
-    assert "sandbox2" in early.stdout + early.stderr
+    assert 'unknown stack "organization/voicepop/sandbox2"' in early.stdout + early.stderr
     second = test_sandbox.config(changed_pop(servers__count=1), stack="sandbox2")
     opened = test_sandbox.up(second, stack="sandbox2")
     assert opened.returncode == 0, opened.stdout[-3000:] + opened.stderr
