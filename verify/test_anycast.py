@@ -23,6 +23,17 @@ def announcing(declared: HostEntry) -> rendered.AnycastHost:
     return declared.bgp
 
 
+def health_from_outside(declared: HostEntry) -> str:
+    """The HTTP status of the server's health endpoint asked on its own address, as Route 53
+    asks it (not from loopback: the host's own checks never see an operator's drain)."""
+    health = declared.sfu.health
+    if health.protocol != "https":
+        return "echo none"
+    host = f"[{declared.address}]" if ":" in declared.address else declared.address
+    url = f"https://{host}:{health.port}{health.path}"
+    return f"curl -sk -o /dev/null -w '%{{http_code}}' -m 5 {url}; true"
+
+
 @pytest.fixture(scope="module")
 def bird(remote: Any, declared: HostEntry, kernel_scope: KernelScope) -> dict[str, Read]:
     spec = announcing(declared)
@@ -47,6 +58,9 @@ def bird(remote: Any, declared: HostEntry, kernel_scope: KernelScope) -> dict[st
             "enabled": "systemctl is-enabled bird anycast-healthchecker "
             f"{rendered.ADDRESSES_UNIT_NAME}",
             "active": "systemctl is-active bird anycast-healthchecker",
+            "health outside": health_from_outside(declared),
+            "media": f"{rendered.MEDIA_AGENT} --state {rendered.MEDIA_STATE} status "
+            "2>/dev/null || echo in-service",
             "exporter": f"curl -sS --max-time 5 http://{declared.address}:"
             f"{settings.bird_exporter_port}/metrics | grep '^bird_protocol_up{{'; "
             f"systemctl is-active {rendered.BIRD_EXPORTER_UNIT_NAME}; true",
@@ -186,3 +200,21 @@ def test_birds_sessions_are_exported(bird: dict[str, Read], declared: HostEntry)
 def _label(line: str, label: str) -> str:
     marker = f'{label}="'
     return line.split(marker, 1)[1].split('"', 1)[0] if marker in line else ""
+
+
+@control(
+    "VP-BGP-09",
+    "DNS follows the announcements: the health endpoint answers 503 exactly while drained",
+    "A server an operator, a deploy or the media gate drained must leave Route 53 too, or "
+    "callers resolving its name still reach it.",
+)
+def test_dns_follows_the_announcements(bird: dict[str, Read], declared: HostEntry) -> None:
+    status = bird["health outside"].output
+    if status == "none":  # a health check Route 53 makes over TCP: nothing to answer 503
+        return
+    drained = "drained" in (declared.drain_expected, bird["media"].output)
+    wanted = "503" if drained else "200"
+    assert status == wanted, (
+        f"{declared.name}: its health endpoint answers {status} from outside; wanted {wanted} "
+        f"(drain: {declared.drain_expected}, media gate: {bird['media'].output})"
+    )

@@ -27,7 +27,7 @@ from roles.services import put_text, runs_with, sandboxed
 from roles.sfu.access import Credentials
 from roles.sfu.defaults import SfuSettings
 from roles.sfu.janus import ADAPTERS
-from roles.sfu.tls import OUT_OF_SERVICE_FLAG
+from roles.sfu.tls import OPERATOR_DRAIN_FLAG, OUT_OF_SERVICE_FLAG
 from roles.wheels import venv_from_wheels
 
 PACKAGES = ["bird2", "curl", "python3-venv", rendered.BIRD_EXPORTER_PACKAGE]
@@ -178,7 +178,12 @@ def anycast(
     for state in rendered.BIRD_STATES:  # created once (rendered.BirdState)
         if host.get_fact(File, path=state.path) is None:
             put_text(state.path, state.define(0), f"{state.variable}: in service")
-    put_text(rendered.DRAIN_COMMAND, rendered.render_drain_command(spec), "Drain command", "755")
+    put_text(
+        rendered.DRAIN_COMMAND,
+        rendered.render_drain_command(spec, OPERATOR_DRAIN_FLAG),
+        "Drain command",
+        "755",
+    )
     configure_bird(spec, settings, router_id)
     run_healthchecker(spec, settings, sfu, interface)
     tell_the_gate_when_the_sfu_stops(spec, sfu)

@@ -36,6 +36,11 @@ FRONT = "nginx.service"
 # present while the server is out of service by the media gate (roles/anycast/media_agent.py):
 # its health endpoint answers 503, so Route 53's health check and the announcements follow
 OUT_OF_SERVICE_FLAG = "/run/voicepop/out-of-service"
+# present while an operator (or a deploy) has drained the server (voicepop-drain): its health
+# endpoint answers 503 to everyone but the host itself, so Route 53 follows a manual drain as
+# it follows the gate's, while the host's own checks (the anycast health check, the SFU's
+# unit hooks) still see the SFU as it is. Kept across a reboot, as the drain itself is.
+OPERATOR_DRAIN_FLAG = "/var/lib/voicepop/drained-by-operator"
 FRONT_CONF = "/etc/nginx/conf.d/voicepop-sfu.conf"
 NGINX_CONF = "/etc/nginx/nginx.conf"
 # Debian's nginx.conf still offers TLS 1.0 and 1.1 to every server block that sets none
@@ -130,6 +135,13 @@ def _health_location(settings: SfuSettings) -> str:
         if (-f {OUT_OF_SERVICE_FLAG}) {{
             return 503;
         }}
+        set $voicepop_drained "";
+        if (-f {OPERATOR_DRAIN_FLAG}) {{
+            set $voicepop_drained $voicepop_from_outside;
+        }}
+        if ($voicepop_drained = "1") {{
+            return 503;
+        }}
         proxy_pass http://voicepop_janus;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
@@ -145,6 +157,13 @@ def front_config(settings: SfuSettings) -> str:
     return f"""{GENERATED}upstream voicepop_janus {{
     server 127.0.0.1:{settings.signalling_port};
     keepalive 32;
+}}
+
+# the host's own checks come from loopback: an operator's drain is not theirs to see
+geo $voicepop_from_outside {{
+    default 1;
+    127.0.0.1 0;
+    ::1 0;
 }}
 
 server {{

@@ -190,10 +190,42 @@ def test_the_address_unit_uses_a_dummy_only_where_the_kernel_has_one() -> None:
 
 
 def test_the_drain_command_is_valid_shell_with_the_spec_wait(tmp_path: Path) -> None:
-    script = rendered.render_drain_command(host_of(drain_wait_s=45))
+    script = rendered.render_drain_command(host_of(drain_wait_s=45), "/var/lib/x/flag")
     (tmp_path / "drain").write_text(script)
     assert subprocess.run(["sh", "-n", str(tmp_path / "drain")], check=False).returncode == 0
     assert "wait_s=${2:-45}" in script
+
+
+def test_a_drain_takes_the_server_out_of_dns_once_withdrawn_and_undrain_back(
+    tmp_path: Path,
+) -> None:
+    """voicepop-drain raises the flag the health endpoint answers 503 on (roles/sfu/tls.py)
+    once BIRD withdrew the routes, and lowers it once they are announced again."""
+    state = tmp_path / "drain.conf"
+    state.write_text(rendered.DRAIN.define(0))
+    flag = tmp_path / "lib" / "drained-by-operator"
+    script = tmp_path / "voicepop-drain"
+    text = rendered.render_drain_command(host_of(drain_wait_s=0), str(flag))
+    script.write_text(text.replace(rendered.DRAIN_STATE, str(state)))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "birdc").write_text("#!/bin/sh\necho Reconfigured\n")
+    (bin_dir / "birdc").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+    def run(*args: str) -> str:
+        done = subprocess.run(["sh", str(script), *args], env=env, capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        return done.stdout
+
+    assert "health 503 (out of DNS)" in run("drain", "0")
+    assert flag.exists() and state.read_text() == rendered.DRAIN.define(2)
+    assert run("status") == "drained\n"
+    run("undrain")
+    assert not flag.exists() and state.read_text() == rendered.DRAIN.define(0)
+    (bin_dir / "birdc").write_text("#!/bin/sh\necho syntax error\n")  # BIRD refuses
+    failed = subprocess.run(["sh", str(script), "drain", "0"], env=env, capture_output=True)
+    assert failed.returncode != 0 and not flag.exists()  # never out of DNS while announced
 
 
 def sfu_gate(tmp_path: Path, health_check: str) -> tuple[Path, Path, dict[str, str]]:

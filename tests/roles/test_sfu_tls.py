@@ -9,6 +9,7 @@ from roles.sfu.tls import (
     ACME_ENV,
     CA_BUNDLE,
     LIVE,
+    OPERATOR_DRAIN_FLAG,
     OUT_OF_SERVICE_FLAG,
     SCRIPT,
     SERVICE,
@@ -36,14 +37,25 @@ def test_the_front_serves_only_the_api_and_the_assignment_over_https() -> None:
 
 
 def test_the_health_endpoint_fails_while_the_server_is_out_of_service() -> None:
-    """Route 53's health check and the announcements follow the media gate's drain."""
+    """Route 53's health check and the announcements follow the media gate's drain; Route 53
+    alone (not the host's own checks, from loopback) follows an operator's drain."""
     config = front_config(SfuSettings())
     assert (
         "    location = /janus/info {\n"
         f"        if (-f {OUT_OF_SERVICE_FLAG}) {{\n"
         "            return 503;\n"
         "        }\n"
+        '        set $voicepop_drained "";\n'
+        f"        if (-f {OPERATOR_DRAIN_FLAG}) {{\n"
+        "            set $voicepop_drained $voicepop_from_outside;\n"
+        "        }\n"
+        '        if ($voicepop_drained = "1") {\n'
+        "            return 503;\n"
+        "        }\n"
         "        proxy_pass http://voicepop_janus;\n"
+    ) in config
+    assert (
+        "geo $voicepop_from_outside {\n    default 1;\n    127.0.0.1 0;\n    ::1 0;\n}\n"
     ) in config
     other = front_config(SfuSettings.model_validate({"health": {"path": "/healthz"}}))
     assert "location = /healthz" not in other  # a path Janus does not serve stays a 404

@@ -158,6 +158,15 @@ def drain(inventory: Inventory, action: str, *args: str) -> subprocess.Completed
     )
 
 
+def health_status(address: str) -> str:
+    """The HTTP status of a server's health endpoint (Janus's info through its TLS front), asked
+    from this machine as Route 53's health check asks it."""
+    url = f"https://{address}:443/janus/info"
+    answer = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5",
+                             url], capture_output=True, text=True, check=False)  # fmt: skip
+    return answer.stdout
+
+
 @pytest.fixture
 def undrained(inventory: Inventory) -> Iterator[None]:
     yield
@@ -198,14 +207,22 @@ def test_drain_tags_then_withdraws_while_the_other_server_keeps_the_path(
     assert all(s.get(second) == [] for s in seen), "the other server's path moved or changed"
     assert first not in seen[-1], "the drained server's route was not withdrawn"
     assert 3 <= took < 10  # the spec's drain_wait_s (3 s here), then the withdrawal
-    # a re-deploy keeps a drained server drained
+    # out of DNS too: Route 53's health check reads 503; the host's own checks (loopback) do
+    # not, so its SFU gate and health check still see the SFU as it is
+    assert (health_status(first), health_status(second)) == ("503", "200")
+    local = test_sandbox.ssh(first, "curl -sk -o /dev/null -w '%{http_code}' "
+                                    "https://127.0.0.1:443/janus/info")  # fmt: skip
+    assert local == "200"
+    # a re-deploy keeps a drained server drained, in BGP and in DNS
     redeployed = deploy(inventory)
     assert redeployed.returncode == 0
     assert drain(inventory, "status", "--server", "sbx1-sfu01").stdout.strip() == (
         "sbx1-sfu01: drained"
     )
+    assert health_status(first) == "503"
     undone = drain(inventory, "undrain", "--server", "sbx1-sfu01")
     assert undone.returncode == 0
+    assert health_status(first) == "200"
     wait_for(lambda: first in paths_by_server(test_sandbox), 10)
 
 
