@@ -98,6 +98,12 @@ class Metrics:
         self.floor = gauge(
             "voicepop_pop_capacity_floor", "servers the PoP must keep in service", ("pop",)
         )
+        self.path_suspect = gauge(
+            "voicepop_prober_path_suspect",
+            "1 if the prober's calls to other PoPs are bad too: its own path is suspect and "
+            "its media gate drains none",
+            ("pop",),
+        )
 
     def record(
         self, source_pop: str, target_pop: str, report: CallReport, path: str = UNICAST
@@ -137,6 +143,9 @@ class Metrics:
             self.held.labels(pop, server).set(1 if server in held else 0)
         self.in_service.labels(pop).set(gate.in_service())
         self.floor.labels(pop).set(gate.floor)
+
+    def record_prober_path(self, pop: str, suspect: bool) -> None:
+        self.path_suspect.labels(pop).set(1 if suspect else 0)
 
 
 def read_not_after(target: Target) -> float | None:

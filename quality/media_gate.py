@@ -86,19 +86,48 @@ def counted(gate: ServerGate, outcome: Outcome, bounds: MediaGate) -> ServerGate
     )
 
 
+@dataclass(frozen=True)
+class ProberPath:
+    """The prober's own path, judged on its calls to other PoPs: when they go bad as well, a
+    fault on its own PoP's calls is more likely its own (its server's NIC, its host) than
+    every server's, and the gate drains none until they are good again. The same bounds and
+    hysteresis as a server's; a prober calling no other PoP is never suspect."""
+
+    bad_in_a_row: int = 0
+    good_in_a_row: int = 0
+    suspect: bool = False
+
+
+def judge_path(path: ProberPath, outcome: Outcome, bounds: MediaGate) -> ProberPath:
+    """The prober's path after one of its calls to another PoP."""
+    bad = path.bad_in_a_row + 1 if is_bad(outcome, bounds) else 0
+    good = path.good_in_a_row + 1 if is_good(outcome, bounds) else 0
+    suspect = path.suspect
+    if bad >= bounds.bad_calls:
+        suspect = True
+    elif good >= bounds.good_calls:
+        suspect = False
+    return ProberPath(bad, good, suspect)
+
+
 def judge(
     pop: PopGate,
     outcome: Outcome,
     bounds: MediaGate,
     out_otherwise: frozenset[str] = frozenset(),
+    prober_suspect: bool = False,
 ) -> PopGate:
     """The PoP's gate after one call through `outcome.server`: the server drains after
     `bad_calls` bad calls in a row unless that would leave fewer than `floor` servers in
-    service (then it is held), and returns after `good_calls` good ones."""
+    service (then it is held), and returns after `good_calls` good ones. While the prober's
+    own path is suspect (`ProberPath`) a bad server is not drained: it keeps counting, and
+    drains on its next bad call once the prober's calls elsewhere are good again."""
     gate = counted(pop.servers.get(outcome.server, ServerGate()), outcome, bounds)
     if gate.verdict is Verdict.DRAINED:
         if gate.good_in_a_row >= bounds.good_calls:
             gate = ServerGate()
+    elif gate.bad_in_a_row >= bounds.bad_calls and prober_suspect:
+        gate = replace(gate, held=False)
     elif gate.bad_in_a_row >= bounds.bad_calls:
         others = {**pop.servers, outcome.server: replace(gate, verdict=Verdict.DRAINED)}
         left = PopGate(pop.floor, others).in_service(out_otherwise)

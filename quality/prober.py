@@ -28,7 +28,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from quality.assign import NotAssigned, assigned
 from quality.exporter import InventoryError, Metrics, read_not_after, targets_of
-from quality.media_gate import Outcome, PopGate, judge, new_pop_gate
+from quality.media_gate import (
+    Outcome,
+    PopGate,
+    ProberPath,
+    judge,
+    judge_path,
+    new_pop_gate,
+)
 from quality.mesh import (
     ANYCAST,
     UNICAST,
@@ -75,6 +82,7 @@ class Prober:
     gate: PopGate | None = None  # its own PoP's servers, judged on their unicast calls
     codec: str = "opus"
     judged_at: float = 0.0  # when the gate last judged a call (the verdicts' issue time)
+    path: ProberPath = field(default_factory=ProberPath)  # its calls to other PoPs
 
     def record(self, call: MeshCall, report: CallReport, not_after: float | None = None) -> None:
         """A call's figures, the certificate's expiry it met (if read) and, for a server of
@@ -84,10 +92,19 @@ class Prober:
             self.metrics.record_certificate(
                 self.source_pop, call.target_pop, call.target.server, not_after, call.path
             )
-        if self.gate is not None and call.path == UNICAST and call.target_pop == self.source_pop:
-            outcome = Outcome(report.server, report.ok, report.mos, report.loss_pct)
+        if self.gate is None:
+            return
+        outcome = Outcome(report.server, report.ok, report.mos, report.loss_pct)
+        if call.target_pop != self.source_pop:
+            suspect = self.path.suspect
+            self.path = judge_path(self.path, outcome, self.bounds)
+            if suspect != self.path.suspect:
+                said = "suspect: the gate drains none" if self.path.suspect else "good again"
+                print(f"media gate: the prober's own path {said}", file=sys.stderr)
+            self.metrics.record_prober_path(self.source_pop, self.path.suspect)
+        elif call.path == UNICAST:
             before = self.gate.servers.get(report.server)
-            self.gate = judge(self.gate, outcome, self.bounds)
+            self.gate = judge(self.gate, outcome, self.bounds, prober_suspect=self.path.suspect)
             self.judged_at = time.time()
             after = self.gate.servers[report.server]
             if before is None or before.verdict is not after.verdict or before.held != after.held:
@@ -229,6 +246,8 @@ def serve_mesh(
         servers = [target.server for target in own.servers]
         prober.gate = new_pop_gate(servers, len(servers) if floor is None else floor)
         prober.metrics.record_gate(source_pop, prober.gate)
+        if any(call.target_pop != source_pop for call in calls):
+            prober.metrics.record_prober_path(source_pop, suspect=False)
     paths = sum(1 for call in calls if call.path == ANYCAST)
     where = listening(prober, registry, listen)
     print(

@@ -6,7 +6,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from quality.media_gate import Outcome, PopGate, Verdict, judge, new_pop_gate
+from quality.media_gate import (
+    Outcome,
+    PopGate,
+    ProberPath,
+    Verdict,
+    judge,
+    judge_path,
+    new_pop_gate,
+)
 from roles.prober.defaults import MediaGate
 
 pytestmark = pytest.mark.quality
@@ -128,3 +136,32 @@ def test_no_sequence_of_calls_crosses_the_floor_or_flaps(
             needed = BOUNDS.bad_calls if after is Verdict.DRAINED else BOUNDS.good_calls
             assert calls_since_change[server] >= needed, (server, sequence)
             calls_since_change[server] = 0
+
+
+def test_the_probers_path_is_suspect_after_bad_calls_elsewhere_and_clears_after_good_ones() -> None:
+    path = ProberPath()
+    for kind in (BAD, NO_MEDIA):
+        path = judge_path(path, Outcome("sbx2-sfu01", *kind), BOUNDS)
+    assert not path.suspect
+    path = judge_path(path, Outcome("sbx2-sfu02", *BAD), BOUNDS)
+    assert path.suspect  # 3 bad calls to other PoPs in a row
+    for _ in range(4):
+        path = judge_path(path, Outcome("sbx2-sfu01", *GOOD), BOUNDS)
+    path = judge_path(path, Outcome("sbx2-sfu01", *MIDDLING), BOUNDS)  # the run of good ends
+    for _ in range(4):
+        path = judge_path(path, Outcome("sbx2-sfu01", *GOOD), BOUNDS)
+    assert path.suspect
+    assert not judge_path(path, Outcome("sbx2-sfu01", *GOOD), BOUNDS).suspect
+
+
+def test_no_server_drains_while_the_probers_path_is_suspect_and_it_drains_once_clear() -> None:
+    pop = new_pop_gate(SERVERS, floor=1)
+    for _ in range(6):
+        pop = judge(pop, Outcome(SERVERS[0], *BAD), BOUNDS, prober_suspect=True)
+    assert pop.drained() == [] and pop.held() == []  # neither drained nor held: not judged
+    assert pop.servers[SERVERS[0]].bad_in_a_row == 6
+    pop = judge(pop, Outcome(SERVERS[0], *BAD), BOUNDS, prober_suspect=False)
+    assert pop.drained() == [SERVERS[0]]
+    # a server already drained keeps its verdict while the path is suspect
+    pop = judge(pop, Outcome(SERVERS[0], *BAD), BOUNDS, prober_suspect=True)
+    assert pop.drained() == [SERVERS[0]]

@@ -26,7 +26,7 @@ from quality.mesh import (
     pop_end,
 )
 from quality.prober import Prober, plan, serve_http
-from quality.report import failed
+from quality.report import CallReport, failed
 from roles.anycast.media_agent import DRAINED, wanted_state
 from roles.prober.defaults import ProbeLoad
 from roles.sfu.access import Credentials
@@ -151,19 +151,47 @@ def test_the_prober_judges_only_its_own_pops_servers_on_their_own_addresses() ->
     gate = new_pop_gate(["ams1-sfu01", "ams1-sfu02"], floor=1)
     prober = Prober("ams1", calls, credentials, Metrics(registry), gate=gate)
     for _ in range(3):
-        for call in calls:  # every call fails: no media anywhere
+        for call in calls:  # every call to its own PoP fails: no media; iad1's are good
             server = call.target.server if call.target else "iad1-sfu01"
-            prober.record(call, failed(server, "192.0.2.1", "media: no packet"))
+            if call.target_pop == "ams1":
+                prober.record(call, failed(server, "192.0.2.1", "media: no packet"))
+            else:
+                prober.record(call, CallReport(server, "192.0.2.9", ok=True, mos=4.4))
     assert prober.gate is not None
     assert prober.gate.drained() == ["ams1-sfu01"]  # the floor keeps the other
     assert prober.gate.held() == ["ams1-sfu02"]
     assert set(prober.gate.servers) == {"ams1-sfu01", "ams1-sfu02"}  # iad1's are not its own
     text = generate_latest(registry).decode()
     assert (
-        'voicepop_calls_total{path="anycast",result="failed",source_pop="ams1",'
+        'voicepop_calls_total{path="anycast",result="ok",source_pop="ams1",'
         'target_pop="iad1",target_server="iad1-sfu01"} 3.0' in text
     )
     assert 'voicepop_media_gate_held{pop="ams1",server="ams1-sfu02"} 1.0' in text
+    assert 'voicepop_prober_path_suspect{pop="ams1"} 0.0' in text
+
+
+def test_a_prober_whose_calls_fail_everywhere_suspects_its_own_path_and_drains_none() -> None:
+    """Its calls to another PoP fail as its own PoP's do: the fault is more likely its own
+    (its server's link) than every server's; once they are good again, the gate judges."""
+    calls = mesh_calls("ams1", [pop_end(AMS1, "a"), pop_end(IAD1, "b")])
+    registry = CollectorRegistry()
+    gate = new_pop_gate(["ams1-sfu01", "ams1-sfu02"], floor=1)
+    prober = Prober("ams1", calls, Credentials(("secret",)), Metrics(registry), gate=gate)
+    for _ in range(3):
+        for call in calls:
+            server = call.target.server if call.target else "iad1-sfu01"
+            prober.record(call, failed(server, "192.0.2.1", "media: no packet"))
+    assert prober.gate is not None and prober.path.suspect
+    assert prober.gate.drained() == [] and prober.gate.held() == []
+    assert 'voicepop_prober_path_suspect{pop="ams1"} 1.0' in generate_latest(registry).decode()
+    for _ in range(2):  # iad1 good again (5 calls in a row): ams1-sfu01's next bad call drains it
+        for call in calls:
+            if call.target_pop == "iad1":
+                server = call.target.server if call.target else "iad1-sfu01"
+                prober.record(call, CallReport(server, "192.0.2.9", ok=True, mos=4.4))
+    assert not prober.path.suspect
+    prober.record(calls[0], failed("ams1-sfu01", "192.0.2.1", "media: no packet"))
+    assert prober.gate.drained() == ["ams1-sfu01"]
 
 
 def test_an_external_vantage_point_calls_every_pop_and_counts_in_the_load() -> None:

@@ -14,7 +14,7 @@ def test_the_watchs_prometheus_config_loads_with_the_rules(tmp_path: Path) -> No
     config.write_text(watch.prometheus_config(["127.0.0.1:9108", "127.0.0.1:9109"], 15, bird))
     checked = promtool("check", "config", str(config), cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 13 rules found" in checked.stdout
+    assert "SUCCESS: 14 rules found" in checked.stdout
 
 
 def test_the_probers_are_one_inside_the_pop_and_one_behind_the_upstream() -> None:
