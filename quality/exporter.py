@@ -136,12 +136,16 @@ class Metrics:
     ) -> None:
         self.not_after.labels(source_pop, target_pop, server, path).set(not_after)
 
-    def record_gate(self, pop: str, gate: PopGate) -> None:
+    def record_gate(
+        self, pop: str, gate: PopGate, out_otherwise: frozenset[str] = frozenset()
+    ) -> None:
+        """The gate's state; `out_otherwise`: servers out for another reason (not in
+        service either)."""
         drained, held = set(gate.drained()), set(gate.held())
         for server in gate.servers:
             self.drained.labels(pop, server).set(1 if server in drained else 0)
             self.held.labels(pop, server).set(1 if server in held else 0)
-        self.in_service.labels(pop).set(gate.in_service())
+        self.in_service.labels(pop).set(gate.in_service(out_otherwise))
         self.floor.labels(pop).set(gate.floor)
 
     def record_prober_path(self, pop: str, suspect: bool) -> None:

@@ -58,3 +58,14 @@ def certificate_not_after(address: str, port: int, name: str, timeout_s: float =
     if not certificate or "notAfter" not in certificate:
         raise CertificateUnread(f"certificate of {name} at {address}:{port}: no expiry")
     return float(ssl.cert_time_to_seconds(str(certificate["notAfter"])))
+
+
+def health_status(url: str, address: str, timeout_s: float = 5.0) -> int | None:
+    """The HTTP status a server's health endpoint answers at `address` (as Route 53's health
+    check reads it: 503 while drained); None when it does not answer at all."""
+    named_url, session = connected_to(url, address)
+    try:
+        with session:
+            return int(session.get(named_url, timeout=timeout_s).status_code)
+    except requests.RequestException:
+        return None

@@ -22,11 +22,19 @@ class Target:
     port: int = 443
     name: str = ""  # the server's DNS name; "": its address (no certificate names that)
     url: str = ""  # the signalling URL a service address assigned, as it named it
+    health_path: str = ""  # its health endpoint on the same HTTPS port ("": none to read)
 
     @property
     def signalling_url(self) -> str:
         host = self.name or (f"[{self.address}]" if ":" in self.address else self.address)
         return self.url or f"https://{host}:{self.port}/janus"
+
+    @property
+    def health_url(self) -> str:
+        """Where Route 53's health check reads it ("" when the inventory names none)."""
+        if not self.health_path:
+            return ""
+        return self.signalling_url.removesuffix("/janus") + self.health_path
 
     @classmethod
     def of(cls, server: Assigned) -> "Target":
@@ -36,8 +44,13 @@ class Target:
     def of_host(cls, host: dict[str, Any]) -> "Target":
         """A server as an inventory's host entry names it (inventories/<stack>.json, whose
         name and address the caller has checked): its HTTPS port and its own DNS name."""
-        port = int(((host.get("sfu") or {}).get("tls") or {}).get("port", HTTPS_PORT))
-        return cls(host["name"], host["address"], port, (host.get("dns_names") or [""])[0])
+        sfu = host.get("sfu") or {}
+        port = int((sfu.get("tls") or {}).get("port", HTTPS_PORT))
+        health = sfu.get("health") or {}
+        on_front = health.get("protocol") == "https" and int(health.get("port", 0)) == port
+        path = str(health.get("path", "")) if on_front else ""
+        return cls(host["name"], host["address"], port, (host.get("dns_names") or [""])[0],
+                   health_path=path)  # fmt: skip
 
 
 async def probe(

@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from quality.assign import NotAssigned, assigned
 from quality.exporter import InventoryError, Metrics, read_not_after, targets_of
+from quality.https import health_status
 from quality.media_gate import (
     Outcome,
     PopGate,
@@ -83,6 +84,9 @@ class Prober:
     codec: str = "opus"
     judged_at: float = 0.0  # when the gate last judged a call (the verdicts' issue time)
     path: ProberPath = field(default_factory=ProberPath)  # its calls to other PoPs
+    # its PoP's servers out of service for another reason than the gate (an operator's or a
+    # deploy's drain, a dead front): they count against the capacity floor
+    out_otherwise: set[str] = field(default_factory=set)
 
     def record(self, call: MeshCall, report: CallReport, not_after: float | None = None) -> None:
         """A call's figures, the certificate's expiry it met (if read) and, for a server of
@@ -104,13 +108,22 @@ class Prober:
             self.metrics.record_prober_path(self.source_pop, self.path.suspect)
         elif call.path == UNICAST:
             before = self.gate.servers.get(report.server)
-            self.gate = judge(self.gate, outcome, self.bounds, prober_suspect=self.path.suspect)
+            out = frozenset(self.out_otherwise)
+            self.gate = judge(self.gate, outcome, self.bounds, out, self.path.suspect)
             self.judged_at = time.time()
             after = self.gate.servers[report.server]
             if before is None or before.verdict is not after.verdict or before.held != after.held:
                 held = " (held by the capacity floor)" if after.held else ""
                 print(f"media gate: {report.server} {after.verdict}{held}", file=sys.stderr)
-            self.metrics.record_gate(self.source_pop, self.gate)
+            self.metrics.record_gate(self.source_pop, self.gate, out)
+
+    def note_health(self, server: str, status: int | None) -> None:
+        """What a server of its PoP answers on its health endpoint, as Route 53 reads it: 200
+        in service; 503 (drained) or no answer, out (the gate's own drains are its own)."""
+        if status == 200:
+            self.out_otherwise.discard(server)
+        else:
+            self.out_otherwise.add(server)
 
     def verdicts(self) -> dict[str, Any] | None:
         """The media gate's verdicts for its PoP's servers (roles/anycast/media_agent.py
@@ -126,7 +139,15 @@ class Prober:
         """One call of the plan, placed, recorded (with the certificate its server presents)
         and logged."""
         report = await place(call, self.credentials, call_s, self.codec)
-        not_after = read_not_after(call.target) if call.target else None
+        target = call.target
+        if (
+            self.gate is not None
+            and target
+            and target.health_url
+            and call.target_pop == self.source_pop
+        ):
+            self.note_health(target.server, health_status(target.health_url, target.address))
+        not_after = read_not_after(target) if target else None
         self.record(call, report, not_after)
         outcome = "ok" if report.ok else report.error
         print(f"{call.label}: {report.server} {outcome}", file=sys.stderr, flush=True)

@@ -5,6 +5,7 @@ secret's environment and its systemd unit. Pure."""
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -51,6 +52,7 @@ class ProberTarget(RoleSettings):
     address: str
     dns_name: str
     port: Port  # the SFU's HTTPS (sfu.tls.port)
+    health_path: str = ""  # its health endpoint on that port (sfu.health), "" when elsewhere
 
 
 class PeerServer(RoleSettings):
@@ -109,11 +111,18 @@ def render_inventory(prober: ProberHost) -> str:
             "address": server.address,
             "pop": prober.pop,
             "dns_names": [server.dns_name],
-            "sfu": {"tls": {"port": server.port}},
+            "sfu": {"tls": {"port": server.port}, **health_of(server)},
         }
         for server in prober.servers
     ]
     return json.dumps(hosts, indent=1, sort_keys=True) + "\n"
+
+
+def health_of(server: ProberTarget) -> dict[str, Any]:
+    """The health endpoint the prober reads a server's state from (out of service: 503)."""
+    if not server.health_path:
+        return {}
+    return {"health": {"protocol": "https", "port": server.port, "path": server.health_path}}
 
 
 def render_peer_inventory(peer: PeerPop) -> str:

@@ -228,3 +228,36 @@ def test_the_prober_serves_its_metrics_and_signed_verdicts_the_servers_follow() 
         assert b'voicepop_media_gate_drained{pop="ams1",server="ams1-sfu01"} 1.0' in answer.read()
     external = Prober("callers", calls, Credentials(("secret",)), Metrics(CollectorRegistry()))
     assert external.verdicts() is None  # no PoP of its own: nothing to follow
+
+
+def test_a_server_out_of_service_otherwise_counts_against_the_floor() -> None:
+    """A server an operator drained (its health endpoint answers 503 to the prober, as to
+    Route 53) still carries the prober's calls well; it is out all the same, so another
+    server's bad media is held by the floor, not drained, until it is back."""
+    hosts = [{**host, "name": f"ams1-sfu0{n}"} for n, host in enumerate(AMS1 * 2, start=1)][:3]
+    calls = mesh_calls("ams1", [pop_end(hosts, "a")])
+    registry = CollectorRegistry()
+    gate = new_pop_gate([h["name"] for h in hosts], floor=2)
+    prober = Prober("ams1", calls, Credentials(("secret",)), Metrics(registry), gate=gate)
+    prober.note_health("ams1-sfu03", 503)
+    prober.note_health("ams1-sfu02", 200)
+    for _ in range(3):
+        prober.record(calls[0], failed("ams1-sfu01", "192.0.2.1", "media: no packet"))
+    assert prober.gate is not None
+    assert prober.gate.drained() == [] and prober.gate.held() == ["ams1-sfu01"]
+    assert 'voicepop_pop_servers_in_service{pop="ams1"} 2.0' in generate_latest(registry).decode()
+    prober.note_health("ams1-sfu03", 200)  # undrained
+    prober.record(calls[0], failed("ams1-sfu01", "192.0.2.1", "media: no packet"))
+    assert prober.gate.drained() == ["ams1-sfu01"]
+    prober.note_health("ams1-sfu02", None)  # its front does not answer at all: out too
+    assert prober.out_otherwise == {"ams1-sfu02"}
+
+
+def test_the_probers_inventory_names_the_health_endpoint_it_reads() -> None:
+    ends = pop_end([{**AMS1[0], "sfu": {"tls": {"port": 443}, "health": {
+        "protocol": "https", "port": 443, "path": "/janus/info"}}}], "a")  # fmt: skip
+    [target] = ends.servers
+    assert target.health_url == f"https://{target.name}:443/janus/info"
+    elsewhere = {"protocol": "https", "port": 8443, "path": "/janus/info"}  # not on the front
+    [other] = pop_end([{**AMS1[0], "sfu": {"health": elsewhere}}], "a").servers
+    assert other.health_url == ""

@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from quality import emodel
 from quality.__main__ import main
 from quality.exporter import InventoryError, Metrics, targets_of
-from quality.https import CertificateUnread, certificate_not_after
+from quality.https import CertificateUnread, certificate_not_after, health_status
 from quality.measure import (
     Received,
     Sent,
@@ -28,6 +29,7 @@ from quality.measure import (
     rfc3550_jitter_ms,
 )
 from quality.media_gate import Outcome, judge, new_pop_gate
+from quality.probe import Target
 from quality.report import failed, figures_line, judged, summary
 from quality.timeline import Failover, packets_per_bin, render_png
 from quality.timeline import summary as timeline_summary
@@ -388,3 +390,44 @@ def test_the_certificates_expiry_is_read_against_the_roots_and_the_name(
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
     with pytest.raises(CertificateUnread, match="certificate verify failed"):
         certificate_not_after("127.0.0.1", port, "probe.test")  # not in the system's roots
+
+
+def test_a_servers_health_status_is_read_by_its_name_at_its_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What Route 53 would read: the status (503 while drained), or None when nothing answers."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "30", "-subj", "/CN=sfu1.test",
+         "-addext", "subjectAltName=DNS:sfu1.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    answers = {"/janus/info": 503}
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(answers.get(self.path, 404))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    target = Target("sfu1", "127.0.0.1", port, "sfu1.test", health_path="/janus/info")
+    assert target.health_url == f"https://sfu1.test:{port}/janus/info"
+    try:
+        assert health_status(target.health_url, target.address) == 503
+        answers["/janus/info"] = 200
+        assert health_status(target.health_url, target.address) == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert health_status(target.health_url, target.address, timeout_s=1) is None  # gone

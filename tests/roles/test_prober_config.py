@@ -187,6 +187,10 @@ def test_the_inventory_it_writes_is_the_pop_as_the_mesh_reads_it() -> None:
     assert [(t.server, t.address, t.port, t.name) for t in end.servers] == [
         (name, address, 443, f"{name}.voice.example.net") for name, address in ADDRESSES.items()
     ]
+    # each server's health endpoint, where the prober reads who is out of service otherwise
+    assert [t.health_url for t in end.servers] == [
+        f"https://{name}.voice.example.net:443/janus/info" for name in ADDRESSES
+    ]
 
 
 def test_the_settings_it_writes_are_the_load_and_gate_the_prober_runs_with(tmp_path: Path) -> None:
