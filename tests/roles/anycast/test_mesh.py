@@ -25,9 +25,9 @@ from sandbox import settings as sandbox_settings
 from sandbox import watch
 from sandbox.upstream import learned_routes_of
 from tests.loopback import free_port, wait_for
-from tests.monitoring.test_alert_rules import alerts
 from tests.loopback import prometheus_query as query
 from tests.monitoring.queries import dashboard_queries as queries
+from tests.monitoring.test_alert_rules import alerts
 from tests.project import PROJECT_ROOT
 from tests.roles.anycast.pop import HOSTS
 from tests.roles.anycast.test_calls import callers_calls
