@@ -4,6 +4,7 @@ prober role renders for it, and the mesh it makes: the peer's service address an
 its servers called from this PoP."""
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +79,14 @@ def test_a_peer_must_be_another_stack_of_the_repo_of_the_same_environment() -> N
     )
 
 
-def peer_output(spec: PopSpec, addresses: dict[str, str | None]) -> dict[str, Any]:
+def peer_output(spec: PopSpec, addresses: Mapping[str, str | None]) -> dict[str, Any]:
     """The peer stack's `pop` output, as its program exports it (stacks/pop.py)."""
     entries = {
         name: host_entry(spec, name, address, Path("/repo")) if address else None
         for name, address in addresses.items()
     }
-    return json.loads(json.dumps(pop_summary(spec, addresses, entries)))
+    exported: dict[str, Any] = json.loads(json.dumps(pop_summary(spec, dict(addresses), entries)))
+    return exported
 
 
 def test_a_peer_is_read_from_its_stacks_output_with_its_delivered_servers_only() -> None:
