@@ -84,9 +84,10 @@ fleet-up: venv engine ## Up every stack (or STACKS=): CANARY= PoPs first, then w
 	  $(if $(CANARY),--canary $(CANARY)) $(if $(WAVE_SIZE),--wave-size $(WAVE_SIZE)) \
 	  $(if $(ALLOW_CAPACITY_LOSS),--allow-capacity-loss)
 
-new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATION= [SERVERS= LIKE= PREFIX=]
+new-region: venv engine ## Scaffold, check, init and preview a PoP: POP= LOCATION= [SERVERS= LIKE= PREFIX= PEAK=]
 	$(ENV) python -m ops.new_region --pop "$(POP)" --location "$(LOCATION)" \
 	  $(if $(SERVERS),--servers $(SERVERS)) $(if $(LIKE),--like $(LIKE)) \
+	  $(if $(PEAK),--peak-calls $(PEAK)) \
 	  $(foreach p,$(PREFIX),--prefix $(p)) $(if $(INSTANCE_TYPE),--instance-type $(INSTANCE_TYPE)) \
 	  $(foreach pack,$(POLICY_PACKS),--policy-pack $(pack)) \
 	  $(foreach config,$(POLICY_PACK_CONFIGS),--policy-pack-config $(config))

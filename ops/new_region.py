@@ -45,6 +45,7 @@ class Region:
     prefixes: tuple[str, ...] = ()
     aws_region: str | None = None
     environment: str | None = None
+    peak_calls: int | None = None  # its own expected peak (never the template's)
 
 
 def template_of(project_dir: Path, like: str | None) -> tuple[str, dict[str, Any]]:
@@ -84,6 +85,14 @@ def scaffold(region: Region, template: Mapping[str, Any]) -> dict[str, Any]:
         bgp["prefixes"] = [p for p in bgp.get("prefixes", []) if p.get("kind") == "anycast"]
     if region.aws_region:
         pop.setdefault("dns", {}).setdefault("steering", {})["aws_region"] = region.aws_region
+    # its own peak, and probers on its own servers: the template's name another PoP's
+    pop.pop("capacity", None)
+    if region.peak_calls is not None:
+        pop["capacity"] = {"peak_calls": region.peak_calls}
+    probing = pop.get("probing")
+    if isinstance(probing, dict):
+        probing.pop("servers", None)
+        probing.pop("peers", None)
     return pop
 
 
@@ -194,6 +203,9 @@ def parser() -> argparse.ArgumentParser:
         help="an anycast prefix it announces (repeat); default: the fleet's",
     )
     p.add_argument("--aws-region", help="the AWS region of its latency-steered records")
+    p.add_argument(
+        "--peak-calls", type=int, help="its expected peak of concurrent calls (sized N+1)"
+    )
     p.add_argument("--environment", choices=["production", "staging"])
     p.add_argument("--like", help="the PoP it is modelled on (default: the first production one)")
     p.add_argument("--no-preview", action="store_true", help="do not run its preview")
@@ -238,6 +250,7 @@ def main(argv: list[str] | None = None, project_dir: Path | None = None) -> int:
         prefixes=tuple(args.prefix),
         aws_region=args.aws_region,
         environment=args.environment,
+        peak_calls=args.peak_calls,
     )
     try:
         template, raw = template_of(project_dir, args.like)

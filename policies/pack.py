@@ -21,6 +21,7 @@ from pulumi_policy.proxy import UnknownValueError
 from policies import rules
 from policies.stack_config import stack_config
 from stacks.project import PROJECT_DIR
+from stacks.spec.catalogue import load_catalogue
 from stacks.spec.routing import load_registry
 
 PACK_NAME = "voicepop"
@@ -143,6 +144,19 @@ def policies() -> list[Any]:
                 res, stack_config(), "staging", c["min_servers"]
             ),
             REDUNDANCY,
+        ),
+        stack_policy(
+            "pop-sized-for-peak",
+            "A PoP that declares its peak carries it with one server out (N+1) and with its "
+            "rollout's largest wave out.",
+            MANDATORY,
+            lambda res, c: rules.sized_for_peak(
+                res,
+                stack_config(),
+                load_catalogue("flexmetal").calls_per_server,
+                c["environments"],
+            ),
+            GATED_ENVIRONMENTS,
         ),
         stack_policy(
             "announced-prefixes-registered",

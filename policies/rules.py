@@ -16,6 +16,7 @@ from stacks.resources import host_deploy as deploy_command
 from stacks.resources.flexmetal.schema import PROVIDER as FLEXMETAL_PROVIDER
 from stacks.resources.flexmetal.schema import SERVER
 from stacks.resources.vproute53.schema import HEALTH_CHECK, RECORD_SETS
+from stacks.spec.capacity import Sizing, largest_wave
 from stacks.spec.reference import MAX_IPV4_PREFIX_LEN, MAX_IPV6_PREFIX_LEN
 from stacks.spec.routing import RoutingRegistry, rpki_state
 
@@ -187,6 +188,51 @@ def server_redundancy(
         yield (
             f"{environment} PoP {pop} has {len(servers)} server(s) ({', '.join(servers) or 'none'})"
             f"; allowed: at least {min_servers}, so one can fail or be drained without an outage"
+        )
+
+
+def sized_for_peak(
+    resources: Sequence[Resource],
+    config: StackConfig,
+    calls_per_server: Mapping[str, int],
+    environments: Sequence[str],
+) -> Iterator[str]:
+    """The PoP's servers as the stack holds them carry its declared peak (capacity.peak_calls)
+    with one out (N+1) and with its rollout's largest wave out, each server by the calls its
+    instance type carries (the fewest of the types it holds, while a change replaces them)."""
+    if config.missing():
+        yield str(config.missing())
+        return
+    pop = config.pop()
+    peak = (pop.get("capacity") or {}).get("peak_calls")
+    if config.environment() not in environments or not peak:
+        return
+    servers = of_type(resources, SERVER.token)
+    types = sorted({str(s.props.get("instance_type")) for s in servers})
+    unknown = [t for t in types if t not in calls_per_server]
+    code = pop.get("code", "?")
+    if unknown:
+        yield (
+            f"PoP {code}: no calls per server for {', '.join(unknown)} in the provider "
+            "catalogue, so it cannot be sized for its peak; allowed: an instance type with "
+            "its figure (stacks/spec/flexmetal_catalogue.yaml callsPerServer)"
+        )
+        return
+    rollout = (pop.get("deploy") or {}).get("rollout") or {}
+    per_server = min((calls_per_server[t] for t in types), default=0)
+    count = len(servers)
+    wave = largest_wave(count, int(rollout.get("canary", 1)), str(rollout.get("batch", "25%")))
+    sizing = Sizing(count, per_server, int(peak), wave if count else 0)
+    if sizing.with_one_out < sizing.peak_calls:
+        yield (
+            f"PoP {code}: {count} server(s) of {per_server} calls carry {sizing.with_one_out} "
+            f"with one out, below its peak of {peak}; allowed: at least "
+            f"{sizing.servers_needed} servers (N+1)"
+        )
+    elif sizing.largest_wave > 1 and sizing.during_rollout < sizing.peak_calls:
+        yield (
+            f"PoP {code}: its rollout's largest wave ({sizing.largest_wave} out) leaves "
+            f"{sizing.during_rollout} calls, below its peak of {peak}; allowed: smaller waves"
         )
 
 

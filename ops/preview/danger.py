@@ -38,8 +38,17 @@ def dangers(preview: StackPreview) -> list[Danger]:
 
 def capacity_dangers(preview: StackPreview) -> list[Danger]:
     effect = capacity_effect(preview)
-    if effect is None or not effect.below_floor:
+    if effect is None:
         return []
+    found = []
+    if effect.peak is not None and effect.peak.short:
+        detail = (
+            f"{effect.peak.after} calls with one server out, below the peak of "
+            f"{effect.peak.peak} (was {effect.peak.before})"
+        )
+        found.append(Danger("capacity short of the peak", detail, preview.stack))
+    if not effect.below_floor:
+        return found
     if effect.removal_below_floor:
         detail = (
             f"{effect.before} → {effect.after} servers, below the floor of "
@@ -50,7 +59,7 @@ def capacity_dangers(preview: StackPreview) -> list[Danger]:
             f"{effect.in_service_during_rollout} of {effect.after} servers in service during "
             f"a wave, below the floor of {effect.floor_after}"
         )
-    return [Danger("capacity below the floor", detail, preview.stack)]
+    return [*found, Danger("capacity below the floor", detail, preview.stack)]
 
 
 def dangers_of(change: ResourceChange) -> Iterator[Danger]:

@@ -67,6 +67,9 @@ class StackPreview:
     ops: dict[str, str] = field(default_factory=dict)
     # the PoP's capacity floor as its spec gives it (deploy.min_in_service), when known
     min_in_service: str | None = None
+    # what it is sized by (its spec's capacity.peak_calls and instance type), when known
+    peak_calls: int | None = None
+    instance_type: str | None = None
 
     @property
     def failed(self) -> bool:

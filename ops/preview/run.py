@@ -76,6 +76,8 @@ def preview_stack(stack: str, options: PreviewOptions = PreviewOptions()) -> Sta
     spec = spec_of(options.config_files.get(stack) or PROJECT_DIR / f"Pulumi.{stack}.yaml")
     if spec is not None:
         preview.min_in_service = spec.deploy.min_in_service
+        preview.peak_calls = spec.capacity.peak_calls
+        preview.instance_type = spec.provider.instance_type
         preview.changes = with_waves(preview.changes, waves_of(spec))
     if failure and not preview.errors:
         preview.errors.append(failure)

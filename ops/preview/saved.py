@@ -43,6 +43,8 @@ def preview_of(document: dict[str, Any]) -> StackPreview:
         duration_s=document.get("duration_s"),
         ops=dict(document.get("ops") or {}),
         min_in_service=document.get("min_in_service"),
+        peak_calls=document.get("peak_calls"),
+        instance_type=document.get("instance_type"),
     )
 
 

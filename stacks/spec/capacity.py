@@ -3,6 +3,7 @@ PoP stands for, the capacity floor (`deploy.min_in_service`) and the largest rol
 Pure; the rollout's waves themselves are in stacks/rollout/waves.py."""
 
 import math
+from dataclasses import dataclass
 
 from stacks.spec.models import PopSpec
 
@@ -57,3 +58,48 @@ def removal_below_floor(spec: PopSpec, deployed: list[str]) -> str | None:
         f"remove at most {before - floor} at once, or accept the loss explicitly "
         "(make fleet-up ALLOW_CAPACITY_LOSS=1)"
     )
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """A PoP's calls against its peak: its servers, what each carries, the most a rollout wave
+    takes out at once."""
+
+    servers: int
+    calls_per_server: int
+    peak_calls: int
+    largest_wave: int
+
+    def carried_with_out(self, out: int) -> int:
+        """The calls the PoP carries with `out` of its servers out of service."""
+        return max(0, self.servers - out) * self.calls_per_server
+
+    @property
+    def with_one_out(self) -> int:
+        return self.carried_with_out(1)
+
+    @property
+    def during_rollout(self) -> int:
+        return self.carried_with_out(self.largest_wave)
+
+    @property
+    def headroom(self) -> int:
+        """Calls to spare at the peak with one server out (N+1); below 0: short."""
+        return self.with_one_out - self.peak_calls
+
+    @property
+    def servers_needed(self) -> int:
+        """The fewest servers of this type that carry the peak with one out."""
+        return math.ceil(self.peak_calls / self.calls_per_server) + 1
+
+
+def sizing_of(spec: PopSpec, calls_per_server: int, servers: int | None = None) -> Sizing | None:
+    """The PoP's sizing with `servers` (default: the spec's) of `calls_per_server` each; None
+    when the spec declares no peak."""
+    peak = spec.capacity.peak_calls
+    if peak is None:
+        return None
+    count = len(spec.server_names) if servers is None else servers
+    rollout = spec.deploy.rollout
+    wave = largest_wave(count, rollout.canary, rollout.batch) if count else 0
+    return Sizing(count, calls_per_server, peak, wave)

@@ -14,6 +14,8 @@ class ProviderCatalogue:
     instance_types_by_location: dict[str, tuple[str, ...]]
     operating_systems: tuple[str, ...]
     location_ids: dict[str, int]
+    # calls one server of an instance type carries at the MOS bound (the project's figure)
+    calls_per_server: dict[str, int]
 
     @property
     def locations(self) -> tuple[str, ...]:
@@ -29,4 +31,5 @@ def load_catalogue(provider: str) -> ProviderCatalogue:
         },
         operating_systems=tuple(raw["operatingSystems"]),
         location_ids={location["name"]: int(location["id"]) for location in raw["locations"]},
+        calls_per_server={str(k): int(v) for k, v in (raw.get("callsPerServer") or {}).items()},
     )

@@ -2,6 +2,7 @@
 provider's catalogue and to the other PoPs in the repo. Pure: data in, errors out."""
 
 import ipaddress
+import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -10,7 +11,12 @@ from roles.base.defaults import DEPLOY_SSH_USER
 from roles.sfu.access import TOKEN_SECRET_KEY
 from roles.sfu.defaults import PortRange
 from roles.sfu.tls import ROUTE53_SECRET_KEY
-from stacks.spec.capacity import batch_size, capacity_floor, in_service_during_rollout
+from stacks.spec.capacity import (
+    batch_size,
+    capacity_floor,
+    in_service_during_rollout,
+    sizing_of,
+)
 from stacks.spec.catalogue import load_catalogue
 from stacks.spec.errors import SpecError
 from stacks.spec.models import NeighborSpec, PopSpec
@@ -62,6 +68,7 @@ def check_pop(spec: PopSpec, context: StackContext) -> list[SpecError]:
         *_check_deploy_user_admitted(spec),
         *_check_rollout(spec),
         *_check_probing(spec),
+        *_check_sizing(spec),
     ]
 
 
@@ -577,6 +584,51 @@ def _check_rollout(spec: PopSpec) -> Iterator[SpecError]:
             f"deploy.min_in_service ({floor_given}: {floor} server(s))",
             f"waves of at most {servers - floor} server(s) in a {spec.environment} PoP, or "
             "lower deploy.min_in_service",
+        )
+
+
+def _check_sizing(spec: PopSpec) -> Iterator[SpecError]:
+    """A PoP that declares its peak carries it with one server out (N+1) and with its
+    rollout's largest wave out, by the calls one server of its type carries."""
+    peak = spec.capacity.peak_calls
+    servers = len(spec.server_names)
+    if peak is None or not servers:
+        return
+    catalogue = load_catalogue(spec.provider.name)
+    instance_type = spec.provider.instance_type
+    per_server = catalogue.calls_per_server.get(instance_type)
+    path = f"{ROOT}.capacity.peak_calls"
+    if per_server is None:
+        measured = ", ".join(f"{t} ({c})" for t, c in sorted(catalogue.calls_per_server.items()))
+        yield SpecError(
+            path,
+            peak,
+            f"no calls per server for {instance_type} in the provider catalogue: the PoP cannot "
+            "be sized",
+            f"an instance type with its calls per server (stacks/spec/flexmetal_catalogue.yaml "
+            f"callsPerServer): {measured}",
+        )
+        return
+    sizing = sizing_of(spec, per_server)
+    assert sizing is not None
+    carried = f"{servers} {instance_type} server(s) of {per_server} calls each"
+    if sizing.with_one_out < peak:
+        yield SpecError(
+            path,
+            peak,
+            f"{carried} carry {sizing.with_one_out} calls with one out, "
+            f"{-sizing.headroom} short of the peak",
+            f"at least {sizing.servers_needed} servers of {instance_type} (N+1), an instance "
+            f"type carrying more, or a lower peak",
+        )
+    elif sizing.largest_wave > 1 and sizing.during_rollout < peak:
+        spare = servers - math.ceil(peak / per_server)
+        yield SpecError(
+            f"{ROOT}.deploy.rollout.batch",
+            spec.deploy.rollout.batch,
+            f"a wave of {sizing.largest_wave} server(s) out leaves {sizing.during_rollout} "
+            f"calls ({carried}), below the peak of {peak}",
+            f"waves of at most {spare} server(s), or more servers",
         )
 
 

@@ -333,6 +333,16 @@ class TuningSpec(SpecModel):
     nic: NicTuning = Field(default_factory=NicTuning)
 
 
+class CapacitySpec(SpecModel):
+    """What the PoP must carry: it is sized for its peak with one server out (N+1) and with its
+    rollout's largest wave out, by the calls one server of its instance type carries (the
+    provider catalogue's `callsPerServer`)."""
+
+    peak_calls: int | None = Field(
+        None, ge=1, description="the PoP's expected peak of concurrent calls (none: not sized)"
+    )
+
+
 class PopSpec(SpecModel):
     code: str = Field(pattern=POP_CODE_PATTERN, description="e.g. ams1: airport code + number")
     name: str = Field(min_length=1, max_length=64)
@@ -348,6 +358,7 @@ class PopSpec(SpecModel):
     anycast: AnycastSettings = Field(default_factory=AnycastSettings)
     tuning: TuningSpec = Field(default_factory=TuningSpec)
     probing: ProbingSettings = Field(default_factory=ProbingSettings)
+    capacity: CapacitySpec = Field(default_factory=CapacitySpec)
     deploy: DeploySpec = Field(default_factory=DeploySpec)
 
     @property

@@ -313,3 +313,40 @@ def test_the_stacks_config_reaches_policy_analyze_as_the_environment() -> None:
         "voicepop:bgpMd5": MD5,
     }
     assert json.loads(environment["PULUMI_CONFIG_SECRET_KEYS"]) == ["voicepop:bgpMd5"]
+
+
+CALLS = {"bm7.std.8": 500, "bm7.std.16": 1000}
+
+
+def test_a_pop_too_small_for_its_declared_peak_is_named_with_the_servers_it_needs() -> None:
+    pop = healthy_pop()  # two bm7.std.16 servers: 1000 calls with one out
+    gated = ["production", "staging"]
+    assert list(rules.sized_for_peak(pop, pop_config(), CALLS, gated)) == []  # no peak: unsized
+    fits = pop_config(capacity={"peak_calls": 1000})
+    assert list(rules.sized_for_peak(pop, fits, CALLS, gated)) == []
+    short = pop_config(capacity={"peak_calls": 1001})
+    [message] = rules.sized_for_peak(pop, short, CALLS, gated)
+    assert message == (
+        "PoP ams1: 2 server(s) of 1000 calls carry 1000 with one out, below its peak of 1001; "
+        "allowed: at least 3 servers (N+1)"
+    )
+    # a replacement in flight: the fewest calls of the types it holds count
+    mixed = [*pop, server("ams1-sfu3", instance_type="bm7.std.8")]
+    [message] = rules.sized_for_peak(mixed, pop_config(capacity={"peak_calls": 1001}), CALLS,
+                                     gated)  # fmt: skip
+    assert "3 server(s) of 500 calls carry 1000 with one out" in message
+    unknown = [server("ams1-sfu1", instance_type="bm9.std.32"), *pop[1:]]
+    [message] = rules.sized_for_peak(unknown, fits, CALLS, gated)
+    assert "no calls per server for bm9.std.32" in message
+    sandbox = pop_config(environment="sandbox", capacity={"peak_calls": 10_000})
+    assert list(rules.sized_for_peak(pop, sandbox, CALLS, gated)) == []
+
+
+def test_a_rollout_wave_below_the_peak_is_named() -> None:
+    pop = [server(f"ams1-sfu{n}") for n in range(1, 7)]  # six of 1000 calls
+    config = pop_config(capacity={"peak_calls": 4000}, deploy={"rollout": {"batch": "50%"}})
+    [message] = rules.sized_for_peak(pop, config, CALLS, ["production"])
+    assert message == (
+        "PoP ams1: its rollout's largest wave (3 out) leaves 3000 calls, below its peak of "
+        "4000; allowed: smaller waves"
+    )

@@ -3,7 +3,7 @@
 
 import json
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from ops.preview.comment import GITHUB_LIMIT, MARKER, render
 from ops.preview.danger import dangers
 from ops.preview.events import HostChange, PropertyChange, StackPreview, stack_preview
 from ops.preview.hosts import planned_host_changes
+from ops.preview.saved import preview_of
 
 pytestmark = pytest.mark.preview
 
@@ -224,3 +225,32 @@ def test_the_largest_draining_wave_against_the_floor() -> None:
     line = section_of(render([rolled]), "sandbox")
     assert "2 of 3 in service during the largest draining wave (1 out)" in line
     assert "below the capacity floor" not in line
+
+
+def test_a_new_instance_type_states_the_headroom_at_the_peak_before_and_after() -> None:
+    """The recorded change moves the sandbox's 3 servers from bm7.std.8 to bm7.std.16 (500
+    and 1000 calls each, the catalogue's): with one out, 1000 → 2000 calls."""
+    preview = replace(recorded("server-replaced"), peak_calls=1200, instance_type="bm7.std.16")
+    section = section_of(render([preview]), "sandbox")
+    assert (
+        "peak 1200 calls, with one server out: 1000 → 2000 (headroom -200 → +800, "
+        "capacity.peak_calls)" in section
+    )
+    assert "short of the peak" not in section
+    unsized = replace(recorded("server-replaced"), instance_type="bm7.std.16")
+    assert "peak" not in section_of(render([unsized]), "sandbox")
+
+
+def test_a_removal_short_of_the_peak_is_a_dangerous_change() -> None:
+    preview = replace(recorded("server-removed"), min_in_service="50%", peak_calls=900,
+                      instance_type="bm7.std.8")  # fmt: skip
+    comment = render([preview])
+    assert "⚠️ **short of the peak** sandbox: 3 → 2 servers" in comment
+    assert "with one server out: 1000 → 500 (headroom +100 → -400" in comment
+    block = comment[comment.index("### ⚠️ Dangerous changes") : comment.index("### `sandbox`")]
+    assert (
+        "**capacity short of the peak**: 500 calls with one server out, below the peak of 900 "
+        "(was 1000)" in block
+    )
+    saved = preview_of(json.loads(json.dumps(asdict(preview), default=str)))
+    assert (saved.peak_calls, saved.instance_type) == (900, "bm7.std.8")  # a CI matrix's join

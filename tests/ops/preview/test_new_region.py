@@ -61,6 +61,10 @@ def test_the_scaffold_takes_the_fleet_from_the_template() -> None:
     assert pop["bgp"]["local_asn"] == raw["bgp"]["local_asn"]
     assert pop["bgp"]["neighbors"] == raw["bgp"]["neighbors"]  # the provider's routers
     assert [p["kind"] for p in pop["bgp"]["prefixes"]] == ["anycast", "anycast"]
+    # a PoP's peak is its own: never the template's, given or none
+    assert raw["capacity"]["peak_calls"] == 5000 and "capacity" not in pop
+    sized = scaffold(Region("lax1", "NA: Los Angeles", 4, peak_calls=2500), raw)
+    assert sized["capacity"] == {"peak_calls": 2500}
 
 
 @pytest.mark.parametrize(
@@ -72,6 +76,11 @@ def test_the_scaffold_takes_the_fleet_from_the_template() -> None:
             "of Pulumi.iad1.yaml",
         ),
         (["--servers", "0"], "voicepop:pop.servers.count: 0: a PoP needs at least one server"),
+        (
+            ["--peak-calls", "1500"],  # 2 servers of bm7.std.16: 1000 calls with one out
+            "voicepop:pop.capacity.peak_calls: 1500: 2 bm7.std.16 server(s) of 1000 calls each "
+            "carry 1000 calls with one out, 500 short of the peak; allowed: at least 3 servers",
+        ),
         (["--pop", "ams1"], "Pulumi.ams1.yaml exists already"),
         (
             ["--like", "nosuch"],
