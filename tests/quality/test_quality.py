@@ -346,16 +346,22 @@ def test_the_timeline_is_drawn_as_a_png(tmp_path: Path) -> None:
     assert path.stat().st_size > 10_000
 
 
+def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    """A 30-day self-signed certificate for `name` and its key (openssl)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "30", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A TLS server on loopback presenting a 30-day certificate for probe.test (openssl)."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "30", "-subj", "/CN=probe.test",
-         "-addext", "subjectAltName=DNS:probe.test", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path, "probe.test")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     listener = socket.create_server(("127.0.0.1", 0))
@@ -396,13 +402,7 @@ def test_a_servers_health_status_is_read_by_its_name_at_its_address(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What Route 53 would read: the status (503 while drained), or None when nothing answers."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "30", "-subj", "/CN=sfu1.test",
-         "-addext", "subjectAltName=DNS:sfu1.test", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path, "sfu1.test")
     answers = {"/janus/info": 503}
 
     class Health(BaseHTTPRequestHandler):
