@@ -167,6 +167,20 @@ def test_validate_command_lists_every_error_and_fails(tmp_path: Path) -> None:
         assert f"voicepop:pop.{path}" in result.stdout
 
 
+def test_validate_command_names_a_file_that_is_not_a_stack_file(tmp_path: Path) -> None:
+    """`--help` is the usage, not a file the check crashes on; a missing or foreign file is
+    named, before any check runs."""
+    assert "usage: python -m stacks.spec.validate" in run_validate("--help", cwd=tmp_path).stdout
+    (tmp_path / "notes.yaml").write_text("a: 1\n")
+    result = run_validate("Pulumi.nosuch.yaml", "notes.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "validate: Pulumi.nosuch.yaml: no such file; notes.yaml: not a Pulumi.<stack>.yaml; "
+        "allowed: Pulumi.<stack>.yaml files\n"
+    )
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("prefix", "origin", "problem"),
     [
