@@ -37,6 +37,7 @@ class CapacityEffect:
     floor_before: int | None  # the floor of the PoP as it is (None: the floor is not known)
     floor_after: int | None
     peak: PeakHeadroom | None = None  # a PoP sized for its peak, with its calls per server known
+    retyped: tuple[str, str] | None = None  # the instance type replaced, and its replacement
 
     @property
     def in_service_during_rollout(self) -> int:
@@ -84,6 +85,7 @@ def capacity_effect(preview: StackPreview) -> CapacityEffect | None:
         floor_before=None if floor is None else servers_of(floor, before, round_up=False),
         floor_after=None if floor is None else servers_of(floor, after, round_up=False),
         peak=peak_headroom(preview, before, after, types_before or {type_after}),
+        retyped=(", ".join(sorted(map(str, types_before))), str(type_after)) if retyped else None,
     )
 
 
@@ -130,6 +132,9 @@ def capacity_line(stack: str, effect: CapacityEffect) -> str:
     if effect.before != effect.after:
         change = (effect.after - effect.before) / effect.before * 100 if effect.before else 100.0
         parts.append(f"{stack}: {effect.before} → {effect.after} servers ({change:+.0f} %)")
+    if effect.retyped:
+        old_type, new_type = effect.retyped
+        parts.append(f"{stack}: {effect.after} servers of {old_type} → {new_type}")
     if effect.drained_at_once:
         parts.append(
             f"{effect.in_service_during_rollout} of {effect.after} in service during the "

@@ -232,6 +232,7 @@ def test_a_new_instance_type_states_the_headroom_at_the_peak_before_and_after() 
     and 1000 calls each, the catalogue's): with one out, 1000 → 2000 calls."""
     preview = replace(recorded("server-replaced"), peak_calls=1200, instance_type="bm7.std.16")
     section = section_of(render([preview]), "sandbox")
+    assert "**Capacity**: sandbox: 3 servers of bm7.std.8 → bm7.std.16 (capacity floor" in section
     assert (
         "peak 1200 calls, with one server out: 1000 → 2000 (headroom -200 → +800, "
         "capacity.peak_calls)" in section
