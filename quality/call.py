@@ -27,7 +27,7 @@ from aiortc.rtp import RtpPacket, is_rtcp
 
 from quality.janus import JanusError, JanusSession
 from quality.measure import Received, Sent, payload_key
-from roles.sfu.access import PROBE_ROOM_DESCRIPTION, Credentials
+from roles.sfu.access import PROBE_ROOM_DESCRIPTION, Credentials, probe_room_secret
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
@@ -152,8 +152,9 @@ class Call:
             signalling_url, request_timeout_s, credentials.tokens(ttl_s), media_address
         )
         self._admin_keys = credentials.admin_keys()
+        self._secrets = credentials.secrets
         self._room = secrets.randbelow(2**31 - 1) + 1
-        self._room_secret = secrets.token_hex(16)  # only this call may destroy its room
+        self._room_secret = ""  # derived once the server accepted one of the secrets
         self._handle = 0
         self._blackhole = MediaBlackhole()
 
@@ -178,6 +179,7 @@ class Call:
 
     async def _publish(self) -> int:
         janus, handle = self._janus, self._handle
+        self._room_secret = probe_room_secret(self._secrets[janus.accepted], self._room)
         await janus.request(
             handle,
             {"request": "create", "room": self._room, "audiocodec": "opus", "is_private": True,
@@ -245,7 +247,7 @@ class Call:
         await self._blackhole.stop()
         await self.publisher.close()
         await self.subscriber.close()
-        if goodbye and self._handle:
+        if goodbye and self._handle and self._room_secret:
             with contextlib.suppress(JanusError):  # the room was never made, or is gone
                 await self._janus.request(
                     self._handle,

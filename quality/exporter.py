@@ -98,6 +98,12 @@ class Metrics:
         self.floor = gauge(
             "voicepop_pop_capacity_floor", "servers the PoP must keep in service", ("pop",)
         )
+        self.swept = Counter(
+            "voicepop_probe_rooms_swept",
+            "rooms left by probe calls killed mid-way, destroyed by the prober's sweep",
+            ("pop", "server"),
+            registry=registry,
+        )
         self.path_suspect = gauge(
             "voicepop_prober_path_suspect",
             "1 if the prober's calls to other PoPs are bad too: its own path is suspect and "
@@ -147,6 +153,9 @@ class Metrics:
             self.held.labels(pop, server).set(1 if server in held else 0)
         self.in_service.labels(pop).set(gate.in_service(out_otherwise))
         self.floor.labels(pop).set(gate.floor)
+
+    def record_swept(self, pop: str, server: str, rooms: int) -> None:
+        self.swept.labels(pop, server).inc(rooms)
 
     def record_prober_path(self, pop: str, suspect: bool) -> None:
         self.path_suspect.labels(pop).set(1 if suspect else 0)

@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from quality.assign import NotAssigned, assigned
 from quality.exporter import InventoryError, Metrics, read_not_after, targets_of
 from quality.https import health_status
+from quality.janus import JanusError
 from quality.media_gate import (
     Outcome,
     PopGate,
@@ -50,6 +51,7 @@ from quality.mesh import (
 )
 from quality.probe import Target, probe
 from quality.report import CallReport, failed
+from quality.rooms import sweep
 from roles.anycast.media_agent import sign
 from roles.prober.defaults import MediaGate, ProbeLoad
 from roles.secrets import MissingSecret
@@ -87,6 +89,10 @@ class Prober:
     # its PoP's servers out of service for another reason than the gate (an operator's or a
     # deploy's drain, a dead front): they count against the capacity floor
     out_otherwise: set[str] = field(default_factory=set)
+    # rooms left by calls killed mid-way: each server of its PoP swept this often (quality/rooms.py)
+    room_sweep_s: float = 600.0
+    swept_at: dict[str, float] = field(default_factory=dict)
+    empty_rooms: dict[str, frozenset[int]] = field(default_factory=dict)
 
     def record(self, call: MeshCall, report: CallReport, not_after: float | None = None) -> None:
         """A call's figures, the certificate's expiry it met (if read) and, for a server of
@@ -116,6 +122,26 @@ class Prober:
                 held = " (held by the capacity floor)" if after.held else ""
                 print(f"media gate: {report.server} {after.verdict}{held}", file=sys.stderr)
             self.metrics.record_gate(self.source_pop, self.gate, out)
+
+    async def sweep_rooms(self, target: Target, now: float | None = None) -> None:
+        """The server's probe rooms swept, every `room_sweep_s`: those empty at two sweeps in a
+        row destroyed (a sweep that fails is tried again at the next call)."""
+        now = time.monotonic() if now is None else now
+        last = self.swept_at.get(target.server)
+        if last is not None and now - last < self.room_sweep_s:
+            return
+        before = self.empty_rooms.get(target.server, frozenset())
+        try:
+            swept = await sweep(target, self.credentials, before)
+        except JanusError as error:
+            print(f"{target.server}: rooms not swept: {error}", file=sys.stderr, flush=True)
+            return
+        self.swept_at[target.server] = now
+        self.empty_rooms[target.server] = swept.empty
+        if swept.destroyed:
+            self.metrics.record_swept(self.source_pop, target.server, len(swept.destroyed))
+            rooms = ", ".join(map(str, swept.destroyed))
+            print(f"{target.server}: left probe rooms destroyed: {rooms}", file=sys.stderr)
 
     def note_health(self, server: str, status: int | None) -> None:
         """What a server of its PoP answers on its health endpoint, as Route 53 reads it: 200
@@ -147,6 +173,8 @@ class Prober:
             and call.target_pop == self.source_pop
         ):
             self.note_health(target.server, health_status(target.health_url, target.address))
+        if self.gate is not None and target and call.target_pop == self.source_pop:
+            await self.sweep_rooms(target)
         not_after = read_not_after(target) if target else None
         self.record(call, report, not_after)
         outcome = "ok" if report.ok else report.error

@@ -42,6 +42,7 @@ PROBE_ROOM_DESCRIPTION = "voicepop probe"
 CALLER_TTL_S = 12 * 3600  # the longest call a caller's token is minted for, by default
 MIN_SECRET_LENGTH = 32
 ADMIN_KEY_PURPOSE = b"voicepop sfu room admin key"
+PROBE_ROOM_PURPOSE = b"voicepop probe room "
 
 
 def mint_token(
@@ -67,6 +68,14 @@ def room_admin_key(token_secret: str) -> str:
     """The plugins' `admin_key` (rooms are created and RTP-forwarded only with it): derived
     from the token secret, so one secret is kept and rotated, and the key is never a token."""
     return hmac.new(token_secret.encode(), ADMIN_KEY_PURPOSE, hashlib.sha256).hexdigest()
+
+
+def probe_room_secret(token_secret: str, room: int) -> str:
+    """A probe room's `secret` (what destroys it), derived from the token secret and the room:
+    the call that made it destroys it, and a prober sweeping rooms left by calls killed mid-way
+    (quality/rooms.py) can too, with nothing kept."""
+    digest = hmac.new(token_secret.encode(), PROBE_ROOM_PURPOSE + str(room).encode(), "sha256")
+    return digest.hexdigest()[:32]
 
 
 def secret_problem(token_secret: str) -> str:

@@ -1,6 +1,7 @@
 """The probing mesh's plan and load, offline, from inventories as the stacks write them; the
 prober's bookkeeping (labels, the media gate on its own PoP only) without a network."""
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -25,11 +26,13 @@ from quality.mesh import (
     mesh_load,
     pop_end,
 )
+from quality.probe import Target
 from quality.prober import Prober, plan, serve_http
 from quality.report import CallReport, failed
+from quality.rooms import Swept, rooms_to_destroy
 from roles.anycast.media_agent import DRAINED, wanted_state
 from roles.prober.defaults import ProbeLoad
-from roles.sfu.access import Credentials
+from roles.sfu.access import PROBE_ROOM_DESCRIPTION, Credentials, probe_room_secret
 from stacks.host_data import host_data
 from stacks.spec import parse_pop
 from tests.loopback import free_port
@@ -261,3 +264,39 @@ def test_the_probers_inventory_names_the_health_endpoint_it_reads() -> None:
     elsewhere = {"protocol": "https", "port": 8443, "path": "/janus/info"}  # not on the front
     [other] = pop_end([{**AMS1[0], "sfu": {"health": elsewhere}}], "a").servers
     assert other.health_url == ""
+
+
+def test_only_probe_rooms_empty_at_two_sweeps_in_a_row_are_destroyed() -> None:
+    listed = [
+        {"room": 1, "description": PROBE_ROOM_DESCRIPTION, "num_participants": 0},
+        {"room": 2, "description": PROBE_ROOM_DESCRIPTION, "num_participants": 1},  # a call
+        {"room": 3, "description": "a backend's", "num_participants": 0},
+        {"room": 4, "description": PROBE_ROOM_DESCRIPTION},  # being made: nobody yet
+    ]
+    assert rooms_to_destroy(listed, frozenset()) == ([], frozenset({1, 4}))
+    assert rooms_to_destroy(listed, frozenset({1, 2, 3})) == ([1], frozenset({1, 4}))
+    # each room its own secret, which only the token secret's holders derive
+    assert probe_room_secret("s" * 32, 1) == probe_room_secret("s" * 32, 1)
+    assert probe_room_secret("s" * 32, 1) != probe_room_secret("s" * 32, 2)
+    assert probe_room_secret("s" * 32, 1) != probe_room_secret("t" * 32, 1)
+
+
+def test_the_prober_sweeps_each_server_every_so_often_and_counts_what_it_destroyed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[tuple[str, frozenset[int]]] = []
+    answers = iter([Swept((), frozenset({7})), Swept((7,), frozenset())])
+
+    async def fake_sweep(target: Any, credentials: Any, before: frozenset[int]) -> Swept:
+        asked.append((target.server, before))
+        return next(answers)
+
+    monkeypatch.setattr("quality.prober.sweep", fake_sweep)
+    registry = CollectorRegistry()
+    prober = Prober("ams1", [], Credentials(("secret",)), Metrics(registry), room_sweep_s=600)
+    target = Target("ams1-sfu01", "192.0.2.11", 443, "ams1-sfu01.voice.example.net")
+    for now in (0.0, 300.0, 600.0):
+        asyncio.run(prober.sweep_rooms(target, now))
+    assert asked == [("ams1-sfu01", frozenset()), ("ams1-sfu01", frozenset({7}))]
+    text = generate_latest(registry).decode()
+    assert 'voicepop_probe_rooms_swept_total{pop="ams1",server="ams1-sfu01"} 1.0' in text

@@ -15,7 +15,15 @@ import requests
 
 from quality.call import Call
 from quality.janus import JanusError, JanusSession
-from roles.sfu.access import Credentials, mint_token, room_admin_key
+from quality.probe import Target
+from quality.rooms import sweep
+from roles.sfu.access import (
+    PROBE_ROOM_DESCRIPTION,
+    Credentials,
+    mint_token,
+    probe_room_secret,
+    room_admin_key,
+)
 from sandbox import settings as sandbox_settings
 from tests.roles.anycast.pop import ALLOWED_ORIGIN
 from tests.site_fixture import SECRETS, Inventory, deploy
@@ -110,6 +118,40 @@ def test_a_caller_with_a_token_can_neither_make_a_room_nor_forward_media_out(
         "rtp_forward to 192.0.2.99 without the admin key": MISSING_ADMIN_KEY,
         "rtp_forward with a wrong admin key": "433 Unauthorized (wrong admin_key)",
     }
+
+
+def test_a_probe_room_left_by_a_killed_call_is_swept_and_no_other_room_is(
+    inventory: Inventory,
+) -> None:
+    """A call killed between making its room and destroying it leaves the room on Janus; the
+    prober's sweep destroys it once it was empty at two sweeps in a row (quality/rooms.py),
+    and leaves any other room alone (the backend's, however empty)."""
+    host = inventory.hosts()[0]
+    url = api(host)
+    token = mint_token(SECRET)
+    session_id = session(url, token)
+    room_url = f"{url}/{session_id}/{handle(url, session_id, token)}"
+
+    def ask(body: dict[str, Any]) -> dict[str, Any]:
+        return post(room_url, {"janus": "message", "body": body, "token": token})
+
+    left = {"room": 777_101, "description": PROBE_ROOM_DESCRIPTION, "is_private": True,
+            "secret": probe_room_secret(SECRET, 777_101)}  # fmt: skip
+    backend = {"room": 777_102, "description": "a backend's", "secret": "the-backends"}
+    for room in (left, backend):
+        assert not refusal(ask({"request": "create", "admin_key": room_admin_key(SECRET), **room}))
+    target = Target(host["name"], host["address"], 443, host["dns_names"][0])
+    credentials = Credentials((SECRET,))
+    try:
+        first = asyncio.run(sweep(target, credentials, frozenset()))
+        assert first.destroyed == () and 777_101 in first.empty and 777_102 not in first.empty
+        second = asyncio.run(sweep(target, credentials, first.empty))
+        assert second.destroyed == (777_101,)
+        rooms = ask({"request": "list", "admin_key": room_admin_key(SECRET)})
+        listed = {r["room"] for r in rooms["plugindata"]["data"]["list"]}
+        assert 777_101 not in listed and 777_102 in listed
+    finally:
+        ask({"request": "destroy", **backend})
 
 
 def test_a_page_of_another_origin_is_not_allowed_by_the_browser(inventory: Inventory) -> None:
