@@ -21,3 +21,14 @@ def run_in_project_env(
         check=check,
         timeout=600,
     )
+
+
+def ensure_peer_stacks(stack: str, env: dict[str, str] | None = None) -> None:
+    """The stacks the committed `stack`'s probers name (`probing.peers`), made on the backend
+    of `env` (empty) where missing: a PoP's preview reads each peer's outputs and fails on a
+    stack the backend does not hold (a peer never brought up has no outputs: none called)."""
+    from stacks.spec.loading import read_stack_file
+
+    raw = read_stack_file(PROJECT_ROOT / f"Pulumi.{stack}.yaml").raw_pop or {}
+    for peer in (raw.get("probing") or {}).get("peers") or []:
+        run_in_project_env(f"tools/stack-env.sh {peer} true", env=env, check=True)

@@ -11,6 +11,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -218,17 +219,23 @@ class Ping:
     a busy machine (a fixed deadline ended before the last call once)."""
 
     def __init__(self, address: str) -> None:
+        # into a file, never a pipe nobody reads until the end: a full pipe (64 KiB, ~160 s of
+        # replies) blocked ping's writes, and so its pings, 67 s before the last call once
+        self.output = tempfile.TemporaryFile("w+")  # noqa: SIM115 (read and closed by stop)
         self.process = subprocess.Popen(
             ["ping", "-D", "-n", "-i", str(PING_INTERVAL_S), address],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=self.output, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
 
     def stop(self) -> list[tuple[float, int, float]]:
         """(wall clock, sequence number, round-trip time) of every reply."""
         self.process.send_signal(signal.SIGINT)
-        out, err = self.process.communicate(timeout=10)
+        self.process.wait(timeout=10)
+        self.output.seek(0)
+        out = self.output.read()
+        self.output.close()
         found = re.findall(r"\[([\d.]+)\] .*icmp_seq=(\d+) ttl=\d+ time=([\d.]+) ms", out)
-        assert found, out[-2000:] + err
+        assert found, out[-2000:]
         return [(float(at), int(seq), float(rtt)) for at, seq, rtt in found]
 
 

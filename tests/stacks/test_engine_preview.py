@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.project import PROJECT_ROOT, run_in_project_env
+from tests.project import PROJECT_ROOT, ensure_peer_stacks, run_in_project_env
 
 pytestmark = [pytest.mark.spec, pytest.mark.engine]
 
@@ -70,6 +70,7 @@ def test_the_language_host_stops_once_the_engine_that_started_it_is_gone() -> No
 
 
 def test_sandbox_preview_plans_the_pop_its_servers_and_its_dns(tmp_path: Path) -> None:
+    ensure_peer_stacks("sandbox", {"PULUMI_BACKEND_URL": tmp_path.as_uri()})
     code, document, stderr = preview_json("sandbox", tmp_path)
     assert code == 0, stderr
     planned = {
