@@ -81,6 +81,8 @@ def test_sandbox_preview_plans_the_pop_its_servers_and_its_dns(tmp_path: Path) -
     assert planned == {
         ("create", "pulumi:pulumi:Stack", "voicepop-sandbox"),
         ("create", "voicepop:index:Pop", "sbx1"),
+        # its prober's peer (probing.peers): the second sandbox PoP's outputs, read
+        ("read", "pulumi:pulumi:StackReference", "peer-sandbox2"),
         ("create", "pulumi:providers:flexmetal", "sbx1-flexmetal"),
         ("create", "flexmetal:index:SshKey", "sbx1-admin-0"),
         *(("create", "voicepop:index:Server", name) for name in server_names),
