@@ -10,6 +10,7 @@ from quality.emodel import CODECS
 from quality.measure import path_figures
 from quality.report import CallReport, failed, judged
 from roles.sfu.access import Credentials
+from roles.sfu.defaults import SfuHealth
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,9 @@ class Target:
         name and address the caller has checked): its HTTPS port and its own DNS name."""
         sfu = host.get("sfu") or {}
         port = int((sfu.get("tls") or {}).get("port", HTTPS_PORT))
-        health = sfu.get("health") or {}
-        on_front = health.get("protocol") == "https" and int(health.get("port", 0)) == port
-        path = str(health.get("path", "")) if on_front else ""
+        health = SfuHealth.model_validate(sfu["health"]).front_path(port) if "health" in sfu else ""
         return cls(host["name"], host["address"], port, (host.get("dns_names") or [""])[0],
-                   health_path=path)  # fmt: skip
+                   health_path=health)  # fmt: skip
 
 
 async def probe(

@@ -166,14 +166,9 @@ class Prober:
         and logged."""
         report = await place(call, self.credentials, call_s, self.codec)
         target = call.target
-        if (
-            self.gate is not None
-            and target
-            and target.health_url
-            and call.target_pop == self.source_pop
-        ):
-            self.note_health(target.server, health_status(target.health_url, target.address))
         if self.gate is not None and target and call.target_pop == self.source_pop:
+            if target.health_url:
+                self.note_health(target.server, health_status(target.health_url, target.address))
             await self.sweep_rooms(target)
         not_after = read_not_after(target) if target else None
         self.record(call, report, not_after)

@@ -109,7 +109,7 @@ def prober_data(
                 address=addresses[name],
                 dns_name=dns_names(spec, name)[0],
                 port=spec.sfu.tls.port,
-                health_path=front_health_path(spec),
+                health_path=spec.sfu.health.front_path(spec.sfu.tls.port),
             )
             for name in delivered
         ],
@@ -119,14 +119,6 @@ def prober_data(
         ca_bundle=spec.sfu.tls.acme.ca_bundle,
         peers=[peer for peer in peers if peer.servers and peer.pop != spec.code],
     )
-
-
-def front_health_path(spec: PopSpec) -> str:
-    """The health endpoint's path where the TLS front serves it (and answers 503 while the
-    server is out of service: roles/sfu/tls.py), else ""."""
-    health = spec.sfu.health
-    on_front = health.protocol == "https" and health.port == spec.sfu.tls.port
-    return health.path if on_front and health.path.startswith("/janus") else ""
 
 
 def peer_pop(pop_output: Mapping[str, Any] | None) -> PeerPop | None:

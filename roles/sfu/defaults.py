@@ -73,6 +73,13 @@ class SfuHealth(RoleSettings):
         path = "" if self.protocol == "tcp" else self.path
         return f"{self.protocol}://127.0.0.1:{self.port}{path}"
 
+    def front_path(self, tls_port: int) -> str:
+        """Its path where the TLS front on `tls_port` serves it, answering 503 while the server
+        is out of service (roles/sfu/tls.py); "" where it does not (a TCP check, another port,
+        a path Janus does not serve)."""
+        served = self.protocol == "https" and self.port == tls_port
+        return self.path if served and self.path.startswith("/janus") else ""
+
 
 class CallGate(RoleSettings):
     """The synthetic call that ends each server's deploy (quality/): a publisher's Opus audio

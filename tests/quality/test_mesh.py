@@ -264,6 +264,10 @@ def test_the_probers_inventory_names_the_health_endpoint_it_reads() -> None:
     elsewhere = {"protocol": "https", "port": 8443, "path": "/janus/info"}  # not on the front
     [other] = pop_end([{**AMS1[0], "sfu": {"health": elsewhere}}], "a").servers
     assert other.health_url == ""
+    # a path Janus does not serve: the front answers 404 there, never the server's state
+    unserved = {"protocol": "https", "port": 443, "path": "/healthz"}
+    [healthz] = pop_end([{**AMS1[0], "sfu": {"health": unserved}}], "a").servers
+    assert healthz.health_url == ""
 
 
 def test_only_probe_rooms_empty_at_two_sweeps_in_a_row_are_destroyed() -> None:
