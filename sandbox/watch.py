@@ -153,7 +153,8 @@ def start(inventory: Path, floor: int | None, others: tuple[Path, ...] = ()) -> 
         PROMETHEUS, prometheus_command(config, folder / "data", settings.PROMETHEUS_LISTEN)
     )
     print(
-        f"sandbox.watch: probers {', '.join(inside)} (inside {pop_of(inventory)}), {outside} "
+        f"sandbox.watch: probers {', '.join(inside)} (inside "
+        f"{', '.join(pop_of(path) for path in (inventory, *others))}), {outside} "
         f"(behind the upstream router); Prometheus http://{settings.PROMETHEUS_LISTEN} with "
         f"{RULES.relative_to(settings.PROJECT_DIR)}"
     )
