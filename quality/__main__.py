@@ -5,18 +5,20 @@ environment: VOICEPOP_SECRET_sfuTokenSecret=$(pulumi config get sfuTokenSecret) 
 rotation, the replaced one in VOICEPOP_SECRET_sfuTokenSecretPrevious: roles/sfu/access.py).
 
 python -m quality call ADDRESS [--server NAME] [--name DNS_NAME] [--port 443] [--duration 5]
-                       [--codec opus] [--min-mos 4.0] [--json] [--service]
+                       [--codec opus] [--min-mos 4.0] [--json] [--service] [--full-reference]
     one call through the SFU at ADDRESS over HTTPS (the certificate checked against
     DNS_NAME; the roots: the system's or REQUESTS_CA_BUNDLE's): a human summary (or --json);
-    exit 1 if the call failed or scored below --min-mos. --service: ADDRESS is a PoP's
-    service (anycast) address and DNS_NAME the service's; it assigns a server
-    (quality/assign.py), which the call then goes to
+    exit 1 if the call failed or scored below --min-mos. --full-reference: the call is recorded,
+    and what was heard is scored against what was sent (quality/listening.py). --service:
+    ADDRESS is a PoP's service (anycast) address and DNS_NAME the service's; it assigns a
+    server (quality/assign.py), which the call then goes to
 python -m quality prober --source-pop POP --inventory inventories/<pop>.json [--inventory ...]
                         [--calls-per-minute 12] [--call-seconds 3] [--floor N]
     the probing mesh's prober (quality/prober.py): its PoP's servers, and each other PoP's
     service address and servers, one call at a time; its PoP's servers judged by the media gate
 python -m quality exporter --inventory inventories/sandbox.json [--interval 30]
                            [--duration 3] [--listen 127.0.0.1:9108] [--source-pop control]
+                           [--full-reference]
     calls each server of the inventory every --interval seconds and serves the figures in
     Prometheus's exposition format on --listen, labelled source_pop, target_pop,
     target_server and path (unicast), with the certificate's expiry each server presents
@@ -74,6 +76,9 @@ def parser() -> argparse.ArgumentParser:
         "--setup-timeout", type=_positive, default=10.0, help="seconds for the call to carry media"
     )
     call.add_argument("--json", action="store_true", help="the report as JSON")
+    call.add_argument("--full-reference", action="store_true",
+                      help="record the call and score what was heard against what was sent "
+                      "(PESQ P.862.2 wideband) beside the E-model")  # fmt: skip
     call.add_argument("--service", action="store_true",
                       help="ADDRESS is a service address: call the server it assigns")  # fmt: skip
     exporter = commands.add_parser("exporter", help="calls every N seconds, served for Prometheus")
@@ -93,6 +98,9 @@ def parser() -> argparse.ArgumentParser:
     exporter.add_argument(
         "--rounds", type=int, default=0, help="stop after this many rounds (0: never)"
     )
+    exporter.add_argument("--full-reference", action="store_true",
+                          help="score each call by the listening model too (PESQ): the "
+                          "voicepop_call_listening_mos metric")  # fmt: skip
     exporter.add_argument("--source-pop", default="control",
                           help="the calls' source_pop label: where this exporter runs "
                           "(default: control, the operator's machine)")  # fmt: skip
@@ -192,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve_exporter(
             args.inventory, args.interval, args.duration, args.codec, args.listen, args.rounds,
-            args.source_pop,
+            args.source_pop, args.full_reference,
         )  # fmt: skip
     try:
         credentials = Credentials.from_environment()
@@ -207,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         target = Target.of(server)
-    report = probe_now(target, credentials, args.duration, args.codec, args.setup_timeout)
+    report = probe_now(
+        target, credentials, args.duration, args.codec, args.setup_timeout, args.full_reference
+    )
     print(report.to_json() if args.json else summary(report), end="" if not args.json else "\n")
     if not report.ok:
         return 1

@@ -25,7 +25,9 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.contrib.media import MediaBlackhole
 from aiortc.rtp import RtpPacket, is_rtcp
 
+from quality import voice
 from quality.janus import JanusError, JanusSession
+from quality.listening import Heard
 from quality.measure import Received, Sent, payload_key
 from roles.sfu.access import PROBE_ROOM_DESCRIPTION, Credentials, probe_room_secret
 
@@ -39,12 +41,29 @@ class CallFailed(Exception):
 
 
 @dataclass(frozen=True)
+class Recording:
+    """A recorded call's audio: the publisher's from its first frame, and each received
+    packet's payload (in `CallLog.received`'s order)."""
+
+    sent_pcm: np.ndarray
+    payloads: list[bytes]
+
+    def heard(self, log: "CallLog") -> list[Heard]:
+        sent_index = {packet.key: index for index, packet in enumerate(log.sent)}
+        return [
+            Heard(packet.rtp_timestamp, packet.at, payload, sent_index.get(packet.key, -1))
+            for packet, payload in zip(log.received, self.payloads, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
 class CallLog:
     started: float  # the first signalling request, the probe's monotonic clock
     sent: list[Sent]
     received: list[Received]
     rtt_ms: float | None  # from the SFU's receiver reports to the publisher
     media_address: str = ""  # the SFU's host candidate: the server that carried the call
+    recording: Recording | None = None  # what was sent and heard, when the call recorded it
 
 
 def source_address_towards(address: str) -> str:
@@ -60,27 +79,33 @@ def gather_only_on(address: str) -> None:
 
 
 class Voice(MediaStreamTrack):
-    """A tone under noise, at the real rate: every 20 ms frame encodes to a payload of its own
-    (silence would give identical payloads, which could not be told apart)."""
+    """The artificial voice (quality/voice.py) at the real rate, over fresh noise: every 20 ms
+    frame encodes to a payload of its own (silence would give identical payloads, which could
+    not be told apart). With `record`, it keeps what it sent (`sent_pcm`)."""
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, record: bool = False) -> None:
         super().__init__()
         self._samples = 0
         self._started = 0.0
         self._random = np.random.default_rng()
+        self._record = record
+        self._sent: list[np.ndarray] = []
+
+    @property
+    def sent_pcm(self) -> np.ndarray:
+        return np.concatenate(self._sent) if self._sent else np.zeros(0, dtype=np.int16)
 
     async def recv(self) -> av.AudioFrame:
         if not self._started:
             self._started = time.monotonic()
         due = self._started + self._samples / SAMPLE_RATE
         await asyncio.sleep(max(0.0, due - time.monotonic()))
-        t = (self._samples + np.arange(FRAME_SAMPLES)) / SAMPLE_RATE
-        signal = 6000 * np.sin(2 * np.pi * 440 * t) + self._random.normal(0, 1500, FRAME_SAMPLES)
-        frame = av.AudioFrame.from_ndarray(
-            signal.astype(np.int16).reshape(1, -1), format="s16", layout="mono"
-        )
+        signal = voice.samples(self._samples, FRAME_SAMPLES, self._random)
+        if self._record:
+            self._sent.append(signal)
+        frame = av.AudioFrame.from_ndarray(signal.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._samples
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
@@ -102,11 +127,14 @@ def _log_sent(transport: Any, sent: list[Sent]) -> None:
     transport._send_rtp = send_rtp
 
 
-def _log_received(receiver: Any, received: list[Received]) -> None:
+def _log_received(receiver: Any, received: list[Received], heard: list[bytes] | None) -> None:
+    """Each packet as received; with `heard`, its payload too (for a listening score)."""
     original = receiver._handle_rtp_packet
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         received.append(Received(payload_key(packet.payload), packet.timestamp, time.monotonic()))
+        if heard is not None:
+            heard.append(packet.payload)
         await original(packet, arrival_time_ms)
 
     receiver._handle_rtp_packet = handle_rtp_packet
@@ -137,7 +165,7 @@ class Call:
 
     def __init__(self, signalling_url: str, media_address: str, credentials: Credentials,
                  media_s: float, setup_timeout_s: float = 10,
-                 request_timeout_s: float = 5) -> None:  # fmt: skip
+                 request_timeout_s: float = 5, record: bool = False) -> None:  # fmt: skip
         self.signalling_url = signalling_url
         self.media_address = media_address
         self.setup_timeout_s = setup_timeout_s
@@ -145,6 +173,8 @@ class Call:
         self.publisher, self.subscriber = RTCPeerConnection(config), RTCPeerConnection(config)
         self.sent: list[Sent] = []
         self.received: list[Received] = []
+        self.voice = Voice(record)
+        self._payloads: list[bytes] | None = [] if record else None
         self.started = 0.0
         self.server_address = ""  # where the SFU's media answered (its host candidate)
         ttl_s = setup_timeout_s + media_s + TOKEN_MARGIN_S
@@ -190,7 +220,7 @@ class Call:
             handle,
             {"request": "join", "ptype": "publisher", "room": self._room, "display": "probe"},
         )
-        sender = self.publisher.addTrack(Voice())
+        sender = self.publisher.addTrack(self.voice)
         await self.publisher.setLocalDescription(await self.publisher.createOffer())
         answer = await janus.message(
             handle, {"request": "publish", "audio": True, "video": False},
@@ -226,7 +256,7 @@ class Call:
         )
         await self.subscriber.setRemoteDescription(RTCSessionDescription(**offer["jsep"]))
         for receiver in self.subscriber.getReceivers():
-            _log_received(receiver, self.received)
+            _log_received(receiver, self.received, self._payloads)
             self._blackhole.addTrack(receiver.track)
         await self._blackhole.start()
         await self.subscriber.setLocalDescription(await self.subscriber.createAnswer())
@@ -238,8 +268,12 @@ class Call:
         return await _rtt_ms(self.publisher)
 
     def log(self, rtt_ms: float | None) -> CallLog:
+        received = list(self.received)
+        recording = None
+        if self._payloads is not None:
+            recording = Recording(self.voice.sent_pcm, self._payloads[: len(received)])
         return CallLog(
-            self.started, list(self.sent), list(self.received), rtt_ms, self.server_address
+            self.started, list(self.sent), received, rtt_ms, self.server_address, recording
         )
 
     async def close(self, goodbye: bool = True) -> None:
@@ -262,10 +296,13 @@ async def place_call(
     credentials: Credentials,
     duration_s: float,
     setup_timeout_s: float = 10,
+    record: bool = False,
 ) -> CallLog:
     """A call of `duration_s` seconds through the SFU whose HTTP API is `signalling_url`;
-    raises CallFailed naming the step that failed."""
-    call = Call(signalling_url, media_address, credentials, duration_s, setup_timeout_s)
+    raises CallFailed naming the step that failed. `record`: keep its audio
+    (`CallLog.recording`)."""
+    call = Call(signalling_url, media_address, credentials, duration_s, setup_timeout_s,
+                record=record)  # fmt: skip
     try:
         await call.start()
         await asyncio.sleep(duration_s)

@@ -61,6 +61,11 @@ class Metrics:
         self.up = call_gauge("up", "1 if the last synthetic call carried media, else 0")
         self.mos = call_gauge("mos", "estimated MOS of the last call (ITU-T G.107 E-model)")
         self.r_factor = call_gauge("r_factor", "E-model transmission rating R of the last call")
+        self.listening_mos = call_gauge(
+            "listening_mos",
+            "full-reference MOS-LQO of the last call, what was heard against what was sent "
+            "(ITU-T P.862.2, wideband PESQ), when its calls are scored",
+        )
         self.setup = call_gauge("setup_seconds", "signalling to first media packet")
         self.rtt = call_gauge("rtt_seconds", "round trip, from the SFU's receiver reports")
         self.one_way = call_gauge(
@@ -129,6 +134,8 @@ class Metrics:
             return
         self.mos.labels(**labels).set(report.mos)
         self.r_factor.labels(**labels).set(report.r_factor)
+        if report.listening_mos is not None:
+            self.listening_mos.labels(**labels).set(report.listening_mos)
         self.setup.labels(**labels).set(report.setup_s)
         if report.rtt_ms is not None:
             self.rtt.labels(**labels).set(report.rtt_ms / 1000)

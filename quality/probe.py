@@ -6,7 +6,8 @@ from typing import Any
 
 from quality.assign import HTTPS_PORT, Assigned
 from quality.call import CallFailed, place_call
-from quality.emodel import CODECS
+from quality.emodel import CODECS, jitter_buffer_ms
+from quality.listening import listening_score
 from quality.measure import path_figures
 from quality.report import CallReport, failed, judged
 from roles.sfu.access import Credentials
@@ -58,19 +59,29 @@ async def probe(
     duration_s: float,
     codec: str = "opus",
     setup_timeout_s: float = 10,
+    listen: bool = False,
 ) -> CallReport:
+    """One call, judged by the E-model; `listen`: recorded and scored by a listening model
+    too (quality/listening.py)."""
     try:
         log = await place_call(
-            target.signalling_url, target.address, credentials, duration_s, setup_timeout_s
-        )
+            target.signalling_url, target.address, credentials, duration_s, setup_timeout_s,
+            record=listen,
+        )  # fmt: skip
     except CallFailed as error:
         return failed(target.server, target.address, str(error))
     figures = path_figures(log.sent, log.received)
     setup_s = log.received[0].at - log.started
     codec_profile = CODECS[codec]
+    listening = None
+    if log.recording is not None:
+        buffer_ms = jitter_buffer_ms(figures.jitter_ms, codec_profile)
+        listening = await asyncio.to_thread(
+            listening_score, log.recording.sent_pcm, log.recording.heard(log), buffer_ms
+        )
     return judged(
         target.server, target.address, figures, setup_s, log.rtt_ms, duration_s, codec_profile,
-        log.media_address,
+        log.media_address, listening,
     )  # fmt: skip
 
 
@@ -80,5 +91,6 @@ def probe_now(
     duration_s: float,
     codec: str = "opus",
     setup_timeout_s: float = 10,
+    listen: bool = False,
 ) -> CallReport:
-    return asyncio.run(probe(target, credentials, duration_s, codec, setup_timeout_s))
+    return asyncio.run(probe(target, credentials, duration_s, codec, setup_timeout_s, listen))

@@ -59,19 +59,20 @@ from roles.sfu.access import Credentials
 
 
 async def place(
-    call: MeshCall, credentials: Credentials, call_s: float, codec: str = "opus"
-) -> CallReport:
+    call: MeshCall, credentials: Credentials, call_s: float, codec: str = "opus",
+    full_reference: bool = False,
+) -> CallReport:  # fmt: skip
     """One call of the plan: to the server itself, or to whichever server the PoP's service
-    address assigns."""
+    address assigns; `full_reference`: scored by the listening model too."""
     if call.target is not None:
-        return await probe(call.target, credentials, call_s, codec)
+        return await probe(call.target, credentials, call_s, codec, listen=full_reference)
     assert call.service is not None
     service = call.service
     try:
         server = await assigned(service.address, service.name, service.port)
     except NotAssigned as error:
         return failed(f"{call.target_pop}-service", service.address, str(error))
-    return await probe(Target.of(server), credentials, call_s, codec)
+    return await probe(Target.of(server), credentials, call_s, codec, listen=full_reference)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Prober:
     bounds: MediaGate = field(default_factory=MediaGate)
     gate: PopGate | None = None  # its own PoP's servers, judged on their unicast calls
     codec: str = "opus"
+    full_reference: bool = False  # each call scored by the listening model too (control only)
     judged_at: float = 0.0  # when the gate last judged a call (the verdicts' issue time)
     path: ProberPath = field(default_factory=ProberPath)  # its calls to other PoPs
     # its PoP's servers out of service for another reason than the gate (an operator's or a
@@ -164,7 +166,7 @@ class Prober:
     async def call_once(self, call: MeshCall, call_s: float) -> None:
         """One call of the plan, placed, recorded (with the certificate its server presents)
         and logged."""
-        report = await place(call, self.credentials, call_s, self.codec)
+        report = await place(call, self.credentials, call_s, self.codec, self.full_reference)
         target = call.target
         if self.gate is not None and target and call.target_pop == self.source_pop:
             if target.health_url:
@@ -319,9 +321,11 @@ def serve_exporter(
     listen: str,
     rounds: int = 0,
     source_pop: str = "control",
+    full_reference: bool = False,
 ) -> int:
     """`python -m quality exporter`: each server of one inventory on its own address, a round
-    every `interval_s`, judged by no gate."""
+    every `interval_s`, judged by no gate; `full_reference`: each call scored by the
+    listening model too."""
     try:
         targets = targets_of(inventory)
         credentials = Credentials.from_environment()
@@ -330,7 +334,10 @@ def serve_exporter(
         return 2
     calls = [MeshCall(source_pop, pop, UNICAST, target=target) for pop, target in targets]
     registry = CollectorRegistry()
-    prober = Prober(source_pop, calls, credentials, Metrics(registry), codec=codec)
+    prober = Prober(
+        source_pop, calls, credentials, Metrics(registry), codec=codec,
+        full_reference=full_reference,
+    )  # fmt: skip
     where = listening(prober, registry, listen)
     print(f"serving {where}/metrics, {len(targets)} servers", file=sys.stderr, flush=True)
     asyncio.run(prober.run_every(interval_s, duration_s, rounds))

@@ -2,9 +2,10 @@
 Pure (quality/call.py places the call)."""
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from quality.emodel import CODECS, CodecProfile, mos_of, mouth_to_ear_ms, rating
+from quality.listening import ListeningScore
 from quality.measure import PathFigures
 
 
@@ -32,6 +33,12 @@ class CallReport:
     mos: float = 1.0
     codec: str = "opus"
     media_address: str = ""  # where the SFU's media answered: the server behind an anycast address
+    # the full-reference listening score, when the call was recorded (quality/listening.py)
+    listening_mos: float | None = None
+    listening_model: str = ""
+    listening_error: str = ""  # why a recorded call has no score
+    concealed_pct: float | None = None  # frames the listener's decoder concealed (lost or late)
+    late_pct: float | None = None  # of them, too late for the jitter buffer
 
     @property
     def packets_lost(self) -> int:
@@ -54,13 +61,14 @@ def judged(
     duration_s: float,
     codec: CodecProfile = CODECS["opus"],
     media_address: str = "",
+    listening: ListeningScore | None = None,
 ) -> CallReport:
     """The report of a call that carried media, with the E-model's R and MOS for its path
     (the mean one-way delay and the loss as measured, in a caller's jitter buffer)."""
     delay = mouth_to_ear_ms(figures.one_way_ms, figures.jitter_ms, codec)
     loss = figures.loss
     r = rating(delay, loss.loss_pct, loss.burst_r, codec)
-    return CallReport(
+    report = CallReport(
         server=server,
         address=address,
         ok=True,
@@ -83,6 +91,18 @@ def judged(
         codec=codec.name,
         media_address=media_address,
     )
+    return listened(report, listening) if listening else report
+
+
+def listened(report: CallReport, score: ListeningScore) -> CallReport:
+    return replace(
+        report,
+        listening_mos=score.mos_lqo,
+        listening_model=score.model,
+        listening_error=score.error,
+        concealed_pct=score.concealed_pct,
+        late_pct=score.late_pct,
+    )
 
 
 def failed(server: str, address: str, error: str) -> CallReport:
@@ -100,6 +120,12 @@ def figures_line(report: CallReport) -> str:
         f"loss {report.loss_pct:.1f} % ({report.packets_lost} of "
         f"{report.packets_sent}, BurstR {report.burst_r:.2f})"
     )
+
+
+def listening_text(report: CallReport) -> str:
+    if report.listening_mos is None:
+        return f"not scored: {report.listening_error} ({report.listening_model})"
+    return f"MOS-LQO {report.listening_mos:.2f} ({report.listening_model})"
 
 
 def summary(report: CallReport) -> str:
@@ -129,6 +155,12 @@ def summary(report: CallReport) -> str:
         ("mouth-to-ear delay (estimated)", f"{report.mouth_to_ear_ms:.0f} ms"),
         ("E-model", f"R {report.r_factor:.1f}, MOS {report.mos:.2f} ({report.codec})"),
     ]
+    if report.listening_model:
+        rows += [
+            ("heard (jitter buffer, concealment)",
+             f"{report.concealed_pct:.2f} % of frames concealed, {report.late_pct:.2f} % late"),
+            ("full reference", listening_text(report)),
+        ]  # fmt: skip
     width = max(len(label) for label, _ in rows)
     through = (
         f" at {report.media_address}" if report.media_address not in ("", report.address) else ""

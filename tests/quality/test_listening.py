@@ -1,0 +1,184 @@
+"""The full-reference listening score, offline: the probe's voice as aiortc's own Opus encoder
+codes it, a listener's jitter buffer, libopus's concealment and PESQ judging what was heard
+against what was sent. (A real call is scored on the sandbox: tests/roles/test_site_deploy.py.)"""
+
+import fractions
+import json
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import pytest
+from aiortc.codecs.opus import OpusEncoder
+
+from quality import voice
+from quality.emodel import CODECS, jitter_buffer_ms
+from quality.listening import (
+    FRAME_SAMPLES,
+    MODEL,
+    RATE,
+    Heard,
+    decoded,
+    lag_of,
+    listening_score,
+    played_out,
+    wideband,
+)
+from quality.measure import LossPattern, PathFigures
+from quality.opus import Decoder
+from quality.report import judged, summary
+
+pytestmark = pytest.mark.quality
+FRAME_S = FRAME_SAMPLES / 48_000
+
+
+@dataclass(frozen=True)
+class Encoded:
+    sent_pcm: np.ndarray
+    payloads: list[bytes]
+    timestamps: list[int]
+
+
+def encoded_voice(seconds: float, start_timestamp: int = 1_000) -> Encoded:
+    """The probe's voice coded as a call codes it: aiortc's OpusEncoder, frame by frame."""
+    encoder, rng = OpusEncoder(), np.random.default_rng(5)
+    frames, payloads, timestamps = [], [], []
+    for index in range(int(seconds / FRAME_S)):
+        pcm = voice.samples(index * FRAME_SAMPLES, FRAME_SAMPLES, rng)
+        frames.append(pcm)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 48_000, index * FRAME_SAMPLES
+        frame.time_base = fractions.Fraction(1, 48_000)
+        packets, timestamp = encoder.encode(frame)
+        for payload in packets:
+            payloads.append(payload)
+            timestamps.append((start_timestamp + timestamp) % 2**32)
+    return Encoded(np.concatenate(frames), payloads, timestamps)
+
+
+def heard(
+    call: Encoded,
+    lost: frozenset[int] | set[int] = frozenset(),
+    delays_s: list[float] | None = None,
+) -> list[Heard]:
+    """The packets as a subscriber gets them: 40 ms after sending, plus `delays_s`."""
+    delays = delays_s or [0.0] * len(call.payloads)
+    sent = zip(call.payloads, call.timestamps, delays, strict=True)
+    packets = [
+        Heard(timestamp, 10.0 + index * FRAME_S + 0.04 + delay, payload, index)
+        for index, (payload, timestamp, delay) in enumerate(sent)
+        if index not in lost
+    ]
+    return sorted(packets, key=lambda packet: packet.at)
+
+
+@pytest.fixture(scope="module")
+def call() -> Encoded:
+    return encoded_voice(10.0)
+
+
+def test_the_voice_is_speech_like_at_its_nominal_level() -> None:
+    """Active about half the time, as a talker in conversation is, at -26 dBov when active,
+    its energy in speech's band."""
+    loop = voice.loop()
+    frames = loop[: len(loop) // 960 * 960].reshape(-1, 960)
+    frame_db = 20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) / voice.FULL_SCALE + 1e-12)
+    active = frame_db > -50
+    assert 0.4 <= active.mean() <= 0.75, active.mean()
+    active_level = 10 * np.log10(np.mean(frames[active] ** 2) / voice.FULL_SCALE**2)
+    assert active_level == pytest.approx(voice.ACTIVE_LEVEL_DBOV, abs=1.5)
+    spectrum = np.abs(np.fft.rfft(loop)) ** 2
+    frequency = np.fft.rfftfreq(len(loop), 1 / voice.SAMPLE_RATE)
+    assert spectrum[(frequency > 80) & (frequency < 7_500)].sum() / spectrum.sum() > 0.99
+
+
+def test_every_frame_codes_to_a_payload_of_its_own_across_passes_of_the_loop() -> None:
+    """The probe matches packets by payload: its pauses and its loop's repeats must not give
+    two identical ones."""
+    long_call = encoded_voice(voice.LOOP_S * 1.5)
+    assert len(set(long_call.payloads)) == len(long_call.payloads)
+
+
+def test_a_clean_call_scores_near_pesqs_top_and_loss_lowers_it(call: Encoded) -> None:
+    """PESQ's wideband scale tops at 4.64: Opus at aiortc's 96 kbit/s, nothing lost, scores near
+    it; every tenth frame lost (concealed by libopus) scores far lower."""
+    clean = listening_score(call.sent_pcm, heard(call), 20.0)
+    assert clean.model == MODEL and clean.error == ""
+    assert clean.mos_lqo is not None and clean.mos_lqo >= 4.2, clean
+    assert clean.concealed_pct == 0 and clean.late_pct == 0
+    lossy = listening_score(call.sent_pcm, heard(call, lost=set(range(5, 500, 10))), 20.0)
+    assert lossy.mos_lqo is not None and lossy.mos_lqo < clean.mos_lqo - 1.0, lossy
+    assert lossy.concealed_pct == pytest.approx(10, abs=0.5)
+
+
+def test_packets_later_than_the_jitter_buffer_are_concealed_earlier_ones_reordered(
+    call: Encoded,
+) -> None:
+    """Every fifth packet 30 ms late: a 20 ms buffer drops them (they arrive after their turn),
+    a 40 ms buffer plays them, reordered, as if nothing happened."""
+    delays = [0.03 if index % 5 == 0 else 0.0 for index in range(len(call.payloads))]
+    arrived = heard(call, delays_s=delays)
+    assert [p.sent_index for p in arrived[:3]] == [1, 0, 2], "the late first arrives second"
+    shallow, deep = played_out(arrived, 20.0), played_out(arrived, 40.0)
+    assert shallow.late == len(call.payloads) // 5 and shallow.frames[5] is None
+    assert deep.late == 0 and deep.frames == call.payloads
+    assert deep.first_sent_index == 0
+    late = listening_score(call.sent_pcm, arrived, 20.0)
+    played = listening_score(call.sent_pcm, arrived, 40.0)
+    assert late.late_pct == pytest.approx(20, abs=0.5)
+    assert played.mos_lqo is not None and late.mos_lqo is not None
+    assert played.mos_lqo >= 4.2 and late.mos_lqo < played.mos_lqo - 1.0
+
+
+def test_the_rtp_timestamp_may_wrap_during_a_call() -> None:
+    wrapping = encoded_voice(2.0, start_timestamp=2**32 - 20 * FRAME_SAMPLES)
+    playout = played_out(heard(wrapping), 20.0)
+    assert playout.frames == wrapping.payloads
+
+
+def test_a_lost_frame_is_concealed_not_silenced(call: Encoded) -> None:
+    """libopus fills a lost frame in the middle of a vowel with sound, where PyAV would leave
+    a gap."""
+    loud = max(range(50, 400), key=lambda i: np.abs(call.sent_pcm[i * 960 : (i + 1) * 960]).mean())
+    with Decoder(RATE) as decoder:
+        for payload in call.payloads[:loud]:
+            decoder.decode(payload)
+        concealed = decoder.decode(None)
+    assert len(concealed) == FRAME_SAMPLES // 3
+    sent = call.sent_pcm[loud * 960 : (loud + 1) * 960]
+    assert np.abs(concealed).mean() > 0.2 * np.abs(sent).mean()
+
+
+def test_the_alignment_finds_where_the_heard_audio_starts(call: Encoded) -> None:
+    reference = wideband(call.sent_pcm)
+    degraded = decoded(played_out(heard(call)[100:], 20.0))  # from the 100th frame on
+    lag = lag_of(reference, degraded, expected=100 * 320, search=4000)
+    # a packet decodes to its frame's audio 6.5 ms late (Opus's look-ahead, 104 samples at
+    # 16 kHz): the heard audio starts that much before frame 100 in what was sent
+    assert lag == pytest.approx(100 * 320 - 104, abs=2)
+
+
+def test_a_call_heard_not_at_all_is_not_scored(call: Encoded) -> None:
+    score = listening_score(call.sent_pcm, [], 20.0)
+    assert score.mos_lqo is None and score.error == "no packet was received"
+
+
+def test_the_report_carries_both_scores(call: Encoded) -> None:
+    score = listening_score(call.sent_pcm, heard(call, lost={40, 41, 90}), 20.0)
+    figures = PathFigures(500, 497, 40.0, 40.0, 41.0, 0.5, 0.5, LossPattern(500, 3, 1.2, 1.5))
+    report = judged("sbx1-sfu01", "172.31.0.10", figures, 0.2, 1.0, 10.0, CODECS["opus"],
+                    listening=score)  # fmt: skip
+    assert report.listening_mos == score.mos_lqo and report.concealed_pct == pytest.approx(0.6)
+    as_json = json.loads(report.to_json())
+    assert as_json["listening_mos"] == score.mos_lqo and as_json["listening_model"] == MODEL
+    text = summary(report)
+    assert f"full reference                      MOS-LQO {score.mos_lqo:.2f} ({MODEL})" in text
+    assert "0.60 % of frames concealed, 0.00 % late" in text
+    not_scored = judged("sbx1-sfu01", "172.31.0.10", figures, 0.2, 1.0, 10.0)
+    assert "full reference" not in summary(not_scored) and not_scored.listening_mos is None
+
+
+def test_the_jitter_buffer_is_the_one_the_e_model_assumes() -> None:
+    opus = CODECS["opus"]
+    assert jitter_buffer_ms(3.0, opus) == opus.frame_ms
+    assert jitter_buffer_ms(25.0, opus) == 50.0
