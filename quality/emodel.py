@@ -162,14 +162,8 @@ def mos_of(r: float) -> float:
     return 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6
 
 
-def jitter_buffer_ms(jitter_ms: float, codec: CodecProfile) -> float:
-    """A caller's jitter buffer: two jitters (an adaptive buffer's usual depth) but at least
-    one frame."""
-    return max(codec.frame_ms, 2 * jitter_ms)
-
-
-def mouth_to_ear_ms(network_one_way_ms: float, jitter_ms: float, codec: CodecProfile) -> float:
-    """What a caller hears as delay: the network's one-way delay, the packetisation and the
-    codec's look-ahead, and the jitter buffer."""
-    buffer = jitter_buffer_ms(jitter_ms, codec)
-    return network_one_way_ms + codec.frame_ms + codec.lookahead_ms + buffer
+def mouth_to_ear_ms(network_one_way_ms: float, buffer_ms: float, codec: CodecProfile) -> float:
+    """What a caller hears as delay: the fastest packet's one-way delay, the jitter buffer's
+    depth beyond it (quality/measure.py: adaptive_buffer_ms), the packetisation and the codec's
+    look-ahead."""
+    return network_one_way_ms + buffer_ms + codec.frame_ms + codec.lookahead_ms

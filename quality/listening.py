@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from quality.measure import relative_delays_s, too_late
 from quality.opus import Decoder
 
 MODEL = "pesq-p862.2-wb"
@@ -49,22 +50,23 @@ class Playout:
 
 
 def played_out(heard: list[Heard], buffer_ms: float) -> Playout:
-    """A fixed jitter buffer of `buffer_ms` after the fastest packet's transit: each frame
-    plays at its send time (its RTP timestamp) plus that; a packet arriving later is dropped.
-    Frames are placed by timestamp, so reordering costs nothing a buffer can absorb."""
+    """A jitter buffer `buffer_ms` deep beyond the fastest packet (the E-model's, from
+    quality/measure.py): each frame plays when its RTP timestamp says it is due, that much
+    after the fastest packet's transit; a packet arriving later is dropped. Frames are placed
+    by timestamp, so reordering costs nothing a buffer can absorb."""
     if not heard:
         return Playout([], -1, 0)
     reference = heard[0].rtp_timestamp
     offsets = [((p.rtp_timestamp - reference + 2**31) % 2**32) - 2**31 for p in heard]
     start = min(offsets)
-    fastest = min(p.at - (o - start) / SENT_RATE for p, o in zip(heard, offsets, strict=True))
+    relative = relative_delays_s([(p.rtp_timestamp, p.at) for p in heard])
     frames: list[bytes | None] = [None] * (round((max(offsets) - start) / FRAME_SAMPLES) + 1)
     late, first_sent_index = 0, -1
-    for packet, offset in zip(heard, offsets, strict=True):
+    for packet, offset, delay in zip(heard, offsets, relative, strict=True):
         slot = round((offset - start) / FRAME_SAMPLES)
         if slot == 0:
             first_sent_index = packet.sent_index
-        if packet.at > fastest + (offset - start) / SENT_RATE + buffer_ms / 1000:
+        if too_late(delay, buffer_ms):
             late += 1
             continue
         frames[slot] = packet.payload
@@ -105,7 +107,6 @@ def lag_of(reference: np.ndarray, degraded: np.ndarray, expected: int, search: i
 class ListeningScore:
     mos_lqo: float | None  # P.862.2's MOS-LQO (1.04 to 4.64); None: not scored (`error`)
     concealed_pct: float  # frames the decoder concealed, of those the listener played
-    late_pct: float  # of them, dropped by the jitter buffer (received too late)
     buffer_ms: float
     error: str = ""
     model: str = MODEL
@@ -117,9 +118,8 @@ def listening_score(sent_pcm: np.ndarray, heard: list[Heard], buffer_ms: float) 
     playout = played_out(heard, buffer_ms)
     frames = len(playout.frames) or 1
     concealed = round(100 * playout.concealed / frames, 3)
-    late = round(100 * playout.late / frames, 3)
     if not playout.frames:
-        return ListeningScore(None, concealed, late, buffer_ms, "no packet was received")
+        return ListeningScore(None, concealed, buffer_ms, "no packet was received")
     degraded = decoded(playout)
     reference = wideband(sent_pcm)
     step = FRAME_SAMPLES * RATE // SENT_RATE
@@ -131,5 +131,5 @@ def listening_score(sent_pcm: np.ndarray, heard: list[Heard], buffer_ms: float) 
     try:
         mos = pesq.pesq(RATE, reference[lag : lag + span], degraded[:span], "wb")
     except pesq.PesqError as error:
-        return ListeningScore(None, concealed, late, buffer_ms, f"{type(error).__name__}: {error}")
-    return ListeningScore(round(float(mos), 3), concealed, late, buffer_ms)
+        return ListeningScore(None, concealed, buffer_ms, f"{type(error).__name__}: {error}")
+    return ListeningScore(round(float(mos), 3), concealed, buffer_ms)

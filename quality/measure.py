@@ -12,6 +12,12 @@ import statistics
 from dataclasses import dataclass
 
 CLOCK_RATE = 48_000  # Opus's RTP clock
+FRAME_MS = 20.0  # the probe's packets: one 20 ms Opus frame each
+# An adaptive jitter buffer holds this quantile of the packets' delay beyond the fastest one's:
+# WebRTC's NetEq aims its delay manager at 0.95-0.97 of it (the versions differ); a packet
+# later than that misses its turn to play and is concealed, as if lost (ITU-T G.1020's
+# jitter buffer discards)
+PLAYOUT_QUANTILE = 0.97
 
 
 def payload_key(payload: bytes) -> bytes:
@@ -101,6 +107,36 @@ def loss_pattern(lost_flags: list[bool]) -> LossPattern:
     return LossPattern(sent, lost, 1 / (p + q) if p + q else 1.0, lost / bursts)
 
 
+def relative_delays_s(
+    packets: list[tuple[int, float]], clock_rate: int = CLOCK_RATE
+) -> list[float]:
+    """Each packet's delay beyond the fastest one's, from its RTP timestamp and its arrival
+    ((timestamp, at) in any order), as a receiver's jitter buffer knows it: it knows no send
+    times, only when each frame was due by its timestamp."""
+    if not packets:
+        return []
+    first = packets[0][0]
+    due = [(((ts - first + 2**31) % 2**32) - 2**31) / clock_rate for ts, _ in packets]
+    transits = [at - when for (_, at), when in zip(packets, due, strict=True)]
+    fastest = min(transits)
+    return [transit - fastest for transit in transits]
+
+
+def adaptive_buffer_ms(relative_s: list[float]) -> float:
+    """The jitter buffer's depth: PLAYOUT_QUANTILE of the relative delays, at least a frame."""
+    if not relative_s:
+        return FRAME_MS
+    ordered = sorted(relative_s)
+    at_quantile = ordered[min(len(ordered) - 1, int(PLAYOUT_QUANTILE * len(ordered)))]
+    return max(FRAME_MS, 1000 * at_quantile)
+
+
+def too_late(relative_s: float, buffer_ms: float) -> bool:
+    """Whether a packet missed its turn (a microsecond's grace: the buffer's depth is one of
+    the delays, recomputed in floating point)."""
+    return 1000 * relative_s > buffer_ms + 0.001
+
+
 @dataclass(frozen=True)
 class PathFigures:
     packets_sent: int
@@ -110,7 +146,15 @@ class PathFigures:
     one_way_p95_ms: float
     jitter_ms: float  # RFC 3550's estimator, averaged over the call
     jitter_last_ms: float  # its value as the call ended
-    loss: LossPattern
+    loss: LossPattern  # lost on the way
+    one_way_min_ms: float = 0.0  # the fastest packet's: where the jitter buffer's depth starts
+    buffer_ms: float = FRAME_MS  # the listener's jitter buffer (adaptive_buffer_ms)
+    late: int = 0  # received, but after their turn to play: concealed as if lost
+    heard_loss: LossPattern | None = None  # lost or late: what the listener missed
+
+    @property
+    def listener_loss(self) -> LossPattern:
+        return self.heard_loss or self.loss
 
 
 def path_figures(
@@ -130,6 +174,10 @@ def path_figures(
     delays = sorted(by_key[p.key].at - p.at for p in window if p.key in by_key)
     jitter = rfc3550_estimates_ms(received)  # once, for the call's mean and its last value
     pattern = loss_pattern([packet.key not in by_key for packet in window])
+    relative = relative_delays_s([(packet.rtp_timestamp, packet.at) for packet in received])
+    buffer_ms = adaptive_buffer_ms(relative)
+    late_keys = {p.key for p, r in zip(received, relative, strict=True) if too_late(r, buffer_ms)}
+    missed = [packet.key not in by_key or packet.key in late_keys for packet in window]
     return PathFigures(
         packets_sent=len(window),
         packets_received=len(delays),
@@ -139,4 +187,8 @@ def path_figures(
         jitter_ms=settled_mean(jitter),
         jitter_last_ms=last_of(jitter),
         loss=pattern,
+        one_way_min_ms=1000 * delays[0] if delays else 0.0,
+        buffer_ms=buffer_ms,
+        late=sum(p.key in late_keys for p in window),
+        heard_loss=loss_pattern(missed),
     )

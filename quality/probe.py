@@ -6,7 +6,7 @@ from typing import Any
 
 from quality.assign import HTTPS_PORT, Assigned
 from quality.call import CallFailed, place_call
-from quality.emodel import CODECS, jitter_buffer_ms
+from quality.emodel import CODECS
 from quality.listening import listening_score
 from quality.measure import path_figures
 from quality.report import CallReport, failed, judged
@@ -75,9 +75,8 @@ async def probe(
     codec_profile = CODECS[codec]
     listening = None
     if log.recording is not None:
-        buffer_ms = jitter_buffer_ms(figures.jitter_ms, codec_profile)
         listening = await asyncio.to_thread(
-            listening_score, log.recording.sent_pcm, log.recording.heard(log), buffer_ms
+            listening_score, log.recording.sent_pcm, log.recording.heard(log), figures.buffer_ms
         )
     return judged(
         target.server, target.address, figures, setup_s, log.rtt_ms, duration_s, codec_profile,

@@ -28,6 +28,10 @@ class CallReport:
     loss_pct: float = 0.0
     burst_r: float = 1.0
     mean_burst: float = 0.0
+    jitter_buffer_ms: float = 0.0  # the listener's adaptive buffer (quality/measure.py)
+    late_pct: float = 0.0  # packets received after their turn to play: concealed
+    heard_loss_pct: float = 0.0  # lost or late: the loss the E-model is fed
+    heard_burst_r: float = 1.0
     mouth_to_ear_ms: float = 0.0
     r_factor: float = 0.0
     mos: float = 1.0
@@ -38,7 +42,6 @@ class CallReport:
     listening_model: str = ""
     listening_error: str = ""  # why a recorded call has no score
     concealed_pct: float | None = None  # frames the listener's decoder concealed (lost or late)
-    late_pct: float | None = None  # of them, too late for the jitter buffer
 
     @property
     def packets_lost(self) -> int:
@@ -63,11 +66,12 @@ def judged(
     media_address: str = "",
     listening: ListeningScore | None = None,
 ) -> CallReport:
-    """The report of a call that carried media, with the E-model's R and MOS for its path
-    (the mean one-way delay and the loss as measured, in a caller's jitter buffer)."""
-    delay = mouth_to_ear_ms(figures.one_way_ms, figures.jitter_ms, codec)
-    loss = figures.loss
-    r = rating(delay, loss.loss_pct, loss.burst_r, codec)
+    """The report of a call that carried media, with the E-model's R and MOS for its path as a
+    caller's adaptive jitter buffer plays it: the delay to the buffer's output, and the loss
+    it misses (lost on the way, or too late)."""
+    delay = mouth_to_ear_ms(figures.one_way_min_ms, figures.buffer_ms, codec)
+    loss, heard = figures.loss, figures.listener_loss
+    r = rating(delay, heard.loss_pct, heard.burst_r, codec)
     report = CallReport(
         server=server,
         address=address,
@@ -85,6 +89,10 @@ def judged(
         loss_pct=round(loss.loss_pct, 3),
         burst_r=round(loss.burst_r, 3),
         mean_burst=round(loss.mean_burst, 3),
+        jitter_buffer_ms=round(figures.buffer_ms, 1),
+        late_pct=round(100 * figures.late / figures.packets_sent, 3) if figures.packets_sent else 0,
+        heard_loss_pct=round(heard.loss_pct, 3),
+        heard_burst_r=round(heard.burst_r, 3),
         mouth_to_ear_ms=round(delay, 1),
         r_factor=round(r, 2),
         mos=round(mos_of(r), 3),
@@ -101,7 +109,6 @@ def listened(report: CallReport, score: ListeningScore) -> CallReport:
         listening_model=score.model,
         listening_error=score.error,
         concealed_pct=score.concealed_pct,
-        late_pct=score.late_pct,
     )
 
 
@@ -152,15 +159,17 @@ def summary(report: CallReport) -> str:
             "loss burstiness",
             f"BurstR {report.burst_r:.2f}, mean burst {report.mean_burst:.1f} packets",
         ),
+        ("jitter buffer (adaptive)",
+         f"{report.jitter_buffer_ms:.0f} ms, {report.late_pct:.2f} % of packets too late"),
         ("mouth-to-ear delay (estimated)", f"{report.mouth_to_ear_ms:.0f} ms"),
-        ("E-model", f"R {report.r_factor:.1f}, MOS {report.mos:.2f} ({report.codec})"),
-    ]
+        ("E-model", f"R {report.r_factor:.1f}, MOS {report.mos:.2f} ({report.codec}; "
+                    f"{report.heard_loss_pct:.2f} % lost or late)"),
+    ]  # fmt: skip
     if report.listening_model:
         rows += [
-            ("heard (jitter buffer, concealment)",
-             f"{report.concealed_pct:.2f} % of frames concealed, {report.late_pct:.2f} % late"),
+            ("heard (decoded, concealed)", f"{report.concealed_pct:.2f} % of frames concealed"),
             ("full reference", listening_text(report)),
-        ]  # fmt: skip
+        ]
     width = max(len(label) for label, _ in rows)
     through = (
         f" at {report.media_address}" if report.media_address not in ("", report.address) else ""

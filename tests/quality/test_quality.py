@@ -26,6 +26,7 @@ from quality.measure import (
     call_jitter_ms,
     loss_pattern,
     path_figures,
+    relative_delays_s,
     rfc3550_jitter_ms,
 )
 from quality.media_gate import Outcome, judge, new_pop_gate
@@ -171,6 +172,43 @@ def test_a_stall_stretches_the_mean_one_way_delay_not_the_median() -> None:
     figures = path_figures(sent, received)
     assert figures.one_way_median_ms == pytest.approx(40)
     assert figures.one_way_ms > 60
+
+
+def test_the_listeners_buffer_holds_most_delays_and_the_latest_packets_count_as_lost() -> None:
+    """An adaptive jitter buffer (NetEq's quantile): 40 ms paths, every 50th packet 60 ms
+    later. The buffer takes the 97th percentile of the delay beyond the fastest packet, so
+    those 2 % miss their turn: the E-model hears them lost (G.1020's buffer discards), while
+    the path lost none; the delay it hears is the fastest packet's plus the buffer."""
+    sent = [Sent(bytes([i]), i * 0.02) for i in range(250)]
+    late = {i for i in range(250) if i % 50 == 3}
+    received = sorted(
+        (Received(bytes([i]), i * 960, i * 0.02 + 0.04 + (0.06 if i in late else 0.0))
+         for i in range(250)),
+        key=lambda packet: packet.at,
+    )  # fmt: skip
+    figures = path_figures(sent, received)
+    assert figures.loss.lost == 0 and figures.one_way_min_ms == pytest.approx(40)
+    assert figures.buffer_ms == pytest.approx(20)  # a frame: 98 % of the packets were on time
+    assert figures.late == sum(i in late for i in range(figures.packets_sent))
+    assert figures.packets_sent == 225 and figures.late == 5
+    assert figures.listener_loss.loss_pct == pytest.approx(100 * 5 / 225)
+    report = judged("ams1-sfu01", "192.0.2.10", figures, 0.3, 81.0, 5.0)
+    assert report.loss_pct == 0 and report.late_pct == report.heard_loss_pct == round(500 / 225, 3)
+    expected = emodel.rating(40 + 20 + 20 + 6.5, report.heard_loss_pct, report.heard_burst_r, OPUS)
+    assert report.r_factor == pytest.approx(expected, abs=0.01)
+    assert "jitter buffer (adaptive)           20 ms, 2.22 % of packets too late" in summary(report)
+    # every 10th 60 ms later: beyond the quantile, the buffer holds them, and the wait is heard
+    spread = [Received(bytes([i]), i * 960, i * 0.02 + 0.04 + (0.06 if i % 10 == 3 else 0.0))
+              for i in range(250)]  # fmt: skip
+    deep = path_figures(sent, sorted(spread, key=lambda packet: packet.at))
+    assert deep.buffer_ms == pytest.approx(60) and deep.late == 0
+    assert judged("a", "192.0.2.10", deep, 0.3, 81.0, 5.0).mouth_to_ear_ms == 40 + 60 + 26.5
+
+
+def test_relative_delays_follow_the_rtp_timestamp_across_its_wrap() -> None:
+    top = 2**32 - 960
+    packets = [(top, 1.00), ((top + 960) % 2**32, 1.03), ((top + 1920) % 2**32, 1.04)]
+    assert relative_delays_s(packets) == pytest.approx([0.0, 0.01, 0.0])
 
 
 def test_a_call_that_received_nothing_lost_everything() -> None:
