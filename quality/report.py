@@ -21,6 +21,7 @@ class CallReport:
     one_way_ms: float = 0.0  # publisher -> SFU -> subscriber, mean
     one_way_median_ms: float = 0.0
     one_way_p95_ms: float = 0.0
+    one_way_min_ms: float = 0.0  # the fastest packet's: the jitter buffer's depth is beyond it
     jitter_ms: float = 0.0  # RFC 3550's, at the subscriber, averaged over the call
     jitter_last_ms: float = 0.0  # RFC 3550's as the call ended
     packets_sent: int = 0
@@ -82,6 +83,7 @@ def judged(
         one_way_ms=round(figures.one_way_ms, 3),
         one_way_median_ms=round(figures.one_way_median_ms, 3),
         one_way_p95_ms=round(figures.one_way_p95_ms, 3),
+        one_way_min_ms=round(figures.one_way_min_ms, 3),
         jitter_ms=round(figures.jitter_ms, 3),
         jitter_last_ms=round(figures.jitter_last_ms, 3),
         packets_sent=figures.packets_sent,
