@@ -17,7 +17,7 @@ from roles.firewall.defaults import FirewallHost
 from roles.host import HostEntry
 from roles.prober.config import PeerPop, PeerServer, ProberHost, ProberTarget
 from roles.sfu.defaults import SfuTls
-from stacks.spec.capacity import capacity_floor
+from stacks.spec.capacity import capacity_floor, probe_load
 from stacks.spec.models import PopSpec
 
 # The role sections of every host's entry (roles/site.py runs one role per section).
@@ -113,7 +113,7 @@ def prober_data(
             )
             for name in delivered
         ],
-        load=spec.probing.load,
+        load=probe_load(spec),
         gate=spec.probing.gate,
         max_exposure=spec.probing.max_exposure,
         ca_bundle=spec.sfu.tls.acme.ca_bundle,

@@ -71,8 +71,9 @@ class ProbeLoad(RoleSettings):
     server_capacity_calls: int = Field(
         500,
         ge=1,
-        description="concurrent calls one server carries at the MOS bound: a stated figure "
-        "until the load benchmark measures it per instance type",
+        description="concurrent calls one server carries at the MOS bound; left out, the "
+        "provider catalogue's callsPerServer of the PoP's instance type (measured: "
+        "bench/bench_load.py), this default only for a prober run by hand without settings",
     )
     max_share_pct: float = Field(
         1.0,

@@ -5,6 +5,8 @@ Pure; the rollout's waves themselves are in stacks/rollout/waves.py."""
 import math
 from dataclasses import dataclass
 
+from roles.prober.defaults import ProbeLoad
+from stacks.spec.catalogue import load_catalogue
 from stacks.spec.models import PopSpec
 
 
@@ -103,3 +105,20 @@ def sizing_of(spec: PopSpec, calls_per_server: int, servers: int | None = None) 
     rollout = spec.deploy.rollout
     wave = largest_wave(count, rollout.canary, rollout.batch) if count else 0
     return Sizing(count, calls_per_server, peak, wave)
+
+
+def probe_load(spec: PopSpec) -> ProbeLoad:
+    """The probing mesh's load settings with the calls one server carries: the spec's own
+    `probing.load.server_capacity_calls` when it sets one, else the provider catalogue's
+    `callsPerServer` of the PoP's instance type (bench/bench_load.py), else the role's default."""
+    load = spec.probing.load
+    if "server_capacity_calls" in load.model_fields_set:
+        return load
+    per_server = load_catalogue(spec.provider.name).calls_per_server.get(
+        spec.provider.instance_type
+    )
+    return (
+        load
+        if per_server is None
+        else load.model_copy(update={"server_capacity_calls": per_server})
+    )

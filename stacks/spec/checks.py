@@ -15,6 +15,7 @@ from stacks.spec.capacity import (
     batch_size,
     capacity_floor,
     in_service_during_rollout,
+    probe_load,
     sizing_of,
 )
 from stacks.spec.catalogue import load_catalogue
@@ -777,7 +778,7 @@ def _check_probing(spec: PopSpec) -> Iterator[SpecError]:
             f"{path}.port", probing.port, f"taken by {', '.join(takers)}", "a port of its own"
         )
     servers = len(spec.server_names)
-    load = probing.load
+    load = probe_load(spec)
     per_minute = len(set(probing.servers)) * load.calls_per_minute / max(servers, 1)
     if load.share_pct(per_minute) > load.max_share_pct:
         yield SpecError(

@@ -4,14 +4,15 @@ against what was sent. (A real call is scored on the sandbox: tests/roles/test_s
 
 import fractions
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 import numpy as np
 import pytest
 from aiortc.codecs.opus import OpusEncoder
 
-from quality import voice
+from quality import calibration, voice
+from quality.calibration import Cell, ScoredCall
 from quality.emodel import CODECS
 from quality.listening import (
     FRAME_SAMPLES,
@@ -177,3 +178,27 @@ def test_the_report_carries_both_scores(call: Encoded) -> None:
     assert "heard (decoded, concealed)         0.60 % of frames concealed" in text
     not_scored = judged("sbx1-sfu01", "172.31.0.10", figures, 0.2, 1.0, 10.0)
     assert "full reference" not in summary(not_scored) and not_scored.listening_mos is None
+
+
+def synthetic_cells(ie: float, bpl: float) -> list[Cell]:
+    """Cells whose listening scores are exactly the E-model's with (ie, bpl)."""
+    truth = replace(CODECS["opus"], ie=ie, bpl=bpl)
+    cells = []
+    conditions = [("clean", 47, 0, 1), ("1 %", 47, 1, 1), ("5 %", 47, 5, 1),
+                  ("10 % bursty", 47, 10, 2.5), ("200 ms", 247, 0, 1)]  # fmt: skip
+    for name, delay, loss, burst in conditions:
+        call = ScoredCall(delay, loss, burst, 0.0)
+        mos = calibration.cell_mos(Cell(name, (call,)), truth)
+        cells.append(Cell(name, (replace(call, listening_mos=mos),)))
+    return cells
+
+
+def test_the_fit_finds_the_codec_parameters_the_scores_came_from() -> None:
+    cells = synthetic_cells(ie=6.0, bpl=9.5)
+    found = calibration.fit(cells, CODECS["opus"])
+    assert (found.codec.ie, found.codec.bpl) == pytest.approx((6.0, 9.5), abs=0.11)
+    assert found.worst_error < 0.01 and found.codec.frame_ms == CODECS["opus"].frame_ms
+    as_g711 = calibration.judged(cells, CODECS["g711-plc"])
+    # G.711's concealment is more robust than these scores: it overrates every lossy cell
+    assert as_g711.errors["10 % bursty"] > 0.5 and as_g711.errors["1 %"] > 0
+    assert as_g711.worst_error == max(abs(e) for e in as_g711.errors.values())

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from stacks.spec import SpecError, SpecInvalid, parse_pop
-from stacks.spec.capacity import Sizing, sizing_of
+from stacks.spec.capacity import Sizing, probe_load, sizing_of
 from stacks.spec.catalogue import load_catalogue
 from tests.pop_specs import VALID_CONTEXT, valid_pop
 
@@ -84,3 +84,15 @@ def test_an_unsized_pop_is_not_checked_and_the_figures_add_up() -> None:
     assert sizing == Sizing(servers=4, calls_per_server=500, peak_calls=1200, largest_wave=1)
     assert (sizing.with_one_out, sizing.headroom, sizing.servers_needed) == (1500, 300, 4)
     assert sizing_of(spec, PER_SERVER, servers=3) == Sizing(3, 500, 1200, 1)
+
+
+def test_the_mesh_counts_a_server_as_the_catalogue_does_unless_the_spec_says_otherwise() -> None:
+    """The probing mesh's share of a server (probing.load) is of the calls the catalogue says
+    one server of the PoP's instance type carries; a spec's own figure wins."""
+    raw = valid_pop()
+    spec = parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
+    catalogue = load_catalogue("flexmetal").calls_per_server
+    assert probe_load(spec).server_capacity_calls == catalogue[spec.provider.instance_type]
+    raw["probing"] = {**raw.get("probing", {}), "load": {"server_capacity_calls": 4321}}
+    own = parse_pop(raw, VALID_CONTEXT, "Pulumi.ams1.yaml")
+    assert probe_load(own).server_capacity_calls == 4321

@@ -1,0 +1,142 @@
+"""Benchmark: calls per server. The load generator (quality/load.py: rooms of ROOM_SIZE callers,
+in worker processes) ramps rooms on one deployed SFU while probe calls are placed alongside,
+until the probe's median MOS falls below 4.0 or its p95 loss rises above 1 % (the knee); the
+server's CPU and packets come from its own /proc, the generator's CPU from its workers.
+
+Three ramps, on a sandbox of its own (bridge vpbench3, 172.30.214.0/24, stand-in port 58787):
+- a container host (this machine's cores, natively: what the server's CPU per call is read on);
+- the VM host with the project's tuning as deployed, then the same VM with the kernel's
+  defaults for the tuned buffers and backlogs (their values before the deploy): same host,
+  same load, side by side. The VM is emulated (TCG): its SFU breaks long before the generator
+  does, which is what gives a knee on this 2-core machine.
+
+Usage (as root, after `make setup`): .venv/bin/python bench/bench_load.py [HOLD_S]
+Writes bench/results/load.json and prints the tables.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from quality import load
+from quality.probe import Target, probe
+from quality.report import CallReport
+from roles.sfu.access import Credentials
+from sandbox import settings as sandbox_settings
+from tests.project import PROJECT_ROOT
+from tests.sandbox_fixture import SandboxUnderTest
+from tests.site_fixture import Inventory, deliver_and_declare, deploy, sandbox_spec
+
+SETTINGS = {
+    "VOICEPOP_SANDBOX_BRIDGE": "vpbench3",
+    "VOICEPOP_SANDBOX_NETWORK": "172.30.214.0/24",
+    "VOICEPOP_SANDBOX_STANDIN_PORT": "58787",
+    "VOICEPOP_SANDBOX_ROUTE53_PORT": "58788",
+    "VOICEPOP_SANDBOX_ACME_MANAGEMENT_PORT": "55000",
+    "VOICEPOP_SANDBOX_DNS_PORT": "58053",
+}
+CONTAINER = ("sbx1-sfu01", "bm7.std.8")
+VM = ("sbx1-sfu02", "bm9.std.16")
+ROOM_SIZE = 4  # a small group call: 4 streams in, 12 out a room
+CONTAINER_STEPS = [0, 2, 4, 8, 12, 16, 24, 32, 48]
+VM_STEPS = [0, 1, 2, 3, 4, 6, 8, 12, 16]
+PROBE_S = 4.0
+RESULTS = PROJECT_ROOT / "bench" / "results" / "load.json"
+# the kernel_tuning role's buffers and backlogs (roles/kernel_tuning/defaults.py)
+TUNED = ("net.core.rmem_max net.core.wmem_max net.core.rmem_default net.core.wmem_default "
+         "net.core.optmem_max net.core.netdev_max_backlog net.core.netdev_budget "
+         "net.ipv4.udp_rmem_min net.ipv4.udp_wmem_min")  # fmt: skip
+QUIET = "anycast-healthchecker unattended-upgrades prometheus-bird-exporter"  # as bench_listening
+
+
+def sysctls(sandbox: SandboxUnderTest, address: str) -> dict[str, str]:
+    output = sandbox.ssh(address, f"sysctl {TUNED}")
+    return dict(line.split(" = ", 1) for line in output.strip().splitlines())
+
+
+def run_ramp(sandbox: SandboxUnderTest, host: dict[str, Any], steps: list[int],
+             hold_s: float) -> list[dict[str, Any]]:  # fmt: skip
+    address = host["address"]
+    credentials = Credentials.from_environment()
+    target = load.Target(f"https://{host['dns_names'][0]}:443/janus", address)
+
+    def sample() -> load.ServerSample:
+        return load.server_sample(
+            sandbox.ssh(address, load.SERVER_SAMPLE_COMMAND), time.monotonic()
+        )
+
+    async def probe_call() -> CallReport:
+        return await probe(Target.of_host(host), credentials, PROBE_S)
+
+    ramped = asyncio.run(load.ramp(target, credentials, ROOM_SIZE, steps, hold_s, probe_call,
+                                   sample, processes=2))  # fmt: skip
+    rows = load.summary(ramped, ROOM_SIZE)
+    knee = load.knee(ramped)
+    print(f"| rooms ({ROOM_SIZE} callers) | probe MOS median | probe loss p95 % | SFU cores | "
+          "pps in | pps out | generator cores | broken |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    for row in rows:
+        print(f"| {row['rooms']} | {row['probe_mos_median']:.2f} | {row['probe_loss_p95']:.2f} | "
+              f"{row['server_cores']:.3f} | {row['server_pps_in']} | {row['server_pps_out']} | "
+              f"{row['generator_cores']:.2f} | {'**yes**' if row['broken'] else ''} |",
+              flush=True)  # fmt: skip
+    per_call = load.cpu_per_call(ramped)
+    print(f"knee: {knee.rooms if knee else 'not reached'} rooms; SFU CPU per room "
+          f"{1000 * per_call:.1f} ms/s\n", flush=True)  # fmt: skip
+    return [{**row, "knee": knee is not None and row["rooms"] == knee.rooms,
+             "cpu_per_room": per_call} for row in rows]  # fmt: skip
+
+
+def deployed(sandbox: SandboxUnderTest) -> tuple[Inventory, dict[str, str]]:
+    spec = sandbox_spec(sandbox)
+    inventory = deliver_and_declare(sandbox, spec, (CONTAINER, VM))
+    before = sysctls(sandbox, inventory.host(VM[0])["address"])
+    done = deploy(inventory)
+    if done.returncode != 0:
+        sys.exit(f"the site deploy failed:\n{done.stdout[-4000:]}")
+    for name, _ in (CONTAINER, VM):
+        sandbox.ssh(inventory.host(name)["address"], f"systemctl stop {QUIET}")
+    return inventory, before
+
+
+def main(hold_s: float) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    sandbox = SandboxUnderTest(folder, settings=SETTINGS)
+    (folder / "backend").mkdir()
+    if (started := sandbox.sandbox("up")).returncode != 0:
+        sys.exit(started.stdout + started.stderr)
+    os.environ["REQUESTS_CA_BUNDLE"] = str(sandbox.acme_trust)
+    os.environ.update(sandbox_settings.SFU_TOKEN_ENVIRONMENT)
+    results: dict[str, Any] = {"room_size": ROOM_SIZE, "hold_s": hold_s, "probe_s": PROBE_S}
+    try:
+        sandbox.standin("settings", "step_delay_s=0.05", "release_delay_s=0.05")
+        inventory, defaults = deployed(sandbox)
+        vm = inventory.host(VM[0])
+        print("## container host (native CPU)", flush=True)
+        results["container"] = run_ramp(sandbox, inventory.host(CONTAINER[0]), CONTAINER_STEPS,
+                                         hold_s)  # fmt: skip
+        results["vm_tuned_sysctls"] = sysctls(sandbox, vm["address"])
+        print(f"## VM host, the project's tuning: {results['vm_tuned_sysctls']}", flush=True)
+        results["vm_tuned"] = run_ramp(sandbox, vm, VM_STEPS, hold_s)
+        sandbox.ssh(
+            vm["address"], "sysctl -q " + " ".join(f"{k}='{v}'" for k, v in defaults.items())
+        )
+        results["vm_default_sysctls"] = sysctls(sandbox, vm["address"])
+        print(f"## VM host, the kernel's defaults: {results['vm_default_sysctls']}", flush=True)
+        results["vm_defaults"] = run_ramp(sandbox, vm, VM_STEPS, hold_s)
+    finally:
+        sandbox.sandbox("down")
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"wrote {RESULTS.relative_to(PROJECT_ROOT)}")
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 15.0)
