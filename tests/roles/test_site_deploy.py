@@ -319,7 +319,9 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
               f"rtt {call.rtt_ms} ms, loss {call.loss_pct:.2f} % of {call.packets_sent}, "
               f"MOS {call.mos}, heard MOS-LQO {call.listening_mos}")  # fmt: skip
     for call in clean:
-        assert call.ok and call.packets_lost == 0 and call.mos >= 4.3, call
+        # a perfect path's MOS, nearly (the emulated VM forwards with a jitter of its own)
+        assert call.ok and call.packets_lost == 0, call
+        assert call.mos >= emodel.best_mos(emodel.CODECS["opus"]) - 0.1, call
     assert all(call.ok for call in impaired), impaired
     assert samples[-1][0] >= spans["clean"][-1][1] - 1, "ping's replies end before the last call"
     clean_rtts, impaired_rtts = (during(samples, spans[kind]) for kind in ("clean", "impaired"))
