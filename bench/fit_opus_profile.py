@@ -26,7 +26,8 @@ from quality.emodel import CODECS
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "listening.json"
 # where the fit starts: the profile G.113 tabulates for G.711 with loss concealment
-START = replace(CODECS["opus"], ie=CODECS["g711-plc"].ie, bpl=CODECS["g711-plc"].bpl)
+G711_PLC = CODECS["g711-plc"]
+START = replace(CODECS["opus"], ie=G711_PLC.ie, bpl=G711_PLC.bpl, bursts_hurt_more=True)
 
 
 def cells_of(results: dict[str, Any]) -> list[Cell]:
