@@ -91,6 +91,8 @@ class JanusSession:
                     return
                 continue
             batch = events if isinstance(events, list) else [events]
+            if self._closed or loop.is_closed():  # a long poll outlived its caller's loop
+                return
             loop.call_soon_threadsafe(self._deliver, batch)
 
     def _deliver(self, batch: list[Event]) -> None:

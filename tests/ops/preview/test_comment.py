@@ -13,6 +13,7 @@ from ops.preview.danger import dangers
 from ops.preview.events import HostChange, PropertyChange, StackPreview, stack_preview
 from ops.preview.hosts import planned_host_changes
 from ops.preview.saved import preview_of
+from stacks.spec.catalogue import load_catalogue
 
 pytestmark = pytest.mark.preview
 
@@ -227,15 +228,21 @@ def test_the_largest_draining_wave_against_the_floor() -> None:
     assert "below the capacity floor" not in line
 
 
+CALLS = load_catalogue("flexmetal").calls_per_server
+SMALL, LARGE = CALLS["bm7.std.8"], CALLS["bm7.std.16"]
+
+
 def test_a_new_instance_type_states_the_headroom_at_the_peak_before_and_after() -> None:
-    """The recorded change moves the sandbox's 3 servers from bm7.std.8 to bm7.std.16 (500
-    and 1000 calls each, the catalogue's): with one out, 1000 → 2000 calls."""
-    preview = replace(recorded("server-replaced"), peak_calls=1200, instance_type="bm7.std.16")
+    """The recorded change moves the sandbox's 3 servers from bm7.std.8 to bm7.std.16 (the
+    catalogue's calls each): with one out, 2 of the first → 2 of the second."""
+    assert LARGE > SMALL
+    peak = 2 * SMALL + 10
+    preview = replace(recorded("server-replaced"), peak_calls=peak, instance_type="bm7.std.16")
     section = section_of(render([preview]), "sandbox")
     assert "**Capacity**: sandbox: 3 servers of bm7.std.8 → bm7.std.16 (capacity floor" in section
     assert (
-        "peak 1200 calls, with one server out: 1000 → 2000 (headroom -200 → +800, "
-        "capacity.peak_calls)" in section
+        f"peak {peak} calls, with one server out: {2 * SMALL} → {2 * LARGE} (headroom -10 → "
+        f"{2 * LARGE - peak:+d}, capacity.peak_calls)" in section
     )
     assert "short of the peak" not in section
     unsized = replace(recorded("server-replaced"), instance_type="bm7.std.16")
@@ -243,15 +250,18 @@ def test_a_new_instance_type_states_the_headroom_at_the_peak_before_and_after() 
 
 
 def test_a_removal_short_of_the_peak_is_a_dangerous_change() -> None:
-    preview = replace(recorded("server-removed"), min_in_service="50%", peak_calls=900,
+    peak = 2 * SMALL - 10  # carried by 3 servers with one out, not by 2
+    preview = replace(recorded("server-removed"), min_in_service="50%", peak_calls=peak,
                       instance_type="bm7.std.8")  # fmt: skip
     comment = render([preview])
     assert "⚠️ **short of the peak** sandbox: 3 → 2 servers" in comment
-    assert "with one server out: 1000 → 500 (headroom +100 → -400" in comment
+    assert (
+        f"with one server out: {2 * SMALL} → {SMALL} (headroom +10 → {SMALL - peak:+d}" in comment
+    )
     block = comment[comment.index("### ⚠️ Dangerous changes") : comment.index("### `sandbox`")]
     assert (
-        "**capacity short of the peak**: 500 calls with one server out, below the peak of 900 "
-        "(was 1000)" in block
+        f"**capacity short of the peak**: {SMALL} calls with one server out, below the peak of "
+        f"{peak} (was {2 * SMALL})" in block
     )
     saved = preview_of(json.loads(json.dumps(asdict(preview), default=str)))
-    assert (saved.peak_calls, saved.instance_type) == (900, "bm7.std.8")  # a CI matrix's join
+    assert (saved.peak_calls, saved.instance_type) == (peak, "bm7.std.8")  # a CI matrix's join

@@ -3,6 +3,7 @@ Pulumi.yaml; the code linked): a bad flag gets the spec's error and creates noth
 one writes the stack file, initialises the stack with the template PoP's MD5 key and
 previews it on the real engine."""
 
+import math
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from ops.new_region import Region, main, scaffold, template_of
+from stacks.spec.catalogue import load_catalogue
 from tests.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.preview
@@ -19,6 +21,7 @@ pytestmark = pytest.mark.preview
 SAMPLE_PASSPHRASE = "voicepop-sample-stacks"  # the sample production stacks' (tools/env.sh)
 # the project's own state and the files the test writes are the copy's; every other folder
 # (the program, plugins, roles, tools, the virtualenv, ...) is linked
+LARGE = load_catalogue("flexmetal").calls_per_server["bm7.std.16"]
 OWN = (".git", ".state", "routing", "inventories")
 
 
@@ -62,7 +65,7 @@ def test_the_scaffold_takes_the_fleet_from_the_template() -> None:
     assert pop["bgp"]["neighbors"] == raw["bgp"]["neighbors"]  # the provider's routers
     assert [p["kind"] for p in pop["bgp"]["prefixes"]] == ["anycast", "anycast"]
     # a PoP's peak is its own: never the template's, given or none
-    assert raw["capacity"]["peak_calls"] == 5000 and "capacity" not in pop
+    assert raw["capacity"]["peak_calls"] == 1000 and "capacity" not in pop
     sized = scaffold(Region("lax1", "NA: Los Angeles", 4, peak_calls=2500), raw)
     assert sized["capacity"] == {"peak_calls": 2500}
 
@@ -77,9 +80,10 @@ def test_the_scaffold_takes_the_fleet_from_the_template() -> None:
         ),
         (["--servers", "0"], "voicepop:pop.servers.count: 0: a PoP needs at least one server"),
         (
-            ["--peak-calls", "1500"],  # 2 servers of bm7.std.16: 1000 calls with one out
-            "voicepop:pop.capacity.peak_calls: 1500: 2 bm7.std.16 server(s) of 1000 calls each "
-            "carry 1000 calls with one out, 500 short of the peak; allowed: at least 3 servers",
+            ["--peak-calls", str(LARGE + 50)],  # 2 servers of bm7.std.16: one's calls, one out
+            f"voicepop:pop.capacity.peak_calls: {LARGE + 50}: 2 bm7.std.16 server(s) of {LARGE} "
+            f"calls each carry {LARGE} calls with one out, 50 short of the peak; allowed: at "
+            f"least {math.ceil((LARGE + 50) / LARGE) + 1} servers",
         ),
         (["--pop", "ams1"], "Pulumi.ams1.yaml exists already"),
         (
