@@ -91,9 +91,12 @@ class JanusSession:
                     return
                 continue
             batch = events if isinstance(events, list) else [events]
-            if self._closed or loop.is_closed():  # a long poll outlived its caller's loop
+            if self._closed:
                 return
-            loop.call_soon_threadsafe(self._deliver, batch)
+            try:
+                loop.call_soon_threadsafe(self._deliver, batch)
+            except RuntimeError:  # its caller's loop is closed: a long poll outlived it
+                return
 
     def _deliver(self, batch: list[Event]) -> None:
         self._events.extend(event for event in batch if event.get("janus") != "keepalive")
