@@ -165,10 +165,10 @@ def rating(one_way_ms: float, loss_pct: float, burst_r: float, codec: CodecProfi
     )
 
 
-def best_mos(codec: CodecProfile) -> float:
-    """The MOS of a perfect path for the codec: no loss, no network delay, a one-frame jitter
-    buffer (a clean sandbox path scores within a few hundredths of it)."""
-    return mos_of(rating(mouth_to_ear_ms(0.0, codec.frame_ms, codec), 0.0, 1.0, codec))
+def best_mos(codec: CodecProfile, buffer_ms: float) -> float:
+    """The MOS of a perfect path for the codec: no loss, no network delay, the jitter buffer's
+    least depth (a clean sandbox path scores within a few hundredths of it)."""
+    return mos_of(rating(mouth_to_ear_ms(0.0, buffer_ms, codec), 0.0, 1.0, codec))
 
 
 def mos_of(r: float) -> float:

@@ -175,34 +175,37 @@ def test_a_stall_stretches_the_mean_one_way_delay_not_the_median() -> None:
 
 
 def test_the_listeners_buffer_holds_most_delays_and_the_latest_packets_count_as_lost() -> None:
-    """An adaptive jitter buffer (NetEq's quantile): 40 ms paths, every 50th packet 60 ms
-    later. The buffer takes the 97th percentile of the delay beyond the fastest packet, so
-    those 2 % miss their turn: the E-model hears them lost (G.1020's buffer discards), while
-    the path lost none; the delay it hears is the fastest packet's plus the buffer."""
+    """An adaptive jitter buffer (NetEq's quantile, from NetEq's start delay up): 40 ms paths,
+    every 50th packet 120 ms later. The buffer takes the 97th percentile of the delay beyond
+    the fastest packet, at least 80 ms, so those 2 % miss their turn: the E-model hears them
+    lost (G.1020's buffer discards), while the path lost none; the delay it hears is the
+    fastest packet's plus the buffer. A stall under 80 ms costs nothing."""
     sent = [Sent(bytes([i]), i * 0.02) for i in range(250)]
     late = {i for i in range(250) if i % 50 == 3}
-    received = sorted(
-        (Received(bytes([i]), i * 960, i * 0.02 + 0.04 + (0.06 if i in late else 0.0))
-         for i in range(250)),
-        key=lambda packet: packet.at,
-    )  # fmt: skip
-    figures = path_figures(sent, received)
+
+    def arrivals(extra_s: dict[int, float]) -> list[Received]:
+        return sorted(
+            (Received(bytes([i]), i * 960, i * 0.02 + 0.04 + extra_s.get(i, 0.0))
+             for i in range(250)),
+            key=lambda packet: packet.at,
+        )  # fmt: skip
+
+    figures = path_figures(sent, arrivals(dict.fromkeys(late, 0.12)))
     assert figures.loss.lost == 0 and figures.one_way_min_ms == pytest.approx(40)
-    assert figures.buffer_ms == pytest.approx(20)  # a frame: 98 % of the packets were on time
-    assert figures.late == sum(i in late for i in range(figures.packets_sent))
+    assert figures.buffer_ms == pytest.approx(80)  # NetEq's start: 98 % were on time
     assert figures.packets_sent == 225 and figures.late == 5
     assert figures.listener_loss.loss_pct == pytest.approx(100 * 5 / 225)
     report = judged("ams1-sfu01", "192.0.2.10", figures, 0.3, 81.0, 5.0)
     assert report.loss_pct == 0 and report.late_pct == report.heard_loss_pct == round(500 / 225, 3)
-    expected = emodel.rating(40 + 20 + 20 + 6.5, report.heard_loss_pct, report.heard_burst_r, OPUS)
+    expected = emodel.rating(40 + 80 + 20 + 6.5, report.heard_loss_pct, report.heard_burst_r, OPUS)
     assert report.r_factor == pytest.approx(expected, abs=0.01)
-    assert "jitter buffer (adaptive)           20 ms, 2.22 % of packets too late" in summary(report)
-    # every 10th 60 ms later: beyond the quantile, the buffer holds them, and the wait is heard
-    spread = [Received(bytes([i]), i * 960, i * 0.02 + 0.04 + (0.06 if i % 10 == 3 else 0.0))
-              for i in range(250)]  # fmt: skip
-    deep = path_figures(sent, sorted(spread, key=lambda packet: packet.at))
-    assert deep.buffer_ms == pytest.approx(60) and deep.late == 0
-    assert judged("a", "192.0.2.10", deep, 0.3, 81.0, 5.0).mouth_to_ear_ms == 40 + 60 + 26.5
+    assert "jitter buffer (adaptive)           80 ms, 2.22 % of packets too late" in summary(report)
+    stalled = path_figures(sent, arrivals(dict.fromkeys(late, 0.06)))  # 60 ms: held
+    assert stalled.late == 0 and stalled.buffer_ms == pytest.approx(80)
+    # every 10th 120 ms later: beyond the quantile, the buffer holds them, and the wait is heard
+    deep = path_figures(sent, arrivals({i: 0.12 for i in range(250) if i % 10 == 3}))
+    assert deep.buffer_ms == pytest.approx(120) and deep.late == 0
+    assert judged("a", "192.0.2.10", deep, 0.3, 81.0, 5.0).mouth_to_ear_ms == 40 + 120 + 26.5
 
 
 def test_relative_delays_follow_the_rtp_timestamp_across_its_wrap() -> None:
@@ -223,7 +226,7 @@ def test_the_report_judges_the_path_with_the_emodel() -> None:
     # packets 1 to 224 judged (0 was never received, the last 0.5 s may be in flight): 4 lost
     assert report.ok and report.packets_sent == 224
     assert report.loss_pct == pytest.approx(100 * 4 / 224, abs=0.001)
-    expected_r = emodel.rating(40 + 20 + 6.5 + 20, report.loss_pct, report.burst_r, OPUS)
+    expected_r = emodel.rating(40 + 80 + 20 + 6.5, report.loss_pct, report.burst_r, OPUS)
     assert report.r_factor == pytest.approx(expected_r, abs=0.01)
     assert report.mos == pytest.approx(emodel.mos_of(expected_r), abs=0.001)
     text = summary(report)

@@ -25,6 +25,7 @@ from deploy.results import HostDeployFailed
 from deploy.runner import ANNOUNCEMENT_SUITE, deploy_host
 from deploy.ssh import SSH_ATTEMPTS
 from quality import emodel
+from quality.measure import BUFFER_START_MS
 from quality.report import CallReport
 from roles.anycast.config import BIRD_CONF
 from roles.base.files import AUDIT_KEY, JOURNALD_DROPIN, STALE_LIBRARY_UNITS
@@ -271,9 +272,9 @@ def mos_for(fastest_one_way_ms: float, buffer_ms: float, heard_loss_pct: float) 
 
 def listeners_buffer_ms(rtts: dict[int, float]) -> float:
     """What the listener's adaptive jitter buffer holds (quality/measure.py) for ping's packets:
-    the 97th percentile of their delay beyond the fastest one's, at least a frame."""
+    the 97th percentile of their delay beyond the fastest one's, at least BUFFER_START_MS."""
     ordered = sorted(rtts.values())
-    return max(20.0, ordered[int(0.97 * len(ordered))] - ordered[0])
+    return max(BUFFER_START_MS, ordered[int(0.97 * len(ordered))] - ordered[0])
 
 
 def loss_bounds(loss_pct: float, packets: int) -> tuple[float, float]:
@@ -321,7 +322,7 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
     for call in clean:
         # a perfect path's MOS, nearly (the emulated VM forwards with a jitter of its own)
         assert call.ok and call.packets_lost == 0, call
-        assert call.mos >= emodel.best_mos(emodel.CODECS["opus"]) - 0.1, call
+        assert call.mos >= emodel.best_mos(emodel.CODECS["opus"], BUFFER_START_MS) - 0.1, call
     assert all(call.ok for call in impaired), impaired
     assert samples[-1][0] >= spans["clean"][-1][1] - 1, "ping's replies end before the last call"
     clean_rtts, impaired_rtts = (during(samples, spans[kind]) for kind in ("clean", "impaired"))
