@@ -19,15 +19,12 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from quality import load
-from quality.probe import Target, probe
-from quality.report import CallReport
 from roles.sfu.access import Credentials
 from sandbox import settings as sandbox_settings
 from tests.project import PROJECT_ROOT
@@ -69,20 +66,13 @@ def sysctls(sandbox: SandboxUnderTest, address: str) -> dict[str, str]:
 
 def run_ramp(sandbox: SandboxUnderTest, host: dict[str, Any], steps: list[int],
              hold_s: float) -> list[dict[str, Any]]:  # fmt: skip
-    address = host["address"]
     credentials = Credentials.from_environment()
-    target = load.Target(f"https://{host['dns_names'][0]}:443/janus", address)
-
-    def sample() -> load.ServerSample:
-        return load.server_sample(
-            sandbox.ssh(address, load.SERVER_SAMPLE_COMMAND), time.monotonic()
-        )
-
-    async def probe_call() -> CallReport:
-        return await probe(Target.of_host(host), credentials, PROBE_S)
-
-    ramped = asyncio.run(load.ramp(target, credentials, ROOM_SIZE, steps, hold_s, probe_call,
-                                   sample, processes=2))  # fmt: skip
+    ramped = asyncio.run(
+        load.ramp(load.endpoint_of(host), credentials, ROOM_SIZE, steps, hold_s,
+                  load.prober_of(host, credentials, PROBE_S),
+                  load.sampler_via(lambda command: sandbox.ssh(host["address"], command)),
+                  processes=2)
+    )  # fmt: skip
     rows = load.summary(ramped, ROOM_SIZE)
     knee = load.knee(ramped)
     print(f"| rooms ({ROOM_SIZE} callers) | probe MOS median | probe loss p95 % | SFU cores | "

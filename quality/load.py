@@ -31,6 +31,7 @@ from aiortc.codecs.opus import OpusEncoder
 from quality import voice
 from quality.call import VIDEOROOM, gather_only_on, source_address_towards
 from quality.janus import JanusError, JanusSession
+from quality.probe import Target, probe
 from quality.report import CallReport
 from roles.sfu.access import Credentials, probe_room_secret
 
@@ -169,12 +170,14 @@ class Room:
 
 
 @dataclass(frozen=True)
-class Target:
+class SfuEndpoint:
+    """Where the generator's callers reach the SFU: its signalling URL, its media address."""
+
     signalling_url: str
     media_address: str
 
 
-async def _worker_loop(connection: Connection, target: Target, secrets_: list[str],
+async def _worker_loop(connection: Connection, target: SfuEndpoint, secrets_: list[str],
                        room_size: int, setup_timeout_s: float) -> None:  # fmt: skip
     gather_only_on(source_address_towards(target.media_address))
     credentials = Credentials(tuple(secrets_))
@@ -207,7 +210,7 @@ async def _worker_loop(connection: Connection, target: Target, secrets_: list[st
     connection.send(("stopped", 0, 0.0, 0, []))
 
 
-def _worker(connection: Connection, target: Target, secrets_: list[str], room_size: int,
+def _worker(connection: Connection, target: SfuEndpoint, secrets_: list[str], room_size: int,
             setup_timeout_s: float) -> None:  # fmt: skip
     asyncio.run(_worker_loop(connection, target, secrets_, room_size, setup_timeout_s))
 
@@ -255,7 +258,7 @@ class Step:
 class Generator:
     """Worker processes holding rooms; `rooms(n)` spreads n rooms over them."""
 
-    def __init__(self, target: Target, credentials: Credentials, room_size: int,
+    def __init__(self, target: SfuEndpoint, credentials: Credentials, room_size: int,
                  processes: int, setup_timeout_s: float = 20.0) -> None:  # fmt: skip
         context = multiprocessing.get_context("spawn")
         self.connections: list[Connection] = []
@@ -377,8 +380,32 @@ def server_sample(output: str, at: float) -> ServerSample:
     return ServerSample(at, (int(stat[11]) + int(stat[12])) / ticks, rx, tx)
 
 
+def endpoint_of(host: dict[str, Any]) -> SfuEndpoint:
+    """The SFU of a server as an inventory's host entry names it (its DNS name, its address)."""
+    return SfuEndpoint(f"https://{host['dns_names'][0]}:443/janus", host["address"])
+
+
+def sampler_via(run: Callable[[str], str]) -> Callable[[], ServerSample]:
+    """Samples of a server whose shell `run` reaches (SSH): SERVER_SAMPLE_COMMAND's output."""
+
+    def sample() -> ServerSample:
+        return server_sample(run(SERVER_SAMPLE_COMMAND), time.monotonic())
+
+    return sample
+
+
+def prober_of(host: dict[str, Any], credentials: Credentials,
+              seconds: float) -> Callable[[], Awaitable[CallReport]]:  # fmt: skip
+    """The probe call placed beside the load: through the server itself, `seconds` long."""
+
+    async def call() -> CallReport:
+        return await probe(Target.of_host(host), credentials, seconds)
+
+    return call
+
+
 async def ramp(
-    target: Target, credentials: Credentials, room_size: int, steps: list[int], hold_s: float,
+    target: SfuEndpoint, credentials: Credentials, room_size: int, steps: list[int], hold_s: float,
     probe: Callable[[], Awaitable[CallReport]], sample_server: Callable[[], ServerSample],
     processes: int = 2, stop_at_knee: bool = True,
 ) -> list[Step]:  # fmt: skip

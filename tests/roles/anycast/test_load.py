@@ -4,13 +4,10 @@ CPU and packets read from its own /proc. What it carries and what it costs per c
 benchmark's (bench/bench_load.py)."""
 
 import asyncio
-import time
 
 import pytest
 
 from quality import load
-from quality.probe import Target, probe
-from quality.report import CallReport
 from roles.sfu.access import Credentials
 from tests.roles.anycast.pop import HOSTS
 from tests.sandbox_fixture import SandboxUnderTest
@@ -25,20 +22,13 @@ def test_the_load_generator_ramps_rooms_on_a_server_and_reads_what_each_costs(
     inventory: Inventory, test_sandbox: SandboxUnderTest
 ) -> None:
     host = inventory.host(HOSTS[0][0])
-    address = host["address"]
     credentials = Credentials.from_environment()
-    target = load.Target(f"https://{host['dns_names'][0]}:443/janus", address)
-
-    def sample() -> load.ServerSample:
-        return load.server_sample(
-            test_sandbox.ssh(address, load.SERVER_SAMPLE_COMMAND), time.monotonic()
-        )
-
-    async def probe_call() -> CallReport:
-        return await probe(Target.of_host(host), credentials, 2.0)
-
-    steps = asyncio.run(load.ramp(target, credentials, ROOM_SIZE, [0, 1, 3], 4.0, probe_call,
-                                  sample, processes=2, stop_at_knee=False))  # fmt: skip
+    steps = asyncio.run(
+        load.ramp(load.endpoint_of(host), credentials, ROOM_SIZE, [0, 1, 3], 4.0,
+                  load.prober_of(host, credentials, 2.0),
+                  load.sampler_via(lambda command: test_sandbox.ssh(host["address"], command)),
+                  processes=2, stop_at_knee=False)
+    )  # fmt: skip
     for row in load.summary(steps, ROOM_SIZE):
         print(row)
     assert [step.rooms for step in steps] == [0, 1, 3]
