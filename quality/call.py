@@ -51,9 +51,10 @@ class Recording:
     def heard(self, log: "CallLog") -> list[Heard]:
         sent_index = {packet.key: index for index, packet in enumerate(log.sent)}
         return [
-            Heard(packet.rtp_timestamp, packet.at, payload, sent_index.get(packet.key, -1))
+            Heard(packet.rtp_timestamp, packet.at, payload, sent_index.get(packet.key, -1),
+                  log.sent[sent_index[packet.key]].at if packet.key in sent_index else None)
             for packet, payload in zip(log.received, self.payloads, strict=True)
-        ]
+        ]  # fmt: skip
 
 
 @dataclass(frozen=True)

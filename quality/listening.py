@@ -33,6 +33,7 @@ class Heard:
     at: float  # the probe's monotonic clock
     payload: bytes
     sent_index: int  # its frame's place among the publisher's, -1 when unknown
+    sent_at: float | None = None  # when the publisher sent it (the same clock as `at`)
 
 
 @dataclass(frozen=True)
@@ -50,23 +51,25 @@ class Playout:
 
 
 def played_out(heard: list[Heard], buffer_ms: float) -> Playout:
-    """A jitter buffer `buffer_ms` deep beyond the fastest packet (the E-model's, from
-    quality/measure.py): each frame plays when its RTP timestamp says it is due, that much
-    after the fastest packet's transit; a packet arriving later is dropped. Frames are placed
-    by timestamp, so reordering costs nothing a buffer can absorb."""
+    """A jitter buffer `buffer_ms` deep beyond the fastest packet (the E-model's, by the same
+    rule: quality/measure.py): a packet whose one-way delay exceeds the fastest one's by more
+    is dropped (a packet whose send time is unknown is not). Frames are placed by their RTP
+    timestamp, so reordering costs nothing a buffer can absorb."""
     if not heard:
         return Playout([], -1, 0)
     reference = heard[0].rtp_timestamp
     offsets = [((p.rtp_timestamp - reference + 2**31) % 2**32) - 2**31 for p in heard]
     start = min(offsets)
-    relative = relative_delays_s([(p.rtp_timestamp, p.at) for p in heard])
+    timed = [p for p in heard if p.sent_at is not None]
+    delays = relative_delays_s([p.at - p.sent_at for p in timed if p.sent_at is not None])
+    late_of = {id(p): too_late(d, buffer_ms) for p, d in zip(timed, delays, strict=True)}
     frames: list[bytes | None] = [None] * (round((max(offsets) - start) / FRAME_SAMPLES) + 1)
     late, first_sent_index = 0, -1
-    for packet, offset, delay in zip(heard, offsets, relative, strict=True):
+    for packet, offset in zip(heard, offsets, strict=True):
         slot = round((offset - start) / FRAME_SAMPLES)
         if slot == 0:
             first_sent_index = packet.sent_index
-        if too_late(delay, buffer_ms):
+        if late_of.get(id(packet), False):
             late += 1
             continue
         frames[slot] = packet.payload

@@ -111,19 +111,14 @@ def loss_pattern(lost_flags: list[bool]) -> LossPattern:
     return LossPattern(sent, lost, 1 / (p + q) if p + q else 1.0, lost / bursts)
 
 
-def relative_delays_s(
-    packets: list[tuple[int, float]], clock_rate: int = CLOCK_RATE
-) -> list[float]:
-    """Each packet's delay beyond the fastest one's, from its RTP timestamp and its arrival
-    ((timestamp, at) in any order), as a receiver's jitter buffer knows it: it knows no send
-    times, only when each frame was due by its timestamp."""
-    if not packets:
-        return []
-    first = packets[0][0]
-    due = [(((ts - first + 2**31) % 2**32) - 2**31) / clock_rate for ts, _ in packets]
-    transits = [at - when for (_, at), when in zip(packets, due, strict=True)]
-    fastest = min(transits)
-    return [transit - fastest for transit in transits]
+def relative_delays_s(one_way_s: list[float]) -> list[float]:
+    """Each packet's delay beyond the fastest one's, from their one-way delays (sent to
+    received, the probe's one clock). A receiver's buffer would measure them from the RTP
+    timestamps, with the sender's own pacing in them; the probe's sender is no talker's
+    client (on a busy machine its frames go out late, then in a burst), so its pacing is
+    left out: what is judged is the path."""
+    fastest = min(one_way_s, default=0.0)
+    return [delay - fastest for delay in one_way_s]
 
 
 def adaptive_buffer_ms(relative_s: list[float]) -> float:
@@ -179,9 +174,10 @@ def path_figures(
     delays = sorted(by_key[p.key].at - p.at for p in window if p.key in by_key)
     jitter = rfc3550_estimates_ms(received)  # once, for the call's mean and its last value
     pattern = loss_pattern([packet.key not in by_key for packet in window])
-    relative = relative_delays_s([(packet.rtp_timestamp, packet.at) for packet in received])
+    heard = [packet for packet in window if packet.key in by_key]
+    relative = relative_delays_s([by_key[packet.key].at - packet.at for packet in heard])
     buffer_ms = adaptive_buffer_ms(relative)
-    late_keys = {p.key for p, r in zip(received, relative, strict=True) if too_late(r, buffer_ms)}
+    late_keys = {p.key for p, r in zip(heard, relative, strict=True) if too_late(r, buffer_ms)}
     missed = [packet.key not in by_key or packet.key in late_keys for packet in window]
     return PathFigures(
         packets_sent=len(window),

@@ -66,7 +66,9 @@ def heard(
     delays = delays_s or [0.0] * len(call.payloads)
     sent = zip(call.payloads, call.timestamps, delays, strict=True)
     packets = [
-        Heard(timestamp, 10.0 + index * FRAME_S + 0.04 + delay, payload, index)
+        Heard(
+            timestamp, 10.0 + index * FRAME_S + 0.04 + delay, payload, index, 10.0 + index * FRAME_S
+        )
         for index, (payload, timestamp, delay) in enumerate(sent)
         if index not in lost
     ]

@@ -208,10 +208,16 @@ def test_the_listeners_buffer_holds_most_delays_and_the_latest_packets_count_as_
     assert judged("a", "192.0.2.10", deep, 0.3, 81.0, 5.0).mouth_to_ear_ms == 40 + 120 + 26.5
 
 
-def test_relative_delays_follow_the_rtp_timestamp_across_its_wrap() -> None:
-    top = 2**32 - 960
-    packets = [(top, 1.00), ((top + 960) % 2**32, 1.03), ((top + 1920) % 2**32, 1.04)]
-    assert relative_delays_s(packets) == pytest.approx([0.0, 0.01, 0.0])
+def test_the_probes_own_pacing_is_not_the_paths_delay() -> None:
+    """A busy machine's sender: frames 2-5 sent 100 ms late, then in a burst. Their RTP
+    timestamps say they were due earlier, but the path delayed none of them: no buffer grows,
+    no packet is late, the E-model hears a clean path."""
+    sent = [Sent(bytes([i]), i * 0.02 + (0.1 if 2 <= i <= 5 else 0.0)) for i in range(200)]
+    received = sorted((Received(bytes([i]), i * 960, p.at + 0.005) for i, p in enumerate(sent)),
+                      key=lambda packet: packet.at)  # fmt: skip
+    figures = path_figures(sent, received)
+    assert figures.buffer_ms == pytest.approx(80) and figures.late == 0
+    assert relative_delays_s([0.03, 0.01, 0.05]) == pytest.approx([0.02, 0.0, 0.04])
 
 
 def test_a_call_that_received_nothing_lost_everything() -> None:
