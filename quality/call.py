@@ -48,11 +48,12 @@ class Recording:
     sent_pcm: np.ndarray
     payloads: list[bytes]
 
-    def heard(self, log: "CallLog") -> list[Heard]:
+    def heard(self, log: "CallLog", late_keys: frozenset[bytes]) -> list[Heard]:
+        """The received packets, those of `late_keys` (the call's figures') marked late."""
         sent_index = {packet.key: index for index, packet in enumerate(log.sent)}
         return [
             Heard(packet.rtp_timestamp, packet.at, payload, sent_index.get(packet.key, -1),
-                  log.sent[sent_index[packet.key]].at if packet.key in sent_index else None)
+                  packet.key in late_keys)
             for packet, payload in zip(log.received, self.payloads, strict=True)
         ]  # fmt: skip
 

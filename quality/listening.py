@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from quality.measure import relative_delays_s, too_late
 from quality.opus import Decoder
 
 MODEL = "pesq-p862.2-wb"
@@ -33,7 +32,7 @@ class Heard:
     at: float  # the probe's monotonic clock
     payload: bytes
     sent_index: int  # its frame's place among the publisher's, -1 when unknown
-    sent_at: float | None = None  # when the publisher sent it (the same clock as `at`)
+    late: bool = False  # too late for the listener's buffer, as the call's figures found it
 
 
 @dataclass(frozen=True)
@@ -50,30 +49,25 @@ class Playout:
         return sum(frame is None for frame in self.frames)
 
 
-def played_out(heard: list[Heard], buffer_ms: float) -> Playout:
-    """A jitter buffer `buffer_ms` deep beyond the fastest packet (the E-model's, by the same
-    rule: quality/measure.py): a packet whose one-way delay exceeds the fastest one's by more
-    is dropped (a packet whose send time is unknown is not). Frames are placed by their RTP
-    timestamp, so reordering costs nothing a buffer can absorb."""
+def played_out(heard: list[Heard]) -> Playout:
+    """The listener's frames: each packet in its place by its RTP timestamp (so reordering
+    costs nothing a buffer can absorb), but those too late for the buffer, which are dropped:
+    the ones the call's figures found late (quality/measure.py), so that the E-model and the
+    listener miss the same packets."""
     if not heard:
         return Playout([], -1, 0)
     reference = heard[0].rtp_timestamp
     offsets = [((p.rtp_timestamp - reference + 2**31) % 2**32) - 2**31 for p in heard]
     start = min(offsets)
-    timed = [p for p in heard if p.sent_at is not None]
-    delays = relative_delays_s([p.at - p.sent_at for p in timed if p.sent_at is not None])
-    late_of = {id(p): too_late(d, buffer_ms) for p, d in zip(timed, delays, strict=True)}
     frames: list[bytes | None] = [None] * (round((max(offsets) - start) / FRAME_SAMPLES) + 1)
-    late, first_sent_index = 0, -1
+    first_sent_index = -1
     for packet, offset in zip(heard, offsets, strict=True):
         slot = round((offset - start) / FRAME_SAMPLES)
         if slot == 0:
             first_sent_index = packet.sent_index
-        if late_of.get(id(packet), False):
-            late += 1
-            continue
-        frames[slot] = packet.payload
-    return Playout(frames, first_sent_index, late)
+        if not packet.late:
+            frames[slot] = packet.payload
+    return Playout(frames, first_sent_index, sum(packet.late for packet in heard))
 
 
 def decoded(playout: Playout) -> np.ndarray:
@@ -110,19 +104,18 @@ def lag_of(reference: np.ndarray, degraded: np.ndarray, expected: int, search: i
 class ListeningScore:
     mos_lqo: float | None  # P.862.2's MOS-LQO (1.04 to 4.64); None: not scored (`error`)
     concealed_pct: float  # frames the decoder concealed, of those the listener played
-    buffer_ms: float
     error: str = ""
     model: str = MODEL
 
 
-def listening_score(sent_pcm: np.ndarray, heard: list[Heard], buffer_ms: float) -> ListeningScore:
+def listening_score(sent_pcm: np.ndarray, heard: list[Heard]) -> ListeningScore:
     """What the call sounded like: `sent_pcm` the publisher's 48 kHz audio from its first
     frame, `heard` the subscriber's packets as they came."""
-    playout = played_out(heard, buffer_ms)
+    playout = played_out(heard)
     frames = len(playout.frames) or 1
     concealed = round(100 * playout.concealed / frames, 3)
     if not playout.frames:
-        return ListeningScore(None, concealed, buffer_ms, "no packet was received")
+        return ListeningScore(None, concealed, "no packet was received")
     degraded = decoded(playout)
     reference = wideband(sent_pcm)
     step = FRAME_SAMPLES * RATE // SENT_RATE
@@ -134,5 +127,5 @@ def listening_score(sent_pcm: np.ndarray, heard: list[Heard], buffer_ms: float) 
     try:
         mos = pesq.pesq(RATE, reference[lag : lag + span], degraded[:span], "wb")
     except pesq.PesqError as error:
-        return ListeningScore(None, concealed, buffer_ms, f"{type(error).__name__}: {error}")
-    return ListeningScore(round(float(mos), 3), concealed, buffer_ms)
+        return ListeningScore(None, concealed, f"{type(error).__name__}: {error}")
+    return ListeningScore(round(float(mos), 3), concealed)

@@ -149,8 +149,14 @@ class PathFigures:
     loss: LossPattern  # lost on the way
     one_way_min_ms: float = 0.0  # the fastest packet's: where the jitter buffer's depth starts
     buffer_ms: float = BUFFER_START_MS  # the listener's jitter buffer (adaptive_buffer_ms)
-    late: int = 0  # received, but after their turn to play: concealed as if lost
+    # received, but after their turn to play: concealed as if lost (the listening score
+    # conceals exactly these: quality/listening.py)
+    late_keys: frozenset[bytes] = frozenset()
     heard_loss: LossPattern | None = None  # lost or late: what the listener missed
+
+    @property
+    def late(self) -> int:
+        return len(self.late_keys)
 
     @property
     def listener_loss(self) -> LossPattern:
@@ -177,7 +183,9 @@ def path_figures(
     heard = [packet for packet in window if packet.key in by_key]
     relative = relative_delays_s([by_key[packet.key].at - packet.at for packet in heard])
     buffer_ms = adaptive_buffer_ms(relative)
-    late_keys = {p.key for p, r in zip(heard, relative, strict=True) if too_late(r, buffer_ms)}
+    late_keys = frozenset(
+        p.key for p, r in zip(heard, relative, strict=True) if too_late(r, buffer_ms)
+    )
     missed = [packet.key not in by_key or packet.key in late_keys for packet in window]
     return PathFigures(
         packets_sent=len(window),
@@ -190,6 +198,6 @@ def path_figures(
         loss=pattern,
         one_way_min_ms=1000 * delays[0] if delays else 0.0,
         buffer_ms=buffer_ms,
-        late=sum(p.key in late_keys for p in window),
+        late_keys=late_keys,
         heard_loss=loss_pattern(missed),
     )

@@ -75,9 +75,8 @@ async def probe(
     codec_profile = CODECS[codec]
     listening = None
     if log.recording is not None:
-        listening = await asyncio.to_thread(
-            listening_score, log.recording.sent_pcm, log.recording.heard(log), figures.buffer_ms
-        )
+        heard = log.recording.heard(log, figures.late_keys)
+        listening = await asyncio.to_thread(listening_score, log.recording.sent_pcm, heard)
     return judged(
         target.server, target.address, figures, setup_s, log.rtt_ms, duration_s, codec_profile,
         log.media_address, listening,

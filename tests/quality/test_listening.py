@@ -25,7 +25,7 @@ from quality.listening import (
     played_out,
     wideband,
 )
-from quality.measure import LossPattern, PathFigures
+from quality.measure import LossPattern, PathFigures, relative_delays_s, too_late
 from quality.opus import Decoder
 from quality.report import judged, summary
 
@@ -61,17 +61,18 @@ def heard(
     call: Encoded,
     lost: frozenset[int] | set[int] = frozenset(),
     delays_s: list[float] | None = None,
+    buffer_ms: float = 20.0,
 ) -> list[Heard]:
-    """The packets as a subscriber gets them: 40 ms after sending, plus `delays_s`."""
+    """The packets as a subscriber gets them: 40 ms after sending, plus `delays_s`; those a
+    buffer of `buffer_ms` misses marked late, by the call's figures' rule (quality/measure.py)."""
     delays = delays_s or [0.0] * len(call.payloads)
-    sent = zip(call.payloads, call.timestamps, delays, strict=True)
+    kept = [index for index in range(len(call.payloads)) if index not in lost]
+    relative = relative_delays_s([delays[index] for index in kept])
     packets = [
-        Heard(
-            timestamp, 10.0 + index * FRAME_S + 0.04 + delay, payload, index, 10.0 + index * FRAME_S
-        )
-        for index, (payload, timestamp, delay) in enumerate(sent)
-        if index not in lost
-    ]
+        Heard(call.timestamps[index], 10.0 + index * FRAME_S + 0.04 + delays[index],
+              call.payloads[index], index, too_late(extra, buffer_ms))
+        for index, extra in zip(kept, relative, strict=True)
+    ]  # fmt: skip
     return sorted(packets, key=lambda packet: packet.at)
 
 
@@ -105,11 +106,11 @@ def test_every_frame_codes_to_a_payload_of_its_own_across_passes_of_the_loop() -
 def test_a_clean_call_scores_near_pesqs_top_and_loss_lowers_it(call: Encoded) -> None:
     """PESQ's wideband scale tops at 4.64: Opus at aiortc's 96 kbit/s, nothing lost, scores near
     it; every tenth frame lost (concealed by libopus) scores far lower."""
-    clean = listening_score(call.sent_pcm, heard(call), 20.0)
+    clean = listening_score(call.sent_pcm, heard(call))
     assert clean.model == MODEL and clean.error == ""
     assert clean.mos_lqo is not None and clean.mos_lqo >= 4.2, clean
     assert clean.concealed_pct == 0
-    lossy = listening_score(call.sent_pcm, heard(call, lost=set(range(5, 500, 10))), 20.0)
+    lossy = listening_score(call.sent_pcm, heard(call, lost=set(range(5, 500, 10))))
     assert lossy.mos_lqo is not None and lossy.mos_lqo < clean.mos_lqo - 1.0, lossy
     assert lossy.concealed_pct == pytest.approx(10, abs=0.5)
 
@@ -120,14 +121,14 @@ def test_packets_later_than_the_jitter_buffer_are_concealed_earlier_ones_reorder
     """Every fifth packet 30 ms late: a 20 ms buffer drops them (they arrive after their turn),
     a 40 ms buffer plays them, reordered, as if nothing happened."""
     delays = [0.03 if index % 5 == 0 else 0.0 for index in range(len(call.payloads))]
-    arrived = heard(call, delays_s=delays)
+    arrived, held = heard(call, delays_s=delays), heard(call, delays_s=delays, buffer_ms=40.0)
     assert [p.sent_index for p in arrived[:3]] == [1, 0, 2], "the late first arrives second"
-    shallow, deep = played_out(arrived, 20.0), played_out(arrived, 40.0)
+    shallow, deep = played_out(arrived), played_out(held)
     assert shallow.late == len(call.payloads) // 5 and shallow.frames[5] is None
     assert deep.late == 0 and deep.frames == call.payloads
     assert deep.first_sent_index == 0
-    late = listening_score(call.sent_pcm, arrived, 20.0)
-    played = listening_score(call.sent_pcm, arrived, 40.0)
+    late = listening_score(call.sent_pcm, arrived)
+    played = listening_score(call.sent_pcm, held)
     assert late.concealed_pct == pytest.approx(20, abs=0.5)
     assert played.mos_lqo is not None and late.mos_lqo is not None
     assert played.mos_lqo >= 4.2 and late.mos_lqo < played.mos_lqo - 1.0
@@ -135,7 +136,7 @@ def test_packets_later_than_the_jitter_buffer_are_concealed_earlier_ones_reorder
 
 def test_the_rtp_timestamp_may_wrap_during_a_call() -> None:
     wrapping = encoded_voice(2.0, start_timestamp=2**32 - 20 * FRAME_SAMPLES)
-    playout = played_out(heard(wrapping), 20.0)
+    playout = played_out(heard(wrapping))
     assert playout.frames == wrapping.payloads
 
 
@@ -154,7 +155,7 @@ def test_a_lost_frame_is_concealed_not_silenced(call: Encoded) -> None:
 
 def test_the_alignment_finds_where_the_heard_audio_starts(call: Encoded) -> None:
     reference = wideband(call.sent_pcm)
-    degraded = decoded(played_out(heard(call)[100:], 20.0))  # from the 100th frame on
+    degraded = decoded(played_out(heard(call)[100:]))  # from the 100th frame on
     lag = lag_of(reference, degraded, expected=100 * 320, search=4000)
     # a packet decodes to its frame's audio 6.5 ms late (Opus's look-ahead, 104 samples at
     # 16 kHz): the heard audio starts that much before frame 100 in what was sent
@@ -162,12 +163,12 @@ def test_the_alignment_finds_where_the_heard_audio_starts(call: Encoded) -> None
 
 
 def test_a_call_heard_not_at_all_is_not_scored(call: Encoded) -> None:
-    score = listening_score(call.sent_pcm, [], 20.0)
+    score = listening_score(call.sent_pcm, [])
     assert score.mos_lqo is None and score.error == "no packet was received"
 
 
 def test_the_report_carries_both_scores(call: Encoded) -> None:
-    score = listening_score(call.sent_pcm, heard(call, lost={40, 41, 90}), 20.0)
+    score = listening_score(call.sent_pcm, heard(call, lost={40, 41, 90}))
     figures = PathFigures(500, 497, 40.0, 40.0, 41.0, 0.5, 0.5, LossPattern(500, 3, 1.2, 1.5))
     report = judged("sbx1-sfu01", "172.31.0.10", figures, 0.2, 1.0, 10.0, CODECS["opus"],
                     listening=score)  # fmt: skip
