@@ -22,6 +22,7 @@ import aioice.ice
 import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs.opus import OpusEncoder
 from aiortc.contrib.media import MediaBlackhole
 from aiortc.rtp import RtpPacket, is_rtcp
 
@@ -29,10 +30,9 @@ from quality import voice
 from quality.janus import JanusError, JanusSession
 from quality.listening import Heard
 from quality.measure import Received, Sent, payload_key
+from quality.voice import FRAME_SAMPLES, SAMPLE_RATE
 from roles.sfu.access import PROBE_ROOM_DESCRIPTION, Credentials, probe_room_secret
 
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960  # 20 ms
 VIDEOROOM = "janus.plugin.videoroom"
 
 
@@ -80,6 +80,35 @@ def gather_only_on(address: str) -> None:
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [address]
 
 
+def audio_frame(pcm: np.ndarray, pts: int) -> av.AudioFrame:
+    """16-bit mono samples as a frame at the voice's rate, `pts` its first sample's index."""
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = SAMPLE_RATE
+    frame.pts = pts
+    frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+    return frame
+
+
+@dataclass(frozen=True)
+class CodedVoice:
+    pcm: np.ndarray  # what was coded
+    payloads: list[bytes]
+    timestamps: list[int]  # each payload's RTP timestamp, from 0
+
+
+def coded_voice(frames: int, rng: np.random.Generator) -> CodedVoice:
+    """The voice's first `frames` frames over `rng`'s noise, coded by aiortc's own Opus
+    encoder, frame by frame, as a call codes them."""
+    encoder = OpusEncoder()
+    pieces = [voice.samples(i * FRAME_SAMPLES, FRAME_SAMPLES, rng) for i in range(frames)]
+    payloads, timestamps = [], []
+    for index, pcm in enumerate(pieces):
+        packets, timestamp = encoder.encode(audio_frame(pcm, index * FRAME_SAMPLES))
+        payloads += packets
+        timestamps += [timestamp] * len(packets)
+    return CodedVoice(np.concatenate(pieces), payloads, timestamps)
+
+
 class Voice(MediaStreamTrack):
     """The artificial voice (quality/voice.py) at the real rate, over fresh noise: every 20 ms
     frame encodes to a payload of its own (silence would give identical payloads, which could
@@ -107,10 +136,7 @@ class Voice(MediaStreamTrack):
         signal = voice.samples(self._samples, FRAME_SAMPLES, self._random)
         if self._record:
             self._sent.append(signal)
-        frame = av.AudioFrame.from_ndarray(signal.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._samples
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        frame = audio_frame(signal, self._samples)
         self._samples += FRAME_SAMPLES
         return frame
 

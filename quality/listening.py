@@ -16,11 +16,10 @@ import av
 import numpy as np
 
 from quality.opus import Decoder
+from quality.voice import FRAME_SAMPLES, SAMPLE_RATE
 
 MODEL = "pesq-p862.2-wb"
 RATE = 16_000  # P.862.2's
-SENT_RATE = 48_000  # the probe's voice and Opus's RTP clock
-FRAME_SAMPLES = 960  # 20 ms at 48 kHz
 ALIGNMENT_SEARCH_S = 0.25  # either side of where the first packet's frame was sent
 
 
@@ -81,7 +80,7 @@ def wideband(pcm_48k: np.ndarray) -> np.ndarray:
     """The publisher's audio resampled to 16 kHz (FFmpeg's resampler, as PyAV runs it)."""
     resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
     frame = av.AudioFrame.from_ndarray(pcm_48k.reshape(1, -1), format="s16", layout="mono")
-    frame.sample_rate = SENT_RATE
+    frame.sample_rate = SAMPLE_RATE
     frames = resampler.resample(frame) + resampler.resample(None)
     return np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
 
@@ -118,7 +117,7 @@ def listening_score(sent_pcm: np.ndarray, heard: list[Heard]) -> ListeningScore:
         return ListeningScore(None, concealed, "no packet was received")
     degraded = decoded(playout)
     reference = wideband(sent_pcm)
-    step = FRAME_SAMPLES * RATE // SENT_RATE
+    step = FRAME_SAMPLES * RATE // SAMPLE_RATE
     expected = max(playout.first_sent_index, 0) * step
     lag = lag_of(reference, degraded, expected, int(ALIGNMENT_SEARCH_S * RATE))
     span = min(len(degraded), len(reference) - lag)

@@ -26,31 +26,22 @@ from typing import Any
 import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.codecs.opus import OpusEncoder
 
 from quality import voice
-from quality.call import VIDEOROOM, gather_only_on, source_address_towards
+from quality.call import VIDEOROOM, coded_voice, gather_only_on, source_address_towards
 from quality.janus import JanusError, JanusSession
 from quality.probe import Target, probe
 from quality.report import CallReport
+from quality.voice import FRAME_SAMPLES, SAMPLE_RATE
 from roles.sfu.access import Credentials, probe_room_secret
 
-FRAME_SAMPLES = 960
-FRAME_S = FRAME_SAMPLES / 48_000
+FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 LOAD_ROOM_DESCRIPTION = "voicepop load"
 
 
 def encoded_voice() -> list[bytes]:
-    """The voice's loop, coded once by aiortc's own Opus encoder (as a call codes it)."""
-    encoder, rng, payloads = OpusEncoder(), np.random.default_rng(), []
-    for index in range(int(voice.LOOP_S / FRAME_S)):
-        pcm = voice.samples(index * FRAME_SAMPLES, FRAME_SAMPLES, rng)
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts = 48_000, index * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, 48_000)
-        packets, _ = encoder.encode(frame)
-        payloads += packets
-    return payloads
+    """The voice's loop, coded once (as a call codes it)."""
+    return coded_voice(int(voice.LOOP_S / FRAME_S), np.random.default_rng()).payloads
 
 
 class EncodedVoice(MediaStreamTrack):
@@ -70,7 +61,8 @@ class EncodedVoice(MediaStreamTrack):
             self._started = time.monotonic()
         await asyncio.sleep(max(0.0, self._started + self._sent * FRAME_S - time.monotonic()))
         packet = av.Packet(self._payloads[(self._index + self._sent) % len(self._payloads)])
-        packet.pts, packet.time_base = self._sent * FRAME_SAMPLES, fractions.Fraction(1, 48_000)
+        packet.pts = self._sent * FRAME_SAMPLES
+        packet.time_base = fractions.Fraction(1, SAMPLE_RATE)
         self._sent += 1
         return packet
 

@@ -17,6 +17,7 @@ from functools import cache
 import numpy as np
 
 SAMPLE_RATE = 48_000
+FRAME_SAMPLES = 960  # 20 ms: one packet's audio
 LOOP_S = 20.0
 SEED = 27
 ACTIVE_LEVEL_DBOV = -26.0

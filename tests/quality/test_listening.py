@@ -2,20 +2,17 @@
 codes it, a listener's jitter buffer, libopus's concealment and PESQ judging what was heard
 against what was sent. (A real call is scored on the sandbox: tests/roles/test_site_deploy.py.)"""
 
-import fractions
 import json
 from dataclasses import dataclass, replace
 
-import av
 import numpy as np
 import pytest
-from aiortc.codecs.opus import OpusEncoder
 
 from quality import calibration, voice
 from quality.calibration import Cell, ScoredCall
+from quality.call import coded_voice
 from quality.emodel import CODECS
 from quality.listening import (
-    FRAME_SAMPLES,
     MODEL,
     RATE,
     Heard,
@@ -28,9 +25,10 @@ from quality.listening import (
 from quality.measure import LossPattern, PathFigures, relative_delays_s, too_late
 from quality.opus import Decoder
 from quality.report import judged, summary
+from quality.voice import FRAME_SAMPLES, SAMPLE_RATE
 
 pytestmark = pytest.mark.quality
-FRAME_S = FRAME_SAMPLES / 48_000
+FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -42,19 +40,9 @@ class Encoded:
 
 def encoded_voice(seconds: float, start_timestamp: int = 1_000) -> Encoded:
     """The probe's voice coded as a call codes it: aiortc's OpusEncoder, frame by frame."""
-    encoder, rng = OpusEncoder(), np.random.default_rng(5)
-    frames, payloads, timestamps = [], [], []
-    for index in range(int(seconds / FRAME_S)):
-        pcm = voice.samples(index * FRAME_SAMPLES, FRAME_SAMPLES, rng)
-        frames.append(pcm)
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts = 48_000, index * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, 48_000)
-        packets, timestamp = encoder.encode(frame)
-        for payload in packets:
-            payloads.append(payload)
-            timestamps.append((start_timestamp + timestamp) % 2**32)
-    return Encoded(np.concatenate(frames), payloads, timestamps)
+    coded = coded_voice(int(seconds / FRAME_S), np.random.default_rng(5))
+    timestamps = [(start_timestamp + t) % 2**32 for t in coded.timestamps]
+    return Encoded(coded.pcm, coded.payloads, timestamps)
 
 
 def heard(
