@@ -7,7 +7,7 @@ and PESQ's P.862.2 MOS-LQO of what was heard (quality/listening.py).
 
 Usage (as root, after `make setup`): .venv/bin/python bench/bench_listening.py [CALLS] [SECONDS]
 Runs its own sandbox (bridge vpbench2, 172.30.212.0/24, stand-in port 48787) with one VM host
-(its housekeeping stopped: QUIET);
+(its housekeeping stopped: tests/site_fixture.py BENCHMARK_QUIET);
 writes bench/results/listening.json (every call's report, by cell) and prints the table. The
 fit of the E-model's Opus parameters reads that file: bench/fit_opus_profile.py.
 """
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sandbox import settings as sandbox_settings
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
-from tests.site_fixture import deliver_and_declare, deploy, sandbox_spec
+from tests.site_fixture import deliver_and_declare, deploy, quieted_for_a_benchmark, sandbox_spec
 
 SETTINGS = {
     "VOICEPOP_SANDBOX_BRIDGE": "vpbench2",
@@ -39,11 +39,6 @@ SETTINGS = {
 VM = ("sbx1-sfu01", "bm9.std.16")
 RESULTS = PROJECT_ROOT / "bench" / "results" / "listening.json"
 MEAN_BURST_PACKETS = 3  # the bursty cells' loss: Gilbert-Elliott, 60 ms bursts on average
-# Stopped for the benchmark: on the emulated VM they took the CPU the SFU forwards with (the
-# health checker's curl every second, the upgrades' run after boot, the exporter's scrapes):
-# with them the clean path stalled 100-280 ms several times a call (97th percentile of the
-# delay beyond the fastest packet 175 ms), without them 18 ms
-QUIET = "anycast-healthchecker unattended-upgrades prometheus-bird-exporter"
 
 
 def bursty(loss_pct: float) -> str:
@@ -112,7 +107,7 @@ def main(calls: int, seconds: float) -> None:
         if deployed.returncode != 0:
             sys.exit(f"the site deploy failed:\n{deployed.stdout[-4000:]}")
         print(f"deployed in {time.monotonic() - started_at:.0f} s", flush=True)
-        sandbox.ssh(inventory.host(VM[0])["address"], f"systemctl stop {QUIET}")
+        quieted_for_a_benchmark(sandbox, inventory.host(VM[0])["address"])
         cells = run_cells(sandbox, inventory.host(VM[0]), calls, seconds)
     finally:
         sandbox.sandbox("down")

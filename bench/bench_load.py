@@ -29,7 +29,13 @@ from roles.sfu.access import Credentials
 from sandbox import settings as sandbox_settings
 from tests.project import PROJECT_ROOT
 from tests.sandbox_fixture import SandboxUnderTest
-from tests.site_fixture import Inventory, deliver_and_declare, deploy, sandbox_spec
+from tests.site_fixture import (
+    Inventory,
+    deliver_and_declare,
+    deploy,
+    quieted_for_a_benchmark,
+    sandbox_spec,
+)
 
 SETTINGS = {
     "VOICEPOP_SANDBOX_BRIDGE": "vpbench3",
@@ -56,7 +62,6 @@ RESULTS = PROJECT_ROOT / "bench" / "results" / "load.json"
 TUNED = ("net.core.rmem_max net.core.wmem_max net.core.rmem_default net.core.wmem_default "
          "net.core.optmem_max net.core.netdev_max_backlog net.core.netdev_budget "
          "net.ipv4.udp_rmem_min net.ipv4.udp_wmem_min")  # fmt: skip
-QUIET = "anycast-healthchecker unattended-upgrades prometheus-bird-exporter"  # as bench_listening
 
 
 def sysctls(sandbox: SandboxUnderTest, address: str) -> dict[str, str]:
@@ -100,7 +105,7 @@ def deployed(sandbox: SandboxUnderTest, host: tuple[str, str]) -> tuple[Inventor
     done = deploy(inventory)
     if done.returncode != 0:
         sys.exit(f"the site deploy failed:\n{done.stdout[-4000:]}")
-    sandbox.ssh(inventory.host(host[0])["address"], f"systemctl stop {QUIET}")
+    quieted_for_a_benchmark(sandbox, inventory.host(host[0])["address"])
     return inventory, before
 
 
