@@ -122,6 +122,19 @@ def test_packets_later_than_the_jitter_buffer_are_concealed_earlier_ones_reorder
     assert played.mos_lqo >= 4.2 and late.mos_lqo < played.mos_lqo - 1.0
 
 
+def test_a_listener_joining_mid_stream_is_scored_from_its_decoders_second_frame() -> None:
+    """A subscriber hears the voice from wherever the SFU began forwarding: a clean stretch
+    is scored near PESQ's top wherever it starts. From 4.8 s into the voice, a decoder's
+    first frame (its start-up: nothing to overlap with) scored the clean stretch 3.47 (10 s)
+    and 2.71 (3.5 s) when it was scored too."""
+    long_call = encoded_voice(15.0)
+    packets = heard(long_call)
+    for first in (100, 240, 260):
+        for frames in (175, 500):
+            score = listening_score(long_call.sent_pcm, packets[first : first + frames])
+            assert score.mos_lqo is not None and score.mos_lqo >= 4.2, (first, frames, score)
+
+
 def test_the_rtp_timestamp_may_wrap_during_a_call() -> None:
     wrapping = encoded_voice(2.0, start_timestamp=2**32 - 20 * FRAME_SAMPLES)
     playout = played_out(heard(wrapping))
