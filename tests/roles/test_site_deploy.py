@@ -318,14 +318,25 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
               f"fastest {call.one_way_min_ms:.1f}), jitter {call.jitter_ms:.2f} ms, "
               f"buffer {call.jitter_buffer_ms} ms ({call.late_pct:.2f} % late), "
               f"rtt {call.rtt_ms} ms, loss {call.loss_pct:.2f} % of {call.packets_sent}, "
-              f"MOS {call.mos}, heard MOS-LQO {call.listening_mos}")  # fmt: skip
-    for call in clean:
-        # the call gate's bound: the emulated VM, busy, forwards a packet 80 ms late now and
-        # then (one of 177, 0.56 %, scored 4.09 against a perfect path's 4.25)
-        assert call.ok and call.packets_lost == 0, call
-        assert call.mos >= 4.0, call
-    assert all(call.ok for call in impaired), impaired
+              f"MOS {call.mos}, heard MOS-LQO {call.listening_mos} ({call.concealed_pct} % "
+              f"concealed)")  # fmt: skip
     assert samples[-1][0] >= spans["clean"][-1][1] - 1, "ping's replies end before the last call"
+    for span in spans["clean"]:
+        rtts = sorted(during(samples, [span]).values())
+        print(f"ping during that clean call: median {statistics.median(rtts):.1f} ms, slowest "
+              f"{rtts[-1]:.1f} ms")  # fmt: skip
+    for call in clean:
+        # a clean path loses nothing, and the probe's MOS is the E-model's for what it measured
+        assert call.ok and call.packets_lost == 0, call
+        measured = mos_for(call.one_way_min_ms, call.jitter_buffer_ms, call.heard_loss_pct)
+        assert call.mos == pytest.approx(measured, abs=0.01), (call, measured)
+    # the call gate's bound holds for the typical clean call: now and then this busy machine
+    # stalls the emulated VM's forwarding past the listener's buffer, and the probe rightly
+    # counts those packets lost (4 of 182 came 80 ms late in one clean call in CI: MOS 3.62;
+    # one of 177 in another: 4.09), a stall of the sandbox, not of the probe's measuring
+    clean_mos = statistics.median(call.mos for call in clean)
+    assert clean_mos >= 4.0, clean
+    assert all(call.ok for call in impaired), impaired
     clean_rtts, impaired_rtts = (during(samples, spans[kind]) for kind in ("clean", "impaired"))
     # what ping saw added: at least what was injected (netem never delivers early). Medians
     # on both sides: netem's delay is symmetric about 40 ms, while this machine's stalls (the
@@ -333,12 +344,16 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
     # stretched one call's mean by 16 ms (63.1 ms one-way, its median far less)
     added = statistics.median(impaired_rtts.values()) - statistics.median(clean_rtts.values())
     assert added >= NETEM["delay_ms"] - 2, (added, impaired_rtts)
+    # RTCP's round trip is one report's: a stall of this machine inflates it, never shrinks it
+    # (a clean call's came out 18.4 ms, the next one's 11.9, the last one's 8.9): the fastest
+    # clean call's is the path's own
+    clean_rtt = min(call.rtt_ms for call in clean if call.rtt_ms is not None)
     for before, call, after in zip(clean, impaired, clean[1:], strict=False):
         typical_clean = (before.one_way_median_ms + after.one_way_median_ms) / 2
         added_delay = call.one_way_median_ms - typical_clean
         assert added_delay == pytest.approx(added, abs=5), (call, before, after, added)
-        assert call.rtt_ms is not None and before.rtt_ms is not None
-        assert call.rtt_ms - before.rtt_ms == pytest.approx(added, abs=15), (call, added)
+        assert call.rtt_ms is not None
+        assert call.rtt_ms - clean_rtt == pytest.approx(added, abs=15), (call, clean_rtt, added)
     # RFC 3550's jitter estimates the mean change of delay between packets; for a uniform
     # +-10 ms delay that is 20/3 = 6.7 ms, more with the emulated VM's own: ping's figure.
     # The probe's path has a jitter of its own (the SFU forwarding on the emulated VM, the
@@ -372,19 +387,21 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
         best = mos_for(call.one_way_min_ms, reference_buffer - 5, max(loss_low, 0.0))
         worst = mos_for(call.one_way_min_ms, reference_buffer + own_tail + 5, loss_high + 3.5)
         assert worst - 0.05 <= call.mos <= best + 0.05, (call, worst, best)
-        # and below every clean call's: by how much is the E-model's for what was measured
-        # (a fixed 0.1 failed a call whose 2 % random loss came out 0.53 %: 2 packets of 379,
-        # inside the binomial bounds above, MOS 4.308 against the clean 4.378)
-        assert call.mos < min(c.mos for c in clean), (call, clean)
+        # and below the typical clean call's: by how much is the E-model's for what was
+        # measured (a fixed 0.1 failed a call whose 2 % random loss came out 0.53 %: 2 packets
+        # of 379, inside the binomial bounds above, MOS 4.308 against the clean 4.378)
+        assert call.mos < clean_mos, (call, clean)
         # what was heard, against what was sent: the concealed frames are the ones lost or
         # late
         assert call.listening_mos is not None and call.concealed_pct is not None, call
         assert call.concealed_pct == pytest.approx(call.heard_loss_pct, abs=1.5), call
-    # and it sounded worse than the clean calls: their typical one (a short clean call on the
-    # busy emulated VM was once heard at 1.93 with nothing lost or late: not explained yet)
+    # the typical clean call sounded clean, and the impaired ones worse. (Scoring the decoder's
+    # first frame too, clean calls here were heard at 1.93 and 2.00: tests/quality/
+    # test_listening.py. Once since, a clean call with nothing lost or late was heard at
+    # 2.72, where every 4 s stretch of the voice scores 4.1 or more offline: not explained)
     heard_clean = sorted(c.listening_mos for c in clean if c.listening_mos is not None)
     heard_impaired = [c.listening_mos for c in impaired if c.listening_mos is not None]
-    assert len(heard_clean) == len(clean) and heard_clean[-1] >= 4.0, clean
+    assert len(heard_clean) == len(clean) and statistics.median(heard_clean) >= 4.0, clean
     assert statistics.fmean(heard_impaired) < statistics.median(heard_clean), (impaired, clean)
     # together the impaired calls lost what netem drops, within three standard deviations
     sent = sum(call.packets_sent for call in impaired)
