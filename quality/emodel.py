@@ -47,20 +47,22 @@ class CodecProfile:
 CODECS = {
     "opus": CodecProfile(
         "opus",
-        ie=4.0,
-        bpl=10.3,
+        ie=0.0,
+        bpl=10.1,
         frame_ms=20.0,
         lookahead_ms=6.5,
-        source="fitted to wideband PESQ (ITU-T P.862.2) of the probe's own calls (aiortc's "
-        "Opus, 96 kbit/s, libopus's concealment) under tc netem, 13 cells of loss, jitter and "
+        source="fitted to wideband PESQ (ITU-T P.862.2) of the probe's own calls (aiortc's Opus,"
+        " 96 kbit/s, libopus's concealment) under tc netem, 13 cells of loss, jitter and "
         "delay (bench/bench_listening.py, bench/fit_opus_profile.py, the table in "
-        "bench/README.md): worst cell 0.19 MOS apart, 0.15 on average (RMS), in the E-model's "
-        "listening form. The fit starts from G.113 Appendix I's G.711 with PLC (Ie 0, Bpl "
-        "25.1: G.113 tabulates no Opus), which overrated every lossy cell by up to 1.2 MOS; "
-        "as in published Opus- and SILK-aware E-model work, Ie and Bpl are fitted to PESQ. "
-        "Bursts of 60 ms hurt no more than random loss to the listener (G.107's BurstR left "
-        "it 0.39 MOS apart at best): loss is taken as random. The look-ahead is Opus's "
-        "default 6.5 ms (RFC 6716 section 2)",
+        "bench/README.md): worst cell 0.21 MOS apart, 0.13 on average (RMS), in the "
+        "E-model's listening form (the second run, the listener scored from its decoder's"
+        " second frame; the first run's Ie 4, Bpl 10.3 were 0.34 apart on it). The fit "
+        "starts from G.113 Appendix I's G.711 with PLC (Ie 0, Bpl 25.1: G.113 tabulates "
+        "no Opus), which overrated every lossy cell by up to 1.1 MOS; as in published "
+        "Opus- and SILK-aware E-model work, Ie and Bpl are fitted to PESQ. Bursts of 60 "
+        "ms hurt no more than random loss to the listener (G.107's BurstR left it 0.39 "
+        "MOS apart at best, both runs): loss is taken as random. The look-ahead is Opus's"
+        " default 6.5 ms (RFC 6716 section 2)",
         bursts_hurt_more=False,
     ),
     "g711-plc": CodecProfile(
