@@ -52,7 +52,7 @@ class Recording:
         """The received packets, those of `late_keys` (the call's figures') marked late."""
         sent_index = {packet.key: index for index, packet in enumerate(log.sent)}
         return [
-            Heard(packet.rtp_timestamp, packet.at, payload, sent_index.get(packet.key, -1),
+            Heard(packet.rtp_timestamp, payload, sent_index.get(packet.key, -1),
                   packet.key in late_keys)
             for packet, payload in zip(log.received, self.payloads, strict=True)
         ]  # fmt: skip

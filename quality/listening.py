@@ -32,7 +32,6 @@ class Heard:
     """One packet as the subscriber received it."""
 
     rtp_timestamp: int
-    at: float  # the probe's monotonic clock
     payload: bytes
     sent_index: int  # its frame's place among the publisher's, -1 when unknown
     late: bool = False  # too late for the listener's buffer, as the call's figures found it

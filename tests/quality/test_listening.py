@@ -57,11 +57,11 @@ def heard(
     kept = [index for index in range(len(call.payloads)) if index not in lost]
     relative = relative_delays_s([delays[index] for index in kept])
     packets = [
-        Heard(call.timestamps[index], 10.0 + index * FRAME_S + 0.04 + delays[index],
-              call.payloads[index], index, too_late(extra, buffer_ms))
+        (index * FRAME_S + 0.04 + delays[index],
+         Heard(call.timestamps[index], call.payloads[index], index, too_late(extra, buffer_ms)))
         for index, extra in zip(kept, relative, strict=True)
     ]  # fmt: skip
-    return sorted(packets, key=lambda packet: packet.at)
+    return [packet for _, packet in sorted(packets, key=lambda arrival: arrival[0])]
 
 
 @pytest.fixture(scope="module")
