@@ -63,7 +63,7 @@ class CallLog:
     started: float  # the first signalling request, the probe's monotonic clock
     sent: list[Sent]
     received: list[Received]
-    rtt_ms: float | None  # from the SFU's receiver reports to the publisher
+    rtt_ms: float | None  # aiortc's smoothed estimate from the SFU's receiver reports
     media_address: str = ""  # the SFU's host candidate: the server that carried the call
     recording: Recording | None = None  # what was sent and heard, when the call recorded it
 

@@ -17,7 +17,7 @@ class CallReport:
     error: str = ""
     duration_s: float = 0.0
     setup_s: float = 0.0  # first signalling request to the first media packet received
-    rtt_ms: float | None = None  # the publisher's leg, from the SFU's receiver reports
+    rtt_ms: float | None = None  # the publisher's leg, smoothed over the SFU's receiver reports
     one_way_ms: float = 0.0  # publisher -> SFU -> subscriber, mean
     one_way_median_ms: float = 0.0
     one_way_p95_ms: float = 0.0

@@ -344,16 +344,34 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
     # stretched one call's mean by 16 ms (63.1 ms one-way, its median far less)
     added = statistics.median(impaired_rtts.values()) - statistics.median(clean_rtts.values())
     assert added >= NETEM["delay_ms"] - 2, (added, impaired_rtts)
-    # RTCP's round trip is one report's: a stall of this machine inflates it, never shrinks it
-    # (a clean call's came out 18.4 ms, the next one's 11.9, the last one's 8.9): the fastest
-    # clean call's is the path's own
-    clean_rtt = min(call.rtt_ms for call in clean if call.rtt_ms is not None)
     for before, call, after in zip(clean, impaired, clean[1:], strict=False):
         typical_clean = (before.one_way_median_ms + after.one_way_median_ms) / 2
         added_delay = call.one_way_median_ms - typical_clean
         assert added_delay == pytest.approx(added, abs=5), (call, before, after, added)
-        assert call.rtt_ms is not None
-        assert call.rtt_ms - clean_rtt == pytest.approx(added, abs=15), (call, clean_rtt, added)
+    # RTCP's round trip is aiortc's estimate from the SFU's receiver reports (each new one
+    # weighs 0.15 against what came before: the call's first reports dominate it), each a
+    # sample of the path's round trip, which ping samples 50 times a second through the same
+    # call. So it lies among ping's replies of that call, above them by at most the reports'
+    # own handling (Janus's and the caller's event loop's under this machine's load), which
+    # the clean calls measure. Against ping's median it failed in CI: 61.4 ms, where netem's
+    # +-10 ms and a stall allow it
+    own_handling = max(
+        0.0,
+        *(
+            call.rtt_ms - min(during(samples, [span]).values())
+            for call, span in zip(clean, spans["clean"], strict=True)
+            if call.rtt_ms is not None
+        ),
+    )
+    print(f"RTCP's own handling on a clean call: at most {own_handling:.1f} ms above ping")
+    for call, span in zip(impaired, spans["impaired"], strict=True):
+        pings = sorted(during(samples, [span]).values())
+        print(f"ping during that impaired call: fastest {pings[0]:.1f} ms, median "
+              f"{statistics.median(pings):.1f} ms, slowest {pings[-1]:.1f} ms; "
+              f"RTCP {call.rtt_ms} ms")  # fmt: skip
+        assert call.rtt_ms is not None, call
+        assert pings[0] - 2 <= call.rtt_ms <= pings[-1] + own_handling, (call, pings, own_handling)
+        assert call.rtt_ms >= NETEM["delay_ms"] - NETEM["jitter_ms"], call  # never early
     # RFC 3550's jitter estimates the mean change of delay between packets; for a uniform
     # +-10 ms delay that is 20/3 = 6.7 ms, more with the emulated VM's own: ping's figure.
     # The probe's path has a jitter of its own (the SFU forwarding on the emulated VM, the
