@@ -11,7 +11,8 @@ Three ramps, on a sandbox of its own (bridge vpbench3, 172.30.214.0/24, stand-in
   does, which is what gives a knee on this 2-core machine.
 
 Usage (as root, after `make setup`): .venv/bin/python bench/bench_load.py [HOLD_S]
-Writes bench/results/load.json and prints the tables.
+Writes bench/results/load.json and prints the tables; `bench/bench_load.py --report` prints
+them again from that file.
 """
 
 import asyncio
@@ -80,19 +81,40 @@ def run_ramp(sandbox: SandboxUnderTest, host: dict[str, Any], steps: list[int],
     )  # fmt: skip
     rows = load.summary(ramped, ROOM_SIZE)
     knee = load.knee(ramped)
-    print(f"| rooms ({ROOM_SIZE} callers) | probe MOS median | probe loss p95 % | SFU cores | "
-          "pps in | pps out | generator cores | broken |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---|")
-    for row in rows:
-        print(f"| {row['rooms']} | {row['probe_mos_median']:.2f} | {row['probe_loss_p95']:.2f} | "
-              f"{row['server_cores']:.3f} | {row['server_pps_in']} | {row['server_pps_out']} | "
-              f"{row['generator_cores']:.2f} | {'**yes**' if row['broken'] else ''} |",
-              flush=True)  # fmt: skip
     per_call = load.cpu_per_call(ramped)
-    print(f"knee: {knee.rooms if knee else 'not reached'} rooms; SFU CPU per room "
-          f"{1000 * per_call:.1f} ms/s\n", flush=True)  # fmt: skip
-    return [{**row, "knee": knee is not None and row["rooms"] == knee.rooms,
+    rows = [{**row, "knee": knee is not None and row["rooms"] == knee.rooms,
              "cpu_per_room": per_call} for row in rows]  # fmt: skip
+    print_ramp(rows)
+    return rows
+
+
+def print_ramp(rows: list[dict[str, Any]]) -> None:
+    """A ramp's table, each good loaded step with what a call cost there (the SFU's CPU above
+    idle, per call), then the knee and the slope the capacity is extrapolated from."""
+    costs = load.cost_per_call([(r["rooms"], r["server_cores"]) for r in rows if not r["broken"]])
+    print(f"| rooms ({ROOM_SIZE} callers) | probe MOS median | probe loss p95 % | SFU cores | "
+          "SFU CPU per call above idle, ms/s | pps in | pps out | generator cores | "
+          "broken |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for row in rows:
+        cost = f"{1000 * costs[row['rooms']]:.1f}" if row["rooms"] in costs else ""
+        print(f"| {row['rooms']} | {row['probe_mos_median']:.2f} | {row['probe_loss_p95']:.2f} | "
+              f"{row['server_cores']:.3f} | {cost} | {row['server_pps_in']} | "
+              f"{row['server_pps_out']} | {row['generator_cores']:.2f} | "
+              f"{'**yes**' if row['broken'] else ''} |", flush=True)  # fmt: skip
+    knee = next((row["rooms"] for row in rows if row["knee"]), "not reached")
+    per_call = rows[0]["cpu_per_room"] if rows else 0.0
+    print(f"knee: {knee} rooms; SFU CPU per room {1000 * per_call:.1f} ms/s (the slope over the "
+          "good steps)\n", flush=True)  # fmt: skip
+
+
+def report(results: dict[str, Any]) -> None:
+    """The tables of a run written before, from its results."""
+    for ramp in ("container", "vm_tuned", "vm_defaults"):
+        if ramp in results:
+            print(f"## {ramp}")
+            print_ramp(results[ramp])
+    print(f"callsPerServer: {results.get('calls_per_server')}")
 
 
 def deployed(sandbox: SandboxUnderTest, host: tuple[str, str]) -> tuple[Inventory, dict[str, str]]:
@@ -154,4 +176,7 @@ def main(hold_s: float) -> None:
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 15.0)
+    if sys.argv[1:2] == ["--report"]:
+        report(json.loads(RESULTS.read_text()))
+    else:
+        main(float(sys.argv[1]) if len(sys.argv) > 1 else 15.0)

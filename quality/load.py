@@ -337,6 +337,16 @@ def cpu_per_call(steps: list[Step]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
 
 
+def cost_per_call(rooms_and_cores: list[tuple[int, float]]) -> dict[int, float]:
+    """The server's CPU (cores) above its idle step's, per call, at each loaded step: what a
+    call costs at that load. It falls as the load rises (more packets handled per wake-up),
+    so a capacity extrapolated from a few calls' cost is conservative."""
+    idle = next((cores for rooms, cores in rooms_and_cores if rooms == 0), None)
+    if idle is None:
+        return {}
+    return {rooms: (cores - idle) / rooms for rooms, cores in rooms_and_cores if rooms}
+
+
 def summary(steps: list[Step], room_size: int) -> list[dict[str, Any]]:
     return [
         {"rooms": s.rooms, "callers": s.callers, "room_size": room_size,

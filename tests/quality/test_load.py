@@ -1,6 +1,6 @@
 """The load generator's pure parts, offline: the server's samples read, a step's quality bound,
-the knee and the CPU per call; its coded voice. (The ramp on a real SFU, small:
-tests/roles/anycast/test_load.py.)"""
+the knee, the CPU per call and a call's cost at each load; its coded voice. (The ramp on a
+real SFU, small: tests/roles/anycast/test_load.py.)"""
 
 import asyncio
 
@@ -54,6 +54,12 @@ def test_the_knee_is_the_last_good_step_and_the_cpu_per_call_its_slope() -> None
     assert load.cpu_per_call(steps) == pytest.approx(0.02)  # the broken step left out
     assert load.knee(steps[:3]) is None, "never broke: the ramp did not reach the knee"
     assert load.knee([step(2, 0.1, bad), step(4, 0.2, bad)]) is None
+
+
+def test_a_calls_cost_at_each_load_is_the_cpu_above_idle_over_its_calls() -> None:
+    costs = load.cost_per_call([(0, 0.025), (2, 0.133), (6, 0.276), (12, 0.4615)])
+    assert costs == pytest.approx({2: 0.054, 6: 0.251 / 6, 12: 0.036375})
+    assert load.cost_per_call([(2, 0.1), (4, 0.2)]) == {}, "no idle step: nothing to subtract"
 
 
 def test_the_coded_voice_is_paced_at_the_real_rate() -> None:
