@@ -90,7 +90,7 @@ def write_calls(hosts: list[HostEntry], out: Path) -> None:
     host = hosts[-1]
     raw = checked(
         run(["python", "-m", "quality", "call", host.address, "--server", host.name,
-             "--name", host.dns_names[0], "--duration", "5", "--json"]),
+             "--name", host.dns_names[0], "--duration", "5", "--json", "--full-reference"]),
         "the call",
     )  # fmt: skip
     report = CallReport(**json.loads(raw))
