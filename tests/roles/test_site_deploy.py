@@ -321,8 +321,10 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
               f"MOS {call.mos}, heard MOS-LQO {call.listening_mos} ({call.concealed_pct} % "
               f"concealed)")  # fmt: skip
     assert samples[-1][0] >= spans["clean"][-1][1] - 1, "ping's replies end before the last call"
-    for span in spans["clean"]:
-        rtts = sorted(during(samples, [span]).values())
+    # ping's replies during each call, in the calls' order
+    pings_of = {kind: [during(samples, [span]) for span in spans[kind]] for kind in spans}
+    for replies in pings_of["clean"]:
+        rtts = sorted(replies.values())
         print(f"ping during that clean call: median {statistics.median(rtts):.1f} ms, slowest "
               f"{rtts[-1]:.1f} ms")  # fmt: skip
     for call in clean:
@@ -358,14 +360,14 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
     own_handling = max(
         0.0,
         *(
-            call.rtt_ms - min(during(samples, [span]).values())
-            for call, span in zip(clean, spans["clean"], strict=True)
+            call.rtt_ms - min(replies.values())
+            for call, replies in zip(clean, pings_of["clean"], strict=True)
             if call.rtt_ms is not None
         ),
     )
     print(f"RTCP's own handling on a clean call: at most {own_handling:.1f} ms above ping")
-    for call, span in zip(impaired, spans["impaired"], strict=True):
-        pings = sorted(during(samples, [span]).values())
+    for call, replies in zip(impaired, pings_of["impaired"], strict=True):
+        pings = sorted(replies.values())
         print(f"ping during that impaired call: fastest {pings[0]:.1f} ms, median "
               f"{statistics.median(pings):.1f} ms, slowest {pings[-1]:.1f} ms; "
               f"RTCP {call.rtt_ms} ms")  # fmt: skip
@@ -398,7 +400,7 @@ def test_the_probe_measures_an_impairment_on_the_servers_link_as_injected(
     # one-sided tail of its own (the emulated VM forwarding under this machine's load): its
     # clean calls' p95 over median
     own_tail = max(call.one_way_p95_ms - call.one_way_median_ms for call in clean)
-    references = [listeners_buffer_ms(during(samples, [span])) for span in spans["impaired"]]
+    references = [listeners_buffer_ms(replies) for replies in pings_of["impaired"]]
     print(f"ping: the listener's buffer {', '.join(f'{b:.1f}' for b in references)} ms; the "
           f"probe's own tail {own_tail:.1f} ms")  # fmt: skip
     typical = min(impaired, key=lambda call: call.jitter_buffer_ms)
